@@ -1,0 +1,86 @@
+"""Where things are: spans inside a template, locations inside a file, caret snippets.
+
+A template field is parsed on its own text, so the parser only knows offsets inside that text.
+A `SourceMap` turns those offsets into the connector file's own line and column, also when the
+field came from a YAML block scalar or a quoted string with escapes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A half-open range of offsets ``[start, end)`` inside one template's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A range in a file; lines and columns are 1-based, ``end_column`` is inclusive."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class LineIndex:
+    """Offset <-> (line, column) for one text; columns count characters, 1-based."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts = [0]
+        self._starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+
+    def position(self, offset: int) -> tuple[int, int]:
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._starts, offset) - 1
+        return line + 1, offset - self._starts[line] + 1
+
+    def line_text(self, line: int) -> str:
+        start = self._starts[line - 1]
+        end = self._starts[line] - 1 if line < len(self._starts) else len(self.text)
+        return self.text[start:end]
+
+
+class SourceMap:
+    """Maps offsets inside a field's value to offsets inside the file it came from.
+
+    ``anchors`` holds, for each value offset, the file offset of the character it came from
+    (one extra entry for the end of the value). Built by `config` for every template field.
+    """
+
+    def __init__(self, file: str, index: LineIndex, anchors: list[int]) -> None:
+        self.file = file
+        self.index = index
+        self.anchors = anchors
+
+    def file_offset(self, offset: int) -> int:
+        if not self.anchors:
+            return 0
+        return self.anchors[max(0, min(offset, len(self.anchors) - 1))]
+
+    def location(self, span: Span) -> Location:
+        line, column = self.index.position(self.file_offset(span.start))
+        last = max(span.start, span.end - 1)
+        end_line, end_column = self.index.position(self.file_offset(last))
+        return Location(self.file, line, column, end_line, end_column)
+
+
+def snippet(index: LineIndex, location: Location) -> str:
+    """The located line with a caret line under the range (actionlint style)."""
+    text = index.line_text(location.line).expandtabs(1)
+    end = location.end_column if location.end_line == location.line else len(text)
+    width = max(1, end - location.column + 1)
+    gutter = f"{location.line} | "
+    pad = " " * (len(gutter) - 2) + "| "
+    return f"{gutter}{text}\n{pad}{' ' * (location.column - 1)}{'^' * width}"
