@@ -1,0 +1,402 @@
+"""The chat session: Smartsupp POST-hook JSON as typed, validated, immutable values.
+
+The model is tolerant where real payloads differ (``group``/``groupKey``, ``from`` with or without
+the ``visitor:`` prefix, null ratings, missing optional blocks, PHP's ``[]`` for an empty object)
+and strict where the transcript depends on the data: every message needs a ``type`` and a
+``sentAt`` time. Every problem is a `ChatError` naming the JSON path (``messages[3].sentAt``);
+nothing escapes as a traceback.
+
+`ChatSession.raw` is the very dict that was parsed, never modified: templates see it as ``$chat``
+and a forward connector posts it as it came.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+from exportdsl.errors import ChatError
+
+MAX_NESTING = 64
+"""Deeper JSON than this is refused: no Smartsupp payload nests more than a few levels, and a
+limit keeps every later walk over the data (templates, JSON dumps) far from Python's recursion
+limit."""
+
+# Timestamps are milliseconds since 1970. The upper bound leaves a day of room below year 9999 so
+# that converting to any time zone cannot overflow `datetime`.
+_MAX_TIMESTAMP_MS = 253_402_128_000_000
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class Role(StrEnum):
+    """Who speaks in a message, as the transcript shows it."""
+
+    VISITOR = "visitor"
+    AGENT = "agent"
+    TRIGGERED = "triggered"  # an automatic message sent by a trigger
+    SYSTEM = "system"  # an event such as ``agent.join``; its content is an event code
+    OTHER = "other"  # a message type this model does not know; shown with its type name
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One visitor variable: ``visitor.variables.<key> = {label, value}``."""
+
+    key: str
+    label: str
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    id: int | str | None = None
+    name: str | None = None
+    email: str | None = None
+    note: str | None = None
+    group: str | None = None  # ``group`` or, in older payloads, ``groupKey``
+    ip_address: str | None = None
+    city: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    user_agent: str | None = None
+    platform: str | None = None
+    referer: str | None = None
+    variables: tuple[Variable, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: int | str | None = None
+    is_chat: bool = False
+    is_missed: bool = False
+    is_triggered: bool = False
+    is_offline: bool = False
+    is_completed: bool = False
+    is_dropped: bool = False
+    duration: float | None = None  # seconds
+    avg_response: float | None = None  # seconds
+    first_response: float | None = None  # seconds
+    messages_count: int | None = None
+    words_count: int | None = None
+    rating: float | None = None  # null when the visitor did not rate
+    rating_desc: str | None = None  # the visitor's comment on the rating
+
+
+@dataclass(frozen=True, slots=True)
+class PageVisit:
+    url: str
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message. ``sender`` is ``from`` as sent; ``sender_kind``/``sender_id`` are its parts."""
+
+    type: str
+    sent_at: int  # milliseconds since 1970, UTC
+    content: str = ""
+    name: str | None = None
+    sender: str | None = None
+    sender_kind: str | None = None  # "visitor", "agent", "system", ... or None for a bare id
+    sender_id: str | None = None
+    triggered_by: str | None = None
+
+    @property
+    def role(self) -> Role:
+        if self.type == "system":
+            return Role.SYSTEM
+        if self.triggered_by:
+            return Role.TRIGGERED
+        if self.type == "visitor":
+            return Role.VISITOR
+        if self.type == "agent":
+            return Role.AGENT
+        return Role.OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSession:
+    account_id: int | str | None
+    begin_at: int | None  # milliseconds since 1970, UTC
+    end_at: int | None
+    channel: Channel
+    visitor: Visitor
+    paths: tuple[PageVisit, ...]
+    messages: tuple[Message, ...]
+    raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
+
+
+def load_chat(path: str | Path) -> ChatSession:
+    """Read and validate a chat file (UTF-8 JSON, an optional BOM is allowed)."""
+    file = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ChatError("file not found", file=file) from None
+    except OSError as error:
+        raise ChatError(f"cannot read the file: {error.strerror or error}", file=file) from None
+    return parse_chat(_decode_json(data, file), file=file)
+
+
+def parse_chat(data: object, *, file: str | None = None) -> ChatSession:
+    """Validate already-decoded JSON (a dict) and build the typed session around it."""
+    reader = _Reader(file)
+    if not isinstance(data, dict):
+        reader.fail("", "a JSON object (the chat session)", data)
+    _check_nesting(data, reader)
+    return reader.session(data)
+
+
+def _decode_json(data: bytes, file: str) -> object:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ChatError(f"not valid UTF-8 at byte {error.start}", file=file,
+                        hint="chat files are JSON in UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise ChatError(f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
+                        file=file) from None
+    except _NonStandardNumber as error:
+        raise ChatError(f"invalid JSON: {error.args[0]} is not a JSON number", file=file) from None
+    except RecursionError:
+        raise ChatError(f"JSON nested too deeply (the limit is {MAX_NESTING} levels)", file=file) from None
+
+
+class _NonStandardNumber(Exception):
+    """Python's json accepts NaN and Infinity; JSON does not, and they break every consumer."""
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise _NonStandardNumber(name)
+
+
+def _check_nesting(root: object, reader: _Reader) -> None:
+    """Refuse JSON nested deeper than MAX_NESTING; iterative, so depth itself cannot crash it."""
+    stack: list[tuple[object, str, int]] = [(root, "", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ChatError(f"nested deeper than {MAX_NESTING} levels", json_path=path, file=reader.file,
+                            hint="a Smartsupp chat nests only a few levels")
+        if isinstance(value, dict):
+            stack.extend((child, _key_path(path, str(key)), depth + 1)
+                         for key, child in value.items() if isinstance(child, dict | list))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{index}]", depth + 1)
+                         for index, child in enumerate(value) if isinstance(child, dict | list))
+
+
+def _key_path(parent: str, key: str) -> str:
+    part = key if _IDENTIFIER.match(key) else json.dumps(key, ensure_ascii=False).join("[]")
+    if part.startswith("["):
+        return parent + part
+    return f"{parent}.{part}" if parent else part
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f"a string ({json.dumps(shown, ensure_ascii=False)})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+class _Reader:
+    """Typed getters that know the JSON path of what they read and fail with it."""
+
+    def __init__(self, file: str | None) -> None:
+        self.file = file
+
+    def fail(self, path: str, expected: str, found: object, *, missing: bool = False,
+             hint: str | None = None) -> NoReturn:
+        detail = f"expected {expected}, got {_describe(found)}"
+        if missing:
+            detail = f"missing, expected {expected}"
+        raise ChatError(detail, json_path=path, file=self.file, hint=hint)
+
+    # -- scalars ---------------------------------------------------------------------------
+    def text(self, obj: Mapping[str, Any], key: str, path: str) -> str | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # tolerated: some payloads send numeric names or notes
+        self.fail(_key_path(path, key), "a string", value)
+
+    def ident(self, obj: Mapping[str, Any], key: str, path: str) -> int | str | None:
+        value = obj.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self.fail(_key_path(path, key), "an id (a number or a string)", value)
+
+    def flag(self, obj: Mapping[str, Any], key: str, path: str) -> bool:
+        value = obj.get(key)
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        self.fail(_key_path(path, key), "true or false", value)
+
+    def number(self, obj: Mapping[str, Any], key: str, path: str) -> float | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        self.fail(_key_path(path, key), "a number", value)
+
+    def count(self, obj: Mapping[str, Any], key: str, path: str) -> int | None:
+        value = self.number(obj, key, path)
+        return None if value is None else int(value)
+
+    def timestamp(self, obj: Mapping[str, Any], key: str, path: str) -> int | None:
+        return None if obj.get(key) is None else self.required_timestamp(obj, key, path)
+
+    def required_timestamp(self, obj: Mapping[str, Any], key: str, path: str) -> int:
+        where = _key_path(path, key)
+        value = obj.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            self.fail(where, "a number (milliseconds since 1970)", value, missing=key not in obj)
+        if not 0 <= value <= _MAX_TIMESTAMP_MS:
+            self.fail(where, f"milliseconds since 1970 (0 to {_MAX_TIMESTAMP_MS})", value)
+        return int(value)
+
+    # -- containers --------------------------------------------------------------------------
+    def block(self, obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+        """An optional object; PHP encodes an empty one as ``[]``, so that is accepted too."""
+        value = obj.get(key)
+        if value is None or value == []:
+            return {}
+        if isinstance(value, dict):
+            return value
+        self.fail(_key_path(path, key), "an object", value)
+
+    def items(self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
+        value = obj.get(key)
+        if isinstance(value, list):
+            return value
+        if value is None and not (required and key not in obj):
+            return []  # a null list is an empty one; only a required key may not be left out
+        self.fail(_key_path(path, key), "a list", value, missing=key not in obj)
+
+    # -- the model ---------------------------------------------------------------------------
+    def session(self, data: dict[str, Any]) -> ChatSession:
+        messages = self.items(data, "messages", "", required=True)
+        return ChatSession(
+            account_id=self.ident(data, "accountId", ""),
+            begin_at=self.timestamp(data, "beginAt", ""),
+            end_at=self.timestamp(data, "endAt", ""),
+            channel=self.channel(self.block(data, "channel", ""), "channel"),
+            visitor=self.visitor(self.block(data, "visitor", ""), "visitor"),
+            paths=tuple(self.page_visit(item, f"paths[{index}]")
+                        for index, item in enumerate(self.items(data, "paths", ""))),
+            messages=tuple(self.message(item, f"messages[{index}]") for index, item in enumerate(messages)),
+            raw=data,
+        )
+
+    def channel(self, obj: Mapping[str, Any], path: str) -> Channel:
+        return Channel(
+            id=self.ident(obj, "id", path),
+            is_chat=self.flag(obj, "isChat", path),
+            is_missed=self.flag(obj, "isMissed", path),
+            is_triggered=self.flag(obj, "isTriggered", path),
+            is_offline=self.flag(obj, "isOffline", path),
+            is_completed=self.flag(obj, "isCompleted", path),
+            is_dropped=self.flag(obj, "isDropped", path),
+            duration=self.number(obj, "duration", path),
+            avg_response=self.number(obj, "avgResponse", path),
+            first_response=self.number(obj, "firstResponse", path),
+            messages_count=self.count(obj, "messagesCount", path),
+            words_count=self.count(obj, "wordsCount", path),
+            rating=self.number(obj, "rating", path),
+            rating_desc=self.text(obj, "ratingDesc", path),
+        )
+
+    def visitor(self, obj: Mapping[str, Any], path: str) -> Visitor:
+        group = self.text(obj, "group", path)
+        if group is None:
+            group = self.text(obj, "groupKey", path)
+        return Visitor(
+            id=self.ident(obj, "id", path),
+            name=self.text(obj, "name", path),
+            email=self.text(obj, "email", path),
+            note=self.text(obj, "note", path),
+            group=group,
+            ip_address=self.text(obj, "ipAddress", path),
+            city=self.text(obj, "city", path),
+            country=self.text(obj, "country", path),
+            country_code=self.text(obj, "countryCode", path),
+            user_agent=self.text(obj, "userAgent", path),
+            platform=self.text(obj, "platform", path),
+            referer=self.text(obj, "referer", path),
+            variables=self.variables(self.block(obj, "variables", path), _key_path(path, "variables")),
+        )
+
+    def variables(self, obj: Mapping[str, Any], path: str) -> tuple[Variable, ...]:
+        result = []
+        for key, value in obj.items():
+            if isinstance(value, dict):
+                label = self.text(value, "label", _key_path(path, key))
+                result.append(Variable(key, label if label else key, value.get("value")))
+            else:  # tolerated: a bare value instead of {label, value}
+                result.append(Variable(key, key, value))
+        return tuple(result)
+
+    def page_visit(self, item: object, path: str) -> PageVisit:
+        if isinstance(item, str):  # tolerated: a bare URL
+            return PageVisit(item)
+        if not isinstance(item, dict):
+            self.fail(path, "an object with url and title", item)
+        return PageVisit(self.text(item, "url", path) or "", self.text(item, "title", path))
+
+    def message(self, item: object, path: str) -> Message:
+        if not isinstance(item, dict):
+            self.fail(path, "a message object", item)
+        kind = item.get("type")
+        if not isinstance(kind, str) or not kind:
+            self.fail(_key_path(path, "type"), "a message type (visitor, agent or system)", kind,
+                      missing="type" not in item)
+        sent_at = self.required_timestamp(item, "sentAt", path)
+        sender = self.text(item, "from", path)
+        sender_kind, sender_id = _split_sender(sender)
+        return Message(
+            type=kind,
+            sent_at=sent_at,
+            content=self.text(item, "content", path) or "",
+            name=self.text(item, "name", path),
+            sender=sender,
+            sender_kind=sender_kind,
+            sender_id=sender_id,
+            triggered_by=self.text(item, "triggeredBy", path),
+        )
+
+
+def _split_sender(sender: str | None) -> tuple[str | None, str | None]:
+    """``visitor:abc`` -> ("visitor", "abc"); ``agent:3`` -> ("agent", "3"); ``system`` -> ("system",
+    None); a bare id (older payloads drop the ``visitor:`` prefix) -> (None, id)."""
+    if not sender:
+        return None, None
+    kind, colon, ident = sender.partition(":")
+    if colon and _IDENTIFIER.match(kind):
+        return kind, ident or None
+    if sender in ("system", "visitor", "agent", "bot"):
+        return sender, None
+    return None, sender
