@@ -8,12 +8,12 @@ of the module that calls the foreign library, never left to escape as tracebacks
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
-from exportdsl.source import Location
+from exportdsl.source import Location, Span
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
@@ -40,11 +40,12 @@ class ExportDslError(Exception):
     code = "XD000"
 
     def __init__(self, message: str, *, location: Location | None = None, hint: str | None = None,
-                 code: str | None = None) -> None:
+                 code: str | None = None, span: Span | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
         self.hint = hint
+        self.span = span  # offsets inside one template, when the error is about a template
         if code is not None:
             self.code = code
 

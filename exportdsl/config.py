@@ -1,0 +1,438 @@
+"""Connector files -> a typed `Connector`; every template field knows where it stands in the file.
+
+The shape is checked here, all at once: unknown keys (with "did you mean"), missing keys and wrong
+types each become a diagnostic with the file's own line and column, and the file is refused with
+all of them in one `ConnectorError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Transformer
+from lark.exceptions import UnexpectedInput
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
+from exportdsl.grammar import grammar_text
+from exportdsl.source import LineIndex, Location, SourceMap, Span
+from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
+
+MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
+METHODS = ("POST", "PUT", "PATCH")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateField:
+    """One template as written in the file: ``name`` is its dotted key, e.g. ``export.body``."""
+
+    name: str
+    source: str
+    origin: SourceMap
+
+    def location(self, span: Span | None = None) -> Location:
+        return self.origin.location(span or Span(0, len(self.source)))
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    name: str
+    value: TemplateField
+    name_location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request of the export: the token POST (phase 1) or the report POST (phase 2)."""
+
+    phase: str
+    url: TemplateField | None
+    method: str
+    headers: tuple[Header, ...]
+    body: TemplateField | None
+    location: Location
+
+    def header(self, name: str) -> Header | None:
+        wanted = name.lower()
+        return next((h for h in self.headers if h.name.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class Connector:
+    path: str
+    id: int | str
+    name: str
+    client_id: int | str
+    timezone: str
+    pdata: Mapping[str, Any]
+    pdata_locations: Mapping[str, Location]
+    token: Request | None
+    export: Request | None
+    xml_template: TemplateField | None
+    text: LineIndex = field(repr=False)
+
+    @property
+    def fields(self) -> Iterator[TemplateField]:
+        """Every template field, in file order of sections: token, xml template, export."""
+        for request in (self.token, self.export):
+            if request is None:
+                continue
+            if request.url:
+                yield request.url
+            yield from (header.value for header in request.headers)
+            if request.body:
+                yield request.body
+        if self.xml_template:
+            yield self.xml_template
+
+
+def load_connector(path: str | Path) -> Connector:
+    """Read and check a connector file (YAML or JSON); raises `ExportDslError` subclasses."""
+    path = Path(path)
+    return parse_connector(read_text(path), str(path))
+
+
+def parse_connector(text: str, file: str = "<connector>") -> Connector:
+    if isinstance(text, bytes):
+        text = decode(text, file)
+    index = LineIndex(text)
+    root = compose(text, file)
+    reader = _Reader(file, index)
+    connector = reader.connector(root)
+    if reader.diagnostics or connector is None:
+        raise ConnectorError(file, tuple(reader.diagnostics))
+    return connector
+
+
+# --- the shape of a connector file -------------------------------------------------------------
+
+_TOP_KEYS = {"connector": "the connector's id and name", "client": "the client account",
+             "timezone": "IANA zone for $dateTime", "pdata": "connector data for $pdata",
+             "token": "phase 1, the token POST", "export": "phase 2, the report POST",
+             "xml_template": "the XML template for $xmlTemplate"}
+_REQUEST_KEYS = {"url": "the request URL", "method": "POST, PUT or PATCH", "headers": "header templates",
+                 "body": "the body template"}
+
+
+class _Reader:
+    """Walks the YAML nodes, collecting every shape error instead of stopping at the first."""
+
+    def __init__(self, file: str, index: LineIndex) -> None:
+        self.file = file
+        self.index = index
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, message: str, node: Node | None, hint: str | None = None) -> None:
+        location = node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
+        self.diagnostics.append(Diagnostic(ConfigError.code, message, location, hint))
+
+    def connector(self, root: Node | None) -> Connector | None:
+        if root is None:
+            self.fail("the file is empty; expected a connector mapping", None,
+                      "start from an example in connectors/")
+            return None
+        top = self.mapping(root, "the connector file", _TOP_KEYS, required=("connector", "client"))
+        if top is None:
+            return None
+        ident = self.section(top, "connector", {"id": "number or text", "name": "text"}, ("id", "name"))
+        client = self.section(top, "client", {"id": "number or text"}, ("id",))
+        pdata, pdata_locations = self.pdata(top.get("pdata"))
+        token = self.request(top, "token", url_required=True)
+        export = self.request(top, "export", url_required=False)
+        xml_node = top.get("xml_template")
+        xml_template = self.template(xml_node, "xml_template") if xml_node is not None else None
+        return Connector(
+            path=self.file,
+            id=self.identifier(ident.get("id")),
+            name=self.text(ident.get("name"), "connector.name"),
+            client_id=self.identifier(client.get("id")),
+            timezone=self.timezone(top.get("timezone")),
+            pdata=pdata, pdata_locations=pdata_locations, token=token, export=export,
+            xml_template=xml_template, text=self.index,
+        )
+
+    def mapping(self, node: Node, what: str, allowed: Mapping[str, str],
+                required: tuple[str, ...] = ()) -> dict[str, Node] | None:
+        if not isinstance(node, MappingNode):
+            self.fail(f"{what} must be a mapping, not {_describe(node)}", node,
+                      f"expected keys: {', '.join(allowed)}")
+            return None
+        found: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or key in found:
+                message = f"duplicate key {key!r} in {what}" if key in found else f"{what}: keys must be text"
+                self.fail(message, key_node)
+                continue
+            if key not in allowed:
+                self.fail(f"unknown key {key!r} in {what}", key_node, _did_you_mean(key, allowed))
+                continue
+            found[key] = value_node
+        for key in required:
+            if key not in found:
+                self.fail(f"missing key {key!r} in {what} ({allowed[key]})", node)
+        return found
+
+    def section(self, top: Mapping[str, Node], key: str, allowed: Mapping[str, str],
+                required: tuple[str, ...]) -> dict[str, Node]:
+        node = top.get(key)
+        if node is None:
+            return {}
+        return self.mapping(node, f"'{key}'", allowed, required) or {}
+
+    def identifier(self, node: Node | None) -> int | str:
+        if node is None:
+            return ""
+        if isinstance(node, ScalarNode) and node.tag in (_INT, _STR) and node.value:
+            value: int | str = _scalar(node)
+            return value
+        self.fail(f"an id must be a number or text, not {_describe(node)}", node)
+        return ""
+
+    def text(self, node: Node | None, what: str) -> str:
+        if node is None:
+            return ""
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return str(node.value)
+        self.fail(f"{what} must be text, not {_describe(node)}", node, "quote the value")
+        return ""
+
+    def timezone(self, node: Node | None) -> str:
+        name = self.text(node, "timezone") if node is not None else "UTC"
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zones = zoneinfo.available_timezones()
+            self.fail(f"unknown time zone {name!r}", node, _did_you_mean(name, zones) or
+                      "use an IANA name such as Europe/Berlin or UTC")
+        return name or "UTC"
+
+    def template(self, node: Node, name: str, numbers_allowed: bool = False) -> TemplateField | None:
+        scalar_ok = isinstance(node, ScalarNode) and (
+            node.tag == _STR or (numbers_allowed and node.tag in (_INT, _FLOAT)))
+        if not isinstance(node, ScalarNode) or not scalar_ok:
+            self.fail(f"{name} must be a template (text), not {_describe(node)}", node,
+                      "quote the value, or use a '|' block for several lines")
+            return None
+        return TemplateField(name, str(node.value), scalar_map(node, self.file, self.index))
+
+    def request(self, top: Mapping[str, Node], phase: str, url_required: bool) -> Request | None:
+        node = top.get(phase)
+        if node is None:
+            return None
+        keys = self.mapping(node, f"'{phase}'", _REQUEST_KEYS, ("url",) if url_required else ())
+        if keys is None:
+            return None
+        url = self.template(keys["url"], f"{phase}.url") if "url" in keys else None
+        body = self.template(keys["body"], f"{phase}.body") if "body" in keys else None
+        return Request(phase, url, self.method(keys.get("method")), self.headers(keys.get("headers"), phase),
+                       body, node_location(node, self.file))
+
+    def method(self, node: Node | None) -> str:
+        if node is None:
+            return "POST"
+        method = self.text(node, "method").upper()
+        if method not in METHODS:
+            self.fail(f"method {method!r} is not supported; expected one of {', '.join(METHODS)}", node)
+        return method
+
+    def headers(self, node: Node | None, phase: str) -> tuple[Header, ...]:
+        if node is None:
+            return ()
+        if not isinstance(node, MappingNode):
+            self.fail(f"{phase}.headers must be a mapping of header name to value, not {_describe(node)}",
+                      node)
+            return ()
+        headers: list[Header] = []
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            name = str(key_node.value) if isinstance(key_node, ScalarNode) else ""
+            if not _HEADER_NAME.match(name):
+                self.fail(f"{name!r} is not a valid header name", key_node,
+                          "header names are letters, digits and !#$%&'*+.^_`|~-")
+                continue
+            if name.lower() in seen:
+                self.fail(f"duplicate header {name!r} in {phase}.headers", key_node,
+                          "header names are case-insensitive")
+                continue
+            seen.add(name.lower())
+            value = self.template(value_node, f"{phase}.headers.{name}", numbers_allowed=True)
+            if value is not None:
+                headers.append(Header(name, value, node_location(key_node, self.file)))
+        return tuple(headers)
+
+    def pdata(self, node: Node | None) -> tuple[dict[str, Any], dict[str, Location]]:
+        if node is None:
+            return {}, {}
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return self.pdata_literal(node)
+        if not isinstance(node, MappingNode):
+            self.fail(f"pdata must be a mapping or jtel's literal text, not {_describe(node)}", node,
+                      "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"")
+            return {}, {}
+        values: dict[str, Any] = {}
+        locations: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) and key_node.tag == _STR else None
+            if key is None or key in values:
+                self.fail("duplicate pdata key" if key in values else "pdata keys must be text", key_node)
+                continue
+            values[key] = self.data(value_node, 1)
+            locations[key] = node_location(key_node, self.file)
+        return values, locations
+
+    def pdata_literal(self, node: ScalarNode) -> tuple[dict[str, Any], dict[str, Location]]:
+        origin = scalar_map(node, self.file, self.index)
+        try:
+            parsed: list[tuple[str, Any, Span]] = _pdata_parser().parse(node.value)  # type: ignore[assignment]
+        except UnexpectedInput as error:
+            position = error.pos_in_stream or 0
+            location = origin.location(Span(position, position + 1))
+            self.diagnostics.append(Diagnostic(
+                ConfigError.code, f"pdata literal: unexpected {_found(node.value, position)}", location,
+                "write it as {name:'John Doe', email:'john@example.com'}"))
+            return {}, {}
+        except ExportDslError as error:
+            self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata literal: {error.message}",
+                                               origin.location(error.span) if error.span else None))
+            return {}, {}
+        return ({key: value for key, value, _ in parsed},
+                {key: origin.location(span) for key, _, span in parsed})
+
+    def data(self, node: Node, depth: int) -> Any:
+        """Plain data (pdata values): scalars, lists and mappings, depth-limited."""
+        if depth > MAX_DEPTH:
+            self.fail(f"pdata is nested deeper than {MAX_DEPTH} levels", node)
+            return None
+        if isinstance(node, MappingNode):
+            return {str(k.value): self.data(v, depth + 1) for k, v in node.value}
+        if isinstance(node, SequenceNode):
+            return [self.data(item, depth + 1) for item in node.value]
+        return _scalar(node)
+
+
+def _scalar(node: Node) -> Any:
+    value = str(node.value)
+    if node.tag == _INT:
+        try:
+            return int(value.replace("_", ""), 0)
+        except ValueError:
+            return value
+    if node.tag == _FLOAT:
+        return float(value.replace("_", ""))
+    if node.tag == _BOOL:
+        return value.lower() in ("true", "yes", "on", "y")
+    if node.tag == _NULL:
+        return None
+    return value
+
+
+def _describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return {_STR: "text", _INT: "a number", _FLOAT: "a number", _BOOL: "a boolean",
+            _NULL: "empty (null)"}.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
+
+
+def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    if isinstance(choices, Mapping):
+        return "expected one of: " + ", ".join(choices)
+    return None
+
+
+def _found(text: str, position: int) -> str:
+    return "the end of the text" if position >= len(text) else repr(text[position])
+
+
+# --- jtel's pdata literal ----------------------------------------------------------------------
+
+
+class _Pairs(list[tuple[str, Any, Span]]):
+    """An object literal's pairs, with the span of each key (kept for positions)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value, _ in self}
+
+
+def _plain(value: Any) -> Any:
+    return value.as_dict() if isinstance(value, _Pairs) else value
+
+
+class _PdataBuilder(Transformer[Any, Any]):
+    def start(self, children: list[Any]) -> _Pairs:
+        pairs: _Pairs = children[0]
+        return pairs
+
+    def object(self, children: list[Any]) -> _Pairs:
+        pairs = _Pairs(pair for pair in children if pair is not None)
+        seen: set[str] = set()
+        for key, _, span in pairs:
+            if key in seen:
+                raise ConfigError(f"duplicate key {key!r}", span=span)
+            seen.add(key)
+        return pairs
+
+    def pair(self, children: list[Any]) -> tuple[str, Any, Span]:
+        (key, span), value = children
+        return key, _plain(value), span
+
+    def key(self, children: list[Any]) -> tuple[str, Span]:
+        (token,) = children
+        text = str(token)
+        span = Span(token.start_pos or 0, token.end_pos or 0)
+        return (_unquote(text) if token.type == "STRING" else text), span
+
+    def string(self, children: list[Any]) -> str:
+        return _unquote(str(children[0]))
+
+    def number(self, children: list[Any]) -> int | float:
+        text = str(children[0])
+        return float(text) if any(c in text for c in ".eE") else int(text)
+
+    def true(self, _: list[Any]) -> bool:
+        return True
+
+    def false(self, _: list[Any]) -> bool:
+        return False
+
+    def null(self, _: list[Any]) -> None:
+        return None
+
+    def array(self, children: list[Any]) -> list[Any]:
+        return [_plain(item) for item in children if item is not None]
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
+
+
+def _unquote(quoted: str) -> str:
+    body = quoted[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+
+
+_PDATA_PARSER: Lark | None = None
+
+
+def _pdata_parser() -> Lark:
+    global _PDATA_PARSER
+    if _PDATA_PARSER is None:
+        _PDATA_PARSER = Lark(grammar_text("pdata.lark"), parser="lalr", transformer=_PdataBuilder(),
+                             maybe_placeholders=True)
+    return _PDATA_PARSER

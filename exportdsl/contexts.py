@@ -1,0 +1,242 @@
+"""Where each hole lands, decided at compile time (DESIGN §4).
+
+Each field has a kind (url, header, json, xml, form, text). For json and xml the literal text around
+the holes is scanned, so a hole inside a JSON string is escaped as string content and a hole outside
+one becomes a JSON value; an XML hole in text or an attribute value is entity-escaped and one in a
+CDATA section is split safely. The same pass builds a placeholder document (every hole replaced by
+a value that is valid there) and parses it: a body that can never be well formed is a compile error,
+located in the template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from xml.parsers import expat
+
+from exportdsl.nodes import Node, Reference, Text
+from exportdsl.source import Span
+
+FIELD_KINDS = ("text", "url", "header", "json", "xml", "form")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A compile error found while placing holes; ``code`` is a diagnostic code."""
+
+    code: str
+    message: str
+    span: Span
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    contexts: tuple[str, ...]  # one escaping context per Reference, in order
+    problems: tuple[Problem, ...]
+
+
+def kind_for_content_type(content_type: str | None) -> str:
+    """The field kind of a body, from its request's literal Content-Type."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return "json"
+    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
+        return "xml"
+    if media == "application/x-www-form-urlencoded":
+        return "form"
+    return "text"
+
+
+def place(nodes: tuple[Node, ...], kind: str) -> Placement:
+    if kind == "json":
+        return _Json().run(nodes)
+    if kind == "xml":
+        return _Xml().run(nodes)
+    if kind == "url":
+        return _place_url(nodes)
+    context = {"header": "header", "form": "form"}.get(kind, "text")
+    return Placement(tuple(context for node in nodes if isinstance(node, Reference)), ())
+
+
+def _place_url(nodes: tuple[Node, ...]) -> Placement:
+    """Holes in scheme or authority go in as is (the final URL is validated); holes in the path,
+    query or fragment are percent-encoded so they can only ever be one component."""
+    literal = ""
+    in_path = False
+    contexts: list[str] = []
+    for node in nodes:
+        if isinstance(node, Text) and not in_path:
+            literal += node.value
+            after_scheme = literal.split("://", 1)[-1]
+            in_path = any(mark in after_scheme for mark in "/?#")
+        elif isinstance(node, Reference):
+            contexts.append("url-component" if in_path else "url")
+            literal += "\0"
+    return Placement(tuple(contexts), ())
+
+
+class _Scanner:
+    """Shared bookkeeping: contexts per hole, and a placeholder document mapped back to the source."""
+
+    def __init__(self) -> None:
+        self.contexts: list[str] = []
+        self.problems: list[Problem] = []
+        self.document: list[str] = []
+        self.offsets: list[tuple[int, int]] = []  # (document offset, source offset) at each piece
+        self.length = 0
+
+    def emit(self, text: str, source_offset: int) -> None:
+        self.offsets.append((self.length, source_offset))
+        self.document.append(text)
+        self.length += len(text)
+
+    def source_offset(self, document_offset: int) -> int:
+        best = (0, 0)
+        for piece in self.offsets:
+            if piece[0] > document_offset:
+                break
+            best = piece
+        return best[1] + (document_offset - best[0])
+
+    def run(self, nodes: tuple[Node, ...]) -> Placement:
+        texts: list[Text] = []
+        for node in nodes:
+            if isinstance(node, Text):
+                texts.append(node)
+            elif isinstance(node, Reference):
+                self.flush(texts)
+                self.hole(node)
+        self.flush(texts)
+        self.validate(nodes[-1].span.end if nodes else 0)
+        return Placement(tuple(self.contexts), tuple(self.problems))
+
+    def flush(self, texts: list[Text]) -> None:
+        """Adjacent texts (split by an escape or a comment) are one stretch of output: scan them as one."""
+        if texts:
+            self.scan("".join(text.value for text in texts))
+            for text in texts:
+                self.emit(text.value, text.value_start)
+            texts.clear()
+
+    def scan(self, text: str) -> None:
+        raise NotImplementedError
+
+    def hole(self, node: Reference) -> None:
+        raise NotImplementedError
+
+    def validate(self, end: int) -> None:
+        raise NotImplementedError
+
+
+class _Json(_Scanner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_string = False
+        self.escaped = False
+
+    def scan(self, text: str) -> None:
+        for char in text:
+            if self.escaped:
+                self.escaped = False
+            elif char == "\\" and self.in_string:
+                self.escaped = True
+            elif char == '"':
+                self.in_string = not self.in_string
+
+    def hole(self, node: Reference) -> None:
+        self.contexts.append("json-string" if self.in_string else "json-value")
+        self.escaped = False
+        self.emit("x" if self.in_string else '""', node.span.start)
+
+    def validate(self, end: int) -> None:
+        document = "".join(self.document)
+        try:
+            json.loads(document)
+        except json.JSONDecodeError as error:
+            at = self.source_offset(error.pos) if error.pos < len(document) else end
+            self.problems.append(Problem(
+                "XD210", f"the body can never be valid JSON: {error.msg.lower()}", Span(at, at + 1),
+                "a reference outside quotes is inserted as a JSON value; inside quotes as string text"))
+        except RecursionError:
+            self.problems.append(Problem("XD210", "the JSON body is nested too deeply", Span(0, 1)))
+
+
+# XML: what kind of markup a position is in, to place holes; expat checks the placeholder document.
+_XML_OPENERS = (("<!--", "comment", "-->"), ("<![CDATA[", "cdata", "]]>"), ("<?", "pi", "?>"),
+                ("<!", "declaration", ">"), ("<", "tag", ">"))
+
+
+class _Xml(_Scanner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = "text"
+        self.quote = ""
+
+    def scan(self, text: str) -> None:
+        position = 0
+        while position < len(text):
+            position = self.step(text, position)
+
+    def step(self, text: str, position: int) -> int:
+        if self.state == "text":
+            for opener, state, _ in _XML_OPENERS:
+                if text.startswith(opener, position):
+                    self.state = state
+                    return position + len(opener)
+            return position + 1
+        if self.state in ("tag", "attribute"):
+            return self.step_tag(text[position], position)
+        closer = next(close for _, state, close in _XML_OPENERS if state == self.state)
+        if text.startswith(closer, position):
+            self.state = "text"
+            return position + len(closer)
+        return position + 1
+
+    def step_tag(self, char: str, position: int) -> int:
+        if self.state == "attribute":
+            if char == self.quote:
+                self.state = "tag"
+        elif char in "\"'":
+            self.state, self.quote = "attribute", char
+        elif char == ">":
+            self.state = "text"
+        return position + 1
+
+    def hole(self, node: Reference) -> None:
+        if self.state in ("text", "attribute", "cdata"):
+            self.contexts.append("xml-cdata" if self.state == "cdata" else "xml")
+        else:
+            self.contexts.append("xml")
+            where = {"tag": "an element's markup", "comment": "an XML comment",
+                     "pi": "a processing instruction", "declaration": "a declaration"}[self.state]
+            self.problems.append(Problem(
+                "XD206", f"{node} stands inside {where}, where no escaping can keep the XML well formed",
+                node.span, "put references in element text or in a quoted attribute value"))
+        self.emit("x", node.span.start)
+
+    def validate(self, end: int) -> None:
+        document = "".join(self.document)
+        parser = expat.ParserCreate()
+        try:
+            parser.Parse(document, True)
+        except expat.ExpatError as error:
+            offset = _offset_of(document, error.lineno, error.offset)
+            at = self.source_offset(offset) if offset < len(document) else end
+            message = expat.errors.messages.get(error.code, str(error)) if error.code else str(error)
+            self.problems.append(Problem("XD210", f"the XML is not well formed: {message}",
+                                         Span(at, at + 1), _xml_hint(message)))
+
+
+def _offset_of(document: str, line: int, column: int) -> int:
+    starts = [0] + [match.end() for match in re.finditer("\n", document)]
+    return starts[min(line, len(starts)) - 1] + column
+
+
+def _xml_hint(message: str) -> str:
+    if "junk after document element" in message:
+        return "an XML document has exactly one root element"
+    if "undefined entity" in message:
+        return "XML knows only &amp; &lt; &gt; &quot; &apos; and numeric character references"
+    return "check that every element is closed and every '&' is written as &amp;"

@@ -1,0 +1,154 @@
+"""Reading a connector file: bytes -> text -> YAML node tree, and YAML scalars -> `SourceMap`s.
+
+Everything that can go wrong before the connector's shape is checked (a missing file, invalid
+UTF-8, a file too large, a YAML or JSON syntax error) becomes a `LoadError` with a location.
+JSON files are read through the same YAML composer (JSON is YAML's flow syntax) so that both
+formats give node positions; `json` runs first on them only for its more precise error messages.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from yaml.nodes import Node, ScalarNode
+
+from exportdsl.errors import LoadError
+from exportdsl.source import LineIndex, Location, SourceMap
+
+MAX_FILE_BYTES = 1 << 20  # connector files are hand-written configs; 1 MiB is far beyond any real one
+
+try:
+    _Loader: type = yaml.CSafeLoader  # libyaml: ~10x faster, and tolerant of tab-indented JSON
+except AttributeError:  # pragma: no cover - PyYAML wheels ship libyaml
+    _Loader = yaml.SafeLoader
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a clear `LoadError` for missing, unreadable, oversized or non-UTF-8 files."""
+    file = str(path)
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise LoadError(f"{file}: no such file", hint="check the path") from None
+    except IsADirectoryError:
+        raise LoadError(f"{file}: is a directory, not a connector file") from None
+    except OSError as error:
+        raise LoadError(f"{file}: cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise LoadError(f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; connector files are small "
+                        "configs", location=Location(file, 1, 1, 1, 1),
+                        hint="keep large data out of the connector (use $env or the chat)")
+    return decode(data, file)
+
+
+def decode(data: bytes, file: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = len(data[data.rfind(b"\n", 0, error.start) + 1: error.start].decode("utf-8", "replace")) + 1
+        raise LoadError(f"invalid UTF-8: byte 0x{data[error.start]:02x} cannot start or continue a "
+                        "character", location=Location(file, line, column, line, column),
+                        hint="save the file as UTF-8") from None
+    return text.removeprefix("\ufeff")
+
+
+def compose(text: str, file: str) -> Node | None:
+    """The YAML node tree of a one-document file (``None`` when the file is empty)."""
+    if file.endswith(".json"):
+        _check_json(text, file)
+    try:
+        node: Node | None = yaml.compose(text, Loader=_Loader)
+        return node
+    except yaml.MarkedYAMLError as error:
+        raise _yaml_error(error, file) from None
+    except yaml.YAMLError as error:
+        raise LoadError(f"YAML error: {error}", location=Location(file, 1, 1, 1, 1)) from None
+    except RecursionError:
+        raise _too_deep(file) from None
+
+
+def _check_json(text: str, file: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        at = Location(file, error.lineno, error.colno, error.lineno, error.colno)
+        raise LoadError(f"JSON syntax error: {error.msg}", location=at) from None
+    except RecursionError:
+        raise _too_deep(file) from None
+
+
+def _too_deep(file: str) -> LoadError:
+    return LoadError("the file is nested too deeply to read", location=Location(file, 1, 1, 1, 1),
+                     hint="a connector file is a few levels deep; check for runaway brackets")
+
+
+def _yaml_error(error: yaml.MarkedYAMLError, file: str) -> LoadError:
+    mark = error.problem_mark or error.context_mark
+    location = Location(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1) if mark \
+        else Location(file, 1, 1, 1, 1)
+    problem = error.problem or "syntax error"
+    context = f" ({error.context})" if error.context else ""
+    hint = "a value with ': ' or a leading '{', '[', '*', '&', '!', '%', '@' or '`' needs quotes"
+    if "expected a single document" in (error.context or "") or "but found another document" in problem:
+        hint = "one connector a file: remove the extra '---' documents"
+    return LoadError(f"YAML syntax error: {problem}{context}", location=location, hint=hint)
+
+
+def node_location(node: Node, file: str) -> Location:
+    start, end = node.start_mark, node.end_mark
+    end_line, end_column = end.line + 1, max(end.column, 1)
+    if end.column == 0 and end.line > start.line:  # block scalars end at the start of the next line
+        end_line, end_column = end.line, 1
+    return Location(file, start.line + 1, start.column + 1, end_line, end_column)
+
+
+def scalar_map(node: ScalarNode, file: str, index: LineIndex) -> SourceMap:
+    """For each character of the scalar's value, the file offset it was written at."""
+    start, end = node.start_mark.index, node.end_mark.index
+    raw = index.text[start:end]
+    value: str = node.value
+    style = node.style or ""
+    if style in ("", "'", '"') and raw.strip("'\"") == value and "\n" not in raw:
+        first = start + (1 if style else 0)
+        return SourceMap(file, index, list(range(first, first + len(value) + 1)))
+    return SourceMap(file, index, _align(raw, start, value, style))
+
+
+def _align(raw: str, base: int, value: str, style: str) -> list[int]:
+    """Walks the raw scalar and its value side by side, skipping what YAML removed (quotes, block
+    headers, indentation, folded line breaks) and reading escapes as the one character they are."""
+    position = {"'": 1, '"': 1}.get(style, 0)
+    if style in ("|", ">"):
+        position = raw.find("\n") + 1
+    anchors: list[int] = []
+    for char in value:
+        position = _seek(raw, position, char, style)
+        anchors.append(base + min(position, max(len(raw) - 1, 0)))
+        position += _width(raw, position, style)
+    anchors.append(base + min(position, len(raw)))
+    return anchors
+
+
+def _seek(raw: str, position: int, char: str, style: str) -> int:
+    limit = len(raw)
+    probe = position
+    while probe < limit:
+        if style == '"' and raw[probe] == "\\":
+            if raw[probe + 1: probe + 2] != "\n":
+                return probe
+        elif raw[probe] == char:
+            return probe
+        probe += 1
+    return position  # not found: keep the last good position rather than jump to the end
+
+
+def _width(raw: str, position: int, style: str) -> int:
+    if style == '"' and raw[position: position + 1] == "\\":
+        return {"x": 4, "u": 6, "U": 10}.get(raw[position + 1: position + 2], 2)
+    if style == "'" and raw[position: position + 2] == "''":
+        return 2
+    return 1
