@@ -78,8 +78,8 @@ def _assemble(connector: Connector, lowered: Mapping[str, _Lowered]) -> Plan:
             fields[request.body.name] if request.body else None, new_context)
 
     xml = fields.get(connector.xml_template.name) if connector.xml_template else None
-    return Plan(connector.id, connector.name, request_plan(connector.token), request_plan(connector.export),
-                xml)
+    return Plan(connector.id, connector.name, connector.client_id, connector.pdata,
+                request_plan(connector.token), request_plan(connector.export), xml)
 
 
 class _Compiler:
@@ -156,7 +156,7 @@ class _Compiler:
         if phase not in var.phases:
             where = " and ".join(p.value for p in Phase if p in var.phases)
             return WRONG_PHASE, f"${name} is not available in the {phase.value} phase", span, \
-                f"${name} exists only in the {where} phase"
+                f"${name} exists only in the {where} phase{'s' if ' and ' in where else ''}"
         return None
 
 

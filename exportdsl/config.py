@@ -112,7 +112,7 @@ def parse_connector(text: str, file: str = "<connector>") -> Connector:
     reader = _Reader(file, index)
     connector = reader.connector(root)
     if reader.diagnostics or connector is None:
-        raise ConnectorError(file, tuple(reader.diagnostics))
+        raise ConnectorError(file, tuple(sorted(reader.diagnostics, key=_position)))
     return connector
 
 
@@ -146,8 +146,9 @@ class _Reader:
         top = self.mapping(root, "the connector file", _TOP_KEYS, required=("connector", "client"))
         if top is None:
             return None
-        ident = self.section(top, "connector", {"id": "number or text", "name": "text"}, ("id", "name"))
-        client = self.section(top, "client", {"id": "number or text"}, ("id",))
+        ident = self.section(top, "connector", {"id": "the connector's id (number or text)",
+                                                "name": "the connector's name"}, ("id", "name"))
+        client = self.section(top, "client", {"id": "the client account id, $ClientsID"}, ("id",))
         pdata, pdata_locations = self.pdata(top.get("pdata"))
         token = self.request(top, "token", url_required=True)
         export = self.request(top, "export", url_required=False)
@@ -182,7 +183,7 @@ class _Reader:
             found[key] = value_node
         for key in required:
             if key not in found:
-                self.fail(f"missing key {key!r} in {what} ({allowed[key]})", node)
+                self.fail(f"missing key {key!r} in {what}: {allowed[key]}", node)
         return found
 
     def section(self, top: Mapping[str, Node], key: str, allowed: Mapping[str, str],
@@ -321,6 +322,11 @@ class _Reader:
         if isinstance(node, SequenceNode):
             return [self.data(item, depth + 1) for item in node.value]
         return _scalar(node)
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int]:
+    location = diagnostic.location
+    return (location.line, location.column) if location else (0, 0)
 
 
 def _scalar(node: Node) -> Any:

@@ -206,7 +206,7 @@ class _Xml(_Scanner):
 
     def hole(self, node: Reference) -> None:
         if self.state in ("text", "attribute", "cdata"):
-            self.contexts.append("xml-cdata" if self.state == "cdata" else "xml")
+            self.contexts.append({"text": "xml", "attribute": "xml-attribute", "cdata": "xml-cdata"}[self.state])
         else:
             self.contexts.append("xml")
             where = {"tag": "an element's markup", "comment": "an XML comment",

@@ -17,7 +17,11 @@ Escaper = Callable[[Any], str]
 _HEADER_FORBIDDEN = re.compile(r"[\r\n\x00]")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"})
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
+                              "\r": "&#13;"})  # a raw CR would be read back as LF
+# Parsers normalise white space in attribute values to spaces; character references survive.
+_XML_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
+                                        "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
 
 
 def text(value: Any) -> str:
@@ -57,11 +61,18 @@ def xml(value: Any) -> str:
     return rendered.translate(_XML_ESCAPES)
 
 
-def xml_cdata(value: Any) -> str:
-    """Inside ``<![CDATA[ ]]>`` only ``]]>`` could end the section: split it across two sections."""
+def xml_attribute(value: Any) -> str:
     rendered = to_text(value)
     _check_xml_chars(rendered)
-    return rendered.replace("]]>", "]]]]><![CDATA[>")
+    return rendered.translate(_XML_ATTRIBUTE_ESCAPES)
+
+
+def xml_cdata(value: Any) -> str:
+    """Inside ``<![CDATA[ ]]>`` only ``]]>`` could end the section: split it across two sections.
+    A CR leaves the section for a character reference, as a raw one would be read back as LF."""
+    rendered = to_text(value)
+    _check_xml_chars(rendered)
+    return rendered.replace("]]>", "]]]]><![CDATA[>").replace("\r", "]]>&#13;<![CDATA[")
 
 
 def _check_xml_chars(rendered: str) -> None:
@@ -80,14 +91,15 @@ ESCAPERS: dict[str, Escaper] = {
     "json-string": json_string,
     "json-value": json_value,
     "xml": xml,
+    "xml-attribute": xml_attribute,
     "xml-cdata": xml_cdata,
 }
 
 # Values we produce ourselves have a known alphabet; where that alphabet is safe, no escaping runs.
 _SAFE_KINDS: dict[str, frozenset[str]] = {
-    "base64": frozenset({"text", "url", "header", "json-string", "xml", "xml-cdata"}),
+    "base64": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute", "xml-cdata"}),
     "integer": frozenset(ESCAPERS),
-    "datetime": frozenset({"text", "url", "header", "json-string", "xml", "xml-cdata"}),
+    "datetime": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute", "xml-cdata"}),
 }
 
 

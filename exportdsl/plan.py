@@ -162,9 +162,16 @@ class Plan:
 
     connector_id: int | str
     connector_name: str
+    client_id: int | str
+    pdata: Mapping[str, Any]
     token: RequestPlan | None
     export: RequestPlan | None
     xml_template: FieldPlan | None
+
+    def connector_variables(self) -> dict[str, Any]:
+        """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""
+        return {"ClientsID": self.client_id, "pdata": self.pdata,
+                "chatConnector": {"id": self.connector_id, "name": self.connector_name}}
 
     @property
     def export_enabled(self) -> bool:

@@ -1,0 +1,41 @@
+"""`exportdsl explain`: what each field refers to, where each value lands and how it is escaped."""
+
+from __future__ import annotations
+
+from exportdsl.plan import Hole, Plan
+
+_CONTEXT_WORDS = {
+    "text": "inserted as is",
+    "url": "inserted as is before the URL's path; the final URL is validated (http/https)",
+    "url-component": "percent-encoded as one URL component",
+    "header": "header value; CR, LF or NUL is a render error",
+    "form": "form-encoded",
+    "json-string": "escaped as JSON string content",
+    "json-value": "inserted as a JSON value",
+    "xml": "XML-escaped (& < > \" ')",
+    "xml-attribute": "XML-escaped for an attribute value (white space as character references)",
+    "xml-cdata": "kept inside the CDATA section (']]>' split)",
+}
+
+
+def explain(file: str, plan: Plan) -> str:
+    lines = [f"{file}: connector {plan.connector_id} {plan.connector_name!r}"]
+    if not plan.export_enabled:
+        lines.append("  export disabled: export.url is missing (jtel shows no Report Export button)")
+    for field in plan.fields:
+        lines.append(f"  {field.name}  [{field.kind}, {field.phase.value if field.phase else 'any'} phase]")
+        lines.extend(f"    {_describe(hole)}" for hole in field.holes)
+        if not field.holes:
+            lines.append("    (literal text)")
+    return "\n".join(lines)
+
+
+def _describe(hole: Hole) -> str:
+    how = _CONTEXT_WORDS[hole.context]
+    if not hole.escaped:
+        how = f"no escaping needed ({hole.kind} value in {hole.context} context)"
+    secret = "; secret, redacted in output" if hole.reference.name == "env" else ""
+    return f"{hole.reference!s:<40} {how}{secret}"
+
+
+__all__ = ["explain"]

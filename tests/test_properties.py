@@ -1,0 +1,69 @@
+"""Hypothesis properties of parsing, substitution and escaping."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exportdsl import ExportDslError, RenderError, Template
+
+# Any text a value may hold, minus surrogates (not encodable, so never on the wire).
+values = st.text(st.characters(blacklist_categories=("Cs",)))
+xml_text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
+                   | st.sampled_from("\t\n"))
+template_text = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from("$#!{}[]\\.'\"*"))
+
+
+@given(st.text(st.characters(blacklist_characters="$#", blacklist_categories=("Cs",))))
+def test_text_without_dollar_or_hash_renders_to_itself(text: str) -> None:
+    assert Template(text).render({}) == text
+
+
+@given(template_text)
+def test_any_text_parses_or_fails_with_the_root_error(text: str) -> None:
+    try:
+        Template(text).render({})
+    except ExportDslError as error:
+        assert error.message
+        assert error.location is not None or isinstance(error, RenderError)
+
+
+@given(values)
+def test_json_body_holds_exactly_the_value_and_no_new_keys(value: str) -> None:
+    body = Template('{"name": "$v", "raw": $v, "nested": {"a": "x${v}y"}}', "json").render({"v": value})
+    assert json.loads(body) == {"name": value, "raw": value, "nested": {"a": f"x{value}y"}}
+
+
+@given(xml_text)
+def test_xml_field_stays_well_formed_with_exactly_the_text(value: str) -> None:
+    document = Template('<r a="$v"><t>$v</t><c><![CDATA[$v]]></c></r>', "xml").render({"v": value})
+    root = ElementTree.fromstring(document)
+    assert root.attrib == {"a": value}
+    assert [child.text or "" for child in root] == [value, value]
+
+
+@given(values, st.sampled_from(["\r", "\n", "\0", "\r\n"]), values)
+def test_header_with_cr_lf_or_nul_is_a_render_error(before: str, bad: str, after: str) -> None:
+    with pytest.raises(RenderError, match="CR, LF or NUL"):
+        Template("Bearer $v", "header").render({"v": before + bad + after})
+
+
+@given(values)
+def test_url_component_round_trips_through_percent_decoding(value: str) -> None:
+    url = Template("https://api.example/items/$v?q=$v", "url").render({"v": value})
+    path, query = url.removeprefix("https://api.example/items/").split("?q=")
+    assert "/" not in path and "&" not in query and "#" not in url
+    assert unquote(path) == value == unquote(query)
+
+
+@given(values)
+def test_form_value_round_trips(value: str) -> None:
+    from urllib.parse import parse_qs
+
+    body = Template("a=$v&b=1", "form").render({"v": value})
+    assert parse_qs(body, keep_blank_values=True, strict_parsing=False) == {"a": [value], "b": ["1"]}
