@@ -47,6 +47,8 @@ class LineIndex:
         return line + 1, offset - self._starts[line] + 1
 
     def line_text(self, line: int) -> str:
+        if not 1 <= line <= len(self._starts):
+            return ""  # parsers may report the position just past the last line
         start = self._starts[line - 1]
         end = self._starts[line] - 1 if line < len(self._starts) else len(self.text)
         return self.text[start:end]
@@ -76,11 +78,21 @@ class SourceMap:
         return Location(self.file, line, column, end_line, end_column)
 
 
+SNIPPET_WIDTH = 100
+
+
 def snippet(index: LineIndex, location: Location) -> str:
-    """The located line with a caret line under the range (actionlint style)."""
+    """The located line with a caret line under the range (actionlint style); a long line is shown
+    as a window around the column."""
     text = index.line_text(location.line).expandtabs(1)
+    column = location.column
     end = location.end_column if location.end_line == location.line else len(text)
-    width = max(1, end - location.column + 1)
+    if len(text) > SNIPPET_WIDTH:
+        first = max(0, column - 1 - SNIPPET_WIDTH // 2)
+        prefix = "…" if first else ""
+        text = prefix + text[first:first + SNIPPET_WIDTH] + ("…" if first + SNIPPET_WIDTH < len(text) else "")
+        column, end = column - first + len(prefix), min(end - first + len(prefix), len(text))
+    width = max(1, end - column + 1)
     gutter = f"{location.line} | "
     pad = " " * (len(gutter) - 2) + "| "
-    return f"{gutter}{text}\n{pad}{' ' * (location.column - 1)}{'^' * width}"
+    return f"{gutter}{text}\n{pad}{' ' * (column - 1)}{'^' * width}"

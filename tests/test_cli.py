@@ -1,0 +1,70 @@
+"""The command line: exit codes, output shape, and no tracebacks on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exportdsl.cli import main
+
+ROOT = Path(__file__).parent.parent
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_check_clean_folder_exits_0() -> None:
+    code, output = run("check", str(ROOT / "connectors"))
+    assert code == 0, output
+    assert "no problems" in output
+
+
+def test_check_findings_exit_1_with_file_line_col_and_caret() -> None:
+    code, output = run("check", str(ROOT / "tests" / "golden" / "unknown-variables.yaml"))
+    assert code == 1
+    assert "unknown-variables.yaml:11:29: export.url: undefined variable $ClientID [XD201]" in output
+    assert "^^^^^^^^" in output
+
+
+@pytest.mark.parametrize("args", [("check",), ("check", "/nonexistent.yaml"), ("check", "--nope", "x"),
+                                  ("explain",), ("frobnicate",)])
+def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
+    code, _ = run(*args)
+    assert code == 2
+
+
+def test_check_folder_without_connectors_is_a_usage_error(tmp_path: Path) -> None:
+    code, output = run("check", str(tmp_path))
+    assert code == 2
+    assert "no connector files" in output
+
+
+def test_explain_lists_references_contexts_and_phases() -> None:
+    code, output = run("explain", str(ROOT / "connectors" / "jtel-oauth-json.yaml"))
+    assert code == 0, output
+    assert "token.body  [json, token phase]" in output
+    assert "$report.encoded.base64" in output and "no escaping needed" in output
+    assert "$env.ACME_CLIENT_SECRET" in output and "redacted" in output
+
+
+def test_explain_broken_connector_shows_diagnostics() -> None:
+    code, output = run("explain", str(ROOT / "tests" / "golden" / "bad-bodies.yaml"))
+    assert code == 1
+    assert "[XD210]" in output
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00", b"a: [\n", b"", b"x: " + b"[" * 5000])
+def test_installed_command_never_prints_a_traceback(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    exe = Path(sys.executable).with_name("exportdsl")
+    result = subprocess.run([str(exe), "check", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "bad.yaml:" in result.stdout
