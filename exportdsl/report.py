@@ -97,7 +97,7 @@ def describe_event(message: Message) -> str:
         return text[:1].upper() + text[1:]
     if _EVENT_CODE.match(code):
         return f"System event: {code}" + (f" ({name})" if name else "")
-    return message.content  # free text sent as a system message
+    return message.content or "(empty system message)"  # free text sent as a system message
 
 
 # -- text: stand-ins, line breaks, widths ----------------------------------------------------
@@ -134,7 +134,10 @@ class _TextCleaner:
     """Makes any string safe to draw: every character left is one both fonts can show."""
 
     def __init__(self, drawable: set[int]) -> None:
-        printable = {cp for cp in drawable if not (cp < 0x20 or 0x7F <= cp < 0xA0)}  # no C0/C1 controls
+        # No C0/C1 controls; nothing beyond the BMP either: reportlab writes such code points into the
+        # ToUnicode map as bare hex (<1F600>) instead of UTF-16 surrogates, so text extraction would
+        # lose them. They get stand-ins like any character the font lacks.
+        printable = {cp for cp in drawable if cp <= 0xFFFF and not (cp < 0x20 or 0x7F <= cp < 0xA0)}
         self._unsupported = re.compile(f"[^{_char_class(printable)}]+")
         # The fast path: a line made only of these needs no change (a set test beats a regex scan).
         self._plain = frozenset(map(chr, printable)) - frozenset(INVISIBLE)
@@ -382,13 +385,18 @@ class _Layout:
         """Draw one already-cleaned line at a given place (no flow, no page break)."""
         self.page.texts.append((x, baseline, style, text))
 
-    def line(self, x: float, style: Style, text: str, leading: float) -> float:
-        """Place one line below the previous ones, breaking the page first if it does not fit."""
+    def row(self, leading: float) -> float:
+        """Take the next line of the page (breaking the page if it is full); returns its baseline."""
         if self.y - leading < BOTTOM:
             self.break_page()
         baseline = self.y - leading * 0.78
-        self.page.texts.append((x, baseline, style, text))
         self.y -= leading
+        return baseline
+
+    def line(self, x: float, style: Style, text: str, leading: float) -> float:
+        """Place one line of text below the previous ones; returns its baseline."""
+        baseline = self.row(leading)
+        self.page.texts.append((x, baseline, style, text))
         return baseline
 
     def wrapped(self, text: str, style: Style, width: float) -> list[str]:
@@ -526,12 +534,13 @@ class _Transcript:
             title_lines = out.wrapped(visit.title, VALUE, RIGHT - LEFT - 20) if visit.title else []
             url_lines = out.wrapped(visit.url, SMALL, RIGHT - LEFT - 20) if visit.url else []
             out.ensure(12 * min(2, len(title_lines) + len(url_lines)))
-            baseline = out.y - 12 * 0.78
-            out.put(LEFT, baseline, SMALL, f"{number}.")
-            for line in title_lines:
-                out.line(LEFT + 20, VALUE, line, 12)
-            for line in url_lines:
-                out.line(LEFT + 20, SMALL, line, 11)
+            lines = [(VALUE, line, 12.0) for line in title_lines]
+            lines += [(SMALL, line, 11.0) for line in url_lines]
+            for index, (style, line, leading) in enumerate(lines):
+                baseline = out.row(leading)
+                if index == 0:
+                    out.put(LEFT, baseline, SMALL, f"{number}.")
+                out.put(LEFT + 20, baseline, style, line)
             out.gap(4)
         out.gap(8)
 
@@ -571,10 +580,11 @@ class _Transcript:
 
     def event(self, message: Message, moment: datetime) -> None:
         out = self.layout
-        lines = out.wrapped(describe_event(message), EVENT, BODY_WIDTH)
-        out.ensure(12)
-        out.put(TIME_X, out.y - 12 * 0.78, SMALL, f"{moment:%H:%M:%S}")
-        for line in lines:
+        first, *rest = out.wrapped(describe_event(message), EVENT, BODY_WIDTH)
+        baseline = out.row(12)
+        out.put(TIME_X, baseline, SMALL, f"{moment:%H:%M:%S}")
+        out.put(BODY_X, baseline, EVENT, first)
+        for line in rest:
             out.line(BODY_X, EVENT, line, 12)
         out.gap(6)
 
@@ -615,8 +625,9 @@ class _Transcript:
 
     def author_line(self, name: str, tag: str, role: Role, time: str) -> None:
         out = self.layout
-        baseline = out.line(BODY_X, ROLE_STYLES[role], name, 14)
-        out.put(TIME_X, baseline, SMALL, time)
+        baseline = out.row(14)
+        out.put(TIME_X, baseline, SMALL, time)  # in reading order: time, name, role tag
+        out.put(BODY_X, baseline, ROLE_STYLES[role], name)
         tag_x = self._tag_x.get((name, role))
         if tag_x is None:
             style = ROLE_STYLES[role]
@@ -792,7 +803,7 @@ def _binary_streams() -> Iterator[None]:
 def _decorate(page: _Page, number: int, total: int, running: str, fonts: _Fonts) -> None:
     """Running header (from page 2), footer rule, and "Page X of Y"."""
     if number > 1:
-        page.texts.append((LEFT, PAGE_HEIGHT - 34, FOOTER, running))
+        page.texts.insert(0, (LEFT, PAGE_HEIGHT - 34, FOOTER, running))  # first in reading order
         page.shapes.append(_rule(LEFT, RIGHT, PAGE_HEIGHT - 40))
     page.shapes.append(_rule(LEFT, RIGHT, FOOTER_Y + 11))
     page.texts.append((LEFT, FOOTER_Y, FOOTER, "Chat transcript exported by exportdsl"))
