@@ -48,7 +48,7 @@ TIME_X = LEFT  # the gutter with the message time
 BAR_X = 100.0  # the coloured bar that marks who speaks
 BODY_X = 108.0
 BODY_WIDTH = RIGHT - BODY_X
-HEADER_VALUE_LINES = 12  # a header value longer than this is cut with a visible notice
+GRID_CELL_LINES = 3  # a header value longer than this leaves the two-column grid for a full-width row
 
 RGB = tuple[float, float, float]
 
@@ -416,22 +416,26 @@ class _Transcript:
         self.layout = layout
         self.clock = layout.clock
         self.title = title
-        self._tag_x: dict[tuple[str, Role], float] = {}  # where the role tag starts after a name
+        # author names repeat on every message: their wrapped lines and tag position are cached
+        self._names: dict[tuple[str, Role, str], tuple[list[str], float | None]] = {}
 
     # -- header --------------------------------------------------------------------------------
     def header(self) -> None:
         out, chat = self.layout, self.chat
-        out.line(LEFT, TITLE, out.clean.line(self.title), 22)
+        for line in out.wrapped(self.title, TITLE, RIGHT - LEFT):
+            out.line(LEFT, TITLE, line, 22)
         subtitle = (f"Smartsupp chat {_number_or_id(chat.channel.id)}"
                     f" · account {_number_or_id(chat.account_id)}"
                     f" · times in {self.clock.name} ({self.clock.offset(chat.begin_at)})")
-        out.line(LEFT, SMALL, out.clean.line(subtitle), 13)
+        for line in out.wrapped(subtitle, SMALL, RIGHT - LEFT):
+            out.line(LEFT, SMALL, line, 13)
         self.flags()
         out.gap(6)
         out.page.shapes.append(_rule(LEFT, RIGHT, out.y))
         out.gap(6)
-        self.grid(self.visitor_rows(), self.chat_rows())
-        self.wide_rows()
+        long_rows = self.grid(self.visitor_rows(), self.chat_rows())
+        for row in long_rows + self.wide_rows():
+            self.wide_row(row)
         out.gap(4)
         out.page.shapes.append(_rule(LEFT, RIGHT, out.y))
         out.gap(10)
@@ -483,31 +487,33 @@ class _Transcript:
             counted += f" ({channel.words_count} words)"
         return [*rows, _Row("Messages", counted)]
 
-    def grid(self, left: list[_Row], right: list[_Row]) -> None:
-        """Two label/value columns side by side; each row as tall as its taller cell."""
+    def grid(self, left: list[_Row], right: list[_Row]) -> list[_Row]:
+        """Two label/value columns side by side, each row as tall as its taller cell. Values too
+        long for a narrow cell are returned, to be shown in full as full-width rows."""
         columns = ((LEFT, LEFT + 62, 178.0), (308.0, 308.0 + 72, RIGHT - 380.0))
-        for pair in itertools.zip_longest(left, right):
-            cells = [self.cell(row, width) if row else []
-                     for row, (_, _, width) in zip(pair, columns, strict=True)]
-            height = max(len(lines) for lines in cells) * 12
+        cells: list[list[tuple[_Row, list[str]]]] = [[], []]
+        long_rows = []
+        for side, rows in enumerate((left, right)):
+            for row in rows:
+                lines = self.layout.wrapped(row.value, VALUE, columns[side][2])
+                if len(lines) > GRID_CELL_LINES:
+                    long_rows.append(row)
+                else:
+                    cells[side].append((row, lines))
+        for pair in itertools.zip_longest(*cells):
+            height = max(len(cell[1]) for cell in pair if cell) * 12
             self.layout.ensure(height)
             top = self.layout.y
-            for row, lines, (label_x, value_x, _) in zip(pair, cells, columns, strict=True):
-                if row is None:
+            for cell, (label_x, value_x, _) in zip(pair, columns, strict=True):
+                if cell is None:
                     continue
-                self.layout.put(label_x, top - 9.4, LABEL, row.label)
-                for index, line in enumerate(lines):
+                self.layout.put(label_x, top - 9.4, LABEL, cell[0].label)
+                for index, line in enumerate(cell[1]):
                     self.layout.put(value_x, top - 9.4 - index * 12, VALUE, line)
             self.layout.gap(height + 2)
+        return long_rows
 
-    def cell(self, row: _Row, width: float) -> list[str]:
-        lines = self.layout.wrapped(row.value, VALUE, width)
-        if len(lines) > HEADER_VALUE_LINES:  # a header is a summary; the full text is in raw JSON
-            hidden = sum(map(len, lines[HEADER_VALUE_LINES - 1:]))
-            lines = [*lines[:HEADER_VALUE_LINES - 1], f"… [{hidden} more characters not shown]"]
-        return lines
-
-    def wide_rows(self) -> None:
+    def wide_rows(self) -> list[_Row]:
         visitor = self.chat.visitor
         rows = []
         if visitor.variables:
@@ -515,14 +521,17 @@ class _Transcript:
                                                       for var in visitor.variables)))
         if visitor.user_agent:
             rows.append(_Row("Browser", visitor.user_agent))
-        for row in rows:
-            lines = self.cell(row, RIGHT - (LEFT + 62))
-            self.layout.ensure(len(lines) * 12)
-            top = self.layout.y
-            self.layout.put(LEFT, top - 9.4, LABEL, row.label)
-            for index, line in enumerate(lines):
-                self.layout.put(LEFT + 62, top - 9.4 - index * 12, VALUE, line)
-            self.layout.gap(len(lines) * 12 + 2)
+        return rows
+
+    def wide_row(self, row: _Row) -> None:
+        """A label and a value across the page; a long value flows on over page breaks."""
+        out = self.layout
+        for index, line in enumerate(out.wrapped(row.value, VALUE, RIGHT - (LEFT + 62))):
+            baseline = out.row(12)
+            if index == 0:
+                out.put(LEFT, baseline, LABEL, row.label)
+            out.put(LEFT + 62, baseline, VALUE, line)
+        out.gap(2)
 
     # -- visited pages ---------------------------------------------------------------------------
     def visited_pages(self) -> None:
@@ -624,15 +633,32 @@ class _Transcript:
         out.gap(8)
 
     def author_line(self, name: str, tag: str, role: Role, time: str) -> None:
+        """Time, name and role tag on one line; a name too long for it wraps, the tag follows it."""
         out = self.layout
-        baseline = out.row(14)
-        out.put(TIME_X, baseline, SMALL, time)  # in reading order: time, name, role tag
-        out.put(BODY_X, baseline, ROLE_STYLES[role], name)
-        tag_x = self._tag_x.get((name, role))
-        if tag_x is None:
-            style = ROLE_STYLES[role]
-            tag_x = self._tag_x[name, role] = BODY_X + out.font(style).width(name, style.size) + 6
-        out.put(tag_x, baseline, SMALL, tag)
+        placed = self._names.get((name, role, tag))
+        if placed is None:
+            placed = self._names[name, role, tag] = self.place_name(name, tag, role)
+        lines, tag_x = placed
+        for index, line in enumerate(lines):
+            baseline = out.row(14)
+            if index == 0:
+                out.put(TIME_X, baseline, SMALL, time)  # in reading order: time, name, role tag
+            out.put(BODY_X, baseline, ROLE_STYLES[role], line)
+        if tag_x is not None:
+            out.put(tag_x, baseline, SMALL, tag)
+            return
+        for line in out.wrapped(tag, SMALL, BODY_WIDTH):
+            out.line(BODY_X, SMALL, line, 12)
+
+    def place_name(self, name: str, tag: str, role: Role) -> tuple[list[str], float | None]:
+        """The name's lines and where the tag starts on the last one (None: on lines of its own)."""
+        style = ROLE_STYLES[role]
+        font = self.layout.font(style)
+        lines = font.wrap(name, style.size, BODY_WIDTH)
+        tag_x = BODY_X + font.width(lines[-1], style.size) + 6
+        if tag_x + self.layout.font(SMALL).width(tag, SMALL.size) > RIGHT:
+            return lines, None
+        return lines, tag_x
 
     def bar(self, role: Role, top: float, bottom: float) -> None:
         self.layout.page.shapes.append(_rect(BAR_X, bottom + 2, 2.2, top - bottom - 3, ROLE_COLORS[role]))

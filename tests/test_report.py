@@ -178,6 +178,21 @@ def test_a_word_wider_than_the_page_is_broken_not_lost() -> None:
     assert word in re.sub(r"\s", "", text)
 
 
+def test_long_header_values_names_and_titles_wrap_instead_of_being_cut() -> None:
+    comment = " ".join(f"c{index}" for index in range(400))
+    name = "Bartholomew-" * 40
+    trigger = "Very long trigger name " * 20
+    chat = parse_chat({
+        "channel": {"rating": 1, "ratingDesc": comment}, "visitor": {"name": name},
+        "messages": [{"type": "visitor", "content": "hi", "sentAt": 0},
+                     {"type": "agent", "content": "auto", "sentAt": 1, "triggeredBy": trigger}]})
+    pdf = render_report(chat, title="A title " * 30)
+    text = text_of(pdf)
+    assert re.findall(r"c\d+", text) == comment.split()
+    flat = re.sub(r"\s", "", text)
+    assert name in flat and re.sub(r"\s", "", trigger) in flat and "Atitle" * 30 in flat
+
+
 # -- characters -----------------------------------------------------------------------------------
 SCRIPTS = {
     "Polish": "Zażółć gęślą jaźń. ĄĆĘŁŃÓŚŹŻ",
