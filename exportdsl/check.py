@@ -42,8 +42,7 @@ def check_file(path: Path) -> FileReport:
         connector = parse_connector(text, file)
     except ExportDslError as error:
         return FileReport(file, error.diagnostics, index)
-    _, diagnostics = check_connector(connector)
-    return FileReport(file, tuple(diagnostics), index)
+    return FileReport(file, tuple(check_connector(connector)), index)
 
 
 def format_text(report: FileReport) -> str:

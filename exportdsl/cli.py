@@ -59,7 +59,7 @@ def run() -> None:
     """Entry point that turns an unexpected exception into exit code 3 instead of a traceback."""
     try:
         main(standalone_mode=True)
-    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as error:  # the last line of defence against tracebacks
         click.echo(f"exportdsl: internal error: {type(error).__name__}: {error}\n"
                    "This is a bug; please report it with the command you ran.", err=True)
         sys.exit(EXIT_INTERNAL)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from exportdsl.catalogue import Phase, Var, catalogue
@@ -17,7 +16,7 @@ from exportdsl.contexts import kind_for_content_type, place
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError
 from exportdsl.nodes import Reference, format_path
 from exportdsl.parser import parse
-from exportdsl.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, lower, parts
+from exportdsl.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
 from exportdsl.source import Span
 
 UNDEFINED = "XD201"
@@ -27,35 +26,20 @@ NO_TOKEN_PHASE = "XD204"
 SELF_REFERENCE = "XD205"
 
 
-@dataclass(frozen=True)
-class _Lowered:
-    field: TemplateField
-    kind: str
-    phase: Phase
-    holes: tuple[Hole, ...]
-    body: list[Any]  # Jinja2 nodes
-
-
 def compile_connector(connector: Connector) -> Plan:
     """The connector's plan; raises `ConnectorError` with every diagnostic when anything is wrong."""
-    plan, diagnostics = check_connector(connector)
-    if plan is None:
-        raise ConnectorError(connector.path, tuple(diagnostics))
-    return plan
-
-
-def check_connector(connector: Connector) -> tuple[Plan | None, list[Diagnostic]]:
-    """Every compile diagnostic of a connector, and its plan when there are none."""
     compiler = _Compiler(connector)
-    lowered: dict[str, _Lowered] = {}
-    for request in (connector.token, connector.export):
-        if request is not None:
-            lowered.update(compiler.request(request))
-    if connector.xml_template is not None:
-        lowered[connector.xml_template.name] = compiler.field(connector.xml_template, "xml", Phase.XML)
+    fields = compiler.analyse()
     if compiler.diagnostics:
-        return None, sorted(compiler.diagnostics, key=_order)
-    return _assemble(connector, lowered), []
+        raise ConnectorError(connector.path, tuple(sorted(compiler.diagnostics, key=_order)))
+    return _assemble(connector, fields)
+
+
+def check_connector(connector: Connector) -> list[Diagnostic]:
+    """Every compile diagnostic of a connector, in file order (nothing is compiled to code)."""
+    compiler = _Compiler(connector)
+    compiler.analyse()
+    return sorted(compiler.diagnostics, key=_order)
 
 
 def _order(diagnostic: Diagnostic) -> tuple[int, int]:
@@ -63,23 +47,35 @@ def _order(diagnostic: Diagnostic) -> tuple[int, int]:
     return (location.line, location.column) if location else (0, 0)
 
 
-def _assemble(connector: Connector, lowered: Mapping[str, _Lowered]) -> Plan:
-    names = {name: f"f{number}" for number, name in enumerate(lowered)}
-    new_context, functions = compile_blocks({names[name]: item.body for name, item in lowered.items()})
-    fields = {name: FieldPlan(name, item.kind, item.phase, item.holes, functions[names[name]], new_context)
-              for name, item in lowered.items()}
+def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
+    def group(request: Request | None) -> list[FieldPlan]:
+        if request is None or request.url is None:
+            return []  # a request without a url is never rendered
+        return [fields[field.name] for field in _request_fields(request)]
 
-    def request_plan(request: Request | None) -> RequestPlan | None:
+    xml = fields.get(connector.xml_template.name) if connector.xml_template else None
+    token_block, export_block, xml_block = compile_blocks(
+        [group(connector.token), group(connector.export), [xml] if xml else []])
+
+    def request_plan(request: Request | None, block: Any) -> RequestPlan | None:
         if request is None:
             return None
         return RequestPlan(
             Phase(request.phase), request.method, fields[request.url.name] if request.url else None,
             tuple((header.name, fields[header.value.name]) for header in request.headers),
-            fields[request.body.name] if request.body else None, new_context)
+            fields[request.body.name] if request.body else None, block)
 
-    xml = fields.get(connector.xml_template.name) if connector.xml_template else None
     return Plan(connector.id, connector.name, connector.client_id, connector.pdata,
-                request_plan(connector.token), request_plan(connector.export), xml)
+                request_plan(connector.token, token_block), request_plan(connector.export, export_block),
+                xml, xml_block if xml else None)
+
+
+def _request_fields(request: Request) -> Iterable[TemplateField]:
+    if request.url:
+        yield request.url
+    yield from (header.value for header in request.headers)
+    if request.body:
+        yield request.body
 
 
 class _Compiler:
@@ -88,7 +84,18 @@ class _Compiler:
         self.variables = catalogue(connector.pdata)
         self.diagnostics: list[Diagnostic] = []
 
-    def request(self, request: Request) -> Iterable[tuple[str, _Lowered]]:
+    def analyse(self) -> dict[str, FieldPlan]:
+        """Every field checked and placed, by name; problems go to `diagnostics`."""
+        fields: dict[str, FieldPlan] = {}
+        for request in (self.connector.token, self.connector.export):
+            if request is not None:
+                fields.update(self.request(request))
+        xml = self.connector.xml_template
+        if xml is not None:
+            fields[xml.name] = self.field(xml, "xml", Phase.XML)
+        return fields
+
+    def request(self, request: Request) -> Iterable[tuple[str, FieldPlan]]:
         phase = Phase(request.phase)
         if request.url:
             yield request.url.name, self.field(request.url, "url", phase)
@@ -97,19 +104,20 @@ class _Compiler:
         if request.body:
             yield request.body.name, self.field(request.body, _body_kind(request), phase)
 
-    def field(self, field: TemplateField, kind: str, phase: Phase) -> _Lowered:
+    def field(self, field: TemplateField, kind: str, phase: Phase) -> FieldPlan:
         try:
             nodes = parse(field.source)
         except ExportDslError as error:
             self.report(field, error.code, error.message, error.span or Span(0, 1), error.hint)
-            return _Lowered(field, kind, phase, (), [])
+            return FieldPlan(field.name, kind, phase, (), ())
         placement = place(nodes, kind)
         for problem in placement.problems:
             self.report(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
-        holes = tuple(Hole(reference, context, self.check(field, reference, phase))
-                      for reference, context in zip(references, placement.contexts, strict=True))
-        return _Lowered(field, kind, phase, holes, lower(parts(nodes, holes)))
+        holes = tuple(
+            Hole(reference, context, self.check(field, reference, phase), field.location(reference.span))
+            for reference, context in zip(references, placement.contexts, strict=True))
+        return FieldPlan(field.name, kind, phase, holes, tuple(parts(nodes, holes)))
 
     def report(self, field: TemplateField, code: str, message: str, span: Span, hint: str | None) -> None:
         self.diagnostics.append(Diagnostic(code, f"{field.name}: {message}", field.location(span), hint))

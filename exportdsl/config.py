@@ -8,6 +8,7 @@ all of them in one `ConnectorError`.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ from lark.exceptions import UnexpectedInput
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
-from exportdsl.grammar import grammar_text
+from exportdsl.grammar import load_parser
 from exportdsl.source import LineIndex, Location, SourceMap, Span
 from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
 
@@ -433,12 +434,6 @@ def _unquote(quoted: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
-_PDATA_PARSER: Lark | None = None
-
-
+@functools.cache
 def _pdata_parser() -> Lark:
-    global _PDATA_PARSER
-    if _PDATA_PARSER is None:
-        _PDATA_PARSER = Lark(grammar_text("pdata.lark"), parser="lalr", transformer=_PdataBuilder(),
-                             maybe_placeholders=True)
-    return _PDATA_PARSER
+    return load_parser("pdata.lark", _PdataBuilder(), maybe_placeholders=True)

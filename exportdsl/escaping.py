@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from json.encoder import encode_basestring  # C-accelerated
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -14,7 +15,6 @@ from exportdsl.values import to_json, to_text
 
 Escaper = Callable[[Any], str]
 
-_HEADER_FORBIDDEN = re.compile(r"[\r\n\x00]")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
@@ -29,8 +29,8 @@ def text(value: Any) -> str:
 
 
 def header(value: Any) -> str:
-    rendered = to_text(value)
-    if _HEADER_FORBIDDEN.search(rendered):
+    rendered = value if type(value) is str else to_text(value)
+    if "\r" in rendered or "\n" in rendered or "\0" in rendered:
         raise RenderError("a header value may not contain CR, LF or NUL",
                           hint="the value would split the header; it is never sent")
     return rendered
@@ -38,7 +38,7 @@ def header(value: Any) -> str:
 
 def url_component(value: Any) -> str:
     """Path, query and fragment: everything but unreserved characters is percent-encoded."""
-    return quote(to_text(value), safe="")
+    return quote(value if type(value) is str else to_text(value), safe="")
 
 
 def form(value: Any) -> str:
@@ -47,11 +47,18 @@ def form(value: Any) -> str:
 
 def json_string(value: Any) -> str:
     """Inside a JSON string literal: the JSON string escapes without the quotes."""
-    return to_json(to_text(value))[1:-1]
+    rendered: str = encode_basestring(value if type(value) is str else to_text(value))
+    return rendered[1:-1]
 
 
 def json_value(value: Any) -> str:
     """Outside a string literal: the value as a JSON value (a quiet miss is ``null``)."""
+    kind = type(value)
+    if kind is str:
+        rendered: str = encode_basestring(value)
+        return rendered
+    if kind is int:
+        return str(value)
     return to_json(value)
 
 

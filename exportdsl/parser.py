@@ -14,7 +14,7 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from exportdsl.errors import TemplateSyntaxError
-from exportdsl.grammar import grammar_text
+from exportdsl.grammar import load_parser
 from exportdsl.nodes import Comment, Node, Reference, Segment, Text
 from exportdsl.source import Span
 
@@ -101,12 +101,14 @@ class _Builder(Transformer[Token, Any]):
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", transformer=_Builder(),
-                maybe_placeholders=False)
+    return load_parser("template.lark", _Builder(), lexer="contextual", maybe_placeholders=False)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(source: str) -> tuple[Node, ...]:
-    """Parse one template; raises `TemplateSyntaxError` (with ``.span``) on bad input."""
+    """Parse one template; raises `TemplateSyntaxError` (with ``.span``) on bad input.
+
+    Nodes are immutable, so a fleet of connectors sharing headers and bodies parses each once."""
     try:
         nodes: tuple[Node, ...] = _lark().parse(source)  # type: ignore[assignment]  # the builder's result
     except UnexpectedInput as error:

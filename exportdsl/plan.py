@@ -1,45 +1,43 @@
-"""The plan: compiled fields that render requests from variables (Jinja2 underneath).
+"""The plan: a checked connector's fields, ready to render requests from variables.
 
-The compiler hands us Jinja2 AST nodes, never template text, so nothing a user writes can be read
-as Jinja syntax. A connector's fields become the blocks of one Jinja2 template, compiled once to
-Python code; a request renders all its fields from one render context.
+Each request (token, XML template, export) is a `_Block`: its holes are computed by code Jinja2
+compiled (`backend`), one filter call per hole that looks the value up and escapes it for where it
+lands, and each field is then its literal text with the hole values put in by a ``%`` pattern.
+A failing hole knows its number, so the error points at the reference in the connector file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, nodes
-from jinja2.runtime import Context
-
 from exportdsl.catalogue import Phase
 from exportdsl.errors import RenderError
-from exportdsl.escaping import ESCAPERS, needs_escaping
+from exportdsl.escaping import needs_escaping
 from exportdsl.nodes import Node, Reference, Text
-from exportdsl.values import lookup
-
-_ENV = Environment(autoescape=False, keep_trailing_newline=True, cache_size=0)
-_ENV.filters.update({f"x_{context}": escaper for context, escaper in ESCAPERS.items()})
-_ENV.filters["x_lookup"] = lookup
+from exportdsl.source import Location
+from exportdsl.values import MissingValue
 
 
 @dataclass(frozen=True, slots=True)
 class Hole:
-    """A reference as the plan sees it: where it lands and how it is escaped."""
+    """A reference as the plan sees it: where it lands, how it is escaped, where it was written."""
 
     reference: Reference
     context: str  # the escaping context, a key of `escaping.ESCAPERS`
     kind: str  # the value's alphabet (catalogue kind); "any" when not ours
+    location: Location | None = None
 
     @property
     def escaped(self) -> bool:
         return self.reference.quiet or needs_escaping(self.kind, self.context)
 
 
-def parts(template: tuple[Node, ...], holes: tuple[Hole, ...]) -> list[str | Hole]:
+def parts(template: tuple[Node, ...], holes: Sequence[Hole]) -> list[str | Hole]:
     """Text and holes in output order, adjacent text merged; comments produce nothing."""
     result: list[str | Hole] = []
     remaining = iter(holes)
@@ -54,70 +52,109 @@ def parts(template: tuple[Node, ...], holes: tuple[Hole, ...]) -> list[str | Hol
     return result
 
 
-def lower(pieces: list[str | Hole]) -> list[nodes.Node]:
-    """Literal text and holes -> the body of one Jinja2 output node."""
-    children: list[nodes.Expr] = []
-    for part in pieces:
-        if isinstance(part, str):
-            if part:
-                children.append(nodes.TemplateData(part))
-            continue
-        reference = part.reference
-        value: nodes.Expr = nodes.Filter(
-            nodes.Name(reference.name, "load"), "x_lookup",
-            [nodes.Const(reference.path), nodes.Const(reference.quiet)], [], None, None)
-        if part.escaped:
-            value = nodes.Filter(value, f"x_{part.context}", [], [], None, None)
-        children.append(value)
-    return [nodes.Output(children)] if children else []
-
-
-RenderFunction = Callable[[Context], Iterator[str]]
-
-
-def compile_blocks(bodies: Mapping[str, list[nodes.Node]]) -> tuple[Callable[[Mapping[str, Any]], Context],
-                                                                    dict[str, RenderFunction]]:
-    """One Jinja2 template with a block per field; returns a context factory and the block functions."""
-    blocks = [nodes.Block(name, body, False, False) for name, body in bodies.items()]
-    template = _ENV.from_string(nodes.Template(blocks))
-    return (lambda variables: template.new_context(dict(variables), shared=True)), dict(template.blocks)
-
-
 @dataclass(frozen=True)
 class FieldPlan:
-    """One compiled template field."""
+    """One compiled template field. A field without holes is a constant and needs no Jinja2 at all."""
 
     name: str
     kind: str  # text, url, header, json, xml or form
     phase: Phase | None
     holes: tuple[Hole, ...]
-    function: RenderFunction
-    new_context: Callable[[Mapping[str, Any]], Context]
+    pieces: tuple[str | Hole, ...]
+
+    @functools.cached_property
+    def constant(self) -> str | None:
+        if self.holes:
+            return None
+        return "".join(piece for piece in self.pieces if isinstance(piece, str))
+
+    @functools.cached_property
+    def pattern(self) -> str:
+        """The field as a ``%`` format: literal text around one ``%s`` per hole."""
+        return "".join(piece.replace("%", "%%") if isinstance(piece, str) else "%s" for piece in self.pieces)
 
     def render(self, variables: Mapping[str, Any]) -> str:
-        return self.render_in(self.new_context(variables))
+        """This field alone (the plan renders whole requests; this is for tools and tests)."""
+        return compile_blocks([[self]])[0].render(variables)[0]
 
-    def render_in(self, context: Context) -> str:
-        try:
-            text = "".join(self.function(context))
-        except RenderError as error:
-            raise RenderError(f"{self.name}: {error.message}", hint=error.hint, code=error.code) from None
-        if self.kind == "url":
-            _check_url(self.name, text)
-        return text
+
+_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _check_url(name: str, url: str) -> None:
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+    if _URL_FORBIDDEN.search(url):
         raise RenderError(f"{name}: the URL contains white space or control characters",
                           hint="a value before the path is inserted as is; check it")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts_ = urlsplit(url)
+    if parts_.scheme not in ("http", "https") or not parts_.hostname:
         raise RenderError(f"{name}: {_shorten(url)!r} is not an http or https URL with a host")
 
 
 def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Block:
+    """The fields of one request, compiled together: one Jinja2 block yielding one string per hole."""
+
+    def __init__(self, fields: Sequence[FieldPlan]) -> None:
+        self.fields = tuple(fields)
+        self.holes = tuple(hole for field in self.fields for hole in field.holes)
+        self.hole_fields = tuple(field for field in self.fields for _ in field.holes)
+        self.function: Callable[[Any], Iterator[str]] | None = None
+        self.context: Callable[[Mapping[str, Any]], Any] = dict
+        self.url = self.fields[0].name if self.fields and self.fields[0].kind == "url" else None
+        # (pattern, number of holes) or the constant text, per field
+        self.layout = tuple((field.pattern, len(field.holes)) if field.holes else field.constant or ""
+                            for field in self.fields)
+
+    @property
+    def shape(self) -> tuple[tuple[str, str, tuple[str | int, ...], bool], ...]:
+        from exportdsl.backend import filter_name
+
+        return tuple((filter_name(hole.context, hole.escaped), hole.reference.name, hole.reference.path[1:],
+                      hole.reference.quiet) for hole in self.holes)
+
+    def render(self, variables: Mapping[str, Any]) -> list[str]:
+        values: tuple[str, ...] = ()
+        if self.function is not None:
+            try:
+                values = tuple(self.function(self.context(variables)))
+            except RenderError as error:
+                raise self._locate(error) from None
+        texts, start = [], 0
+        for item in self.layout:
+            if isinstance(item, str):
+                texts.append(item)
+            else:
+                pattern, count = item
+                texts.append(pattern % values[start:start + count])
+                start += count
+        if self.url is not None:
+            _check_url(self.url, texts[0])
+        return texts
+
+    def _locate(self, error: RenderError) -> RenderError:
+        hole = getattr(error, "hole", None)
+        if hole is None or not 0 <= hole < len(self.holes):
+            return error
+        field, where = self.hole_fields[hole], self.holes[hole]
+        if isinstance(error, MissingValue):
+            error = error.describe(where.reference.path)
+        return RenderError(f"{field.name}: {error.message}", location=where.location, hint=error.hint)
+
+
+def compile_blocks(groups: Sequence[Sequence[FieldPlan]]) -> list[_Block]:
+    """The blocks of a connector's requests, their code compiled by Jinja2 (or found by shape)."""
+    from exportdsl import backend  # Jinja2 loads only when something compiles, not for `check`
+
+    blocks = [_Block(group) for group in groups]
+    functions = backend.compile_shapes(tuple(block.shape for block in blocks))
+    for block, function in zip(blocks, functions, strict=True):
+        if block.holes:
+            block.function = function
+            block.context = backend.RenderContext
+    return blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +172,7 @@ class RequestPlan:
     url: FieldPlan | None
     headers: tuple[tuple[str, FieldPlan], ...]
     body: FieldPlan | None
-    new_context: Callable[[Mapping[str, Any]], Context]
+    block: _Block
 
     @property
     def fields(self) -> Iterator[FieldPlan]:
@@ -149,11 +186,13 @@ class RequestPlan:
         if self.url is None:
             raise RenderError(f"the {self.phase.value} request has no url, so it cannot be sent",
                               hint="set export.url; without it jtel shows no Report Export button")
-        context = self.new_context(variables)
-        return RenderedRequest(
-            self.method, self.url.render_in(context),
-            tuple((name, field.render_in(context)) for name, field in self.headers),
-            self.body.render_in(context) if self.body else None)
+        texts = self.block.render(variables)
+        headers = tuple(zip(self.header_names, texts[1: 1 + len(self.header_names)], strict=True))
+        return RenderedRequest(self.method, texts[0], headers, texts[-1] if self.body else None)
+
+    @functools.cached_property
+    def header_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.headers)
 
 
 @dataclass(frozen=True)
@@ -167,11 +206,15 @@ class Plan:
     token: RequestPlan | None
     export: RequestPlan | None
     xml_template: FieldPlan | None
+    xml_block: _Block | None
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""
         return {"ClientsID": self.client_id, "pdata": self.pdata,
                 "chatConnector": {"id": self.connector_id, "name": self.connector_name}}
+
+    def render_xml_template(self, variables: Mapping[str, Any]) -> str | None:
+        return self.xml_block.render(variables)[0] if self.xml_block else None
 
     @property
     def export_enabled(self) -> bool:

@@ -8,6 +8,8 @@ field came from a YAML block scalar or a quoted string with escapes.
 from __future__ import annotations
 
 import bisect
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -57,14 +59,19 @@ class LineIndex:
 class SourceMap:
     """Maps offsets inside a field's value to offsets inside the file it came from.
 
-    ``anchors`` holds, for each value offset, the file offset of the character it came from
-    (one extra entry for the end of the value). Built by `config` for every template field.
+    ``anchors()`` gives, for each value offset, the file offset of the character it came from
+    (one extra entry for the end of the value). It runs on the first question only: a field
+    that never has a diagnostic never pays for its map.
     """
 
-    def __init__(self, file: str, index: LineIndex, anchors: list[int]) -> None:
+    def __init__(self, file: str, index: LineIndex, anchors: Callable[[], list[int]]) -> None:
         self.file = file
         self.index = index
-        self.anchors = anchors
+        self._build = anchors
+
+    @functools.cached_property
+    def anchors(self) -> list[int]:
+        return self._build()
 
     def file_offset(self, offset: int) -> int:
         if not self.anchors:

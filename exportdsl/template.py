@@ -9,7 +9,7 @@ from exportdsl.contexts import FIELD_KINDS, place
 from exportdsl.errors import CompileError, ExportDslError, RenderError
 from exportdsl.nodes import Reference
 from exportdsl.parser import parse
-from exportdsl.plan import FieldPlan, Hole, compile_blocks, lower, parts
+from exportdsl.plan import FieldPlan, Hole, compile_blocks, parts
 from exportdsl.source import LineIndex, Location, Span
 
 _FILE = "<template>"
@@ -42,8 +42,8 @@ class Template:
         references = [node for node in nodes if isinstance(node, Reference)]
         holes = tuple(Hole(reference, where, "any")
                       for reference, where in zip(references, placement.contexts, strict=True))
-        new_context, functions = compile_blocks({"field": lower(parts(nodes, holes))})
-        self._plan = FieldPlan(_FILE, context, None, holes, functions["field"], new_context)
+        self._plan = FieldPlan(_FILE, context, None, holes, tuple(parts(nodes, holes)))
+        (self._block,) = compile_blocks([[self._plan]])
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -52,7 +52,7 @@ class Template:
 
     def render(self, mapping: Mapping[str, Any]) -> str:
         try:
-            return self._plan.render(mapping)
+            return self._block.render(mapping)[0]
         except RenderError as error:
             raise RenderError(error.message.removeprefix(f"{_FILE}: "), hint=error.hint) from None
 

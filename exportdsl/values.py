@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-
-from jinja2 import Undefined  # what Jinja passes for a name the render context does not hold
 
 from exportdsl.errors import RenderError
 from exportdsl.nodes import format_path
@@ -37,7 +35,7 @@ class _Missing:
         return "<missing>"
 
 
-MISSING: Any = _Missing()
+MISSING: Any = _Missing()  # also what the render context answers for a variable it does not hold
 
 
 def step(value: Any, key: str | int) -> Any:
@@ -51,31 +49,69 @@ def step(value: Any, key: str | int) -> Any:
     return MISSING
 
 
-def lookup(head: Any, path: tuple[str | int, ...], quiet: bool) -> Any:
-    """The value at ``path`` (head name first) given the head's value; ``None`` for a quiet
-    reference to nothing. A miss names the full path and the first missing segment."""
-    value = MISSING if isinstance(head, Undefined) else head
-    depth = 0
-    while value is not MISSING and depth < len(path) - 1:
+def hole_function(finish: Callable[[Any], Any]) -> Callable[[Any, tuple[str | int, ...], bool, int], Any]:
+    """Lookup fused with ``finish`` (an escaper) into the one call a hole makes per render.
+
+    ``head`` is the value of the reference's first name, ``rest`` the path below it. Plain dicts
+    take a fast path; anything unusual takes `step`. A quiet miss hands ``None`` to ``finish``; a
+    loud one raises `MissingValue`, and any `RenderError` leaves tagged with the hole's number.
+    """
+
+    def hole(head: Any, rest: tuple[str | int, ...], quiet: bool, number: int) -> Any:
+        value = head
+        for key in rest:
+            kind = type(value)
+            if kind is dict:
+                value = value.get(key, MISSING)
+            elif kind is TextValue:
+                value = value.fields.get(key, MISSING)
+            else:
+                value = step(value, key)
+        try:
+            if value is MISSING or value is None:
+                value = _nothing(head, rest, quiet)  # raises unless quiet
+            return finish(value)
+        except RenderError as error:
+            error.hole = number
+            raise
+
+    return hole
+
+
+class MissingValue(RenderError):
+    """Raised by `resolve`; the plan, which knows the reference, words the message (`describe`)."""
+
+    def __init__(self, depth: int, null: bool) -> None:
+        super().__init__("a referenced value is missing")
+        self.depth = depth  # how many path segments (head first) exist before the first missing one
+        self.null = null
+
+    def describe(self, path: tuple[str | int, ...]) -> RenderError:
+        full = format_path(path)
+        hint = f"write $!{{{full}}} if it may be missing"
+        if self.null:
+            where = format_path(path[: self.depth])
+            message = f"${full}: {where} is null" if where != full else f"${full} is null"
+            return RenderError(message, hint=hint)
+        if self.depth == 0:
+            return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
+        segment = format_path(("", path[self.depth])).lstrip(".")
+        return RenderError(f"${full}: {format_path(path[: self.depth])} has no {segment!r}", hint=hint)
+
+
+def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:
+    """A quiet miss is None; otherwise find where the path broke off, for the error message."""
+    if quiet:
+        return None
+    if head is MISSING:
+        raise MissingValue(0, null=False)
+    value, depth = head, 0
+    while value is not None and depth < len(rest):
+        value = step(value, rest[depth])
+        if value is MISSING:
+            raise MissingValue(depth + 1, null=False)
         depth += 1
-        value = step(value, path[depth]) if value is not None else MISSING
-    if value is MISSING:
-        if quiet:
-            return None
-        raise RenderError(_missing_message(path, depth), hint=f"write $!{{{format_path(path)}}} if it "
-                          "may be missing")
-    if value is None and not quiet:
-        raise RenderError(f"${format_path(path)} is null",
-                          hint=f"write $!{{{format_path(path)}}} to render null as nothing")
-    return value
-
-
-def _missing_message(path: tuple[str | int, ...], depth: int) -> str:
-    full = format_path(path)
-    if depth == 0:
-        return f"${full}: there is no variable {path[0]!r}"
-    segment = format_path(("", path[depth]))
-    return f"${full}: {format_path(path[:depth])} has no {segment.lstrip('.')!r}"
+    raise MissingValue(depth + 1, null=True)
 
 
 def to_text(value: Any) -> str:
@@ -103,9 +139,8 @@ def _decimal(number: float) -> str:
 def to_json(value: Any) -> str:
     """A value as a JSON value (compact, UTF-8 kept); ``None`` is ``null``."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                          default=_json_default)
-    except ValueError as error:
+        return _ENCODER.encode(value)
+    except (ValueError, RecursionError) as error:
         raise RenderError(f"cannot render as JSON: {error}") from None
 
 
@@ -115,3 +150,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Sequence):
         return list(value)
     raise RenderError(f"cannot render a {type(value).__name__} as JSON")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default)

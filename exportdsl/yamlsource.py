@@ -114,8 +114,8 @@ def scalar_map(node: ScalarNode, file: str, index: LineIndex) -> SourceMap:
     style = node.style or ""
     if style in ("", "'", '"') and raw.strip("'\"") == value and "\n" not in raw:
         first = start + (1 if style else 0)
-        return SourceMap(file, index, list(range(first, first + len(value) + 1)))
-    return SourceMap(file, index, _align(raw, start, value, style))
+        return SourceMap(file, index, lambda: list(range(first, first + len(value) + 1)))
+    return SourceMap(file, index, lambda: _align(raw, start, value, style))
 
 
 def _align(raw: str, base: int, value: str, style: str) -> list[int]:
