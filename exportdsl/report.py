@@ -15,9 +15,10 @@ typed. Output is deterministic: reportlab's invariant mode, and dates taken from
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -178,8 +179,8 @@ class _Font:
         return cached
 
     def width(self, text: str, size: float) -> float:
-        return sum(map(self.units, text.split(" "))) * size / 1000 + \
-            text.count(" ") * self.space_units * size / 1000
+        words = text.split(" ")
+        return (sum(map(self.units, words)) + self.space_units * (len(words) - 1)) * size / 1000
 
     def wrap(self, line: str, size: float, max_width: float) -> list[str]:
         """Greedy wrapping at spaces; a word wider than the line is broken between characters."""
@@ -291,13 +292,19 @@ def _pill(x: float, y: float, width: float, height: float, color: RGB) -> str:
 
 
 # -- pass 1: layout ------------------------------------------------------------------------------
+# English names, not strftime's %a/%b: those follow the process locale, and output must not.
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+
+
 class _Clock:
     """Chat timestamps (ms since 1970, UTC) as local times in the requested zone."""
 
     def __init__(self, timezone: str) -> None:
         try:
             self.zone = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
+        except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
             raise ConfigError(f"unknown time zone {timezone!r}",
                               hint="use an IANA name such as Europe/Prague or UTC") from None
         self.name = timezone
@@ -309,7 +316,12 @@ class _Clock:
         if ms is None:
             return "—"
         moment = self.local(ms)
-        return f"{moment:%a %d %b %Y, %H:%M:%S} {moment:%Z}".rstrip()
+        day, month = DAY_NAMES[moment.weekday()][:3], MONTH_NAMES[moment.month - 1][:3]
+        return f"{day} {moment:%d} {month} {moment:%Y}, {moment:%H:%M:%S} {moment:%Z}".rstrip()
+
+    @staticmethod
+    def day(moment: datetime) -> str:
+        return f"{DAY_NAMES[moment.weekday()]} {moment:%d} {MONTH_NAMES[moment.month - 1]} {moment:%Y}"
 
     def offset(self, ms: int | None) -> str:
         moment = self.local(ms or 0)
@@ -318,13 +330,16 @@ class _Clock:
 
 
 def _duration(seconds: float | None) -> str:
+    """``3725`` -> ``1 h 2 min 5 s``; a negative value (bad data) is shown as it is, in seconds."""
     if seconds is None:
         return "—"
     total = round(seconds)
+    if total < 0:
+        return f"{total} s"
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours} h"] * bool(hours) + [f"{minutes} min"] * bool(minutes) + [f"{secs} s"]
-    return " ".join(parts if (hours or minutes) and secs else parts[:-1] or parts)
+    parts = [f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if value]
+    return " ".join(parts) or "0 s"
 
 
 def _number(value: float | None) -> str:
@@ -341,8 +356,6 @@ def _plain(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str | int | float):
         return str(value)
-    import json  # only for nested values, which are rare
-
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
@@ -355,27 +368,21 @@ class _Row:
 class _Layout:
     """Flows content top to bottom into `_Page`s; `y` is the top of the free space on the page."""
 
-    def __init__(self, fonts: _Fonts, clock: _Clock) -> None:
+    def __init__(self, fonts: _Fonts) -> None:
         self.fonts = fonts
         self.clean = fonts.cleaner
-        self.clock = clock
         self.pages: list[_Page] = []
         self.page = _Page()
         self.y = TOP
-        self.on_new_page: Callable[[], None] = lambda: None
-        self._new_page()
+        self.break_page()
 
     def font(self, style: Style) -> _Font:
         return self.fonts.bold if style.bold else self.fonts.regular
 
-    def _new_page(self) -> None:
+    def break_page(self) -> None:
         self.page = _Page()
         self.pages.append(self.page)
         self.y = TOP
-
-    def break_page(self) -> None:
-        self._new_page()
-        self.on_new_page()
 
     def ensure(self, height: float) -> None:
         if self.y - height < BOTTOM and self.y < TOP:
@@ -411,10 +418,10 @@ class _Layout:
 class _Transcript:
     """What goes where: the header, the visited pages, the conversation."""
 
-    def __init__(self, chat: ChatSession, layout: _Layout, title: str) -> None:
+    def __init__(self, chat: ChatSession, layout: _Layout, clock: _Clock, title: str) -> None:
         self.chat = chat
         self.layout = layout
-        self.clock = layout.clock
+        self.clock = clock
         self.title = title
         # author names repeat on every message: their wrapped lines and tag position are cached
         self._names: dict[tuple[str, Role, str], tuple[list[str], float | None]] = {}
@@ -582,8 +589,9 @@ class _Transcript:
         out = self.layout
         out.ensure(18 + 30)
         out.gap(2)
-        baseline = out.line(LEFT, SMALL_BOLD, f"{moment:%A %d %B %Y}", 14)
-        end = LEFT + out.font(SMALL_BOLD).width(f"{moment:%A %d %B %Y}", SMALL_BOLD.size)
+        label = self.clock.day(moment)
+        baseline = out.line(LEFT, SMALL_BOLD, label, 14)
+        end = LEFT + out.font(SMALL_BOLD).width(label, SMALL_BOLD.size)
         out.page.shapes.append(_rule(end + 8, RIGHT, baseline + 2.8))
         out.gap(5)
 
@@ -763,8 +771,8 @@ def render_report(chat: ChatSession, *, timezone: str = "UTC", title: str | None
     fonts = _fonts()
     clock = _Clock(timezone)
     heading = title or "Chat transcript"
-    layout = _Layout(fonts, clock)
-    transcript = _Transcript(chat, layout, heading)
+    layout = _Layout(fonts)
+    transcript = _Transcript(chat, layout, clock, heading)
     transcript.header()
     transcript.visited_pages()
     transcript.conversation()

@@ -117,6 +117,13 @@ def test_missing_values_and_flags() -> None:
         assert expected in text, expected
 
 
+@pytest.mark.parametrize(("seconds", "shown"), [(3725, "1 h 2 min 5 s"), (120, "2 min"), (0, "0 s"),
+                                                (59.6, "1 min"), (-3, "-3 s")])
+def test_durations_in_words(seconds: float, shown: str) -> None:
+    chat = parse_chat({"channel": {"duration": seconds}, "messages": []})
+    assert f"Duration {shown}\n" in text_of(render_report(chat))
+
+
 def test_system_events_in_words() -> None:
     def event(code: str, name: str | None) -> str:
         return describe_event(Message(type="system", sent_at=0, content=code, name=name))
