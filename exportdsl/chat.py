@@ -195,8 +195,14 @@ def _check_nesting(root: object, reader: _Reader) -> None:
                          for index, child in enumerate(value) if isinstance(child, dict | list))
 
 
+def _quoted(text: str) -> str:
+    """A JSON string literal that can always be printed: lone surrogates are escaped, not kept."""
+    literal = json.dumps(text, ensure_ascii=False)
+    return literal.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _key_path(parent: str, key: str) -> str:
-    part = key if _IDENTIFIER.match(key) else json.dumps(key, ensure_ascii=False).join("[]")
+    part = key if _IDENTIFIER.match(key) else _quoted(key).join("[]")
     if part.startswith("["):
         return parent + part
     return f"{parent}.{part}" if parent else part
@@ -209,7 +215,7 @@ def _describe(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         shown = value if len(value) <= 30 else value[:27] + "..."
-        return f"a string ({json.dumps(shown, ensure_ascii=False)})"
+        return f"a string ({_quoted(shown)})"
     if isinstance(value, int | float):
         return f"a number ({value})"
     if isinstance(value, dict):

@@ -233,6 +233,18 @@ def test_nesting_within_the_limit_is_fine() -> None:
     assert chat.visitor.variables[0].value == value
 
 
+def test_error_messages_can_always_be_printed() -> None:
+    data = json.loads('{"messages": [{"type": "visitor", "sentAt": "\\ud800 v\u010dera"}]}')
+    with pytest.raises(ChatError) as caught:
+        parse_chat(data)
+    assert caught.value.message == 'messages[0].sentAt: expected a number (milliseconds since 1970), ' \
+                                   'got a string ("\\ud800 včera")'
+    str(caught.value).encode("utf-8")  # no lone surrogate left to break a terminal or a log
+    with pytest.raises(ChatError) as caught:
+        parse_chat(json.loads('{"messages": [], "visitor": {"variables": {"\\udfff": {"label": []}}}}'))
+    assert caught.value.json_path == 'visitor.variables["\\udfff"].label'
+
+
 def test_lone_surrogates_in_json_are_kept_for_the_report_to_show() -> None:
     chat = parse_chat(json.loads('{"messages": [{"type": "visitor", "content": "a\\ud83d", "sentAt": 1}]}'))
     assert chat.messages[0].content == "a\ud83d"
