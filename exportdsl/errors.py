@@ -104,6 +104,7 @@ class RenderError(ExportDslError):
     """A value cannot be rendered where it lands (missing, null, CR/LF in a header, ...)."""
 
     code = "XD300"
+    hole: int | None = None  # set while the error travels out of a plan, to locate the reference
 
 
 class ChatError(ExportDslError):
