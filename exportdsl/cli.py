@@ -55,6 +55,27 @@ def explain_command(connector: Path) -> None:
     click.echo(explain(str(connector), plan))
 
 
+@main.command()
+@click.argument("chat", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Where to write the PDF (default: CHAT with .pdf instead of .json).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for the times shown.")
+@click.option("--title", help="The transcript's title (default: Chat transcript).")
+def report(chat: Path, output: Path | None, timezone: str, title: str | None) -> None:
+    """Render the PDF transcript of a chat session (Smartsupp POST-hook JSON)."""
+    from exportdsl.chat import load_chat  # reportlab loads only for this command
+    from exportdsl.report import render_report
+
+    target = output or chat.with_suffix(".pdf")
+    try:
+        pdf = render_report(load_chat(chat), timezone=timezone, title=title)
+    except ExportDslError as error:
+        click.echo(f"{chat}: {error}" if not str(error).startswith(str(chat)) else str(error), err=True)
+        sys.exit(EXIT_FINDINGS)
+    target.write_bytes(pdf)
+    click.echo(f"{target}: {len(pdf):,} bytes", err=True)
+
+
 def run() -> None:
     """Entry point that turns an unexpected exception into exit code 3 instead of a traceback."""
     try:

@@ -68,3 +68,23 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path, content: byt
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "bad.yaml:" in result.stdout
+
+
+FIXTURE = ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json"
+
+
+@pytest.mark.skipif(not FIXTURE.exists(), reason="the shared sample chat is not beside the repository")
+def test_report_writes_a_pdf(tmp_path: Path) -> None:
+    target = tmp_path / "chat.pdf"
+    code, output = run("report", str(FIXTURE), "-o", str(target), "--timezone", "Europe/Prague")
+    assert code == 0, output
+    assert target.read_bytes().startswith(b"%PDF-")
+
+
+def test_report_on_a_bad_chat_names_the_json_path(tmp_path: Path) -> None:
+    chat = tmp_path / "chat.json"
+    chat.write_text('{"messages": [{"type": "visitor"}]}')
+    code, output = run("report", str(chat), "-o", str(tmp_path / "x.pdf"))
+    assert code == 1
+    assert "messages[0].sentAt" in output
+    assert not (tmp_path / "x.pdf").exists()
