@@ -8,7 +8,7 @@ from typing import Any
 
 from lark import Lark, Transformer
 
-_PACKAGED = Path(__file__).parent / "grammar"  # in a wheel
+_PACKAGED = Path(__file__).parent / "_grammar"  # in a wheel (pyproject force-include)
 _CHECKOUT = Path(__file__).parent.parent / "grammar"  # in a source checkout
 
 
