@@ -65,7 +65,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
             tuple((header.name, fields[header.value.name]) for header in request.headers),
             fields[request.body.name] if request.body else None, block)
 
-    return Plan(connector.id, connector.name, connector.client_id, connector.pdata,
+    return Plan(connector.id, connector.name, connector.client_id, connector.pdata, connector.timezone,
                 request_plan(connector.token, token_block), request_plan(connector.export, export_block),
                 xml, xml_block if xml else None)
 

@@ -206,6 +206,7 @@ class Plan:
     connector_name: str
     client_id: int | str
     pdata: Mapping[str, Any]
+    timezone: str  # IANA name, for $dateTime and the transcript
     token: RequestPlan | None
     export: RequestPlan | None
     xml_template: FieldPlan | None
