@@ -42,6 +42,7 @@ class TemplateField:
     name: str
     source: str
     origin: SourceMap
+    key_line: int  # where the value starts in the file: the `key: |` line of a block scalar
 
     def location(self, span: Span | None = None) -> Location:
         return self.origin.location(span or Span(0, len(self.source)))
@@ -228,7 +229,8 @@ class _Reader:
             self.fail(f"{name} must be a template (text), not {_describe(node)}", node,
                       "quote the value, or use a '|' block for several lines")
             return None
-        return TemplateField(name, str(node.value), scalar_map(node, self.file, self.index))
+        return TemplateField(name, str(node.value), scalar_map(node, self.file, self.index),
+                             node.start_mark.line + 1)
 
     def request(self, top: Mapping[str, Node], phase: str, url_required: bool) -> Request | None:
         node = top.get(phase)
