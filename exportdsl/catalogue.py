@@ -95,8 +95,8 @@ BASE: Mapping[str, Var] = {
 def catalogue(pdata: Mapping[str, Any]) -> dict[str, Var]:
     """The variables of one connector: the base catalogue plus its own pdata keys."""
     variables = dict(BASE)
-    variables["pdata"] = Var("connector pdata", children={key: _shape(value) for key, value in pdata.items()},
-                             leaf=False)
+    # $pdata alone renders the whole mapping as JSON
+    variables["pdata"] = Var("connector pdata", children={key: _shape(value) for key, value in pdata.items()})
     return variables
 
 

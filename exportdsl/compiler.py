@@ -37,9 +37,15 @@ def compile_connector(connector: Connector) -> Plan:
 
 def check_connector(connector: Connector) -> list[Diagnostic]:
     """Every compile diagnostic of a connector, in file order (nothing is compiled to code)."""
+    return analyse_connector(connector)[1]
+
+
+def analyse_connector(connector: Connector) -> tuple[dict[str, FieldPlan], list[Diagnostic]]:
+    """Every field checked and placed (by field name), and the diagnostics, without compiling code.
+    The linter's rules look at the fields: their references, where each lands, how it is escaped."""
     compiler = _Compiler(connector)
-    compiler.analyse()
-    return sorted(compiler.diagnostics, key=_order)
+    fields = compiler.analyse()
+    return fields, sorted(compiler.diagnostics, key=_order)
 
 
 def _order(diagnostic: Diagnostic) -> tuple[int, int]:

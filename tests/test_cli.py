@@ -26,7 +26,7 @@ def test_check_clean_folder_exits_0() -> None:
 
 
 def test_check_findings_exit_1_with_file_line_col_and_caret() -> None:
-    code, output = run("check", str(ROOT / "tests" / "golden" / "unknown-variables.yaml"))
+    code, output = run("check", str(ROOT / "tests" / "lint" / "examples" / "unknown-variables.yaml"))
     assert code == 1
     assert "unknown-variables.yaml:11:29: export.url: undefined variable $ClientID [XD201]" in output
     assert "^^^^^^^^" in output
@@ -54,7 +54,7 @@ def test_explain_lists_references_contexts_and_phases() -> None:
 
 
 def test_explain_broken_connector_shows_diagnostics() -> None:
-    code, output = run("explain", str(ROOT / "tests" / "golden" / "bad-bodies.yaml"))
+    code, output = run("explain", str(ROOT / "tests" / "lint" / "examples" / "bad-bodies.yaml"))
     assert code == 1
     assert "[XD210]" in output
 

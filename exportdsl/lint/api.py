@@ -1,0 +1,99 @@
+"""What a lint rule is and what it sees.
+
+A rule is a module in `exportdsl.lint.rules` with a docstring (the anti-pattern and the better way)
+and a ``RULE``. Rules that the loader or the compiler report (syntax, unknown variables, ...) have
+no ``check``: they are in the registry for their code, severity and documentation. The others get a
+`LintContext` (the loaded connector and every analysed field) and yield `Finding`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from exportdsl.config import Connector, TemplateField
+from exportdsl.errors import ExportDslError, Severity
+from exportdsl.nodes import Node, Reference, Text
+from exportdsl.parser import parse
+from exportdsl.plan import FieldPlan
+from exportdsl.source import Location, Span
+
+
+@dataclass(frozen=True)
+class Finding:
+    location: Location | None
+    message: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class LintContext:
+    connector: Connector
+    plans: Mapping[str, FieldPlan]  # by field name, as the compiler analysed them
+    env: Mapping[str, str] | None = None  # given with --env: check $env.NAME against it
+    _nodes: dict[str, tuple[Node, ...]] = field(default_factory=dict, repr=False)
+
+    @property
+    def fields(self) -> Iterator[TemplateField]:
+        return self.connector.fields
+
+    def nodes(self, template: TemplateField) -> tuple[Node, ...]:
+        """The parsed template (empty when it does not parse: the compiler reported that)."""
+        if template.name not in self._nodes:
+            try:
+                self._nodes[template.name] = parse(template.source)
+            except ExportDslError:  # a syntax error is already a diagnostic of its own
+                self._nodes[template.name] = ()
+        return self._nodes[template.name]
+
+    def references(self, template: TemplateField) -> Iterator[Reference]:
+        return (node for node in self.nodes(template) if isinstance(node, Reference))
+
+    def all_references(self) -> Iterator[tuple[TemplateField, Reference]]:
+        for template in self.fields:
+            for reference in self.references(template):
+                yield template, reference
+
+    def plan(self, template: TemplateField) -> FieldPlan | None:
+        return self.plans.get(template.name)
+
+    def literal(self, template: TemplateField) -> tuple[str, list[int]]:
+        """The field's output with every reference as NUL, and each character's template offset."""
+        text: list[str] = []
+        offsets: list[int] = []
+        for node in self.nodes(template):
+            if isinstance(node, Text):
+                text.append(node.value)
+                offsets.extend(range(node.value_start, node.value_start + len(node.value)))
+            elif isinstance(node, Reference):
+                text.append("\0")
+                offsets.append(node.span.start)
+        return "".join(text), offsets
+
+    def at(self, template: TemplateField, span: Span) -> Location:
+        return template.location(span)
+
+
+Check = Callable[[LintContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    doc: str
+    check: Check | None = None  # None: reported by the loader or the compiler
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0]
+
+
+def rule(code: str, name: str, severity: Severity, doc: str | None, check: Check | None = None) -> Rule:
+    if not doc:
+        raise ValueError(f"rule {code} needs a docstring: its anti-pattern and the better way")
+    return Rule(code, name, severity, doc, check)
+
+
+__all__ = ["Check", "Finding", "LintContext", "Rule", "Severity", "rule"]

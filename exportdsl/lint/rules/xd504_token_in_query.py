@@ -1,0 +1,46 @@
+"""A token or secret is put into a URL's query string.
+
+Anti-pattern::
+
+    url: https://crm.example/api/reports?access_token=$tokenResponse.body.JSON.access_token
+
+URLs end up in access logs, proxy logs, browser histories and error messages, where headers do
+not; a token in a query string leaks with them.
+
+Better: send it in a header: ``Authorization: Bearer $tokenResponse.body.JSON.access_token``
+(or the header the back end documents).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from exportdsl.errors import Severity
+from exportdsl.lint.api import Finding, LintContext, rule
+
+_SECRET = re.compile(r"(?i)token|secret|password|passwd|api_?key|apikey|signature|credential")
+
+
+def check(context: LintContext) -> Iterator[Finding]:
+    for template in context.fields:
+        plan = context.plan(template)
+        if plan is None or plan.kind != "url":
+            continue
+        literal, _ = context.literal(template)
+        query_start = literal.find("?")
+        fragment = literal.find("#", query_start) if query_start >= 0 else -1
+        references = list(context.references(template))
+        holes = [index for index, char in enumerate(literal) if char == "\0"]
+        for position, reference in zip(holes, references, strict=True):
+            in_query = 0 <= query_start < position and not 0 <= fragment < position
+            if not in_query:
+                continue
+            parameter = literal[:position].rsplit("&", 1)[-1].rsplit("?", 1)[-1].rstrip("=")
+            if reference.name == "tokenResponse" or _SECRET.search(reference.dotted) or _SECRET.search(parameter):
+                yield Finding(context.at(template, reference.span),
+                              f"{reference} puts a token or secret into the URL's query string",
+                              "send it in a header instead, e.g. Authorization: Bearer …")
+
+
+RULE = rule("XD504", "token-in-query", Severity.WARNING, __doc__, check)

@@ -1,0 +1,31 @@
+"""``$env.NAME`` is not set in the environment (checked only with ``exportdsl check --env``).
+
+Anti-pattern: a connector that uses ``$env.CRM_TOKEN``, deployed where ``CRM_TOKEN`` is not set:
+every export fails at render time.
+
+Better: run ``exportdsl check --env`` in the environment that will run the exports (a deploy
+step, a container's health check) so a missing secret fails the deploy, not the first export.
+A quiet reference (``$!env.NAME``) may be unset and is not reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from exportdsl.errors import Severity
+from exportdsl.lint.api import Finding, LintContext, rule
+
+
+def check(context: LintContext) -> Iterator[Finding]:
+    if context.env is None:
+        return
+    for template, reference in context.all_references():
+        if reference.name != "env" or reference.quiet or not reference.segments:
+            continue
+        name = reference.segments[0].key
+        if name not in context.env:
+            yield Finding(context.at(template, reference.span), f"environment variable {name} is not set",
+                          f"set {name} where exports run, or write $!{{env.{name}}} if it may be missing")
+
+
+RULE = rule("XD509", "env-not-set", Severity.ERROR, __doc__, check)

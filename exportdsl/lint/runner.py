@@ -1,0 +1,103 @@
+"""Lint files: load, compile-check, run the rules, apply settings and suppressions.
+
+Many files are linted in worker processes (one per core), since each file is independent and the
+work is pure Python; results come back in the files' order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from exportdsl.compiler import analyse_connector
+from exportdsl.config import Connector, parse_connector
+from exportdsl.errors import Diagnostic, ExportDslError
+from exportdsl.lint import suppress
+from exportdsl.lint.api import LintContext
+from exportdsl.lint.registry import all_rules
+from exportdsl.lint.settings import Settings
+from exportdsl.source import LineIndex
+from exportdsl.yamlsource import read_text
+
+CONNECTOR_SUFFIXES = (".yaml", ".yml", ".json")
+PARALLEL_FROM = 64  # below this, starting workers costs more than it saves
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: str
+    diagnostics: tuple[Diagnostic, ...]
+    text: LineIndex | None  # None when the file could not be read as text
+
+
+def connector_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The given files, and the connector files below the given folders, in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in CONNECTOR_SUFFIXES and p.is_file())
+        else:
+            yield path
+
+
+def lint_paths(paths: list[Path], settings: Settings) -> list[FileReport]:
+    workers = min(len(paths) // PARALLEL_FROM, os.cpu_count() or 1)
+    if workers < 2:
+        return [lint_file(path, settings) for path in paths]
+    context = multiprocessing.get_context("fork")  # the workers inherit the imported modules
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(lint_file, paths, [settings] * len(paths), chunksize=32))
+
+
+def lint_file(path: Path | str, settings: Settings) -> FileReport:
+    path = Path(path)
+    file = str(path)
+    try:
+        text = read_text(path)
+    except ExportDslError as error:
+        return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
+    index = LineIndex(text)
+    try:
+        connector = parse_connector(text, file)
+    except ExportDslError as error:
+        found = list(error.diagnostics)
+        blocks: list[tuple[int, int]] = []
+    else:
+        found = _diagnose(connector, settings)
+        blocks = _blocks(connector)
+    directives = suppress.directives(file, index)
+    kept = suppress.suppress(_select(found, file, settings), directives, blocks)
+    enabled = [code for code in all_rules() if settings.enabled(code, file)]
+    kept.extend(d for d in suppress.unused(directives, enabled) if settings.enabled(d.code, file))
+    return FileReport(file, tuple(sorted(kept, key=_position)), index)
+
+
+def _diagnose(connector: Connector, settings: Settings) -> list[Diagnostic]:
+    plans, found = analyse_connector(connector)
+    context = LintContext(connector, plans, settings.env)
+    for rule in all_rules().values():
+        if rule.check is None or not settings.enabled(rule.code, connector.path):
+            continue
+        found.extend(Diagnostic(rule.code, finding.message, finding.location, finding.hint, rule.severity)
+                     for finding in rule.check(context))
+    return found
+
+
+def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) -> list[Diagnostic]:
+    """The enabled diagnostics, each with its rule's severity."""
+    rules = all_rules()
+    return [replace(d, severity=rules[d.code].severity) if d.code in rules else d
+            for d in diagnostics if settings.enabled(d.code, file)]
+
+
+def _blocks(connector: Connector) -> list[tuple[int, int]]:
+    """(key line, last line) of every template field, for suppressions on a block's key line."""
+    return [(field.key_line, field.location().end_line) for field in connector.fields]
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int, str]:
+    location = diagnostic.location
+    return (location.line, location.column, diagnostic.code) if location else (0, 0, diagnostic.code)

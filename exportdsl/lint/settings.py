@@ -1,0 +1,118 @@
+"""Which rules run, and how hard they fail: command-line options merged with ``[tool.exportdsl]``.
+
+In the nearest ``pyproject.toml`` (searched upwards from the working directory, like ruff)::
+
+    [tool.exportdsl]
+    select = ["XD"]                     # codes or prefixes; default: every rule
+    ignore = ["XD506"]
+    fail-level = "warning"              # error (default), warning or info
+    per-file-ignores = { "connectors/legacy/*.yaml" = ["XD505", "XD503"] }
+
+Command-line ``--select``/``--ignore`` replace/extend the file's; paths in ``per-file-ignores`` are
+globs relative to the folder of ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exportdsl.errors import ExportDslError, Severity
+
+SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class SettingsError(ExportDslError):
+    code = "XD002"
+
+
+@dataclass(frozen=True)
+class Settings:
+    select: tuple[str, ...] = ("XD",)
+    ignore: tuple[str, ...] = ()
+    fail_level: Severity = Severity.ERROR
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    root: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] | None = None
+
+    def enabled(self, code: str, path: str | None = None) -> bool:
+        if not any(code.startswith(prefix) for prefix in self.select):
+            return False
+        if any(code.startswith(prefix) for prefix in self.ignore):
+            return False
+        return not (path is not None and any(code.startswith(prefix) for prefix in self.ignored_for(path)))
+
+    def ignored_for(self, path: str) -> Iterable[str]:
+        try:
+            relative = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            relative = Path(path).as_posix()
+        for pattern, codes in self.per_file_ignores:
+            if fnmatch.fnmatch(relative, pattern):
+                yield from codes
+
+    def fails(self, severity: Severity) -> bool:
+        return SEVERITY_ORDER[severity] >= SEVERITY_ORDER[self.fail_level]
+
+
+def load_settings(start: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the nearest pyproject.toml, then the command line's (non-None) overrides."""
+    values: dict[str, Any] = {}
+    found = _find_pyproject(start or Path.cwd())
+    if found is not None:
+        values = _read_table(found)
+        values["root"] = found.parent
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values)
+
+
+def _find_pyproject(start: Path) -> Path | None:
+    for folder in (start.resolve(), *start.resolve().parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("exportdsl", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: cannot read [tool.exportdsl]: {error}") from None
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in ("select", "ignore"):
+            values[key] = _codes(value, path, key)
+        elif key == "fail-level":
+            values["fail_level"] = parse_severity(value, f"{path}: fail-level")
+        elif key == "per-file-ignores":
+            if not isinstance(value, dict):
+                raise SettingsError(f"{path}: per-file-ignores must be a table of glob = [codes]")
+            values["per_file_ignores"] = tuple((glob, _codes(codes, path, glob)) for glob, codes in value.items())
+        else:
+            raise SettingsError(f"{path}: unknown key {key!r} in [tool.exportdsl]",
+                                hint="expected select, ignore, fail-level, per-file-ignores")
+    return values
+
+
+def _codes(value: Any, path: Path, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
+        raise SettingsError(f"{path}: {key} must be a list of rule codes")
+    return tuple(code.strip().upper() for code in value)
+
+
+def parse_severity(value: Any, where: str) -> Severity:
+    try:
+        return Severity(str(value).lower())
+    except ValueError:
+        raise SettingsError(f"{where}: {value!r} is not a severity; expected error, warning or info") from None
+
+
+def split_codes(values: Iterable[str]) -> tuple[str, ...] | None:
+    """``--select XD2,XD5 --select XD900`` -> ("XD2", "XD5", "XD900"); None when not given."""
+    codes = tuple(code.strip().upper() for value in values for code in value.split(",") if code.strip())
+    return codes or None
