@@ -172,3 +172,11 @@ def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
         cli.run()
     assert exit_.value.code == 3
     assert "internal error: ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_env_and_per_file_ignores_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.exportdsl]\nper-file-ignores = { "*.yaml" = ["XD505"] }\n')
+    (tmp_path / "c.yaml").write_text((LINT / "examples" / "env-not-set.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    code, output = run("check", "c.yaml", "--env")
+    assert code == 1 and "[XD509]" in output

@@ -60,15 +60,17 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
     except ExportDslError as error:
         return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
     index = LineIndex(text)
+    connector: Connector | None = None
     try:
         connector = parse_connector(text, file)
     except ExportDslError as error:
         found = list(error.diagnostics)
-        blocks: list[tuple[int, int]] = []
     else:
         found = _diagnose(connector, settings)
-        blocks = _blocks(connector)
+    blocks: list[tuple[int, int]] = []
     directives = suppress.directives(file, index)
+    if directives and connector is not None:
+        blocks = _blocks(connector)  # maps positions inside fields: only worth it when there are directives
     kept = suppress.suppress(_select(found, file, settings), directives, blocks)
     enabled = [code for code in all_rules() if settings.enabled(code, file)]
     kept.extend(d for d in suppress.unused(directives, enabled) if settings.enabled(d.code, file))

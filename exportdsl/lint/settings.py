@@ -15,6 +15,7 @@ globs relative to the folder of ``pyproject.toml``.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,23 +38,21 @@ class Settings:
     fail_level: Severity = Severity.ERROR
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     root: Path = field(default_factory=Path.cwd)
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
 
     def enabled(self, code: str, path: str | None = None) -> bool:
-        if not any(code.startswith(prefix) for prefix in self.select):
+        if not code.startswith(self.select) or code.startswith(self.ignore):
             return False
-        if any(code.startswith(prefix) for prefix in self.ignore):
-            return False
-        return not (path is not None and any(code.startswith(prefix) for prefix in self.ignored_for(path)))
+        return not (path is not None and self.per_file_ignores and code.startswith(self.ignored_for(path)))
 
-    def ignored_for(self, path: str) -> Iterable[str]:
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - settings live as long as a run; asked per code
+    def ignored_for(self, path: str) -> tuple[str, ...]:
         try:
             relative = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             relative = Path(path).as_posix()
-        for pattern, codes in self.per_file_ignores:
-            if fnmatch.fnmatch(relative, pattern):
-                yield from codes
+        return tuple(code for pattern, codes in self.per_file_ignores if fnmatch.fnmatch(relative, pattern)
+                     for code in codes)
 
     def fails(self, severity: Severity) -> bool:
         return SEVERITY_ORDER[severity] >= SEVERITY_ORDER[self.fail_level]
