@@ -1,0 +1,1 @@
+"""Delivery: the durable outbox, its workers, the real-time intake server."""

@@ -1,0 +1,60 @@
+"""Group commit: many concurrent accepts share one transaction, so one fsync serves them all.
+
+With ``synchronous=FULL`` each commit waits for the disk; one commit per hook would cap intake at
+the disk's fsync rate. Requests hand their chat to one writer thread and wait; the writer takes
+everything that is waiting, commits it in one transaction and answers every waiter.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+
+from exportdsl.delivery.outbox import Accepted, Incoming, Outbox
+
+_STOP = object()
+
+
+class GroupCommitter:
+    def __init__(self, outbox: Outbox, max_batch: int = 512) -> None:
+        self.outbox = outbox
+        self.max_batch = max_batch
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="exportdsl-group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, incoming: Incoming) -> Future[Accepted]:
+        future: Future[Accepted] = Future()
+        self._queue.put((incoming, future))
+        return future
+
+    def close(self) -> None:
+        """Commit what is waiting, then stop."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = _STOP in batch
+            work = [item for item in batch if item is not _STOP]
+            if work:
+                self._commit(work)  # type: ignore[arg-type]
+        self.outbox.close()
+
+    def _commit(self, work: list[tuple[Incoming, Future[Accepted]]]) -> None:
+        try:
+            results = self.outbox.accept_many([incoming for incoming, _ in work])
+        except Exception as error:  # the waiters answer 503; nothing was stored, nothing is lost
+            for _, future in work:
+                future.set_exception(error)
+            return
+        for (_, future), result in zip(work, results, strict=True):
+            future.set_result(result)

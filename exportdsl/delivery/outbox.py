@@ -1,0 +1,318 @@
+"""The durable outbox: accepted chats and their deliveries in SQLite (WAL, synchronous=FULL).
+
+A chat is stored, with its delivery, in the same transaction that accepts it, and that transaction
+is on disk before the hook is answered: nothing accepted is lost. Workers (threads, or processes
+on the same file) claim one delivery at a time with a lease; a claim is a single write transaction,
+so two workers never hold the same row, and a crashed worker's lease simply runs out. Every
+finish is fenced by the lease owner, so a worker whose lease ran out cannot overwrite the work of
+the one that took over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from exportdsl.errors import ExportDslError
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+STATUSES = (PENDING, DELIVERED, DEAD)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    connector   TEXT NOT NULL,
+    chat_id     TEXT NOT NULL,
+    body        BLOB NOT NULL,            -- the JSON exactly as received
+    received_at REAL NOT NULL,
+    PRIMARY KEY (connector, chat_id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    connector       TEXT NOT NULL,
+    chat_id         TEXT NOT NULL,
+    reason          TEXT NOT NULL,        -- hook | button
+    idempotency_key TEXT NOT NULL,
+    target          TEXT NOT NULL,        -- the back end's host: the unit of the concurrency limit
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    last_error      TEXT,
+    last_status     INTEGER,
+    created_at      REAL NOT NULL,
+    finished_at     REAL,
+    FOREIGN KEY (connector, chat_id) REFERENCES chats (connector, chat_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
+"""
+
+
+class OutboxError(ExportDslError):
+    code = "XD600"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to try again: the webhook senders' schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
+    10 h, 10 h), each delay with ±20% jitter; after the last, the delivery is dead."""
+
+    delays: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    jitter: float = 0.2
+    max_retry_after: float = 86400.0  # a Retry-After beyond a day is clamped
+
+    @property
+    def attempts(self) -> int:
+        return len(self.delays)
+
+    def delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float | None:
+        """Seconds until the next attempt after ``failed_attempts`` failures; None: give up."""
+        if failed_attempts >= len(self.delays):
+            return None
+        base = self.delays[failed_attempts]
+        jittered = base * (1 + rng.uniform(-self.jitter, self.jitter))
+        if retry_after is not None:
+            jittered = max(jittered, min(retry_after, self.max_retry_after))
+        return jittered
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    connector: str
+    chat_id: str
+    reason: str
+    idempotency_key: str
+    target: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    lease_owner: str | None
+    lease_until: float | None
+    last_error: str | None
+    last_status: int | None
+    created_at: float
+    finished_at: float | None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A chat to accept: for which connector, its id, the JSON as received, where it will go."""
+
+    connector: str
+    chat_id: str
+    body: bytes
+    target: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    delivery_id: int | None  # None when the chat was already accepted before (a duplicate)
+    duplicate: bool
+
+
+def idempotency_key(connector: str, chat_id: str, reason: str = "hook", serial: int = 0) -> str:
+    """Stable across attempts, restarts and processes: the back end can drop a repeat safely."""
+    seed = f"exportdsl\0{connector}\0{chat_id}\0{reason}\0{serial}".encode()
+    return "xd-" + hashlib.sha256(seed).hexdigest()[:32]
+
+
+class Outbox:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
+                 schedule: Schedule | None = None, rng: random.Random | None = None) -> None:
+        self.path = str(path)
+        self.clock = clock
+        self.schedule = schedule or Schedule()
+        self.rng = rng or random.Random()
+        self._local = threading.local()
+        self._connection().executescript(_SCHEMA)  # its own transaction (executescript commits first)
+
+    # --- connections: one per thread; WAL lets readers go on while a writer commits ----------------
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before we answer
+                db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as error:
+                raise OutboxError(f"cannot open the queue database {self.path}: {error}") from None
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock first, so a read-then-write cannot race another writer."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- accepting -------------------------------------------------------------------------------
+
+    def accept(self, incoming: Incoming) -> Accepted:
+        return self.accept_many([incoming])[0]
+
+    def accept_many(self, batch: Sequence[Incoming]) -> list[Accepted]:
+        """Store chats and their deliveries in one transaction (a group commit: one fsync for all)."""
+        now = self.clock()
+        results = []
+        with self._transaction() as db:
+            for item in batch:
+                stored = db.execute("INSERT OR IGNORE INTO chats VALUES (?, ?, ?, ?)",
+                                    (item.connector, item.chat_id, item.body, now)).rowcount
+                if not stored:
+                    results.append(Accepted(None, duplicate=True))
+                    continue
+                results.append(Accepted(self._enqueue(db, item.connector, item.chat_id, "hook", item.target, now),
+                                        duplicate=False))
+        return results
+
+    def request_export(self, connector: str, chat_id: str, target: str) -> int:
+        """The Report Export button: a new delivery of a stored chat (its own idempotency key, since
+        pressing the button again means exporting again)."""
+        now = self.clock()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM chats WHERE connector = ? AND chat_id = ?",
+                          (connector, chat_id)).fetchone() is None:
+                raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
+            return self._enqueue(db, connector, chat_id, "button", target, now)
+
+    def _enqueue(self, db: sqlite3.Connection, connector: str, chat_id: str, reason: str, target: str,
+                 now: float) -> int:
+        serial = db.execute("SELECT COUNT(*) FROM deliveries WHERE connector = ? AND chat_id = ? AND reason = ?",
+                            (connector, chat_id, reason)).fetchone()[0]
+        cursor = db.execute(
+            "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status, next_attempt_at,"
+            " created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (connector, chat_id, reason, idempotency_key(connector, chat_id, reason, serial), target, now, now))
+        return int(cursor.lastrowid or 0)
+
+    # --- working ---------------------------------------------------------------------------------
+
+    def claim(self, owner: str, lease: float = 60.0, per_target: int = 4) -> Delivery | None:
+        """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is due
+        (or every due target is at its concurrency limit)."""
+        now = self.clock()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id FROM deliveries AS d WHERE status = 'pending' AND next_attempt_at <= :now"
+                " AND (lease_until IS NULL OR lease_until < :now)"
+                " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
+                "      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit"
+                " ORDER BY next_attempt_at, id LIMIT 1", {"now": now, "limit": per_target}).fetchone()
+            if row is None:
+                return None
+            claimed = db.execute(
+                "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+                " WHERE id = ? RETURNING *", (owner, now + lease, row["id"])).fetchone()
+        return _delivery(claimed)
+
+    def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE deliveries SET status = 'delivered', lease_owner = NULL, lease_until = NULL,"
+                " finished_at = ?, last_status = ?, last_error = NULL WHERE id = ? AND lease_owner = ?",
+                (self.clock(), status, delivery.id, owner)).rowcount == 1
+
+    def fail(self, delivery: Delivery, owner: str, error: str, *, status: int | None = None,
+             retry_after: float | None = None, permanent: bool = False) -> str | None:
+        """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the new
+        status, or None when the lease was lost (another worker owns the delivery now)."""
+        now = self.clock()
+        delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
+        new_status = DEAD if delay is None else PENDING
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
+                " last_error = ?, last_status = ?, finished_at = ? WHERE id = ? AND lease_owner = ?",
+                (new_status, now + (delay or 0), error[:2000], status, now if delay is None else None,
+                 delivery.id, owner)).rowcount
+        return new_status if changed else None
+
+    def release(self, delivery: Delivery, owner: str) -> None:
+        """Give a claimed delivery back untried (graceful shutdown): the attempt does not count."""
+        with self._transaction() as db:
+            db.execute("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
+                       " WHERE id = ? AND lease_owner = ?", (delivery.id, owner))
+
+    def chat_body(self, connector: str, chat_id: str) -> bytes:
+        row = self._connection().execute("SELECT body FROM chats WHERE connector = ? AND chat_id = ?",
+                                         (connector, chat_id)).fetchone()
+        if row is None:
+            raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
+        return bytes(row["body"])
+
+    # --- inspecting and replaying ------------------------------------------------------------------
+
+    def deliveries(self, status: str | None = None, connector: str | None = None,
+                   limit: int = 100) -> list[Delivery]:
+        query, args = "SELECT * FROM deliveries WHERE 1 = 1", list[object]()
+        if status:
+            query, args = query + " AND status = ?", [*args, status]
+        if connector:
+            query, args = query + " AND connector = ?", [*args, connector]
+        rows = self._connection().execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self._connection().execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        return _delivery(row) if row else None
+
+    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+        """Send deliveries again now, with a fresh schedule (dead ones included)."""
+        where, args = _selection(ids, status)
+        with self._transaction() as db:
+            return db.execute(f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                              f" finished_at = NULL, lease_owner = NULL, lease_until = NULL WHERE {where}",
+                              (self.clock(), *args)).rowcount
+
+    def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+        """Remove finished deliveries (never pending ones: they are accepted work)."""
+        where, args = _selection(ids, status)
+        with self._transaction() as db:
+            return db.execute(f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args).rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
+        db = self._connection()
+        counts = {status: 0 for status in (*STATUSES, "retrying", "chats")}
+        for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
+            counts[row["status"]] = row["n"]
+        counts["retrying"] = db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0").fetchone()[0]
+        counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
+        return counts
+
+
+def _selection(ids: Sequence[int], status: str | None) -> tuple[str, list[object]]:
+    if ids:
+        return f"id IN ({', '.join('?' * len(ids))})", list(ids)
+    if status:
+        return "status = ?", [status]
+    raise OutboxError("say which deliveries: ids or a status")
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - sqlite3.Row has no iteration

@@ -1,0 +1,183 @@
+"""The durable outbox on a real SQLite file: accept, dedupe, lease, fence, retry schedule, dead,
+replay, and two processes claiming from one database."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.outbox import DEAD, DELIVERED, PENDING, Incoming, Outbox, OutboxError, Schedule
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def chat(number: int, connector: str = "acme", target: str = "crm.example") -> Incoming:
+    return Incoming(connector, str(number), b'{"channel": {"id": %d}}' % number, target)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+    return Outbox(tmp_path / "queue.db", clock=clock, rng=random.Random(7))
+
+
+def test_accepted_chat_is_on_disk_when_accept_returns(outbox: Outbox, tmp_path: Path) -> None:
+    accepted = outbox.accept(chat(1))
+    other = sqlite3.connect(tmp_path / "queue.db")  # a different connection sees the committed rows
+    assert other.execute("SELECT body FROM chats").fetchone()[0] == b'{"channel": {"id": 1}}'
+    assert other.execute("SELECT id, status FROM deliveries").fetchall() == [(accepted.delivery_id, PENDING)]
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_same_chat_twice_is_one_delivery(outbox: Outbox) -> None:
+    first, second = outbox.accept(chat(1)), outbox.accept(chat(1))
+    assert not first.duplicate and second.duplicate and second.delivery_id is None
+    assert len(outbox.deliveries()) == 1
+    assert not outbox.accept(chat(1, connector="other")).duplicate  # dedupe is per connector
+
+
+def test_claim_leases_and_fences(outbox: Outbox, clock: Clock) -> None:
+    outbox.accept(chat(1))
+    claimed = outbox.claim("w1", lease=30)
+    assert claimed is not None and claimed.attempts == 1
+    assert outbox.claim("w2") is None  # leased
+    clock.now += 31  # w1 crashed: its lease ran out
+    taken = outbox.claim("w2")
+    assert taken is not None and taken.id == claimed.id and taken.attempts == 2
+    assert not outbox.succeed(claimed, "w1")  # the old owner cannot finish it any more
+    assert outbox.succeed(taken, "w2", 200)
+    assert outbox.delivery(taken.id).status == DELIVERED  # type: ignore[union-attr]
+
+
+def test_failures_follow_the_schedule_then_die(outbox: Outbox, clock: Clock) -> None:
+    outbox.accept(chat(1))
+    waits = []
+    while True:
+        delivery = outbox.claim("w")
+        if delivery is None:
+            state = outbox.deliveries()[0]
+            if state.status == DEAD:
+                break
+            waits.append(state.next_attempt_at - clock.now)
+            clock.now = state.next_attempt_at
+            continue
+        outbox.fail(delivery, "w", "HTTP 503")
+    expected = Schedule().delays[1:]
+    assert len(waits) == len(expected) == 7
+    for waited, delay in zip(waits, expected, strict=True):
+        assert delay * 0.8 <= waited <= delay * 1.2
+    final = outbox.deliveries()[0]
+    assert final.attempts == 8 and final.last_error == "HTTP 503"
+
+
+def test_retry_after_is_respected_and_clamped(outbox: Outbox, clock: Clock) -> None:
+    outbox.accept(chat(1))
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    outbox.fail(delivery, "w", "HTTP 429", status=429, retry_after=120)
+    assert outbox.deliveries()[0].next_attempt_at - clock.now == pytest.approx(120)
+    clock.now += 120
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    outbox.fail(delivery, "w", "HTTP 429", retry_after=10 * 86400)
+    assert outbox.deliveries()[0].next_attempt_at - clock.now == pytest.approx(86400)
+
+
+def test_permanent_failure_is_dead_at_once_and_can_be_replayed(outbox: Outbox) -> None:
+    outbox.accept(chat(1))
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    assert outbox.fail(delivery, "w", "HTTP 410", status=410, permanent=True) == DEAD
+    assert outbox.retry(status=DEAD) == 1
+    again = outbox.claim("w")
+    assert again is not None and again.attempts == 1 and again.idempotency_key == delivery.idempotency_key
+
+
+def test_purge_never_removes_pending_work(outbox: Outbox) -> None:
+    outbox.accept(chat(1))
+    outbox.accept(chat(2))
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    outbox.succeed(delivery, "w")
+    assert outbox.purge(ids=[d.id for d in outbox.deliveries()]) == 1
+    assert [d.status for d in outbox.deliveries()] == [PENDING]
+    with pytest.raises(OutboxError):
+        outbox.purge()
+
+
+def test_release_gives_the_attempt_back(outbox: Outbox) -> None:
+    outbox.accept(chat(1))
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    outbox.release(delivery, "w")
+    again = outbox.claim("w")
+    assert again is not None and again.attempts == 1
+
+
+def test_per_target_concurrency_limit(outbox: Outbox) -> None:
+    for number in range(3):
+        outbox.accept(chat(number, target="slow.example"))
+    outbox.accept(chat(9, target="fast.example"))
+    first, second = outbox.claim("a", per_target=2), outbox.claim("b", per_target=2)
+    third = outbox.claim("c", per_target=2)
+    assert {first.target, second.target} == {"slow.example"}  # type: ignore[union-attr]
+    assert third is not None and third.target == "fast.example"  # the slow back end does not starve it
+    assert outbox.claim("d", per_target=2) is None
+
+
+def test_button_export_needs_a_stored_chat_and_gets_its_own_key(outbox: Outbox) -> None:
+    with pytest.raises(OutboxError):
+        outbox.request_export("acme", "404", "crm.example")
+    hook = outbox.accept(chat(1))
+    button = outbox.request_export("acme", "1", "crm.example")
+    keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
+    assert len({keys[hook.delivery_id], keys[button]}) == 2  # type: ignore[index]
+
+
+def test_group_commit_answers_every_waiter(tmp_path: Path) -> None:
+    committer = GroupCommitter(Outbox(tmp_path / "queue.db"))
+    futures = [committer.submit(chat(number % 150)) for number in range(300)]
+    results = [future.result(timeout=30) for future in futures]
+    committer.close()
+    assert sum(not r.duplicate for r in results) == 150
+    assert Outbox(tmp_path / "queue.db").counts()["pending"] == 150
+
+
+def _claim_all(path: str, owner: str, found: multiprocessing.Queue[list[int]]) -> None:
+    outbox = Outbox(path)
+    ids = []
+    while (delivery := outbox.claim(owner, lease=600, per_target=1000)) is not None:
+        ids.append(delivery.id)
+    found.put(ids)
+
+
+def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
+    path = str(tmp_path / "queue.db")
+    outbox = Outbox(path)
+    outbox.accept_many([chat(number) for number in range(400)])
+    context = multiprocessing.get_context("spawn")
+    found: multiprocessing.Queue[list[int]] = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(path, f"p{n}", found)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    claimed = [found.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    everything = claimed[0] + claimed[1]
+    assert len(everything) == len(set(everything)) == 400
+    assert all(claimed)  # both really worked
