@@ -154,6 +154,11 @@ def parse_chat(data: object, *, file: str | None = None) -> ChatSession:
     return reader.session(data)
 
 
+def parse_chat_bytes(data: bytes) -> ChatSession:
+    """A chat from JSON bytes as received (a POST hook's body); errors name the JSON path only."""
+    return parse_chat(_decode_json(data, ""))
+
+
 def _decode_json(data: bytes, file: str) -> object:
     try:
         text = data.decode("utf-8-sig")

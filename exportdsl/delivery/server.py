@@ -1,0 +1,220 @@
+"""The real-time intake: an ASGI app (Starlette) over the outbox and its workers.
+
+    POST /hooks/{connector}                          a Smartsupp-style chat JSON (the POST hook)
+    POST /connectors/{connector}/chats/{id}/export   the Report Export button: export a stored chat
+    GET  /healthz                                    the database answers
+    GET  /metrics                                    Prometheus text
+
+A hook is answered 2xx only after its chat and delivery are committed to disk (group commit), and
+a chat already accepted for the connector (same ``channel.id``) is acknowledged without a second
+delivery. Authentication is the connector's intake secret: ``?token=``, ``Authorization: Bearer``,
+or a Standard Webhooks signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from exportdsl.chat import parse_chat_bytes
+from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
+from exportdsl.delivery.webhooks import verify
+from exportdsl.delivery.workers import Outcome, WorkerPool
+from exportdsl.errors import ExportDslError
+
+MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A connector as the intake sees it."""
+
+    name: str
+    intake_secret: str | None  # None: the connector accepts no hooks
+    export_enabled: bool
+    target: str  # the back end's host, for the per-target concurrency limit
+
+
+class Metrics(Collector):
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.registry = CollectorRegistry()
+        self.accepted = Counter("exportdsl_hooks_accepted", "Hooks accepted and stored", ["connector"],
+                                registry=self.registry)
+        self.duplicates = Counter("exportdsl_hooks_duplicate", "Hooks for chats accepted before", ["connector"],
+                                  registry=self.registry)
+        self.rejected = Counter("exportdsl_hooks_rejected", "Hooks refused", ["reason"], registry=self.registry)
+        self.attempts = Counter("exportdsl_delivery_attempts", "Delivery attempts", ["result"],
+                                registry=self.registry)
+        self.accept_latency = Histogram("exportdsl_accept_latency_seconds", "From request to durable 2xx",
+                                        registry=self.registry,
+                                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
+        self.delivery_latency = Histogram("exportdsl_delivery_latency_seconds", "One delivery attempt",
+                                          registry=self.registry,
+                                          buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.registry.register(self)
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        counts = self.outbox.counts()
+        family = GaugeMetricFamily("exportdsl_deliveries", "Deliveries in the outbox by state", labels=["state"])
+        for state in ("pending", "retrying", "delivered", "dead"):
+            family.add_metric([state], counts[state])
+        return [family]
+
+    def observe(self, _: object, outcome: Outcome, seconds: float) -> None:
+        result = "delivered" if outcome.delivered else "permanent" if outcome.permanent else "retry"
+        self.attempts.labels(result).inc()
+        self.delivery_latency.observe(seconds)
+
+
+class Intake:
+    def __init__(self, endpoints: Mapping[str, Endpoint], outbox_path: str, pool: WorkerPool,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.endpoints = endpoints
+        self.outbox = Outbox(outbox_path, clock=clock)
+        self.committer = GroupCommitter(Outbox(outbox_path, clock=clock))
+        self.pool = pool
+        self.clock = clock
+        self.metrics = Metrics(self.outbox)
+        self.accepting = True
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/hooks/{connector}", self.hook, methods=["POST"]),
+            Route("/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]),
+            Route("/healthz", self.health, methods=["GET"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+        ], lifespan=self.lifespan)
+
+    @asynccontextmanager
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        self.pool.start()
+        try:
+            yield
+        finally:  # uvicorn has stopped accepting connections and finished the requests in flight
+            self.accepting = False
+            await asyncio.to_thread(self.committer.close)
+            await asyncio.to_thread(self.pool.stop)
+
+    async def hook(self, request: Request) -> Response:
+        started = time.perf_counter()
+        endpoint = self.endpoints.get(request.path_params["connector"])
+        if endpoint is None or endpoint.intake_secret is None:
+            return self._refuse("unknown connector", 404, "no connector takes hooks at this path")
+        body = await _read(request)
+        if body is None:
+            return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
+        if not self._authorized(endpoint.intake_secret, request, body):
+            return self._refuse("unauthorized", 401, "missing or wrong intake secret",
+                                {"WWW-Authenticate": "Bearer"})
+        try:
+            chat = parse_chat_bytes(body)
+        except ExportDslError as error:
+            return self._refuse("invalid", 400, error.message, path=getattr(error, "json_path", ""))
+        if chat.channel.id is None:
+            return self._refuse("invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id")
+        if not self.accepting:
+            return self._refuse("shutting down", 503, "shutting down; send it again", {"Retry-After": "5"})
+        incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target)
+        try:
+            accepted = await asyncio.wrap_future(self.committer.submit(incoming))
+        except Exception:  # nothing was stored: the sender must try again
+            return self._refuse("storage", 503, "could not store the chat; send it again", {"Retry-After": "5"})
+        self.metrics.accept_latency.observe(time.perf_counter() - started)
+        if accepted.duplicate:
+            self.metrics.duplicates.labels(endpoint.name).inc()
+            return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)
+        self.metrics.accepted.labels(endpoint.name).inc()
+        self.pool.wake()
+        return JSONResponse({"status": "accepted", "chat": incoming.chat_id, "delivery": accepted.delivery_id},
+                            status_code=202)
+
+    async def button(self, request: Request) -> Response:
+        endpoint = self.endpoints.get(request.path_params["connector"])
+        if endpoint is None or not endpoint.export_enabled:
+            return JSONResponse({"error": "no Report Export for this connector (export.url is not set)"}, 404)
+        if endpoint.intake_secret is None or not self._authorized(endpoint.intake_secret, request, b""):
+            return JSONResponse({"error": "missing or wrong intake secret"}, 401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        chat_id = request.path_params["chat_id"]
+        try:
+            delivery = await asyncio.to_thread(self._request_export, endpoint, chat_id)
+        except OutboxError:
+            return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
+        self.pool.wake()
+        return JSONResponse({"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202)
+
+    def _request_export(self, endpoint: Endpoint, chat_id: str) -> int:
+        outbox = Outbox(self.outbox.path, clock=self.clock)
+        try:
+            return outbox.request_export(endpoint.name, chat_id, endpoint.target)
+        finally:
+            outbox.close()
+
+    async def health(self, _: Request) -> Response:
+        try:
+            counts = await asyncio.to_thread(self._counts)
+        except Exception as error:
+            return JSONResponse({"status": "error", "error": type(error).__name__}, 503)
+        return JSONResponse({"status": "ok" if self.accepting else "stopping", "deliveries": counts})
+
+    def _counts(self) -> dict[str, int]:
+        outbox = Outbox(self.outbox.path)
+        try:
+            return outbox.counts()
+        finally:
+            outbox.close()
+
+    async def prometheus(self, _: Request) -> Response:
+        return Response(await asyncio.to_thread(generate_latest, self.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    def _authorized(self, secret: str, request: Request, body: bytes) -> bool:
+        given = request.query_params.get("token") or _bearer(request.headers.get("authorization", ""))
+        if given:
+            return hmac.compare_digest(given.encode(), secret.encode())
+        signature = request.headers.get("webhook-signature")
+        if signature:
+            return verify(secret, request.headers.get("webhook-id", ""),
+                          request.headers.get("webhook-timestamp", ""), signature, body, self.clock())
+        return False
+
+    def _refuse(self, reason: str, status: int, message: str, headers: Mapping[str, str] | None = None,
+                path: str | None = None) -> Response:
+        self.metrics.rejected.labels(reason).inc()
+        content: dict[str, str] = {"error": message}
+        if path is not None:
+            content["path"] = path
+        return JSONResponse(content, status, headers=dict(headers or {}))
+
+
+def _bearer(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _read(request: Request) -> bytes | None:
+    """The body, or None when it is larger than `MAX_BODY` (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
