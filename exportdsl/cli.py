@@ -129,3 +129,8 @@ def run() -> None:
         click.echo(f"exportdsl: internal error: {type(error).__name__}: {error}\n"
                    "This is a bug; please report it with the command you ran.", err=True)
         sys.exit(EXIT_INTERNAL)
+
+from exportdsl import cli_export as _export_commands  # noqa: E402, I001 (a module: `render` is taken above)
+main.add_command(_export_commands.render)
+main.add_command(_export_commands.export)
+main.add_command(_export_commands.demo)

@@ -73,7 +73,8 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
 
     return Plan(connector.id, connector.name, connector.client_id, connector.pdata, connector.timezone,
                 request_plan(connector.token, token_block), request_plan(connector.export, export_block),
-                xml, xml_block if xml else None)
+                xml, xml_block if xml else None, retry=connector.retry, timeout=connector.timeout,
+                signing=connector.signing)
 
 
 def _request_fields(request: Request) -> Iterable[TemplateField]:

@@ -22,6 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
 from exportdsl.grammar import load_parser
+from exportdsl.plan import RetryPolicy, Signing, Timeouts
 from exportdsl.source import LineIndex, Location, SourceMap, Span
 from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
 
@@ -84,6 +85,9 @@ class Connector:
     export: Request | None
     xml_template: TemplateField | None
     text: LineIndex = field(repr=False)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: Timeouts = field(default_factory=Timeouts)
+    signing: Signing | None = None
 
     @property
     def fields(self) -> Iterator[TemplateField]:
@@ -123,7 +127,15 @@ def parse_connector(text: str, file: str = "<connector>") -> Connector:
 _TOP_KEYS = {"connector": "the connector's id and name", "client": "the client account",
              "timezone": "IANA zone for $dateTime", "pdata": "connector data for $pdata",
              "token": "phase 1, the token POST", "export": "phase 2, the report POST",
-             "xml_template": "the XML template for $xmlTemplate"}
+             "xml_template": "the XML template for $xmlTemplate",
+             "retry": "how the report request is retried: attempts, backoff, max_delay",
+             "timeout": "seconds: connect, total", "signing": "Standard Webhooks signing: secret"}
+_RETRY_KEYS = {"attempts": "how many times a request is sent at most (1 to 20)",
+               "backoff": "seconds; the first wait, doubling with each attempt (full jitter)",
+               "max_delay": "seconds; the longest wait, also for the back end's Retry-After"}
+_TIMEOUT_KEYS = {"connect": "seconds to open a connection", "total": "seconds one attempt may take"}
+_SIGNING_KEYS = {"secret": "$env.NAME holding the whsec_... secret"}
+_ENV_REFERENCE = re.compile(r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z")
 _REQUEST_KEYS = {"url": "the request URL", "method": "POST, PUT or PATCH", "headers": "header templates",
                  "body": "the body template"}
 
@@ -163,7 +175,8 @@ class _Reader:
             client_id=self.identifier(client.get("id")),
             timezone=self.timezone(top.get("timezone")),
             pdata=pdata, pdata_locations=pdata_locations, token=token, export=export,
-            xml_template=xml_template, text=self.index,
+            xml_template=xml_template, text=self.index, retry=self.retry(top.get("retry")),
+            timeout=self.timeout(top.get("timeout")), signing=self.signing(top.get("signing")),
         )
 
     def mapping(self, node: Node, what: str, allowed: Mapping[str, str],
@@ -221,6 +234,55 @@ class _Reader:
             self.fail(f"unknown time zone {name!r}", node, _did_you_mean(name, zones) or
                       "use an IANA name such as Europe/Berlin or UTC")
         return name or "UTC"
+
+    def retry(self, node: Node | None) -> RetryPolicy:
+        default = RetryPolicy()
+        keys = self.mapping(node, "'retry'", _RETRY_KEYS) if node is not None else None
+        if not keys:
+            return default
+        return RetryPolicy(
+            attempts=int(self.number(keys.get("attempts"), "retry.attempts", default.attempts, (1, 20),
+                                     integer=True)),
+            backoff=self.number(keys.get("backoff"), "retry.backoff", default.backoff, (0, 60)),
+            max_delay=self.number(keys.get("max_delay"), "retry.max_delay", default.max_delay, (0, 300)))
+
+    def timeout(self, node: Node | None) -> Timeouts:
+        default = Timeouts()
+        keys = self.mapping(node, "'timeout'", _TIMEOUT_KEYS) if node is not None else None
+        if not keys:
+            return default
+        return Timeouts(
+            connect=self.number(keys.get("connect"), "timeout.connect", default.connect, (0.001, 300)),
+            total=self.number(keys.get("total"), "timeout.total", default.total, (0.001, 3600)))
+
+    def number(self, node: Node | None, what: str, default: float, limits: tuple[float, float],
+               integer: bool = False) -> float:
+        """A number within ``limits`` (inclusive); the default when absent or wrong (after a diagnostic)."""
+        if node is None:
+            return default
+        kinds = (_INT,) if integer else (_INT, _FLOAT)
+        value = _scalar(node) if isinstance(node, ScalarNode) and node.tag in kinds else None
+        if not isinstance(value, int | float):
+            self.fail(f"{what} must be {'a whole number' if integer else 'a number'}, not {_describe(node)}",
+                      node)
+            return default
+        low, high = limits
+        if not low <= value <= high:
+            self.fail(f"{what} must be between {low:g} and {high:g}, not {value:g}", node)
+            return default
+        return float(value)
+
+    def signing(self, node: Node | None) -> Signing | None:
+        keys = self.mapping(node, "'signing'", _SIGNING_KEYS, ("secret",)) if node is not None else None
+        if not keys or "secret" not in keys:
+            return None
+        secret = keys["secret"]
+        match = _ENV_REFERENCE.match(self.text(secret, "signing.secret"))
+        if match is None:
+            self.fail("signing.secret must be a reference to an environment variable", secret,
+                      "write secret: $env.WEBHOOK_SECRET; a secret does not belong in a connector file")
+            return None
+        return Signing(match.group(1) or match.group(2))
 
     def template(self, node: Node, name: str, numbers_allowed: bool = False) -> TemplateField | None:
         scalar_ok = isinstance(node, ScalarNode) and (

@@ -119,3 +119,10 @@ class ChatError(ExportDslError):
         super().__init__(f"{prefix}{where}{message}", hint=hint)
         self.json_path = json_path
         self.file = file
+
+
+class ExportError(ExportDslError):
+    """An export could not be done: disabled (no export.url), the back end unreachable or refusing,
+    an unusable token answer, a missing signing secret. Messages are redacted before they are made."""
+
+    code = "XD600"  # XD601 export disabled, XD602 unusable token answer, XD603 signing secret

@@ -198,6 +198,34 @@ class RequestPlan:
         return tuple(name for name, _ in self.headers)
 
 
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a request is tried again (connector key ``retry``).
+
+    The defaults suit the one-shot CLI: at most 3 attempts, waits of at most 5 s each, so a
+    flaky back end costs at most ~10 s of waiting before the export is reported as failed.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.5  # seconds; the wait before attempt n+1 is uniform in [0, backoff * 2**(n-1)]
+    max_delay: float = 5.0  # seconds; caps the exponential wait and the back end's Retry-After
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds (connector key ``timeout``): to connect, and for one whole attempt."""
+
+    connect: float = 10.0
+    total: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Signing:
+    """Standard Webhooks signing of the report request; the secret comes from ``$env.<env>``."""
+
+    env: str
+
+
 @dataclass(frozen=True)
 class Plan:
     """A checked, compiled connector: what the executor runs."""
@@ -211,6 +239,9 @@ class Plan:
     export: RequestPlan | None
     xml_template: FieldPlan | None
     xml_block: _Block | None
+    retry: RetryPolicy = RetryPolicy()
+    timeout: Timeouts = Timeouts()
+    signing: Signing | None = None
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""

@@ -1,0 +1,231 @@
+"""The commands that run connectors: ``render`` (the dry run), ``export`` and ``demo``.
+
+`cli` imports this module for every command, ``check`` included, so it imports only click here;
+httpx, reportlab and the compiler load inside the commands that need them.
+
+Everything they print goes through the exporter's `Redactor`: requests, answers, errors, JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from exportdsl.errors import ExportDslError
+
+if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until a request is made
+    import httpx
+
+    from exportdsl.execute import Answer, Exporter, ExportResult, PhaseResult
+    from exportdsl.plan import Plan
+    from exportdsl.redact import Redactor
+
+EXIT_OK, EXIT_FAILED = 0, 1
+SHOWN_BODY_BYTES = 64 << 10  # of the back end's answer, in --json
+_LONG_BASE64 = re.compile(r"(?:[A-Za-z0-9+/_-]|%2[BbFf]|%3[Dd]){120,}(?:=|%3[Dd]){0,2}")
+_KEPT_BASE64 = 48  # characters of a long base64 value that the dry run shows
+
+_CONNECTOR = click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+
+
+@click.command()
+@_CONNECTOR
+@click.argument("chat", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--token-response", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A JSON file standing for the token endpoint's answer body (default: placeholders).")
+@click.option("--full", is_flag=True, help="Show long base64 values whole.")
+def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
+    """Dry run: print both requests as they would go on the wire, redacted. Sends nothing."""
+    from exportdsl.chat import load_chat
+    from exportdsl.execute import dry_run
+
+    plan = _load_plan(connector)
+    try:
+        answer = token_response.read_bytes() if token_response else None
+        run = dry_run(plan, load_chat(chat), token_answer=answer)
+    except (ExportDslError, OSError) as error:
+        _fail(str(error))
+    for name in run.missing_env:
+        click.echo(f"note: ${{env.{name}}} is not set; shown as <env.{name}>", err=True)
+    texts = [format_request(phase, request, run.redact, full) for phase, request in run.requests]
+    click.echo("\n\n".join(texts))
+
+
+@click.command()
+@_CONNECTOR
+@click.argument("chats", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout.")
+def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
+    """Export each CHAT with CONNECTOR: token POST (if any), then the report POST."""
+    from exportdsl.execute import Exporter, make_client
+
+    plan = _load_plan(connector)
+    failures: list[tuple[Path, str]] = []
+    with make_client() as client:
+        exporter = Exporter(plan, client)
+        bar = len(chats) > 1 and sys.stderr.isatty()
+        with _progress(chats, bar) as items:
+            for path in items:
+                outcome = _export_chat(exporter, plan, path)
+                if as_json:
+                    click.echo(json.dumps(outcome, ensure_ascii=False))
+                elif not bar:
+                    click.echo(_summary_line(path, outcome))
+                if not outcome["ok"]:
+                    failures.append((path, _error_text(outcome["error"])))
+    _print_summary(len(chats), failures)
+    sys.exit(EXIT_FAILED if failures else EXIT_OK)
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the receiver saves the PDF (default: a new temporary folder).")
+def demo(output: Path | None) -> None:
+    """Export the bundled sample chat to a receiver started on 127.0.0.1; nothing to install."""
+    from exportdsl.demo import DEMO_CONNECTOR, run_demo
+
+    target = output or Path(tempfile.mkdtemp(prefix="exportdsl-demo-"))
+    click.echo(f"exportdsl demo: connector {DEMO_CONNECTOR.name}, sample chat, receiver on 127.0.0.1\n")
+    run = run_demo(target)
+    for number, result in enumerate(run.results, 1):
+        click.echo(f"== export {number} of {len(run.results)} (Idempotency-Key {result.idempotency_key})")
+        for phase in result.phases:
+            click.echo(_describe_phase(phase, run.redact))
+        state = "sent" if result.ok else f"FAILED: {run.redact(str(result.error))}"
+        click.echo(f"-> {state} in {_ms(result.seconds)}\n")
+    click.echo("What the receiver did:")
+    for line in run.receiver_log:
+        click.echo(f"  {line}")
+    if run.saved:
+        click.echo(f"\nThe received PDF is saved at {run.saved[0]}")
+    sys.exit(EXIT_OK if all(result.ok for result in run.results) else EXIT_FAILED)
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+def _load_plan(path: Path) -> Plan:
+    from exportdsl.compiler import compile_connector
+    from exportdsl.config import load_connector
+
+    try:
+        return compile_connector(load_connector(path))
+    except ExportDslError as error:
+        _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(message, err=True)
+    sys.exit(EXIT_FAILED)
+
+
+def format_request(phase: str, request: httpx.Request, redact: Redactor, full: bool = False) -> str:
+    """A request as on the wire (request line, headers as sent, body), redacted; long base64 shortened."""
+    title = "token request (phase 1)" if phase == "token" else "report request (phase 2)"
+    lines = [f"### {title}", f"{request.method} {request.url}"]
+    lines += [f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in request.headers.raw]
+    text = redact("\n".join(lines))
+    body = redact(request.content.decode("utf-8", "replace"))
+    if body:
+        text += "\n\n" + (body if full else shorten_base64(body)).rstrip("\n")
+    return text
+
+
+def shorten_base64(text: str) -> str:
+    """Each run of 120 or more base64 characters (percent-encoded too) as its start and its length."""
+    return _LONG_BASE64.sub(lambda m: f"{m.group()[:_KEPT_BASE64]}…[{len(m.group()):,} characters]", text)
+
+
+def _describe_phase(phase: PhaseResult, redact: Redactor) -> str:
+    if phase.cached:
+        return f"## {phase.name}: token from the cache, nothing sent"
+    parts = [format_request(phase.name, request, redact) for request in phase.sent]
+    answer = phase.answer
+    status = f"{answer.status} {answer.reason}" if answer else "no answer"
+    attempts = f"{phase.attempts} attempt{'s' if phase.attempts != 1 else ''}"
+    body = redact(answer.text.strip()) if answer else ""
+    return "\n".join(parts) + f"\n<- {status} ({attempts}, {_ms(phase.seconds)}) {body}\n"
+
+
+def _export_chat(exporter: Exporter, plan: Plan, path: Path) -> dict[str, Any]:
+    """One chat's outcome as a JSON-ready dict, redacted."""
+    from exportdsl.chat import load_chat
+    from exportdsl.execute import ExportResult
+
+    try:
+        chat = load_chat(path)
+    except ExportDslError as error:
+        result = ExportResult(plan.connector_id, plan.connector_name, None, error=error)
+    else:
+        result = exporter.run(chat)
+    return result_json(result, path, exporter.redact)
+
+
+def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str, Any]:
+    """The --json object of one chat: connector, chat, phases, key, the back end's answer, error."""
+    phases = {phase.name: {"status": phase.status, "attempts": phase.attempts, "cached": phase.cached,
+                           "seconds": round(phase.seconds, 4)} for phase in result.phases}
+    answers = [phase.answer for phase in result.phases if phase.answer is not None]
+    error = result.error
+    outcome = {
+        "connector": {"id": result.connector_id, "name": result.connector_name},
+        "chat": {"file": str(path), "id": result.chat_id},
+        "ok": result.ok, "idempotency_key": result.idempotency_key, "seconds": round(result.seconds, 4),
+        "phases": phases, "response": _answer_json(answers[-1]) if answers else None,
+        "error": {"code": error.code, "message": error.message, "hint": error.hint} if error else None,
+    }
+    redacted: dict[str, Any] = redact.data(outcome)
+    return redacted
+
+
+def _answer_json(answer: Answer) -> dict[str, Any]:
+    body = answer.body[:SHOWN_BODY_BYTES]
+    return {"status": answer.status, "headers": dict(answer.headers), "body": body.decode("utf-8", "replace"),
+            "truncated": answer.truncated or len(answer.body) > SHOWN_BODY_BYTES}
+
+
+def _summary_line(path: Path, outcome: dict[str, Any]) -> str:
+    if not outcome["ok"]:
+        return f"{path}: FAILED: {_error_text(outcome['error'])}"
+    phases = ", ".join(_phase_text(name, phase) for name, phase in outcome["phases"].items())
+    return f"{path}: sent ({phases})"
+
+
+def _phase_text(name: str, phase: dict[str, Any]) -> str:
+    if phase["cached"]:
+        return f"{name} cached"
+    attempts = phase["attempts"]
+    return f"{name} {phase['status']} in {_ms(phase['seconds'])}" + (f", {attempts} attempts" if attempts > 1 else "")
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    hint = f" (hint: {error['hint']})" if error.get("hint") else ""
+    return f"{error['message']} [{error['code']}]{hint}"
+
+
+def _print_summary(total: int, failures: list[tuple[Path, str]]) -> None:
+    sent = total - len(failures)
+    click.echo(f"{sent} sent, {len(failures)} failed", err=True)
+    for path, reason in failures:
+        click.echo(f"  {path}: {reason}", err=True)
+
+
+@contextmanager
+def _progress(items: Iterable[Path], bar: bool) -> Iterator[Iterable[Path]]:
+    if not bar:
+        yield items
+        return
+    with click.progressbar(list(items), label="exporting", file=sys.stderr,
+                           item_show_func=lambda path: str(path) if path else None) as progress:
+        yield progress
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"

@@ -1,0 +1,319 @@
+"""The export: phases, retries, tokens, signing, escaping on the wire; against a mock and a real server."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import logging
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from test_export_backend import (  # noqa: F401 (fixtures)
+    ACCESS_TOKEN,
+    API_KEY,
+    CLIENT_SECRET,
+    ENV,
+    TOKEN,
+    Backend,
+    Reply,
+    backend_fixture,
+    make_plan,
+    real_backend_fixture,
+    sample_chat,
+)
+
+from exportdsl.delivery.webhooks import verify
+from exportdsl.errors import ExportDslError
+from exportdsl.execute import Exporter, ExportResult, dry_run, idempotency_key, sign, signing_key
+from exportdsl.plan import Plan, RetryPolicy, Timeouts
+
+NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
+
+
+def exporter(backend: Backend, plan: Plan | None = None, sleeps: list[float] | None = None,
+             **options: Any) -> Exporter:
+    sleep: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda _: None)
+    return Exporter(plan or make_plan(backend.base_url), backend.client, env=ENV, now=lambda: NOW, sleep=sleep,
+                    jitter=lambda: 0.5, **options)
+
+
+def failed(result: ExportResult) -> ExportDslError:
+    assert result.error is not None, "the export should have failed"
+    return result.error
+
+
+# -- the two phases --------------------------------------------------------------------------------
+
+def test_token_then_report(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(201, json={"id": "r1"}))
+    result = exporter(backend).run(sample_chat())
+    assert result.ok, result.error
+    token, report = backend.received
+    assert (token.method, token.path, report.method, report.path) == ("POST", "/token", "POST", "/report")
+    assert token.body.decode() == ("grant_type=client_credentials&client_id=acme&client_secret="
+                                   "cl1ent-S3CRET%2F%2B%26%3D%22%C3%BC")
+    assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+    body = report.json
+    pdf = base64.b64decode(body["pdf"])
+    assert pdf.startswith(b"%PDF-") and body["size"] == len(pdf)
+    assert body["at"] == "2024-03-01 13:30:45"  # frozen once, in the connector's zone
+    xml = base64.b64decode(body["xml"]).decode()
+    assert xml.startswith('<chat at="2024-03-01 13:30:45"><visitor>Dusan Kmet</visitor>')
+    assert [(phase.name, phase.status, phase.attempts) for phase in result.phases] == [("token", 200, 1),
+                                                                                       ("report", 201, 1)]
+
+
+def test_no_token_phase(backend: Backend) -> None:
+    backend.on("/report", Reply(200, json={}))
+    result = exporter(backend, make_plan(backend.base_url, token=False)).run(sample_chat())
+    assert result.ok, result.error
+    (report,) = backend.received
+    assert report.headers["authorization"] == f"Bearer {CLIENT_SECRET}"
+    assert [phase.name for phase in result.phases] == ["report"]
+
+
+def test_method_comes_from_the_connector(backend: Backend) -> None:
+    backend.on("/report", Reply(204))
+    text_plan = make_plan(backend.base_url, token=False)
+    assert text_plan.export is not None
+    plan = dataclasses.replace(text_plan, export=dataclasses.replace(text_plan.export, method="PUT"))
+    assert exporter(backend, plan).run(sample_chat()).ok
+    assert backend.received[0].method == "PUT"
+
+
+def test_export_without_url_is_refused() -> None:
+    plan = make_plan("http://backend.test", export_url="")
+    error = failed(Exporter(plan, httpx_client_that_fails(), env=ENV).run(sample_chat()))
+    assert error.code == "XD601"
+    assert "has no export.url" in error.message
+
+
+def httpx_client_that_fails() -> Any:
+    import httpx
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    return httpx.Client(transport=httpx.MockTransport(refuse))
+
+
+# -- retries -----------------------------------------------------------------------------------------
+
+def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(500, body=b"oops"), Reply(201, json={"id": "r1"}))
+    sleeps: list[float] = []
+    result = exporter(backend, sleeps=sleeps).run(sample_chat())
+    assert result.ok, result.error
+    reports = backend.requests_to("/report")
+    assert len(reports) == 2
+    keys = {item.headers["idempotency-key"] for item in reports}
+    assert keys == {result.idempotency_key}
+    assert reports[0].body == reports[1].body
+    assert sleeps == [0.25]  # full jitter: 0.5 (the injected random) * backoff 0.5
+    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+
+
+def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(429, headers={"Retry-After": "3"}), Reply(429, headers={"Retry-After": "120"}),
+               Reply(200, json={}))
+    sleeps: list[float] = []
+    assert exporter(backend, sleeps=sleeps).run(sample_chat()).ok
+    assert sleeps == [3.0, 4.0]  # 120 s is clamped to retry.max_delay
+
+
+def test_retry_after_as_http_date() -> None:
+    from exportdsl.execute import _retry_after
+
+    assert _retry_after("Fri, 01 Mar 2024 12:30:55 GMT", NOW) == 10.0
+    assert _retry_after("Fri, 01 Mar 2024 12:00:00 GMT", NOW) == 0.0  # in the past: at once
+    assert _retry_after("soon", NOW) is None
+
+
+def test_retries_are_bounded_and_the_error_says_why(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(503, body=b"maintenance"))
+    sleeps: list[float] = []
+    error = failed(exporter(backend, sleeps=sleeps).run(sample_chat()))
+    assert len(backend.requests_to("/report")) == 3
+    assert sleeps == [0.25, 0.5]  # exponential: backoff * 2**n, times the jitter
+    assert "503" in error.message and "after 3 attempts" in error.message and "maintenance" in error.message
+
+
+def test_timeout_is_retried_then_reported(backend: Backend) -> None:
+    plan = dataclasses.replace(make_plan(backend.base_url, token=False), timeout=Timeouts(connect=1, total=0.2),
+                               retry=RetryPolicy(attempts=2, backoff=0.1, max_delay=1))
+    backend.on("/report", Reply(200, json={}, delay=0.6))
+    error = failed(exporter(backend, plan).run(sample_chat()))
+    assert "timed out (2 attempts)" in error.message
+    assert len(backend.requests_to("/report")) == 2
+
+
+def test_connection_reset_is_retried(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(reset=True), Reply(201, json={}))
+    result = exporter(backend).run(sample_chat())
+    assert result.ok, result.error
+    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+
+
+def test_410_is_not_retried(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(410, json={"error": "gone"}))
+    error = failed(exporter(backend).run(sample_chat()))
+    assert len(backend.requests_to("/report")) == 1
+    assert "410" in error.message and error.hint and "not retried" in error.hint
+
+
+def test_redirect_is_never_followed(backend: Backend) -> None:
+    metadata = "http://169.254.169.254/latest/meta-data/"
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(307, headers={"Location": metadata}))
+    error = failed(exporter(backend).run(sample_chat()))
+    assert [item.path for item in backend.received] == ["/token", "/report"]  # and nothing more
+    assert "307" in error.message and metadata in error.message
+    assert error.hint and "never followed" in error.hint
+
+
+# -- tokens ------------------------------------------------------------------------------------------
+
+def test_401_fetches_a_fresh_token_once(backend: Backend) -> None:
+    backend.on("/token", TOKEN, Reply(json={"access_token": "fresh-token-2", "expires_in": 3600}))
+    backend.on("/report", Reply(401), Reply(201, json={}))
+    result = exporter(backend).run(sample_chat())
+    assert result.ok, result.error
+    reports = backend.requests_to("/report")
+    assert [item.headers["authorization"] for item in reports] == [f"Bearer {ACCESS_TOKEN}", "Bearer fresh-token-2"]
+    assert len(backend.requests_to("/token")) == 2
+
+
+def test_401_twice_fails(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(401))
+    error = failed(exporter(backend).run(sample_chat()))
+    assert len(backend.requests_to("/token")) == 2 and len(backend.requests_to("/report")) == 2
+    assert "401" in error.message
+
+
+def test_token_is_cached_until_expires_in(backend: Backend) -> None:
+    clock = [0.0]
+    backend.on("/token", Reply(json={"access_token": ACCESS_TOKEN, "expires_in": 100}))
+    backend.on("/report", Reply(201, json={}))
+    run = exporter(backend, monotonic=lambda: clock[0])
+    assert run.run(sample_chat()).ok
+    clock[0] = 85.0  # within expires_in less the margin (10 %, at most 30 s)
+    second = run.run(sample_chat())
+    assert second.phase("token").cached  # type: ignore[union-attr]
+    clock[0] = 95.0
+    assert not run.run(sample_chat()).phase("token").cached  # type: ignore[union-attr]
+    assert len(backend.requests_to("/token")) == 2
+
+
+@pytest.mark.parametrize("reply", [Reply(200, body=b"<html>login page " + CLIENT_SECRET.encode() + b"</html>",
+                                         headers={"Content-Type": "text/html"}),
+                                   Reply(400, json={"error": "invalid_client", "echo": CLIENT_SECRET})])
+def test_unusable_token_answer_shows_status_and_body_redacted(backend: Backend, reply: Reply) -> None:
+    backend.on("/token", reply)
+    error = failed(exporter(backend).run(sample_chat()))
+    assert error.code == "XD602"
+    assert str(reply.status) in error.message
+    assert CLIENT_SECRET not in str(error) and "[REDACTED]" in error.message
+    assert backend.requests_to("/report") == []
+
+
+# -- idempotency, signing, escaping ---------------------------------------------------------------------
+
+def test_idempotency_key_is_stable_across_runs_and_differs_by_chat() -> None:
+    plan = make_plan("http://backend.test")
+    assert idempotency_key(plan, sample_chat()) == idempotency_key(make_plan("http://other.test"), sample_chat())
+    other = sample_chat()
+    other.raw["channel"]["id"] = 1
+    from exportdsl.chat import parse_chat
+
+    assert idempotency_key(plan, parse_chat(other.raw)) != idempotency_key(plan, sample_chat())
+    another_connector = dataclasses.replace(plan, connector_id=8)
+    assert idempotency_key(another_connector, sample_chat()) != idempotency_key(plan, sample_chat())
+
+
+def test_standard_webhooks_vector() -> None:
+    key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    headers = sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert headers["webhook-id"] == "msg_p5jXN8AQM9LWM0D4loKWxJek"
+    assert headers["webhook-timestamp"] == "1614265330"
+
+
+def test_report_is_signed_on_every_attempt(backend: Backend) -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    plan = make_plan(backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(502), Reply(200, json={}))
+    run = Exporter(plan, backend.client, env=ENV | {"HOOK_SECRET": secret}, now=lambda: NOW, sleep=lambda _: None)
+    assert run.run(sample_chat()).ok
+    for item in backend.requests_to("/report"):
+        expected = sign(signing_key(secret), item.headers["idempotency-key"], int(NOW.timestamp()), item.body)
+        assert {name: item.headers[name] for name in expected} == expected
+        # and the intake server's independent verifier accepts it
+        assert verify(secret, item.headers["webhook-id"], item.headers["webhook-timestamp"],
+                      item.headers["webhook-signature"], item.body, NOW.timestamp())
+
+
+def test_signing_secret_missing_is_an_error(backend: Backend) -> None:
+    plan = make_plan(backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
+    backend.on("/token", TOKEN)
+    error = failed(exporter(backend, plan).run(sample_chat()))
+    assert error.code == "XD603" and "HOOK_SECRET" in error.message
+    assert backend.requests_to("/report") == []
+
+
+def test_hostile_visitor_name_lands_as_data(backend: Backend) -> None:
+    name = 'Eve", "role": "admin <x>&'
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(201, json={}))
+    assert exporter(backend).run(sample_chat(name=name)).ok
+    body = backend.requests_to("/report")[0].json
+    assert body["visitor"] == name and "role" not in body
+    document = ElementTree.fromstring(base64.b64decode(body["xml"]))
+    assert document.findtext("visitor") == name
+    raw = backend.requests_to("/report")[0].body.decode()
+    assert raw.endswith('"visitor": "Eve\\", \\"role\\": \\"admin <x>&"}\n')  # exactly the JSON escapes
+    assert b"<visitor>Eve&quot;, &quot;role&quot;: &quot;admin &lt;x&gt;&amp;</visitor>" in \
+        base64.b64decode(body["xml"])
+
+
+# -- secrets -----------------------------------------------------------------------------------------------
+
+def test_secrets_never_reach_logs_or_errors(real_backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+    real_backend.on("/token", TOKEN)
+    plan = make_plan(real_backend.base_url, export_url=f"{real_backend.base_url}/report?k=$env.API_KEY")
+    real_backend.on("/report?k=" + API_KEY, Reply(500, json={"echo": f"Bearer {ACCESS_TOKEN}", "key": API_KEY}))
+    with caplog.at_level(logging.DEBUG):
+        result = exporter(real_backend, plan).run(sample_chat())
+    text = caplog.text + str(failed(result))
+    assert "HTTP Request: POST" in caplog.text  # httpx did log each request
+    for secret in (CLIENT_SECRET, ACCESS_TOKEN, API_KEY):
+        assert secret not in text
+
+
+def test_dry_run_sends_nothing_and_uses_placeholders() -> None:
+    run = dry_run(make_plan("http://backend.test"), sample_chat(), env={"API_KEY": API_KEY}, now=lambda: NOW)
+    (token_phase, token), (report_phase, report) = run.requests
+    assert (token_phase, report_phase) == ("token", "report")
+    assert b"client_secret=%3Cenv.CLIENT_SECRET%3E" in token.content
+    assert report.headers["authorization"] == "Bearer <tokenResponse.body.JSON.access_token>"
+    assert report.headers["idempotency-key"] == idempotency_key(make_plan("http://backend.test"), sample_chat())
+    assert run.missing_env == ("CLIENT_SECRET",)
+
+
+def test_dry_run_with_a_token_answer() -> None:
+    answer = json.dumps({"access_token": ACCESS_TOKEN}).encode()
+    run = dry_run(make_plan("http://backend.test"), sample_chat(), env=ENV, now=lambda: NOW, token_answer=answer)
+    report = run.requests[-1][1]
+    assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert run.redact(report.headers["authorization"]) == "Bearer [REDACTED]"

@@ -1,0 +1,180 @@
+"""render, export and demo from the command line: output, exit codes, and no secret in any of it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from click.testing import CliRunner
+from test_export_backend import (  # noqa: F401 (fixtures)
+    ACCESS_TOKEN,
+    API_KEY,
+    CLIENT_SECRET,
+    SAMPLE_CHAT,
+    TOKEN,
+    Backend,
+    Reply,
+    connector_text,
+    real_backend_fixture,
+)
+
+from exportdsl.cli import main
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def secret_forms(secret: str) -> list[str]:
+    data = secret.encode()
+    return [secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1], base64.b64encode(data).decode()]
+
+
+def assert_no_secret(*outputs: str) -> None:
+    text = "\n".join(outputs)
+    for secret in (CLIENT_SECRET, ACCESS_TOKEN, API_KEY):
+        for form in secret_forms(secret):
+            assert text.count(form) == 0, f"{form!r} leaked"
+
+
+@pytest.fixture
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("API_KEY", API_KEY)
+
+
+def write_connector(tmp_path: Path, base: str, **options: str) -> Path:
+    path = tmp_path / "connector.yaml"
+    path.write_text(connector_text(base, **options), encoding="utf-8")  # type: ignore[arg-type]
+    return path
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dry run opened a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+# -- render ------------------------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("secrets_in_env", "no_network")
+def test_render_prints_both_requests_redacted_and_sends_nothing(tmp_path: Path) -> None:
+    connector = write_connector(tmp_path, "https://crm.example")
+    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
+    assert code == 0, err
+    assert out.startswith("### token request (phase 1)\nPOST https://crm.example/token\nHost: crm.example\n")
+    assert "### report request (phase 2)\nPOST https://crm.example/report\n" in out
+    assert "Authorization: Bearer <tokenResponse.body.JSON.access_token>" in out
+    assert "Idempotency-Key: " in out and "client_secret=[REDACTED]" in out
+    assert "X-Api-Key: [REDACTED]" in out
+    assert "characters]" in out  # the PDF's base64, shortened
+    assert_no_secret(out, err)
+
+
+@pytest.mark.usefixtures("secrets_in_env", "no_network")
+def test_render_full_with_a_token_response(tmp_path: Path) -> None:
+    connector = write_connector(tmp_path, "https://crm.example")
+    answer = tmp_path / "token.json"
+    answer.write_text(json.dumps({"access_token": ACCESS_TOKEN, "token_type": "Bearer"}))
+    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT), "--token-response", str(answer), "--full")
+    assert code == 0, err
+    assert "Authorization: Bearer [REDACTED]" in out
+    assert "characters]" not in out
+    body = out.rsplit("\n\n", 1)[1]
+    assert base64.b64decode(json.loads(body)["pdf"]).startswith(b"%PDF-")
+    assert_no_secret(out, err)
+
+
+def test_render_notes_unset_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("API_KEY", API_KEY)
+    code, out, err = invoke("render", str(write_connector(tmp_path, "https://crm.example")), str(SAMPLE_CHAT))
+    assert code == 0
+    assert "${env.CLIENT_SECRET} is not set" in err and "client_secret=%3Cenv.CLIENT_SECRET%3E" in out
+
+
+def test_render_bad_inputs_exit_1_without_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("connector: {id: 1}\n")
+    code, _, err = invoke("render", str(broken), str(SAMPLE_CHAT))
+    assert code == 1 and "missing key 'name'" in err
+    bad_chat = tmp_path / "chat.json"
+    bad_chat.write_text("{")
+    code, _, err = invoke("render", str(write_connector(tmp_path, "https://crm.example")), str(bad_chat))
+    assert code == 1 and "invalid JSON" in err and "Traceback" not in err
+
+
+# -- export ------------------------------------------------------------------------------------------
+
+@pytest.mark.usefixtures("secrets_in_env")
+def test_export_json_lines_and_summary(tmp_path: Path, real_backend: Backend) -> None:
+    real_backend.on("/token", TOKEN)
+    real_backend.on("/report", Reply(201, json={"id": "r1", "seen": f"Bearer {ACCESS_TOKEN}"},
+                                     headers={"X-Request-Id": "abc"}))
+    connector = write_connector(tmp_path, real_backend.base_url)
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), str(SAMPLE_CHAT), "--json")
+    assert code == 0, err
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert first["ok"] and first["connector"] == {"id": 7, "name": "Test connector"}
+    assert first["chat"]["id"] == 55039
+    assert first["phases"]["token"]["status"] == 200 and first["phases"]["report"]["attempts"] == 1
+    assert second["phases"]["token"]["cached"] is True
+    assert first["idempotency_key"] == second["idempotency_key"]
+    assert first["response"]["status"] == 201 and first["response"]["headers"]["x-request-id"] == "abc"
+    assert json.loads(first["response"]["body"])["seen"] == "Bearer [REDACTED]"
+    assert "2 sent, 0 failed" in err
+    assert_no_secret(out, err)
+
+
+@pytest.mark.usefixtures("secrets_in_env")
+def test_export_failures_exit_1_with_reasons(tmp_path: Path, real_backend: Backend) -> None:
+    real_backend.on("/token", TOKEN)
+    real_backend.on("/report", Reply(400, json={"error": "bad", "echo": API_KEY}))
+    bad_chat = tmp_path / "bad.json"
+    bad_chat.write_text('{"messages": 1}')
+    connector = write_connector(tmp_path, real_backend.base_url)
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), str(bad_chat))
+    assert code == 1
+    assert "FAILED: report request: the back end answered 400" in out
+    assert "0 sent, 2 failed" in err and "messages: expected a list" in err
+    assert_no_secret(out, err)
+
+
+@pytest.mark.usefixtures("secrets_in_env")
+def test_export_json_reports_the_error_redacted(tmp_path: Path, real_backend: Backend) -> None:
+    real_backend.on("/token", Reply(200, body=f"<html>{CLIENT_SECRET}</html>".encode()))
+    code, out, err = invoke("export", str(write_connector(tmp_path, real_backend.base_url)), str(SAMPLE_CHAT),
+                            "--json")
+    assert code == 1
+    outcome = json.loads(out)
+    assert outcome["error"]["code"] == "XD602" and outcome["response"]["status"] == 200
+    assert_no_secret(out, err)
+
+
+def test_export_refuses_a_connector_without_url(tmp_path: Path) -> None:
+    connector = write_connector(tmp_path, "https://crm.example", export_url="")
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT))
+    assert code == 1 and "has no export.url" in out + err
+
+
+# -- demo ----------------------------------------------------------------------------------------------
+
+def test_demo_exports_the_sample_chat_and_saves_the_pdf(tmp_path: Path) -> None:
+    code, out, err = invoke("demo", "--output", str(tmp_path))
+    assert code == 0, out + err
+    assert "token endpoint: client secret checked" in out
+    assert "Authorization: Bearer [REDACTED]" in out and "client_secret=[REDACTED]" in out
+    assert "seen before, kept one copy" in out
+    (pdf,) = tmp_path.glob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    assert f"saved at {pdf}" in out
