@@ -581,8 +581,28 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, 
 
 
 def make_client() -> httpx.Client:
-    """The client the CLI uses: keep-alive, no redirects, our User-Agent."""
+    """The client the CLI uses: keep-alive, no redirects, our User-Agent, TLS set up on first use."""
     from exportdsl import __version__
 
+    # A plain-http transport needs no CA bundle: verify=False only skips loading one (~35 ms) for a
+    # transport that never speaks TLS. Proxies from the environment get httpx's own, verifying transports.
     return httpx.Client(follow_redirects=False, headers={"User-Agent": f"exportdsl/{__version__}"},
-                        trust_env=False)
+                        transport=_LazyTransport(verify=True), mounts={"http://": _LazyTransport(verify=False)})
+
+
+class _LazyTransport(httpx.BaseTransport):
+    """httpx's transport, made when the first request goes out: a TLS transport loads the CA bundle
+    (~35 ms), which a one-shot export to a plain-http URL or a dry run should not pay."""
+
+    def __init__(self, verify: bool) -> None:
+        self._verify = verify
+        self._transport: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = httpx.HTTPTransport(verify=self._verify)
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
