@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, nodes
 
-from exportdsl.escaping import ESCAPERS
+from exportdsl.escaping import ESCAPERS, trusting
 from exportdsl.values import MISSING, hole_function
 
 # (filter name, variable name, path below it, quiet): all the compiled code knows of one hole.
@@ -25,11 +25,12 @@ BlockFunction = Callable[[Any], Iterator[str]]
 
 _ENV = Environment(autoescape=False, optimized=False, cache_size=0)
 _ENV.filters.update({f"x_{context}": hole_function(escape) for context, escape in ESCAPERS.items()})
-_ENV.filters["x_raw"] = hole_function(str)  # a value of ours whose alphabet is safe where it lands
+# A value of ours whose alphabet is safe where it lands: as is when it really is ours.
+_ENV.filters.update({f"x_trusted_{context}": hole_function(trusting(escape)) for context, escape in ESCAPERS.items()})
 
 
 def filter_name(context: str, escaped: bool) -> str:
-    return f"x_{context}" if escaped else "x_raw"
+    return f"x_{context}" if escaped else f"x_trusted_{context}"
 
 
 @functools.lru_cache(maxsize=1024)

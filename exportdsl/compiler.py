@@ -14,7 +14,7 @@ from exportdsl.catalogue import Phase, Var, catalogue
 from exportdsl.config import Connector, Request, TemplateField
 from exportdsl.contexts import kind_for_content_type, place
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError
-from exportdsl.nodes import Reference, format_path
+from exportdsl.nodes import Reference, Text, format_path
 from exportdsl.parser import parse
 from exportdsl.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
 from exportdsl.source import Span
@@ -24,6 +24,12 @@ UNKNOWN_PROPERTY = "XD202"
 WRONG_PHASE = "XD203"
 NO_TOKEN_PHASE = "XD204"
 SELF_REFERENCE = "XD205"
+DYNAMIC_CONTENT_TYPE = "XD207"
+NO_XML_TEMPLATE = "XD208"
+UNTRUSTED_URL_PREFIX = "XD209"
+# What may stand before a URL's path (scheme, host, port): values the connector's owner controls, and
+# the token answer (OAuth servers send the API's base URL there, e.g. Salesforce's instance_url).
+_URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
 
 
 def compile_connector(connector: Connector) -> Plan:
@@ -109,7 +115,25 @@ class _Compiler:
         for header in request.headers:
             yield header.value.name, self.field(header.value, "header", phase)
         if request.body:
-            yield request.body.name, self.field(request.body, _body_kind(request), phase)
+            yield request.body.name, self.field(request.body, self.body_kind(request), phase)
+
+    def body_kind(self, request: Request) -> str:
+        """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and
+        #[[ ]]# read as the language reads them). The escaping of every hole in the body hangs on
+        it, so a Content-Type that a value could change is refused when the body has references."""
+        header = request.header("Content-Type")
+        if header is None:
+            return "text"
+        try:
+            nodes = parse(header.value.source)
+        except ExportDslError:
+            return "text"  # reported as the header's own syntax error
+        references = [node for node in nodes if isinstance(node, Reference)]
+        if references and request.body is not None and _has_references(request.body.source):
+            self.report(header.value, DYNAMIC_CONTENT_TYPE, "the Content-Type holds a reference, so the body's "
+                        "escaping cannot be decided", references[0].span,
+                        "write the Content-Type literally (application/json, application/xml, …)")
+        return kind_for_content_type("".join(node.value for node in nodes if isinstance(node, Text)))
 
     def field(self, field: TemplateField, kind: str, phase: Phase) -> FieldPlan:
         try:
@@ -120,6 +144,13 @@ class _Compiler:
         placement = place(nodes, kind)
         for problem in placement.problems:
             self.report(field, problem.code, problem.message, problem.span, problem.hint)
+        references = [node for node in nodes if isinstance(node, Reference)]
+        for reference, context in zip(references, placement.contexts, strict=True):
+            if context == "url" and reference.name not in _URL_PREFIX_VARIABLES:
+                self.report(field, UNTRUSTED_URL_PREFIX, f"{reference} stands before the URL's path, where it "
+                            "would be inserted as is", reference.span,
+                            "only connector values ($pdata, $env, …) may form the scheme and host; "
+                            "put it after a '/' or '?', where it is percent-encoded")
         references = [node for node in nodes if isinstance(node, Reference)]
         holes = tuple(
             Hole(reference, context, self.check(field, reference, phase), field.location(reference.span))
@@ -147,17 +178,22 @@ class _Compiler:
             message, hint = step
             self.report(field, UNKNOWN_PROPERTY, message, segment.span, hint)
             return "any"
-        if not var.leaf and not var.dynamic:
+        if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
-            self.report(field, UNKNOWN_PROPERTY, f"${reference.dotted} is not a value by itself",
-                        reference.span, f"use one of its parts: {parts}")
+            hint = f"use one of its parts: {parts}" if parts else f"name one of its entries: ${reference.dotted}.NAME"
+            self.report(field, UNKNOWN_PROPERTY, f"${reference.dotted} is not a value by itself", reference.span, hint)
         return var.kind
+
+    def exists(self, name: str) -> bool:
+        """Whether the connector has what the variable comes from (a token phase, an XML template)."""
+        return {"tokenResponse": self.connector.token is not None,
+                "xmlTemplate": self.connector.xml_template is not None}.get(name, True)
 
     def check_head(self, field: TemplateField, reference: Reference,
                    phase: Phase) -> tuple[str, str, Span, str | None] | None:
         name, span = reference.name, reference.name_span
         if name not in self.variables:
-            available = [key for key, var in self.variables.items() if phase in var.phases]
+            available = [key for key, var in self.variables.items() if phase in var.phases and self.exists(key)]
             close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
             hint = (f"did you mean ${close[0]}? " if close else "") + \
                 f"available in the {phase.value} phase: " + ", ".join(f"${key}" for key in available)
@@ -167,6 +203,9 @@ class _Compiler:
                 "add a 'token:' section with the token request, or remove the reference"
         if name == "xmlTemplate" and phase is Phase.XML:
             return SELF_REFERENCE, "the XML template cannot refer to itself", span, None
+        if name == "xmlTemplate" and self.connector.xml_template is None:
+            return NO_XML_TEMPLATE, "$xmlTemplate is used but the connector has no xml_template", span, \
+                "add an 'xml_template:' section, or remove the reference"
         var = self.variables[name]
         if phase not in var.phases:
             where = " and ".join(p.value for p in Phase if p in var.phases)
@@ -193,8 +232,11 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
     return f"{where} has no property {key!r}", (f"did you mean {close[0]!r}? " if close else "") + available
 
 
-def _body_kind(request: Request) -> str:
-    header = request.header("Content-Type")
-    if header is None or "$" in header.value.source:
-        return "text"
-    return kind_for_content_type(header.value.source)
+
+
+
+def _has_references(source: str) -> bool:
+    try:
+        return any(isinstance(node, Reference) for node in parse(source))
+    except ExportDslError:
+        return "$" in source

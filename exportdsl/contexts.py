@@ -135,18 +135,42 @@ class _Json(_Scanner):
         super().__init__()
         self.in_string = False
         self.escaped = False
+        self.containers: list[str] = []  # the open '{' and '['
+        self.expect_key = False  # right after '{' or an object's ',': a key comes next
 
     def scan(self, text: str) -> None:
         for char in text:
-            if self.escaped:
-                self.escaped = False
-            elif char == "\\" and self.in_string:
-                self.escaped = True
-            elif char == '"':
-                self.in_string = not self.in_string
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif char == "\\":
+                    self.escaped = True
+                elif char == '"':
+                    self.in_string = False
+            else:
+                self.structure(char)
+
+    def structure(self, char: str) -> None:
+        if char == '"':
+            self.in_string = True
+        elif char in "{[":
+            self.containers.append(char)
+            self.expect_key = char == "{"
+        elif char in "}]":
+            if self.containers:
+                self.containers.pop()
+            self.expect_key = False
+        elif char == ",":
+            self.expect_key = bool(self.containers) and self.containers[-1] == "{"
+        elif char == ":":
+            self.expect_key = False
 
     def hole(self, node: Reference) -> None:
-        self.contexts.append("json-string" if self.in_string else "json-value")
+        if self.in_string:
+            self.contexts.append("json-string")
+        else:
+            self.contexts.append("json-key" if self.expect_key else "json-value")
+            self.expect_key = False
         self.escaped = False
         self.emit("x" if self.in_string else '""', node.span.start)
 

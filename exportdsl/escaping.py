@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from exportdsl.errors import RenderError
-from exportdsl.values import to_json, to_text
+from exportdsl.values import SafeText, to_json, to_text
 
 Escaper = Callable[[Any], str]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
@@ -22,14 +23,26 @@ _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quo
 # Parsers normalise white space in attribute values to spaces; character references survive.
 _XML_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
                                         "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+# Inside CDATA nothing is escaped, so what could end the section leaves it: every '>' (so no value
+# can complete a ']]>', with its own ']]' or with the text around it) and CR (read back as LF).
+_CDATA_ESCAPES = str.maketrans({">": "]]>&gt;<![CDATA[", "\r": "]]>&#13;<![CDATA["})
+
+
+def _text(value: Any) -> str:
+    """The value as text, refusing lone surrogates: no encoding can put them on the wire."""
+    rendered = value if type(value) is str else to_text(value)
+    if not rendered.isascii() and _SURROGATE.search(rendered):
+        raise RenderError("the value holds a lone surrogate (U+D800 to U+DFFF), which no encoding can carry",
+                          hint="the data is broken where it comes from (often a cut emoji)")
+    return rendered
 
 
 def text(value: Any) -> str:
-    return to_text(value)
+    return _text(value)
 
 
 def header(value: Any) -> str:
-    rendered = value if type(value) is str else to_text(value)
+    rendered = _text(value)
     if "\r" in rendered or "\n" in rendered or "\0" in rendered:
         raise RenderError("a header value may not contain CR, LF or NUL",
                           hint="the value would split the header; it is never sent")
@@ -38,27 +51,40 @@ def header(value: Any) -> str:
 
 def url_component(value: Any) -> str:
     """Path, query and fragment: everything but unreserved characters is percent-encoded."""
-    return quote(value if type(value) is str else to_text(value), safe="")
+    return quote(_text(value), safe="")
+
+
+def url_prefix(value: Any) -> str:
+    """Before the path: inserted as is (the final URL is validated as a whole)."""
+    return _text(value)
 
 
 def form(value: Any) -> str:
-    return quote_plus(to_text(value), safe="")
+    return quote_plus(_text(value), safe="")
 
 
 def json_string(value: Any) -> str:
     """Inside a JSON string literal: the JSON string escapes without the quotes."""
-    rendered: str = encode_basestring(value if type(value) is str else to_text(value))
+    rendered: str = encode_basestring(_text(value))
     return rendered[1:-1]
+
+
+def json_key(value: Any) -> str:
+    """Where a JSON object expects a key: always a string (a quiet miss is "")."""
+    rendered: str = encode_basestring(_text(value))
+    return rendered
 
 
 def json_value(value: Any) -> str:
     """Outside a string literal: the value as a JSON value (a quiet miss is ``null``)."""
     kind = type(value)
-    if kind is str:
-        rendered: str = encode_basestring(value)
+    if kind is str or kind is SafeText:
+        rendered: str = encode_basestring(_text(value))
         return rendered
     if kind is int:
         return str(value)
+    if value is not None and not isinstance(value, (bool, int, float)):
+        _text(to_json(value))  # refuses lone surrogates nested anywhere inside
     return to_json(value)
 
 
@@ -75,11 +101,12 @@ def xml_attribute(value: Any) -> str:
 
 
 def xml_cdata(value: Any) -> str:
-    """Inside ``<![CDATA[ ]]>`` only ``]]>`` could end the section: split it across two sections.
-    A CR leaves the section for a character reference, as a raw one would be read back as LF."""
+    """Inside ``<![CDATA[ ]]>``: see `_CDATA_ESCAPES`; a trailing ']' is sealed off by closing and
+    reopening the section, so the literal text after the hole cannot complete a ']]>' either."""
     rendered = to_text(value)
     _check_xml_chars(rendered)
-    return rendered.replace("]]>", "]]]]><![CDATA[>").replace("\r", "]]>&#13;<![CDATA[")
+    rendered = rendered.translate(_CDATA_ESCAPES)
+    return rendered + "]]><![CDATA[" if rendered.endswith("]") else rendered
 
 
 def _check_xml_chars(rendered: str) -> None:
@@ -91,24 +118,40 @@ def _check_xml_chars(rendered: str) -> None:
 
 ESCAPERS: dict[str, Escaper] = {
     "text": text,
-    "url": text,  # before the path (scheme, host): inserted as is, the whole URL is validated
+    "url": url_prefix,
     "url-component": url_component,
     "header": header,
     "form": form,
     "json-string": json_string,
+    "json-key": json_key,
     "json-value": json_value,
     "xml": xml,
     "xml-attribute": xml_attribute,
     "xml-cdata": xml_cdata,
 }
 
-# Values we produce ourselves have a known alphabet; where that alphabet is safe, no escaping runs.
+# Values we produce ourselves have a known alphabet; where that alphabet is safe, they go in as they
+# are, but only as `SafeText` or int (checked in O(1) at render time); anything else is escaped.
 _SAFE_KINDS: dict[str, frozenset[str]] = {
-    "base64": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute", "xml-cdata"}),
-    "integer": frozenset(ESCAPERS),
-    "datetime": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute", "xml-cdata"}),
+    "base64": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute"}),
+    "integer": frozenset(ESCAPERS) - {"json-key"},
+    "datetime": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute"}),
 }
 
 
 def needs_escaping(kind: str, context: str) -> bool:
     return context not in _SAFE_KINDS.get(kind, frozenset())
+
+
+def trusting(escape: Escaper) -> Escaper:
+    """For a hole whose value should be ours: as is when it is (SafeText, int), escaped otherwise."""
+
+    def as_is_or_escaped(value: Any) -> str:
+        kind = type(value)
+        if kind is SafeText:
+            return value  # type: ignore[no-any-return]
+        if kind is int:
+            return str(value)
+        return escape(value)
+
+    return as_is_or_escaped

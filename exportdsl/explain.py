@@ -12,6 +12,7 @@ _CONTEXT_WORDS = {
     "form": "form-encoded",
     "json-string": "escaped as JSON string content",
     "json-value": "inserted as a JSON value",
+    "json-key": "inserted as a JSON string (an object key)",
     "xml": "XML-escaped (& < > \" ')",
     "xml-attribute": "XML-escaped for an attribute value (white space as character references)",
     "xml-cdata": "kept inside the CDATA section (']]>' split)",

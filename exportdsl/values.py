@@ -30,6 +30,15 @@ class TextValue(str):
         return value
 
 
+class SafeText(str):
+    """Text we produced ourselves with a known alphabet (base64, our timestamp format).
+
+    Only such text (and ints) may skip escaping where its alphabet is safe; the check is its type,
+    so a plain string a caller passes for ``$report`` or ``$dateTime`` is escaped like any other."""
+
+    __slots__ = ()
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "<missing>"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import multiprocessing
 import random
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,11 +160,13 @@ def test_group_commit_answers_every_waiter(tmp_path: Path) -> None:
     assert Outbox(tmp_path / "queue.db").counts()["pending"] == 150
 
 
-def _claim_all(path: str, owner: str, found: multiprocessing.Queue[list[int]]) -> None:
+def _claim_all(path: str, owner: str, found: multiprocessing.Queue[list[int]], start: Any) -> None:
     outbox = Outbox(path)
+    start.wait(timeout=60)  # both processes begin together, so they really compete
     ids = []
     while (delivery := outbox.claim(owner, lease=600, per_target=1000)) is not None:
         ids.append(delivery.id)
+        time.sleep(0.001)  # a worker works between claims; the other process gets the lock meanwhile
     found.put(ids)
 
 
@@ -172,7 +176,8 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     outbox.accept_many([chat(number) for number in range(400)])
     context = multiprocessing.get_context("spawn")
     found: multiprocessing.Queue[list[int]] = context.Queue()
-    workers = [context.Process(target=_claim_all, args=(path, f"p{n}", found)) for n in range(2)]
+    start = context.Barrier(2)
+    workers = [context.Process(target=_claim_all, args=(path, f"p{n}", found, start)) for n in range(2)]
     for worker in workers:
         worker.start()
     claimed = [found.get(timeout=120) for _ in workers]

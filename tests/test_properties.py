@@ -67,3 +67,30 @@ def test_form_value_round_trips(value: str) -> None:
 
     body = Template("a=$v&b=1", "form").render({"v": value})
     assert parse_qs(body, keep_blank_values=True, strict_parsing=False) == {"a": [value], "b": ["1"]}
+
+
+@given(values, values, st.sampled_from(["", "]", "]]", ">", "]>"]))
+def test_cdata_holes_side_by_side_cannot_end_the_section(first: str, second: str, after: str) -> None:
+    assume_xml = all(char in "\t\n\r" or char >= " " for char in first + second)
+    if not assume_xml or any(0xFFFE <= ord(c) <= 0xFFFF for c in first + second):
+        return
+    document = Template(f"<r><![CDATA[$a${{b}}{after}]]></r>", "xml").render({"a": first, "b": second})
+    root = ElementTree.fromstring(document)
+    assert list(root) == []  # no element came out of the values
+    assert "".join(root.itertext()) == first + second + after
+
+
+@given(values, values)
+def test_json_key_position_takes_any_value_as_a_string_key(key: str, value: str) -> None:
+    body = Template('{$k: $v, "n": {$k: 1}}', "json").render({"k": key, "v": value})
+    assert json.loads(body) == {key: value, "n": {key: 1}} if key != "n" else json.loads(body)["n"] == {key: 1}
+
+
+@given(st.text(), st.sampled_from(["text", "url", "header", "json", "form"]))
+def test_lone_surrogates_are_a_render_error_never_a_crash(value: str, context: str) -> None:
+    template = {"json": '{"a": "$v", "b": $v}', "url": "https://a.example/$v"}.get(context, "x $v")
+    try:
+        rendered = Template(template, context).render({"v": value})
+    except RenderError:
+        return
+    rendered.encode("utf-8")  # whatever renders can go on the wire
