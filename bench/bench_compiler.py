@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from exportdsl import compile_connector, load_connector, parse_connector
-from exportdsl.values import TextValue
+from exportdsl.values import SafeText, TextValue
 
 CONNECTOR = """\
 connector: {id: 7, name: ACME web chat}
@@ -39,6 +39,7 @@ export:
      "city": "$chat.visitor.city", "country": "$chat.visitor.countryCode", "rating": $chat.channel.rating,
      "first": "$chat.messages[0].content", "contact": "$pdata.contact", "tenant": "$pdata.tenant",
      "size": $report.bytes, "meta": "$xmlTemplate.encoded.base64", "pdf": "$report.encoded.base64"}
+xml_template: <x/>
 """
 
 
@@ -46,14 +47,14 @@ def variables(pdf: bytes) -> dict[str, Any]:
     return {
         "ClientsID": 1001, "chatConnector": {"id": 7, "name": "ACME web chat"},
         "pdata": {"tenant": "acme", "contact": "John Doe", "queue": "support"},
-        "dateTime": "2026-11-21 12:00:00",
+        "dateTime": SafeText("2026-11-21 12:00:00"),
         "tokenResponse": {"body": TextValue("{}", {"JSON": {"access_token": "eyJhbGciOi.token"}})},
         "chat": {"channel": {"id": 55039, "rating": 5},
                  "visitor": {"name": 'Dusan "D" Kmet', "email": "dusan@domain.com", "city": "Brno",
                              "countryCode": "CZ"},
                  "messages": [{"content": "Hello, I need help with <order> #42"}]},
-        "report": {"encoded": {"base64": base64.b64encode(pdf).decode()}, "bytes": len(pdf)},
-        "xmlTemplate": TextValue("<x/>", {"encoded": {"base64": "PHgvPg=="}}),
+        "report": {"encoded": {"base64": SafeText(base64.b64encode(pdf).decode())}, "bytes": len(pdf)},
+        "xmlTemplate": TextValue("<x/>", {"encoded": {"base64": SafeText("PHgvPg==")}}),
     }
 
 

@@ -36,7 +36,7 @@ from exportdsl.chat import ChatSession
 from exportdsl.errors import ExportDslError, ExportError
 from exportdsl.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.redact import Redactor, guard_logs
-from exportdsl.values import TextValue
+from exportdsl.values import SafeText, TextValue
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
 RETRY_STATUSES = frozenset({408, 425, 429})  # and every 5xx
@@ -214,14 +214,17 @@ class Exporter:
 
         pdf = render_report(chat, timezone=self.plan.timezone)
         variables = self.plan.connector_variables()
-        variables.update(chat=chat.raw, env=self.env, dateTime=self.now().astimezone(self.zone).strftime(DATE_FORMAT),
-                         report={"encoded": {"base64": base64.b64encode(pdf).decode("ascii")}, "bytes": len(pdf)})
+        # SafeText: ours, of a known alphabet, so it goes in unescaped where that alphabet is safe
+        now = SafeText(self.now().astimezone(self.zone).strftime(DATE_FORMAT))
+        variables.update(chat=chat.raw, env=self.env, dateTime=now,
+                         report={"encoded": {"base64": SafeText(base64.b64encode(pdf).decode("ascii"))},
+                                 "bytes": len(pdf)})
         return variables
 
     def add_xml_template(self, variables: dict[str, Any]) -> None:
         xml = self.plan.render_xml_template(variables)
         if xml is not None:
-            encoded = base64.b64encode(xml.encode("utf-8")).decode("ascii")
+            encoded = SafeText(base64.b64encode(xml.encode("utf-8")).decode("ascii"))
             variables["xmlTemplate"] = TextValue(xml, {"encoded": {"base64": encoded}})
 
     # -- phase 1 -------------------------------------------------------------------------------

@@ -6,10 +6,8 @@ work is pure Python; results come back in the files' order.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -47,6 +45,9 @@ def lint_paths(paths: list[Path], settings: Settings) -> list[FileReport]:
     workers = min(len(paths) // PARALLEL_FROM, os.cpu_count() or 1)
     if workers < 2:
         return [lint_file(path, settings) for path in paths]
+    import multiprocessing  # only here: a one-file check should not pay for the pool's imports
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("fork")  # the workers inherit the imported modules
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(lint_file, paths, [settings] * len(paths), chunksize=32))
