@@ -37,7 +37,7 @@ def compile_connector(connector: Connector) -> Plan:
     compiler = _Compiler(connector)
     fields = compiler.analyse()
     if compiler.diagnostics:
-        raise ConnectorError(connector.path, tuple(sorted(compiler.diagnostics, key=_order)))
+        raise ConnectorError(connector.path, tuple(sorted(compiler.diagnostics, key=lambda d: d.order)))
     return _assemble(connector, fields)
 
 
@@ -51,12 +51,7 @@ def analyse_connector(connector: Connector) -> tuple[dict[str, FieldPlan], list[
     The linter's rules look at the fields: their references, where each lands, how it is escaped."""
     compiler = _Compiler(connector)
     fields = compiler.analyse()
-    return fields, sorted(compiler.diagnostics, key=_order)
-
-
-def _order(diagnostic: Diagnostic) -> tuple[int, int]:
-    location = diagnostic.location
-    return (location.line, location.column) if location else (0, 0)
+    return fields, sorted(compiler.diagnostics, key=lambda d: d.order)
 
 
 def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:

@@ -23,7 +23,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
 from exportdsl.grammar import load_parser
 from exportdsl.plan import RetryPolicy, Signing, Timeouts
-from exportdsl.source import LineIndex, Location, SourceMap, Span
+from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
 from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
 
 MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
@@ -118,7 +118,7 @@ def parse_connector(text: str, file: str = "<connector>") -> Connector:
     reader = _Reader(file, index)
     connector = reader.connector(root)
     if reader.diagnostics or connector is None:
-        raise ConnectorError(file, tuple(sorted(reader.diagnostics, key=_position)))
+        raise ConnectorError(file, tuple(sorted(reader.diagnostics, key=lambda d: d.order)))
     return connector
 
 
@@ -367,7 +367,7 @@ class _Reader:
             position = error.pos_in_stream or 0
             location = origin.location(Span(position, position + 1))
             self.diagnostics.append(Diagnostic(
-                ConfigError.code, f"pdata literal: unexpected {_found(node.value, position)}", location,
+                ConfigError.code, f"pdata literal: unexpected {found_at(node.value, position)}", location,
                 "write it as {name:'John Doe', email:'john@example.com'}"))
             return {}, {}
         except ExportDslError as error:
@@ -387,11 +387,6 @@ class _Reader:
         if isinstance(node, SequenceNode):
             return [self.data(item, depth + 1) for item in node.value]
         return _scalar(node)
-
-
-def _position(diagnostic: Diagnostic) -> tuple[int, int]:
-    location = diagnostic.location
-    return (location.line, location.column) if location else (0, 0)
 
 
 def _scalar(node: Node) -> Any:
@@ -426,10 +421,6 @@ def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | Non
     if isinstance(choices, Mapping):
         return "expected one of: " + ", ".join(choices)
     return None
-
-
-def _found(text: str, position: int) -> str:
-    return "the end of the text" if position >= len(text) else repr(text[position])
 
 
 # --- jtel's pdata literal ----------------------------------------------------------------------

@@ -33,6 +33,12 @@ class Diagnostic:
         where = f"{self.location}: " if self.location else ""
         return f"{where}{self.message} [{self.code}]"
 
+    @property
+    def order(self) -> tuple[int, int, str]:
+        """Sort key: file order, then code."""
+        location = self.location
+        return (location.line, location.column, self.code) if location else (0, 0, self.code)
+
 
 class ExportDslError(Exception):
     """The root of every error exportdsl raises on purpose."""

@@ -36,6 +36,7 @@ from exportdsl.chat import ChatSession
 from exportdsl.errors import ExportDslError, ExportError
 from exportdsl.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.redact import Redactor, guard_logs
+from exportdsl.source import shorten
 from exportdsl.values import SafeText, TextValue
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
@@ -359,7 +360,7 @@ class Exporter:
             return ExportError(self.redact(f"{where}{tries}, a redirect to {location}"),
                                hint="redirects are never followed; set the final URL in the connector")
         content_type = answer.header("content-type") or "no content type"
-        body = _shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
+        body = shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
         return ExportError(self.redact(f"{where} ({content_type}){tries}; expected {expected}: {body}"),
                            code="XD602" if name == "token" else None, hint=_status_hint(answer.status))
 
@@ -541,10 +542,6 @@ def _status_hint(status: int) -> str | None:
     if 400 <= status < 500 and status not in RETRY_STATUSES:
         return "a 4xx answer means the request itself is wrong; it is not retried"
     return None
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _uses_only(request: RequestPlan, names: frozenset[str]) -> bool:

@@ -16,7 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from exportdsl.errors import TemplateSyntaxError
 from exportdsl.grammar import load_parser
 from exportdsl.nodes import Comment, Node, Reference, Segment, Text
-from exportdsl.source import Span
+from exportdsl.source import Span, found_at, shorten
 
 # What a user calls the terminals that an error message says were expected.
 _EXPECTED_WORDS = {
@@ -122,7 +122,7 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
         position = len(source)
     expected = _expected(error)
     opener = _open_reference(source, position)
-    found = _found(source, position)
+    found = found_at(source, position).replace("the end of the text", "the end of the template")
     if opener is not None and expected == {"NAME"}:
         return _syntax_error(f"expected a variable name after '{source[opener:position]}', found {found}",
                              Span(opener, max(position, opener + 1)),
@@ -130,7 +130,7 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
     if opener is not None:
         words = " or ".join(sorted(_EXPECTED_WORDS.get(name, name) for name in expected))
         return _syntax_error(
-            f"expected {words or 'the end of the reference'} to close '{_shorten(source[opener:position])}'"
+            f"expected {words or 'the end of the reference'} to close '{shorten(source[opener:position], 40)}'"
             f", found {found}",
             Span(position, position + 1),
             "inside '${…}' write a name, then '.name', '[0]' or ['key'] steps, then '}'; "
@@ -156,13 +156,3 @@ def _open_reference(source: str, position: int) -> int | None:
     if source[start - 1] == "!" and start >= 2 and source[start - 2] == "$":
         return start - 2
     return None
-
-
-def _found(source: str, position: int) -> str:
-    if position >= len(source):
-        return "the end of the template"
-    return repr(source[position])
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

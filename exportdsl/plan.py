@@ -18,7 +18,7 @@ from exportdsl.catalogue import Phase
 from exportdsl.errors import RenderError
 from exportdsl.escaping import needs_escaping
 from exportdsl.nodes import Node, Reference, Text
-from exportdsl.source import Location
+from exportdsl.source import Location, shorten
 from exportdsl.values import MissingValue
 
 
@@ -88,11 +88,7 @@ def _check_url(name: str, url: str) -> None:
     match = _AUTHORITY.match(url)
     host = match.group(1).rpartition("@")[2] if match else ""  # without user info
     if not host or host.startswith(":"):
-        raise RenderError(f"{name}: {_shorten(url)!r} is not an http or https URL with a host")
-
-
-def _shorten(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        raise RenderError(f"{name}: {shorten(url)!r} is not an http or https URL with a host")
 
 
 class _Block:

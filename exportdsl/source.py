@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,13 +36,22 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+# Line breaks as YAML counts them (so positions agree with the YAML parser's marks).
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+
+
 class LineIndex:
-    """Offset <-> (line, column) for one text; columns count characters, 1-based."""
+    """Offset <-> (line, column) for one text; columns count characters, 1-based; line breaks are
+    YAML's (LF, CR LF, CR, NEL, LS, PS)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._starts = [0]
-        self._starts.extend(i + 1 for i, ch in enumerate(text) if ch == "\n")
+        self._starts.extend(match.end() for match in _LINE_BREAK.finditer(text))
+
+    @property
+    def lines(self) -> int:
+        return len(self._starts)
 
     def position(self, offset: int) -> tuple[int, int]:
         offset = max(0, min(offset, len(self.text)))
@@ -52,8 +62,8 @@ class LineIndex:
         if not 1 <= line <= len(self._starts):
             return ""  # parsers may report the position just past the last line
         start = self._starts[line - 1]
-        end = self._starts[line] - 1 if line < len(self._starts) else len(self.text)
-        return self.text[start:end]
+        end = self._starts[line] if line < len(self._starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n\x85\u2028\u2029")
 
 
 class SourceMap:
@@ -103,3 +113,13 @@ def snippet(index: LineIndex, location: Location) -> str:
     gutter = f"{location.line} | "
     pad = " " * (len(gutter) - 2) + "| "
     return f"{gutter}{text}\n{pad}{' ' * (column - 1)}{'^' * width}"
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """At most ``limit`` characters, with an ellipsis when cut (for messages)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def found_at(text: str, offset: int) -> str:
+    """What a parser found at ``offset``, for "expected …, found …" messages."""
+    return "the end of the text" if offset >= len(text) else repr(text[offset])

@@ -75,7 +75,7 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
     kept = suppress.suppress(_select(found, file, settings), directives, blocks)
     enabled = [code for code in all_rules() if settings.enabled(code, file)]
     kept.extend(d for d in suppress.unused(directives, enabled) if settings.enabled(d.code, file))
-    return FileReport(file, tuple(sorted(kept, key=_position)), index)
+    return FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
 
 
 def _diagnose(connector: Connector, settings: Settings) -> list[Diagnostic]:
@@ -99,8 +99,3 @@ def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) ->
 def _blocks(connector: Connector) -> list[tuple[int, int]]:
     """(key line, last line) of every template field, for suppressions on a block's key line."""
     return [(field.key_line, field.location().end_line) for field in connector.fields]
-
-
-def _position(diagnostic: Diagnostic) -> tuple[int, int, str]:
-    location = diagnostic.location
-    return (location.line, location.column, diagnostic.code) if location else (0, 0, diagnostic.code)
