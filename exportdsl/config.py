@@ -18,6 +18,7 @@ from typing import Any
 
 from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
@@ -27,6 +28,10 @@ from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
 from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
 
 MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
+MAX_PDATA_VALUES = 10_000
+_CONSTRUCTOR = SafeConstructor()
+# YAML 1.1 reads 1e-1 as text; in a .json file it is a number, as JSON says.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 METHODS = ("POST", "PUT", "PATCH")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
 _STR = "tag:yaml.org,2002:str"
@@ -91,7 +96,7 @@ class Connector:
 
     @property
     def fields(self) -> Iterator[TemplateField]:
-        """Every template field, in file order of sections: token, xml template, export."""
+        """Every template field: the token request's, the export request's, the XML template."""
         for request in (self.token, self.export):
             if request is None:
                 continue
@@ -147,6 +152,8 @@ class _Reader:
         self.file = file
         self.index = index
         self.diagnostics: list[Diagnostic] = []
+        self.budget = MAX_PDATA_VALUES
+        self.json = file.endswith(".json")
 
     def fail(self, message: str, node: Node | None, hint: str | None = None) -> None:
         location = node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
@@ -212,7 +219,7 @@ class _Reader:
         if node is None:
             return ""
         if isinstance(node, ScalarNode) and node.tag in (_INT, _STR) and node.value:
-            value: int | str = _scalar(node)
+            value: int | str = self.scalar(node)
             return value
         self.fail(f"an id must be a number or text, not {_describe(node)}", node)
         return ""
@@ -227,6 +234,8 @@ class _Reader:
 
     def timezone(self, node: Node | None) -> str:
         name = self.text(node, "timezone") if node is not None else "UTC"
+        if not name:
+            return "UTC"  # the wrong type is reported already
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -261,7 +270,7 @@ class _Reader:
         if node is None:
             return default
         kinds = (_INT,) if integer else (_INT, _FLOAT)
-        value = _scalar(node) if isinstance(node, ScalarNode) and node.tag in kinds else None
+        value = self.scalar(node) if isinstance(node, ScalarNode) and node.tag in (*kinds, _STR) else None
         if not isinstance(value, int | float):
             self.fail(f"{what} must be {'a whole number' if integer else 'a number'}, not {_describe(node)}",
                       node)
@@ -374,35 +383,65 @@ class _Reader:
             self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata literal: {error.message}",
                                                origin.location(error.span) if error.span else None))
             return {}, {}
-        return ({key: value for key, value, _ in parsed},
-                {key: origin.location(span) for key, _, span in parsed})
+        values = {key: value for key, value, _ in parsed}
+        if _depth(values) > MAX_DEPTH:
+            self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata is nested deeper than {MAX_DEPTH} levels",
+                                               origin.location(Span(0, 1))))
+            return {}, {}
+        return values, {key: origin.location(span) for key, _, span in parsed}
 
     def data(self, node: Node, depth: int) -> Any:
-        """Plain data (pdata values): scalars, lists and mappings, depth-limited."""
-        if depth > MAX_DEPTH:
-            self.fail(f"pdata is nested deeper than {MAX_DEPTH} levels", node)
+        """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size (YAML
+        aliases can make a few hundred bytes expand to billions of values)."""
+        self.budget -= 1
+        if depth > MAX_DEPTH or self.budget < 0:
+            if self.budget == -1 or depth == MAX_DEPTH + 1:
+                self.fail(f"pdata is nested deeper than {MAX_DEPTH} levels" if depth > MAX_DEPTH else
+                          f"pdata holds more than {MAX_PDATA_VALUES:,} values (aliases included)", node)
             return None
         if isinstance(node, MappingNode):
-            return {str(k.value): self.data(v, depth + 1) for k, v in node.value}
+            values = {}
+            for key, value in node.value:
+                if not isinstance(key, ScalarNode):
+                    self.fail("pdata keys must be text", key)
+                    continue
+                values[str(key.value)] = self.data(value, depth + 1)
+            return values
         if isinstance(node, SequenceNode):
             return [self.data(item, depth + 1) for item in node.value]
+        return self.scalar(node) if isinstance(node, ScalarNode) else None
+
+    def scalar(self, node: ScalarNode) -> Any:
+        plain_text = node.tag == _STR and not node.style
+        if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
+            return float(node.value) if any(c in node.value for c in ".eE") else int(node.value)
         return _scalar(node)
 
 
-def _scalar(node: Node) -> Any:
-    value = str(node.value)
+def _depth(value: Any) -> int:
+    """How deeply lists and mappings nest (without recursion: the input may nest thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _scalar(node: ScalarNode) -> Any:
+    """A plain scalar's value as YAML 1.1 reads it (octal, sexagesimal, .inf, .nan …): PyYAML's own
+    constructors, which do not cache (its generic `construct_object` would keep every node)."""
     if node.tag == _INT:
-        try:
-            return int(value.replace("_", ""), 0)
-        except ValueError:
-            return value
+        return _CONSTRUCTOR.construct_yaml_int(node)
     if node.tag == _FLOAT:
-        return float(value.replace("_", ""))
+        return _CONSTRUCTOR.construct_yaml_float(node)
     if node.tag == _BOOL:
-        return value.lower() in ("true", "yes", "on", "y")
+        return _CONSTRUCTOR.construct_yaml_bool(node)
     if node.tag == _NULL:
         return None
-    return value
+    return str(node.value)
 
 
 def _describe(node: Node) -> str:
@@ -465,8 +504,13 @@ class _PdataBuilder(Transformer[Any, Any]):
         return _unquote(str(children[0]))
 
     def number(self, children: list[Any]) -> int | float:
-        text = str(children[0])
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        token = children[0]
+        text = str(token)
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:  # more digits than Python converts
+            raise ConfigError(f"number too long ({len(text)} digits)",
+                              span=Span(token.start_pos or 0, token.end_pos or 0)) from None
 
     def true(self, _: list[Any]) -> bool:
         return True
@@ -485,8 +529,12 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 
 def _unquote(quoted: str) -> str:
-    body = quoted[1:-1]
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
+    """A JavaScript string literal's value: \\n, \\uXXXX and friends; any other \\x is x."""
+    def escape(match: re.Match[str]) -> str:
+        code = match.group(1)
+        return chr(int(code[1:], 16)) if len(code) == 5 else _ESCAPES.get(code, code)
+
+    return re.sub(r"\\(u[0-9A-Fa-f]{4}|.)", escape, quoted[1:-1])
 
 
 @functools.cache

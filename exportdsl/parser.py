@@ -92,7 +92,10 @@ class _Builder(Transformer[Token, Any]):
 
     def index(self, children: list[Token]) -> Segment:
         left, number, right = children
-        return Segment(int(number), Span(left.start_pos or 0, right.end_pos or 0))
+        span = Span(left.start_pos or 0, right.end_pos or 0)
+        if len(number) > 9:  # no list is that long, and Python refuses to convert very long numbers
+            raise _syntax_error(f"list index {shorten(str(number), 20)} is too large", span)
+        return Segment(int(number), span)
 
     def key(self, children: list[Token]) -> Segment:
         left, quoted, right = children

@@ -9,6 +9,7 @@ formats give node positions; `json` runs first on them only for its more precise
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -60,6 +61,7 @@ def compose(text: str, file: str) -> Node | None:
     """The YAML node tree of a one-document file (``None`` when the file is empty)."""
     if file.endswith(".json"):
         _check_json(text, file)
+        text = _JSON_SURROGATE_PAIR.sub(_astral_escape, text)
     try:
         node: Node | None = yaml.compose(text, Loader=_Loader)
         return node
@@ -69,6 +71,16 @@ def compose(text: str, file: str) -> Node | None:
         raise LoadError(f"YAML error: {error}", location=Location(file, 1, 1, 1, 1)) from None
     except RecursionError:
         raise _too_deep(file) from None
+
+
+# JSON writes characters beyond U+FFFF as two \\u escapes (a surrogate pair), which YAML refuses;
+# YAML's \\U escape says the same. (Columns after such an escape on its line are 2 off.)
+_JSON_SURROGATE_PAIR = re.compile(r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+def _astral_escape(match: re.Match[str]) -> str:
+    high, low = int(match.group(1), 16), int(match.group(2), 16)
+    return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08X}"
 
 
 def _check_json(text: str, file: str) -> None:

@@ -153,3 +153,43 @@ def test_deep_json_file_is_refused(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(LoadError, match="no such file"):
         load_connector("/nonexistent/connector.yaml")
+
+
+_BOMB = "connector: {id: 1, name: n}\nclient: {id: 1}\npdata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+_HEAD = "connector: {id: 1, name: n}\nclient: {id: 1}\n"
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("floats.yaml", _HEAD + "pdata: {y: 190:20:30.15, z: 010}\nretry: {backoff: .inf}\n", "not inf"),
+    ("bomb.yaml", _BOMB, "more than 10,000 values"),
+    ("deep-literal.yaml", _HEAD + 'pdata: "{a: ' + "{a: " * 2000 + "1" + "}" * 2001 + '"\n', "nested deeper"),
+    ("long-number.yaml", _HEAD + 'pdata: "{a: ' + "9" * 5000 + '}"\n', "number too long"),
+    ("long-index.yaml", _HEAD + "export: {url: 'https://a.example/${chat.messages[" + "9" * 5000 + "].content}'}\n",
+     "is too large"),
+    ("timezone.yaml", _HEAD + "timezone: 5\n", "timezone must be text"),
+])
+def test_hostile_files_give_a_diagnostic_not_a_crash(tmp_path: Path, name: str, content: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ExportDslError) as caught:
+        compile_connector(load_connector(path))
+    assert message in str(caught.value)
+    assert len(caught.value.diagnostics) == 1
+
+
+def test_json_connector_with_astral_escapes_and_exponents(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"connector": {"id": 1, "name": "j"}, "client": {"id": 1}, "pdata": {"e": "😀"},
+                                "retry": {"backoff": 1e-1}, "export": {"url": "https://a.example/$pdata.e"}}))
+    connector = load_connector(path)
+    assert connector.pdata == {"e": "😀"}
+
+
+def test_carriage_return_line_endings_keep_lines_apart(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"connector: {id: 1, name: n}\rclient: {id: 1}\rexport: {url: 'https://a.example/$nope'}\r")
+    with pytest.raises(ConnectorError) as caught:
+        compile_connector(load_connector(path))
+    location = caught.value.diagnostics[0].location
+    assert location is not None and (location.line, location.column) == (3, 35)

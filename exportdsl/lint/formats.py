@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from exportdsl import __version__
 from exportdsl.errors import Diagnostic, Severity
@@ -141,9 +142,10 @@ def _repository_root() -> Path:
 def _relative_uri(file: str, root: Path) -> str:
     path = Path(file).resolve()
     try:
-        return path.relative_to(root).as_posix()
+        relative = path.relative_to(root).as_posix()
     except ValueError:
-        return os.path.relpath(path, root).replace(os.sep, "/")
+        relative = os.path.relpath(path, root).replace(os.sep, "/")
+    return quote(relative)  # a URI: spaces, '#', '%' … percent-encoded
 
 
 def _pascal(name: str) -> str:

@@ -20,6 +20,3 @@ def all_rules() -> dict[str, Rule]:
         found[rule.code] = rule
     return found
 
-
-def rule_for(code: str) -> Rule | None:
-    return all_rules().get(code)

@@ -68,13 +68,14 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
         found = list(error.diagnostics)
     else:
         found = _diagnose(connector, settings)
-    blocks: list[tuple[int, int]] = []
-    directives = suppress.directives(file, index)
-    if directives and connector is not None:
-        blocks = _blocks(connector)  # maps positions inside fields: only worth it when there are directives
-    kept = suppress.suppress(_select(found, file, settings), directives, blocks)
+    blocks = _blocks(connector) if connector is not None and "exportdsl:" in text else []
+    directives = suppress.directives(file, index, blocks)
+    kept = suppress.suppress(_select(found, file, settings), directives, blocks, _suppressible)
     enabled = [code for code in all_rules() if settings.enabled(code, file)]
-    kept.extend(d for d in suppress.unused(directives, enabled) if settings.enabled(d.code, file))
+    notes = suppress.unused(directives, enabled, lambda code: code in all_rules(), _suppressible)
+    # a `disable-file=XD900` (or a line one) quiets these notes too
+    kept.extend(suppress.suppress((d for d in notes if settings.enabled(d.code, file)), directives, blocks,
+                                  _suppressible))
     return FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
 
 
@@ -94,6 +95,11 @@ def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) ->
     rules = all_rules()
     return [replace(d, severity=rules[d.code].severity) if d.code in rules else d
             for d in diagnostics if settings.enabled(d.code, file)]
+
+
+def _suppressible(code: str) -> bool:
+    """Lint findings can be suppressed; what stops the connector from running (XD0xx-XD2xx) cannot."""
+    return code >= "XD5"
 
 
 def _blocks(connector: Connector) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ A suppression that suppresses nothing is reported as XD900.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from exportdsl.errors import Diagnostic, Severity
@@ -33,13 +33,20 @@ class Directive:
             return False
         if self.kind == "disable-file" or line in (self.line, self.line + 1):
             return True
-        return any(start == self.line and start <= line <= end for start, end in blocks)
+        # on a field's key line (`body: |`, or `body:` with the value on the next line): the whole field
+        return any(start in (self.line, self.line + 1) and start <= line <= end for start, end in blocks)
+
+    def location(self) -> Location:
+        return Location(self.file, self.line, self.column, self.line, self.column)
 
 
-def directives(file: str, text: LineIndex) -> list[Directive]:
+def directives(file: str, text: LineIndex, blocks: list[tuple[int, int]]) -> list[Directive]:
+    """The suppression comments, leaving out text inside a template's value (it is template text,
+    sent with the request, not a YAML comment)."""
     found = []
-    for number, line in enumerate(text.text.splitlines(), start=1):
-        if "exportdsl:" not in line:
+    for number in range(1, text.lines + 1):
+        line = text.line_text(number)
+        if "exportdsl:" not in line or any(start < number <= end for start, end in blocks):
             continue
         for match in _DIRECTIVE.finditer(line):
             codes = tuple(code.strip().upper() for code in match.group("codes").split(","))
@@ -48,13 +55,16 @@ def directives(file: str, text: LineIndex) -> list[Directive]:
     return found
 
 
-def suppress(diagnostics: Iterable[Diagnostic], found: list[Directive],
-             blocks: list[tuple[int, int]]) -> list[Diagnostic]:
-    """The diagnostics no directive covers; each covering directive remembers the code it used."""
+def suppress(diagnostics: Iterable[Diagnostic], found: list[Directive], blocks: list[tuple[int, int]],
+             suppressible: Callable[[str], bool]) -> list[Diagnostic]:
+    """The diagnostics no directive covers; each covering directive remembers the code it used.
+    Errors from the loader and the compiler cannot be suppressed: the connector cannot run."""
     kept = []
     for diagnostic in diagnostics:
         line = diagnostic.location.line if diagnostic.location else 0
-        covering = next((d for d in found if d.covers(diagnostic.code, line, blocks)), None)
+        covering = None
+        if suppressible(diagnostic.code):
+            covering = next((d for d in found if d.covers(diagnostic.code, line, blocks)), None)
         if covering is None:
             kept.append(diagnostic)
         else:
@@ -62,15 +72,21 @@ def suppress(diagnostics: Iterable[Diagnostic], found: list[Directive],
     return kept
 
 
-def unused(found: list[Directive], enabled: Iterable[str]) -> list[Diagnostic]:
-    """XD900 for every code of a directive that suppressed nothing (codes switched off are skipped)."""
+def unused(found: list[Directive], enabled: Iterable[str], known: Callable[[str], bool],
+           suppressible: Callable[[str], bool]) -> list[Diagnostic]:
+    """XD900 for every code of a directive that is unknown, cannot be suppressed, or suppressed
+    nothing (codes switched off by settings are skipped: they are not reported, so nothing is)."""
     active = set(enabled)
     result = []
     for directive in found:
         for code in directive.codes:
-            if code not in directive.used and code in active:
-                where = Location(directive.file, directive.line, directive.column, directive.line,
-                                 directive.column)
-                result.append(Diagnostic(UNUSED, f"unused suppression: nothing here is reported as {code}",
-                                         where, "remove the suppression", Severity.WARNING))
+            if not known(code):
+                message, hint = f"unknown rule code {code} in a suppression", "`exportdsl rules` lists the codes"
+            elif not suppressible(code):
+                message, hint = f"{code} cannot be suppressed: the connector cannot run with it", "fix the error"
+            elif code not in directive.used and code in active and code != UNUSED:
+                message, hint = f"unused suppression: nothing here is reported as {code}", "remove the suppression"
+            else:
+                continue
+            result.append(Diagnostic(UNUSED, message, directive.location(), hint, Severity.WARNING))
     return result

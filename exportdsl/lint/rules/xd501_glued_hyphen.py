@@ -30,12 +30,12 @@ def check(context: LintContext) -> Iterator[Finding]:
             continue
         word = re.match(r"-[A-Za-z0-9_-]*", template.source[reference.span.end:])
         glued = word.group() if word else "-"
-        key = f"{reference.path[-1]}{glued}"
-        as_key = format_path((*reference.path[:-1], key))
-        yield Finding(
-            context.at(template, reference.span),
-            f"{reference}{glued} reads as {reference} followed by the text {glued!r}",
-            f"write ${{{reference.dotted}}}{glued} if that is meant, or ${{{as_key}}} for a key with a hyphen")
+        hint = f"write ${{{reference.dotted}}}{glued} if that is meant"
+        last = reference.path[-1]
+        if reference.segments and isinstance(last, str):  # a key can hold a hyphen; a name or an index cannot
+            hint += f", or ${{{format_path((*reference.path[:-1], last + glued))}}} for a key with a hyphen"
+        yield Finding(context.at(template, reference.span),
+                      f"{reference}{glued} reads as {reference} followed by the text {glued!r}", hint)
 
 
 RULE = rule("XD501", "glued-hyphen", Severity.WARNING, __doc__, check)

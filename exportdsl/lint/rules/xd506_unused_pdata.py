@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
+from exportdsl.nodes import format_path
 
 
 def check(context: LintContext) -> Iterator[Finding]:
@@ -26,9 +27,9 @@ def check(context: LintContext) -> Iterator[Finding]:
             used.add(reference.segments[0].key)
     for key, location in context.connector.pdata_locations.items():
         if key not in used:
-            yield Finding(location, f"pdata key {key!r} is not used by any template",
-                          f"remove it, or use it as ${{pdata['{key}']}}" if "-" in key else
-                          f"remove it, or use it as $pdata.{key}")
+            path = format_path(("pdata", key))
+            use = f"${path}" if path == f"pdata.{key}" else f"${{{path}}}"
+            yield Finding(location, f"pdata key {key!r} is not used by any template", f"remove it, or use it as {use}")
 
 
 RULE = rule("XD506", "unused-pdata", Severity.WARNING, __doc__, check)

@@ -19,19 +19,26 @@ from collections.abc import Iterator
 
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
+from exportdsl.nodes import Node, Reference, Text
 
 
 def check(context: LintContext) -> Iterator[Finding]:
     export = context.connector.export
     if export is None or export.url is None:
         return
-    if export.body is not None and export.body.source.strip() in ("$chat", "${chat}"):
+    if export.body is not None and _forwards_chat(context.nodes(export.body)):
         return  # forward mode: the chat JSON is the payload
     if "report" in _used_in_export(context):
         return
     where = export.body or export.url
     yield Finding(where.location(), "the export never sends the report: $report is used nowhere",
                   'add e.g. "pdf": "$report.encoded.base64" to the body')
+
+
+def _forwards_chat(nodes: tuple[Node, ...]) -> bool:
+    """The body is the chat itself: $chat, $!chat, ${chat}, … and nothing else but white space."""
+    meaningful = [node for node in nodes if not (isinstance(node, Text) and not node.value.strip())]
+    return len(meaningful) == 1 and isinstance(meaningful[0], Reference) and meaningful[0].path == ("chat",)
 
 
 def _used_in_export(context: LintContext) -> set[str]:
