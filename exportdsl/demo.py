@@ -28,9 +28,9 @@ from urllib.parse import parse_qs
 from exportdsl.chat import load_chat
 from exportdsl.compiler import compile_connector
 from exportdsl.config import load_connector
-from exportdsl.delivery.webhooks import verify
 from exportdsl.execute import Exporter, ExportResult, make_client
 from exportdsl.redact import Redactor
+from exportdsl.webhooks import verify
 
 DATA = Path(__file__).parent / "data"
 SAMPLE_CHAT = DATA / "sample-chat.json"

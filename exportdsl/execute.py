@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import random
@@ -32,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from exportdsl import webhooks
 from exportdsl.chat import ChatSession
 from exportdsl.errors import ExportDslError, ExportError
 from exportdsl.plan import Plan, RenderedRequest, RequestPlan
@@ -282,7 +282,7 @@ class Exporter:
             headers["Idempotency-Key"] = key
         if secret is not None:
             message_id = headers.get("idempotency-key", key or "")
-            headers.update(sign(secret, message_id, int(self.now().timestamp()), body))
+            headers.update(webhooks.headers(secret, message_id, int(self.now().timestamp()), body))
         try:
             return self.client.build_request(rendered.method, rendered.url, headers=headers, content=body,
                                              timeout=self.timeout)
@@ -299,7 +299,7 @@ class Exporter:
                               hint="set it to the whsec_... secret the back end gave you")
         self.redact.add(secret)
         try:
-            return signing_key(secret)
+            return webhooks.key_bytes(secret, strict=True)
         except ValueError:
             raise ExportError(f"signing: {name} is not a whsec_ secret in base64", code="XD603") from None
 
@@ -565,19 +565,6 @@ def idempotency_key(plan: Plan, chat: ChatSession) -> str:
         canonical = json.dumps(chat.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         identity = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     return str(uuid.uuid5(_KEY_NAMESPACE, json.dumps([str(plan.connector_id), str(plan.client_id), identity])))
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret: base64 after the ``whsec_`` prefix."""
-    encoded = secret.removeprefix("whsec_")
-    return base64.b64decode(encoded, validate=True)
-
-
-def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The Standard Webhooks headers: HMAC-SHA256 over ``id.timestamp.body``, base64, as ``v1,<sig>``."""
-    signed = message_id.encode("utf-8") + b"." + str(timestamp).encode("ascii") + b"." + body
-    signature = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
-    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{signature}"}
 
 
 def make_client() -> httpx.Client:

@@ -26,10 +26,11 @@ from test_export_backend import (  # noqa: F401 (fixtures)
     sample_chat,
 )
 
-from exportdsl.delivery.webhooks import verify
 from exportdsl.errors import ExportDslError
-from exportdsl.execute import Exporter, ExportResult, dry_run, idempotency_key, sign, signing_key
+from exportdsl.execute import Exporter, ExportResult, dry_run, idempotency_key
 from exportdsl.plan import Plan, RetryPolicy, Timeouts
+from exportdsl.webhooks import headers as sign
+from exportdsl.webhooks import key_bytes, verify
 
 NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
 
@@ -242,7 +243,7 @@ def test_idempotency_key_is_stable_across_runs_and_differs_by_chat() -> None:
 
 
 def test_standard_webhooks_vector() -> None:
-    key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    key = key_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", strict=True)
     headers = sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert headers["webhook-id"] == "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -257,7 +258,8 @@ def test_report_is_signed_on_every_attempt(backend: Backend) -> None:
     run = Exporter(plan, backend.client, env=ENV | {"HOOK_SECRET": secret}, now=lambda: NOW, sleep=lambda _: None)
     assert run.run(sample_chat()).ok
     for item in backend.requests_to("/report"):
-        expected = sign(signing_key(secret), item.headers["idempotency-key"], int(NOW.timestamp()), item.body)
+        key = key_bytes(secret, strict=True)
+        expected = sign(key, item.headers["idempotency-key"], int(NOW.timestamp()), item.body)
         assert {name: item.headers[name] for name in expected} == expected
         # and the intake server's independent verifier accepts it
         assert verify(secret, item.headers["webhook-id"], item.headers["webhook-timestamp"],

@@ -31,9 +31,9 @@ from starlette.routing import Route
 from exportdsl.chat import parse_chat_bytes
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
-from exportdsl.delivery.webhooks import verify
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError
+from exportdsl.webhooks import verify
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
 
