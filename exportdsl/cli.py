@@ -8,19 +8,19 @@ import textwrap
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from exportdsl.compiler import compile_connector
-from exportdsl.config import load_connector
 from exportdsl.errors import ExportDslError
-from exportdsl.explain import explain
-from exportdsl.lint import FileReport, Settings, all_rules, connector_files, lint_file, lint_paths, load_settings
-from exportdsl.lint.formats import FORMATS, render
-from exportdsl.lint.formats import text as text_format
-from exportdsl.lint.settings import parse_severity, split_codes
 
+if TYPE_CHECKING:
+    from exportdsl.lint import FileReport
+
+# Each command imports what it needs when it runs: `exportdsl export` should not load the linter,
+# nor `exportdsl check` httpx or reportlab (a cold start is most of a one-file run).
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders them
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +41,10 @@ def main() -> None:
 def check(paths: tuple[Path, ...], output_format: str, select: tuple[str, ...], ignore: tuple[str, ...],
           fail_level: str | None, check_env: bool) -> None:
     """Check and lint connector files (or every .yaml/.yml/.json below folders)."""
+    from exportdsl.lint import connector_files, lint_paths, load_settings
+    from exportdsl.lint.formats import render
+    from exportdsl.lint.settings import parse_severity, split_codes
+
     files = list(connector_files(paths))
     if not files:
         raise click.UsageError("no connector files (.yaml, .yml, .json) in the given paths")
@@ -76,6 +80,8 @@ def _summary(reports: list[FileReport], files: int) -> str:
 @click.argument("code", required=False)
 def rules(code: str | None) -> None:
     """List the lint rules, or show one rule's documentation (its anti-pattern and the better way)."""
+    from exportdsl.lint import all_rules
+
     known = all_rules()
     if code is None:
         for rule in known.values():
@@ -91,6 +97,12 @@ def rules(code: str | None) -> None:
 @click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def explain_command(connector: Path) -> None:
     """Show each field's references, where they land (escaping) and in which phase."""
+    from exportdsl.compiler import compile_connector
+    from exportdsl.config import load_connector
+    from exportdsl.explain import explain
+    from exportdsl.lint import Settings, lint_file
+    from exportdsl.lint.formats import text as text_format
+
     try:
         plan = compile_connector(load_connector(connector))
     except ExportDslError as error:

@@ -160,13 +160,20 @@ def test_rules_command_documents_each_rule() -> None:
     assert run("rules", "XD999")[0] == 2
 
 
+def test_every_format_is_offered_on_the_command_line() -> None:
+    import exportdsl.cli as cli
+    from exportdsl.lint import formats
+
+    assert cli.FORMATS == formats.FORMATS
+
+
 def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import exportdsl.cli as cli
 
     def broken(*_: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "lint_paths", broken)
+    monkeypatch.setattr("exportdsl.lint.lint_paths", broken)
     monkeypatch.setattr("sys.argv", ["exportdsl", "check", str(LINT / "ok" / "clean.json")])
     with pytest.raises(SystemExit) as exit_:
         cli.run()
