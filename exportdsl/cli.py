@@ -146,3 +146,7 @@ from exportdsl import cli_export as _export_commands  # noqa: E402, I001 (a modu
 main.add_command(_export_commands.render)
 main.add_command(_export_commands.export)
 main.add_command(_export_commands.demo)
+
+from exportdsl import cli_delivery as _delivery_commands  # noqa: E402, I001 - commands of their own module
+main.add_command(_delivery_commands.serve)
+main.add_command(_delivery_commands.queue)

@@ -93,6 +93,7 @@ class Connector:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
+    intake_secret_env: str | None = None  # intake.secret: $env.NAME; None: the connector takes no hooks
 
     @property
     def fields(self) -> Iterator[TemplateField]:
@@ -134,12 +135,14 @@ _TOP_KEYS = {"connector": "the connector's id and name", "client": "the client a
              "token": "phase 1, the token POST", "export": "phase 2, the report POST",
              "xml_template": "the XML template for $xmlTemplate",
              "retry": "how the report request is retried: attempts, backoff, max_delay",
-             "timeout": "seconds: connect, total", "signing": "Standard Webhooks signing: secret"}
+             "timeout": "seconds: connect, total", "signing": "Standard Webhooks signing: secret",
+             "intake": "real-time POST hooks: secret"}
 _RETRY_KEYS = {"attempts": "how many times a request is sent at most (1 to 20)",
                "backoff": "seconds; the first wait, doubling with each attempt (full jitter)",
                "max_delay": "seconds; the longest wait, also for the back end's Retry-After"}
 _TIMEOUT_KEYS = {"connect": "seconds to open a connection", "total": "seconds one attempt may take"}
 _SIGNING_KEYS = {"secret": "$env.NAME holding the whsec_... secret"}
+_INTAKE_KEYS = {"secret": "$env.NAME holding the secret hooks must present"}
 _ENV_REFERENCE = re.compile(r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z")
 _REQUEST_KEYS = {"url": "the request URL", "method": "POST, PUT or PATCH", "headers": "header templates",
                  "body": "the body template"}
@@ -184,6 +187,7 @@ class _Reader:
             pdata=pdata, pdata_locations=pdata_locations, token=token, export=export,
             xml_template=xml_template, text=self.index, retry=self.retry(top.get("retry")),
             timeout=self.timeout(top.get("timeout")), signing=self.signing(top.get("signing")),
+            intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
         )
 
     def mapping(self, node: Node, what: str, allowed: Mapping[str, str],
@@ -282,16 +286,21 @@ class _Reader:
         return float(value)
 
     def signing(self, node: Node | None) -> Signing | None:
-        keys = self.mapping(node, "'signing'", _SIGNING_KEYS, ("secret",)) if node is not None else None
+        name = self.env_secret(node, "signing", _SIGNING_KEYS)
+        return Signing(name) if name else None
+
+    def env_secret(self, node: Node | None, section: str, allowed: Mapping[str, str]) -> str | None:
+        """``{secret: $env.NAME}`` -> NAME; a secret written into the file is an error."""
+        keys = self.mapping(node, f"'{section}'", allowed, ("secret",)) if node is not None else None
         if not keys or "secret" not in keys:
             return None
         secret = keys["secret"]
-        match = _ENV_REFERENCE.match(self.text(secret, "signing.secret"))
+        match = _ENV_REFERENCE.match(self.text(secret, f"{section}.secret"))
         if match is None:
-            self.fail("signing.secret must be a reference to an environment variable", secret,
-                      "write secret: $env.WEBHOOK_SECRET; a secret does not belong in a connector file")
+            self.fail(f"{section}.secret must be a reference to an environment variable", secret,
+                      "write secret: $env.NAME; a secret does not belong in a connector file")
             return None
-        return Signing(match.group(1) or match.group(2))
+        return match.group(1) or match.group(2)
 
     def template(self, node: Node, name: str, numbers_allowed: bool = False) -> TemplateField | None:
         scalar_ok = isinstance(node, ScalarNode) and (

@@ -34,7 +34,7 @@ import httpx
 from exportdsl import webhooks
 from exportdsl.chat import ChatSession
 from exportdsl.errors import ExportDslError, ExportError
-from exportdsl.plan import Plan, RenderedRequest, RequestPlan
+from exportdsl.plan import Plan, RenderedRequest, RequestPlan, RetryPolicy
 from exportdsl.redact import Redactor, guard_logs
 from exportdsl.source import shorten
 from exportdsl.values import SafeText, TextValue
@@ -148,8 +148,9 @@ class Exporter:
     def __init__(self, plan: Plan, client: httpx.Client, *, env: Mapping[str, str] | None = None,
                  now: Clock | None = None, sleep: Sleep = time.sleep, jitter: Callable[[], float] = random.random,
                  monotonic: Callable[[], float] = time.monotonic, tokens: TokenCache | None = None,
-                 redactor: Redactor | None = None) -> None:
+                 redactor: Redactor | None = None, retry: RetryPolicy | None = None) -> None:
         self.plan, self.client = plan, client
+        self.retry = retry or plan.retry  # the queue's workers make one attempt each: the outbox retries
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.now: Clock = now or (lambda: datetime.now(UTC))
         self.sleep, self.jitter, self.monotonic = sleep, jitter, monotonic
@@ -172,10 +173,12 @@ class Exporter:
             raise result.error
         return result
 
-    def run(self, chat: ChatSession) -> ExportResult:
-        """Export one chat; never raises for a failed export: the result's `error` says why."""
+    def run(self, chat: ChatSession, key: str | None = None) -> ExportResult:
+        """Export one chat; never raises for a failed export: the result's `error` says why.
+        ``key`` is the Idempotency-Key when the caller keeps its own (the outbox does)."""
         started = time.perf_counter()
         result = ExportResult(self.plan.connector_id, self.plan.connector_name, chat.channel.id)
+        result.idempotency_key = key
         try:
             self._run(chat, result)
         except ExportDslError as error:
@@ -186,7 +189,7 @@ class Exporter:
     def _run(self, chat: ChatSession, result: ExportResult) -> None:
         export = self._export_plan()
         variables = self.variables(chat)
-        result.idempotency_key = idempotency_key(self.plan, chat)
+        result.idempotency_key = result.idempotency_key or idempotency_key(self.plan, chat)
         if self.plan.token is not None:
             variables["tokenResponse"] = self._token(variables, result, fresh=False)
         report = PhaseResult("report")
@@ -307,7 +310,7 @@ class Exporter:
     def _send(self, phase: PhaseResult, build: Callable[[], httpx.Request]) -> Answer:
         """Sends until an answer that is not worth retrying, or the attempts are used up."""
         started = time.perf_counter()
-        policy = self.plan.retry
+        policy = self.retry
         try:
             for number in range(1, policy.attempts + 1):
                 phase.attempts += 1
@@ -338,14 +341,14 @@ class Exporter:
 
     def _retry_delay(self, attempt: _Attempt, number: int) -> float | None:
         """Seconds to wait before trying again, or None when this outcome is final."""
-        policy = self.plan.retry
+        policy = self.retry
         if isinstance(attempt.error, _NOT_RETRIED):
             return None
         if attempt.answer is not None:
             status = attempt.answer.status
             if status not in RETRY_STATUSES and not 500 <= status < 600:
                 return None
-            after = _retry_after(attempt.answer.header("retry-after"), self.now())
+            after = retry_after(attempt.answer.header("retry-after"), self.now())
             if after is not None:
                 return min(after, policy.max_delay)
         ceiling: float = min(policy.max_delay, policy.backoff * 2.0 ** (number - 1))
@@ -507,7 +510,7 @@ def _read(response: httpx.Response, deadline: float) -> Answer:
                   truncated)
 
 
-def _retry_after(value: str | None, now: datetime) -> float | None:
+def retry_after(value: str | None, now: datetime) -> float | None:
     """``Retry-After`` in seconds (a number of seconds or an HTTP date); None when absent or unreadable."""
     if not value:
         return None

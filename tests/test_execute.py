@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from test_export_backend import (  # noqa: F401 (fixtures)
+from backend import (
     ACCESS_TOKEN,
     API_KEY,
     CLIENT_SECRET,
@@ -20,9 +20,7 @@ from test_export_backend import (  # noqa: F401 (fixtures)
     TOKEN,
     Backend,
     Reply,
-    backend_fixture,
     make_plan,
-    real_backend_fixture,
     sample_chat,
 )
 

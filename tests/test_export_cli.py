@@ -9,8 +9,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from click.testing import CliRunner
-from test_export_backend import (  # noqa: F401 (fixtures)
+from backend import (
     ACCESS_TOKEN,
     API_KEY,
     CLIENT_SECRET,
@@ -19,8 +18,8 @@ from test_export_backend import (  # noqa: F401 (fixtures)
     Backend,
     Reply,
     connector_text,
-    real_backend_fixture,
 )
+from click.testing import CliRunner
 
 from exportdsl.cli import main
 

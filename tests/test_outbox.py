@@ -25,7 +25,7 @@ class Clock:
 
 
 def chat(number: int, connector: str = "acme", target: str = "crm.example") -> Incoming:
-    return Incoming(connector, str(number), b'{"channel": {"id": %d}}' % number, target)
+    return Incoming(connector, str(number), b'{"channel": {"id": %d}}' % number, target, f"key-{connector}-{number}")
 
 
 @pytest.fixture
@@ -147,8 +147,10 @@ def test_button_export_needs_a_stored_chat_and_gets_its_own_key(outbox: Outbox) 
         outbox.request_export("acme", "404", "crm.example")
     hook = outbox.accept(chat(1))
     button = outbox.request_export("acme", "1", "crm.example")
+    second = outbox.request_export("acme", "1", "crm.example")
     keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
-    assert len({keys[hook.delivery_id], keys[button]}) == 2  # type: ignore[index]
+    assert keys[hook.delivery_id] == "key-acme-1"  # type: ignore[index]
+    assert keys[button] == "key-acme-1.export-1" and keys[second] == "key-acme-1.export-2"
 
 
 def test_group_commit_answers_every_waiter(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ the one that took over.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import sqlite3
 import threading
@@ -105,24 +104,20 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Incoming:
-    """A chat to accept: for which connector, its id, the JSON as received, where it will go."""
+    """A chat to accept: for which connector, its id, the JSON as received, where it will go, and the
+    Idempotency-Key its delivery carries (the export's own, so a CLI export of it matches)."""
 
     connector: str
     chat_id: str
     body: bytes
     target: str
+    key: str
 
 
 @dataclass(frozen=True)
 class Accepted:
     delivery_id: int | None  # None when the chat was already accepted before (a duplicate)
     duplicate: bool
-
-
-def idempotency_key(connector: str, chat_id: str, reason: str = "hook", serial: int = 0) -> str:
-    """Stable across attempts, restarts and processes: the back end can drop a repeat safely."""
-    seed = f"exportdsl\0{connector}\0{chat_id}\0{reason}\0{serial}".encode()
-    return "xd-" + hashlib.sha256(seed).hexdigest()[:32]
 
 
 class Outbox:
@@ -185,28 +180,30 @@ class Outbox:
                 if not stored:
                     results.append(Accepted(None, duplicate=True))
                     continue
-                results.append(Accepted(self._enqueue(db, item.connector, item.chat_id, "hook", item.target, now),
-                                        duplicate=False))
+                delivery = self._enqueue(db, item.connector, item.chat_id, "hook", item.target, item.key, now)
+                results.append(Accepted(delivery, duplicate=False))
         return results
 
     def request_export(self, connector: str, chat_id: str, target: str) -> int:
-        """The Report Export button: a new delivery of a stored chat (its own idempotency key, since
-        pressing the button again means exporting again)."""
+        """The Report Export button: a new delivery of a stored chat, with a key of its own (the hook's
+        and a number), since pressing the button again means exporting again."""
         now = self.clock()
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM chats WHERE connector = ? AND chat_id = ?",
-                          (connector, chat_id)).fetchone() is None:
+            hook = db.execute("SELECT idempotency_key FROM deliveries WHERE connector = ? AND chat_id = ?"
+                              " AND reason = 'hook' ORDER BY id LIMIT 1", (connector, chat_id)).fetchone()
+            if hook is None:
                 raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
-            return self._enqueue(db, connector, chat_id, "button", target, now)
+            presses = db.execute("SELECT COUNT(*) FROM deliveries WHERE connector = ? AND chat_id = ?"
+                                 " AND reason = 'button'", (connector, chat_id)).fetchone()[0]
+            key = f"{hook['idempotency_key']}.export-{presses + 1}"
+            return self._enqueue(db, connector, chat_id, "button", target, key, now)
 
-    def _enqueue(self, db: sqlite3.Connection, connector: str, chat_id: str, reason: str, target: str,
+    def _enqueue(self, db: sqlite3.Connection, connector: str, chat_id: str, reason: str, target: str, key: str,
                  now: float) -> int:
-        serial = db.execute("SELECT COUNT(*) FROM deliveries WHERE connector = ? AND chat_id = ? AND reason = ?",
-                            (connector, chat_id, reason)).fetchone()[0]
         cursor = db.execute(
             "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status, next_attempt_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (connector, chat_id, reason, idempotency_key(connector, chat_id, reason, serial), target, now, now))
+            (connector, chat_id, reason, key, target, now, now))
         return int(cursor.lastrowid or 0)
 
     # --- working ---------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError
+from exportdsl.execute import idempotency_key
+from exportdsl.plan import Plan
 from exportdsl.webhooks import verify
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
@@ -43,9 +45,13 @@ class Endpoint:
     """A connector as the intake sees it."""
 
     name: str
+    plan: Plan
     intake_secret: str | None  # None: the connector accepts no hooks
-    export_enabled: bool
     target: str  # the back end's host, for the per-target concurrency limit
+
+    @property
+    def export_enabled(self) -> bool:
+        return self.plan.export_enabled
 
 
 class Metrics(Collector):
@@ -128,7 +134,8 @@ class Intake:
             return self._refuse("invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id")
         if not self.accepting:
             return self._refuse("shutting down", 503, "shutting down; send it again", {"Retry-After": "5"})
-        incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target)
+        key = idempotency_key(endpoint.plan, chat)  # the export's own: a CLI export of this chat matches
+        incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target, key)
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
         except Exception:  # nothing was stored: the sender must try again

@@ -1,0 +1,151 @@
+"""`exportdsl serve` and `exportdsl queue`: the real-time intake and its durable outbox.
+
+Imports only click here; the server, SQLite and httpx load when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from exportdsl.errors import ExportDslError
+
+if TYPE_CHECKING:
+    from exportdsl.delivery.outbox import Delivery, Outbox
+
+STATUSES = ("pending", "delivered", "dead")
+
+
+@click.command()
+@click.option("--connectors", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Folder of connector files; a file's name (without suffix) is its URL name.")
+@click.option("--db", "database", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The SQLite outbox (created when missing).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Delivery threads.")
+@click.option("--per-target", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Deliveries in flight to one back end at most.")
+@click.option("--lease", default=120.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="Seconds a worker holds a delivery; after a crash, another takes it over then.")
+@click.option("--retry-schedule", default="0,5,300,1800,7200,18000,36000,36000", show_default=True,
+              help="Seconds before each attempt (±20% jitter); after the last, a delivery is dead.")
+def serve(folder: Path, database: Path, host: str, port: int, workers: int, per_target: int, lease: float,
+          retry_schedule: str) -> None:
+    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
+    import uvicorn
+
+    from exportdsl.delivery.outbox import Schedule
+    from exportdsl.delivery.service import Settings, build
+
+    try:
+        delays = tuple(float(part) for part in retry_schedule.split(","))
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of seconds", param_hint="--retry-schedule") from None
+    try:
+        intake = build(Settings(folder, database, workers, per_target, lease, Schedule(delays)))
+    except ExportDslError as error:
+        click.echo(f"exportdsl serve: {error}", err=True)
+        sys.exit(1)
+    names = ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret) or "none"
+    click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
+    uvicorn.run(intake.app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
+                access_log=False)
+
+
+@click.group()
+def queue() -> None:
+    """Inspect and replay the outbox's deliveries (dead ones included)."""
+
+
+_DB = click.option("--db", "database", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+                   help="The SQLite outbox.")
+
+
+def _outbox(database: Path) -> Outbox:
+    from exportdsl.delivery.outbox import Outbox
+
+    return Outbox(database)
+
+
+@queue.command(name="list")
+@_DB
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--connector")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
+def list_(database: Path, status: str | None, connector: str | None, limit: int, as_json: bool) -> None:
+    """Deliveries, newest first, and the counts by state."""
+    outbox = _outbox(database)
+    deliveries = outbox.deliveries(status, connector, limit)
+    if as_json:
+        for delivery in deliveries:
+            click.echo(json.dumps(_record(delivery)))
+        return
+    for delivery in deliveries:
+        click.echo(_line(delivery))
+    counts = outbox.counts()
+    click.echo(", ".join(f"{counts[state]} {state}" for state in ("pending", "retrying", "delivered", "dead")),
+               err=True)
+
+
+@queue.command()
+@_DB
+@click.argument("delivery_id", type=int)
+def show(database: Path, delivery_id: int) -> None:
+    """Everything about one delivery."""
+    delivery = _outbox(database).delivery(delivery_id)
+    if delivery is None:
+        raise click.UsageError(f"no delivery {delivery_id}")
+    for key, value in _record(delivery).items():
+        click.echo(f"{key:16} {value}")
+
+
+@queue.command()
+@_DB
+@click.argument("delivery_ids", type=int, nargs=-1)
+@click.option("--dead", is_flag=True, help="Every dead delivery.")
+def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
+    """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
+    if not delivery_ids and not dead:
+        raise click.UsageError("name deliveries, or say --dead")
+    count = _outbox(database).retry(delivery_ids, "dead" if dead and not delivery_ids else None)
+    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again", err=True)
+
+
+@queue.command()
+@_DB
+@click.argument("delivery_ids", type=int, nargs=-1)
+@click.option("--status", type=click.Choice(["delivered", "dead"]), help="Every delivery in this state.")
+def purge(database: Path, delivery_ids: tuple[int, ...], status: str | None) -> None:
+    """Remove finished deliveries (pending ones are accepted work and are never purged)."""
+    if not delivery_ids and not status:
+        raise click.UsageError("name deliveries, or say --status delivered|dead")
+    count = _outbox(database).purge(delivery_ids, status if not delivery_ids else None)
+    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} removed", err=True)
+
+
+def _record(delivery: Delivery) -> dict[str, object]:
+    record = asdict(delivery)
+    for key in ("next_attempt_at", "lease_until", "created_at", "finished_at"):
+        value = record.get(key)
+        record[key] = _when(value) if isinstance(value, float) else value
+    return record
+
+
+def _line(delivery: Delivery) -> str:
+    error = f"  {delivery.last_error}" if delivery.last_error and delivery.status != "delivered" else ""
+    when = f"next {_when(delivery.next_attempt_at)}" if delivery.status == "pending" else \
+        _when(delivery.finished_at or delivery.created_at)
+    return (f"{delivery.id:>6}  {delivery.status:<9} {delivery.connector:<16} chat {delivery.chat_id:<10} "
+            f"attempts {delivery.attempts:<2} {when}{error}")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))

@@ -1,0 +1,70 @@
+"""One delivery attempt: the stored chat through the connector's export, and what came of it.
+
+Each worker thread has its own keep-alive `httpx.Client` and `Exporter`s (they are not
+thread-safe); the token caches are shared per connector. The exporter makes exactly one attempt
+with the delivery's own Idempotency-Key; the outbox decides about the next one from the `Outcome`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import httpx
+
+from exportdsl.chat import parse_chat_bytes
+from exportdsl.delivery.outbox import Delivery
+from exportdsl.delivery.workers import Outcome
+from exportdsl.errors import ExportDslError
+from exportdsl.execute import RETRY_STATUSES, Exporter, ExportResult, TokenCache, make_client, retry_after
+from exportdsl.plan import Plan, RetryPolicy
+
+ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
+
+
+class ExportDeliverer:
+    def __init__(self, plans: Mapping[str, Plan], *, env: Mapping[str, str] | None = None,
+                 client_factory: Callable[[], httpx.Client] = make_client) -> None:
+        self.plans = plans
+        self.env = env
+        self.client_factory = client_factory
+        self.tokens = {name: TokenCache() for name in plans}
+        self._local = threading.local()
+
+    def __call__(self, delivery: Delivery, body: bytes) -> Outcome:
+        plan = self.plans.get(delivery.connector)
+        if plan is None:
+            return Outcome(False, error=f"connector {delivery.connector!r} is not loaded", permanent=True)
+        try:
+            chat = parse_chat_bytes(body)
+        except ExportDslError as error:  # accepted chats were valid; a changed model could refuse one
+            return Outcome(False, error=f"the stored chat no longer reads: {error.message}", permanent=True)
+        result = self._exporter(delivery.connector, plan).run(chat, key=delivery.idempotency_key)
+        return outcome(result)
+
+    def _exporter(self, name: str, plan: Plan) -> Exporter:
+        exporters: dict[str, Exporter] | None = getattr(self._local, "exporters", None)
+        if exporters is None:
+            exporters = self._local.exporters = {}
+            self._local.client = self.client_factory()
+        if name not in exporters:
+            exporters[name] = Exporter(plan, self._local.client, env=self.env, tokens=self.tokens[name],
+                                       retry=ONE_ATTEMPT)
+        return exporters[name]
+
+
+def outcome(result: ExportResult) -> Outcome:
+    """Delivered; failed but worth another try (no answer, 408, 425, 429, 5xx); or failed for good."""
+    last = result.phases[-1] if result.phases else None
+    status = last.status if last is not None else None
+    if result.ok:
+        return Outcome(True, status=status)
+    error = str(result.error)
+    if last is None or last.attempts == 0:  # stopped before sending: the connector or the chat is wrong
+        return Outcome(False, error=error, permanent=True)
+    if status is None or status in RETRY_STATUSES or 500 <= status < 600:
+        answer = last.answer
+        wait = retry_after(answer.header("retry-after"), datetime.now(UTC)) if answer is not None else None
+        return Outcome(False, status=status, error=error, retry_after=wait)
+    return Outcome(False, status=status, error=error, permanent=True)
