@@ -118,7 +118,7 @@ def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> N
     assert result.phase("report").attempts == 2  # type: ignore[union-attr]
 
 
-def test_429_honoursretry_after_seconds_clamped(backend: Backend) -> None:
+def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(429, headers={"Retry-After": "3"}), Reply(429, headers={"Retry-After": "120"}),
                Reply(200, json={}))
@@ -127,7 +127,7 @@ def test_429_honoursretry_after_seconds_clamped(backend: Backend) -> None:
     assert sleeps == [3.0, 4.0]  # 120 s is clamped to retry.max_delay
 
 
-def testretry_after_as_http_date() -> None:
+def test_retry_after_as_http_date() -> None:
     from exportdsl.execute import retry_after
 
     assert retry_after("Fri, 01 Mar 2024 12:30:55 GMT", NOW) == 10.0
