@@ -53,6 +53,9 @@ def serve(folder: Path, database: Path, host: str, port: int, workers: int, per_
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
+    # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
+    # take the GIL back sooner, so hooks are answered promptly while deliveries run.
+    sys.setswitchinterval(0.001)
     names = ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret) or "none"
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
     uvicorn.run(intake.app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,

@@ -148,8 +148,10 @@ class Exporter:
     def __init__(self, plan: Plan, client: httpx.Client, *, env: Mapping[str, str] | None = None,
                  now: Clock | None = None, sleep: Sleep = time.sleep, jitter: Callable[[], float] = random.random,
                  monotonic: Callable[[], float] = time.monotonic, tokens: TokenCache | None = None,
-                 redactor: Redactor | None = None, retry: RetryPolicy | None = None) -> None:
+                 redactor: Redactor | None = None, retry: RetryPolicy | None = None,
+                 render_pdf: Callable[[ChatSession, str], bytes] | None = None) -> None:
         self.plan, self.client = plan, client
+        self.render_pdf = render_pdf  # (chat, time zone) -> PDF; the transcript by default
         self.retry = retry or plan.retry  # the queue's workers make one attempt each: the outbox retries
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.now: Clock = now or (lambda: datetime.now(UTC))
@@ -214,9 +216,12 @@ class Exporter:
 
     def variables(self, chat: ChatSession) -> dict[str, Any]:
         """Every variable but $tokenResponse and $xmlTemplate, with $dateTime frozen now."""
-        from exportdsl.report import render_report  # reportlab loads only when a PDF is made
+        if self.render_pdf is not None:
+            pdf = self.render_pdf(chat, self.plan.timezone)
+        else:
+            from exportdsl.report import render_report  # reportlab loads only when a PDF is made
 
-        pdf = render_report(chat, timezone=self.plan.timezone)
+            pdf = render_report(chat, timezone=self.plan.timezone)
         variables = self.plan.connector_variables()
         # SafeText: ours, of a known alphabet, so it goes in unescaped where that alphabet is safe
         now = SafeText(self.now().astimezone(self.zone).strftime(DATE_FORMAT))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from exportdsl.chat import parse_chat_bytes
+from exportdsl.chat import ChatSession, parse_chat_bytes
 from exportdsl.delivery.outbox import Delivery
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
@@ -31,6 +31,9 @@ class ExportDeliverer:
         self.client_factory = client_factory
         self.tokens = {name: TokenCache() for name in plans}
         self._local = threading.local()
+        # The transcript is pure-Python CPU work: the GIL runs one at a time anyway, and several
+        # threads wanting it at once would keep the intake's event loop waiting for it.
+        self._rendering = threading.Lock()
 
     def __call__(self, delivery: Delivery, body: bytes) -> Outcome:
         plan = self.plans.get(delivery.connector)
@@ -50,8 +53,14 @@ class ExportDeliverer:
             self._local.client = self.client_factory()
         if name not in exporters:
             exporters[name] = Exporter(plan, self._local.client, env=self.env, tokens=self.tokens[name],
-                                       retry=ONE_ATTEMPT)
+                                       retry=ONE_ATTEMPT, render_pdf=self._render)
         return exporters[name]
+
+    def _render(self, chat: ChatSession, timezone: str) -> bytes:
+        from exportdsl.report import render_report
+
+        with self._rendering:
+            return render_report(chat, timezone=timezone)
 
 
 def outcome(result: ExportResult) -> Outcome:

@@ -84,7 +84,7 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> Intake:
     plans: dict[str, Plan] = {name: endpoint.plan for name, endpoint in endpoints.items()}
     deliverer = ExportDeliverer(plans, env=environment)
     pool = WorkerPool(str(settings.database), deliverer, workers=settings.workers, per_target=settings.per_target,
-                      lease=settings.lease, outbox_factory=partial(Outbox, schedule=settings.schedule))
+                      lease=settings.lease, outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False))
     intake = Intake(endpoints, str(settings.database), pool)
     pool.observe = intake.metrics.observe
     return intake
