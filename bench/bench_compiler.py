@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bench.timing import cold_seconds
 from exportdsl import compile_connector, load_connector, parse_connector
 from exportdsl.values import SafeText, TextValue
 
@@ -152,20 +151,8 @@ def bench_distinct(folder: Path, count: int = 300) -> None:
 
 def bench_cold_check(path: Path, runs: int = 15) -> None:
     exe = str(Path(sys.executable).with_name("exportdsl"))
-    # As installed: byte code cached (pip compiles it); the first run also fills Lark's grammar cache.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-
-    def timed(command: list[str]) -> float:
-        subprocess.run(command, capture_output=True, check=False, env=env)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(command, capture_output=True, check=False, env=env)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    python = timed([sys.executable, "-c", "pass"])
-    check = timed([exe, "check", str(path)])
+    python = cold_seconds([sys.executable, "-c", "pass"], runs)
+    check = cold_seconds([exe, "check", str(path)], runs)
     print(f"exportdsl check, one file, cold process: {check * 1000:.0f} ms median of {runs} "
           f"(bare python start {python * 1000:.0f} ms, {check / python:.1f}x), target <= 150 ms "
           f"{verdict(check <= 0.150)}")

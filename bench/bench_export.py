@@ -20,10 +20,8 @@ from __future__ import annotations
 import base64
 import json
 import multiprocessing
-import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 import httpx
 
 from bench.bench_report import sample_chat
+from bench.timing import cold_seconds
 from exportdsl.chat import ChatSession, load_chat, parse_chat
 from exportdsl.compiler import compile_connector
 from exportdsl.config import parse_connector
@@ -156,16 +155,8 @@ def _compare(ours: Callable[[], Any], baseline: Callable[[], Any], count: int, r
 def _cold_start(base: str, folder: Path) -> float:
     connector = folder / "bench.yaml"
     connector.write_text(CONNECTOR.format(base=base), encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env["BENCH_SECRET"] = SECRET
     command = [str(Path(sys.executable).parent / "exportdsl"), "export", str(connector), str(SAMPLE)]
-    times = []
-    for run in range(6):  # the first run writes the byte code and the grammar cache
-        started = time.perf_counter()
-        subprocess.run(command, env=env, check=True, capture_output=True, timeout=60)
-        if run:
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return cold_seconds(command, runs=5, env={"BENCH_SECRET": SECRET})
 
 
 def _verdict(ok: bool) -> str:

@@ -10,12 +10,12 @@ and YAML-parses the same files.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench.timing import cold_seconds
 
 ROOT = Path(__file__).parent.parent
 BASELINE = ("import sys, pathlib, yaml\n"
@@ -32,17 +32,6 @@ def generate(folder: Path, count: int) -> None:
         (folder / f"connector-{number:04d}.yaml").write_text(text, encoding="utf-8")
 
 
-def median_seconds(command: list[str], runs: int = 5) -> float:
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(command, capture_output=True, check=False, env=env)  # byte code and grammar caches
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False, env=env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -50,8 +39,8 @@ def main() -> None:
         result = subprocess.run([str(Path(sys.executable).with_name("exportdsl")), "check", str(folder)],
                                 capture_output=True, text=True, check=False)
         print(f"check of 1,000 generated files: {result.stderr.strip()}")
-        check = median_seconds([str(Path(sys.executable).with_name("exportdsl")), "check", str(folder)])
-        baseline = median_seconds([sys.executable, "-c", BASELINE, str(folder)])
+        check = cold_seconds([str(Path(sys.executable).with_name("exportdsl")), "check", str(folder)])
+        baseline = cold_seconds([sys.executable, "-c", BASELINE, str(folder)])
         verdict = "PASS" if check <= 1.5 else "FAIL"
         print(f"exportdsl check, 1,000 files, cold: {check:.2f} s wall on {os.cpu_count()} cores "
               f"(read + YAML parse alone: {baseline:.2f} s, {check / baseline:.1f}x); target <= 1.5 s {verdict}")

@@ -71,20 +71,25 @@ def sample_chat(count: int, seed: int = 7) -> dict[str, Any]:
             "paths": [{"url": "https://example.com/shop", "title": "Shop"}], "messages": messages}
 
 
-def render_baseline(chat: ChatSession) -> bytes:
-    """Every message as one drawString line, same font, new page when the page is full."""
-    _fonts()  # registers the bundled font, as the transcript does
-    buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT)
+def _draw_lines(canvas: Canvas, chat: ChatSession, font: str) -> None:
+    """Every message as one drawString line, a new page when the page is full."""
     y = 800.0
     for message in chat.messages:
-        canvas.setFont(REGULAR_FONT, 9.5)
+        canvas.setFont(font, 9.5)
         canvas.drawString(50, y, message.content)
         y -= 13
         if y < 50:
             canvas.showPage()
             y = 800.0
     canvas.showPage()
+
+
+def render_baseline(chat: ChatSession) -> bytes:
+    """Every message as one drawString line, same font, new page when the page is full."""
+    _fonts()  # registers the bundled font, as the transcript does
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT)
+    _draw_lines(canvas, chat, REGULAR_FONT)
     with _binary_streams():  # the same stream encoding as the transcript: a like-for-like comparison
         canvas.save()
     return buffer.getvalue()
@@ -98,15 +103,7 @@ def render_reportlab_defaults(chat: ChatSession) -> bytes:
     """
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1)
-    y = 800.0
-    for message in chat.messages:
-        canvas.setFont("Helvetica", 9.5)
-        canvas.drawString(50, y, message.content)
-        y -= 13
-        if y < 50:
-            canvas.showPage()
-            y = 800.0
-    canvas.showPage()
+    _draw_lines(canvas, chat, "Helvetica")
     canvas.save()
     return buffer.getvalue()
 
