@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
+from exportdsl.source import LineIndex, Location
 
 
 def check(context: LintContext) -> Iterator[Finding]:
@@ -26,6 +27,19 @@ def check(context: LintContext) -> Iterator[Finding]:
         if name not in context.env:
             yield Finding(context.at(template, reference.span), f"environment variable {name} is not set",
                           f"set {name} where exports run, or write $!{{env.{name}}} if it may be missing")
+    connector = context.connector
+    for section, name in (("signing", connector.signing.env if connector.signing else None),
+                          ("intake", connector.intake_secret_env)):
+        if name is not None and name not in context.env:
+            yield Finding(_where(connector.path, connector.text, name), f"{section}.secret: environment variable "
+                          f"{name} is not set", f"set {name} where exports run")
+
+
+def _where(path: str, text: LineIndex, name: str) -> Location:
+    """Where the file names the variable (the config keeps no position for these two keys)."""
+    offset = max(text.text.find(f"env.{name}") - 2, 0)  # at its '$' (or '${')
+    line, column = text.position(offset)
+    return Location(path, line, column, line, column + len(name) + 4)
 
 
 RULE = rule("XD509", "env-not-set", Severity.ERROR, __doc__, check)

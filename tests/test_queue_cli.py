@@ -1,0 +1,58 @@
+"""`exportdsl queue list|show|retry|purge` on a real outbox file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exportdsl.cli import main
+from exportdsl.delivery.outbox import DEAD, Incoming, Outbox
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "queue.db"
+    outbox = Outbox(path)
+    for number in range(3):
+        outbox.accept(Incoming("crm", str(number), b"{}", "crm.example", f"key-{number}"))
+    first = outbox.claim("w")
+    assert first is not None
+    outbox.succeed(first, "w", 201)
+    second = outbox.claim("w")
+    assert second is not None
+    outbox.fail(second, "w", "HTTP 410 Gone", status=410, permanent=True)
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["queue", *args])
+    return result.exit_code, result.output
+
+
+def test_list_shows_states_and_errors(database: Path) -> None:
+    code, output = run("list", "--db", str(database))
+    assert code == 0
+    assert "delivered" in output and "dead" in output and "HTTP 410 Gone" in output and "pending" in output
+    assert "1 pending, 0 retrying, 1 delivered, 1 dead" in output
+    code, output = run("list", "--db", str(database), "--status", "dead", "--json")
+    records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [r["last_status"] for r in records] == [410]
+
+
+def test_show_one_delivery(database: Path) -> None:
+    code, output = run("show", "--db", str(database), "2")
+    assert code == 0 and "idempotency_key" in output and "key-1" in output
+    assert run("show", "--db", str(database), "99")[0] == 2
+
+
+def test_retry_dead_then_purge_delivered(database: Path) -> None:
+    code, output = run("retry", "--db", str(database), "--dead")
+    assert code == 0 and "1 delivery queued again" in output
+    assert Outbox(database).counts()[DEAD] == 0
+    code, output = run("purge", "--db", str(database), "--status", "delivered")
+    assert code == 0 and "1 delivery removed" in output
+    assert run("purge", "--db", str(database))[0] == 2  # says nothing about what to purge
+    assert run("retry", "--db", str(database))[0] == 2
