@@ -23,10 +23,10 @@ def check(context: LintContext) -> Iterator[Finding]:
     for template, reference in context.all_references():
         if reference.name != "env" or reference.quiet or not reference.segments:
             continue
-        name = reference.segments[0].key
-        if name not in context.env:
-            yield Finding(context.at(template, reference.span), f"environment variable {name} is not set",
-                          f"set {name} where exports run, or write $!{{env.{name}}} if it may be missing")
+        variable = str(reference.segments[0].key)
+        if variable not in context.env:
+            yield Finding(context.at(template, reference.span), f"environment variable {variable} is not set",
+                          f"set {variable} where exports run, or write $!{{env.{variable}}} if it may be missing")
     connector = context.connector
     for section, name in (("signing", connector.signing.env if connector.signing else None),
                           ("intake", connector.intake_secret_env)):
