@@ -17,7 +17,7 @@ import click
 from exportdsl.errors import ExportDslError
 
 if TYPE_CHECKING:
-    from exportdsl.delivery.outbox import Delivery, Outbox
+    from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
 
 STATUSES = ("pending", "delivered", "dead")
 
@@ -34,22 +34,17 @@ STATUSES = ("pending", "delivered", "dead")
               help="Deliveries in flight to one back end at most.")
 @click.option("--lease", default=120.0, show_default=True, type=click.FloatRange(1, 3600),
               help="Seconds a worker holds a delivery; after a crash, another takes it over then.")
-@click.option("--retry-schedule", default="0,5,300,1800,7200,18000,36000,36000", show_default=True,
-              help="Seconds before each attempt (±20% jitter); after the last, a delivery is dead.")
+@click.option("--retry-schedule", default="5,300,1800,7200,18000,36000,36000", show_default=True,
+              help="Seconds to wait after each failed attempt (±20% jitter); after the last, a delivery is dead.")
 def serve(folder: Path, database: Path, host: str, port: int, workers: int, per_target: int, lease: float,
           retry_schedule: str) -> None:
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
     import uvicorn
 
-    from exportdsl.delivery.outbox import Schedule
     from exportdsl.delivery.service import Settings, build
 
     try:
-        delays = tuple(float(part) for part in retry_schedule.split(","))
-    except ValueError:
-        raise click.BadParameter("a comma-separated list of seconds", param_hint="--retry-schedule") from None
-    try:
-        intake = build(Settings(folder, database, workers, per_target, lease, Schedule(delays)))
+        intake = build(Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule)))
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
@@ -60,6 +55,16 @@ def serve(folder: Path, database: Path, host: str, port: int, workers: int, per_
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
     uvicorn.run(intake.app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
                 access_log=False)
+
+
+def _schedule(text: str) -> Schedule:
+    from exportdsl.delivery.outbox import Schedule
+
+    try:
+        return Schedule(tuple(float(part) for part in text.split(",")))
+    except (ValueError, ExportDslError):
+        raise click.BadParameter("a comma-separated list of seconds, finite and not negative",
+                                 param_hint="--retry-schedule") from None
 
 
 @click.group()
@@ -74,7 +79,10 @@ _DB = click.option("--db", "database", type=click.Path(exists=True, dir_okay=Fal
 def _outbox(database: Path) -> Outbox:
     from exportdsl.delivery.outbox import Outbox
 
-    return Outbox(database)
+    try:
+        return Outbox(database, create=False)
+    except ExportDslError as error:
+        raise click.UsageError(str(error)) from None
 
 
 @queue.command(name="list")

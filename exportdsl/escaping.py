@@ -41,11 +41,16 @@ def text(value: Any) -> str:
     return _text(value)
 
 
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
+
+
 def header(value: Any) -> str:
     rendered = _text(value)
-    if "\r" in rendered or "\n" in rendered or "\0" in rendered:
-        raise RenderError("a header value may not contain CR, LF or NUL",
-                          hint="the value would split the header; it is never sent")
+    bad = _HEADER_CONTROL.search(rendered)
+    if bad:
+        what = "CR, LF or NUL" if bad.group() in "\r\n\0" else f"the control character U+{ord(bad.group()):04X}"
+        raise RenderError(f"a header value may not contain {what}",
+                          hint="CR or LF would split the header; no control character may be sent in one")
     return rendered
 
 

@@ -99,6 +99,7 @@ class ExportResult:
     idempotency_key: str | None = None
     phases: list[PhaseResult] = field(default_factory=list)
     error: ExportDslError | None = None
+    failed_phase: str | None = None  # the phase that was under way when the export stopped
     seconds: float = 0.0
 
     @property
@@ -193,17 +194,22 @@ class Exporter:
         variables = self.variables(chat)
         result.idempotency_key = result.idempotency_key or idempotency_key(self.plan, chat)
         if self.plan.token is not None:
+            result.failed_phase = "token"
             variables["tokenResponse"] = self._token(variables, result, fresh=False)
         report = PhaseResult("report")
         result.phases.append(report)
+        result.failed_phase = "report"
         answer = self._deliver(export, variables, result.idempotency_key, report)
         if answer.status == 401 and self.plan.token is not None:
             # the token may have been revoked before it expired: one new token, one more try
             self.tokens.drop(self.token_key)
+            result.failed_phase = "token"
             variables["tokenResponse"] = self._token(variables, result, fresh=True)
+            result.failed_phase = "report"
             answer = self._deliver(export, variables, result.idempotency_key, report)
         if not 200 <= answer.status < 300:
             raise self._refused("report", answer, report.attempts)
+        result.failed_phase = None
 
     def _export_plan(self) -> RequestPlan:
         export = self.plan.export
@@ -245,6 +251,7 @@ class Exporter:
         cached = None if fresh or not self.token_cacheable else self.tokens.get(self.token_key, self.monotonic())
         phase.cached = cached is not None
         if cached is not None:
+            self._register(cached)  # another exporter fetched it: this one's redactor must know it too
             return cached
         assert self.plan.token is not None  # the caller checked
         rendered = self.plan.token.render(variables)
@@ -253,6 +260,11 @@ class Exporter:
         if self.token_cacheable:
             self.tokens.put(self.token_key, response, self.monotonic() + _lifetime(response))
         return response
+
+    def _register(self, response: Mapping[str, Any]) -> None:
+        for name, value in response["headers"].multi_items():
+            self.redact.add_header(name, value)
+        self.redact.add_json(response["body"].fields["JSON"])
 
     def _token_response(self, answer: Answer, attempts: int) -> dict[str, Any]:
         """$tokenResponse from a 2xx JSON answer; its secrets are registered for redaction first."""
@@ -276,7 +288,10 @@ class Exporter:
         for name, value in rendered.headers:
             self.redact.add_header(name, value)
         secret = self._signing_secret()
-        return self._send(phase, lambda: self.build(rendered, key, secret))  # signed anew for each attempt
+        answer = self._send(phase, lambda: self.build(rendered, key, secret))  # signed anew for each attempt
+        for name, value in answer.headers:
+            self.redact.add_header(name, value)
+        return answer
 
     def report_request(self, rendered: RenderedRequest, key: str) -> httpx.Request:
         """The report request as it goes on the wire (signed when the connector says so)."""
@@ -291,6 +306,7 @@ class Exporter:
         if secret is not None:
             message_id = headers.get("idempotency-key", key or "")
             headers.update(webhooks.headers(secret, message_id, int(self.now().timestamp()), body))
+            self.redact.add_header("webhook-signature", headers["webhook-signature"])  # replayable for minutes
         try:
             return self.client.build_request(rendered.method, rendered.url, headers=headers, content=body,
                                              timeout=self.timeout)
@@ -339,6 +355,9 @@ class Exporter:
             return _Attempt(request, None, error)
         try:
             return _Attempt(request, _read(response, time.monotonic() + self.plan.timeout.total), None)
+        except httpx.DecodingError:  # e.g. "gzip" that is not: the status still says how it went
+            headers = tuple(response.headers.multi_items())
+            return _Attempt(request, Answer(response.status_code, response.reason_phrase, headers, b""), None)
         except httpx.TransportError as error:
             return _Attempt(request, None, error)
         finally:
@@ -520,7 +539,7 @@ def retry_after(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):  # ASCII digits only: str.isdigit() takes '²' too
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -579,10 +598,16 @@ def make_client() -> httpx.Client:
     """The client the CLI uses: keep-alive, no redirects, our User-Agent, TLS set up on first use."""
     from exportdsl import __version__
 
+    headers = {"User-Agent": f"exportdsl/{__version__}"}
+    if any(name.lower() in _PROXY_VARIABLES for name in os.environ):
+        return httpx.Client(follow_redirects=False, headers=headers)  # httpx sets the proxies up from them
     # A plain-http transport needs no CA bundle: verify=False only skips loading one (~35 ms) for a
-    # transport that never speaks TLS. Proxies from the environment get httpx's own, verifying transports.
-    return httpx.Client(follow_redirects=False, headers={"User-Agent": f"exportdsl/{__version__}"},
-                        transport=_LazyTransport(verify=True), mounts={"http://": _LazyTransport(verify=False)})
+    # transport that never speaks TLS.
+    return httpx.Client(follow_redirects=False, headers=headers, transport=_LazyTransport(verify=True),
+                        mounts={"http://": _LazyTransport(verify=False)})
+
+
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
 class _LazyTransport(httpx.BaseTransport):

@@ -8,7 +8,7 @@ _CONTEXT_WORDS = {
     "text": "inserted as is",
     "url": "inserted as is before the URL's path; the final URL is validated (http/https)",
     "url-component": "percent-encoded as one URL component",
-    "header": "header value; CR, LF or NUL is a render error",
+    "header": "header value; a control character (CR, LF, NUL, …) is a render error",
     "form": "form-encoded",
     "json-string": "escaped as JSON string content",
     "json-value": "inserted as a JSON value",

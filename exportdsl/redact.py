@@ -64,6 +64,9 @@ class Redactor:
             return
         scheme = _AUTH_SCHEME.match(value)
         self.add(scheme.group(1) if scheme else value)  # "Bearer [REDACTED]" still says which scheme
+        if name.lower() in ("cookie", "set-cookie"):  # each cookie's value is a secret on its own
+            for pair in value.split(";")[:1] if name.lower() == "set-cookie" else value.split(";"):
+                self.add(pair.partition("=")[2].strip())
 
     def add_json(self, value: Any, sensitive: bool = False) -> None:
         """Every text or number below a secret-looking key of a JSON answer (access_token, ...)."""
@@ -104,8 +107,11 @@ def _forms(secret: str) -> set[str]:
     escaped_json = json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), escaped_json,
              json.dumps(secret)[1:-1], _xml_escape(secret), quote(secret, safe="/:@")}
-    for fragment in _base64_fragments(secret.encode("utf-8")):
-        forms |= {fragment, fragment.replace("+", "-").replace("/", "_"), quote(fragment, safe="")}
+    # base64 of each form a template can put the secret in: an XML template holding an escaped
+    # secret is base64-encoded whole into $xmlTemplate.encoded.base64
+    for text in (secret, _xml_escape(secret), escaped_json, quote(secret, safe=""), quote_plus(secret, safe="")):
+        for fragment in _base64_fragments(text.encode("utf-8")):
+            forms |= {fragment, fragment.replace("+", "-").replace("/", "_"), quote(fragment, safe="")}
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 

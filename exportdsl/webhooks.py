@@ -17,12 +17,14 @@ TOLERANCE = 300  # seconds a signed message may be early or late (older ones are
 def key_bytes(secret: str, *, strict: bool = False) -> bytes:
     """The HMAC key: the base64 after ``whsec_``. Not strict (an intake secret that is also used as
     a bearer token), any other secret is used as its bytes; strict, it must be a whsec_ secret."""
-    try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except (binascii.Error, ValueError):
-        if strict:
-            raise ValueError("not a whsec_ secret in base64") from None
-        return secret.encode()
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    if strict:
+        raise ValueError("not a whsec_ secret in base64")
+    return secret.encode()
 
 
 def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

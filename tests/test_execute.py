@@ -317,3 +317,45 @@ def test_dry_run_with_a_token_answer() -> None:
     report = run.requests[-1][1]
     assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
     assert run.redact(report.headers["authorization"]) == "Bearer [REDACTED]"
+
+
+def test_retry_after_takes_ascii_digits_only() -> None:
+    from exportdsl.execute import retry_after
+
+    assert retry_after("\u00b2", NOW) is None and retry_after("120", NOW) == 120.0
+
+
+def test_an_answer_whose_body_cannot_be_decoded_is_still_an_answer(real_backend: Backend) -> None:
+    real_backend.on("/token", TOKEN)
+    real_backend.on("/report", Reply(201, body=b"not gzip", headers={"Content-Encoding": "gzip"}))
+    assert exporter(real_backend).run(sample_chat()).ok
+
+
+def test_a_token_another_exporter_cached_is_still_redacted(backend: Backend) -> None:
+    from exportdsl.execute import TokenCache
+
+    backend.on("/token", TOKEN)
+    backend.on("/report", Reply(400, body=f"bad token {ACCESS_TOKEN}".encode()))
+    shared = TokenCache()
+    first = exporter(backend, tokens=shared).run(sample_chat())
+    second = exporter(backend, tokens=shared).run(sample_chat())  # takes the token from the cache
+    assert second.phase("token").cached  # type: ignore[union-attr]
+    for result in (first, second):
+        assert ACCESS_TOKEN not in str(result.error)
+
+
+def test_set_cookie_of_the_report_answer_is_redacted(backend: Backend) -> None:
+    backend.on("/token", TOKEN)
+    cookie = {"Set-Cookie": "sid=s3ss10n-c00kie-value"}
+    backend.on("/report", Reply(500, body=b"session s3ss10n-c00kie-value", headers=cookie))
+    result = exporter(backend).run(sample_chat())
+    assert "s3ss10n-c00kie-value" not in str(result.error)
+
+
+def test_only_whsec_secrets_are_read_as_base64() -> None:
+    from exportdsl.webhooks import key_bytes
+
+    hex_secret = "0123456789abcdef0123456789abcdef0123456789abcdef"  # also valid base64
+    assert key_bytes(hex_secret) == hex_secret.encode()
+    with pytest.raises(ValueError):
+        key_bytes(hex_secret, strict=True)

@@ -79,7 +79,7 @@ def test_failures_follow_the_schedule_then_die(outbox: Outbox, clock: Clock) -> 
             clock.now = state.next_attempt_at
             continue
         outbox.fail(delivery, "w", "HTTP 503")
-    expected = Schedule().delays[1:]
+    expected = Schedule().waits
     assert len(waits) == len(expected) == 7
     for waited, delay in zip(waits, expected, strict=True):
         assert delay * 0.8 <= waited <= delay * 1.2
@@ -188,3 +188,72 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     everything = claimed[0] + claimed[1]
     assert len(everything) == len(set(everything)) == 400
     assert all(claimed)  # both really worked
+
+
+def test_button_keys_stay_unique_after_a_purge(outbox: Outbox) -> None:
+    outbox.accept(chat(1))
+    first = outbox.request_export("acme", "1", "crm.example")
+    claimed = outbox.claim("w")
+    while claimed is not None and claimed.id != first:
+        outbox.succeed(claimed, "w")
+        claimed = outbox.claim("w")
+    assert claimed is not None
+    outbox.succeed(claimed, "w")
+    outbox.purge(status=DELIVERED)
+    second = outbox.request_export("acme", "1", "crm.example")  # the chat is still stored
+    keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
+    assert keys[second] == "key-acme-1.export-2" and second > first  # ids are never reused either
+
+
+def test_retry_leaves_a_delivery_in_flight_alone(outbox: Outbox, clock: Clock) -> None:
+    outbox.accept(chat(1))
+    delivery = outbox.claim("w", lease=60)
+    assert delivery is not None
+    assert outbox.retry(ids=[delivery.id]) == 0
+    assert outbox.succeed(delivery, "w")
+
+
+def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
+    from exportdsl.delivery.workers import Outcome, WorkerPool
+
+    path = str(tmp_path / "queue.db")
+    Outbox(path).accept(chat(1))
+    calls: list[int] = []
+
+    def slow(delivery: Any, body: bytes) -> Outcome:
+        calls.append(delivery.id)
+        time.sleep(2.5)  # longer than the lease: without renewal another worker would take it over
+        return Outcome(True, status=201)
+
+    pool = WorkerPool(path, slow, workers=2, lease=1.0, idle=0.05)
+    pool.start()
+    deadline = time.monotonic() + 20
+    while Outbox(path).counts()[DELIVERED] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    pool.stop()
+    assert calls == [1] and Outbox(path).deliveries()[0].attempts == 1
+
+
+def test_a_worker_survives_a_failing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exportdsl.delivery.workers import Outcome, WorkerPool
+
+    path = str(tmp_path / "queue.db")
+    Outbox(path).accept(chat(1))
+    failures = [sqlite3.OperationalError("database is locked")]
+    real_claim = Outbox.claim
+
+    def flaky(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_claim(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "claim", flaky)
+    pool = WorkerPool(path, lambda delivery, body: Outcome(True, status=200), workers=1, idle=0.05)
+    pool.start()
+    deadline = time.monotonic() + 20
+    while Outbox(path).counts()[DELIVERED] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert pool.alive() == 1
+    pool.stop()

@@ -49,7 +49,7 @@ def test_xml_field_stays_well_formed_with_exactly_the_text(value: str) -> None:
 
 @given(values, st.sampled_from(["\r", "\n", "\0", "\r\n"]), values)
 def test_header_with_cr_lf_or_nul_is_a_render_error(before: str, bad: str, after: str) -> None:
-    with pytest.raises(RenderError, match="CR, LF or NUL"):
+    with pytest.raises(RenderError, match="may not contain"):
         Template("Bearer $v", "header").render({"v": before + bad + after})
 
 

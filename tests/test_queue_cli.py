@@ -56,3 +56,14 @@ def test_retry_dead_then_purge_delivered(database: Path) -> None:
     assert code == 0 and "1 delivery removed" in output
     assert run("purge", "--db", str(database))[0] == 2  # says nothing about what to purge
     assert run("retry", "--db", str(database))[0] == 2
+
+
+def test_a_file_that_is_not_a_queue_is_a_usage_error(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "x.db"
+    not_a_db.write_text("hello")
+    code, output = run("list", "--db", str(not_a_db))
+    assert code == 2 and "Traceback" not in output
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    code, output = run("list", "--db", str(empty))
+    assert code == 2 and "not an exportdsl queue" in output

@@ -86,3 +86,15 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logging.getLogger("httpx").info("HTTP Request: POST %s", f"https://x.example/?k={quote(SECRET, safe='')}")
     assert SECRET not in caplog.text and quote(SECRET, safe="") not in caplog.text
     assert REDACTED in caplog.text
+
+
+def test_a_secret_escaped_in_xml_and_then_base64_encoded_is_hidden() -> None:
+    import base64
+
+    from exportdsl.redact import Redactor
+
+    secret = 'cl1ent-S3CRET/+&="ü'
+    escaped = secret.replace("&", "&amp;").replace('"', "&quot;")
+    for prefix in ("", "<a>", "<ab>"):  # each of the three base64 alignments
+        encoded = base64.b64encode(f"{prefix}<key>{escaped}</key>".encode()).decode()
+        assert "[REDACTED]" in Redactor([secret])(encoded)

@@ -30,7 +30,7 @@ from exportdsl.webhooks import key_bytes
 INTAKE_SECRET = "intake-S3CRET-0123456789"
 SERVE_ENV = ENV | {"INTAKE_SECRET": INTAKE_SECRET}
 CHAT = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
-FAST = Schedule((0, 0.05, 0.05, 0.05), jitter=0.0)  # four attempts, 50 ms apart
+FAST = Schedule((0.05, 0.05, 0.05), jitter=0.0)  # four attempts, 50 ms apart
 
 
 def chat_json(chat_id: int) -> bytes:
@@ -241,7 +241,7 @@ def free_port() -> int:
 def start_process(folder: Path, database: Path, port: int) -> subprocess.Popen[bytes]:
     command = [str(Path(sys.executable).with_name("exportdsl")), "serve", "--connectors", str(folder), "--db",
                str(database), "--port", str(port), "--workers", "4", "--lease", "2",
-               "--retry-schedule", "0,0.2,0.2,0.2,0.2,0.2"]
+               "--retry-schedule", "0.2,0.2,0.2,0.2,0.2"]
     process = subprocess.Popen(command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -301,3 +301,17 @@ def test_sigterm_stops_gracefully(tmp_path: Path, real_backend: Backend) -> None
     assert sum(state.values()) == 10  # nothing lost: delivered, or pending for the next start
     with sqlite3.connect(database) as db:  # nothing left leased to the stopped process
         assert db.execute("SELECT COUNT(*) FROM deliveries WHERE lease_owner IS NOT NULL").fetchone()[0] == 0
+
+
+def test_a_signed_button_press_is_refused(serve: Callable[..., Running]) -> None:
+    running = serve(workers=1)
+    running.hook("crm", chat_json(11), params={"token": INTAKE_SECRET})
+    signature = signed(key_bytes(INTAKE_SECRET), "msg_1", int(time.time()), b"")
+    assert running.client.post("/connectors/crm/chats/11/export", headers=signature).status_code == 401
+
+
+def test_a_wrong_token_is_refused_before_the_body_is_read(serve: Callable[..., Running]) -> None:
+    running = serve(workers=1)
+    with socket.create_connection(("127.0.0.1", int(running.url.rsplit(":", 1)[1])), timeout=5) as connection:
+        connection.sendall(b"POST /hooks/crm?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+        assert connection.recv(100).startswith(b"HTTP/1.1 401")  # no 10 MB were waited for

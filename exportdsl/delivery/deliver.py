@@ -65,7 +65,8 @@ class ExportDeliverer:
 
 def outcome(result: ExportResult) -> Outcome:
     """Delivered; failed but worth another try (no answer, 408, 425, 429, 5xx); or failed for good."""
-    last = result.phases[-1] if result.phases else None
+    failed = result.phase(result.failed_phase) if result.failed_phase else None
+    last = failed or (result.phases[-1] if result.phases else None)
     status = last.status if last is not None else None
     if result.ok:
         return Outcome(True, status=status)

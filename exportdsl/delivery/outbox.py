@@ -10,6 +10,7 @@ the one that took over.
 
 from __future__ import annotations
 
+import math
 import random
 import sqlite3
 import threading
@@ -30,10 +31,12 @@ CREATE TABLE IF NOT EXISTS chats (
     chat_id     TEXT NOT NULL,
     body        BLOB NOT NULL,            -- the JSON exactly as received
     received_at REAL NOT NULL,
+    hook_key    TEXT NOT NULL,            -- the hook delivery's Idempotency-Key
+    presses     INTEGER NOT NULL DEFAULT 0, -- Report Export presses so far: each gets a key of its own
     PRIMARY KEY (connector, chat_id)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
-    id              INTEGER PRIMARY KEY,
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a purge
     connector       TEXT NOT NULL,
     chat_id         TEXT NOT NULL,
     reason          TEXT NOT NULL,        -- hook | button
@@ -56,27 +59,32 @@ CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until)
 
 
 class OutboxError(ExportDslError):
-    code = "XD600"
+    code = "XD700"
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """When to try again: the webhook senders' schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
-    10 h, 10 h), each delay with ±20% jitter; after the last, the delivery is dead."""
+    """When to try again, as the webhook senders do: the first attempt at once, then after 5 s,
+    5 min, 30 min, 2 h, 5 h, 10 h and 10 h (``waits``), each with ±20% jitter; after the last
+    failure the delivery is dead."""
 
-    delays: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    waits: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     jitter: float = 0.2
     max_retry_after: float = 86400.0  # a Retry-After beyond a day is clamped
 
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(wait) and wait >= 0 for wait in self.waits):
+            raise OutboxError(f"retry waits must be finite and not negative: {self.waits}")
+
     @property
     def attempts(self) -> int:
-        return len(self.delays)
+        return len(self.waits) + 1
 
     def delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float | None:
         """Seconds until the next attempt after ``failed_attempts`` failures; None: give up."""
-        if failed_attempts >= len(self.delays):
+        if failed_attempts > len(self.waits):
             return None
-        base = self.delays[failed_attempts]
+        base = self.waits[failed_attempts - 1]
         jittered = base * (1 + rng.uniform(-self.jitter, self.jitter))
         if retry_after is not None:
             jittered = max(jittered, min(retry_after, self.max_retry_after))
@@ -122,7 +130,8 @@ class Accepted:
 
 class Outbox:
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
-                 schedule: Schedule | None = None, rng: random.Random | None = None, durable: bool = True) -> None:
+                 schedule: Schedule | None = None, rng: random.Random | None = None, durable: bool = True,
+                 create: bool = True) -> None:
         """``durable=False`` is for the workers: their bookkeeping (leases, attempts, results) is then
         committed without waiting for the disk. A process crash loses nothing in WAL mode; a power cut
         can lose the last of it, and the delivery is then made again, under the same key. Whatever
@@ -134,7 +143,13 @@ class Outbox:
         self.schedule = schedule or Schedule()
         self.rng = rng or random.Random()
         self._local = threading.local()
-        self._connection().executescript(_SCHEMA)  # its own transaction (executescript commits first)
+        try:
+            if create:
+                self._connection().executescript(_SCHEMA)  # its own transaction (executescript commits first)
+            elif self._connection().execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'").fetchone() is None:
+                raise OutboxError(f"{self.path} is not an exportdsl queue (no deliveries table)")
+        except sqlite3.DatabaseError as error:
+            raise OutboxError(f"{self.path}: {error}", hint="is this an exportdsl queue database?") from None
 
     # --- connections: one per thread; WAL lets readers go on while a writer commits ----------------
 
@@ -184,8 +199,9 @@ class Outbox:
         results = []
         with self._transaction() as db:
             for item in batch:
-                stored = db.execute("INSERT OR IGNORE INTO chats VALUES (?, ?, ?, ?)",
-                                    (item.connector, item.chat_id, item.body, now)).rowcount
+                stored = db.execute("INSERT OR IGNORE INTO chats (connector, chat_id, body, received_at, hook_key)"
+                                    " VALUES (?, ?, ?, ?, ?)",
+                                    (item.connector, item.chat_id, item.body, now, item.key)).rowcount
                 if not stored:
                     results.append(Accepted(None, duplicate=True))
                     continue
@@ -198,13 +214,11 @@ class Outbox:
         and a number), since pressing the button again means exporting again."""
         now = self.clock()
         with self._transaction() as db:
-            hook = db.execute("SELECT idempotency_key FROM deliveries WHERE connector = ? AND chat_id = ?"
-                              " AND reason = 'hook' ORDER BY id LIMIT 1", (connector, chat_id)).fetchone()
-            if hook is None:
+            chat = db.execute("UPDATE chats SET presses = presses + 1 WHERE connector = ? AND chat_id = ?"
+                              " RETURNING hook_key, presses", (connector, chat_id)).fetchone()
+            if chat is None:
                 raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
-            presses = db.execute("SELECT COUNT(*) FROM deliveries WHERE connector = ? AND chat_id = ?"
-                                 " AND reason = 'button'", (connector, chat_id)).fetchone()[0]
-            key = f"{hook['idempotency_key']}.export-{presses + 1}"
+            key = f"{chat['hook_key']}.export-{chat['presses']}"
             return self._enqueue(db, connector, chat_id, "button", target, key, now)
 
     def _enqueue(self, db: sqlite3.Connection, connector: str, chat_id: str, reason: str, target: str, key: str,
@@ -234,6 +248,16 @@ class Outbox:
                 "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
                 " WHERE id = ? RETURNING *", (owner, now + lease, row["id"])).fetchone()
         return _delivery(claimed)
+
+    def renew(self, delivery_ids: Sequence[int], owner: str, lease: float) -> int:
+        """Extend the leases of deliveries still being attempted (a slow back end must not make
+        another worker take them over); returns how many are still ``owner``'s."""
+        if not delivery_ids:
+            return 0
+        marks = ", ".join("?" * len(delivery_ids))
+        with self._transaction() as db:
+            return db.execute(f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
+                              (self.clock() + lease, owner, *delivery_ids)).rowcount
 
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
         with self._transaction() as db:
@@ -287,12 +311,14 @@ class Outbox:
         return _delivery(row) if row else None
 
     def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
-        """Send deliveries again now, with a fresh schedule (dead ones included)."""
+        """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
+        attempting right now is left alone: taking it from under the worker would send it twice."""
         where, args = _selection(ids, status)
+        now = self.clock()
         with self._transaction() as db:
             return db.execute(f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                              f" finished_at = NULL, lease_owner = NULL, lease_until = NULL WHERE {where}",
-                              (self.clock(), *args)).rowcount
+                              f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
+                              (now, *args, now)).rowcount
 
     def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
         """Remove finished deliveries (never pending ones: they are accepted work)."""

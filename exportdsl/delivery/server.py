@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -120,12 +120,17 @@ class Intake:
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or endpoint.intake_secret is None:
             return self._refuse("unknown connector", 404, "no connector takes hooks at this path")
-        body = await _read(request)
+        unauthorized = self._refuse_unauthorized
+        if _presented_secret(request) is not None and not _secret_matches(endpoint.intake_secret, request):
+            return unauthorized()  # decided before reading a body nobody asked for
+        try:
+            body = await _read(request)
+        except ClientDisconnect:
+            return Response(status_code=400)  # the sender went away; nobody reads this answer
         if body is None:
             return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
         if not self._authorized(endpoint.intake_secret, request, body):
-            return self._refuse("unauthorized", 401, "missing or wrong intake secret",
-                                {"WWW-Authenticate": "Bearer"})
+            return unauthorized()
         try:
             chat = parse_chat_bytes(body)
         except ExportDslError as error:
@@ -153,9 +158,10 @@ class Intake:
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or not endpoint.export_enabled:
             return JSONResponse({"error": "no Report Export for this connector (export.url is not set)"}, 404)
-        if endpoint.intake_secret is None or not self._authorized(endpoint.intake_secret, request, b""):
-            return JSONResponse({"error": "missing or wrong intake secret"}, 401,
-                                headers={"WWW-Authenticate": "Bearer"})
+        # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor the
+        # path, and could be replayed to export any chat again
+        if endpoint.intake_secret is None or not _secret_matches(endpoint.intake_secret, request):
+            return self._refuse_unauthorized()
         chat_id = request.path_params["chat_id"]
         try:
             delivery = await asyncio.to_thread(self._request_export, endpoint, chat_id)
@@ -176,7 +182,10 @@ class Intake:
             counts = await asyncio.to_thread(self._counts)
         except Exception as error:
             return JSONResponse({"status": "error", "error": type(error).__name__}, 503)
-        return JSONResponse({"status": "ok" if self.accepting else "stopping", "deliveries": counts})
+        workers = {"alive": self.pool.alive(), "configured": self.pool.size}
+        healthy = workers["alive"] == workers["configured"] or not self.accepting
+        status = "stopping" if not self.accepting else "ok" if healthy else "degraded"
+        return JSONResponse({"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503)
 
     def _counts(self) -> dict[str, int]:
         outbox = Outbox(self.outbox.path)
@@ -189,10 +198,12 @@ class Intake:
         return Response(await asyncio.to_thread(generate_latest, self.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
+    def _refuse_unauthorized(self) -> Response:
+        return self._refuse("unauthorized", 401, "missing or wrong intake secret", {"WWW-Authenticate": "Bearer"})
+
     def _authorized(self, secret: str, request: Request, body: bytes) -> bool:
-        given = request.query_params.get("token") or _bearer(request.headers.get("authorization", ""))
-        if given:
-            return hmac.compare_digest(given.encode(), secret.encode())
+        if _presented_secret(request) is not None:
+            return _secret_matches(secret, request)
         signature = request.headers.get("webhook-signature")
         if signature:
             return verify(secret, request.headers.get("webhook-id", ""),
@@ -206,6 +217,15 @@ class Intake:
         if path is not None:
             content["path"] = path
         return JSONResponse(content, status, headers=dict(headers or {}))
+
+
+def _presented_secret(request: Request) -> str | None:
+    return request.query_params.get("token") or _bearer(request.headers.get("authorization", "")) or None
+
+
+def _secret_matches(secret: str, request: Request) -> bool:
+    given = _presented_secret(request)
+    return given is not None and hmac.compare_digest(given.encode(), secret.encode())
 
 
 def _bearer(header: str) -> str:
