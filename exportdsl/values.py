@@ -30,13 +30,32 @@ class TextValue(str):
         return value
 
 
-class SafeText(str):
+class SafeText:
     """Text we produced ourselves with a known alphabet (base64, our timestamp format).
 
     Only such text (and ints) may skip escaping where its alphabet is safe; the check is its type,
-    so a plain string a caller passes for ``$report`` or ``$dateTime`` is escaped like any other."""
+    so a plain string a caller passes for ``$report`` or ``$dateTime`` is escaped like any other.
+    A wrapper, not a str subclass: ``str()`` of a subclass copies, and a report is 100 KB of base64."""
 
-    __slots__ = ()
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __format__(self, spec: str) -> str:
+        return format(self.text, spec)
+
+    def __eq__(self, other: object) -> bool:
+        return self.text == (other.text if isinstance(other, SafeText) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"SafeText({self.text[:40]!r}{'…' if len(self.text) > 40 else ''})"
 
 
 class _Missing:
@@ -127,6 +146,8 @@ def to_text(value: Any) -> str:
     """The text of a value as DESIGN §3 says; ``None`` (quiet) is the empty string."""
     if isinstance(value, str):
         return value
+    if type(value) is SafeText:
+        return value.text
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -154,6 +175,8 @@ def to_json(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
+    if type(value) is SafeText:  # $report as a whole object, say
+        return value.text
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, Sequence):
