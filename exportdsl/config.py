@@ -8,7 +8,6 @@ all of them in one `ConnectorError`.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -16,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Transformer
 from lark.exceptions import UnexpectedInput
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
-from exportdsl.grammar import load_parser
+from exportdsl.pdata import depth, parse_pdata
 from exportdsl.plan import RetryPolicy, Signing, Timeouts
 from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
 from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
@@ -380,7 +378,7 @@ class _Reader:
     def pdata_literal(self, node: ScalarNode) -> tuple[dict[str, Any], dict[str, Location]]:
         origin = scalar_map(node, self.file, self.index)
         try:
-            parsed: list[tuple[str, Any, Span]] = _pdata_parser().parse(node.value)  # type: ignore[assignment]
+            parsed = parse_pdata(node.value)
         except UnexpectedInput as error:
             position = error.pos_in_stream or 0
             location = origin.location(Span(position, position + 1))
@@ -393,7 +391,7 @@ class _Reader:
                                                origin.location(error.span) if error.span else None))
             return {}, {}
         values = {key: value for key, value, _ in parsed}
-        if _depth(values) > MAX_DEPTH:
+        if depth(values) > MAX_DEPTH:
             self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata is nested deeper than {MAX_DEPTH} levels",
                                                origin.location(Span(0, 1))))
             return {}, {}
@@ -427,18 +425,6 @@ class _Reader:
         return _scalar(node)
 
 
-def _depth(value: Any) -> int:
-    """How deeply lists and mappings nest (without recursion: the input may nest thousands deep)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is not None:
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def _scalar(node: ScalarNode) -> Any:
     """A plain scalar's value as YAML 1.1 reads it (octal, sexagesimal, .inf, .nan …): PyYAML's own
     constructors, which do not cache (its generic `construct_object` would keep every node)."""
@@ -469,83 +455,3 @@ def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | Non
     if isinstance(choices, Mapping):
         return "expected one of: " + ", ".join(choices)
     return None
-
-
-# --- jtel's pdata literal ----------------------------------------------------------------------
-
-
-class _Pairs(list[tuple[str, Any, Span]]):
-    """An object literal's pairs, with the span of each key (kept for positions)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value, _ in self}
-
-
-def _plain(value: Any) -> Any:
-    return value.as_dict() if isinstance(value, _Pairs) else value
-
-
-class _PdataBuilder(Transformer[Any, Any]):
-    def start(self, children: list[Any]) -> _Pairs:
-        pairs: _Pairs = children[0]
-        return pairs
-
-    def object(self, children: list[Any]) -> _Pairs:
-        pairs = _Pairs(pair for pair in children if pair is not None)
-        seen: set[str] = set()
-        for key, _, span in pairs:
-            if key in seen:
-                raise ConfigError(f"duplicate key {key!r}", span=span)
-            seen.add(key)
-        return pairs
-
-    def pair(self, children: list[Any]) -> tuple[str, Any, Span]:
-        (key, span), value = children
-        return key, _plain(value), span
-
-    def key(self, children: list[Any]) -> tuple[str, Span]:
-        (token,) = children
-        text = str(token)
-        span = Span(token.start_pos or 0, token.end_pos or 0)
-        return (_unquote(text) if token.type == "STRING" else text), span
-
-    def string(self, children: list[Any]) -> str:
-        return _unquote(str(children[0]))
-
-    def number(self, children: list[Any]) -> int | float:
-        token = children[0]
-        text = str(token)
-        try:
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        except ValueError:  # more digits than Python converts
-            raise ConfigError(f"number too long ({len(text)} digits)",
-                              span=Span(token.start_pos or 0, token.end_pos or 0)) from None
-
-    def true(self, _: list[Any]) -> bool:
-        return True
-
-    def false(self, _: list[Any]) -> bool:
-        return False
-
-    def null(self, _: list[Any]) -> None:
-        return None
-
-    def array(self, children: list[Any]) -> list[Any]:
-        return [_plain(item) for item in children if item is not None]
-
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
-
-
-def _unquote(quoted: str) -> str:
-    """A JavaScript string literal's value: \\n, \\uXXXX and friends; any other \\x is x."""
-    def escape(match: re.Match[str]) -> str:
-        code = match.group(1)
-        return chr(int(code[1:], 16)) if len(code) == 5 else _ESCAPES.get(code, code)
-
-    return re.sub(r"\\(u[0-9A-Fa-f]{4}|.)", escape, quoted[1:-1])
-
-
-@functools.cache
-def _pdata_parser() -> Lark:
-    return load_parser("pdata.lark", _PdataBuilder(), maybe_placeholders=True)
