@@ -90,7 +90,7 @@ class Intake:
     def __init__(self, endpoints: Mapping[str, Endpoint], outbox_path: str, pool: WorkerPool,
                  clock: Callable[[], float] = time.time) -> None:
         self.endpoints = endpoints
-        self.outbox = Outbox(outbox_path, clock=clock)
+        self.outbox = Outbox(outbox_path, clock=clock)  # thread-safe: a connection per thread that uses it
         self.committer = GroupCommitter(Outbox(outbox_path, clock=clock))
         self.pool = pool
         self.clock = clock
@@ -164,35 +164,21 @@ class Intake:
             return self._refuse_unauthorized()
         chat_id = request.path_params["chat_id"]
         try:
-            delivery = await asyncio.to_thread(self._request_export, endpoint, chat_id)
+            delivery = await asyncio.to_thread(self.outbox.request_export, endpoint.name, chat_id, endpoint.target)
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
         self.pool.wake()
         return JSONResponse({"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202)
 
-    def _request_export(self, endpoint: Endpoint, chat_id: str) -> int:
-        outbox = Outbox(self.outbox.path, clock=self.clock)
-        try:
-            return outbox.request_export(endpoint.name, chat_id, endpoint.target)
-        finally:
-            outbox.close()
-
     async def health(self, _: Request) -> Response:
         try:
-            counts = await asyncio.to_thread(self._counts)
+            counts = await asyncio.to_thread(self.outbox.counts)
         except Exception as error:
             return JSONResponse({"status": "error", "error": type(error).__name__}, 503)
         workers = {"alive": self.pool.alive(), "configured": self.pool.size}
         healthy = workers["alive"] == workers["configured"] or not self.accepting
         status = "stopping" if not self.accepting else "ok" if healthy else "degraded"
         return JSONResponse({"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503)
-
-    def _counts(self) -> dict[str, int]:
-        outbox = Outbox(self.outbox.path)
-        try:
-            return outbox.counts()
-        finally:
-            outbox.close()
 
     async def prometheus(self, _: Request) -> Response:
         return Response(await asyncio.to_thread(generate_latest, self.metrics.registry),
