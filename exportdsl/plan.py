@@ -72,10 +72,6 @@ class FieldPlan:
         """The field as a ``%`` format: literal text around one ``%s`` per hole."""
         return "".join(piece.replace("%", "%%") if isinstance(piece, str) else "%s" for piece in self.pieces)
 
-    def render(self, variables: Mapping[str, Any]) -> str:
-        """This field alone (the plan renders whole requests; this is for tools and tests)."""
-        return compile_blocks([[self]])[0].render(variables)[0]
-
 
 _AUTHORITY = re.compile(r"(?i)https?://([^/?#]*)")
 

@@ -122,15 +122,6 @@ def test_purge_never_removes_pending_work(outbox: Outbox) -> None:
         outbox.purge()
 
 
-def test_release_gives_the_attempt_back(outbox: Outbox) -> None:
-    outbox.accept(chat(1))
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    outbox.release(delivery, "w")
-    again = outbox.claim("w")
-    assert again is not None and again.attempts == 1
-
-
 def test_per_target_concurrency_limit(outbox: Outbox) -> None:
     for number in range(3):
         outbox.accept(chat(number, target="slow.example"))

@@ -281,12 +281,6 @@ class Outbox:
                  delivery.id, owner)).rowcount
         return new_status if changed else None
 
-    def release(self, delivery: Delivery, owner: str) -> None:
-        """Give a claimed delivery back untried (graceful shutdown): the attempt does not count."""
-        with self._transaction() as db:
-            db.execute("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1"
-                       " WHERE id = ? AND lease_owner = ?", (delivery.id, owner))
-
     def chat_body(self, connector: str, chat_id: str) -> bytes:
         row = self._connection().execute("SELECT body FROM chats WHERE connector = ? AND chat_id = ?",
                                          (connector, chat_id)).fetchone()
