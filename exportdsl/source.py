@@ -58,6 +58,12 @@ class LineIndex:
         line = bisect.bisect_right(self._starts, offset) - 1
         return line + 1, offset - self._starts[line] + 1
 
+    def location(self, file: str, first: int, last: int) -> Location:
+        """The range from offset ``first`` to offset ``last`` (inclusive) as a `Location`."""
+        line, column = self.position(first)
+        end_line, end_column = self.position(max(first, last))
+        return Location(file, line, column, end_line, end_column)
+
     def line_text(self, line: int) -> str:
         if not 1 <= line <= len(self._starts):
             return ""  # parsers may report the position just past the last line
@@ -89,10 +95,8 @@ class SourceMap:
         return self.anchors[max(0, min(offset, len(self.anchors) - 1))]
 
     def location(self, span: Span) -> Location:
-        line, column = self.index.position(self.file_offset(span.start))
         last = max(span.start, span.end - 1)
-        end_line, end_column = self.index.position(self.file_offset(last))
-        return Location(self.file, line, column, end_line, end_column)
+        return self.index.location(self.file, self.file_offset(span.start), self.file_offset(last))
 
 
 SNIPPET_WIDTH = 100

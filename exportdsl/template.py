@@ -59,6 +59,4 @@ class Template:
 
 def _locate(index: LineIndex, span: Span | None) -> Location:
     span = span or Span(0, 1)
-    line, column = index.position(span.start)
-    end_line, end_column = index.position(max(span.start, span.end - 1))
-    return Location(_FILE, line, column, end_line, end_column)
+    return index.location(_FILE, span.start, span.end - 1)

@@ -38,8 +38,7 @@ def check(context: LintContext) -> Iterator[Finding]:
 def _where(path: str, text: LineIndex, name: str) -> Location:
     """Where the file names the variable (the config keeps no position for these two keys)."""
     offset = max(text.text.find(f"env.{name}") - 2, 0)  # at its '$' (or '${')
-    line, column = text.position(offset)
-    return Location(path, line, column, line, column + len(name) + 4)
+    return text.location(path, offset, offset + len(name) + 4)  # through the name's last character
 
 
 RULE = rule("XD509", "env-not-set", Severity.ERROR, __doc__, check)
