@@ -6,14 +6,13 @@ bodies that can never be well formed), each located in the file, and raised toge
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exportdsl.catalogue import Phase, Var, catalogue
 from exportdsl.config import Connector, Request, TemplateField
 from exportdsl.contexts import kind_for_content_type, place
-from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError
+from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.nodes import Reference, Text, format_path
 from exportdsl.parser import parse
 from exportdsl.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
@@ -189,8 +188,8 @@ class _Compiler:
         name, span = reference.name, reference.name_span
         if name not in self.variables:
             available = [key for key, var in self.variables.items() if phase in var.phases and self.exists(key)]
-            close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
-            hint = (f"did you mean ${close[0]}? " if close else "") + \
+            close = closest(name, available)
+            hint = (f"did you mean ${close}? " if close else "") + \
                 f"available in the {phase.value} phase: " + ", ".join(f"${key}" for key in available)
             return UNDEFINED, f"undefined variable ${name}", span, hint
         if name == "tokenResponse" and self.connector.token is None:
@@ -222,9 +221,9 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
         return var.children[key]
     if not var.children:
         return f"{where} has no properties", None
-    close = difflib.get_close_matches(key, list(var.children), n=1, cutoff=0.6)
+    close = closest(key, var.children)
     available = "available: " + ", ".join(var.children)
-    return f"{where} has no property {key!r}", (f"did you mean {close[0]!r}? " if close else "") + available
+    return f"{where} has no property {key!r}", (f"did you mean {close!r}? " if close else "") + available
 
 
 

@@ -7,7 +7,6 @@ all of them in one `ConnectorError`.
 
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,7 @@ from lark.exceptions import UnexpectedInput
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
+from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.pdata import depth, parse_pdata
 from exportdsl.plan import RetryPolicy, Signing, Timeouts
 from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
@@ -449,9 +448,9 @@ def _describe(node: Node) -> str:
 
 
 def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    close = closest(word, choices)
     if close:
-        return f"did you mean {close[0]!r}?"
+        return f"did you mean {close!r}?"
     if isinstance(choices, Mapping):
         return "expected one of: " + ", ".join(choices)
     return None

@@ -7,10 +7,18 @@ of the module that calls the foreign library, never left to escape as tracebacks
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from exportdsl.source import Location, Span
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice a misspelt ``word`` most likely meant, for "did you mean" hints."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 class Severity(StrEnum):
