@@ -57,7 +57,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
     def group(request: Request | None) -> list[FieldPlan]:
         if request is None or request.url is None:
             return []  # a request without a url is never rendered
-        return [fields[field.name] for field in _request_fields(request)]
+        return [fields[field.name] for field in request.fields]
 
     xml = fields.get(connector.xml_template.name) if connector.xml_template else None
     token_block, export_block, xml_block = compile_blocks(
@@ -75,14 +75,6 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
                 request_plan(connector.token, token_block), request_plan(connector.export, export_block),
                 xml, xml_block if xml else None, retry=connector.retry, timeout=connector.timeout,
                 signing=connector.signing)
-
-
-def _request_fields(request: Request) -> Iterable[TemplateField]:
-    if request.url:
-        yield request.url
-    yield from (header.value for header in request.headers)
-    if request.body:
-        yield request.body
 
 
 class _Compiler:

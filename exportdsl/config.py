@@ -69,6 +69,15 @@ class Request:
     body: TemplateField | None
     location: Location
 
+    @property
+    def fields(self) -> Iterator[TemplateField]:
+        """The request's templates in order: url, header values, body."""
+        if self.url:
+            yield self.url
+        yield from (header.value for header in self.headers)
+        if self.body:
+            yield self.body
+
     def header(self, name: str) -> Header | None:
         wanted = name.lower()
         return next((h for h in self.headers if h.name.lower() == wanted), None)
@@ -96,13 +105,8 @@ class Connector:
     def fields(self) -> Iterator[TemplateField]:
         """Every template field: the token request's, the export request's, the XML template."""
         for request in (self.token, self.export):
-            if request is None:
-                continue
-            if request.url:
-                yield request.url
-            yield from (header.value for header in request.headers)
-            if request.body:
-                yield request.body
+            if request is not None:
+                yield from request.fields
         if self.xml_template:
             yield self.xml_template
 
