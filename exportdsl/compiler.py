@@ -137,7 +137,6 @@ class _Compiler:
                             "would be inserted as is", reference.span,
                             "only connector values ($pdata, $env, …) may form the scheme and host; "
                             "put it after a '/' or '?', where it is percent-encoded")
-        references = [node for node in nodes if isinstance(node, Reference)]
         holes = tuple(
             Hole(reference, context, self.check(field, reference, phase), field.location(reference.span))
             for reference, context in zip(references, placement.contexts, strict=True))
