@@ -187,3 +187,11 @@ def test_env_and_per_file_ignores_together(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     code, output = run("check", "c.yaml", "--env")
     assert code == 1 and "[XD509]" in output
+
+
+def test_a_nul_in_a_url_does_not_confuse_the_query_rule(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text('connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n'
+                    '  url: "https://a.example/?t=\\0&b=$ClientsID&token=$env.TOK"\n  body: $report.encoded.base64\n')
+    codes = [d.code for d in lint_file(path, SETTINGS).diagnostics]
+    assert codes.count("XD504") == 1  # $env.TOK only; the literal NUL is text, not a hole

@@ -27,21 +27,20 @@ def check(context: LintContext) -> Iterator[Finding]:
         plan = context.plan(template)
         if plan is None or plan.kind != "url":
             continue
-        literal, _ = context.literal(template)
-        query_start = literal.find("?")
-        fragment = literal.find("#", query_start) if query_start >= 0 else -1
-        references = list(context.references(template))
-        holes = [index for index, char in enumerate(literal) if char == "\0"]
-        for position, reference in zip(holes, references, strict=True):
-            in_query = 0 <= query_start < position and not 0 <= fragment < position
-            if not in_query:
+        before = ""  # the URL's literal text up to the hole, holes as "\0"
+        for piece in plan.pieces:
+            if isinstance(piece, str):
+                before += piece
                 continue
-            parameter = literal[:position].rsplit("&", 1)[-1].rsplit("?", 1)[-1].rstrip("=")
+            reference, query_start = piece.reference, before.find("?")
+            in_query = query_start >= 0 and "#" not in before[query_start:]
+            parameter = before.rsplit("&", 1)[-1].rsplit("?", 1)[-1].rstrip("=")
             token = reference.name == "tokenResponse" and reference.path[1:2] != ("status",)
-            if token or _SECRET.search(reference.dotted) or _SECRET.search(parameter):
+            if in_query and (token or _SECRET.search(reference.dotted) or _SECRET.search(parameter)):
                 yield Finding(context.at(template, reference.span),
                               f"{reference} puts a token or secret into the URL's query string",
                               "send it in a header instead, e.g. Authorization: Bearer …")
+            before += "\0"
 
 
 RULE = rule("XD504", "token-in-query", Severity.WARNING, __doc__, check)
