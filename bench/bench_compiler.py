@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from bench.timing import cold_seconds
 from exportdsl import compile_connector, load_connector, parse_connector
-from exportdsl.values import SafeText, TextValue
+from exportdsl.compiler.values import SafeText, TextValue
 
 CONNECTOR = """\
 connector: {id: 7, name: ACME web chat}

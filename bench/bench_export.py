@@ -35,11 +35,11 @@ import httpx
 
 from bench.bench_report import sample_chat
 from bench.timing import cold_seconds
-from exportdsl.chat import ChatSession, load_chat, parse_chat
-from exportdsl.compiler import compile_connector
-from exportdsl.config import parse_connector
-from exportdsl.execute import Exporter
-from exportdsl.report import render_report
+from exportdsl.chat.reader import ChatSession, load_chat, parse_chat
+from exportdsl.compiler.analysis import compile_connector
+from exportdsl.connector.reader import parse_connector
+from exportdsl.export.exporter import Exporter
+from exportdsl.transcript.pdf import render_report
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "exportdsl" / "data" / "sample-chat.json"

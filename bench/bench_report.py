@@ -28,8 +28,8 @@ from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
-from exportdsl.chat import ChatSession, parse_chat
-from exportdsl.report import PAGE_HEIGHT, PAGE_WIDTH, REGULAR_FONT, _binary_streams, _fonts, render_report
+from exportdsl.chat.reader import ChatSession, parse_chat
+from exportdsl.transcript.pdf import PAGE_HEIGHT, PAGE_WIDTH, REGULAR_FONT, _binary_streams, _fonts, render_report
 
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}

@@ -1,10 +1,10 @@
 """exportdsl: compile chat-report export connectors into checked, escaped request plans."""
 
-from exportdsl.compiler import check_connector, compile_connector
-from exportdsl.config import Connector, load_connector, parse_connector
+from exportdsl.compiler.analysis import check_connector, compile_connector
+from exportdsl.compiler.plan import Plan
+from exportdsl.compiler.template import Template
+from exportdsl.connector.reader import Connector, load_connector, parse_connector
 from exportdsl.errors import CompileError, ConnectorError, Diagnostic, ExportDslError, RenderError
-from exportdsl.plan import Plan
-from exportdsl.template import Template
 
 __all__ = ["CompileError", "Connector", "ConnectorError", "Diagnostic", "ExportDslError", "Plan",
            "RenderError", "Template", "check_connector", "compile_connector", "load_connector",

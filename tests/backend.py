@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from exportdsl.chat import ChatSession, parse_chat
-from exportdsl.compiler import compile_connector
-from exportdsl.config import parse_connector
-from exportdsl.plan import Plan
+from exportdsl.chat.reader import ChatSession, parse_chat
+from exportdsl.compiler.analysis import compile_connector
+from exportdsl.compiler.plan import Plan
+from exportdsl.connector.reader import parse_connector
 
 SAMPLE_CHAT = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"
 CLIENT_SECRET = "cl1ent-S3CRET/+&=\"ü"  # characters that every encoding changes

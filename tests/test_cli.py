@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exportdsl.cli import main
+from exportdsl.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 

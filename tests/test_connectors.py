@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from exportdsl import ConnectorError, ExportDslError, compile_connector, load_connector, parse_connector
+from exportdsl.compiler.values import TextValue
 from exportdsl.errors import LoadError
 from exportdsl.source import Span
-from exportdsl.values import TextValue
 
 ROOT = Path(__file__).parent.parent
 

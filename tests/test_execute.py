@@ -24,11 +24,11 @@ from backend import (
     sample_chat,
 )
 
+from exportdsl.compiler.plan import Plan, RetryPolicy, Timeouts
 from exportdsl.errors import ExportDslError
-from exportdsl.execute import Exporter, ExportResult, dry_run, idempotency_key
-from exportdsl.plan import Plan, RetryPolicy, Timeouts
-from exportdsl.webhooks import headers as sign
-from exportdsl.webhooks import key_bytes, verify
+from exportdsl.export.exporter import Exporter, ExportResult, dry_run, idempotency_key
+from exportdsl.export.webhooks import headers as sign
+from exportdsl.export.webhooks import key_bytes, verify
 
 NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
 
@@ -128,7 +128,7 @@ def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
 
 
 def test_retry_after_as_http_date() -> None:
-    from exportdsl.execute import retry_after
+    from exportdsl.export.exporter import retry_after
 
     assert retry_after("Fri, 01 Mar 2024 12:30:55 GMT", NOW) == 10.0
     assert retry_after("Fri, 01 Mar 2024 12:00:00 GMT", NOW) == 0.0  # in the past: at once
@@ -233,7 +233,7 @@ def test_idempotency_key_is_stable_across_runs_and_differs_by_chat() -> None:
     assert idempotency_key(plan, sample_chat()) == idempotency_key(make_plan("http://other.test"), sample_chat())
     other = sample_chat()
     other.raw["channel"]["id"] = 1
-    from exportdsl.chat import parse_chat
+    from exportdsl.chat.reader import parse_chat
 
     assert idempotency_key(plan, parse_chat(other.raw)) != idempotency_key(plan, sample_chat())
     another_connector = dataclasses.replace(plan, connector_id=8)
@@ -320,7 +320,7 @@ def test_dry_run_with_a_token_answer() -> None:
 
 
 def test_retry_after_takes_ascii_digits_only() -> None:
-    from exportdsl.execute import retry_after
+    from exportdsl.export.exporter import retry_after
 
     assert retry_after("\u00b2", NOW) is None and retry_after("120", NOW) == 120.0
 
@@ -332,7 +332,7 @@ def test_an_answer_whose_body_cannot_be_decoded_is_still_an_answer(real_backend:
 
 
 def test_a_token_another_exporter_cached_is_still_redacted(backend: Backend) -> None:
-    from exportdsl.execute import TokenCache
+    from exportdsl.export.exporter import TokenCache
 
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(400, body=f"bad token {ACCESS_TOKEN}".encode()))
@@ -353,7 +353,7 @@ def test_set_cookie_of_the_report_answer_is_redacted(backend: Backend) -> None:
 
 
 def test_only_whsec_secrets_are_read_as_base64() -> None:
-    from exportdsl.webhooks import key_bytes
+    from exportdsl.export.webhooks import key_bytes
 
     hex_secret = "0123456789abcdef0123456789abcdef0123456789abcdef"  # also valid base64
     assert key_bytes(hex_secret) == hex_secret.encode()

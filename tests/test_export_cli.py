@@ -21,7 +21,7 @@ from backend import (
 )
 from click.testing import CliRunner
 
-from exportdsl.cli import main
+from exportdsl.cli.main import main
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from exportdsl.cli import main
+from exportdsl.cli.main import main
 from exportdsl.lint import Settings, all_rules, lint_file, lint_paths
 from exportdsl.lint.formats import as_json, github, sarif, text
 
@@ -161,14 +161,14 @@ def test_rules_command_documents_each_rule() -> None:
 
 
 def test_every_format_is_offered_on_the_command_line() -> None:
-    import exportdsl.cli as cli
+    import exportdsl.cli.main as cli
     from exportdsl.lint import formats
 
     assert cli.FORMATS == formats.FORMATS
 
 
 def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import exportdsl.cli as cli
+    import exportdsl.cli.main as cli
 
     def broken(*_: object) -> None:
         raise ZeroDivisionError("boom")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exportdsl.cli import main
+from exportdsl.cli.main import main
 from exportdsl.delivery.outbox import DEAD, Incoming, Outbox
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exportdsl.redact import REDACTED, Redactor, guard_logs, is_sensitive_name
+from exportdsl.export.redact import REDACTED, Redactor, guard_logs, is_sensitive_name
 
 SECRET = 'p@ss/w+rd=ü"<&>'
 
@@ -91,7 +91,7 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
 def test_a_secret_escaped_in_xml_and_then_base64_encoded_is_hidden() -> None:
     import base64
 
-    from exportdsl.redact import Redactor
+    from exportdsl.export.redact import Redactor
 
     secret = 'cl1ent-S3CRET/+&="ü'
     escaped = secret.replace("&", "&amp;").replace('"', "&quot;")

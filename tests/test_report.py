@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.pdfbase.ttfonts import TTFont
 
-from exportdsl.chat import ChatSession, Message, load_chat, parse_chat
+from exportdsl.chat.reader import ChatSession, Message, load_chat, parse_chat
 from exportdsl.errors import ConfigError
-from exportdsl.report import INVISIBLE, describe_event, render_report
+from exportdsl.transcript.pdf import INVISIBLE, describe_event, render_report
 
 CHATS = Path(__file__).parent / "data" / "chats"
-FONTS = Path(__file__).parent.parent / "exportdsl" / "fonts"
+FONTS = Path(__file__).parent.parent / "exportdsl" / "transcript" / "fonts"
 
 
 def pages_text(pdf: bytes) -> list[str]:
@@ -291,8 +291,8 @@ def test_same_input_gives_identical_bytes(fixture_chat: ChatSession, fixture_pdf
 
 def test_identical_bytes_across_processes(fixture_pdf: bytes) -> None:
     code = ("import hashlib, sys\n"
-            "from exportdsl.chat import load_chat\n"
-            "from exportdsl.report import render_report\n"
+            "from exportdsl.chat.reader import load_chat\n"
+            "from exportdsl.transcript.pdf import render_report\n"
             "pdf = render_report(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
             "print(hashlib.sha256(pdf).hexdigest())")
     result = subprocess.run([sys.executable, "-c", code, str(CHATS / "smartsupp.json")], capture_output=True,

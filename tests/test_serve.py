@@ -24,8 +24,8 @@ from backend import ENV, SAMPLE_CHAT, TOKEN, Backend, Reply, connector_text
 from exportdsl.delivery.outbox import Schedule
 from exportdsl.delivery.server import Intake
 from exportdsl.delivery.service import Settings, build
-from exportdsl.webhooks import headers as signed
-from exportdsl.webhooks import key_bytes
+from exportdsl.export.webhooks import headers as signed
+from exportdsl.export.webhooks import key_bytes
 
 INTAKE_SECRET = "intake-S3CRET-0123456789"
 SERVE_ENV = ENV | {"INTAKE_SECRET": INTAKE_SECRET}

@@ -24,9 +24,9 @@ from exportdsl.errors import ExportDslError
 if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until a request is made
     import httpx
 
-    from exportdsl.execute import Answer, Exporter, ExportResult, PhaseResult
-    from exportdsl.plan import Plan
-    from exportdsl.redact import Redactor
+    from exportdsl.compiler.plan import Plan
+    from exportdsl.export.exporter import Answer, Exporter, ExportResult, PhaseResult
+    from exportdsl.export.redact import Redactor
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SHOWN_BODY_BYTES = 64 << 10  # of the back end's answer, in --json
@@ -44,8 +44,8 @@ _CONNECTOR = click.argument("connector", type=click.Path(exists=True, dir_okay=F
 @click.option("--full", is_flag=True, help="Show long base64 values whole.")
 def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
     """Dry run: print both requests as they would go on the wire, redacted. Sends nothing."""
-    from exportdsl.chat import load_chat
-    from exportdsl.execute import dry_run
+    from exportdsl.chat.reader import load_chat
+    from exportdsl.export.exporter import dry_run
 
     plan = _load_plan(connector)
     try:
@@ -65,7 +65,7 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout.")
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
     """Export each CHAT with CONNECTOR: token POST (if any), then the report POST."""
-    from exportdsl.execute import Exporter, make_client
+    from exportdsl.export.exporter import Exporter, make_client
 
     plan = _load_plan(connector)
     failures: list[tuple[Path, str]] = []
@@ -90,7 +90,7 @@ def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
               help="Where the receiver saves the PDF (default: a new temporary folder).")
 def demo(output: Path | None) -> None:
     """Export the bundled sample chat to a receiver started on 127.0.0.1; nothing to install."""
-    from exportdsl.demo import DEMO_CONNECTOR, run_demo
+    from exportdsl.export.demo import DEMO_CONNECTOR, run_demo
 
     target = output or Path(tempfile.mkdtemp(prefix="exportdsl-demo-"))
     click.echo(f"exportdsl demo: connector {DEMO_CONNECTOR.name}, sample chat, receiver on 127.0.0.1\n")
@@ -112,8 +112,8 @@ def demo(output: Path | None) -> None:
 # -- shared pieces ------------------------------------------------------------------------------
 
 def _load_plan(path: Path) -> Plan:
-    from exportdsl.compiler import compile_connector
-    from exportdsl.config import load_connector
+    from exportdsl.compiler.analysis import compile_connector
+    from exportdsl.connector.reader import load_connector
 
     try:
         return compile_connector(load_connector(path))
@@ -156,8 +156,8 @@ def _describe_phase(phase: PhaseResult, redact: Redactor) -> str:
 
 def _export_chat(exporter: Exporter, plan: Plan, path: Path) -> dict[str, Any]:
     """One chat's outcome as a JSON-ready dict, redacted."""
-    from exportdsl.chat import load_chat
-    from exportdsl.execute import ExportResult
+    from exportdsl.chat.reader import load_chat
+    from exportdsl.export.exporter import ExportResult
 
     try:
         chat = load_chat(path)

@@ -97,9 +97,9 @@ def rules(code: str | None) -> None:
 @click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def explain_command(connector: Path) -> None:
     """Show each field's references, where they land (escaping) and in which phase."""
-    from exportdsl.compiler import compile_connector
-    from exportdsl.config import load_connector
-    from exportdsl.explain import explain
+    from exportdsl.compiler.analysis import compile_connector
+    from exportdsl.compiler.explain import explain
+    from exportdsl.connector.reader import load_connector
     from exportdsl.lint import Settings, lint_file
     from exportdsl.lint.formats import text as text_format
 
@@ -120,8 +120,8 @@ def explain_command(connector: Path) -> None:
 @click.option("--title", help="The transcript's title (default: Chat transcript).")
 def report(chat: Path, output: Path | None, timezone: str, title: str | None) -> None:
     """Render the PDF transcript of a chat session (Smartsupp POST-hook JSON)."""
-    from exportdsl.chat import load_chat  # reportlab loads only for this command
-    from exportdsl.report import render_report
+    from exportdsl.chat.reader import load_chat  # reportlab loads only for this command
+    from exportdsl.transcript.pdf import render_report
 
     target = output or chat.with_suffix(".pdf")
     try:
@@ -142,11 +142,11 @@ def run() -> None:
                    "This is a bug; please report it with the command you ran.", err=True)
         sys.exit(EXIT_INTERNAL)
 
-from exportdsl import cli_export as _export_commands  # noqa: E402, I001 (a module: `render` is taken above)
+from exportdsl.cli import export as _export_commands  # noqa: E402, I001 (a module: `render` is taken above)
 main.add_command(_export_commands.render)
 main.add_command(_export_commands.export)
 main.add_command(_export_commands.demo)
 
-from exportdsl import cli_delivery as _delivery_commands  # noqa: E402, I001 - commands of their own module
+from exportdsl.cli import delivery as _delivery_commands  # noqa: E402, I001 - commands of their own module
 main.add_command(_delivery_commands.serve)
 main.add_command(_delivery_commands.queue)

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from exportdsl.catalogue import Phase, Var, catalogue
-from exportdsl.config import Connector, Request, TemplateField
-from exportdsl.contexts import kind_for_content_type, place
+from exportdsl.compiler.catalogue import Phase, Var, catalogue
+from exportdsl.compiler.placement import kind_for_content_type, place
+from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
+from exportdsl.connector.reader import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
-from exportdsl.nodes import Reference, Text, format_path
-from exportdsl.parser import parse
-from exportdsl.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
+from exportdsl.language.nodes import Reference, Text, format_path
+from exportdsl.language.parser import parse
 from exportdsl.source import Span
 
 UNDEFINED = "XD201"

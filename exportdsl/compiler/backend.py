@@ -16,8 +16,8 @@ from typing import Any
 
 from jinja2 import Environment, nodes
 
-from exportdsl.escaping import ESCAPERS, trusting
-from exportdsl.values import MISSING, hole_function
+from exportdsl.compiler.escaping import ESCAPERS, trusting
+from exportdsl.compiler.values import MISSING, hole_function
 
 # (filter name, variable name, path below it, quiet): all the compiled code knows of one hole.
 HoleShape = tuple[str, str, tuple[str | int, ...], bool]

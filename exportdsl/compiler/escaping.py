@@ -10,8 +10,8 @@ from json.encoder import encode_basestring  # C-accelerated
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from exportdsl.compiler.values import SafeText, to_json, to_text
 from exportdsl.errors import RenderError
-from exportdsl.values import SafeText, to_json, to_text
 
 Escaper = Callable[[Any], str]
 

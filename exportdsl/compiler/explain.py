@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exportdsl.plan import Hole, Plan
+from exportdsl.compiler.plan import Hole, Plan
 
 _CONTEXT_WORDS = {
     "text": "inserted as is",

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from exportdsl.nodes import Node, Reference, Text
+from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
 
 FIELD_KINDS = ("text", "url", "header", "json", "xml", "form")

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from exportdsl.catalogue import Phase
+from exportdsl.compiler.catalogue import Phase
+from exportdsl.compiler.escaping import needs_escaping
+from exportdsl.compiler.values import MissingValue
 from exportdsl.errors import RenderError
-from exportdsl.escaping import needs_escaping
-from exportdsl.nodes import Node, Reference, Text
+from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
-from exportdsl.values import MissingValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class _Block:
 
     @property
     def shape(self) -> tuple[tuple[str, str, tuple[str | int, ...], bool], ...]:
-        from exportdsl.backend import filter_name
+        from exportdsl.compiler.backend import filter_name
 
         return tuple((filter_name(hole.context, hole.escaped), hole.reference.name, hole.reference.path[1:],
                       hole.reference.quiet) for hole in self.holes)
@@ -139,7 +139,7 @@ class _Block:
 
 def compile_blocks(groups: Sequence[Sequence[FieldPlan]]) -> list[_Block]:
     """The blocks of a connector's requests, their code compiled by Jinja2 (or found by shape)."""
-    from exportdsl import backend  # Jinja2 loads only when something compiles, not for `check`
+    from exportdsl.compiler import backend  # Jinja2 loads only when something compiles, not for `check`
 
     blocks = [_Block(group) for group in groups]
     functions = backend.compile_shapes(tuple(block.shape for block in blocks))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exportdsl.contexts import FIELD_KINDS, place
+from exportdsl.compiler.placement import FIELD_KINDS, place
+from exportdsl.compiler.plan import FieldPlan, Hole, compile_blocks, parts
 from exportdsl.errors import CompileError, ExportDslError, RenderError
-from exportdsl.nodes import Reference
-from exportdsl.parser import parse
-from exportdsl.plan import FieldPlan, Hole, compile_blocks, parts
+from exportdsl.language.nodes import Reference
+from exportdsl.language.parser import parse
 from exportdsl.source import LineIndex, Location, Span
 
 _FILE = "<template>"

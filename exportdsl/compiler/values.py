@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from exportdsl.errors import RenderError
-from exportdsl.nodes import format_path
+from exportdsl.language.nodes import format_path
 
 
 class TextValue(str):

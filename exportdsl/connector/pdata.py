@@ -10,7 +10,7 @@ from typing import Any
 from lark import Lark, Transformer
 
 from exportdsl.errors import ConfigError
-from exportdsl.grammar import load_parser
+from exportdsl.language.grammar import load_parser
 from exportdsl.source import Span
 
 

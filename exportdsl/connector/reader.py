@@ -18,11 +18,11 @@ from lark.exceptions import UnexpectedInput
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from exportdsl.compiler.plan import RetryPolicy, Signing, Timeouts
+from exportdsl.connector.pdata import depth, parse_pdata
+from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError, closest
-from exportdsl.pdata import depth, parse_pdata
-from exportdsl.plan import RetryPolicy, Signing, Timeouts
 from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
-from exportdsl.yamlsource import compose, decode, node_location, read_text, scalar_map
 
 MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
 MAX_PDATA_VALUES = 10_000

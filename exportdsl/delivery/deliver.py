@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import httpx
 
-from exportdsl.chat import ChatSession, parse_chat_bytes
+from exportdsl.chat.reader import ChatSession, parse_chat_bytes
+from exportdsl.compiler.plan import Plan, RetryPolicy
 from exportdsl.delivery.outbox import Delivery
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
-from exportdsl.execute import RETRY_STATUSES, Exporter, ExportResult, TokenCache, make_client, retry_after
-from exportdsl.plan import Plan, RetryPolicy
+from exportdsl.export.exporter import RETRY_STATUSES, Exporter, ExportResult, TokenCache, make_client, retry_after
 
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
 
@@ -57,7 +57,7 @@ class ExportDeliverer:
         return exporters[name]
 
     def _render(self, chat: ChatSession, timezone: str) -> bytes:
-        from exportdsl.report import render_report
+        from exportdsl.transcript.pdf import render_report
 
         with self._rendering:
             return render_report(chat, timezone=timezone)

@@ -28,14 +28,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exportdsl.chat import parse_chat_bytes
+from exportdsl.chat.reader import parse_chat_bytes
+from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError
-from exportdsl.execute import idempotency_key
-from exportdsl.plan import Plan
-from exportdsl.webhooks import verify
+from exportdsl.export.exporter import idempotency_key
+from exportdsl.export.webhooks import verify
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
 

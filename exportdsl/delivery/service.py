@@ -10,14 +10,14 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from exportdsl.compiler import compile_connector
-from exportdsl.config import Connector, load_connector
+from exportdsl.compiler.analysis import compile_connector
+from exportdsl.compiler.plan import Plan
+from exportdsl.connector.reader import Connector, load_connector
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import WorkerPool
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError
-from exportdsl.plan import Plan
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 

@@ -25,14 +25,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-from exportdsl.chat import load_chat
-from exportdsl.compiler import compile_connector
-from exportdsl.config import load_connector
-from exportdsl.execute import Exporter, ExportResult, make_client
-from exportdsl.redact import Redactor
-from exportdsl.webhooks import verify
+from exportdsl.chat.reader import load_chat
+from exportdsl.compiler.analysis import compile_connector
+from exportdsl.connector.reader import load_connector
+from exportdsl.export.exporter import Exporter, ExportResult, make_client
+from exportdsl.export.redact import Redactor
+from exportdsl.export.webhooks import verify
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 SAMPLE_CHAT = DATA / "sample-chat.json"
 DEMO_CONNECTOR = DATA / "demo-connector.yaml"
 MAX_BODY = 64 << 20

@@ -31,13 +31,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from exportdsl import webhooks
-from exportdsl.chat import ChatSession
+from exportdsl.chat.reader import ChatSession
+from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan, RetryPolicy
+from exportdsl.compiler.values import SafeText, TextValue
 from exportdsl.errors import ExportDslError, ExportError
-from exportdsl.plan import Plan, RenderedRequest, RequestPlan, RetryPolicy
-from exportdsl.redact import Redactor, guard_logs
+from exportdsl.export import webhooks
+from exportdsl.export.redact import Redactor, guard_logs
 from exportdsl.source import shorten
-from exportdsl.values import SafeText, TextValue
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
 RETRY_STATUSES = frozenset({408, 425, 429})  # and every 5xx
@@ -225,7 +225,7 @@ class Exporter:
         if self.render_pdf is not None:
             pdf = self.render_pdf(chat, self.plan.timezone)
         else:
-            from exportdsl.report import render_report  # reportlab loads only when a PDF is made
+            from exportdsl.transcript.pdf import render_report  # reportlab loads only when a PDF is made
 
             pdf = render_report(chat, timezone=self.plan.timezone)
         variables = self.plan.connector_variables()

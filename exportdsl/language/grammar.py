@@ -8,8 +8,8 @@ from typing import Any
 
 from lark import Lark, Transformer
 
-_PACKAGED = Path(__file__).parent / "_grammar"  # in a wheel (pyproject force-include)
-_CHECKOUT = Path(__file__).parent.parent / "grammar"  # in a source checkout
+_PACKAGED = Path(__file__).parent.parent / "_grammar"  # in a wheel (pyproject force-include)
+_CHECKOUT = Path(__file__).parent.parent.parent / "grammar"  # in a source checkout
 
 
 def grammar_text(name: str) -> str:

@@ -14,8 +14,8 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from exportdsl.errors import TemplateSyntaxError
-from exportdsl.grammar import load_parser
-from exportdsl.nodes import Comment, Node, Reference, Segment, Text
+from exportdsl.language.grammar import load_parser
+from exportdsl.language.nodes import Comment, Node, Reference, Segment, Text
 from exportdsl.source import Span, found_at, shorten
 
 # What a user calls the terminals that an error message says were expected.

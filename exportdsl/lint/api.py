@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from exportdsl.config import Connector, TemplateField
+from exportdsl.compiler.plan import FieldPlan
+from exportdsl.connector.reader import Connector, TemplateField
 from exportdsl.errors import ExportDslError, Severity
-from exportdsl.nodes import Node, Reference, Text
-from exportdsl.parser import parse
-from exportdsl.plan import FieldPlan
+from exportdsl.language.nodes import Node, Reference, Text
+from exportdsl.language.parser import parse
 from exportdsl.source import Location, Span
 
 

@@ -11,15 +11,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from exportdsl.compiler import analyse_connector
-from exportdsl.config import Connector, parse_connector
+from exportdsl.compiler.analysis import analyse_connector
+from exportdsl.connector.reader import Connector, parse_connector
+from exportdsl.connector.yamlsource import read_text
 from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint import suppress
 from exportdsl.lint.api import LintContext
 from exportdsl.lint.registry import all_rules
 from exportdsl.lint.settings import Settings
 from exportdsl.source import LineIndex
-from exportdsl.yamlsource import read_text
 
 CONNECTOR_SUFFIXES = (".yaml", ".yml", ".json")
 PARALLEL_FROM = 64  # below this, starting workers costs more than it saves

@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterator
 
 from exportdsl.errors import Severity
+from exportdsl.language.nodes import format_path
 from exportdsl.lint.api import Finding, LintContext, rule
-from exportdsl.nodes import format_path
 
 _GLUED = re.compile(r"-[A-Za-z0-9_]")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exportdsl.errors import Severity
+from exportdsl.language.nodes import Comment
 from exportdsl.lint.api import Finding, LintContext, rule
-from exportdsl.nodes import Comment
 
 
 def check(context: LintContext) -> Iterator[Finding]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exportdsl.errors import Severity
+from exportdsl.language.nodes import format_path
 from exportdsl.lint.api import Finding, LintContext, rule
-from exportdsl.nodes import format_path
 
 
 def check(context: LintContext) -> Iterator[Finding]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exportdsl.errors import Severity
+from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.lint.api import Finding, LintContext, rule
-from exportdsl.nodes import Node, Reference, Text
 
 
 def check(context: LintContext) -> Iterator[Finding]:
