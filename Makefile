@@ -17,6 +17,7 @@ test: lint typecheck unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check exportdsl tests bench
+	$(BIN)/ruff format --check exportdsl tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict

@@ -46,14 +46,21 @@ def variables(pdf: bytes, ours: Callable[[str], Any] = SafeText) -> dict[str, An
     """The variables of one export; ``ours`` wraps the values the executor produces itself
     (SafeText for exportdsl, plain str for the hand-written baseline)."""
     return {
-        "ClientsID": 1001, "chatConnector": {"id": 7, "name": "ACME web chat"},
+        "ClientsID": 1001,
+        "chatConnector": {"id": 7, "name": "ACME web chat"},
         "pdata": {"tenant": "acme", "contact": "John Doe", "queue": "support"},
         "dateTime": ours("2026-11-21 12:00:00"),
         "tokenResponse": {"body": TextValue("{}", {"JSON": {"access_token": "eyJhbGciOi.token"}})},
-        "chat": {"channel": {"id": 55039, "rating": 5},
-                 "visitor": {"name": 'Dusan "D" Kmet', "email": "dusan@domain.com", "city": "Brno",
-                             "countryCode": "CZ"},
-                 "messages": [{"content": "Hello, I need help with <order> #42"}]},
+        "chat": {
+            "channel": {"id": 55039, "rating": 5},
+            "visitor": {
+                "name": 'Dusan "D" Kmet',
+                "email": "dusan@domain.com",
+                "city": "Brno",
+                "countryCode": "CZ",
+            },
+            "messages": [{"content": "Hello, I need help with <order> #42"}],
+        },
         "report": {"encoded": {"base64": ours(base64.b64encode(pdf).decode())}, "bytes": len(pdf)},
         "xmlTemplate": TextValue("<x/>", {"encoded": {"base64": ours("PHgvPg==")}}),
     }
@@ -63,18 +70,25 @@ def by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
     """What a careful programmer writes without exportdsl: the same request, the same escaping."""
     s = json.dumps
     chat, visitor = v["chat"], v["chat"]["visitor"]
-    url = (f"https://crm.acme.example/api/v2/tenants/{quote(v['pdata']['tenant'], safe='')}/chat-reports"
-           f"?queue={quote(v['pdata']['queue'], safe='')}")
-    headers = [("Authorization", f"Bearer {v['tokenResponse']['body'].fields['JSON']['access_token']}"),
-               ("Content-Type", "application/json"), ("X-Client", str(v["ClientsID"]))]
-    body = (f'{{"client": {s(str(v["ClientsID"]))}, "connector": {s(v["chatConnector"]["name"])}, '
-            f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, "visitor": {s(visitor["name"])}, '
-            f'"email": {s(visitor["email"])},\n "city": {s(visitor["city"])}, '
-            f'"country": {s(visitor["countryCode"])}, "rating": {chat["channel"]["rating"]},\n '
-            f'"first": {s(chat["messages"][0]["content"])}, "contact": {s(v["pdata"]["contact"])}, '
-            f'"tenant": {s(v["pdata"]["tenant"])},\n "size": {v["report"]["bytes"]}, '
-            f'"meta": "{v["xmlTemplate"].fields["encoded"]["base64"]}", '
-            f'"pdf": "{v["report"]["encoded"]["base64"]}"}}\n')
+    url = (
+        f"https://crm.acme.example/api/v2/tenants/{quote(v['pdata']['tenant'], safe='')}/chat-reports"
+        f"?queue={quote(v['pdata']['queue'], safe='')}"
+    )
+    headers = [
+        ("Authorization", f"Bearer {v['tokenResponse']['body'].fields['JSON']['access_token']}"),
+        ("Content-Type", "application/json"),
+        ("X-Client", str(v["ClientsID"])),
+    ]
+    body = (
+        f'{{"client": {s(str(v["ClientsID"]))}, "connector": {s(v["chatConnector"]["name"])}, '
+        f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, "visitor": {s(visitor["name"])}, '
+        f'"email": {s(visitor["email"])},\n "city": {s(visitor["city"])}, '
+        f'"country": {s(visitor["countryCode"])}, "rating": {chat["channel"]["rating"]},\n '
+        f'"first": {s(chat["messages"][0]["content"])}, "contact": {s(v["pdata"]["contact"])}, '
+        f'"tenant": {s(v["pdata"]["tenant"])},\n "size": {v["report"]["bytes"]}, '
+        f'"meta": "{v["xmlTemplate"].fields["encoded"]["base64"]}", '
+        f'"pdf": "{v["report"]["encoded"]["base64"]}"}}\n'
+    )
     return url, headers, body
 
 
@@ -106,7 +120,10 @@ def bench_render() -> None:
     plan = compile_connector(parse_connector(CONNECTOR))
     assert plan.export is not None
     export = plan.export
-    for label, size, limit in (("100 KB base64 value", 75_000, 2.0), ("small values only", 0, 10.0)):
+    for label, size, limit in (
+        ("100 KB base64 value", 75_000, 2.0),
+        ("small values only", 0, 10.0),
+    ):
         pdf = os.urandom(size)
         context, plain = variables(pdf), variables(pdf, str)
         ours = export.render(context)
@@ -115,8 +132,10 @@ def bench_render() -> None:
         hand = per_call(lambda c=plain: by_hand(c))  # type: ignore[misc]
         mine = per_call(lambda c=context: export.render(c))  # type: ignore[misc]
         ratio = mine / hand
-        print(f"render, {label}: exportdsl {mine * 1e6:.1f} us, f-string {hand * 1e6:.1f} us, "
-              f"ratio {ratio:.2f}x (target <= {limit:g}x) {verdict(ratio <= limit)}")
+        print(
+            f"render, {label}: exportdsl {mine * 1e6:.1f} us, f-string {hand * 1e6:.1f} us, "
+            f"ratio {ratio:.2f}x (target <= {limit:g}x) {verdict(ratio <= limit)}"
+        )
 
 
 def bench_compile(folder: Path, count: int = 1000) -> list[Path]:
@@ -132,8 +151,10 @@ def bench_compile(folder: Path, count: int = 1000) -> list[Path]:
     for path in paths:
         compile_connector(load_connector(path))
     rate = count / (time.perf_counter() - start)
-    print(f"compile: {rate:,.0f} connector files/s warm (load + check + Jinja2 compile), "
-          f"target >= 1,000 {verdict(rate >= 1000)}")
+    print(
+        f"compile: {rate:,.0f} connector files/s warm (load + check + Jinja2 compile), "
+        f"target >= 1,000 {verdict(rate >= 1000)}"
+    )
     return paths
 
 
@@ -142,23 +163,29 @@ def bench_distinct(folder: Path, count: int = 300) -> None:
     paths = []
     for number in range(count):
         path = folder / f"distinct-{number:04d}.yaml"
-        path.write_text(CONNECTOR.replace("tenant", f"tenant{number}").replace("contact", f"c{number}"),
-                        encoding="utf-8")
+        path.write_text(
+            CONNECTOR.replace("tenant", f"tenant{number}").replace("contact", f"c{number}"),
+            encoding="utf-8",
+        )
         paths.append(path)
     start = time.perf_counter()
     for path in paths:
         compile_connector(load_connector(path))
     rate = count / (time.perf_counter() - start)
-    print(f"compile, no two files alike (no parse or code cache hits): {rate:,.0f} connector files/s (for scale)")
+    print(
+        f"compile, no two files alike (no parse or code cache hits): {rate:,.0f} connector files/s (for scale)"
+    )
 
 
 def bench_cold_check(path: Path, runs: int = 15) -> None:
     exe = str(Path(sys.executable).with_name("exportdsl"))
     python = cold_seconds([sys.executable, "-c", "pass"], runs)
     check = cold_seconds([exe, "check", str(path)], runs)
-    print(f"exportdsl check, one file, cold process: {check * 1000:.0f} ms median of {runs} "
-          f"(bare python start {python * 1000:.0f} ms, {check / python:.1f}x), target <= 150 ms "
-          f"{verdict(check <= 0.150)}")
+    print(
+        f"exportdsl check, one file, cold process: {check * 1000:.0f} ms median of {runs} "
+        f"(bare python start {python * 1000:.0f} ms, {check / python:.1f}x), target <= 150 ms "
+        f"{verdict(check <= 0.150)}"
+    )
 
 
 def main() -> None:

@@ -45,8 +45,9 @@ ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "exportdsl" / "data" / "sample-chat.json"
 TARGET_RATE_SMALL, TARGET_OVERHEAD_MS, TARGET_RATE_LARGE, TARGET_COLD_MS = 200.0, 1.5, 5.0, 300.0
 SECRET = "bench-client-secret-0123456789"
-TOKEN_ANSWER = json.dumps({"access_token": "bench-access-token-abcdef", "token_type": "Bearer",
-                           "expires_in": 3600}).encode()
+TOKEN_ANSWER = json.dumps(
+    {"access_token": "bench-access-token-abcdef", "token_type": "Bearer", "expires_in": 3600}
+).encode()
 
 CONNECTOR = """connector: {{id: 7, name: ACME web chat}}
 client: {{id: 1001}}
@@ -74,6 +75,7 @@ xml_template: |
 
 # -- the receiver (a separate process) ---------------------------------------------------------------
 
+
 def _serve_connection(connection: socket.socket) -> None:
     connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffer = b""
@@ -98,8 +100,14 @@ def _serve_connection(connection: socket.socket) -> None:
             buffer = buffer[length:]
             body = TOKEN_ANSWER if b"/oauth2/token" in head.split(b"\r\n", 1)[0] else b'{"id":"r1"}'
             status = b"200 OK" if body is TOKEN_ANSWER else b"201 Created"
-            connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                               + str(len(body)).encode() + b"\r\n\r\n" + body)
+            connection.sendall(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
 
 
 def _receiver(port_out: Any) -> None:
@@ -112,31 +120,50 @@ def _receiver(port_out: Any) -> None:
 
 # -- the baseline: the same two requests by hand ---------------------------------------------------------
 
+
 class Baseline:
     def __init__(self, base: str, client: httpx.Client) -> None:
         self.base, self.client = base, client
-        answer = client.post(f"{base}/oauth2/token", content=f"grant_type=client_credentials&client_id=acme&"
-                             f"client_secret={SECRET}", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = client.post(
+            f"{base}/oauth2/token",
+            content=f"grant_type=client_credentials&client_id=acme&client_secret={SECRET}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         self.token = answer.json()["access_token"]
 
     def export(self, chat: ChatSession) -> None:
         pdf = render_report(chat, timezone="Europe/Berlin")
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         visitor = chat.visitor.name or ""
-        xml = (f"<chatReport tenant={quoteattr('acme')}><chat id={quoteattr(str(chat.channel.id))}/>"
-               f"<visitor>{escape(visitor)}</visitor><exportedAt>{now}</exportedAt></chatReport>\n")
-        body = json.dumps({"client": "1001", "exportedAt": now, "chatId": chat.channel.id,
-                           "visitor": {"name": visitor, "email": chat.visitor.email or ""},
-                           "report": {"fileName": f"chat-{chat.channel.id}.pdf", "size": len(pdf),
-                                      "data": base64.b64encode(pdf).decode()},
-                           "metadata": base64.b64encode(xml.encode()).decode()}, ensure_ascii=False)
-        response = self.client.post(f"{self.base}/api/v2/tenants/acme/chat-reports", content=body.encode(),
-                                    headers={"Authorization": f"Bearer {self.token}",
-                                             "Content-Type": "application/json"})
+        xml = (
+            f"<chatReport tenant={quoteattr('acme')}><chat id={quoteattr(str(chat.channel.id))}/>"
+            f"<visitor>{escape(visitor)}</visitor><exportedAt>{now}</exportedAt></chatReport>\n"
+        )
+        body = json.dumps(
+            {
+                "client": "1001",
+                "exportedAt": now,
+                "chatId": chat.channel.id,
+                "visitor": {"name": visitor, "email": chat.visitor.email or ""},
+                "report": {
+                    "fileName": f"chat-{chat.channel.id}.pdf",
+                    "size": len(pdf),
+                    "data": base64.b64encode(pdf).decode(),
+                },
+                "metadata": base64.b64encode(xml.encode()).decode(),
+            },
+            ensure_ascii=False,
+        )
+        response = self.client.post(
+            f"{self.base}/api/v2/tenants/acme/chat-reports",
+            content=body.encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         assert response.status_code == 201
 
 
 # -- measuring ------------------------------------------------------------------------------------------
+
 
 def _per_call(function: Callable[[], Any], count: int) -> float:
     started = time.perf_counter()
@@ -145,7 +172,9 @@ def _per_call(function: Callable[[], Any], count: int) -> float:
     return (time.perf_counter() - started) / count
 
 
-def _compare(ours: Callable[[], Any], baseline: Callable[[], Any], count: int, rounds: int) -> tuple[float, float]:
+def _compare(
+    ours: Callable[[], Any], baseline: Callable[[], Any], count: int, rounds: int
+) -> tuple[float, float]:
     """Median seconds per call of each, measured interleaved so both see the same machine."""
     ours(), baseline()
     pairs = [(_per_call(ours, count), _per_call(baseline, count)) for _ in range(rounds)]
@@ -155,7 +184,12 @@ def _compare(ours: Callable[[], Any], baseline: Callable[[], Any], count: int, r
 def _cold_start(base: str, folder: Path) -> float:
     connector = folder / "bench.yaml"
     connector.write_text(CONNECTOR.format(base=base), encoding="utf-8")
-    command = [str(Path(sys.executable).parent / "exportdsl"), "export", str(connector), str(SAMPLE)]
+    command = [
+        str(Path(sys.executable).parent / "exportdsl"),
+        "export",
+        str(connector),
+        str(SAMPLE),
+    ]
     return cold_seconds(command, runs=5, env={"BENCH_SECRET": SECRET})
 
 
@@ -186,30 +220,43 @@ def _measure(base: str) -> None:
             assert exporter.run(small).ok
 
         ours, by_hand = _compare(ours_small, lambda: baseline.export(small), count=40, rounds=7)
-        pdf_only = statistics.median(_per_call(lambda: render_report(small, timezone="Europe/Berlin"), 40)
-                                     for _ in range(5))
+        pdf_only = statistics.median(
+            _per_call(lambda: render_report(small, timezone="Europe/Berlin"), 40) for _ in range(5)
+        )
         rate, overhead_ms = 1 / ours, (ours - by_hand) * 1000
-        print(f"6-message chat, token cached: {ours * 1000:.2f} ms/export = {rate:.0f} exports/s "
-              f"(target >= {TARGET_RATE_SMALL:.0f}) {_verdict(rate >= TARGET_RATE_SMALL)}")
-        print(f"  hand-written httpx baseline: {by_hand * 1000:.2f} ms = {1 / by_hand:.0f} exports/s; "
-              f"ratio {ours / by_hand:.2f}x")
-        print(f"  overhead over the baseline: {overhead_ms:.2f} ms/export (target <= {TARGET_OVERHEAD_MS} ms) "
-              f"{_verdict(overhead_ms <= TARGET_OVERHEAD_MS)}")
-        print(f"  of which neither can avoid: the PDF transcript alone {pdf_only * 1000:.2f} ms "
-              f"({pdf_only / ours:.0%} of an export); without it exportdsl would do "
-              f"{1 / max(ours - pdf_only, 1e-9):.0f} exports/s")
+        print(
+            f"6-message chat, token cached: {ours * 1000:.2f} ms/export = {rate:.0f} exports/s "
+            f"(target >= {TARGET_RATE_SMALL:.0f}) {_verdict(rate >= TARGET_RATE_SMALL)}"
+        )
+        print(
+            f"  hand-written httpx baseline: {by_hand * 1000:.2f} ms = {1 / by_hand:.0f} exports/s; "
+            f"ratio {ours / by_hand:.2f}x"
+        )
+        print(
+            f"  overhead over the baseline: {overhead_ms:.2f} ms/export (target <= {TARGET_OVERHEAD_MS} ms) "
+            f"{_verdict(overhead_ms <= TARGET_OVERHEAD_MS)}"
+        )
+        print(
+            f"  of which neither can avoid: the PDF transcript alone {pdf_only * 1000:.2f} ms "
+            f"({pdf_only / ours:.0%} of an export); without it exportdsl would do "
+            f"{1 / max(ours - pdf_only, 1e-9):.0f} exports/s"
+        )
 
         def ours_large() -> None:
             assert exporter.run(large).ok
 
         ours_l, by_hand_l = _compare(ours_large, lambda: baseline.export(large), count=2, rounds=5)
-        print(f"1,000-message chat: {ours_l * 1000:.1f} ms/export = {1 / ours_l:.1f} exports/s "
-              f"(target >= {TARGET_RATE_LARGE:.0f}) {_verdict(1 / ours_l >= TARGET_RATE_LARGE)}; "
-              f"baseline {by_hand_l * 1000:.1f} ms, ratio {ours_l / by_hand_l:.2f}x")
+        print(
+            f"1,000-message chat: {ours_l * 1000:.1f} ms/export = {1 / ours_l:.1f} exports/s "
+            f"(target >= {TARGET_RATE_LARGE:.0f}) {_verdict(1 / ours_l >= TARGET_RATE_LARGE)}; "
+            f"baseline {by_hand_l * 1000:.1f} ms, ratio {ours_l / by_hand_l:.2f}x"
+        )
     with tempfile.TemporaryDirectory() as folder:
         cold = _cold_start(base, Path(folder)) * 1000
-    print(f"`exportdsl export` of one chat, cold process: {cold:.0f} ms (target <= {TARGET_COLD_MS:.0f} ms) "
-          f"{_verdict(cold <= TARGET_COLD_MS)}")
+    print(
+        f"`exportdsl export` of one chat, cold process: {cold:.0f} ms (target <= {TARGET_COLD_MS:.0f} ms) "
+        f"{_verdict(cold <= TARGET_COLD_MS)}"
+    )
     print("(receiver: raw-socket HTTP/1.1 keep-alive responder in a separate process)")
 
 

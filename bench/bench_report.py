@@ -29,7 +29,14 @@ from typing import Any
 from reportlab.pdfgen.canvas import Canvas
 
 from exportdsl.chat.reader import ChatSession, parse_chat
-from exportdsl.transcript.pdf import PAGE_HEIGHT, PAGE_WIDTH, REGULAR_FONT, _binary_streams, _fonts, render_report
+from exportdsl.transcript.pdf import (
+    PAGE_HEIGHT,
+    PAGE_WIDTH,
+    REGULAR_FONT,
+    _binary_streams,
+    _fonts,
+    render_report,
+)
 
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}
@@ -37,10 +44,46 @@ MEMORY_TARGET_MIB = 80.0
 REPEATS = 5
 
 _WORDS = [
-    "hello", "thanks", "order", "invoice", "please", "could", "you", "check", "my", "account", "the",
-    "delivery", "is", "late", "when", "will", "it", "arrive", "tracking", "number", "refund", "password",
-    "reset", "works", "now", "great", "zamówienie", "dziękuję", "przesyłka", "Bestellung", "Grüße",
-    "Rechnung", "заказ", "спасибо", "доставка", "παραγγελία", "ευχαριστώ", "objednávka", "děkuji", "účet",
+    "hello",
+    "thanks",
+    "order",
+    "invoice",
+    "please",
+    "could",
+    "you",
+    "check",
+    "my",
+    "account",
+    "the",
+    "delivery",
+    "is",
+    "late",
+    "when",
+    "will",
+    "it",
+    "arrive",
+    "tracking",
+    "number",
+    "refund",
+    "password",
+    "reset",
+    "works",
+    "now",
+    "great",
+    "zamówienie",
+    "dziękuję",
+    "przesyłka",
+    "Bestellung",
+    "Grüße",
+    "Rechnung",
+    "заказ",
+    "спасибо",
+    "доставка",
+    "παραγγελία",
+    "ευχαριστώ",
+    "objednávka",
+    "děkuji",
+    "účet",
 ]
 
 
@@ -52,23 +95,37 @@ def sample_chat(count: int, seed: int = 7) -> dict[str, Any]:
     for index in range(count):
         sent_at = start + index * 7_000
         if index % 25 == 12:
-            messages.append({"type": "system", "name": "Jana Nováková", "from": "agent:3",
-                             "content": rnd.choice(["agent.join", "agent.leave"]), "sentAt": sent_at})
+            messages.append(
+                {
+                    "type": "system",
+                    "name": "Jana Nováková",
+                    "from": "agent:3",
+                    "content": rnd.choice(["agent.join", "agent.leave"]),
+                    "sentAt": sent_at,
+                }
+            )
             continue
         words = [rnd.choice(_WORDS) for _ in range(rnd.choice((3, 6, 9, 14, 20, 28, 45)))]
         visitor = index % 2 == 0
-        messages.append({
-            "type": "visitor" if visitor else "agent",
-            "name": "Dusan Kmet" if visitor else "Jana Nováková",
-            "from": "visitor:abc123" if visitor else "agent:3",
-            "content": " ".join(words).capitalize() + ".",
-            "sentAt": sent_at,
-            "triggeredBy": None,
-        })
-    return {"accountId": 208, "beginAt": start, "endAt": start + count * 7_000,
-            "channel": {"id": 55039, "isChat": True, "rating": 5, "ratingDesc": None},
-            "visitor": {"id": 1, "name": "Dusan Kmet", "email": "dusan@example.com"},
-            "paths": [{"url": "https://example.com/shop", "title": "Shop"}], "messages": messages}
+        messages.append(
+            {
+                "type": "visitor" if visitor else "agent",
+                "name": "Dusan Kmet" if visitor else "Jana Nováková",
+                "from": "visitor:abc123" if visitor else "agent:3",
+                "content": " ".join(words).capitalize() + ".",
+                "sentAt": sent_at,
+                "triggeredBy": None,
+            }
+        )
+    return {
+        "accountId": 208,
+        "beginAt": start,
+        "endAt": start + count * 7_000,
+        "channel": {"id": 55039, "isChat": True, "rating": 5, "ratingDesc": None},
+        "visitor": {"id": 1, "name": "Dusan Kmet", "email": "dusan@example.com"},
+        "paths": [{"url": "https://example.com/shop", "title": "Shop"}],
+        "messages": messages,
+    }
 
 
 def _draw_lines(canvas: Canvas, chat: ChatSession, font: str) -> None:
@@ -88,9 +145,13 @@ def render_baseline(chat: ChatSession) -> bytes:
     """Every message as one drawString line, same font, new page when the page is full."""
     _fonts()  # registers the bundled font, as the transcript does
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT)
+    canvas = Canvas(
+        buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT
+    )
     _draw_lines(canvas, chat, REGULAR_FONT)
-    with _binary_streams():  # the same stream encoding as the transcript: a like-for-like comparison
+    with (
+        _binary_streams()
+    ):  # the same stream encoding as the transcript: a like-for-like comparison
         canvas.save()
     return buffer.getvalue()
 
@@ -121,9 +182,12 @@ def best_time(render: Callable[[ChatSession], bytes], chat: ChatSession) -> floa
 
 def measure_memory(count: int) -> tuple[float, float]:
     """(max RSS MiB, tracemalloc peak MiB) of a fresh process rendering `count` messages."""
-    code = ("import sys; from bench.bench_report import _memory_child; _memory_child(int(sys.argv[1]))")
-    output = subprocess.run([sys.executable, "-c", code, str(count)], capture_output=True, text=True,
-                            check=True).stdout
+    code = (
+        "import sys; from bench.bench_report import _memory_child; _memory_child(int(sys.argv[1]))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(count)], capture_output=True, text=True, check=True
+    ).stdout
     rss, heap = json.loads(output.strip().splitlines()[-1])
     return float(rss), float(heap)
 
@@ -148,26 +212,38 @@ def main() -> None:
     warm = parse_chat(sample_chat(200))
     render_report(warm)
     render_baseline(warm)
-    print(f"{'messages':>9} {'baseline msg/s':>15} {'transcript msg/s':>17} {'ratio':>6} "
-          f"{'transcript time':>16} {'pages':>6}")
+    print(
+        f"{'messages':>9} {'baseline msg/s':>15} {'transcript msg/s':>17} {'ratio':>6} "
+        f"{'transcript time':>16} {'pages':>6}"
+    )
     for count, limit in TIME_TARGETS.items():
         chat = parse_chat(sample_chat(count))
         baseline = best_time(render_baseline, chat)
         transcript = best_time(render_report, chat)
         ratio = baseline / transcript
         pages = render_report(chat).count(b"/Type /Page\n")
-        print(f"{count:>9,} {count / baseline:>15,.0f} {count / transcript:>17,.0f} {ratio:>6.2f} "
-              f"{transcript * 1000:>13.0f} ms {pages:>6}")
-        print(f"          speed ratio >= {RATIO_TARGET:.0%}: {verdict(ratio >= RATIO_TARGET)}; "
-              f"{count:,} messages <= {limit * 1000:.0f} ms: {verdict(transcript <= limit)}")
+        print(
+            f"{count:>9,} {count / baseline:>15,.0f} {count / transcript:>17,.0f} {ratio:>6.2f} "
+            f"{transcript * 1000:>13.0f} ms {pages:>6}"
+        )
+        print(
+            f"          speed ratio >= {RATIO_TARGET:.0%}: {verdict(ratio >= RATIO_TARGET)}; "
+            f"{count:,} messages <= {limit * 1000:.0f} ms: {verdict(transcript <= limit)}"
+        )
         results += [ratio >= RATIO_TARGET, transcript <= limit]
         reference = best_time(render_reportlab_defaults, chat)
-        print(f"          reference, drawString with reportlab defaults (Helvetica, ASCII85): "
-              f"{count / reference:,.0f} msg/s")
+        print(
+            f"          reference, drawString with reportlab defaults (Helvetica, ASCII85): "
+            f"{count / reference:,.0f} msg/s"
+        )
     rss, heap = measure_memory(10_000)
-    print(f"peak memory rendering 10,000 messages: {rss:.1f} MiB resident (whole process), "
-          f"{heap:.1f} MiB Python heap peak")
-    print(f"          peak memory <= {MEMORY_TARGET_MIB:.0f} MiB: {verdict(rss <= MEMORY_TARGET_MIB)}")
+    print(
+        f"peak memory rendering 10,000 messages: {rss:.1f} MiB resident (whole process), "
+        f"{heap:.1f} MiB Python heap peak"
+    )
+    print(
+        f"          peak memory <= {MEMORY_TARGET_MIB:.0f} MiB: {verdict(rss <= MEMORY_TARGET_MIB)}"
+    )
     results.append(rss <= MEMORY_TARGET_MIB)
     print(f"overall: {verdict(all(results))}")
 

@@ -39,8 +39,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _load(port: int, path: str, bodies: list[bytes], rate: float | None = None,
-                connections: int = IN_FLIGHT) -> tuple[float, list[float], int]:
+async def _load(
+    port: int,
+    path: str,
+    bodies: list[bytes],
+    rate: float | None = None,
+    connections: int = IN_FLIGHT,
+) -> tuple[float, list[float], int]:
     """Send every body over keep-alive connections; (seconds, latencies, 2xx answers). Without a
     rate, as fast as the server answers; with one, each hook is due at its own time and its latency
     counts from then (so a slow answer that delays the next is not hidden). Raw asyncio HTTP/1.1:
@@ -60,11 +65,17 @@ async def _load(port: int, path: str, bodies: list[bytes], rate: float | None = 
                 due = begin + number / rate
                 await asyncio.sleep(max(0.0, due - started))
                 started = due
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
             await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             ok += head.startswith((b"HTTP/1.1 2", b"HTTP/1.0 2"))
@@ -87,13 +98,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name) / "connectors"
         folder.mkdir()
-        (folder / "crm.yaml").write_text(CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n")
+        (folder / "crm.yaml").write_text(
+            CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n"
+        )
         database, port = Path(name) / "queue.db", _free_port()
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         env |= {"BENCH_SECRET": SECRET, "INTAKE_SECRET": INTAKE_SECRET}
-        command = [str(Path(sys.executable).with_name("exportdsl")), "serve", "--connectors", str(folder),
-                   "--db", str(database), "--port", str(port), "--workers", os.environ.get("BENCH_WORKERS", "4")]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [
+            str(Path(sys.executable).with_name("exportdsl")),
+            "serve",
+            "--connectors",
+            str(folder),
+            "--db",
+            str(database),
+            "--port",
+            str(port),
+            "--workers",
+            os.environ.get("BENCH_WORKERS", "4"),
+        ]
+        server = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             _wait_until_up(port)
             _measure(port, database)
@@ -116,33 +141,51 @@ def _wait_until_up(port: int) -> None:
 
 def _measure(port: int, database: Path) -> None:
     chat = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    bodies = [json.dumps(chat | {"channel": chat["channel"] | {"id": 10_000 + n}}).encode() for n in range(HOOKS)]
+    bodies = [
+        json.dumps(chat | {"channel": chat["channel"] | {"id": 10_000 + n}}).encode()
+        for n in range(HOOKS)
+    ]
     query = f"?token={INTAKE_SECRET}"
     base_seconds, _, _ = asyncio.run(_load(port, f"/hooks/unknown{query}", bodies[:500]))
     started = time.perf_counter()
     seconds, latencies, ok = asyncio.run(_load(port, f"/hooks/crm{query}", bodies))
     rate, baseline = ok / seconds, 500 / base_seconds
     p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
-    print(f"hooks accepted and durably stored, as fast as they are answered: {rate:,.0f}/s ({ok} of {HOOKS}, "
-          f"{IN_FLIGHT} in flight; the workers deliver meanwhile), p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    print(f"  baseline, the same server refusing at an unknown path: {baseline:,.0f}/s "
-          f"(storage and validation keep {rate / baseline:.0%} of it)")
+    print(
+        f"hooks accepted and durably stored, as fast as they are answered: {rate:,.0f}/s ({ok} of {HOOKS}, "
+        f"{IN_FLIGHT} in flight; the workers deliver meanwhile), p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
+    print(
+        f"  baseline, the same server refusing at an unknown path: {baseline:,.0f}/s "
+        f"(storage and validation keep {rate / baseline:.0%} of it)"
+    )
     delivered_at = _wait_delivered(database, ok)
-    paced = [json.dumps(chat | {"channel": chat["channel"] | {"id": 90_000 + n}}).encode() for n in range(1500)]
-    seconds, latencies, ok_paced = asyncio.run(_load(port, f"/hooks/crm{query}", paced, rate=300, connections=32))
+    paced = [
+        json.dumps(chat | {"channel": chat["channel"] | {"id": 90_000 + n}}).encode()
+        for n in range(1500)
+    ]
+    seconds, latencies, ok_paced = asyncio.run(
+        _load(port, f"/hooks/crm{query}", paced, rate=300, connections=32)
+    )
     p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
     verdict = "PASS" if ok_paced == len(paced) and p99 <= 50 else "FAIL"
-    print(f"at 300 hooks/s for {seconds:.1f} s (workers delivering all along): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-          f"{ok_paced} of {len(paced)} stored; target >= 300/s with p99 <= 50 ms {verdict}")
-    print(f"end to end: {ok} chats delivered (PDF, token cached, report POST) in {delivered_at - started:.1f} s "
-          f"from the first hook: {ok / (delivered_at - started):,.0f} deliveries/s with 4 worker threads")
+    print(
+        f"at 300 hooks/s for {seconds:.1f} s (workers delivering all along): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"{ok_paced} of {len(paced)} stored; target >= 300/s with p99 <= 50 ms {verdict}"
+    )
+    print(
+        f"end to end: {ok} chats delivered (PDF, token cached, report POST) in {delivered_at - started:.1f} s "
+        f"from the first hook: {ok / (delivered_at - started):,.0f} deliveries/s with 4 worker threads"
+    )
 
 
 def _wait_delivered(database: Path, count: int) -> float:
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         with sqlite3.connect(database) as db:
-            done = db.execute("SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'").fetchone()[0]
+            done = db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'"
+            ).fetchone()[0]
         if done >= count:
             return time.perf_counter()
         time.sleep(0.1)

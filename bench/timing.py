@@ -12,7 +12,9 @@ from collections.abc import Mapping
 def cold_seconds(command: list[str], runs: int = 5, env: Mapping[str, str] | None = None) -> float:
     """Median wall time of ``command`` in fresh processes, as installed: byte code cached (pip
     compiles it), so PYTHONDONTWRITEBYTECODE is dropped; a first, untimed run fills the caches."""
-    environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    environment = {
+        key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"
+    }
     environment.update(env or {})
     subprocess.run(command, capture_output=True, check=False, env=environment, timeout=120)
     times = []

@@ -6,7 +6,18 @@ from exportdsl.compiler.template import Template
 from exportdsl.connector.reader import Connector, load_connector, parse_connector
 from exportdsl.errors import CompileError, ConnectorError, Diagnostic, ExportDslError, RenderError
 
-__all__ = ["CompileError", "Connector", "ConnectorError", "Diagnostic", "ExportDslError", "Plan",
-           "RenderError", "Template", "check_connector", "compile_connector", "load_connector",
-           "parse_connector"]
+__all__ = [
+    "CompileError",
+    "Connector",
+    "ConnectorError",
+    "Diagnostic",
+    "ExportDslError",
+    "Plan",
+    "RenderError",
+    "Template",
+    "check_connector",
+    "compile_connector",
+    "load_connector",
+    "parse_connector",
+]
 __version__ = "0.1.0"

@@ -53,8 +53,15 @@ class ExportDslError(Exception):
 
     code = "XD000"
 
-    def __init__(self, message: str, *, location: Location | None = None, hint: str | None = None,
-                 code: str | None = None, span: Span | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: Location | None = None,
+        hint: str | None = None,
+        code: str | None = None,
+        span: Span | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
@@ -126,8 +133,9 @@ class ChatError(ExportDslError):
 
     code = "XD400"
 
-    def __init__(self, message: str, *, json_path: str = "", file: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, json_path: str = "", file: str | None = None, hint: str | None = None
+    ) -> None:
         where = f"{json_path}: " if json_path else ""
         prefix = f"{file}: " if file else ""
         super().__init__(f"{prefix}{where}{message}", hint=hint)

@@ -111,7 +111,11 @@ def snippet(index: LineIndex, location: Location) -> str:
     if len(text) > SNIPPET_WIDTH:
         first = max(0, column - 1 - SNIPPET_WIDTH // 2)
         prefix = "…" if first else ""
-        text = prefix + text[first:first + SNIPPET_WIDTH] + ("…" if first + SNIPPET_WIDTH < len(text) else "")
+        text = (
+            prefix
+            + text[first : first + SNIPPET_WIDTH]
+            + ("…" if first + SNIPPET_WIDTH < len(text) else "")
+        )
         column, end = column - first + len(prefix), min(end - first + len(prefix), len(text))
     width = max(1, end - column + 1)
     gutter = f"{location.line} | "

@@ -28,7 +28,7 @@ from exportdsl.compiler.plan import Plan
 from exportdsl.connector.reader import parse_connector
 
 SAMPLE_CHAT = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"
-CLIENT_SECRET = "cl1ent-S3CRET/+&=\"ü"  # characters that every encoding changes
+CLIENT_SECRET = 'cl1ent-S3CRET/+&="ü'  # characters that every encoding changes
 ACCESS_TOKEN = "acc3ss-T0KEN.abc/+xyz"
 API_KEY = "api-K3Y-0123456789"
 
@@ -96,7 +96,9 @@ class Backend:
                 raise httpx.ReadError("[Errno 104] Connection reset by peer", request=request)
             if reply.delay:
                 raise httpx.ReadTimeout("timed out", request=request)
-            return httpx.Response(reply.status, headers=reply.all_headers(), content=reply.content())
+            return httpx.Response(
+                reply.status, headers=reply.all_headers(), content=reply.content()
+            )
 
         self.client = httpx.Client(transport=httpx.MockTransport(handle))
 
@@ -115,11 +117,15 @@ class Backend:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 # http.server reads header bytes as latin-1; the exporter sends UTF-8
-                headers = {name.lower(): value.encode("latin-1").decode("utf-8", "replace")
-                           for name, value in self.headers.items()}
+                headers = {
+                    name.lower(): value.encode("latin-1").decode("utf-8", "replace")
+                    for name, value in self.headers.items()
+                }
                 reply = backend.next_reply(self.command, self.path, headers, body)
                 if reply.reset:  # RST instead of FIN: SO_LINGER with a zero timeout
-                    self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.request.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
                     self.close_connection = True
                     self.request.close()
                     return
@@ -176,14 +182,20 @@ def real_backend_fixture() -> Iterator[Backend]:
     server.close()
 
 
-def connector_text(base: str, *, token: bool = True, extra: str = "", export_url: str | None = None) -> str:
+def connector_text(
+    base: str, *, token: bool = True, extra: str = "", export_url: str | None = None
+) -> str:
     """A jtel-style connector against ``base``: form-encoded token POST, JSON report with the XML template."""
-    token_section = f"""
+    token_section = (
+        f"""
 token:
   url: {base}/token
   headers: {{Content-Type: application/x-www-form-urlencoded}}
   body: grant_type=client_credentials&client_id=$pdata.tenant&client_secret=$env.CLIENT_SECRET
-""" if token else ""
+"""
+        if token
+        else ""
+    )
     auth = "Bearer $tokenResponse.body.JSON.access_token" if token else "Bearer $env.CLIENT_SECRET"
     url = f"{base}/report" if export_url is None else export_url
     url_line = f"  url: {url}\n" if url else ""

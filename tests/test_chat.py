@@ -25,15 +25,28 @@ def test_fixture_becomes_typed_values() -> None:
     chat = load_chat(CHATS / "smartsupp.json")
     assert (chat.account_id, chat.begin_at, chat.end_at) == (208, 1427470439703, 1427470476687)
     assert chat.channel.id == 55039
-    assert (chat.channel.is_chat, chat.channel.is_triggered, chat.channel.is_missed) == (True, True, False)
+    assert (chat.channel.is_chat, chat.channel.is_triggered, chat.channel.is_missed) == (
+        True,
+        True,
+        False,
+    )
     assert (chat.channel.duration, chat.channel.first_response, chat.channel.rating) == (36, 14, 5)
     assert chat.visitor.name == "Dusan Kmet"
     assert chat.visitor.email == "dusan@domain.com"
     assert [(v.key, v.label, v.value) for v in chat.visitor.variables] == [
-        ("chatId", "Chat ID", 208), ("chatPackage", "Chat Package", "pro"), ("userId", "User ID", "1234")]
+        ("chatId", "Chat ID", 208),
+        ("chatPackage", "Chat Package", "pro"),
+        ("userId", "User ID", "1234"),
+    ]
     assert [p.title for p in chat.paths] == ["POST Hook · Smartsupp", "API · Smartsupp"]
-    assert [m.role for m in chat.messages] == [Role.VISITOR, Role.SYSTEM, Role.TRIGGERED, Role.AGENT,
-                                               Role.VISITOR, Role.SYSTEM]
+    assert [m.role for m in chat.messages] == [
+        Role.VISITOR,
+        Role.SYSTEM,
+        Role.TRIGGERED,
+        Role.AGENT,
+        Role.VISITOR,
+        Role.SYSTEM,
+    ]
     first, join = chat.messages[0], chat.messages[1]
     assert first.sender_kind == "visitor"
     assert first.sender_id == "mxTiqn9adr2h39kmzAJ0FeaTGFJhmjio0R41491503012015"
@@ -54,13 +67,20 @@ def test_tolerated_variants() -> None:
     chat = load_chat(CHATS / "variants.json")
     assert chat.account_id == "acc-208"
     assert chat.end_at is None
-    assert (chat.channel.rating, chat.channel.rating_desc, chat.channel.is_missed) == (None, None, True)
+    assert (chat.channel.rating, chat.channel.rating_desc, chat.channel.is_missed) == (
+        None,
+        None,
+        True,
+    )
     assert chat.visitor.group == "sales"  # groupKey, the older spelling
     assert chat.visitor.variables == ()  # PHP encodes an empty object as []
     assert [p.url for p in chat.paths] == ["https://shop.example/cart"]
     bare, prefixed, bot = chat.messages
     assert (bare.sender_kind, bare.sender_id) == (None, "mxTiqn9adr2h39kmzAJ0FeaTGFJhmjio0R4")
-    assert (prefixed.sender_kind, prefixed.sender_id) == ("visitor", "mxTiqn9adr2h39kmzAJ0FeaTGFJhmjio0R4")
+    assert (prefixed.sender_kind, prefixed.sender_id) == (
+        "visitor",
+        "mxTiqn9adr2h39kmzAJ0FeaTGFJhmjio0R4",
+    )
     assert prefixed.content == ""  # null content
     assert prefixed.sent_at == 1427470441703  # fractional milliseconds are cut
     assert (bot.type, bot.role) == ("bot", Role.OTHER)
@@ -87,6 +107,7 @@ def _set(path: list[str | int], value: object) -> Callable[[dict[str, Any]], Non
         for step in path[:-1]:
             target = target[step]
         target[path[-1]] = value
+
     return mutate
 
 
@@ -96,6 +117,7 @@ def _delete(path: list[str | int]) -> Callable[[dict[str, Any]], None]:
         for step in path[:-1]:
             target = target[step]
         del target[path[-1]]
+
     return mutate
 
 
@@ -120,19 +142,29 @@ BAD_INPUTS = [
     (_set(["beginAt"], "2015-03-27"), "beginAt", "expected a number"),
     (_set(["accountId"], 2.5), "accountId", "expected an id"),
     (_set(["visitor", "name"], {"first": "Dusan"}), "visitor.name", "expected a string"),
-    (_set(["visitor", "variables", "chatId", "label"], []), "visitor.variables.chatId.label",
-     "expected a string"),
-    (_set(["visitor", "variables", "my key"], {"label": {}}), 'visitor.variables["my key"].label',
-     "expected a string"),
+    (
+        _set(["visitor", "variables", "chatId", "label"], []),
+        "visitor.variables.chatId.label",
+        "expected a string",
+    ),
+    (
+        _set(["visitor", "variables", "my key"], {"label": {}}),
+        'visitor.variables["my key"].label',
+        "expected a string",
+    ),
     (_set(["paths", 1], 5), "paths[1]", "expected an object with url and title"),
     (_set(["paths"], "http://x"), "paths", "expected a list"),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "json_path", "message"), BAD_INPUTS,
-                         ids=[case[1] + ":" + case[2] for case in BAD_INPUTS])
-def test_bad_values_name_their_json_path(mutate: Callable[[dict[str, Any]], None], json_path: str,
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "json_path", "message"),
+    BAD_INPUTS,
+    ids=[case[1] + ":" + case[2] for case in BAD_INPUTS],
+)
+def test_bad_values_name_their_json_path(
+    mutate: Callable[[dict[str, Any]], None], json_path: str, message: str
+) -> None:
     data = fixture()
     mutate(data)
     with pytest.raises(ChatError) as caught:
@@ -194,7 +226,9 @@ def test_invalid_utf8_gives_the_byte_offset(tmp_path: Path) -> None:
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_non_standard_numbers_are_refused(tmp_path: Path, constant: str) -> None:
     path = tmp_path / "chat.json"
-    path.write_text(f'{{"messages": [{{"type": "visitor", "sentAt": {constant}}}]}}', encoding="utf-8")
+    path.write_text(
+        f'{{"messages": [{{"type": "visitor", "sentAt": {constant}}}]}}', encoding="utf-8"
+    )
     with pytest.raises(ChatError, match=f"{constant} is not a JSON number"):
         load_chat(path)
 
@@ -229,7 +263,9 @@ def test_nesting_within_the_limit_is_fine() -> None:
     value: Any = "leaf"
     for _ in range(MAX_NESTING - 6):
         value = [value]
-    chat = parse_chat({"messages": [], "visitor": {"variables": {"v": {"label": "V", "value": value}}}})
+    chat = parse_chat(
+        {"messages": [], "visitor": {"variables": {"v": {"label": "V", "value": value}}}}
+    )
     assert chat.visitor.variables[0].value == value
 
 
@@ -237,14 +273,20 @@ def test_error_messages_can_always_be_printed() -> None:
     data = json.loads('{"messages": [{"type": "visitor", "sentAt": "\\ud800 v\u010dera"}]}')
     with pytest.raises(ChatError) as caught:
         parse_chat(data)
-    assert caught.value.message == 'messages[0].sentAt: expected a number (milliseconds since 1970), ' \
-                                   'got a string ("\\ud800 včera")'
+    assert (
+        caught.value.message == "messages[0].sentAt: expected a number (milliseconds since 1970), "
+        'got a string ("\\ud800 včera")'
+    )
     str(caught.value).encode("utf-8")  # no lone surrogate left to break a terminal or a log
     with pytest.raises(ChatError) as caught:
-        parse_chat(json.loads('{"messages": [], "visitor": {"variables": {"\\udfff": {"label": []}}}}'))
+        parse_chat(
+            json.loads('{"messages": [], "visitor": {"variables": {"\\udfff": {"label": []}}}}')
+        )
     assert caught.value.json_path == 'visitor.variables["\\udfff"].label'
 
 
 def test_lone_surrogates_in_json_are_kept_for_the_report_to_show() -> None:
-    chat = parse_chat(json.loads('{"messages": [{"type": "visitor", "content": "a\\ud83d", "sentAt": 1}]}'))
+    chat = parse_chat(
+        json.loads('{"messages": [{"type": "visitor", "content": "a\\ud83d", "sentAt": 1}]}')
+    )
     assert chat.messages[0].content == "a\ud83d"

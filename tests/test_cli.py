@@ -26,14 +26,26 @@ def test_check_clean_folder_exits_0() -> None:
 
 
 def test_check_findings_exit_1_with_file_line_col_and_caret() -> None:
-    code, output = run("check", str(ROOT / "tests" / "lint" / "examples" / "unknown-variables.yaml"))
+    code, output = run(
+        "check", str(ROOT / "tests" / "lint" / "examples" / "unknown-variables.yaml")
+    )
     assert code == 1
-    assert "unknown-variables.yaml:11:29: export.url: undefined variable $ClientID [XD201]" in output
+    assert (
+        "unknown-variables.yaml:11:29: export.url: undefined variable $ClientID [XD201]" in output
+    )
     assert "^^^^^^^^" in output
 
 
-@pytest.mark.parametrize("args", [("check",), ("check", "/nonexistent.yaml"), ("check", "--nope", "x"),
-                                  ("explain",), ("frobnicate",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check",),
+        ("check", "/nonexistent.yaml"),
+        ("check", "--nope", "x"),
+        ("explain",),
+        ("frobnicate",),
+    ],
+)
 def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
     code, _ = run(*args)
     assert code == 2
@@ -64,7 +76,9 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path, content: byt
     path = tmp_path / "bad.yaml"
     path.write_bytes(content)
     exe = Path(sys.executable).with_name("exportdsl")
-    result = subprocess.run([str(exe), "check", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(exe), "check", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "bad.yaml:" in result.stdout
@@ -73,7 +87,9 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path, content: byt
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json"
 
 
-@pytest.mark.skipif(not FIXTURE.exists(), reason="the shared sample chat is not beside the repository")
+@pytest.mark.skipif(
+    not FIXTURE.exists(), reason="the shared sample chat is not beside the repository"
+)
 def test_report_writes_a_pdf(tmp_path: Path) -> None:
     target = tmp_path / "chat.pdf"
     code, output = run("report", str(FIXTURE), "-o", str(target), "--timezone", "Europe/Prague")

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from exportdsl import ConnectorError, ExportDslError, compile_connector, load_connector, parse_connector
+from exportdsl import (
+    ConnectorError,
+    ExportDslError,
+    compile_connector,
+    load_connector,
+    parse_connector,
+)
 from exportdsl.compiler.values import TextValue
 from exportdsl.errors import LoadError
 from exportdsl.source import Span
@@ -18,15 +24,27 @@ ROOT = Path(__file__).parent.parent
 
 
 def variables(**extra: Any) -> dict[str, Any]:
-    chat = json.loads((ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json").read_text()) \
-        if (ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json").exists() else \
-        {"channel": {"id": 55039}, "visitor": {"name": "Dusan Kmet", "email": "d@example.com"}, "accountId": 1}
+    chat = (
+        json.loads((ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json").read_text())
+        if (ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json").exists()
+        else {
+            "channel": {"id": 55039},
+            "visitor": {"name": "Dusan Kmet", "email": "d@example.com"},
+            "accountId": 1,
+        }
+    )
     base: dict[str, Any] = {
-        "ClientsID": 1001, "chatConnector": {"id": 7, "name": "ACME"}, "dateTime": "2026-11-21 12:00:00",
-        "pdata": {}, "chat": chat, "env": {"ACME_CLIENT_SECRET": "s3cret", "ARCHIVE_API_KEY": "k",
-                                           "HELPDESK_SECRET": "h"},
-        "tokenResponse": {"status": 200, "headers": {},
-                          "body": TextValue('{"access_token": "tok"}', {"JSON": {"access_token": "tok"}})},
+        "ClientsID": 1001,
+        "chatConnector": {"id": 7, "name": "ACME"},
+        "dateTime": "2026-11-21 12:00:00",
+        "pdata": {},
+        "chat": chat,
+        "env": {"ACME_CLIENT_SECRET": "s3cret", "ARCHIVE_API_KEY": "k", "HELPDESK_SECRET": "h"},
+        "tokenResponse": {
+            "status": 200,
+            "headers": {},
+            "body": TextValue('{"access_token": "tok"}', {"JSON": {"access_token": "tok"}}),
+        },
         "report": {"encoded": {"base64": "JVBERi0="}, "bytes": 5},
         "xmlTemplate": TextValue("<x/>", {"encoded": {"base64": "PHgvPg=="}}),
     }
@@ -35,8 +53,10 @@ def variables(**extra: Any) -> dict[str, Any]:
 
 
 def test_block_scalar_positions_map_to_the_file() -> None:
-    text = "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n  url: https://x.example/\n" \
-           "  body: |\n    line one\n      indented $chat.visitor.name\n"
+    text = (
+        "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n  url: https://x.example/\n"
+        "  body: |\n    line one\n      indented $chat.visitor.name\n"
+    )
     body = parse_connector(text, "c.yaml").export.body  # type: ignore[union-attr]
     assert body is not None
     start = body.source.index("$chat")
@@ -53,11 +73,19 @@ def test_quoted_scalar_with_escapes_maps_to_the_file() -> None:
 
 
 def test_pdata_literal_and_mapping_are_the_same() -> None:
-    literal = parse_connector("connector: {id: 1, name: n}\nclient: {id: 1}\n"
-                              "pdata: \"{name:'John Doe', email:'john.doe@example.com', n: 3}\"\n")
-    mapping = parse_connector("connector: {id: 1, name: n}\nclient: {id: 1}\n"
-                              "pdata: {name: John Doe, email: john.doe@example.com, n: 3}\n")
-    assert literal.pdata == mapping.pdata == {"name": "John Doe", "email": "john.doe@example.com", "n": 3}
+    literal = parse_connector(
+        "connector: {id: 1, name: n}\nclient: {id: 1}\n"
+        "pdata: \"{name:'John Doe', email:'john.doe@example.com', n: 3}\"\n"
+    )
+    mapping = parse_connector(
+        "connector: {id: 1, name: n}\nclient: {id: 1}\n"
+        "pdata: {name: John Doe, email: john.doe@example.com, n: 3}\n"
+    )
+    assert (
+        literal.pdata
+        == mapping.pdata
+        == {"name": "John Doe", "email": "john.doe@example.com", "n": 3}
+    )
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "connectors").glob("*.yaml")), ids=lambda p: p.name)
@@ -76,7 +104,11 @@ def test_example_connectors_render(path: Path) -> None:
 
 def test_visitor_name_cannot_change_the_json_structure() -> None:
     plan = compile_connector(load_connector(ROOT / "connectors" / "jtel-oauth-json.yaml"))
-    chat = {"channel": {"id": 1}, "accountId": 2, "visitor": {"name": 'Eve", "role": "admin', "email": "<x>&"}}
+    chat = {
+        "channel": {"id": 1},
+        "accountId": 2,
+        "visitor": {"name": 'Eve", "role": "admin', "email": "<x>&"},
+    }
     assert plan.export is not None and plan.xml_template is not None
     context = variables(chat=chat, **plan.connector_variables())
     body = json.loads(plan.export.render(context).body or "")
@@ -94,8 +126,11 @@ def test_forward_connector_posts_the_chat_as_json() -> None:
 
 
 def test_missing_export_url_disables_the_export() -> None:
-    plan = compile_connector(parse_connector("connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n"
-                                             "  headers: {X-A: b}\n"))
+    plan = compile_connector(
+        parse_connector(
+            "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n  headers: {X-A: b}\n"
+        )
+    )
     assert not plan.export_enabled
     with pytest.raises(ExportDslError, match="no url"):
         plan.export.render(variables())  # type: ignore[union-attr]
@@ -103,31 +138,47 @@ def test_missing_export_url_disables_the_export() -> None:
 
 def test_all_errors_of_a_file_are_reported_together() -> None:
     with pytest.raises(ConnectorError) as caught:
-        compile_connector(parse_connector(
-            "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n  url: https://x.example/$nope\n"
-            "  body: $chat.nope $pdata.nope\n", "c.yaml"))
+        compile_connector(
+            parse_connector(
+                "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n  url: https://x.example/$nope\n"
+                "  body: $chat.nope $pdata.nope\n",
+                "c.yaml",
+            )
+        )
     assert [d.code for d in caught.value.diagnostics] == ["XD201", "XD202", "XD202"]
     assert [d.location.line for d in caught.value.diagnostics if d.location] == [4, 5, 5]
 
 
 def test_dynamic_paths_are_checked_at_render_time() -> None:
-    plan = compile_connector(parse_connector(
-        "connector: {id: 1, name: n}\nclient: {id: 1}\ntoken: {url: 'https://a.example/'}\nexport:\n"
-        "  url: https://x.example/\n  headers: {Authorization: Bearer $tokenResponse.body.JSON.acess_token}\n"))
+    plan = compile_connector(
+        parse_connector(
+            "connector: {id: 1, name: n}\nclient: {id: 1}\ntoken: {url: 'https://a.example/'}\nexport:\n"
+            "  url: https://x.example/\n  headers: {Authorization: Bearer $tokenResponse.body.JSON.acess_token}\n"
+        )
+    )
     assert plan.export is not None
-    with pytest.raises(ExportDslError, match=re.escape("tokenResponse.body.JSON has no 'acess_token'")):
+    with pytest.raises(
+        ExportDslError, match=re.escape("tokenResponse.body.JSON has no 'acess_token'")
+    ):
         plan.export.render(variables())
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (b"connector: [1, 2\n", "YAML syntax error"),
-    (b"a: 1\n---\nb: 2\n", "YAML syntax error"),
-    (b"\xff\xfe", "invalid UTF-8"),
-    (b"x: " + b"[" * 1000 + b"]" * 1000 + b"\n", "unknown key 'x'"),
-    (b"connector: {id: 1, name: n}\nclient: {id: 1}\nexport: {url: '" + b"a" * (11 << 20) + b"'}\n",
-     "larger than"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"connector: [1, 2\n", "YAML syntax error"),
+        (b"a: 1\n---\nb: 2\n", "YAML syntax error"),
+        (b"\xff\xfe", "invalid UTF-8"),
+        (b"x: " + b"[" * 1000 + b"]" * 1000 + b"\n", "unknown key 'x'"),
+        (
+            b"connector: {id: 1, name: n}\nclient: {id: 1}\nexport: {url: '"
+            + b"a" * (11 << 20)
+            + b"'}\n",
+            "larger than",
+        ),
+    ],
+)
 def test_bad_files_give_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "c.yaml"
     path.write_bytes(content)
@@ -138,7 +189,12 @@ def test_bad_files_give_one_clear_error(tmp_path: Path, content: bytes, message:
 
 def test_deep_pdata_nesting_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("connector: {id: 1, name: n}\nclient: {id: 1}\npdata: {a: " + "[" * 1000 + "]" * 1000 + "}\n")
+    path.write_text(
+        "connector: {id: 1, name: n}\nclient: {id: 1}\npdata: {a: "
+        + "[" * 1000
+        + "]" * 1000
+        + "}\n"
+    )
     with pytest.raises(ConnectorError, match="nested deeper"):
         load_connector(path)
 
@@ -155,21 +211,42 @@ def test_missing_file() -> None:
         load_connector("/nonexistent/connector.yaml")
 
 
-_BOMB = "connector: {id: 1, name: n}\nclient: {id: 1}\npdata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+_BOMB = (
+    "connector: {id: 1, name: n}\nclient: {id: 1}\npdata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+)
 _HEAD = "connector: {id: 1, name: n}\nclient: {id: 1}\n"
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("floats.yaml", _HEAD + "pdata: {y: 190:20:30.15, z: 010}\nretry: {backoff: .inf}\n", "not inf"),
-    ("bomb.yaml", _BOMB, "more than 10,000 values"),
-    ("deep-literal.yaml", _HEAD + 'pdata: "{a: ' + "{a: " * 2000 + "1" + "}" * 2001 + '"\n', "nested deeper"),
-    ("long-number.yaml", _HEAD + 'pdata: "{a: ' + "9" * 5000 + '}"\n', "number too long"),
-    ("long-index.yaml", _HEAD + "export: {url: 'https://a.example/${chat.messages[" + "9" * 5000 + "].content}'}\n",
-     "is too large"),
-    ("timezone.yaml", _HEAD + "timezone: 5\n", "timezone must be text"),
-])
-def test_hostile_files_give_a_diagnostic_not_a_crash(tmp_path: Path, name: str, content: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "floats.yaml",
+            _HEAD + "pdata: {y: 190:20:30.15, z: 010}\nretry: {backoff: .inf}\n",
+            "not inf",
+        ),
+        ("bomb.yaml", _BOMB, "more than 10,000 values"),
+        (
+            "deep-literal.yaml",
+            _HEAD + 'pdata: "{a: ' + "{a: " * 2000 + "1" + "}" * 2001 + '"\n',
+            "nested deeper",
+        ),
+        ("long-number.yaml", _HEAD + 'pdata: "{a: ' + "9" * 5000 + '}"\n', "number too long"),
+        (
+            "long-index.yaml",
+            _HEAD
+            + "export: {url: 'https://a.example/${chat.messages["
+            + "9" * 5000
+            + "].content}'}\n",
+            "is too large",
+        ),
+        ("timezone.yaml", _HEAD + "timezone: 5\n", "timezone must be text"),
+    ],
+)
+def test_hostile_files_give_a_diagnostic_not_a_crash(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(ExportDslError) as caught:
@@ -180,15 +257,26 @@ def test_hostile_files_give_a_diagnostic_not_a_crash(tmp_path: Path, name: str, 
 
 def test_json_connector_with_astral_escapes_and_exponents(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"connector": {"id": 1, "name": "j"}, "client": {"id": 1}, "pdata": {"e": "😀"},
-                                "retry": {"backoff": 1e-1}, "export": {"url": "https://a.example/$pdata.e"}}))
+    path.write_text(
+        json.dumps(
+            {
+                "connector": {"id": 1, "name": "j"},
+                "client": {"id": 1},
+                "pdata": {"e": "😀"},
+                "retry": {"backoff": 1e-1},
+                "export": {"url": "https://a.example/$pdata.e"},
+            }
+        )
+    )
     connector = load_connector(path)
     assert connector.pdata == {"e": "😀"}
 
 
 def test_carriage_return_line_endings_keep_lines_apart(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_bytes(b"connector: {id: 1, name: n}\rclient: {id: 1}\rexport: {url: 'https://a.example/$nope'}\r")
+    path.write_bytes(
+        b"connector: {id: 1, name: n}\rclient: {id: 1}\rexport: {url: 'https://a.example/$nope'}\r"
+    )
     with pytest.raises(ConnectorError) as caught:
         compile_connector(load_connector(path))
     location = caught.value.diagnostics[0].location

@@ -33,11 +33,19 @@ from exportdsl.export.webhooks import key_bytes, verify
 NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
 
 
-def exporter(backend: Backend, plan: Plan | None = None, sleeps: list[float] | None = None,
-             **options: Any) -> Exporter:
+def exporter(
+    backend: Backend, plan: Plan | None = None, sleeps: list[float] | None = None, **options: Any
+) -> Exporter:
     sleep: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda _: None)
-    return Exporter(plan or make_plan(backend.base_url), backend.client, env=ENV, now=lambda: NOW, sleep=sleep,
-                    jitter=lambda: 0.5, **options)
+    return Exporter(
+        plan or make_plan(backend.base_url),
+        backend.client,
+        env=ENV,
+        now=lambda: NOW,
+        sleep=sleep,
+        jitter=lambda: 0.5,
+        **options,
+    )
 
 
 def failed(result: ExportResult) -> ExportDslError:
@@ -47,15 +55,23 @@ def failed(result: ExportResult) -> ExportDslError:
 
 # -- the two phases --------------------------------------------------------------------------------
 
+
 def test_token_then_report(backend: Backend) -> None:
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(201, json={"id": "r1"}))
     result = exporter(backend).run(sample_chat())
     assert result.ok, result.error
     token, report = backend.received
-    assert (token.method, token.path, report.method, report.path) == ("POST", "/token", "POST", "/report")
-    assert token.body.decode() == ("grant_type=client_credentials&client_id=acme&client_secret="
-                                   "cl1ent-S3CRET%2F%2B%26%3D%22%C3%BC")
+    assert (token.method, token.path, report.method, report.path) == (
+        "POST",
+        "/token",
+        "POST",
+        "/report",
+    )
+    assert token.body.decode() == (
+        "grant_type=client_credentials&client_id=acme&client_secret="
+        "cl1ent-S3CRET%2F%2B%26%3D%22%C3%BC"
+    )
     assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
     body = report.json
     pdf = base64.b64decode(body["pdf"])
@@ -63,8 +79,10 @@ def test_token_then_report(backend: Backend) -> None:
     assert body["at"] == "2024-03-01 13:30:45"  # frozen once, in the connector's zone
     xml = base64.b64decode(body["xml"]).decode()
     assert xml.startswith('<chat at="2024-03-01 13:30:45"><visitor>Dusan Kmet</visitor>')
-    assert [(phase.name, phase.status, phase.attempts) for phase in result.phases] == [("token", 200, 1),
-                                                                                       ("report", 201, 1)]
+    assert [(phase.name, phase.status, phase.attempts) for phase in result.phases] == [
+        ("token", 200, 1),
+        ("report", 201, 1),
+    ]
 
 
 def test_no_token_phase(backend: Backend) -> None:
@@ -80,7 +98,9 @@ def test_method_comes_from_the_connector(backend: Backend) -> None:
     backend.on("/report", Reply(204))
     text_plan = make_plan(backend.base_url, token=False)
     assert text_plan.export is not None
-    plan = dataclasses.replace(text_plan, export=dataclasses.replace(text_plan.export, method="PUT"))
+    plan = dataclasses.replace(
+        text_plan, export=dataclasses.replace(text_plan.export, method="PUT")
+    )
     assert exporter(backend, plan).run(sample_chat()).ok
     assert backend.received[0].method == "PUT"
 
@@ -103,6 +123,7 @@ def httpx_client_that_fails() -> Any:
 
 # -- retries -----------------------------------------------------------------------------------------
 
+
 def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> None:
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(500, body=b"oops"), Reply(201, json={"id": "r1"}))
@@ -120,8 +141,12 @@ def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> N
 
 def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
     backend.on("/token", TOKEN)
-    backend.on("/report", Reply(429, headers={"Retry-After": "3"}), Reply(429, headers={"Retry-After": "120"}),
-               Reply(200, json={}))
+    backend.on(
+        "/report",
+        Reply(429, headers={"Retry-After": "3"}),
+        Reply(429, headers={"Retry-After": "120"}),
+        Reply(200, json={}),
+    )
     sleeps: list[float] = []
     assert exporter(backend, sleeps=sleeps).run(sample_chat()).ok
     assert sleeps == [3.0, 4.0]  # 120 s is clamped to retry.max_delay
@@ -142,12 +167,19 @@ def test_retries_are_bounded_and_the_error_says_why(backend: Backend) -> None:
     error = failed(exporter(backend, sleeps=sleeps).run(sample_chat()))
     assert len(backend.requests_to("/report")) == 3
     assert sleeps == [0.25, 0.5]  # exponential: backoff * 2**n, times the jitter
-    assert "503" in error.message and "after 3 attempts" in error.message and "maintenance" in error.message
+    assert (
+        "503" in error.message
+        and "after 3 attempts" in error.message
+        and "maintenance" in error.message
+    )
 
 
 def test_timeout_is_retried_then_reported(backend: Backend) -> None:
-    plan = dataclasses.replace(make_plan(backend.base_url, token=False), timeout=Timeouts(connect=1, total=0.2),
-                               retry=RetryPolicy(attempts=2, backoff=0.1, max_delay=1))
+    plan = dataclasses.replace(
+        make_plan(backend.base_url, token=False),
+        timeout=Timeouts(connect=1, total=0.2),
+        retry=RetryPolicy(attempts=2, backoff=0.1, max_delay=1),
+    )
     backend.on("/report", Reply(200, json={}, delay=0.6))
     error = failed(exporter(backend, plan).run(sample_chat()))
     assert "timed out (2 attempts)" in error.message
@@ -182,13 +214,17 @@ def test_redirect_is_never_followed(backend: Backend) -> None:
 
 # -- tokens ------------------------------------------------------------------------------------------
 
+
 def test_401_fetches_a_fresh_token_once(backend: Backend) -> None:
     backend.on("/token", TOKEN, Reply(json={"access_token": "fresh-token-2", "expires_in": 3600}))
     backend.on("/report", Reply(401), Reply(201, json={}))
     result = exporter(backend).run(sample_chat())
     assert result.ok, result.error
     reports = backend.requests_to("/report")
-    assert [item.headers["authorization"] for item in reports] == [f"Bearer {ACCESS_TOKEN}", "Bearer fresh-token-2"]
+    assert [item.headers["authorization"] for item in reports] == [
+        f"Bearer {ACCESS_TOKEN}",
+        "Bearer fresh-token-2",
+    ]
     assert len(backend.requests_to("/token")) == 2
 
 
@@ -214,10 +250,20 @@ def test_token_is_cached_until_expires_in(backend: Backend) -> None:
     assert len(backend.requests_to("/token")) == 2
 
 
-@pytest.mark.parametrize("reply", [Reply(200, body=b"<html>login page " + CLIENT_SECRET.encode() + b"</html>",
-                                         headers={"Content-Type": "text/html"}),
-                                   Reply(400, json={"error": "invalid_client", "echo": CLIENT_SECRET})])
-def test_unusable_token_answer_shows_status_and_body_redacted(backend: Backend, reply: Reply) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(
+            200,
+            body=b"<html>login page " + CLIENT_SECRET.encode() + b"</html>",
+            headers={"Content-Type": "text/html"},
+        ),
+        Reply(400, json={"error": "invalid_client", "echo": CLIENT_SECRET}),
+    ],
+)
+def test_unusable_token_answer_shows_status_and_body_redacted(
+    backend: Backend, reply: Reply
+) -> None:
     backend.on("/token", reply)
     error = failed(exporter(backend).run(sample_chat()))
     assert error.code == "XD602"
@@ -228,9 +274,12 @@ def test_unusable_token_answer_shows_status_and_body_redacted(backend: Backend, 
 
 # -- idempotency, signing, escaping ---------------------------------------------------------------------
 
+
 def test_idempotency_key_is_stable_across_runs_and_differs_by_chat() -> None:
     plan = make_plan("http://backend.test")
-    assert idempotency_key(plan, sample_chat()) == idempotency_key(make_plan("http://other.test"), sample_chat())
+    assert idempotency_key(plan, sample_chat()) == idempotency_key(
+        make_plan("http://other.test"), sample_chat()
+    )
     other = sample_chat()
     other.raw["channel"]["id"] = 1
     from exportdsl.chat.reader import parse_chat
@@ -253,15 +302,27 @@ def test_report_is_signed_on_every_attempt(backend: Backend) -> None:
     plan = make_plan(backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(502), Reply(200, json={}))
-    run = Exporter(plan, backend.client, env=ENV | {"HOOK_SECRET": secret}, now=lambda: NOW, sleep=lambda _: None)
+    run = Exporter(
+        plan,
+        backend.client,
+        env=ENV | {"HOOK_SECRET": secret},
+        now=lambda: NOW,
+        sleep=lambda _: None,
+    )
     assert run.run(sample_chat()).ok
     for item in backend.requests_to("/report"):
         key = key_bytes(secret, strict=True)
         expected = sign(key, item.headers["idempotency-key"], int(NOW.timestamp()), item.body)
         assert {name: item.headers[name] for name in expected} == expected
         # and the intake server's independent verifier accepts it
-        assert verify(secret, item.headers["webhook-id"], item.headers["webhook-timestamp"],
-                      item.headers["webhook-signature"], item.body, NOW.timestamp())
+        assert verify(
+            secret,
+            item.headers["webhook-id"],
+            item.headers["webhook-timestamp"],
+            item.headers["webhook-signature"],
+            item.body,
+            NOW.timestamp(),
+        )
 
 
 def test_signing_secret_missing_is_an_error(backend: Backend) -> None:
@@ -282,17 +343,28 @@ def test_hostile_visitor_name_lands_as_data(backend: Backend) -> None:
     document = ElementTree.fromstring(base64.b64decode(body["xml"]))
     assert document.findtext("visitor") == name
     raw = backend.requests_to("/report")[0].body.decode()
-    assert raw.endswith('"visitor": "Eve\\", \\"role\\": \\"admin <x>&"}\n')  # exactly the JSON escapes
-    assert b"<visitor>Eve&quot;, &quot;role&quot;: &quot;admin &lt;x&gt;&amp;</visitor>" in \
-        base64.b64decode(body["xml"])
+    assert raw.endswith(
+        '"visitor": "Eve\\", \\"role\\": \\"admin <x>&"}\n'
+    )  # exactly the JSON escapes
+    assert (
+        b"<visitor>Eve&quot;, &quot;role&quot;: &quot;admin &lt;x&gt;&amp;</visitor>"
+        in base64.b64decode(body["xml"])
+    )
 
 
 # -- secrets -----------------------------------------------------------------------------------------------
 
-def test_secrets_never_reach_logs_or_errors(real_backend: Backend, caplog: pytest.LogCaptureFixture) -> None:
+
+def test_secrets_never_reach_logs_or_errors(
+    real_backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     real_backend.on("/token", TOKEN)
-    plan = make_plan(real_backend.base_url, export_url=f"{real_backend.base_url}/report?k=$env.API_KEY")
-    real_backend.on("/report?k=" + API_KEY, Reply(500, json={"echo": f"Bearer {ACCESS_TOKEN}", "key": API_KEY}))
+    plan = make_plan(
+        real_backend.base_url, export_url=f"{real_backend.base_url}/report?k=$env.API_KEY"
+    )
+    real_backend.on(
+        "/report?k=" + API_KEY, Reply(500, json={"echo": f"Bearer {ACCESS_TOKEN}", "key": API_KEY})
+    )
     with caplog.at_level(logging.DEBUG):
         result = exporter(real_backend, plan).run(sample_chat())
     text = caplog.text + str(failed(result))
@@ -302,18 +374,28 @@ def test_secrets_never_reach_logs_or_errors(real_backend: Backend, caplog: pytes
 
 
 def test_dry_run_sends_nothing_and_uses_placeholders() -> None:
-    run = dry_run(make_plan("http://backend.test"), sample_chat(), env={"API_KEY": API_KEY}, now=lambda: NOW)
+    run = dry_run(
+        make_plan("http://backend.test"), sample_chat(), env={"API_KEY": API_KEY}, now=lambda: NOW
+    )
     (token_phase, token), (report_phase, report) = run.requests
     assert (token_phase, report_phase) == ("token", "report")
     assert b"client_secret=%3Cenv.CLIENT_SECRET%3E" in token.content
     assert report.headers["authorization"] == "Bearer <tokenResponse.body.JSON.access_token>"
-    assert report.headers["idempotency-key"] == idempotency_key(make_plan("http://backend.test"), sample_chat())
+    assert report.headers["idempotency-key"] == idempotency_key(
+        make_plan("http://backend.test"), sample_chat()
+    )
     assert run.missing_env == ("CLIENT_SECRET",)
 
 
 def test_dry_run_with_a_token_answer() -> None:
     answer = json.dumps({"access_token": ACCESS_TOKEN}).encode()
-    run = dry_run(make_plan("http://backend.test"), sample_chat(), env=ENV, now=lambda: NOW, token_answer=answer)
+    run = dry_run(
+        make_plan("http://backend.test"),
+        sample_chat(),
+        env=ENV,
+        now=lambda: NOW,
+        token_answer=answer,
+    )
     report = run.requests[-1][1]
     assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
     assert run.redact(report.headers["authorization"]) == "Bearer [REDACTED]"

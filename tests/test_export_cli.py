@@ -26,14 +26,22 @@ from exportdsl.cli.main import main
 
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(main, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
     return result.exit_code, result.stdout, result.stderr
 
 
 def secret_forms(secret: str) -> list[str]:
     data = secret.encode()
-    return [secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1], base64.b64encode(data).decode()]
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        base64.b64encode(data).decode(),
+    ]
 
 
 def assert_no_secret(*outputs: str) -> None:
@@ -66,12 +74,15 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- render ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("secrets_in_env", "no_network")
 def test_render_prints_both_requests_redacted_and_sends_nothing(tmp_path: Path) -> None:
     connector = write_connector(tmp_path, "https://crm.example")
     code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
     assert code == 0, err
-    assert out.startswith("### token request (phase 1)\nPOST https://crm.example/token\nHost: crm.example\n")
+    assert out.startswith(
+        "### token request (phase 1)\nPOST https://crm.example/token\nHost: crm.example\n"
+    )
     assert "### report request (phase 2)\nPOST https://crm.example/report\n" in out
     assert "Authorization: Bearer <tokenResponse.body.JSON.access_token>" in out
     assert "Idempotency-Key: " in out and "client_secret=[REDACTED]" in out
@@ -85,7 +96,9 @@ def test_render_full_with_a_token_response(tmp_path: Path) -> None:
     connector = write_connector(tmp_path, "https://crm.example")
     answer = tmp_path / "token.json"
     answer.write_text(json.dumps({"access_token": ACCESS_TOKEN, "token_type": "Bearer"}))
-    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT), "--token-response", str(answer), "--full")
+    code, out, err = invoke(
+        "render", str(connector), str(SAMPLE_CHAT), "--token-response", str(answer), "--full"
+    )
     assert code == 0, err
     assert "Authorization: Bearer [REDACTED]" in out
     assert "characters]" not in out
@@ -94,12 +107,18 @@ def test_render_full_with_a_token_response(tmp_path: Path) -> None:
     assert_no_secret(out, err)
 
 
-def test_render_notes_unset_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_notes_unset_environment_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CLIENT_SECRET", raising=False)
     monkeypatch.setenv("API_KEY", API_KEY)
-    code, out, err = invoke("render", str(write_connector(tmp_path, "https://crm.example")), str(SAMPLE_CHAT))
+    code, out, err = invoke(
+        "render", str(write_connector(tmp_path, "https://crm.example")), str(SAMPLE_CHAT)
+    )
     assert code == 0
-    assert "${env.CLIENT_SECRET} is not set" in err and "client_secret=%3Cenv.CLIENT_SECRET%3E" in out
+    assert (
+        "${env.CLIENT_SECRET} is not set" in err and "client_secret=%3Cenv.CLIENT_SECRET%3E" in out
+    )
 
 
 def test_render_bad_inputs_exit_1_without_traceback(tmp_path: Path) -> None:
@@ -109,17 +128,26 @@ def test_render_bad_inputs_exit_1_without_traceback(tmp_path: Path) -> None:
     assert code == 1 and "missing key 'name'" in err
     bad_chat = tmp_path / "chat.json"
     bad_chat.write_text("{")
-    code, _, err = invoke("render", str(write_connector(tmp_path, "https://crm.example")), str(bad_chat))
+    code, _, err = invoke(
+        "render", str(write_connector(tmp_path, "https://crm.example")), str(bad_chat)
+    )
     assert code == 1 and "invalid JSON" in err and "Traceback" not in err
 
 
 # -- export ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.usefixtures("secrets_in_env")
 def test_export_json_lines_and_summary(tmp_path: Path, real_backend: Backend) -> None:
     real_backend.on("/token", TOKEN)
-    real_backend.on("/report", Reply(201, json={"id": "r1", "seen": f"Bearer {ACCESS_TOKEN}"},
-                                     headers={"X-Request-Id": "abc"}))
+    real_backend.on(
+        "/report",
+        Reply(
+            201,
+            json={"id": "r1", "seen": f"Bearer {ACCESS_TOKEN}"},
+            headers={"X-Request-Id": "abc"},
+        ),
+    )
     connector = write_connector(tmp_path, real_backend.base_url)
     code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), str(SAMPLE_CHAT), "--json")
     assert code == 0, err
@@ -129,7 +157,9 @@ def test_export_json_lines_and_summary(tmp_path: Path, real_backend: Backend) ->
     assert first["phases"]["token"]["status"] == 200 and first["phases"]["report"]["attempts"] == 1
     assert second["phases"]["token"]["cached"] is True
     assert first["idempotency_key"] == second["idempotency_key"]
-    assert first["response"]["status"] == 201 and first["response"]["headers"]["x-request-id"] == "abc"
+    assert (
+        first["response"]["status"] == 201 and first["response"]["headers"]["x-request-id"] == "abc"
+    )
     assert json.loads(first["response"]["body"])["seen"] == "Bearer [REDACTED]"
     assert "2 sent, 0 failed" in err
     assert_no_secret(out, err)
@@ -152,8 +182,9 @@ def test_export_failures_exit_1_with_reasons(tmp_path: Path, real_backend: Backe
 @pytest.mark.usefixtures("secrets_in_env")
 def test_export_json_reports_the_error_redacted(tmp_path: Path, real_backend: Backend) -> None:
     real_backend.on("/token", Reply(200, body=f"<html>{CLIENT_SECRET}</html>".encode()))
-    code, out, err = invoke("export", str(write_connector(tmp_path, real_backend.base_url)), str(SAMPLE_CHAT),
-                            "--json")
+    code, out, err = invoke(
+        "export", str(write_connector(tmp_path, real_backend.base_url)), str(SAMPLE_CHAT), "--json"
+    )
     assert code == 1
     outcome = json.loads(out)
     assert outcome["error"]["code"] == "XD602" and outcome["response"]["status"] == 200
@@ -167,6 +198,7 @@ def test_export_refuses_a_connector_without_url(tmp_path: Path) -> None:
 
 
 # -- demo ----------------------------------------------------------------------------------------------
+
 
 def test_demo_exports_the_sample_chat_and_saves_the_pdf(tmp_path: Path) -> None:
     code, out, err = invoke("demo", "--output", str(tmp_path))

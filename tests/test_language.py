@@ -20,7 +20,9 @@ def test_case(case: dict[str, Any]) -> None:
     if "error" in expected:
         want = expected["error"]
         with pytest.raises(getattr(errors, want["type"])) as caught:
-            exportdsl.Template(given["template"], given.get("context", "text")).render(given["variables"])
+            exportdsl.Template(given["template"], given.get("context", "text")).render(
+                given["variables"]
+            )
         assert want["message"] in caught.value.message
         if "line" in want:
             location = caught.value.location

@@ -21,8 +21,11 @@ from exportdsl.lint.formats import as_json, github, sarif, text
 
 ROOT = Path(__file__).parent.parent
 LINT = ROOT / "tests" / "lint"
-EXAMPLES = sorted(p for p in (LINT / "examples").iterdir()
-                  if p.suffix in (".yaml", ".json") and not p.name.endswith(".out.json"))
+EXAMPLES = sorted(
+    p
+    for p in (LINT / "examples").iterdir()
+    if p.suffix in (".yaml", ".json") and not p.name.endswith(".out.json")
+)
 OK = sorted(p for p in (LINT / "ok").iterdir() if p.suffix in (".yaml", ".json"))
 # The environment the examples are linted in (for XD509): CRM_TOKEN is set, nothing else.
 SETTINGS = Settings(root=ROOT, env={"CRM_TOKEN": "set"})
@@ -35,7 +38,9 @@ def golden(path: Path, output: str) -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_gives_exactly_its_golden_output(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_gives_exactly_its_golden_output(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     report = lint_file(path.relative_to(ROOT), SETTINGS)
     assert report.diagnostics, "an example must show at least one finding"
@@ -60,7 +65,9 @@ def test_every_rule_has_a_failing_and_a_passing_case(code: str) -> None:
     rule = all_rules()[code]
     assert "Anti-pattern" in rule.doc and "Better" in rule.doc, f"{code}'s docstring needs both"
     if rule.check is not None:
-        assert any(p.name.startswith(code.lower()) for p in OK), f"no tests/lint/ok/{code.lower()}-*.yaml"
+        assert any(p.name.startswith(code.lower()) for p in OK), (
+            f"no tests/lint/ok/{code.lower()}-*.yaml"
+        )
 
 
 def test_sarif_validates_against_the_official_schema(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,9 +78,14 @@ def test_sarif_validates_against_the_official_schema(monkeypatch: pytest.MonkeyP
     jsonschema.validate(log, schema)
     run = log["runs"][0]
     assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == set(all_rules())
-    uris = {result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for result in run["results"]}
+    uris = {
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in run["results"]
+    }
     assert "tests/lint/examples/plain-http.yaml" in uris  # repository-relative
-    region = next(r for r in run["results"] if r["ruleId"] == "XD505")["locations"][0]["physicalLocation"]["region"]
+    region = next(r for r in run["results"] if r["ruleId"] == "XD505")["locations"][0][
+        "physicalLocation"
+    ]["region"]
     assert region["endColumn"] > region["startColumn"]  # SARIF's end column is exclusive
 
 
@@ -81,7 +93,11 @@ def test_github_annotations_escape_per_the_spec() -> None:
     report = lint_file(LINT / "examples" / "plain-http.yaml", SETTINGS)
     lines = github([report]).splitlines()
     assert lines[0].startswith("::warning file=")
-    assert ",line=3,col=" in lines[0] and ",endLine=3,endColumn=" in lines[0] and "title=XD505 plain-http::" in lines[0]
+    assert (
+        ",line=3,col=" in lines[0]
+        and ",endLine=3,endColumn=" in lines[0]
+        and "title=XD505 plain-http::" in lines[0]
+    )
     assert "%0A" in lines[0] and "\n" not in lines[0]  # the hint rides on an escaped line break
 
 
@@ -94,7 +110,10 @@ def test_fail_level_decides_the_exit_code() -> None:
     path = str(LINT / "examples" / "plain-http.yaml")  # warnings only
     assert run("check", path)[0] == 0
     assert run("check", path, "--fail-level", "warning")[0] == 1
-    assert run("check", str(LINT / "examples" / "export-disabled.yaml"), "--fail-level", "info")[0] == 1
+    assert (
+        run("check", str(LINT / "examples" / "export-disabled.yaml"), "--fail-level", "info")[0]
+        == 1
+    )
 
 
 def test_select_and_ignore_by_code_or_prefix() -> None:
@@ -124,9 +143,12 @@ def test_env_flag_checks_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_per_file_ignores_from_pyproject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "legacy").mkdir()
-    (tmp_path / "legacy" / "old.yaml").write_text((LINT / "examples" / "plain-http.yaml").read_text())
+    (tmp_path / "legacy" / "old.yaml").write_text(
+        (LINT / "examples" / "plain-http.yaml").read_text()
+    )
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.exportdsl]\nfail-level = "warning"\nper-file-ignores = { "legacy/*.yaml" = ["XD505"] }\n')
+        '[tool.exportdsl]\nfail-level = "warning"\nper-file-ignores = { "legacy/*.yaml" = ["XD505"] }\n'
+    )
     monkeypatch.chdir(tmp_path)
     assert run("check", "legacy")[0] == 0
     (tmp_path / "pyproject.toml").write_text('[tool.exportdsl]\nfail-level = "warning"\n')
@@ -167,7 +189,9 @@ def test_every_format_is_offered_on_the_command_line() -> None:
     assert cli.FORMATS == formats.FORMATS
 
 
-def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_internal_error_exits_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import exportdsl.cli.main as cli
 
     def broken(*_: object) -> None:
@@ -182,7 +206,9 @@ def test_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
 
 def test_env_and_per_file_ignores_together(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.exportdsl]\nper-file-ignores = { "*.yaml" = ["XD505"] }\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.exportdsl]\nper-file-ignores = { "*.yaml" = ["XD505"] }\n'
+    )
     (tmp_path / "c.yaml").write_text((LINT / "examples" / "env-not-set.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     code, output = run("check", "c.yaml", "--env")
@@ -191,7 +217,9 @@ def test_env_and_per_file_ignores_together(tmp_path: Path, monkeypatch: pytest.M
 
 def test_a_nul_in_a_url_does_not_confuse_the_query_rule(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text('connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n'
-                    '  url: "https://a.example/?t=\\0&b=$ClientsID&token=$env.TOK"\n  body: $report.encoded.base64\n')
+    path.write_text(
+        "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n"
+        '  url: "https://a.example/?t=\\0&b=$ClientsID&token=$env.TOK"\n  body: $report.encoded.base64\n'
+    )
     codes = [d.code for d in lint_file(path, SETTINGS).diagnostics]
     assert codes.count("XD504") == 1  # $env.TOK only; the literal NUL is text, not a hole

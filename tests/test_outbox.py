@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from exportdsl.delivery.groupcommit import GroupCommitter
-from exportdsl.delivery.outbox import DEAD, DELIVERED, PENDING, Incoming, Outbox, OutboxError, Schedule
+from exportdsl.delivery.outbox import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    Incoming,
+    Outbox,
+    OutboxError,
+    Schedule,
+)
 
 
 class Clock:
@@ -25,7 +33,13 @@ class Clock:
 
 
 def chat(number: int, connector: str = "acme", target: str = "crm.example") -> Incoming:
-    return Incoming(connector, str(number), b'{"channel": {"id": %d}}' % number, target, f"key-{connector}-{number}")
+    return Incoming(
+        connector,
+        str(number),
+        b'{"channel": {"id": %d}}' % number,
+        target,
+        f"key-{connector}-{number}",
+    )
 
 
 @pytest.fixture
@@ -42,7 +56,9 @@ def test_accepted_chat_is_on_disk_when_accept_returns(outbox: Outbox, tmp_path: 
     accepted = outbox.accept(chat(1))
     other = sqlite3.connect(tmp_path / "queue.db")  # a different connection sees the committed rows
     assert other.execute("SELECT body FROM chats").fetchone()[0] == b'{"channel": {"id": 1}}'
-    assert other.execute("SELECT id, status FROM deliveries").fetchall() == [(accepted.delivery_id, PENDING)]
+    assert other.execute("SELECT id, status FROM deliveries").fetchall() == [
+        (accepted.delivery_id, PENDING)
+    ]
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -107,7 +123,11 @@ def test_permanent_failure_is_dead_at_once_and_can_be_replayed(outbox: Outbox) -
     assert outbox.fail(delivery, "w", "HTTP 410", status=410, permanent=True) == DEAD
     assert outbox.retry(status=DEAD) == 1
     again = outbox.claim("w")
-    assert again is not None and again.attempts == 1 and again.idempotency_key == delivery.idempotency_key
+    assert (
+        again is not None
+        and again.attempts == 1
+        and again.idempotency_key == delivery.idempotency_key
+    )
 
 
 def test_purge_never_removes_pending_work(outbox: Outbox) -> None:
@@ -129,7 +149,9 @@ def test_per_target_concurrency_limit(outbox: Outbox) -> None:
     first, second = outbox.claim("a", per_target=2), outbox.claim("b", per_target=2)
     third = outbox.claim("c", per_target=2)
     assert {first.target, second.target} == {"slow.example"}  # type: ignore[union-attr]
-    assert third is not None and third.target == "fast.example"  # the slow back end does not starve it
+    assert (
+        third is not None and third.target == "fast.example"
+    )  # the slow back end does not starve it
     assert outbox.claim("d", per_target=2) is None
 
 
@@ -159,7 +181,9 @@ def _claim_all(path: str, owner: str, found: multiprocessing.Queue[list[int]], s
     ids = []
     while (delivery := outbox.claim(owner, lease=600, per_target=1000)) is not None:
         ids.append(delivery.id)
-        time.sleep(0.001)  # a worker works between claims; the other process gets the lock meanwhile
+        time.sleep(
+            0.001
+        )  # a worker works between claims; the other process gets the lock meanwhile
     found.put(ids)
 
 
@@ -170,7 +194,9 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     found: multiprocessing.Queue[list[int]] = context.Queue()
     start = context.Barrier(2)
-    workers = [context.Process(target=_claim_all, args=(path, f"p{n}", found, start)) for n in range(2)]
+    workers = [
+        context.Process(target=_claim_all, args=(path, f"p{n}", found, start)) for n in range(2)
+    ]
     for worker in workers:
         worker.start()
     claimed = [found.get(timeout=120) for _ in workers]
@@ -226,7 +252,9 @@ def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
     assert calls == [1] and Outbox(path).deliveries()[0].attempts == 1
 
 
-def test_a_worker_survives_a_failing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_survives_a_failing_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from exportdsl.delivery.workers import Outcome, WorkerPool
 
     path = str(tmp_path / "queue.db")

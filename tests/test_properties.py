@@ -14,9 +14,13 @@ from exportdsl import ExportDslError, RenderError, Template
 
 # Any text a value may hold, minus surrogates (not encodable, so never on the wire).
 values = st.text(st.characters(blacklist_categories=("Cs",)))
-xml_text = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
-                   | st.sampled_from("\t\n"))
-template_text = st.text(st.characters(blacklist_categories=("Cs",)) | st.sampled_from("$#!{}[]\\.'\"*"))
+xml_text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff")
+    | st.sampled_from("\t\n")
+)
+template_text = st.text(
+    st.characters(blacklist_categories=("Cs",)) | st.sampled_from("$#!{}[]\\.'\"*")
+)
 
 
 @given(st.text(st.characters(blacklist_characters="$#", blacklist_categories=("Cs",))))
@@ -35,7 +39,9 @@ def test_any_text_parses_or_fails_with_the_root_error(text: str) -> None:
 
 @given(values)
 def test_json_body_holds_exactly_the_value_and_no_new_keys(value: str) -> None:
-    body = Template('{"name": "$v", "raw": $v, "nested": {"a": "x${v}y"}}', "json").render({"v": value})
+    body = Template('{"name": "$v", "raw": $v, "nested": {"a": "x${v}y"}}', "json").render(
+        {"v": value}
+    )
     assert json.loads(body) == {"name": value, "raw": value, "nested": {"a": f"x{value}y"}}
 
 
@@ -66,15 +72,22 @@ def test_form_value_round_trips(value: str) -> None:
     from urllib.parse import parse_qs
 
     body = Template("a=$v&b=1", "form").render({"v": value})
-    assert parse_qs(body, keep_blank_values=True, strict_parsing=False) == {"a": [value], "b": ["1"]}
+    assert parse_qs(body, keep_blank_values=True, strict_parsing=False) == {
+        "a": [value],
+        "b": ["1"],
+    }
 
 
 @given(values, values, st.sampled_from(["", "]", "]]", ">", "]>"]))
-def test_cdata_holes_side_by_side_cannot_end_the_section(first: str, second: str, after: str) -> None:
+def test_cdata_holes_side_by_side_cannot_end_the_section(
+    first: str, second: str, after: str
+) -> None:
     assume_xml = all(char in "\t\n\r" or char >= " " for char in first + second)
     if not assume_xml or any(0xFFFE <= ord(c) <= 0xFFFF for c in first + second):
         return
-    document = Template(f"<r><![CDATA[$a${{b}}{after}]]></r>", "xml").render({"a": first, "b": second})
+    document = Template(f"<r><![CDATA[$a${{b}}{after}]]></r>", "xml").render(
+        {"a": first, "b": second}
+    )
     root = ElementTree.fromstring(document)
     assert list(root) == []  # no element came out of the values
     assert "".join(root.itertext()) == first + second + after
@@ -83,7 +96,11 @@ def test_cdata_holes_side_by_side_cannot_end_the_section(first: str, second: str
 @given(values, values)
 def test_json_key_position_takes_any_value_as_a_string_key(key: str, value: str) -> None:
     body = Template('{$k: $v, "n": {$k: 1}}', "json").render({"k": key, "v": value})
-    assert json.loads(body) == {key: value, "n": {key: 1}} if key != "n" else json.loads(body)["n"] == {key: 1}
+    assert (
+        json.loads(body) == {key: value, "n": {key: 1}}
+        if key != "n"
+        else json.loads(body)["n"] == {key: 1}
+    )
 
 
 @given(st.text(), st.sampled_from(["text", "url", "header", "json", "form"]))

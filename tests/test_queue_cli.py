@@ -35,7 +35,12 @@ def run(*args: str) -> tuple[int, str]:
 def test_list_shows_states_and_errors(database: Path) -> None:
     code, output = run("list", "--db", str(database))
     assert code == 0
-    assert "delivered" in output and "dead" in output and "HTTP 410 Gone" in output and "pending" in output
+    assert (
+        "delivered" in output
+        and "dead" in output
+        and "HTTP 410 Gone" in output
+        and "pending" in output
+    )
     assert "1 pending, 0 retrying, 1 delivered, 1 dead" in output
     code, output = run("list", "--db", str(database), "--status", "dead", "--json")
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]

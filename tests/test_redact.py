@@ -18,9 +18,15 @@ SECRET = 'p@ss/w+rd=ü"<&>'
 
 def encodings(secret: str) -> list[str]:
     data = secret.encode()
-    return [secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1], base64.b64encode(data).decode(),
-            base64.urlsafe_b64encode(data).decode()]
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        base64.b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode(),
+    ]
 
 
 @pytest.mark.parametrize("form", encodings(SECRET))
@@ -29,10 +35,14 @@ def test_every_encoding_is_redacted(form: str) -> None:
     assert redact(f"before {form} after") == f"before {REDACTED} after"
 
 
-@given(prefix=st.binary(max_size=5), suffix=st.binary(max_size=5),
-       secret=st.text(min_size=6, max_size=40).filter(lambda text: text.strip() == text))
-def test_secret_inside_a_longer_base64_text_is_found_at_any_alignment(prefix: bytes, suffix: bytes,
-                                                                      secret: str) -> None:
+@given(
+    prefix=st.binary(max_size=5),
+    suffix=st.binary(max_size=5),
+    secret=st.text(min_size=6, max_size=40).filter(lambda text: text.strip() == text),
+)
+def test_secret_inside_a_longer_base64_text_is_found_at_any_alignment(
+    prefix: bytes, suffix: bytes, secret: str
+) -> None:
     redact = Redactor([secret])
     encoded = base64.b64encode(prefix + secret.encode() + suffix).decode()
     redacted = redact(encoded)
@@ -58,19 +68,36 @@ def test_auth_headers_keep_their_scheme() -> None:
     redact.add_header("Authorization", "Bearer abc.def.ghi")
     redact.add_header("X-Api-Key", "k-123456")
     redact.add_header("Content-Type", "application/json")
-    assert redact("Authorization: Bearer abc.def.ghi; X-Api-Key: k-123456; application/json") == \
-        f"Authorization: Bearer {REDACTED}; X-Api-Key: {REDACTED}; application/json"
+    assert (
+        redact("Authorization: Bearer abc.def.ghi; X-Api-Key: k-123456; application/json")
+        == f"Authorization: Bearer {REDACTED}; X-Api-Key: {REDACTED}; application/json"
+    )
 
 
 def test_token_answers_hide_tokens_not_their_type() -> None:
     redact = Redactor()
-    redact.add_json({"access_token": "tok-12345", "token_type": "Bearer", "expires_in": 3600,
-                     "nested": {"refresh_token": "ref-67890"}, "user": "someone"})
-    assert redact("tok-12345 Bearer ref-67890 3600 someone") == f"{REDACTED} Bearer {REDACTED} 3600 someone"
+    redact.add_json(
+        {
+            "access_token": "tok-12345",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "nested": {"refresh_token": "ref-67890"},
+            "user": "someone",
+        }
+    )
+    assert (
+        redact("tok-12345 Bearer ref-67890 3600 someone")
+        == f"{REDACTED} Bearer {REDACTED} 3600 someone"
+    )
 
 
 def test_sensitive_names() -> None:
-    assert all(map(is_sensitive_name, ["Authorization", "cookie", "X-Api-Key", "access_token", "client_secret"]))
+    assert all(
+        map(
+            is_sensitive_name,
+            ["Authorization", "cookie", "X-Api-Key", "access_token", "client_secret"],
+        )
+    )
     assert not any(map(is_sensitive_name, ["Content-Type", "Accept", "name"]))
 
 
@@ -83,7 +110,9 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     redact = Redactor([SECRET])
     guard_logs(redact)
     with caplog.at_level(logging.INFO, logger="httpx"):
-        logging.getLogger("httpx").info("HTTP Request: POST %s", f"https://x.example/?k={quote(SECRET, safe='')}")
+        logging.getLogger("httpx").info(
+            "HTTP Request: POST %s", f"https://x.example/?k={quote(SECRET, safe='')}"
+        )
     assert SECRET not in caplog.text and quote(SECRET, safe="") not in caplog.text
     assert REDACTED in caplog.text
 

@@ -38,13 +38,24 @@ def text_of(pdf: bytes) -> str:
 
 def chat_with(*contents: str, **message: Any) -> ChatSession:
     """A chat whose messages alternate visitor/agent and carry the given texts."""
-    return parse_chat({
-        "accountId": 1, "beginAt": 1_700_000_000_000, "endAt": 1_700_000_900_000,
-        "visitor": {"name": "Vera Visitor"},
-        "messages": [{"type": "visitor" if index % 2 == 0 else "agent", "name": f"Person {index % 2}",
-                      "content": content, "sentAt": 1_700_000_000_000 + index * 1000, **message}
-                     for index, content in enumerate(contents)],
-    })
+    return parse_chat(
+        {
+            "accountId": 1,
+            "beginAt": 1_700_000_000_000,
+            "endAt": 1_700_000_900_000,
+            "visitor": {"name": "Vera Visitor"},
+            "messages": [
+                {
+                    "type": "visitor" if index % 2 == 0 else "agent",
+                    "name": f"Person {index % 2}",
+                    "content": content,
+                    "sentAt": 1_700_000_000_000 + index * 1000,
+                    **message,
+                }
+                for index, content in enumerate(contents)
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,24 +71,56 @@ def fixture_pdf(fixture_chat: ChatSession) -> bytes:
 # -- contents -------------------------------------------------------------------------------------
 def test_header_shows_the_chat_summary(fixture_pdf: bytes) -> None:
     text = text_of(fixture_pdf)
-    for expected in ["Chat transcript", "Smartsupp chat 55039", "account 208", "Dusan Kmet",
-                     "dusan@domain.com", "Czech Republic, Brno (CZ)", "89.235.0.55", "VIP customer",
-                     "Fri 27 Mar 2015, 16:33:59 CET", "Fri 27 Mar 2015, 16:34:36 CET", "36 s", "14 s",
-                     "Chat ID: 208", "Chat Package: pro", "User ID: 1234", "Completed", "Triggered",
-                     "times in Europe/Prague (UTC+01:00)"]:
+    for expected in [
+        "Chat transcript",
+        "Smartsupp chat 55039",
+        "account 208",
+        "Dusan Kmet",
+        "dusan@domain.com",
+        "Czech Republic, Brno (CZ)",
+        "89.235.0.55",
+        "VIP customer",
+        "Fri 27 Mar 2015, 16:33:59 CET",
+        "Fri 27 Mar 2015, 16:34:36 CET",
+        "36 s",
+        "14 s",
+        "Chat ID: 208",
+        "Chat Package: pro",
+        "User ID: 1234",
+        "Completed",
+        "Triggered",
+        "times in Europe/Prague (UTC+01:00)",
+    ]:
         assert expected in text, expected
     assert "Missed" not in text and "Offline" not in text
 
 
 def test_pages_visited_and_messages_in_order(fixture_pdf: bytes) -> None:
     text = text_of(fixture_pdf)
-    sequence = ["Pages visited (2)", "POST Hook · Smartsupp", "http://developers.smartsupp.com/smartsupp/hook-post",
-                "API · Smartsupp", "Conversation (6 messages)", "Friday 27 March 2015",
-                "16:33:59", "Dusan Kmet", "visitor", "Hello",
-                "16:34:06", "John Doe joined the chat",
-                "Automatic message", "triggered by Test Trigger", "This is triggered message",
-                "John Doe", "agent", "Hi, how can i help you ?",
-                "tanks.", "16:34:36", "Visitor closed the chat", "Page 1 of 1"]
+    sequence = [
+        "Pages visited (2)",
+        "POST Hook · Smartsupp",
+        "http://developers.smartsupp.com/smartsupp/hook-post",
+        "API · Smartsupp",
+        "Conversation (6 messages)",
+        "Friday 27 March 2015",
+        "16:33:59",
+        "Dusan Kmet",
+        "visitor",
+        "Hello",
+        "16:34:06",
+        "John Doe joined the chat",
+        "Automatic message",
+        "triggered by Test Trigger",
+        "This is triggered message",
+        "John Doe",
+        "agent",
+        "Hi, how can i help you ?",
+        "tanks.",
+        "16:34:36",
+        "Visitor closed the chat",
+        "Page 1 of 1",
+    ]
     position = 0
     for expected in sequence:
         found = text.find(expected, position)
@@ -112,13 +155,26 @@ def test_metadata_comes_from_the_chat(fixture_chat: ChatSession, fixture_pdf: by
 def test_missing_values_and_flags() -> None:
     chat = load_chat(CHATS / "variants.json")
     text = text_of(render_report(chat))
-    for expected in ["Missed", "Offline message", "Not rated", "Group", "sales", "Czy ktoś jest?",
-                     "(empty message)", "Helper", "bot", "I am a bot.", "Smartsupp chat 55040"]:
+    for expected in [
+        "Missed",
+        "Offline message",
+        "Not rated",
+        "Group",
+        "sales",
+        "Czy ktoś jest?",
+        "(empty message)",
+        "Helper",
+        "bot",
+        "I am a bot.",
+        "Smartsupp chat 55040",
+    ]:
         assert expected in text, expected
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [(3725, "1 h 2 min 5 s"), (120, "2 min"), (0, "0 s"),
-                                                (59.6, "1 min"), (-3, "-3 s")])
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(3725, "1 h 2 min 5 s"), (120, "2 min"), (0, "0 s"), (59.6, "1 min"), (-3, "-3 s")],
+)
 def test_durations_in_words(seconds: float, shown: str) -> None:
     chat = parse_chat({"channel": {"duration": seconds}, "messages": []})
     assert f"Duration {shown}\n" in text_of(render_report(chat))
@@ -146,7 +202,9 @@ def test_an_empty_chat_renders_one_page() -> None:
 
 # -- pages ----------------------------------------------------------------------------------------
 def test_long_chats_are_numbered_and_keep_their_order() -> None:
-    chat = chat_with(*(f"message number {index:04d} " + "word " * (index % 30) for index in range(400)))
+    chat = chat_with(
+        *(f"message number {index:04d} " + "word " * (index % 30) for index in range(400))
+    )
     pages = pages_text(render_report(chat))
     total = len(pages)
     assert total > 5
@@ -168,7 +226,9 @@ def test_long_messages_wrap_and_keep_every_word() -> None:
 
 
 def test_a_message_longer_than_a_page_continues_on_the_next() -> None:
-    pdf = render_report(chat_with("short", "\n".join(f"line {index}" for index in range(200)), "after"))
+    pdf = render_report(
+        chat_with("short", "\n".join(f"line {index}" for index in range(200)), "after")
+    )
     pages = pages_text(pdf)
     assert len(pages) >= 3
     running_header, continued = pages[1].splitlines()[:2]
@@ -189,10 +249,16 @@ def test_long_header_values_names_and_titles_wrap_instead_of_being_cut() -> None
     comment = " ".join(f"c{index}" for index in range(400))
     name = "Bartholomew-" * 40
     trigger = "Very long trigger name " * 20
-    chat = parse_chat({
-        "channel": {"rating": 1, "ratingDesc": comment}, "visitor": {"name": name},
-        "messages": [{"type": "visitor", "content": "hi", "sentAt": 0},
-                     {"type": "agent", "content": "auto", "sentAt": 1, "triggeredBy": trigger}]})
+    chat = parse_chat(
+        {
+            "channel": {"rating": 1, "ratingDesc": comment},
+            "visitor": {"name": name},
+            "messages": [
+                {"type": "visitor", "content": "hi", "sentAt": 0},
+                {"type": "agent", "content": "auto", "sentAt": 1, "triggeredBy": trigger},
+            ],
+        }
+    )
     pdf = render_report(chat, title="A title " * 30)
     text = text_of(pdf)
     assert re.findall(r"c\d+", text) == comment.split()
@@ -210,13 +276,20 @@ SCRIPTS = {
 }
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None,
-                    reason="pdftotext (Debian package poppler-utils) is not installed")
+@pytest.mark.skipif(
+    shutil.which("pdftotext") is None,
+    reason="pdftotext (Debian package poppler-utils) is not installed",
+)
 def test_every_script_comes_back_from_pdftotext(tmp_path: Path) -> None:
     pdf = tmp_path / "scripts.pdf"
     pdf.write_bytes(render_report(load_chat(CHATS / "scripts.json")))
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, check=True,
-                          text=True, encoding="utf-8").stdout
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(pdf), "-"],
+        capture_output=True,
+        check=True,
+        text=True,
+        encoding="utf-8",
+    ).stdout
     for script, sample in SCRIPTS.items():
         assert sample in text, script
     assert "Jiří Dvořák" in text and "Дмитрий" in text and "Łódź, Polska (PL)" in text
@@ -236,20 +309,28 @@ def test_missing_glyphs_become_visible_stand_ins() -> None:
 
 
 def test_control_characters_are_shown_not_obeyed() -> None:
-    text = text_of(render_report(chat_with("bell\x07null\x00esc\x1b[31m", "tab\there", "one\r\ntwo\rthree")))
+    text = text_of(
+        render_report(chat_with("bell\x07null\x00esc\x1b[31m", "tab\there", "one\r\ntwo\rthree"))
+    )
     assert "bell[U+0007]null[U+0000]esc[U+001B][31m" in text
     assert "tab    here" in text
     assert re.search(r"one\s*\ntwo\s*\nthree", text)
 
 
 def test_invisible_format_characters_are_dropped() -> None:
-    text = text_of(render_report(chat_with("zero\u200bwidth\u200djoin\ufeffbom\u202eoverride\u00adsoft")))
+    text = text_of(
+        render_report(chat_with("zero\u200bwidth\u200djoin\ufeffbom\u202eoverride\u00adsoft"))
+    )
     assert "zerowidthjoinbomoverridesoft" in text
 
 
 def test_lone_surrogates_do_not_break_the_pdf() -> None:
-    chat = parse_chat(json.loads('{"visitor": {"name": "X\\ud800"}, '
-                                 '"messages": [{"type": "visitor", "content": "a\\udc00b", "sentAt": 1}]}'))
+    chat = parse_chat(
+        json.loads(
+            '{"visitor": {"name": "X\\ud800"}, '
+            '"messages": [{"type": "visitor", "content": "a\\udc00b", "sentAt": 1}]}'
+        )
+    )
     pdf = render_report(chat)
     assert "a[U+DC00]b" in text_of(pdf)
     info = PdfReader(io.BytesIO(pdf)).metadata
@@ -266,7 +347,7 @@ def test_markup_is_shown_as_typed() -> None:
 # -- big input ------------------------------------------------------------------------------------
 def test_a_one_megabyte_message_renders() -> None:
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 18_000
-    content = filler[:1_000_000 - 8] + " THE-END"
+    content = filler[: 1_000_000 - 8] + " THE-END"
     reader = PdfReader(io.BytesIO(render_report(chat_with(content))))
     assert len(reader.pages) > 150
     assert "THE-END" in reader.pages[-1].extract_text()
@@ -290,20 +371,28 @@ def test_same_input_gives_identical_bytes(fixture_chat: ChatSession, fixture_pdf
 
 
 def test_identical_bytes_across_processes(fixture_pdf: bytes) -> None:
-    code = ("import hashlib, sys\n"
-            "from exportdsl.chat.reader import load_chat\n"
-            "from exportdsl.transcript.pdf import render_report\n"
-            "pdf = render_report(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
-            "print(hashlib.sha256(pdf).hexdigest())")
-    result = subprocess.run([sys.executable, "-c", code, str(CHATS / "smartsupp.json")], capture_output=True,
-                            text=True, check=True)
+    code = (
+        "import hashlib, sys\n"
+        "from exportdsl.chat.reader import load_chat\n"
+        "from exportdsl.transcript.pdf import render_report\n"
+        "pdf = render_report(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
+        "print(hashlib.sha256(pdf).hexdigest())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(CHATS / "smartsupp.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip() == hashlib.sha256(fixture_pdf).hexdigest()
 
 
 # -- property -------------------------------------------------------------------------------------
 _REGULAR = TTFont("test-regular", str(FONTS / "DejaVuSans.ttf"))
 _BOLD = TTFont("test-bold", str(FONTS / "DejaVuSans-Bold.ttf"))
-_DRAWABLE = {cp for cp in set(_REGULAR.face.charToGlyph) & set(_BOLD.face.charToGlyph) if cp <= 0xFFFF}
+_DRAWABLE = {
+    cp for cp in set(_REGULAR.face.charToGlyph) & set(_BOLD.face.charToGlyph) if cp <= 0xFFFF
+}
 _LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 
 

@@ -39,13 +39,17 @@ def chat_json(chat_id: int) -> bytes:
 
 def write_connectors(folder: Path, base: str) -> Path:
     folder.mkdir(exist_ok=True)
-    (folder / "crm.yaml").write_text(connector_text(base, extra="intake: {secret: $env.INTAKE_SECRET}"))
+    (folder / "crm.yaml").write_text(
+        connector_text(base, extra="intake: {secret: $env.INTAKE_SECRET}")
+    )
     (folder / "forward.yaml").write_text(
         "connector: {id: 8, name: Forward}\nclient: {id: 1001}\nintake: {secret: $env.INTAKE_SECRET}\n"
-        f"export:\n  url: {base}/forward\n  headers: {{Content-Type: application/json}}\n  body: $chat\n")
+        f"export:\n  url: {base}/forward\n  headers: {{Content-Type: application/json}}\n  body: $chat\n"
+    )
     (folder / "nobutton.yaml").write_text(
         "connector: {id: 9, name: No button}\nclient: {id: 1001}\nintake: {secret: $env.INTAKE_SECRET}\n"
-        "export: {headers: {X-A: b}}\n")
+        "export: {headers: {X-A: b}}\n"
+    )
     return folder
 
 
@@ -54,8 +58,11 @@ class Running:
 
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
-        self.server = uvicorn.Server(uvicorn.Config(intake.app(), host="127.0.0.1", port=0, log_level="warning",
-                                                    access_log=False))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                intake.app(), host="127.0.0.1", port=0, log_level="warning", access_log=False
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
@@ -81,7 +88,9 @@ def serve(tmp_path: Path, real_backend: Backend) -> Iterator[Callable[..., Runni
 
     def start(schedule: Schedule = FAST, **settings: Any) -> Running:
         folder = write_connectors(tmp_path / "connectors", real_backend.base_url)
-        intake = build(Settings(folder, tmp_path / "queue.db", schedule=schedule, **settings), SERVE_ENV)
+        intake = build(
+            Settings(folder, tmp_path / "queue.db", schedule=schedule, **settings), SERVE_ENV
+        )
         started.append(Running(intake))
         return started[-1]
 
@@ -99,21 +108,28 @@ def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
 
 def counts(path: Path) -> dict[str, int]:
     with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall())
+        return dict(
+            db.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status").fetchall()
+        )
 
 
-def test_a_hook_is_stored_before_its_2xx_and_delivered(serve: Callable[..., Running], real_backend: Backend,
-                                                       tmp_path: Path) -> None:
+def test_a_hook_is_stored_before_its_2xx_and_delivered(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(201, json={"id": "r1"}))
     running = serve(workers=1)
     response = running.hook("crm", chat_json(1), params={"token": INTAKE_SECRET})
     assert response.status_code == 202 and response.json()["status"] == "accepted"
-    with sqlite3.connect(tmp_path / "queue.db") as db:  # another connection sees it: it is committed
+    with sqlite3.connect(
+        tmp_path / "queue.db"
+    ) as db:  # another connection sees it: it is committed
         assert db.execute("SELECT chat_id FROM chats").fetchall() == [("1",)]
     wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 1)
     (report,) = real_backend.requests_to("/report")
-    assert report.headers["idempotency-key"] == running.intake.outbox.deliveries()[0].idempotency_key
+    assert (
+        report.headers["idempotency-key"] == running.intake.outbox.deliveries()[0].idempotency_key
+    )
 
 
 @pytest.mark.parametrize("how", ["query", "bearer", "signature"])
@@ -129,12 +145,18 @@ def test_the_intake_secret_in_any_of_three_forms(serve: Callable[..., Running], 
     assert running.hook("crm", body, **options).status_code == 202
 
 
-@pytest.mark.parametrize("options", [
-    {}, {"params": {"token": "wrong"}}, {"headers": {"Authorization": "Bearer wrong"}},
-    {"headers": {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}},
-])
-def test_no_or_wrong_secret_is_401_and_stores_nothing(serve: Callable[..., Running], tmp_path: Path,
-                                                      options: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"params": {"token": "wrong"}},
+        {"headers": {"Authorization": "Bearer wrong"}},
+        {"headers": {"webhook-id": "m", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}},
+    ],
+)
+def test_no_or_wrong_secret_is_401_and_stores_nothing(
+    serve: Callable[..., Running], tmp_path: Path, options: dict[str, Any]
+) -> None:
     running = serve(workers=1)
     assert running.hook("crm", chat_json(3), **options).status_code == 401
     assert counts(tmp_path / "queue.db") == {}
@@ -150,21 +172,25 @@ def test_an_invalid_chat_is_400_with_its_json_path(serve: Callable[..., Running]
     assert running.hook("nope", chat_json(1), params={"token": INTAKE_SECRET}).status_code == 404
 
 
-def test_the_same_chat_twice_is_delivered_once(serve: Callable[..., Running], real_backend: Backend,
-                                               tmp_path: Path) -> None:
+def test_the_same_chat_twice_is_delivered_once(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(201, json={}))
     running = serve(workers=2)
     first = running.hook("crm", chat_json(4), params={"token": INTAKE_SECRET})
     second = running.hook("crm", chat_json(4), params={"token": INTAKE_SECRET})
-    assert (first.status_code, second.status_code) == (202, 200) and second.json()["status"] == "duplicate"
+    assert (first.status_code, second.status_code) == (202, 200) and second.json()[
+        "status"
+    ] == "duplicate"
     wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 1)
     time.sleep(0.2)
     assert len(real_backend.requests_to("/report")) == 1
 
 
-def test_failures_then_success_is_one_delivery_with_one_key(serve: Callable[..., Running], real_backend: Backend,
-                                                            tmp_path: Path) -> None:
+def test_failures_then_success_is_one_delivery_with_one_key(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(503), Reply(503), Reply(201, json={}))
     running = serve(workers=1)
@@ -175,8 +201,9 @@ def test_failures_then_success_is_one_delivery_with_one_key(serve: Callable[...,
     assert running.intake.outbox.deliveries()[0].attempts == 3
 
 
-def test_always_failing_is_dead_after_the_schedule(serve: Callable[..., Running], real_backend: Backend,
-                                                   tmp_path: Path) -> None:
+def test_always_failing_is_dead_after_the_schedule(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(500))
     running = serve(workers=1)
@@ -185,10 +212,15 @@ def test_always_failing_is_dead_after_the_schedule(serve: Callable[..., Running]
     assert len(real_backend.requests_to("/report")) == FAST.attempts
     metrics = running.client.get("/metrics").text
     assert 'exportdsl_deliveries{state="dead"} 1.0' in metrics
-    assert "exportdsl_hooks_accepted_total" in metrics and "exportdsl_accept_latency_seconds_bucket" in metrics
+    assert (
+        "exportdsl_hooks_accepted_total" in metrics
+        and "exportdsl_accept_latency_seconds_bucket" in metrics
+    )
 
 
-def test_a_4xx_is_dead_at_once(serve: Callable[..., Running], real_backend: Backend, tmp_path: Path) -> None:
+def test_a_4xx_is_dead_at_once(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(410))
     running = serve(workers=1)
@@ -197,7 +229,9 @@ def test_a_4xx_is_dead_at_once(serve: Callable[..., Running], real_backend: Back
     assert len(real_backend.requests_to("/report")) == 1
 
 
-def test_report_export_button(serve: Callable[..., Running], real_backend: Backend, tmp_path: Path) -> None:
+def test_report_export_button(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(201, json={}))
     running = serve(workers=1)
@@ -207,14 +241,19 @@ def test_report_export_button(serve: Callable[..., Running], real_backend: Backe
     assert pressed.status_code == 202
     wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 2)
     keys = [r.headers["idempotency-key"] for r in real_backend.requests_to("/report")]
-    assert len(set(keys)) == 2 and keys[1].startswith(keys[0])  # a press is a new export of the same chat
+    assert len(set(keys)) == 2 and keys[1].startswith(
+        keys[0]
+    )  # a press is a new export of the same chat
     assert running.client.post("/connectors/crm/chats/999/export", headers=auth).status_code == 404
-    assert running.client.post("/connectors/nobutton/chats/8/export", headers=auth).status_code == 404
+    assert (
+        running.client.post("/connectors/nobutton/chats/8/export", headers=auth).status_code == 404
+    )
     assert running.client.post("/connectors/crm/chats/8/export").status_code == 401
 
 
-def test_forward_mode_posts_the_chat_as_is(serve: Callable[..., Running], real_backend: Backend,
-                                           tmp_path: Path) -> None:
+def test_forward_mode_posts_the_chat_as_is(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
     real_backend.on("/forward", Reply(200, json={}))
     running = serve(workers=1)
     running.hook("forward", chat_json(9), params={"token": INTAKE_SECRET})
@@ -239,11 +278,25 @@ def free_port() -> int:
 
 
 def start_process(folder: Path, database: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [str(Path(sys.executable).with_name("exportdsl")), "serve", "--connectors", str(folder), "--db",
-               str(database), "--port", str(port), "--workers", "4", "--lease", "2",
-               "--retry-schedule", "0.2,0.2,0.2,0.2,0.2"]
-    process = subprocess.Popen(command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = [
+        str(Path(sys.executable).with_name("exportdsl")),
+        "serve",
+        "--connectors",
+        str(folder),
+        "--db",
+        str(database),
+        "--port",
+        str(port),
+        "--workers",
+        "4",
+        "--lease",
+        "2",
+        "--retry-schedule",
+        "0.2,0.2,0.2,0.2,0.2",
+    ]
+    process = subprocess.Popen(
+        command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -251,20 +304,31 @@ def start_process(folder: Path, database: Path, port: int) -> subprocess.Popen[b
                 return process
         except httpx.TransportError:
             pass
-        assert process.poll() is None and time.monotonic() < deadline, "exportdsl serve did not start"
+        assert process.poll() is None and time.monotonic() < deadline, (
+            "exportdsl serve did not start"
+        )
         time.sleep(0.05)
 
 
 def test_kill_9_mid_delivery_loses_nothing(tmp_path: Path, real_backend: Backend) -> None:
     real_backend.on("/token", TOKEN)
-    real_backend.on("/report", Reply(201, json={}, delay=0.15))  # slow: deliveries are in flight at the kill
-    folder, database, port = write_connectors(tmp_path / "c", real_backend.base_url), tmp_path / "q.db", free_port()
+    real_backend.on(
+        "/report", Reply(201, json={}, delay=0.15)
+    )  # slow: deliveries are in flight at the kill
+    folder, database, port = (
+        write_connectors(tmp_path / "c", real_backend.base_url),
+        tmp_path / "q.db",
+        free_port(),
+    )
     process = start_process(folder, database, port)
     accepted = []
     with httpx.Client(timeout=10) as client:
         for chat_id in range(100, 140):
-            answer = client.post(f"http://127.0.0.1:{port}/hooks/crm", content=chat_json(chat_id),
-                                 params={"token": INTAKE_SECRET})
+            answer = client.post(
+                f"http://127.0.0.1:{port}/hooks/crm",
+                content=chat_json(chat_id),
+                params={"token": INTAKE_SECRET},
+            )
             if answer.status_code == 202:
                 accepted.append(str(chat_id))
     wait_for(lambda: len(real_backend.requests_to("/report")) >= 5)
@@ -289,29 +353,50 @@ def test_kill_9_mid_delivery_loses_nothing(tmp_path: Path, real_backend: Backend
 def test_sigterm_stops_gracefully(tmp_path: Path, real_backend: Backend) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(201, json={}, delay=0.1))
-    folder, database, port = write_connectors(tmp_path / "c", real_backend.base_url), tmp_path / "q.db", free_port()
+    folder, database, port = (
+        write_connectors(tmp_path / "c", real_backend.base_url),
+        tmp_path / "q.db",
+        free_port(),
+    )
     process = start_process(folder, database, port)
     with httpx.Client(timeout=10) as client:
         for chat_id in range(200, 210):
-            client.post(f"http://127.0.0.1:{port}/hooks/crm", content=chat_json(chat_id),
-                        params={"token": INTAKE_SECRET})
+            client.post(
+                f"http://127.0.0.1:{port}/hooks/crm",
+                content=chat_json(chat_id),
+                params={"token": INTAKE_SECRET},
+            )
     process.send_signal(signal.SIGTERM)
-    assert process.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
+    assert process.wait(30) in (
+        0,
+        -signal.SIGTERM,
+    )  # uvicorn re-raises the signal after shutting down
     state = counts(database)
     assert sum(state.values()) == 10  # nothing lost: delivered, or pending for the next start
     with sqlite3.connect(database) as db:  # nothing left leased to the stopped process
-        assert db.execute("SELECT COUNT(*) FROM deliveries WHERE lease_owner IS NOT NULL").fetchone()[0] == 0
+        assert (
+            db.execute("SELECT COUNT(*) FROM deliveries WHERE lease_owner IS NOT NULL").fetchone()[
+                0
+            ]
+            == 0
+        )
 
 
 def test_a_signed_button_press_is_refused(serve: Callable[..., Running]) -> None:
     running = serve(workers=1)
     running.hook("crm", chat_json(11), params={"token": INTAKE_SECRET})
     signature = signed(key_bytes(INTAKE_SECRET), "msg_1", int(time.time()), b"")
-    assert running.client.post("/connectors/crm/chats/11/export", headers=signature).status_code == 401
+    assert (
+        running.client.post("/connectors/crm/chats/11/export", headers=signature).status_code == 401
+    )
 
 
 def test_a_wrong_token_is_refused_before_the_body_is_read(serve: Callable[..., Running]) -> None:
     running = serve(workers=1)
-    with socket.create_connection(("127.0.0.1", int(running.url.rsplit(":", 1)[1])), timeout=5) as connection:
-        connection.sendall(b"POST /hooks/crm?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+    with socket.create_connection(
+        ("127.0.0.1", int(running.url.rsplit(":", 1)[1])), timeout=5
+    ) as connection:
+        connection.sendall(
+            b"POST /hooks/crm?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
+        )
         assert connection.recv(100).startswith(b"HTTP/1.1 401")  # no 10 MB were waited for

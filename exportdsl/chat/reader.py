@@ -163,17 +163,21 @@ def _decode_json(data: bytes, file: str) -> object:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ChatError(f"not valid UTF-8 at byte {error.start}", file=file,
-                        hint="chat files are JSON in UTF-8") from None
+        raise ChatError(
+            f"not valid UTF-8 at byte {error.start}", file=file, hint="chat files are JSON in UTF-8"
+        ) from None
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        raise ChatError(f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
-                        file=file) from None
+        raise ChatError(
+            f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", file=file
+        ) from None
     except _NonStandardNumber as error:
         raise ChatError(f"invalid JSON: {error.args[0]} is not a JSON number", file=file) from None
     except RecursionError:
-        raise ChatError(f"JSON nested too deeply (the limit is {MAX_NESTING} levels)", file=file) from None
+        raise ChatError(
+            f"JSON nested too deeply (the limit is {MAX_NESTING} levels)", file=file
+        ) from None
 
 
 class _NonStandardNumber(Exception):
@@ -190,14 +194,24 @@ def _check_nesting(root: object, reader: _Reader) -> None:
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_NESTING:
-            raise ChatError(f"nested deeper than {MAX_NESTING} levels", json_path=path, file=reader.file,
-                            hint="a Smartsupp chat nests only a few levels")
+            raise ChatError(
+                f"nested deeper than {MAX_NESTING} levels",
+                json_path=path,
+                file=reader.file,
+                hint="a Smartsupp chat nests only a few levels",
+            )
         if isinstance(value, dict):
-            stack.extend((child, _key_path(path, str(key)), depth + 1)
-                         for key, child in value.items() if isinstance(child, dict | list))
+            stack.extend(
+                (child, _key_path(path, str(key)), depth + 1)
+                for key, child in value.items()
+                if isinstance(child, dict | list)
+            )
         elif isinstance(value, list):
-            stack.extend((child, f"{path}[{index}]", depth + 1)
-                         for index, child in enumerate(value) if isinstance(child, dict | list))
+            stack.extend(
+                (child, f"{path}[{index}]", depth + 1)
+                for index, child in enumerate(value)
+                if isinstance(child, dict | list)
+            )
 
 
 def _quoted(text: str) -> str:
@@ -236,8 +250,15 @@ class _Reader:
     def __init__(self, file: str | None) -> None:
         self.file = file
 
-    def fail(self, path: str, expected: str, found: object, *, missing: bool = False,
-             hint: str | None = None) -> NoReturn:
+    def fail(
+        self,
+        path: str,
+        expected: str,
+        found: object,
+        *,
+        missing: bool = False,
+        hint: str | None = None,
+    ) -> NoReturn:
         detail = f"expected {expected}, got {_describe(found)}"
         if missing:
             detail = f"missing, expected {expected}"
@@ -284,7 +305,11 @@ class _Reader:
     def required_timestamp(self, obj: Mapping[str, Any], key: str, path: str) -> int:
         where = _key_path(path, key)
         value = obj.get(key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+        ):
             self.fail(where, "a number (milliseconds since 1970)", value, missing=key not in obj)
         if not 0 <= value <= _MAX_TIMESTAMP_MS:
             self.fail(where, f"milliseconds since 1970 (0 to {_MAX_TIMESTAMP_MS})", value)
@@ -300,7 +325,9 @@ class _Reader:
             return value
         self.fail(_key_path(path, key), "an object", value)
 
-    def items(self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> list[Any]:
+    def items(
+        self, obj: Mapping[str, Any], key: str, path: str, *, required: bool = False
+    ) -> list[Any]:
         value = obj.get(key)
         if isinstance(value, list):
             return value
@@ -317,9 +344,13 @@ class _Reader:
             end_at=self.timestamp(data, "endAt", ""),
             channel=self.channel(self.block(data, "channel", ""), "channel"),
             visitor=self.visitor(self.block(data, "visitor", ""), "visitor"),
-            paths=tuple(self.page_visit(item, f"paths[{index}]")
-                        for index, item in enumerate(self.items(data, "paths", ""))),
-            messages=tuple(self.message(item, f"messages[{index}]") for index, item in enumerate(messages)),
+            paths=tuple(
+                self.page_visit(item, f"paths[{index}]")
+                for index, item in enumerate(self.items(data, "paths", ""))
+            ),
+            messages=tuple(
+                self.message(item, f"messages[{index}]") for index, item in enumerate(messages)
+            ),
             raw=data,
         )
 
@@ -358,7 +389,9 @@ class _Reader:
             user_agent=self.text(obj, "userAgent", path),
             platform=self.text(obj, "platform", path),
             referer=self.text(obj, "referer", path),
-            variables=self.variables(self.block(obj, "variables", path), _key_path(path, "variables")),
+            variables=self.variables(
+                self.block(obj, "variables", path), _key_path(path, "variables")
+            ),
         )
 
     def variables(self, obj: Mapping[str, Any], path: str) -> tuple[Variable, ...]:
@@ -383,8 +416,12 @@ class _Reader:
             self.fail(path, "a message object", item)
         kind = item.get("type")
         if not isinstance(kind, str) or not kind:
-            self.fail(_key_path(path, "type"), "a message type (visitor, agent or system)", kind,
-                      missing="type" not in item)
+            self.fail(
+                _key_path(path, "type"),
+                "a message type (visitor, agent or system)",
+                kind,
+                missing="type" not in item,
+            )
         sent_at = self.required_timestamp(item, "sentAt", path)
         sender = self.text(item, "from", path)
         sender_kind, sender_id = _split_sender(sender)

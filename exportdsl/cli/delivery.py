@@ -23,38 +23,83 @@ STATUSES = ("pending", "delivered", "dead")
 
 
 @click.command()
-@click.option("--connectors", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              required=True, help="Folder of connector files; a file's name (without suffix) is its URL name.")
-@click.option("--db", "database", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The SQLite outbox (created when missing).")
+@click.option(
+    "--connectors",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of connector files; a file's name (without suffix) is its URL name.",
+)
+@click.option(
+    "--db",
+    "database",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The SQLite outbox (created when missing).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Delivery threads.")
-@click.option("--per-target", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="Deliveries in flight to one back end at most.")
-@click.option("--lease", default=120.0, show_default=True, type=click.FloatRange(1, 3600),
-              help="Seconds a worker holds a delivery; after a crash, another takes it over then.")
-@click.option("--retry-schedule", default="5,300,1800,7200,18000,36000,36000", show_default=True,
-              help="Seconds to wait after each failed attempt (±20% jitter); after the last, a delivery is dead.")
-def serve(folder: Path, database: Path, host: str, port: int, workers: int, per_target: int, lease: float,
-          retry_schedule: str) -> None:
+@click.option(
+    "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Delivery threads."
+)
+@click.option(
+    "--per-target",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Deliveries in flight to one back end at most.",
+)
+@click.option(
+    "--lease",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(1, 3600),
+    help="Seconds a worker holds a delivery; after a crash, another takes it over then.",
+)
+@click.option(
+    "--retry-schedule",
+    default="5,300,1800,7200,18000,36000,36000",
+    show_default=True,
+    help="Seconds to wait after each failed attempt (±20% jitter); after the last, a delivery is dead.",
+)
+def serve(
+    folder: Path,
+    database: Path,
+    host: str,
+    port: int,
+    workers: int,
+    per_target: int,
+    lease: float,
+    retry_schedule: str,
+) -> None:
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
     import uvicorn
 
     from exportdsl.delivery.service import Settings, build
 
     try:
-        intake = build(Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule)))
+        intake = build(
+            Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule))
+        )
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
     # take the GIL back sooner, so hooks are answered promptly while deliveries run.
     sys.setswitchinterval(0.001)
-    names = ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret) or "none"
+    names = (
+        ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret)
+        or "none"
+    )
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
-    uvicorn.run(intake.app(), host=host, port=port, log_level="warning", timeout_graceful_shutdown=30,
-                access_log=False)
+    uvicorn.run(
+        intake.app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        access_log=False,
+    )
 
 
 def _schedule(text: str) -> Schedule:
@@ -63,8 +108,10 @@ def _schedule(text: str) -> Schedule:
     try:
         return Schedule(tuple(float(part) for part in text.split(",")))
     except (ValueError, ExportDslError):
-        raise click.BadParameter("a comma-separated list of seconds, finite and not negative",
-                                 param_hint="--retry-schedule") from None
+        raise click.BadParameter(
+            "a comma-separated list of seconds, finite and not negative",
+            param_hint="--retry-schedule",
+        ) from None
 
 
 @click.group()
@@ -72,8 +119,13 @@ def queue() -> None:
     """Inspect and replay the outbox's deliveries (dead ones included)."""
 
 
-_DB = click.option("--db", "database", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-                   help="The SQLite outbox.")
+_DB = click.option(
+    "--db",
+    "database",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The SQLite outbox.",
+)
 
 
 def _outbox(database: Path) -> Outbox:
@@ -91,7 +143,9 @@ def _outbox(database: Path) -> Outbox:
 @click.option("--connector")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
-def list_(database: Path, status: str | None, connector: str | None, limit: int, as_json: bool) -> None:
+def list_(
+    database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
+) -> None:
     """Deliveries, newest first, and the counts by state."""
     outbox = _outbox(database)
     deliveries = outbox.deliveries(status, connector, limit)
@@ -102,8 +156,12 @@ def list_(database: Path, status: str | None, connector: str | None, limit: int,
     for delivery in deliveries:
         click.echo(_line(delivery))
     counts = outbox.counts()
-    click.echo(", ".join(f"{counts[state]} {state}" for state in ("pending", "retrying", "delivered", "dead")),
-               err=True)
+    click.echo(
+        ", ".join(
+            f"{counts[state]} {state}" for state in ("pending", "retrying", "delivered", "dead")
+        ),
+        err=True,
+    )
 
 
 @queue.command()
@@ -133,7 +191,9 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
 @queue.command()
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
-@click.option("--status", type=click.Choice(["delivered", "dead"]), help="Every delivery in this state.")
+@click.option(
+    "--status", type=click.Choice(["delivered", "dead"]), help="Every delivery in this state."
+)
 def purge(database: Path, delivery_ids: tuple[int, ...], status: str | None) -> None:
     """Remove finished deliveries (pending ones are accepted work and are never purged)."""
     if not delivery_ids and not status:
@@ -151,11 +211,18 @@ def _record(delivery: Delivery) -> dict[str, object]:
 
 
 def _line(delivery: Delivery) -> str:
-    error = f"  {delivery.last_error}" if delivery.last_error and delivery.status != "delivered" else ""
-    when = f"next {_when(delivery.next_attempt_at)}" if delivery.status == "pending" else \
-        _when(delivery.finished_at or delivery.created_at)
-    return (f"{delivery.id:>6}  {delivery.status:<9} {delivery.connector:<16} chat {delivery.chat_id:<10} "
-            f"attempts {delivery.attempts:<2} {when}{error}")
+    error = (
+        f"  {delivery.last_error}" if delivery.last_error and delivery.status != "delivered" else ""
+    )
+    when = (
+        f"next {_when(delivery.next_attempt_at)}"
+        if delivery.status == "pending"
+        else _when(delivery.finished_at or delivery.created_at)
+    )
+    return (
+        f"{delivery.id:>6}  {delivery.status:<9} {delivery.connector:<16} chat {delivery.chat_id:<10} "
+        f"attempts {delivery.attempts:<2} {when}{error}"
+    )
 
 
 def _when(timestamp: float) -> str:

@@ -33,14 +33,19 @@ SHOWN_BODY_BYTES = 64 << 10  # of the back end's answer, in --json
 _LONG_BASE64 = re.compile(r"(?:[A-Za-z0-9+/_-]|%2[BbFf]|%3[Dd]){120,}(?:=|%3[Dd]){0,2}")
 _KEPT_BASE64 = 48  # characters of a long base64 value that the dry run shows
 
-_CONNECTOR = click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+_CONNECTOR = click.argument(
+    "connector", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 
 
 @click.command()
 @_CONNECTOR
 @click.argument("chat", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--token-response", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSON file standing for the token endpoint's answer body (default: placeholders).")
+@click.option(
+    "--token-response",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file standing for the token endpoint's answer body (default: placeholders).",
+)
 @click.option("--full", is_flag=True, help="Show long base64 values whole.")
 def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
     """Dry run: print both requests as they would go on the wire, redacted. Sends nothing."""
@@ -61,8 +66,12 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 
 @click.command()
 @_CONNECTOR
-@click.argument("chats", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout.")
+@click.argument(
+    "chats", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout."
+)
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
     """Export each CHAT with CONNECTOR: token POST (if any), then the report POST."""
     from exportdsl.export.exporter import Exporter, make_client
@@ -86,17 +95,25 @@ def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the receiver saves the PDF (default: a new temporary folder).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the receiver saves the PDF (default: a new temporary folder).",
+)
 def demo(output: Path | None) -> None:
     """Export the bundled sample chat to a receiver started on 127.0.0.1; nothing to install."""
     from exportdsl.export.demo import DEMO_CONNECTOR, run_demo
 
     target = output or Path(tempfile.mkdtemp(prefix="exportdsl-demo-"))
-    click.echo(f"exportdsl demo: connector {DEMO_CONNECTOR.name}, sample chat, receiver on 127.0.0.1\n")
+    click.echo(
+        f"exportdsl demo: connector {DEMO_CONNECTOR.name}, sample chat, receiver on 127.0.0.1\n"
+    )
     run = run_demo(target)
     for number, result in enumerate(run.results, 1):
-        click.echo(f"== export {number} of {len(run.results)} (Idempotency-Key {result.idempotency_key})")
+        click.echo(
+            f"== export {number} of {len(run.results)} (Idempotency-Key {result.idempotency_key})"
+        )
         for phase in result.phases:
             click.echo(_describe_phase(phase, run.redact))
         state = "sent" if result.ok else f"FAILED: {run.redact(str(result.error))}"
@@ -110,6 +127,7 @@ def demo(output: Path | None) -> None:
 
 
 # -- shared pieces ------------------------------------------------------------------------------
+
 
 def _load_plan(path: Path) -> Plan:
     from exportdsl.compiler.analysis import compile_connector
@@ -130,7 +148,10 @@ def format_request(phase: str, request: httpx.Request, redact: Redactor, full: b
     """A request as on the wire (request line, headers as sent, body), redacted; long base64 shortened."""
     title = "token request (phase 1)" if phase == "token" else "report request (phase 2)"
     lines = [f"### {title}", f"{request.method} {request.url}"]
-    lines += [f"{name.decode('latin-1')}: {value.decode('latin-1')}" for name, value in request.headers.raw]
+    lines += [
+        f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+        for name, value in request.headers.raw
+    ]
     text = redact("\n".join(lines))
     body = redact(request.content.decode("utf-8", "replace"))
     if body:
@@ -140,7 +161,9 @@ def format_request(phase: str, request: httpx.Request, redact: Redactor, full: b
 
 def shorten_base64(text: str) -> str:
     """Each run of 120 or more base64 characters (percent-encoded too) as its start and its length."""
-    return _LONG_BASE64.sub(lambda m: f"{m.group()[:_KEPT_BASE64]}…[{len(m.group()):,} characters]", text)
+    return _LONG_BASE64.sub(
+        lambda m: f"{m.group()[:_KEPT_BASE64]}…[{len(m.group()):,} characters]", text
+    )
 
 
 def _describe_phase(phase: PhaseResult, redact: Redactor) -> str:
@@ -170,16 +193,28 @@ def _export_chat(exporter: Exporter, plan: Plan, path: Path) -> dict[str, Any]:
 
 def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str, Any]:
     """The --json object of one chat: connector, chat, phases, key, the back end's answer, error."""
-    phases = {phase.name: {"status": phase.status, "attempts": phase.attempts, "cached": phase.cached,
-                           "seconds": round(phase.seconds, 4)} for phase in result.phases}
+    phases = {
+        phase.name: {
+            "status": phase.status,
+            "attempts": phase.attempts,
+            "cached": phase.cached,
+            "seconds": round(phase.seconds, 4),
+        }
+        for phase in result.phases
+    }
     answers = [phase.answer for phase in result.phases if phase.answer is not None]
     error = result.error
     outcome = {
         "connector": {"id": result.connector_id, "name": result.connector_name},
         "chat": {"file": str(path), "id": result.chat_id},
-        "ok": result.ok, "idempotency_key": result.idempotency_key, "seconds": round(result.seconds, 4),
-        "phases": phases, "response": _answer_json(answers[-1]) if answers else None,
-        "error": {"code": error.code, "message": error.message, "hint": error.hint} if error else None,
+        "ok": result.ok,
+        "idempotency_key": result.idempotency_key,
+        "seconds": round(result.seconds, 4),
+        "phases": phases,
+        "response": _answer_json(answers[-1]) if answers else None,
+        "error": {"code": error.code, "message": error.message, "hint": error.hint}
+        if error
+        else None,
     }
     redacted: dict[str, Any] = redact.data(outcome)
     return redacted
@@ -187,8 +222,12 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
 
 def _answer_json(answer: Answer) -> dict[str, Any]:
     body = answer.body[:SHOWN_BODY_BYTES]
-    return {"status": answer.status, "headers": dict(answer.headers), "body": body.decode("utf-8", "replace"),
-            "truncated": answer.truncated or len(answer.body) > SHOWN_BODY_BYTES}
+    return {
+        "status": answer.status,
+        "headers": dict(answer.headers),
+        "body": body.decode("utf-8", "replace"),
+        "truncated": answer.truncated or len(answer.body) > SHOWN_BODY_BYTES,
+    }
 
 
 def _summary_line(path: Path, outcome: dict[str, Any]) -> str:
@@ -202,7 +241,9 @@ def _phase_text(name: str, phase: dict[str, Any]) -> str:
     if phase["cached"]:
         return f"{name} cached"
     attempts = phase["attempts"]
-    return f"{name} {phase['status']} in {_ms(phase['seconds'])}" + (f", {attempts} attempts" if attempts > 1 else "")
+    return f"{name} {phase['status']} in {_ms(phase['seconds'])}" + (
+        f", {attempts} attempts" if attempts > 1 else ""
+    )
 
 
 def _error_text(error: dict[str, Any]) -> str:
@@ -222,8 +263,12 @@ def _progress(items: Iterable[Path], bar: bool) -> Iterator[Iterable[Path]]:
     if not bar:
         yield items
         return
-    with click.progressbar(list(items), label="exporting", file=sys.stderr,
-                           item_show_func=lambda path: str(path) if path else None) as progress:
+    with click.progressbar(
+        list(items),
+        label="exporting",
+        file=sys.stderr,
+        item_show_func=lambda path: str(path) if path else None,
+    ) as progress:
         yield progress
 
 

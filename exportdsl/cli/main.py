@@ -31,15 +31,40 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="text for people, json for tools, github for workflow annotations, sarif for code scanning.")
-@click.option("--select", multiple=True, metavar="CODES", help="Only these rule codes or prefixes (XD2,XD503).")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Leave out these rule codes or prefixes.")
-@click.option("--fail-level", type=click.Choice(["error", "warning", "info"]), default=None,
-              help="Exit 1 when something at or above this severity is found  [default: error].")
-@click.option("--env", "check_env", is_flag=True, help="Also report $env.NAME that this environment lacks.")
-def check(paths: tuple[Path, ...], output_format: str, select: tuple[str, ...], ignore: tuple[str, ...],
-          fail_level: str | None, check_env: bool) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations, sarif for code scanning.",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Only these rule codes or prefixes (XD2,XD503).",
+)
+@click.option(
+    "--ignore", multiple=True, metavar="CODES", help="Leave out these rule codes or prefixes."
+)
+@click.option(
+    "--fail-level",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Exit 1 when something at or above this severity is found  [default: error].",
+)
+@click.option(
+    "--env", "check_env", is_flag=True, help="Also report $env.NAME that this environment lacks."
+)
+def check(
+    paths: tuple[Path, ...],
+    output_format: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_level: str | None,
+    check_env: bool,
+) -> None:
     """Check and lint connector files (or every .yaml/.yml/.json below folders)."""
     from exportdsl.lint import connector_files, lint_paths, load_settings
     from exportdsl.lint.formats import render
@@ -50,8 +75,10 @@ def check(paths: tuple[Path, ...], output_format: str, select: tuple[str, ...], 
         raise click.UsageError("no connector files (.yaml, .yml, .json) in the given paths")
     try:
         settings = load_settings(
-            select=split_codes(select), fail_level=parse_severity(fail_level, "--fail-level") if fail_level else None,
-            env=dict(os.environ) if check_env else None)
+            select=split_codes(select),
+            fail_level=parse_severity(fail_level, "--fail-level") if fail_level else None,
+            env=dict(os.environ) if check_env else None,
+        )
     except ExportDslError as error:
         raise click.UsageError(str(error)) from None
     ignored = split_codes(ignore)
@@ -71,8 +98,11 @@ def _summary(reports: list[FileReport], files: int) -> str:
     noun = "file" if files == 1 else "files"
     if not counts:
         return f"{files} {noun} checked, no problems"
-    parts = ", ".join(f"{counts[level]} {level}{'s' if counts[level] != 1 else ''}"
-                      for level in ("error", "warning", "info") if counts[level])
+    parts = ", ".join(
+        f"{counts[level]} {level}{'s' if counts[level] != 1 else ''}"
+        for level in ("error", "warning", "info")
+        if counts[level]
+    )
     return f"{parts} in {files} {noun}"
 
 
@@ -90,7 +120,9 @@ def rules(code: str | None) -> None:
     chosen = known.get(code.upper())
     if chosen is None:
         raise click.UsageError(f"no rule {code!r}; `exportdsl rules` lists them")
-    click.echo(f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{textwrap.dedent(chosen.doc).strip()}")
+    click.echo(
+        f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{textwrap.dedent(chosen.doc).strip()}"
+    )
 
 
 @main.command(name="explain")
@@ -106,17 +138,26 @@ def explain_command(connector: Path) -> None:
     try:
         plan = compile_connector(load_connector(connector))
     except ExportDslError as error:
-        click.echo(text_format([lint_file(connector, Settings(select=("XD0", "XD1", "XD2")))]) or str(error),
-                   err=True)
+        click.echo(
+            text_format([lint_file(connector, Settings(select=("XD0", "XD1", "XD2")))])
+            or str(error),
+            err=True,
+        )
         sys.exit(EXIT_FINDINGS)
     click.echo(explain(str(connector), plan))
 
 
 @main.command()
 @click.argument("chat", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Where to write the PDF (default: CHAT with .pdf instead of .json).")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for the times shown.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Where to write the PDF (default: CHAT with .pdf instead of .json).",
+)
+@click.option(
+    "--timezone", default="UTC", show_default=True, help="IANA time zone for the times shown."
+)
 @click.option("--title", help="The transcript's title (default: Chat transcript).")
 def report(chat: Path, output: Path | None, timezone: str, title: str | None) -> None:
     """Render the PDF transcript of a chat session (Smartsupp POST-hook JSON)."""
@@ -127,7 +168,9 @@ def report(chat: Path, output: Path | None, timezone: str, title: str | None) ->
     try:
         pdf = render_report(load_chat(chat), timezone=timezone, title=title)
     except ExportDslError as error:
-        click.echo(f"{chat}: {error}" if not str(error).startswith(str(chat)) else str(error), err=True)
+        click.echo(
+            f"{chat}: {error}" if not str(error).startswith(str(chat)) else str(error), err=True
+        )
         sys.exit(EXIT_FINDINGS)
     target.write_bytes(pdf)
     click.echo(f"{target}: {len(pdf):,} bytes", err=True)
@@ -138,15 +181,21 @@ def run() -> None:
     try:
         main(standalone_mode=True)
     except Exception as error:  # the last line of defence against tracebacks
-        click.echo(f"exportdsl: internal error: {type(error).__name__}: {error}\n"
-                   "This is a bug; please report it with the command you ran.", err=True)
+        click.echo(
+            f"exportdsl: internal error: {type(error).__name__}: {error}\n"
+            "This is a bug; please report it with the command you ran.",
+            err=True,
+        )
         sys.exit(EXIT_INTERNAL)
 
-from exportdsl.cli import export as _export_commands  # noqa: E402, I001 (a module: `render` is taken above)
+
+from exportdsl.cli import export as _export_commands  # noqa: E402 (a module: `render` is taken above)
+
 main.add_command(_export_commands.render)
 main.add_command(_export_commands.export)
 main.add_command(_export_commands.demo)
 
-from exportdsl.cli import delivery as _delivery_commands  # noqa: E402, I001 - commands of their own module
+from exportdsl.cli import delivery as _delivery_commands  # noqa: E402 - commands of their own module
+
 main.add_command(_delivery_commands.serve)
 main.add_command(_delivery_commands.queue)

@@ -36,7 +36,9 @@ def compile_connector(connector: Connector) -> Plan:
     compiler = _Compiler(connector)
     fields = compiler.analyse()
     if compiler.diagnostics:
-        raise ConnectorError(connector.path, tuple(sorted(compiler.diagnostics, key=lambda d: d.order)))
+        raise ConnectorError(
+            connector.path, tuple(sorted(compiler.diagnostics, key=lambda d: d.order))
+        )
     return _assemble(connector, fields)
 
 
@@ -61,20 +63,35 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
 
     xml = fields.get(connector.xml_template.name) if connector.xml_template else None
     token_block, export_block, xml_block = compile_blocks(
-        [group(connector.token), group(connector.export), [xml] if xml else []])
+        [group(connector.token), group(connector.export), [xml] if xml else []]
+    )
 
     def request_plan(request: Request | None, block: Any) -> RequestPlan | None:
         if request is None:
             return None
         return RequestPlan(
-            Phase(request.phase), request.method, fields[request.url.name] if request.url else None,
+            Phase(request.phase),
+            request.method,
+            fields[request.url.name] if request.url else None,
             tuple((header.name, fields[header.value.name]) for header in request.headers),
-            fields[request.body.name] if request.body else None, block)
+            fields[request.body.name] if request.body else None,
+            block,
+        )
 
-    return Plan(connector.id, connector.name, connector.client_id, connector.pdata, connector.timezone,
-                request_plan(connector.token, token_block), request_plan(connector.export, export_block),
-                xml, xml_block if xml else None, retry=connector.retry, timeout=connector.timeout,
-                signing=connector.signing)
+    return Plan(
+        connector.id,
+        connector.name,
+        connector.client_id,
+        connector.pdata,
+        connector.timezone,
+        request_plan(connector.token, token_block),
+        request_plan(connector.export, export_block),
+        xml,
+        xml_block if xml else None,
+        retry=connector.retry,
+        timeout=connector.timeout,
+        signing=connector.signing,
+    )
 
 
 class _Compiler:
@@ -116,10 +133,16 @@ class _Compiler:
             return "text"  # reported as the header's own syntax error
         references = [node for node in nodes if isinstance(node, Reference)]
         if references and request.body is not None and _has_references(request.body.source):
-            self.report(header.value, DYNAMIC_CONTENT_TYPE, "the Content-Type holds a reference, so the body's "
-                        "escaping cannot be decided", references[0].span,
-                        "write the Content-Type literally (application/json, application/xml, …)")
-        return kind_for_content_type("".join(node.value for node in nodes if isinstance(node, Text)))
+            self.report(
+                header.value,
+                DYNAMIC_CONTENT_TYPE,
+                "the Content-Type holds a reference, so the body's escaping cannot be decided",
+                references[0].span,
+                "write the Content-Type literally (application/json, application/xml, …)",
+            )
+        return kind_for_content_type(
+            "".join(node.value for node in nodes if isinstance(node, Text))
+        )
 
     def field(self, field: TemplateField, kind: str, phase: Phase) -> FieldPlan:
         try:
@@ -133,17 +156,31 @@ class _Compiler:
         references = [node for node in nodes if isinstance(node, Reference)]
         for reference, context in zip(references, placement.contexts, strict=True):
             if context == "url" and reference.name not in _URL_PREFIX_VARIABLES:
-                self.report(field, UNTRUSTED_URL_PREFIX, f"{reference} stands before the URL's path, where it "
-                            "would be inserted as is", reference.span,
-                            "only connector values ($pdata, $env, …) may form the scheme and host; "
-                            "put it after a '/' or '?', where it is percent-encoded")
+                self.report(
+                    field,
+                    UNTRUSTED_URL_PREFIX,
+                    f"{reference} stands before the URL's path, where it would be inserted as is",
+                    reference.span,
+                    "only connector values ($pdata, $env, …) may form the scheme and host; "
+                    "put it after a '/' or '?', where it is percent-encoded",
+                )
         holes = tuple(
-            Hole(reference, context, self.check(field, reference, phase), field.location(reference.span))
-            for reference, context in zip(references, placement.contexts, strict=True))
+            Hole(
+                reference,
+                context,
+                self.check(field, reference, phase),
+                field.location(reference.span),
+            )
+            for reference, context in zip(references, placement.contexts, strict=True)
+        )
         return FieldPlan(field.name, kind, phase, holes, tuple(parts(nodes, holes)))
 
-    def report(self, field: TemplateField, code: str, message: str, span: Span, hint: str | None) -> None:
-        self.diagnostics.append(Diagnostic(code, f"{field.name}: {message}", field.location(span), hint))
+    def report(
+        self, field: TemplateField, code: str, message: str, span: Span, hint: str | None
+    ) -> None:
+        self.diagnostics.append(
+            Diagnostic(code, f"{field.name}: {message}", field.location(span), hint)
+        )
 
     def check(self, field: TemplateField, reference: Reference, phase: Phase) -> str:
         """The reference's value kind; reports what is wrong with it."""
@@ -165,37 +202,69 @@ class _Compiler:
             return "any"
         if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
-            hint = f"use one of its parts: {parts}" if parts else f"name one of its entries: ${reference.dotted}.NAME"
-            self.report(field, UNKNOWN_PROPERTY, f"${reference.dotted} is not a value by itself", reference.span, hint)
+            hint = (
+                f"use one of its parts: {parts}"
+                if parts
+                else f"name one of its entries: ${reference.dotted}.NAME"
+            )
+            self.report(
+                field,
+                UNKNOWN_PROPERTY,
+                f"${reference.dotted} is not a value by itself",
+                reference.span,
+                hint,
+            )
         return var.kind
 
     def exists(self, name: str) -> bool:
         """Whether the connector has what the variable comes from (a token phase, an XML template)."""
-        return {"tokenResponse": self.connector.token is not None,
-                "xmlTemplate": self.connector.xml_template is not None}.get(name, True)
+        return {
+            "tokenResponse": self.connector.token is not None,
+            "xmlTemplate": self.connector.xml_template is not None,
+        }.get(name, True)
 
-    def check_head(self, field: TemplateField, reference: Reference,
-                   phase: Phase) -> tuple[str, str, Span, str | None] | None:
+    def check_head(
+        self, field: TemplateField, reference: Reference, phase: Phase
+    ) -> tuple[str, str, Span, str | None] | None:
         name, span = reference.name, reference.name_span
         if name not in self.variables:
-            available = [key for key, var in self.variables.items() if phase in var.phases and self.exists(key)]
+            available = [
+                key
+                for key, var in self.variables.items()
+                if phase in var.phases and self.exists(key)
+            ]
             close = closest(name, available)
-            hint = (f"did you mean ${close}? " if close else "") + \
-                f"available in the {phase.value} phase: " + ", ".join(f"${key}" for key in available)
+            hint = (
+                (f"did you mean ${close}? " if close else "")
+                + f"available in the {phase.value} phase: "
+                + ", ".join(f"${key}" for key in available)
+            )
             return UNDEFINED, f"undefined variable ${name}", span, hint
         if name == "tokenResponse" and self.connector.token is None:
-            return NO_TOKEN_PHASE, "$tokenResponse is used but the connector has no token phase", span, \
-                "add a 'token:' section with the token request, or remove the reference"
+            return (
+                NO_TOKEN_PHASE,
+                "$tokenResponse is used but the connector has no token phase",
+                span,
+                "add a 'token:' section with the token request, or remove the reference",
+            )
         if name == "xmlTemplate" and phase is Phase.XML:
             return SELF_REFERENCE, "the XML template cannot refer to itself", span, None
         if name == "xmlTemplate" and self.connector.xml_template is None:
-            return NO_XML_TEMPLATE, "$xmlTemplate is used but the connector has no xml_template", span, \
-                "add an 'xml_template:' section, or remove the reference"
+            return (
+                NO_XML_TEMPLATE,
+                "$xmlTemplate is used but the connector has no xml_template",
+                span,
+                "add an 'xml_template:' section, or remove the reference",
+            )
         var = self.variables[name]
         if phase not in var.phases:
             where = " and ".join(p.value for p in Phase if p in var.phases)
-            return WRONG_PHASE, f"${name} is not available in the {phase.value} phase", span, \
-                f"${name} exists only in the {where} phase{'s' if ' and ' in where else ''}"
+            return (
+                WRONG_PHASE,
+                f"${name} is not available in the {phase.value} phase",
+                span,
+                f"${name} exists only in the {where} phase{'s' if ' and ' in where else ''}",
+            )
         return None
 
 
@@ -214,10 +283,9 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
         return f"{where} has no properties", None
     close = closest(key, var.children)
     available = "available: " + ", ".join(var.children)
-    return f"{where} has no property {key!r}", (f"did you mean {close!r}? " if close else "") + available
-
-
-
+    return f"{where} has no property {key!r}", (
+        f"did you mean {close!r}? " if close else ""
+    ) + available
 
 
 def _has_references(source: str) -> bool:

@@ -26,7 +26,12 @@ BlockFunction = Callable[[Any], Iterator[str]]
 _ENV = Environment(autoescape=False, optimized=False, cache_size=0)
 _ENV.filters.update({f"x_{context}": hole_function(escape) for context, escape in ESCAPERS.items()})
 # A value of ours whose alphabet is safe where it lands: as is when it really is ours.
-_ENV.filters.update({f"x_trusted_{context}": hole_function(trusting(escape)) for context, escape in ESCAPERS.items()})
+_ENV.filters.update(
+    {
+        f"x_trusted_{context}": hole_function(trusting(escape))
+        for context, escape in ESCAPERS.items()
+    }
+)
 
 
 def filter_name(context: str, escaped: bool) -> str:
@@ -36,17 +41,31 @@ def filter_name(context: str, escaped: bool) -> str:
 @functools.lru_cache(maxsize=1024)
 def compile_shapes(blocks: tuple[tuple[HoleShape, ...], ...]) -> tuple[BlockFunction, ...]:
     """One Jinja2 template with a block per request; each block yields one string per hole."""
-    bodies = [nodes.Block(f"b{number}", [nodes.Output([_hole(shape, index) for index, shape in
-                                                       enumerate(holes)])] if holes else [], False, False)
-              for number, holes in enumerate(blocks)]
+    bodies = [
+        nodes.Block(
+            f"b{number}",
+            [nodes.Output([_hole(shape, index) for index, shape in enumerate(holes)])]
+            if holes
+            else [],
+            False,
+            False,
+        )
+        for number, holes in enumerate(blocks)
+    ]
     template = _ENV.from_string(nodes.Template(bodies))
     return tuple(template.blocks[f"b{number}"] for number in range(len(blocks)))
 
 
 def _hole(shape: HoleShape, number: int) -> nodes.Expr:
     name, head, rest, quiet = shape
-    return nodes.Filter(nodes.Name(head, "load"), name,
-                        [nodes.Const(rest), nodes.Const(quiet), nodes.Const(number)], [], None, None)
+    return nodes.Filter(
+        nodes.Name(head, "load"),
+        name,
+        [nodes.Const(rest), nodes.Const(quiet), nodes.Const(number)],
+        [],
+        None,
+        None,
+    )
 
 
 class RenderContext:

@@ -18,11 +18,22 @@ Escaper = Callable[[Any], str]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Characters XML 1.0 cannot carry at all, not even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
-                              "\r": "&#13;"})  # a raw CR would be read back as LF
+_XML_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;", "\r": "&#13;"}
+)  # a raw CR would be read back as LF
 # Parsers normalise white space in attribute values to spaces; character references survive.
-_XML_ATTRIBUTE_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;",
-                                        "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"})
+_XML_ATTRIBUTE_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&apos;",
+        "\r": "&#13;",
+        "\n": "&#10;",
+        "\t": "&#9;",
+    }
+)
 # Inside CDATA nothing is escaped, so what could end the section leaves it: every '>' (so no value
 # can complete a ']]>', with its own ']]' or with the text around it) and CR (read back as LF).
 _CDATA_ESCAPES = str.maketrans({">": "]]>&gt;<![CDATA[", "\r": "]]>&#13;<![CDATA["})
@@ -32,8 +43,10 @@ def _text(value: Any) -> str:
     """The value as text, refusing lone surrogates: no encoding can put them on the wire."""
     rendered = value if type(value) is str else to_text(value)
     if not rendered.isascii() and _SURROGATE.search(rendered):
-        raise RenderError("the value holds a lone surrogate (U+D800 to U+DFFF), which no encoding can carry",
-                          hint="the data is broken where it comes from (often a cut emoji)")
+        raise RenderError(
+            "the value holds a lone surrogate (U+D800 to U+DFFF), which no encoding can carry",
+            hint="the data is broken where it comes from (often a cut emoji)",
+        )
     return rendered
 
 
@@ -48,9 +61,15 @@ def header(value: Any) -> str:
     rendered = _text(value)
     bad = _HEADER_CONTROL.search(rendered)
     if bad:
-        what = "CR, LF or NUL" if bad.group() in "\r\n\0" else f"the control character U+{ord(bad.group()):04X}"
-        raise RenderError(f"a header value may not contain {what}",
-                          hint="CR or LF would split the header; no control character may be sent in one")
+        what = (
+            "CR, LF or NUL"
+            if bad.group() in "\r\n\0"
+            else f"the control character U+{ord(bad.group()):04X}"
+        )
+        raise RenderError(
+            f"a header value may not contain {what}",
+            hint="CR or LF would split the header; no control character may be sent in one",
+        )
     return rendered
 
 
@@ -117,8 +136,10 @@ def xml_cdata(value: Any) -> str:
 def _check_xml_chars(rendered: str) -> None:
     bad = _XML_INVALID.search(rendered)
     if bad:
-        raise RenderError(f"character U+{ord(bad.group()):04X} cannot appear in XML 1.0",
-                          hint="XML has no escape for control characters; remove them from the value")
+        raise RenderError(
+            f"character U+{ord(bad.group()):04X} cannot appear in XML 1.0",
+            hint="XML has no escape for control characters; remove them from the value",
+        )
 
 
 ESCAPERS: dict[str, Escaper] = {

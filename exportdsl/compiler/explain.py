@@ -22,9 +22,13 @@ _CONTEXT_WORDS = {
 def explain(file: str, plan: Plan) -> str:
     lines = [f"{file}: connector {plan.connector_id} {plan.connector_name!r}"]
     if not plan.export_enabled:
-        lines.append("  export disabled: export.url is missing (jtel shows no Report Export button)")
+        lines.append(
+            "  export disabled: export.url is missing (jtel shows no Report Export button)"
+        )
     for field in plan.fields:
-        lines.append(f"  {field.name}  [{field.kind}, {field.phase.value if field.phase else 'any'} phase]")
+        lines.append(
+            f"  {field.name}  [{field.kind}, {field.phase.value if field.phase else 'any'} phase]"
+        )
         lines.extend(f"    {_describe(hole)}" for hole in field.holes)
         if not field.holes:
             lines.append("    (literal text)")

@@ -180,16 +180,26 @@ class _Json(_Scanner):
             json.loads(document)
         except json.JSONDecodeError as error:
             at = self.source_offset(error.pos) if error.pos < len(document) else end
-            self.problems.append(Problem(
-                "XD210", f"the body can never be valid JSON: {error.msg.lower()}", Span(at, at + 1),
-                "a reference outside quotes is inserted as a JSON value; inside quotes as string text"))
+            self.problems.append(
+                Problem(
+                    "XD210",
+                    f"the body can never be valid JSON: {error.msg.lower()}",
+                    Span(at, at + 1),
+                    "a reference outside quotes is inserted as a JSON value; inside quotes as string text",
+                )
+            )
         except RecursionError:
             self.problems.append(Problem("XD210", "the JSON body is nested too deeply", Span(0, 1)))
 
 
 # XML: what kind of markup a position is in, to place holes; expat checks the placeholder document.
-_XML_OPENERS = (("<!--", "comment", "-->"), ("<![CDATA[", "cdata", "]]>"), ("<?", "pi", "?>"),
-                ("<!", "declaration", ">"), ("<", "tag", ">"))
+_XML_OPENERS = (
+    ("<!--", "comment", "-->"),
+    ("<![CDATA[", "cdata", "]]>"),
+    ("<?", "pi", "?>"),
+    ("<!", "declaration", ">"),
+    ("<", "tag", ">"),
+)
 
 
 class _Xml(_Scanner):
@@ -230,14 +240,25 @@ class _Xml(_Scanner):
 
     def hole(self, node: Reference) -> None:
         if self.state in ("text", "attribute", "cdata"):
-            self.contexts.append({"text": "xml", "attribute": "xml-attribute", "cdata": "xml-cdata"}[self.state])
+            self.contexts.append(
+                {"text": "xml", "attribute": "xml-attribute", "cdata": "xml-cdata"}[self.state]
+            )
         else:
             self.contexts.append("xml")
-            where = {"tag": "an element's markup", "comment": "an XML comment",
-                     "pi": "a processing instruction", "declaration": "a declaration"}[self.state]
-            self.problems.append(Problem(
-                "XD206", f"{node} stands inside {where}, where no escaping can keep the XML well formed",
-                node.span, "put references in element text or in a quoted attribute value"))
+            where = {
+                "tag": "an element's markup",
+                "comment": "an XML comment",
+                "pi": "a processing instruction",
+                "declaration": "a declaration",
+            }[self.state]
+            self.problems.append(
+                Problem(
+                    "XD206",
+                    f"{node} stands inside {where}, where no escaping can keep the XML well formed",
+                    node.span,
+                    "put references in element text or in a quoted attribute value",
+                )
+            )
         self.emit("x", node.span.start)
 
     def validate(self, end: int) -> None:
@@ -248,9 +269,17 @@ class _Xml(_Scanner):
         except expat.ExpatError as error:
             offset = _offset_of(document, error.lineno, error.offset)
             at = self.source_offset(offset) if offset < len(document) else end
-            message = expat.errors.messages.get(error.code, str(error)) if error.code else str(error)
-            self.problems.append(Problem("XD210", f"the XML is not well formed: {message}",
-                                         Span(at, at + 1), _xml_hint(message)))
+            message = (
+                expat.errors.messages.get(error.code, str(error)) if error.code else str(error)
+            )
+            self.problems.append(
+                Problem(
+                    "XD210",
+                    f"the XML is not well formed: {message}",
+                    Span(at, at + 1),
+                    _xml_hint(message),
+                )
+            )
 
 
 def _offset_of(document: str, line: int, column: int) -> int:

@@ -70,7 +70,9 @@ class FieldPlan:
     @functools.cached_property
     def pattern(self) -> str:
         """The field as a ``%`` format: literal text around one ``%s`` per hole."""
-        return "".join(piece.replace("%", "%%") if isinstance(piece, str) else "%s" for piece in self.pieces)
+        return "".join(
+            piece.replace("%", "%%") if isinstance(piece, str) else "%s" for piece in self.pieces
+        )
 
 
 _AUTHORITY = re.compile(r"(?i)https?://([^/?#]*)")
@@ -79,8 +81,10 @@ _AUTHORITY = re.compile(r"(?i)https?://([^/?#]*)")
 def _check_url(name: str, url: str) -> None:
     """Runs on every render of a URL, so it avoids `urlsplit`: printable, no space, http(s), a host."""
     if not url.isprintable() or " " in url:
-        raise RenderError(f"{name}: the URL contains white space or control characters",
-                          hint="a value before the path is inserted as is; check it")
+        raise RenderError(
+            f"{name}: the URL contains white space or control characters",
+            hint="a value before the path is inserted as is; check it",
+        )
     match = _AUTHORITY.match(url)
     host = match.group(1).rpartition("@")[2] if match else ""  # without user info
     if not host or host.startswith(":"):
@@ -98,15 +102,24 @@ class _Block:
         self.context: Callable[[Mapping[str, Any]], Any] = dict
         self.url = self.fields[0].name if self.fields and self.fields[0].kind == "url" else None
         # (pattern, number of holes) or the constant text, per field
-        self.layout = tuple((field.pattern, len(field.holes)) if field.holes else field.constant or ""
-                            for field in self.fields)
+        self.layout = tuple(
+            (field.pattern, len(field.holes)) if field.holes else field.constant or ""
+            for field in self.fields
+        )
 
     @property
     def shape(self) -> tuple[tuple[str, str, tuple[str | int, ...], bool], ...]:
         from exportdsl.compiler.backend import filter_name
 
-        return tuple((filter_name(hole.context, hole.escaped), hole.reference.name, hole.reference.path[1:],
-                      hole.reference.quiet) for hole in self.holes)
+        return tuple(
+            (
+                filter_name(hole.context, hole.escaped),
+                hole.reference.name,
+                hole.reference.path[1:],
+                hole.reference.quiet,
+            )
+            for hole in self.holes
+        )
 
     def render(self, variables: Mapping[str, Any]) -> list[str]:
         values: tuple[str, ...] = ()
@@ -121,7 +134,7 @@ class _Block:
                 texts.append(item)
             else:
                 pattern, count = item
-                texts.append(pattern % values[start:start + count])
+                texts.append(pattern % values[start : start + count])
                 start += count
         if self.url is not None:
             _check_url(self.url, texts[0])
@@ -134,12 +147,16 @@ class _Block:
         field, where = self.hole_fields[hole], self.holes[hole]
         if isinstance(error, MissingValue):
             error = error.describe(where.reference.path)
-        return RenderError(f"{field.name}: {error.message}", location=where.location, hint=error.hint)
+        return RenderError(
+            f"{field.name}: {error.message}", location=where.location, hint=error.hint
+        )
 
 
 def compile_blocks(groups: Sequence[Sequence[FieldPlan]]) -> list[_Block]:
     """The blocks of a connector's requests, their code compiled by Jinja2 (or found by shape)."""
-    from exportdsl.compiler import backend  # Jinja2 loads only when something compiles, not for `check`
+    from exportdsl.compiler import (
+        backend,
+    )  # Jinja2 loads only when something compiles, not for `check`
 
     blocks = [_Block(group) for group in groups]
     functions = backend.compile_shapes(tuple(block.shape for block in blocks))
@@ -178,11 +195,13 @@ class RequestPlan:
 
     def render(self, variables: Mapping[str, Any]) -> RenderedRequest:
         if self.url is None:
-            raise RenderError(f"the {self.phase.value} request has no url, so it cannot be sent",
-                              hint="set export.url; without it jtel shows no Report Export button")
+            raise RenderError(
+                f"the {self.phase.value} request has no url, so it cannot be sent",
+                hint="set export.url; without it jtel shows no Report Export button",
+            )
         texts = self.block.render(variables)
         names = self.header_names
-        headers = tuple(zip(names, texts[1: 1 + len(names)], strict=True))
+        headers = tuple(zip(names, texts[1 : 1 + len(names)], strict=True))
         return RenderedRequest(self.method, texts[0], headers, texts[-1] if self.body else None)
 
     @functools.cached_property
@@ -199,7 +218,9 @@ class RetryPolicy:
     """
 
     attempts: int = 3
-    backoff: float = 0.5  # seconds; the wait before attempt n+1 is uniform in [0, backoff * 2**(n-1)]
+    backoff: float = (
+        0.5  # seconds; the wait before attempt n+1 is uniform in [0, backoff * 2**(n-1)]
+    )
     max_delay: float = 5.0  # seconds; caps the exponential wait and the back end's Retry-After
 
 
@@ -237,8 +258,11 @@ class Plan:
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""
-        return {"ClientsID": self.client_id, "pdata": self.pdata,
-                "chatConnector": {"id": self.connector_id, "name": self.connector_name}}
+        return {
+            "ClientsID": self.client_id,
+            "pdata": self.pdata,
+            "chatConnector": {"id": self.connector_id, "name": self.connector_name},
+        }
 
     def render_xml_template(self, variables: Mapping[str, Any]) -> str | None:
         return self.xml_block.render(variables)[0] if self.xml_block else None

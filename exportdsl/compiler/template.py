@@ -25,7 +25,9 @@ class Template:
 
     def __init__(self, source: str, context: str = "text") -> None:
         if context not in FIELD_KINDS:
-            raise ExportDslError(f"unknown context {context!r}; expected one of {', '.join(FIELD_KINDS)}")
+            raise ExportDslError(
+                f"unknown context {context!r}; expected one of {', '.join(FIELD_KINDS)}"
+            )
         self.source = source
         self.context = context
         index = LineIndex(source)
@@ -37,11 +39,18 @@ class Template:
         placement = place(nodes, context)
         if placement.problems:
             problem = placement.problems[0]
-            raise CompileError(problem.message, location=_locate(index, problem.span), hint=problem.hint,
-                               code=problem.code, span=problem.span)
+            raise CompileError(
+                problem.message,
+                location=_locate(index, problem.span),
+                hint=problem.hint,
+                code=problem.code,
+                span=problem.span,
+            )
         references = [node for node in nodes if isinstance(node, Reference)]
-        holes = tuple(Hole(reference, where, "any")
-                      for reference, where in zip(references, placement.contexts, strict=True))
+        holes = tuple(
+            Hole(reference, where, "any")
+            for reference, where in zip(references, placement.contexts, strict=True)
+        )
         self._plan = FieldPlan(_FILE, context, None, holes, tuple(parts(nodes, holes)))
         (self._block,) = compile_blocks([[self._plan]])
 

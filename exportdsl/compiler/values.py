@@ -77,7 +77,9 @@ def step(value: Any, key: str | int) -> Any:
     return MISSING
 
 
-def hole_function(finish: Callable[[Any], Any]) -> Callable[[Any, tuple[str | int, ...], bool, int], Any]:
+def hole_function(
+    finish: Callable[[Any], Any],
+) -> Callable[[Any, tuple[str | int, ...], bool, int], Any]:
     """Lookup fused with ``finish`` (an escaper) into the one call a hole makes per render.
 
     ``head`` is the value of the reference's first name, ``rest`` the path below it. Plain dicts
@@ -124,7 +126,9 @@ class MissingValue(RenderError):
         if self.depth == 0:
             return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
         segment = format_path(("", path[self.depth])).lstrip(".")
-        return RenderError(f"${full}: {format_path(path[: self.depth])} has no {segment!r}", hint=hint)
+        return RenderError(
+            f"${full}: {format_path(path[: self.depth])} has no {segment!r}", hint=hint
+        )
 
 
 def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:
@@ -184,4 +188,6 @@ def _json_default(value: Any) -> Any:
     raise RenderError(f"cannot render a {type(value).__name__} as JSON")
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+)

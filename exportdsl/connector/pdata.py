@@ -25,7 +25,9 @@ def depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
         if children is not None:
             deepest = max(deepest, level)
             stack.extend((child, level + 1) for child in children)
@@ -76,8 +78,10 @@ class _PdataBuilder(Transformer[Any, Any]):
         try:
             return float(text) if any(c in text for c in ".eE") else int(text)
         except ValueError:  # more digits than Python converts
-            raise ConfigError(f"number too long ({len(text)} digits)",
-                              span=Span(token.start_pos or 0, token.end_pos or 0)) from None
+            raise ConfigError(
+                f"number too long ({len(text)} digits)",
+                span=Span(token.start_pos or 0, token.end_pos or 0),
+            ) from None
 
     def true(self, _: list[Any]) -> bool:
         return True
@@ -97,6 +101,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "0": "\0"}
 
 def _unquote(quoted: str) -> str:
     """A JavaScript string literal's value: \\n, \\uXXXX and friends; any other \\x is x."""
+
     def escape(match: re.Match[str]) -> str:
         code = match.group(1)
         return chr(int(code[1:], 16)) if len(code) == 5 else _ESCAPES.get(code, code)

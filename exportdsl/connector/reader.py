@@ -99,7 +99,9 @@ class Connector:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
-    intake_secret_env: str | None = None  # intake.secret: $env.NAME; None: the connector takes no hooks
+    intake_secret_env: str | None = (
+        None  # intake.secret: $env.NAME; None: the connector takes no hooks
+    )
 
     @property
     def fields(self) -> Iterator[TemplateField]:
@@ -131,22 +133,36 @@ def parse_connector(text: str, file: str = "<connector>") -> Connector:
 
 # --- the shape of a connector file -------------------------------------------------------------
 
-_TOP_KEYS = {"connector": "the connector's id and name", "client": "the client account",
-             "timezone": "IANA zone for $dateTime", "pdata": "connector data for $pdata",
-             "token": "phase 1, the token POST", "export": "phase 2, the report POST",
-             "xml_template": "the XML template for $xmlTemplate",
-             "retry": "how the report request is retried: attempts, backoff, max_delay",
-             "timeout": "seconds: connect, total", "signing": "Standard Webhooks signing: secret",
-             "intake": "real-time POST hooks: secret"}
-_RETRY_KEYS = {"attempts": "how many times a request is sent at most (1 to 20)",
-               "backoff": "seconds; the first wait, doubling with each attempt (full jitter)",
-               "max_delay": "seconds; the longest wait, also for the back end's Retry-After"}
+_TOP_KEYS = {
+    "connector": "the connector's id and name",
+    "client": "the client account",
+    "timezone": "IANA zone for $dateTime",
+    "pdata": "connector data for $pdata",
+    "token": "phase 1, the token POST",
+    "export": "phase 2, the report POST",
+    "xml_template": "the XML template for $xmlTemplate",
+    "retry": "how the report request is retried: attempts, backoff, max_delay",
+    "timeout": "seconds: connect, total",
+    "signing": "Standard Webhooks signing: secret",
+    "intake": "real-time POST hooks: secret",
+}
+_RETRY_KEYS = {
+    "attempts": "how many times a request is sent at most (1 to 20)",
+    "backoff": "seconds; the first wait, doubling with each attempt (full jitter)",
+    "max_delay": "seconds; the longest wait, also for the back end's Retry-After",
+}
 _TIMEOUT_KEYS = {"connect": "seconds to open a connection", "total": "seconds one attempt may take"}
 _SIGNING_KEYS = {"secret": "$env.NAME holding the whsec_... secret"}
 _INTAKE_KEYS = {"secret": "$env.NAME holding the secret hooks must present"}
-_ENV_REFERENCE = re.compile(r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z")
-_REQUEST_KEYS = {"url": "the request URL", "method": "POST, PUT or PATCH", "headers": "header templates",
-                 "body": "the body template"}
+_ENV_REFERENCE = re.compile(
+    r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z"
+)
+_REQUEST_KEYS = {
+    "url": "the request URL",
+    "method": "POST, PUT or PATCH",
+    "headers": "header templates",
+    "body": "the body template",
+}
 
 
 class _Reader:
@@ -160,19 +176,28 @@ class _Reader:
         self.json = file.endswith(".json")
 
     def fail(self, message: str, node: Node | None, hint: str | None = None) -> None:
-        location = node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
+        location = (
+            node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
+        )
         self.diagnostics.append(Diagnostic(ConfigError.code, message, location, hint))
 
     def connector(self, root: Node | None) -> Connector | None:
         if root is None:
-            self.fail("the file is empty; expected a connector mapping", None,
-                      "start from an example in connectors/")
+            self.fail(
+                "the file is empty; expected a connector mapping",
+                None,
+                "start from an example in connectors/",
+            )
             return None
         top = self.mapping(root, "the connector file", _TOP_KEYS, required=("connector", "client"))
         if top is None:
             return None
-        ident = self.section(top, "connector", {"id": "the connector's id (number or text)",
-                                                "name": "the connector's name"}, ("id", "name"))
+        ident = self.section(
+            top,
+            "connector",
+            {"id": "the connector's id (number or text)", "name": "the connector's name"},
+            ("id", "name"),
+        )
         client = self.section(top, "client", {"id": "the client account id, $ClientsID"}, ("id",))
         pdata, pdata_locations = self.pdata(top.get("pdata"))
         token = self.request(top, "token", url_required=True)
@@ -185,23 +210,37 @@ class _Reader:
             name=self.text(ident.get("name"), "connector.name"),
             client_id=self.identifier(client.get("id")),
             timezone=self.timezone(top.get("timezone")),
-            pdata=pdata, pdata_locations=pdata_locations, token=token, export=export,
-            xml_template=xml_template, text=self.index, retry=self.retry(top.get("retry")),
-            timeout=self.timeout(top.get("timeout")), signing=self.signing(top.get("signing")),
+            pdata=pdata,
+            pdata_locations=pdata_locations,
+            token=token,
+            export=export,
+            xml_template=xml_template,
+            text=self.index,
+            retry=self.retry(top.get("retry")),
+            timeout=self.timeout(top.get("timeout")),
+            signing=self.signing(top.get("signing")),
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
         )
 
-    def mapping(self, node: Node, what: str, allowed: Mapping[str, str],
-                required: tuple[str, ...] = ()) -> dict[str, Node] | None:
+    def mapping(
+        self, node: Node, what: str, allowed: Mapping[str, str], required: tuple[str, ...] = ()
+    ) -> dict[str, Node] | None:
         if not isinstance(node, MappingNode):
-            self.fail(f"{what} must be a mapping, not {_describe(node)}", node,
-                      f"expected keys: {', '.join(allowed)}")
+            self.fail(
+                f"{what} must be a mapping, not {_describe(node)}",
+                node,
+                f"expected keys: {', '.join(allowed)}",
+            )
             return None
         found: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else None
             if not isinstance(key, str) or key in found:
-                message = f"duplicate key {key!r} in {what}" if key in found else f"{what}: keys must be text"
+                message = (
+                    f"duplicate key {key!r} in {what}"
+                    if key in found
+                    else f"{what}: keys must be text"
+                )
                 self.fail(message, key_node)
                 continue
             if key not in allowed:
@@ -213,8 +252,13 @@ class _Reader:
                 self.fail(f"missing key {key!r} in {what}: {allowed[key]}", node)
         return found
 
-    def section(self, top: Mapping[str, Node], key: str, allowed: Mapping[str, str],
-                required: tuple[str, ...]) -> dict[str, Node]:
+    def section(
+        self,
+        top: Mapping[str, Node],
+        key: str,
+        allowed: Mapping[str, str],
+        required: tuple[str, ...],
+    ) -> dict[str, Node]:
         node = top.get(key)
         if node is None:
             return {}
@@ -245,8 +289,11 @@ class _Reader:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             zones = zoneinfo.available_timezones()
-            self.fail(f"unknown time zone {name!r}", node, _did_you_mean(name, zones) or
-                      "use an IANA name such as Europe/Berlin or UTC")
+            self.fail(
+                f"unknown time zone {name!r}",
+                node,
+                _did_you_mean(name, zones) or "use an IANA name such as Europe/Berlin or UTC",
+            )
         return name or "UTC"
 
     def retry(self, node: Node | None) -> RetryPolicy:
@@ -255,10 +302,16 @@ class _Reader:
         if not keys:
             return default
         return RetryPolicy(
-            attempts=int(self.number(keys.get("attempts"), "retry.attempts", default.attempts, (1, 20),
-                                     integer=True)),
+            attempts=int(
+                self.number(
+                    keys.get("attempts"), "retry.attempts", default.attempts, (1, 20), integer=True
+                )
+            ),
             backoff=self.number(keys.get("backoff"), "retry.backoff", default.backoff, (0, 60)),
-            max_delay=self.number(keys.get("max_delay"), "retry.max_delay", default.max_delay, (0, 300)))
+            max_delay=self.number(
+                keys.get("max_delay"), "retry.max_delay", default.max_delay, (0, 300)
+            ),
+        )
 
     def timeout(self, node: Node | None) -> Timeouts:
         default = Timeouts()
@@ -266,19 +319,34 @@ class _Reader:
         if not keys:
             return default
         return Timeouts(
-            connect=self.number(keys.get("connect"), "timeout.connect", default.connect, (0.001, 300)),
-            total=self.number(keys.get("total"), "timeout.total", default.total, (0.001, 3600)))
+            connect=self.number(
+                keys.get("connect"), "timeout.connect", default.connect, (0.001, 300)
+            ),
+            total=self.number(keys.get("total"), "timeout.total", default.total, (0.001, 3600)),
+        )
 
-    def number(self, node: Node | None, what: str, default: float, limits: tuple[float, float],
-               integer: bool = False) -> float:
+    def number(
+        self,
+        node: Node | None,
+        what: str,
+        default: float,
+        limits: tuple[float, float],
+        integer: bool = False,
+    ) -> float:
         """A number within ``limits`` (inclusive); the default when absent or wrong (after a diagnostic)."""
         if node is None:
             return default
         kinds = (_INT,) if integer else (_INT, _FLOAT)
-        value = self.scalar(node) if isinstance(node, ScalarNode) and node.tag in (*kinds, _STR) else None
+        value = (
+            self.scalar(node)
+            if isinstance(node, ScalarNode) and node.tag in (*kinds, _STR)
+            else None
+        )
         if not isinstance(value, int | float):
-            self.fail(f"{what} must be {'a whole number' if integer else 'a number'}, not {_describe(node)}",
-                      node)
+            self.fail(
+                f"{what} must be {'a whole number' if integer else 'a number'}, not {_describe(node)}",
+                node,
+            )
             return default
         low, high = limits
         if not low <= value <= high:
@@ -292,26 +360,38 @@ class _Reader:
 
     def env_secret(self, node: Node | None, section: str, allowed: Mapping[str, str]) -> str | None:
         """``{secret: $env.NAME}`` -> NAME; a secret written into the file is an error."""
-        keys = self.mapping(node, f"'{section}'", allowed, ("secret",)) if node is not None else None
+        keys = (
+            self.mapping(node, f"'{section}'", allowed, ("secret",)) if node is not None else None
+        )
         if not keys or "secret" not in keys:
             return None
         secret = keys["secret"]
         match = _ENV_REFERENCE.match(self.text(secret, f"{section}.secret"))
         if match is None:
-            self.fail(f"{section}.secret must be a reference to an environment variable", secret,
-                      "write secret: $env.NAME; a secret does not belong in a connector file")
+            self.fail(
+                f"{section}.secret must be a reference to an environment variable",
+                secret,
+                "write secret: $env.NAME; a secret does not belong in a connector file",
+            )
             return None
         return match.group(1) or match.group(2)
 
-    def template(self, node: Node, name: str, numbers_allowed: bool = False) -> TemplateField | None:
+    def template(
+        self, node: Node, name: str, numbers_allowed: bool = False
+    ) -> TemplateField | None:
         scalar_ok = isinstance(node, ScalarNode) and (
-            node.tag == _STR or (numbers_allowed and node.tag in (_INT, _FLOAT)))
+            node.tag == _STR or (numbers_allowed and node.tag in (_INT, _FLOAT))
+        )
         if not isinstance(node, ScalarNode) or not scalar_ok:
-            self.fail(f"{name} must be a template (text), not {_describe(node)}", node,
-                      "quote the value, or use a '|' block for several lines")
+            self.fail(
+                f"{name} must be a template (text), not {_describe(node)}",
+                node,
+                "quote the value, or use a '|' block for several lines",
+            )
             return None
-        return TemplateField(name, str(node.value), scalar_map(node, self.file, self.index),
-                             node.start_mark.line + 1)
+        return TemplateField(
+            name, str(node.value), scalar_map(node, self.file, self.index), node.start_mark.line + 1
+        )
 
     def request(self, top: Mapping[str, Node], phase: str, url_required: bool) -> Request | None:
         node = top.get(phase)
@@ -322,35 +402,51 @@ class _Reader:
             return None
         url = self.template(keys["url"], f"{phase}.url") if "url" in keys else None
         body = self.template(keys["body"], f"{phase}.body") if "body" in keys else None
-        return Request(phase, url, self.method(keys.get("method")), self.headers(keys.get("headers"), phase),
-                       body, node_location(node, self.file))
+        return Request(
+            phase,
+            url,
+            self.method(keys.get("method")),
+            self.headers(keys.get("headers"), phase),
+            body,
+            node_location(node, self.file),
+        )
 
     def method(self, node: Node | None) -> str:
         if node is None:
             return "POST"
         method = self.text(node, "method").upper()
         if method not in METHODS:
-            self.fail(f"method {method!r} is not supported; expected one of {', '.join(METHODS)}", node)
+            self.fail(
+                f"method {method!r} is not supported; expected one of {', '.join(METHODS)}", node
+            )
         return method
 
     def headers(self, node: Node | None, phase: str) -> tuple[Header, ...]:
         if node is None:
             return ()
         if not isinstance(node, MappingNode):
-            self.fail(f"{phase}.headers must be a mapping of header name to value, not {_describe(node)}",
-                      node)
+            self.fail(
+                f"{phase}.headers must be a mapping of header name to value, not {_describe(node)}",
+                node,
+            )
             return ()
         headers: list[Header] = []
         seen: set[str] = set()
         for key_node, value_node in node.value:
             name = str(key_node.value) if isinstance(key_node, ScalarNode) else ""
             if not _HEADER_NAME.match(name):
-                self.fail(f"{name!r} is not a valid header name", key_node,
-                          "header names are letters, digits and !#$%&'*+.^_`|~-")
+                self.fail(
+                    f"{name!r} is not a valid header name",
+                    key_node,
+                    "header names are letters, digits and !#$%&'*+.^_`|~-",
+                )
                 continue
             if name.lower() in seen:
-                self.fail(f"duplicate header {name!r} in {phase}.headers", key_node,
-                          "header names are case-insensitive")
+                self.fail(
+                    f"duplicate header {name!r} in {phase}.headers",
+                    key_node,
+                    "header names are case-insensitive",
+                )
                 continue
             seen.add(name.lower())
             value = self.template(value_node, f"{phase}.headers.{name}", numbers_allowed=True)
@@ -364,15 +460,24 @@ class _Reader:
         if isinstance(node, ScalarNode) and node.tag == _STR:
             return self.pdata_literal(node)
         if not isinstance(node, MappingNode):
-            self.fail(f"pdata must be a mapping or jtel's literal text, not {_describe(node)}", node,
-                      "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"")
+            self.fail(
+                f"pdata must be a mapping or jtel's literal text, not {_describe(node)}",
+                node,
+                "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"",
+            )
             return {}, {}
         values: dict[str, Any] = {}
         locations: dict[str, Location] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) and key_node.tag == _STR else None
+            key = (
+                key_node.value
+                if isinstance(key_node, ScalarNode) and key_node.tag == _STR
+                else None
+            )
             if key is None or key in values:
-                self.fail("duplicate pdata key" if key in values else "pdata keys must be text", key_node)
+                self.fail(
+                    "duplicate pdata key" if key in values else "pdata keys must be text", key_node
+                )
                 continue
             values[key] = self.data(value_node, 1)
             locations[key] = node_location(key_node, self.file)
@@ -385,18 +490,33 @@ class _Reader:
         except UnexpectedInput as error:
             position = error.pos_in_stream or 0
             location = origin.location(Span(position, position + 1))
-            self.diagnostics.append(Diagnostic(
-                ConfigError.code, f"pdata literal: unexpected {found_at(node.value, position)}", location,
-                "write it as {name:'John Doe', email:'john@example.com'}"))
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata literal: unexpected {found_at(node.value, position)}",
+                    location,
+                    "write it as {name:'John Doe', email:'john@example.com'}",
+                )
+            )
             return {}, {}
         except ExportDslError as error:
-            self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata literal: {error.message}",
-                                               origin.location(error.span) if error.span else None))
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata literal: {error.message}",
+                    origin.location(error.span) if error.span else None,
+                )
+            )
             return {}, {}
         values = {key: value for key, value, _ in parsed}
         if depth(values) > MAX_DEPTH:
-            self.diagnostics.append(Diagnostic(ConfigError.code, f"pdata is nested deeper than {MAX_DEPTH} levels",
-                                               origin.location(Span(0, 1))))
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata is nested deeper than {MAX_DEPTH} levels",
+                    origin.location(Span(0, 1)),
+                )
+            )
             return {}, {}
         return values, {key: origin.location(span) for key, _, span in parsed}
 
@@ -406,8 +526,12 @@ class _Reader:
         self.budget -= 1
         if depth > MAX_DEPTH or self.budget < 0:
             if self.budget == -1 or depth == MAX_DEPTH + 1:
-                self.fail(f"pdata is nested deeper than {MAX_DEPTH} levels" if depth > MAX_DEPTH else
-                          f"pdata holds more than {MAX_PDATA_VALUES:,} values (aliases included)", node)
+                self.fail(
+                    f"pdata is nested deeper than {MAX_DEPTH} levels"
+                    if depth > MAX_DEPTH
+                    else f"pdata holds more than {MAX_PDATA_VALUES:,} values (aliases included)",
+                    node,
+                )
             return None
         if isinstance(node, MappingNode):
             values = {}
@@ -447,8 +571,13 @@ def _describe(node: Node) -> str:
         return "a mapping"
     if isinstance(node, SequenceNode):
         return "a list"
-    return {_STR: "text", _INT: "a number", _FLOAT: "a number", _BOOL: "a boolean",
-            _NULL: "empty (null)"}.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
+    return {
+        _STR: "text",
+        _INT: "a number",
+        _FLOAT: "a number",
+        _BOOL: "a boolean",
+        _NULL: "empty (null)",
+    }.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
 
 
 def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | None:

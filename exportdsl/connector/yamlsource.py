@@ -18,7 +18,9 @@ from yaml.nodes import Node, ScalarNode
 from exportdsl.errors import LoadError
 from exportdsl.source import LineIndex, Location, SourceMap
 
-MAX_FILE_BYTES = 1 << 20  # connector files are hand-written configs; 1 MiB is far beyond any real one
+MAX_FILE_BYTES = (
+    1 << 20
+)  # connector files are hand-written configs; 1 MiB is far beyond any real one
 
 try:
     _Loader: type = yaml.CSafeLoader  # libyaml: ~10x faster, and tolerant of tab-indented JSON
@@ -39,9 +41,11 @@ def read_text(path: Path) -> str:
     except OSError as error:
         raise LoadError(f"{file}: cannot read: {error.strerror or error}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise LoadError(f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; connector files are small "
-                        "configs", location=Location(file, 1, 1, 1, 1),
-                        hint="keep large data out of the connector (use $env or the chat)")
+        raise LoadError(
+            f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; connector files are small configs",
+            location=Location(file, 1, 1, 1, 1),
+            hint="keep large data out of the connector (use $env or the chat)",
+        )
     return decode(data, file)
 
 
@@ -50,10 +54,17 @@ def decode(data: bytes, file: str) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        column = len(data[data.rfind(b"\n", 0, error.start) + 1: error.start].decode("utf-8", "replace")) + 1
-        raise LoadError(f"invalid UTF-8: byte 0x{data[error.start]:02x} cannot start or continue a "
-                        "character", location=Location(file, line, column, line, column),
-                        hint="save the file as UTF-8") from None
+        column = (
+            len(
+                data[data.rfind(b"\n", 0, error.start) + 1 : error.start].decode("utf-8", "replace")
+            )
+            + 1
+        )
+        raise LoadError(
+            f"invalid UTF-8: byte 0x{data[error.start]:02x} cannot start or continue a character",
+            location=Location(file, line, column, line, column),
+            hint="save the file as UTF-8",
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -94,18 +105,27 @@ def _check_json(text: str, file: str) -> None:
 
 
 def _too_deep(file: str) -> LoadError:
-    return LoadError("the file is nested too deeply to read", location=Location(file, 1, 1, 1, 1),
-                     hint="a connector file is a few levels deep; check for runaway brackets")
+    return LoadError(
+        "the file is nested too deeply to read",
+        location=Location(file, 1, 1, 1, 1),
+        hint="a connector file is a few levels deep; check for runaway brackets",
+    )
 
 
 def _yaml_error(error: yaml.MarkedYAMLError, file: str) -> LoadError:
     mark = error.problem_mark or error.context_mark
-    location = Location(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1) if mark \
+    location = (
+        Location(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1)
+        if mark
         else Location(file, 1, 1, 1, 1)
+    )
     problem = error.problem or "syntax error"
     context = f" ({error.context})" if error.context else ""
     hint = "a value with ': ' or a leading '{', '[', '*', '&', '!', '%', '@' or '`' needs quotes"
-    if "expected a single document" in (error.context or "") or "but found another document" in problem:
+    if (
+        "expected a single document" in (error.context or "")
+        or "but found another document" in problem
+    ):
         hint = "one connector a file: remove the extra '---' documents"
     return LoadError(f"YAML syntax error: {problem}{context}", location=location, hint=hint)
 
@@ -150,7 +170,7 @@ def _seek(raw: str, position: int, char: str, style: str) -> int:
     probe = position
     while probe < limit:
         if style == '"' and raw[probe] == "\\":
-            if raw[probe + 1: probe + 2] != "\n":
+            if raw[probe + 1 : probe + 2] != "\n":
                 return probe
         elif raw[probe] == char:
             return probe
@@ -159,8 +179,8 @@ def _seek(raw: str, position: int, char: str, style: str) -> int:
 
 
 def _width(raw: str, position: int, style: str) -> int:
-    if style == '"' and raw[position: position + 1] == "\\":
-        return {"x": 4, "u": 6, "U": 10}.get(raw[position + 1: position + 2], 2)
-    if style == "'" and raw[position: position + 2] == "''":
+    if style == '"' and raw[position : position + 1] == "\\":
+        return {"x": 4, "u": 6, "U": 10}.get(raw[position + 1 : position + 2], 2)
+    if style == "'" and raw[position : position + 2] == "''":
         return 2
     return 1

@@ -18,14 +18,26 @@ from exportdsl.compiler.plan import Plan, RetryPolicy
 from exportdsl.delivery.outbox import Delivery
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
-from exportdsl.export.exporter import RETRY_STATUSES, Exporter, ExportResult, TokenCache, make_client, retry_after
+from exportdsl.export.exporter import (
+    RETRY_STATUSES,
+    Exporter,
+    ExportResult,
+    TokenCache,
+    make_client,
+    retry_after,
+)
 
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
 
 
 class ExportDeliverer:
-    def __init__(self, plans: Mapping[str, Plan], *, env: Mapping[str, str] | None = None,
-                 client_factory: Callable[[], httpx.Client] = make_client) -> None:
+    def __init__(
+        self,
+        plans: Mapping[str, Plan],
+        *,
+        env: Mapping[str, str] | None = None,
+        client_factory: Callable[[], httpx.Client] = make_client,
+    ) -> None:
         self.plans = plans
         self.env = env
         self.client_factory = client_factory
@@ -38,11 +50,17 @@ class ExportDeliverer:
     def __call__(self, delivery: Delivery, body: bytes) -> Outcome:
         plan = self.plans.get(delivery.connector)
         if plan is None:
-            return Outcome(False, error=f"connector {delivery.connector!r} is not loaded", permanent=True)
+            return Outcome(
+                False, error=f"connector {delivery.connector!r} is not loaded", permanent=True
+            )
         try:
             chat = parse_chat_bytes(body)
-        except ExportDslError as error:  # accepted chats were valid; a changed model could refuse one
-            return Outcome(False, error=f"the stored chat no longer reads: {error.message}", permanent=True)
+        except (
+            ExportDslError
+        ) as error:  # accepted chats were valid; a changed model could refuse one
+            return Outcome(
+                False, error=f"the stored chat no longer reads: {error.message}", permanent=True
+            )
         result = self._exporter(delivery.connector, plan).run(chat, key=delivery.idempotency_key)
         return outcome(result)
 
@@ -52,8 +70,14 @@ class ExportDeliverer:
             exporters = self._local.exporters = {}
             self._local.client = self.client_factory()
         if name not in exporters:
-            exporters[name] = Exporter(plan, self._local.client, env=self.env, tokens=self.tokens[name],
-                                       retry=ONE_ATTEMPT, render_pdf=self._render)
+            exporters[name] = Exporter(
+                plan,
+                self._local.client,
+                env=self.env,
+                tokens=self.tokens[name],
+                retry=ONE_ATTEMPT,
+                render_pdf=self._render,
+            )
         return exporters[name]
 
     def _render(self, chat: ChatSession, timezone: str) -> bytes:
@@ -71,10 +95,16 @@ def outcome(result: ExportResult) -> Outcome:
     if result.ok:
         return Outcome(True, status=status)
     error = str(result.error)
-    if last is None or last.attempts == 0:  # stopped before sending: the connector or the chat is wrong
+    if (
+        last is None or last.attempts == 0
+    ):  # stopped before sending: the connector or the chat is wrong
         return Outcome(False, error=error, permanent=True)
     if status is None or status in RETRY_STATUSES or 500 <= status < 600:
         answer = last.answer
-        wait = retry_after(answer.header("retry-after"), datetime.now(UTC)) if answer is not None else None
+        wait = (
+            retry_after(answer.header("retry-after"), datetime.now(UTC))
+            if answer is not None
+            else None
+        )
         return Outcome(False, status=status, error=error, retry_after=wait)
     return Outcome(False, status=status, error=error, permanent=True)

@@ -21,7 +21,9 @@ class GroupCommitter:
         self.outbox = outbox
         self.max_batch = max_batch
         self._queue: queue.Queue[object] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="exportdsl-group-commit", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="exportdsl-group-commit", daemon=True
+        )
         self._thread.start()
 
     def submit(self, incoming: Incoming) -> Future[Accepted]:

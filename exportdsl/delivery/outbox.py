@@ -80,7 +80,9 @@ class Schedule:
     def attempts(self) -> int:
         return len(self.waits) + 1
 
-    def delay(self, failed_attempts: int, retry_after: float | None, rng: random.Random) -> float | None:
+    def delay(
+        self, failed_attempts: int, retry_after: float | None, rng: random.Random
+    ) -> float | None:
         """Seconds until the next attempt after ``failed_attempts`` failures; None: give up."""
         if failed_attempts > len(self.waits):
             return None
@@ -129,9 +131,16 @@ class Accepted:
 
 
 class Outbox:
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
-                 schedule: Schedule | None = None, rng: random.Random | None = None, durable: bool = True,
-                 create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        schedule: Schedule | None = None,
+        rng: random.Random | None = None,
+        durable: bool = True,
+        create: bool = True,
+    ) -> None:
         """``durable=False`` is for the workers: their bookkeeping (leases, attempts, results) is then
         committed without waiting for the disk. A process crash loses nothing in WAL mode; a power cut
         can lose the last of it, and the delivery is then made again, under the same key. Whatever
@@ -145,11 +154,20 @@ class Outbox:
         self._local = threading.local()
         try:
             if create:
-                self._connection().executescript(_SCHEMA)  # its own transaction (executescript commits first)
-            elif self._connection().execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'").fetchone() is None:
+                self._connection().executescript(
+                    _SCHEMA
+                )  # its own transaction (executescript commits first)
+            elif (
+                self._connection()
+                .execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'")
+                .fetchone()
+                is None
+            ):
                 raise OutboxError(f"{self.path} is not an exportdsl queue (no deliveries table)")
         except sqlite3.DatabaseError as error:
-            raise OutboxError(f"{self.path}: {error}", hint="is this an exportdsl queue database?") from None
+            raise OutboxError(
+                f"{self.path}: {error}", hint="is this an exportdsl queue database?"
+            ) from None
 
     # --- connections: one per thread; WAL lets readers go on while a writer commits ----------------
 
@@ -157,7 +175,9 @@ class Outbox:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
+                db = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=True
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
                 db.execute("PRAGMA foreign_keys=ON")
@@ -199,13 +219,17 @@ class Outbox:
         results = []
         with self._transaction() as db:
             for item in batch:
-                stored = db.execute("INSERT OR IGNORE INTO chats (connector, chat_id, body, received_at, hook_key)"
-                                    " VALUES (?, ?, ?, ?, ?)",
-                                    (item.connector, item.chat_id, item.body, now, item.key)).rowcount
+                stored = db.execute(
+                    "INSERT OR IGNORE INTO chats (connector, chat_id, body, received_at, hook_key)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (item.connector, item.chat_id, item.body, now, item.key),
+                ).rowcount
                 if not stored:
                     results.append(Accepted(None, duplicate=True))
                     continue
-                delivery = self._enqueue(db, item.connector, item.chat_id, "hook", item.target, item.key, now)
+                delivery = self._enqueue(
+                    db, item.connector, item.chat_id, "hook", item.target, item.key, now
+                )
                 results.append(Accepted(delivery, duplicate=False))
         return results
 
@@ -214,19 +238,31 @@ class Outbox:
         and a number), since pressing the button again means exporting again."""
         now = self.clock()
         with self._transaction() as db:
-            chat = db.execute("UPDATE chats SET presses = presses + 1 WHERE connector = ? AND chat_id = ?"
-                              " RETURNING hook_key, presses", (connector, chat_id)).fetchone()
+            chat = db.execute(
+                "UPDATE chats SET presses = presses + 1 WHERE connector = ? AND chat_id = ?"
+                " RETURNING hook_key, presses",
+                (connector, chat_id),
+            ).fetchone()
             if chat is None:
                 raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
             key = f"{chat['hook_key']}.export-{chat['presses']}"
             return self._enqueue(db, connector, chat_id, "button", target, key, now)
 
-    def _enqueue(self, db: sqlite3.Connection, connector: str, chat_id: str, reason: str, target: str, key: str,
-                 now: float) -> int:
+    def _enqueue(
+        self,
+        db: sqlite3.Connection,
+        connector: str,
+        chat_id: str,
+        reason: str,
+        target: str,
+        key: str,
+        now: float,
+    ) -> int:
         cursor = db.execute(
             "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status, next_attempt_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (connector, chat_id, reason, key, target, now, now))
+            (connector, chat_id, reason, key, target, now, now),
+        )
         return int(cursor.lastrowid or 0)
 
     # --- working ---------------------------------------------------------------------------------
@@ -241,12 +277,16 @@ class Outbox:
                 " AND (lease_until IS NULL OR lease_until < :now)"
                 " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
                 "      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit"
-                " ORDER BY next_attempt_at, id LIMIT 1", {"now": now, "limit": per_target}).fetchone()
+                " ORDER BY next_attempt_at, id LIMIT 1",
+                {"now": now, "limit": per_target},
+            ).fetchone()
             if row is None:
                 return None
             claimed = db.execute(
                 "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE id = ? RETURNING *", (owner, now + lease, row["id"])).fetchone()
+                " WHERE id = ? RETURNING *",
+                (owner, now + lease, row["id"]),
+            ).fetchone()
         return _delivery(claimed)
 
     def renew(self, delivery_ids: Sequence[int], owner: str, lease: float) -> int:
@@ -256,18 +296,32 @@ class Outbox:
             return 0
         marks = ", ".join("?" * len(delivery_ids))
         with self._transaction() as db:
-            return db.execute(f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
-                              (self.clock() + lease, owner, *delivery_ids)).rowcount
+            return db.execute(
+                f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
+                (self.clock() + lease, owner, *delivery_ids),
+            ).rowcount
 
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
         with self._transaction() as db:
-            return db.execute(
-                "UPDATE deliveries SET status = 'delivered', lease_owner = NULL, lease_until = NULL,"
-                " finished_at = ?, last_status = ?, last_error = NULL WHERE id = ? AND lease_owner = ?",
-                (self.clock(), status, delivery.id, owner)).rowcount == 1
+            return (
+                db.execute(
+                    "UPDATE deliveries SET status = 'delivered', lease_owner = NULL, lease_until = NULL,"
+                    " finished_at = ?, last_status = ?, last_error = NULL WHERE id = ? AND lease_owner = ?",
+                    (self.clock(), status, delivery.id, owner),
+                ).rowcount
+                == 1
+            )
 
-    def fail(self, delivery: Delivery, owner: str, error: str, *, status: int | None = None,
-             retry_after: float | None = None, permanent: bool = False) -> str | None:
+    def fail(
+        self,
+        delivery: Delivery,
+        owner: str,
+        error: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ) -> str | None:
         """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the new
         status, or None when the lease was lost (another worker owns the delivery now)."""
         now = self.clock()
@@ -277,31 +331,53 @@ class Outbox:
             changed = db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
                 " last_error = ?, last_status = ?, finished_at = ? WHERE id = ? AND lease_owner = ?",
-                (new_status, now + (delay or 0), error[:2000], status, now if delay is None else None,
-                 delivery.id, owner)).rowcount
+                (
+                    new_status,
+                    now + (delay or 0),
+                    error[:2000],
+                    status,
+                    now if delay is None else None,
+                    delivery.id,
+                    owner,
+                ),
+            ).rowcount
         return new_status if changed else None
 
     def chat_body(self, connector: str, chat_id: str) -> bytes:
-        row = self._connection().execute("SELECT body FROM chats WHERE connector = ? AND chat_id = ?",
-                                         (connector, chat_id)).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT body FROM chats WHERE connector = ? AND chat_id = ?", (connector, chat_id)
+            )
+            .fetchone()
+        )
         if row is None:
             raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
         return bytes(row["body"])
 
     # --- inspecting and replaying ------------------------------------------------------------------
 
-    def deliveries(self, status: str | None = None, connector: str | None = None,
-                   limit: int = 100) -> list[Delivery]:
+    def deliveries(
+        self, status: str | None = None, connector: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
         query, args = "SELECT * FROM deliveries WHERE 1 = 1", list[object]()
         if status:
             query, args = query + " AND status = ?", [*args, status]
         if connector:
             query, args = query + " AND connector = ?", [*args, connector]
-        rows = self._connection().execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        rows = (
+            self._connection()
+            .execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            .fetchall()
+        )
         return [_delivery(row) for row in rows]
 
     def delivery(self, delivery_id: int) -> Delivery | None:
-        row = self._connection().execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+            .fetchone()
+        )
         return _delivery(row) if row else None
 
     def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
@@ -310,15 +386,19 @@ class Outbox:
         where, args = _selection(ids, status)
         now = self.clock()
         with self._transaction() as db:
-            return db.execute(f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                              f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
-                              (now, *args, now)).rowcount
+            return db.execute(
+                f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
+                (now, *args, now),
+            ).rowcount
 
     def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
         """Remove finished deliveries (never pending ones: they are accepted work)."""
         where, args = _selection(ids, status)
         with self._transaction() as db:
-            return db.execute(f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args).rowcount
+            return db.execute(
+                f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args
+            ).rowcount
 
     def counts(self) -> dict[str, int]:
         """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
@@ -327,7 +407,8 @@ class Outbox:
         for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
             counts[row["status"]] = row["n"]
         counts["retrying"] = db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0").fetchone()[0]
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0"
+        ).fetchone()[0]
         counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
         return counts
 

@@ -20,7 +20,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -58,24 +64,43 @@ class Metrics(Collector):
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self.registry = CollectorRegistry()
-        self.accepted = Counter("exportdsl_hooks_accepted", "Hooks accepted and stored", ["connector"],
-                                registry=self.registry)
-        self.duplicates = Counter("exportdsl_hooks_duplicate", "Hooks for chats accepted before", ["connector"],
-                                  registry=self.registry)
-        self.rejected = Counter("exportdsl_hooks_rejected", "Hooks refused", ["reason"], registry=self.registry)
-        self.attempts = Counter("exportdsl_delivery_attempts", "Delivery attempts", ["result"],
-                                registry=self.registry)
-        self.accept_latency = Histogram("exportdsl_accept_latency_seconds", "From request to durable 2xx",
-                                        registry=self.registry,
-                                        buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5))
-        self.delivery_latency = Histogram("exportdsl_delivery_latency_seconds", "One delivery attempt",
-                                          registry=self.registry,
-                                          buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        self.accepted = Counter(
+            "exportdsl_hooks_accepted",
+            "Hooks accepted and stored",
+            ["connector"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "exportdsl_hooks_duplicate",
+            "Hooks for chats accepted before",
+            ["connector"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "exportdsl_hooks_rejected", "Hooks refused", ["reason"], registry=self.registry
+        )
+        self.attempts = Counter(
+            "exportdsl_delivery_attempts", "Delivery attempts", ["result"], registry=self.registry
+        )
+        self.accept_latency = Histogram(
+            "exportdsl_accept_latency_seconds",
+            "From request to durable 2xx",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.delivery_latency = Histogram(
+            "exportdsl_delivery_latency_seconds",
+            "One delivery attempt",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.registry.register(self)
 
     def collect(self) -> list[GaugeMetricFamily]:
         counts = self.outbox.counts()
-        family = GaugeMetricFamily("exportdsl_deliveries", "Deliveries in the outbox by state", labels=["state"])
+        family = GaugeMetricFamily(
+            "exportdsl_deliveries", "Deliveries in the outbox by state", labels=["state"]
+        )
         for state in ("pending", "retrying", "delivered", "dead"):
             family.add_metric([state], counts[state])
         return [family]
@@ -87,10 +112,17 @@ class Metrics(Collector):
 
 
 class Intake:
-    def __init__(self, endpoints: Mapping[str, Endpoint], outbox_path: str, pool: WorkerPool,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint],
+        outbox_path: str,
+        pool: WorkerPool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.endpoints = endpoints
-        self.outbox = Outbox(outbox_path, clock=clock)  # thread-safe: a connection per thread that uses it
+        self.outbox = Outbox(
+            outbox_path, clock=clock
+        )  # thread-safe: a connection per thread that uses it
         self.committer = GroupCommitter(Outbox(outbox_path, clock=clock))
         self.pool = pool
         self.clock = clock
@@ -98,12 +130,17 @@ class Intake:
         self.accepting = True
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/hooks/{connector}", self.hook, methods=["POST"]),
-            Route("/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]),
-            Route("/healthz", self.health, methods=["GET"]),
-            Route("/metrics", self.prometheus, methods=["GET"]),
-        ], lifespan=self.lifespan)
+        return Starlette(
+            routes=[
+                Route("/hooks/{connector}", self.hook, methods=["POST"]),
+                Route(
+                    "/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]
+                ),
+                Route("/healthz", self.health, methods=["GET"]),
+                Route("/metrics", self.prometheus, methods=["GET"]),
+            ],
+            lifespan=self.lifespan,
+        )
 
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
@@ -121,7 +158,9 @@ class Intake:
         if endpoint is None or endpoint.intake_secret is None:
             return self._refuse("unknown connector", 404, "no connector takes hooks at this path")
         unauthorized = self._refuse_unauthorized
-        if _presented_secret(request) is not None and not _secret_matches(endpoint.intake_secret, request):
+        if _presented_secret(request) is not None and not _secret_matches(
+            endpoint.intake_secret, request
+        ):
             return unauthorized()  # decided before reading a body nobody asked for
         try:
             body = await _read(request)
@@ -136,39 +175,55 @@ class Intake:
         except ExportDslError as error:
             return self._refuse("invalid", 400, error.message, path=getattr(error, "json_path", ""))
         if chat.channel.id is None:
-            return self._refuse("invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id")
+            return self._refuse(
+                "invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id"
+            )
         if not self.accepting:
-            return self._refuse("shutting down", 503, "shutting down; send it again", {"Retry-After": "5"})
-        key = idempotency_key(endpoint.plan, chat)  # the export's own: a CLI export of this chat matches
+            return self._refuse(
+                "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
+            )
+        key = idempotency_key(
+            endpoint.plan, chat
+        )  # the export's own: a CLI export of this chat matches
         incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target, key)
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
         except Exception:  # nothing was stored: the sender must try again
-            return self._refuse("storage", 503, "could not store the chat; send it again", {"Retry-After": "5"})
+            return self._refuse(
+                "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
+            )
         self.metrics.accept_latency.observe(time.perf_counter() - started)
         if accepted.duplicate:
             self.metrics.duplicates.labels(endpoint.name).inc()
             return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)
         self.metrics.accepted.labels(endpoint.name).inc()
         self.pool.wake()
-        return JSONResponse({"status": "accepted", "chat": incoming.chat_id, "delivery": accepted.delivery_id},
-                            status_code=202)
+        return JSONResponse(
+            {"status": "accepted", "chat": incoming.chat_id, "delivery": accepted.delivery_id},
+            status_code=202,
+        )
 
     async def button(self, request: Request) -> Response:
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or not endpoint.export_enabled:
-            return JSONResponse({"error": "no Report Export for this connector (export.url is not set)"}, 404)
+            return JSONResponse(
+                {"error": "no Report Export for this connector (export.url is not set)"}, 404
+            )
         # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor the
         # path, and could be replayed to export any chat again
         if endpoint.intake_secret is None or not _secret_matches(endpoint.intake_secret, request):
             return self._refuse_unauthorized()
         chat_id = request.path_params["chat_id"]
         try:
-            delivery = await asyncio.to_thread(self.outbox.request_export, endpoint.name, chat_id, endpoint.target)
+            delivery = await asyncio.to_thread(
+                self.outbox.request_export, endpoint.name, chat_id, endpoint.target
+            )
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
         self.pool.wake()
-        return JSONResponse({"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202)
+        return JSONResponse(
+            {"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202
+        )
 
     async def health(self, _: Request) -> Response:
         try:
@@ -178,26 +233,44 @@ class Intake:
         workers = {"alive": self.pool.alive(), "configured": self.pool.size}
         healthy = workers["alive"] == workers["configured"] or not self.accepting
         status = "stopping" if not self.accepting else "ok" if healthy else "degraded"
-        return JSONResponse({"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503)
+        return JSONResponse(
+            {"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503
+        )
 
     async def prometheus(self, _: Request) -> Response:
-        return Response(await asyncio.to_thread(generate_latest, self.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            await asyncio.to_thread(generate_latest, self.metrics.registry),
+            media_type=CONTENT_TYPE_LATEST,
+        )
 
     def _refuse_unauthorized(self) -> Response:
-        return self._refuse("unauthorized", 401, "missing or wrong intake secret", {"WWW-Authenticate": "Bearer"})
+        return self._refuse(
+            "unauthorized", 401, "missing or wrong intake secret", {"WWW-Authenticate": "Bearer"}
+        )
 
     def _authorized(self, secret: str, request: Request, body: bytes) -> bool:
         if _presented_secret(request) is not None:
             return _secret_matches(secret, request)
         signature = request.headers.get("webhook-signature")
         if signature:
-            return verify(secret, request.headers.get("webhook-id", ""),
-                          request.headers.get("webhook-timestamp", ""), signature, body, self.clock())
+            return verify(
+                secret,
+                request.headers.get("webhook-id", ""),
+                request.headers.get("webhook-timestamp", ""),
+                signature,
+                body,
+                self.clock(),
+            )
         return False
 
-    def _refuse(self, reason: str, status: int, message: str, headers: Mapping[str, str] | None = None,
-                path: str | None = None) -> Response:
+    def _refuse(
+        self,
+        reason: str,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        path: str | None = None,
+    ) -> Response:
         self.metrics.rejected.labels(reason).inc()
         content: dict[str, str] = {"error": message}
         if path is not None:
@@ -206,7 +279,11 @@ class Intake:
 
 
 def _presented_secret(request: Request) -> str | None:
-    return request.query_params.get("token") or _bearer(request.headers.get("authorization", "")) or None
+    return (
+        request.query_params.get("token")
+        or _bearer(request.headers.get("authorization", ""))
+        or None
+    )
 
 
 def _secret_matches(secret: str, request: Request) -> bool:

@@ -43,15 +43,19 @@ def load_endpoints(folder: Path, env: Mapping[str, str]) -> dict[str, Endpoint]:
     problems: list[Diagnostic] = []
     for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json")):
         if not _NAME.match(path.stem):
-            raise ServiceError(f"{path}: {path.stem!r} cannot be a name in a URL",
-                               hint="use letters, digits, '.', '_' and '-'")
+            raise ServiceError(
+                f"{path}: {path.stem!r} cannot be a name in a URL",
+                hint="use letters, digits, '.', '_' and '-'",
+            )
         try:
             connector = load_connector(path)
             plan = compile_connector(connector)
         except ExportDslError as error:
             problems.extend(error.diagnostics)
             continue
-        endpoints[path.stem] = Endpoint(path.stem, plan, _intake_secret(connector, env), _target(connector, path))
+        endpoints[path.stem] = Endpoint(
+            path.stem, plan, _intake_secret(connector, env), _target(connector, path)
+        )
     if problems:
         raise ConnectorError(str(folder), tuple(problems))
     if not endpoints:
@@ -65,9 +69,11 @@ def _intake_secret(connector: Connector, env: Mapping[str, str]) -> str | None:
         return None
     secret = env.get(name, "")
     if len(secret) < 16:
-        raise ServiceError(f"{connector.path}: intake.secret: ${'env.' + name} is "
-                           f"{'not set' if not secret else 'shorter than 16 characters'}",
-                           hint="set it to a long random value; Smartsupp gets it in the hook URL (?token=…)")
+        raise ServiceError(
+            f"{connector.path}: intake.secret: ${'env.' + name} is "
+            f"{'not set' if not secret else 'shorter than 16 characters'}",
+            hint="set it to a long random value; Smartsupp gets it in the hook URL (?token=…)",
+        )
     return secret
 
 
@@ -83,8 +89,14 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> Intake:
     endpoints = load_endpoints(settings.connectors, environment)
     plans: dict[str, Plan] = {name: endpoint.plan for name, endpoint in endpoints.items()}
     deliverer = ExportDeliverer(plans, env=environment)
-    pool = WorkerPool(str(settings.database), deliverer, workers=settings.workers, per_target=settings.per_target,
-                      lease=settings.lease, outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False))
+    pool = WorkerPool(
+        str(settings.database),
+        deliverer,
+        workers=settings.workers,
+        per_target=settings.per_target,
+        lease=settings.lease,
+        outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
+    )
     intake = Intake(endpoints, str(settings.database), pool)
     pool.observe = intake.metrics.observe
     return intake

@@ -25,17 +25,30 @@ class Outcome:
     status: int | None = None  # the back end's HTTP status, when it answered
     error: str = ""  # redacted
     retry_after: float | None = None
-    permanent: bool = False  # no point in trying again (a 4xx other than 408/425/429, a broken config)
+    permanent: bool = (
+        False  # no point in trying again (a 4xx other than 408/425/429, a broken config)
+    )
 
 
-Deliver = Callable[[Delivery, bytes], Outcome]  # (the delivery, the chat JSON as received) -> outcome
+Deliver = Callable[
+    [Delivery, bytes], Outcome
+]  # (the delivery, the chat JSON as received) -> outcome
 Observe = Callable[[Delivery, Outcome, float], None]  # metrics: what happened, and how long it took
 
 
 class WorkerPool:
-    def __init__(self, outbox_path: str, deliver: Deliver, *, workers: int = 4, per_target: int = 4,
-                 lease: float = 120.0, idle: float = 0.2, observe: Observe | None = None,
-                 outbox_factory: Callable[[str], Outbox] = Outbox) -> None:
+    def __init__(
+        self,
+        outbox_path: str,
+        deliver: Deliver,
+        *,
+        workers: int = 4,
+        per_target: int = 4,
+        lease: float = 120.0,
+        idle: float = 0.2,
+        observe: Observe | None = None,
+        outbox_factory: Callable[[str], Outbox] = Outbox,
+    ) -> None:
         self.outbox_path = outbox_path
         self.deliver = deliver
         self.per_target = per_target
@@ -47,9 +60,18 @@ class WorkerPool:
         self._wake = threading.Event()
         self._in_flight: dict[str, int] = {}  # owner -> the delivery it is attempting
         self._in_flight_lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._work, args=(f"worker-{number}",), daemon=True,
-                                          name=f"exportdsl-worker-{number}") for number in range(workers)]
-        self._threads.append(threading.Thread(target=self._renew_leases, daemon=True, name="exportdsl-leases"))
+        self._threads = [
+            threading.Thread(
+                target=self._work,
+                args=(f"worker-{number}",),
+                daemon=True,
+                name=f"exportdsl-worker-{number}",
+            )
+            for number in range(workers)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._renew_leases, daemon=True, name="exportdsl-leases")
+        )
 
     def start(self) -> None:
         for thread in self._threads:
@@ -87,7 +109,9 @@ class WorkerPool:
                         self._wake.clear()
                         continue
                     self._attempt(outbox, owner, delivery)
-                except Exception:  # a locked or failing database must not end the worker: wait, go on
+                except (
+                    Exception
+                ):  # a locked or failing database must not end the worker: wait, go on
                     log.exception("worker %s: the outbox failed; trying again in a second", name)
                     self._stopping.wait(1.0)
         finally:
@@ -131,11 +155,27 @@ class WorkerPool:
             recorded = outbox.succeed(delivery, owner, outcome.status)
             state: str | None = "delivered" if recorded else None
         else:
-            state = outbox.fail(delivery, owner, outcome.error, status=outcome.status,
-                                retry_after=outcome.retry_after, permanent=outcome.permanent)
-        if state is None:  # the lease was lost (a stall longer than a lease): another worker has it now
-            log.warning("delivery %s: lease lost during the attempt; its result (%s) is left to the worker "
-                        "that took it over, which sends it again under the same key", delivery.id,
-                        "delivered" if outcome.delivered else outcome.error)
+            state = outbox.fail(
+                delivery,
+                owner,
+                outcome.error,
+                status=outcome.status,
+                retry_after=outcome.retry_after,
+                permanent=outcome.permanent,
+            )
+        if (
+            state is None
+        ):  # the lease was lost (a stall longer than a lease): another worker has it now
+            log.warning(
+                "delivery %s: lease lost during the attempt; its result (%s) is left to the worker "
+                "that took it over, which sends it again under the same key",
+                delivery.id,
+                "delivered" if outcome.delivered else outcome.error,
+            )
         elif state == DEAD:
-            log.warning("delivery %s is dead after %s attempts: %s", delivery.id, delivery.attempts, outcome.error)
+            log.warning(
+                "delivery %s is dead after %s attempts: %s",
+                delivery.id,
+                delivery.attempts,
+                outcome.error,
+            )

@@ -64,8 +64,9 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.receiver = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="exportdsl-demo",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="exportdsl-demo", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -76,8 +77,12 @@ class Receiver:
         self.thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
@@ -89,7 +94,9 @@ class Receiver:
             return 401, {"error": "invalid_client"}
         token = secrets.token_urlsafe(32)
         self.tokens.add(token)
-        self.note("token endpoint: client secret checked, issued a bearer token (expires in 3600 s)")
+        self.note(
+            "token endpoint: client secret checked, issued a bearer token (expires in 3600 s)"
+        )
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
 
     def report(self, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -103,7 +110,9 @@ class Receiver:
         key = str(headers.get("Idempotency-Key", ""))
         with self.lock:
             if key in self.deliveries:
-                self.note(f"report endpoint: Idempotency-Key {key} seen before, kept one copy (answered 200)")
+                self.note(
+                    f"report endpoint: Idempotency-Key {key} seen before, kept one copy (answered 200)"
+                )
                 return 200, self.deliveries[key]
             status, answer = self.save(json.loads(body))
             if status == 201:
@@ -112,9 +121,14 @@ class Receiver:
 
     def signature_ok(self, headers: Any, body: bytes) -> bool:
         """Checked with the intake server's verifier: an implementation independent of the signer's."""
-        return verify(self.signing_secret, str(headers.get("webhook-id", "")),
-                      str(headers.get("webhook-timestamp", "")), str(headers.get("webhook-signature", "")), body,
-                      time.time())
+        return verify(
+            self.signing_secret,
+            str(headers.get("webhook-id", "")),
+            str(headers.get("webhook-timestamp", "")),
+            str(headers.get("webhook-signature", "")),
+            body,
+            time.time(),
+        )
 
     def save(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         report = payload.get("report", {})
@@ -127,7 +141,9 @@ class Receiver:
         target = self.output / Path(str(report.get("fileName", "chat.pdf"))).name
         target.write_bytes(pdf)
         self.saved.append(target)
-        self.note(f"report endpoint: token and signature checked, decoded a {len(pdf):,}-byte PDF, saved {target}")
+        self.note(
+            f"report endpoint: token and signature checked, decoded a {len(pdf):,}-byte PDF, saved {target}"
+        )
         return 201, {"id": f"rep-{len(self.saved)}", "pdfBytes": len(pdf)}
 
     def note(self, line: str) -> None:
@@ -171,9 +187,11 @@ def run_demo(output: Path) -> DemoRun:
     plan = compile_connector(load_connector(DEMO_CONNECTOR))
     with Receiver(output) as receiver:
         plan = dataclasses.replace(plan, pdata={**plan.pdata, "receiver": receiver.url})
-        env = {"DEMO_CLIENT_SECRET": receiver.client_secret, "DEMO_SIGNING_SECRET": receiver.signing_secret}
+        env = {
+            "DEMO_CLIENT_SECRET": receiver.client_secret,
+            "DEMO_SIGNING_SECRET": receiver.signing_secret,
+        }
         with make_client() as client:
             exporter = Exporter(plan, client, env=env)
             results = [exporter.run(chat), exporter.run(chat)]
     return DemoRun(results, list(receiver.log), list(receiver.saved), exporter.redact, receiver.url)
-

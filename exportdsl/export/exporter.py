@@ -45,9 +45,14 @@ MAX_ANSWER_BYTES = 1 << 20  # an answer is read up to this size; the rest is dro
 SHOWN_ANSWER_CHARS = 200  # of an answer's body, in an error message
 DEFAULT_TOKEN_LIFETIME = 300.0  # seconds, for a token answer without expires_in
 TOKEN_MARGIN = 30.0  # seconds before expires_in when a cached token is no longer used
-_KEY_NAMESPACE = uuid.UUID("5b6f0d0e-2f7c-4d39-9a53-0c1d3e1f8a77")  # Idempotency-Key: UUIDv5 in here
+_KEY_NAMESPACE = uuid.UUID(
+    "5b6f0d0e-2f7c-4d39-9a53-0c1d3e1f8a77"
+)  # Idempotency-Key: UUIDv5 in here
 _CONNECTOR_VARIABLES = frozenset({"ClientsID", "chatConnector", "pdata", "env"})
-_NOT_RETRIED = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)  # our request is wrong: again is no help
+_NOT_RETRIED = (
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)  # our request is wrong: again is no help
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -139,21 +144,35 @@ class _Attempt:
 
     __slots__ = ("answer", "error", "request")
 
-    def __init__(self, request: httpx.Request, answer: Answer | None, error: httpx.TransportError | None) -> None:
+    def __init__(
+        self, request: httpx.Request, answer: Answer | None, error: httpx.TransportError | None
+    ) -> None:
         self.request, self.answer, self.error = request, answer, error
 
 
 class Exporter:
     """Exports chats with one connector's plan. Not thread-safe; one per thread (share a `TokenCache`)."""
 
-    def __init__(self, plan: Plan, client: httpx.Client, *, env: Mapping[str, str] | None = None,
-                 now: Clock | None = None, sleep: Sleep = time.sleep, jitter: Callable[[], float] = random.random,
-                 monotonic: Callable[[], float] = time.monotonic, tokens: TokenCache | None = None,
-                 redactor: Redactor | None = None, retry: RetryPolicy | None = None,
-                 render_pdf: Callable[[ChatSession, str], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        client: httpx.Client,
+        *,
+        env: Mapping[str, str] | None = None,
+        now: Clock | None = None,
+        sleep: Sleep = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
+        tokens: TokenCache | None = None,
+        redactor: Redactor | None = None,
+        retry: RetryPolicy | None = None,
+        render_pdf: Callable[[ChatSession, str], bytes] | None = None,
+    ) -> None:
         self.plan, self.client = plan, client
         self.render_pdf = render_pdf  # (chat, time zone) -> PDF; the transcript by default
-        self.retry = retry or plan.retry  # the queue's workers make one attempt each: the outbox retries
+        self.retry = (
+            retry or plan.retry
+        )  # the queue's workers make one attempt each: the outbox retries
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.now: Clock = now or (lambda: datetime.now(UTC))
         self.sleep, self.jitter, self.monotonic = sleep, jitter, monotonic
@@ -161,9 +180,13 @@ class Exporter:
         self.redact = redactor if redactor is not None else Redactor()
         guard_logs(self.redact)
         self.zone = ZoneInfo(plan.timezone)
-        self.timeout = httpx.Timeout(plan.timeout.total, connect=min(plan.timeout.connect, plan.timeout.total))
+        self.timeout = httpx.Timeout(
+            plan.timeout.total, connect=min(plan.timeout.connect, plan.timeout.total)
+        )
         self.token_key = (str(plan.connector_id), str(plan.client_id))
-        self.token_cacheable = plan.token is not None and _uses_only(plan.token, _CONNECTOR_VARIABLES)
+        self.token_cacheable = plan.token is not None and _uses_only(
+            plan.token, _CONNECTOR_VARIABLES
+        )
         for name in env_names(plan):
             if name in self.env:
                 self.redact.add(self.env[name])
@@ -214,10 +237,13 @@ class Exporter:
     def _export_plan(self) -> RequestPlan:
         export = self.plan.export
         if export is None or export.url is None:
-            raise ExportError(f"connector {self.plan.connector_id} ({self.plan.connector_name}) has no export.url, "
-                              "so its export is disabled", code="XD601",
-                              hint="set export.url in the connector file; without it jtel shows no Report Export "
-                                   "button either")
+            raise ExportError(
+                f"connector {self.plan.connector_id} ({self.plan.connector_name}) has no export.url, "
+                "so its export is disabled",
+                code="XD601",
+                hint="set export.url in the connector file; without it jtel shows no Report Export "
+                "button either",
+            )
         return export
 
     def variables(self, chat: ChatSession) -> dict[str, Any]:
@@ -225,15 +251,23 @@ class Exporter:
         if self.render_pdf is not None:
             pdf = self.render_pdf(chat, self.plan.timezone)
         else:
-            from exportdsl.transcript.pdf import render_report  # reportlab loads only when a PDF is made
+            from exportdsl.transcript.pdf import (
+                render_report,
+            )  # reportlab loads only when a PDF is made
 
             pdf = render_report(chat, timezone=self.plan.timezone)
         variables = self.plan.connector_variables()
         # SafeText: ours, of a known alphabet, so it goes in unescaped where that alphabet is safe
         now = SafeText(self.now().astimezone(self.zone).strftime(DATE_FORMAT))
-        variables.update(chat=chat.raw, env=self.env, dateTime=now,
-                         report={"encoded": {"base64": SafeText(base64.b64encode(pdf).decode("ascii"))},
-                                 "bytes": len(pdf)})
+        variables.update(
+            chat=chat.raw,
+            env=self.env,
+            dateTime=now,
+            report={
+                "encoded": {"base64": SafeText(base64.b64encode(pdf).decode("ascii"))},
+                "bytes": len(pdf),
+            },
+        )
         return variables
 
     def add_xml_template(self, variables: dict[str, Any]) -> None:
@@ -243,15 +277,23 @@ class Exporter:
             variables["xmlTemplate"] = TextValue(xml, {"encoded": {"base64": encoded}})
 
     # -- phase 1 -------------------------------------------------------------------------------
-    def _token(self, variables: Mapping[str, Any], result: ExportResult, fresh: bool) -> Mapping[str, Any]:
+    def _token(
+        self, variables: Mapping[str, Any], result: ExportResult, fresh: bool
+    ) -> Mapping[str, Any]:
         phase = result.phase("token")
         if phase is None:
             phase = PhaseResult("token")
             result.phases.append(phase)
-        cached = None if fresh or not self.token_cacheable else self.tokens.get(self.token_key, self.monotonic())
+        cached = (
+            None
+            if fresh or not self.token_cacheable
+            else self.tokens.get(self.token_key, self.monotonic())
+        )
         phase.cached = cached is not None
         if cached is not None:
-            self._register(cached)  # another exporter fetched it: this one's redactor must know it too
+            self._register(
+                cached
+            )  # another exporter fetched it: this one's redactor must know it too
             return cached
         assert self.plan.token is not None  # the caller checked
         rendered = self.plan.token.render(variables)
@@ -279,16 +321,24 @@ class Exporter:
         if parsed is None:
             raise self._refused("token", answer, attempts, expected="a 2xx answer with a JSON body")
         headers = httpx.Headers(list(answer.headers))
-        return {"status": answer.status, "headers": headers, "body": TextValue(text, {"JSON": parsed})}
+        return {
+            "status": answer.status,
+            "headers": headers,
+            "body": TextValue(text, {"JSON": parsed}),
+        }
 
     # -- phase 2 -------------------------------------------------------------------------------
-    def _deliver(self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult) -> Answer:
+    def _deliver(
+        self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult
+    ) -> Answer:
         self.add_xml_template(variables)
         rendered = export.render(variables)
         for name, value in rendered.headers:
             self.redact.add_header(name, value)
         secret = self._signing_secret()
-        answer = self._send(phase, lambda: self.build(rendered, key, secret))  # signed anew for each attempt
+        answer = self._send(
+            phase, lambda: self.build(rendered, key, secret)
+        )  # signed anew for each attempt
         for name, value in answer.headers:
             self.redact.add_header(name, value)
         return answer
@@ -297,21 +347,34 @@ class Exporter:
         """The report request as it goes on the wire (signed when the connector says so)."""
         return self.build(rendered, key, self._signing_secret())
 
-    def build(self, rendered: RenderedRequest, key: str | None = None, secret: bytes | None = None) -> httpx.Request:
+    def build(
+        self, rendered: RenderedRequest, key: str | None = None, secret: bytes | None = None
+    ) -> httpx.Request:
         # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may land here
-        headers = httpx.Headers([(name.encode("ascii"), value.encode("utf-8")) for name, value in rendered.headers])
+        headers = httpx.Headers(
+            [(name.encode("ascii"), value.encode("utf-8")) for name, value in rendered.headers]
+        )
         body = rendered.body.encode("utf-8") if rendered.body is not None else b""
         if key is not None and "idempotency-key" not in headers:
             headers["Idempotency-Key"] = key
         if secret is not None:
             message_id = headers.get("idempotency-key", key or "")
             headers.update(webhooks.headers(secret, message_id, int(self.now().timestamp()), body))
-            self.redact.add_header("webhook-signature", headers["webhook-signature"])  # replayable for minutes
+            self.redact.add_header(
+                "webhook-signature", headers["webhook-signature"]
+            )  # replayable for minutes
         try:
-            return self.client.build_request(rendered.method, rendered.url, headers=headers, content=body,
-                                             timeout=self.timeout)
-        except (httpx.InvalidURL, UnicodeError, ValueError) as error:  # what the plan's checks let through
-            raise ExportError(self.redact(f"cannot build the request to {rendered.url}: {error}")) from None
+            return self.client.build_request(
+                rendered.method, rendered.url, headers=headers, content=body, timeout=self.timeout
+            )
+        except (
+            httpx.InvalidURL,
+            UnicodeError,
+            ValueError,
+        ) as error:  # what the plan's checks let through
+            raise ExportError(
+                self.redact(f"cannot build the request to {rendered.url}: {error}")
+            ) from None
 
     def _signing_secret(self) -> bytes | None:
         if self.plan.signing is None:
@@ -319,13 +382,18 @@ class Exporter:
         name = self.plan.signing.env
         secret = self.env.get(name, "") if name in self.env else ""
         if not secret:
-            raise ExportError(f"signing: the environment variable {name} is not set", code="XD603",
-                              hint="set it to the whsec_... secret the back end gave you")
+            raise ExportError(
+                f"signing: the environment variable {name} is not set",
+                code="XD603",
+                hint="set it to the whsec_... secret the back end gave you",
+            )
         self.redact.add(secret)
         try:
             return webhooks.key_bytes(secret, strict=True)
         except ValueError:
-            raise ExportError(f"signing: {name} is not a whsec_ secret in base64", code="XD603") from None
+            raise ExportError(
+                f"signing: {name} is not a whsec_ secret in base64", code="XD603"
+            ) from None
 
     # -- sending -------------------------------------------------------------------------------
     def _send(self, phase: PhaseResult, build: Callable[[], httpx.Request]) -> Answer:
@@ -354,10 +422,14 @@ class Exporter:
         except httpx.TransportError as error:
             return _Attempt(request, None, error)
         try:
-            return _Attempt(request, _read(response, time.monotonic() + self.plan.timeout.total), None)
+            return _Attempt(
+                request, _read(response, time.monotonic() + self.plan.timeout.total), None
+            )
         except httpx.DecodingError:  # e.g. "gzip" that is not: the status still says how it went
             headers = tuple(response.headers.multi_items())
-            return _Attempt(request, Answer(response.status_code, response.reason_phrase, headers, b""), None)
+            return _Attempt(
+                request, Answer(response.status_code, response.reason_phrase, headers, b""), None
+            )
         except httpx.TransportError as error:
             return _Attempt(request, None, error)
         finally:
@@ -379,24 +451,33 @@ class Exporter:
         return self.jitter() * ceiling  # full jitter: anywhere from 0 to the exponential ceiling
 
     # -- errors --------------------------------------------------------------------------------
-    def _refused(self, name: str, answer: Answer, attempts: int, expected: str = "a 2xx answer") -> ExportError:
+    def _refused(
+        self, name: str, answer: Answer, attempts: int, expected: str = "a 2xx answer"
+    ) -> ExportError:
         where = f"{name} request: the back end answered {answer.status} {answer.reason}".rstrip()
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         if 300 <= answer.status < 400:
             location = answer.header("location") or "nowhere"
-            return ExportError(self.redact(f"{where}{tries}, a redirect to {location}"),
-                               hint="redirects are never followed; set the final URL in the connector")
+            return ExportError(
+                self.redact(f"{where}{tries}, a redirect to {location}"),
+                hint="redirects are never followed; set the final URL in the connector",
+            )
         content_type = answer.header("content-type") or "no content type"
         body = shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
-        return ExportError(self.redact(f"{where} ({content_type}){tries}; expected {expected}: {body}"),
-                           code="XD602" if name == "token" else None, hint=_status_hint(answer.status))
+        return ExportError(
+            self.redact(f"{where} ({content_type}){tries}; expected {expected}: {body}"),
+            code="XD602" if name == "token" else None,
+            hint=_status_hint(answer.status),
+        )
 
     def _unreachable(self, name: str, attempt: _Attempt, attempts: int) -> ExportError:
         error = attempt.error
         kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
         tries = f" ({attempts} attempts)" if attempts > 1 else ""
         detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        return ExportError(self.redact(f"{name} request to {attempt.request.url.host} {kind}{tries}: {detail}"))
+        return ExportError(
+            self.redact(f"{name} request to {attempt.request.url.host} {kind}{tries}: {detail}")
+        )
 
     def _redacted(self, error: ExportDslError) -> ExportDslError:
         error.message = self.redact(error.message)
@@ -417,8 +498,14 @@ class DryRun:
     missing_env: tuple[str, ...]  # shown as <env.NAME>
 
 
-def dry_run(plan: Plan, chat: ChatSession, *, env: Mapping[str, str] | None = None, now: Clock | None = None,
-            token_answer: bytes | None = None) -> DryRun:
+def dry_run(
+    plan: Plan,
+    chat: ChatSession,
+    *,
+    env: Mapping[str, str] | None = None,
+    now: Clock | None = None,
+    token_answer: bytes | None = None,
+) -> DryRun:
     """Both requests rendered exactly as an export would send them, through a client that cannot send.
 
     Without ``token_answer`` (the token endpoint's JSON body) every ``$tokenResponse`` value shows as
@@ -433,14 +520,21 @@ def dry_run(plan: Plan, chat: ChatSession, *, env: Mapping[str, str] | None = No
         if plan.token is not None:
             rendered = plan.token.render(variables)
             requests.append(("token", exporter.build(rendered)))
-            variables["tokenResponse"] = _token_placeholder() if token_answer is None else \
-                exporter._token_response(Answer(200, "OK", (("content-type", "application/json"),), token_answer), 1)
+            variables["tokenResponse"] = (
+                _token_placeholder()
+                if token_answer is None
+                else exporter._token_response(
+                    Answer(200, "OK", (("content-type", "application/json"),), token_answer), 1
+                )
+            )
         exporter.add_xml_template(variables)
         rendered = export.render(variables)
         for name, value in rendered.headers:
             if not _ENDS_IN_PLACEHOLDER.search(value):  # "Bearer <tokenResponse...>" hides nothing
                 exporter.redact.add_header(name, value)
-        requests.append(("report", exporter_report(exporter, rendered, idempotency_key(plan, chat))))
+        requests.append(
+            ("report", exporter_report(exporter, rendered, idempotency_key(plan, chat)))
+        )
     return DryRun(tuple(requests), exporter.redact, tuple(dry_env.missing))
 
 
@@ -450,8 +544,13 @@ def exporter_report(exporter: Exporter, rendered: RenderedRequest, key: str) -> 
     if signing is None or signing.env in exporter.env:
         return exporter.report_request(rendered, key)
     request = exporter.build(rendered, key)
-    request.headers.update({"webhook-id": request.headers["idempotency-key"], "webhook-timestamp": "<time of sending>",
-                            "webhook-signature": f"<v1,signature with $env.{signing.env}>"})
+    request.headers.update(
+        {
+            "webhook-id": request.headers["idempotency-key"],
+            "webhook-timestamp": "<time of sending>",
+            "webhook-signature": f"<v1,signature with $env.{signing.env}>",
+        }
+    )
     return request
 
 
@@ -480,8 +579,11 @@ def placeholder(path: str) -> TextValue:
 
 
 def _token_placeholder() -> dict[str, Any]:
-    return {"status": placeholder("tokenResponse.status"), "headers": _PlaceholderFields("tokenResponse.headers"),
-            "body": placeholder("tokenResponse.body")}
+    return {
+        "status": placeholder("tokenResponse.status"),
+        "headers": _PlaceholderFields("tokenResponse.headers"),
+        "body": placeholder("tokenResponse.body"),
+    }
 
 
 class _DryRunEnv(Mapping[str, str]):
@@ -517,21 +619,29 @@ class _NoNetwork(httpx.BaseTransport):
 
 # -- helpers ------------------------------------------------------------------------------------
 
+
 def _read(response: httpx.Response, deadline: float) -> Answer:
     """The answer's body up to `MAX_ANSWER_BYTES`; the attempt's total time bounds a trickling body."""
     chunks: list[bytes] = []
     size, truncated = 0, False
     for chunk in response.iter_bytes():
         if time.monotonic() > deadline:
-            raise httpx.ReadTimeout("the answer took longer than timeout.total", request=response.request)
+            raise httpx.ReadTimeout(
+                "the answer took longer than timeout.total", request=response.request
+            )
         chunks.append(chunk)
         size += len(chunk)
         if size >= MAX_ANSWER_BYTES:
             truncated = True
             break
     body = b"".join(chunks)[:MAX_ANSWER_BYTES]
-    return Answer(response.status_code, response.reason_phrase, tuple(response.headers.multi_items()), body,
-                  truncated)
+    return Answer(
+        response.status_code,
+        response.reason_phrase,
+        tuple(response.headers.multi_items()),
+        body,
+        truncated,
+    )
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
@@ -572,13 +682,19 @@ def _status_hint(status: int) -> str | None:
 
 
 def _uses_only(request: RequestPlan, names: frozenset[str]) -> bool:
-    return all(hole.reference.name in names for field_plan in request.fields for hole in field_plan.holes)
+    return all(
+        hole.reference.name in names for field_plan in request.fields for hole in field_plan.holes
+    )
 
 
 def env_names(plan: Plan) -> set[str]:
     """The environment variables a plan reads: their values are secrets, redacted everywhere."""
-    names = {str(hole.reference.path[1]) for field_plan in plan.fields for hole in field_plan.holes
-             if hole.reference.name == "env" and len(hole.reference.path) > 1}
+    names = {
+        str(hole.reference.path[1])
+        for field_plan in plan.fields
+        for hole in field_plan.holes
+        if hole.reference.name == "env" and len(hole.reference.path) > 1
+    }
     if plan.signing is not None:
         names.add(plan.signing.env)
     return names
@@ -591,7 +707,11 @@ def idempotency_key(plan: Plan, chat: ChatSession) -> str:
     else:  # no ids: the chat's content is its identity
         canonical = json.dumps(chat.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         identity = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-    return str(uuid.uuid5(_KEY_NAMESPACE, json.dumps([str(plan.connector_id), str(plan.client_id), identity])))
+    return str(
+        uuid.uuid5(
+            _KEY_NAMESPACE, json.dumps([str(plan.connector_id), str(plan.client_id), identity])
+        )
+    )
 
 
 def make_client() -> httpx.Client:
@@ -600,11 +720,17 @@ def make_client() -> httpx.Client:
 
     headers = {"User-Agent": f"exportdsl/{__version__}"}
     if any(name.lower() in _PROXY_VARIABLES for name in os.environ):
-        return httpx.Client(follow_redirects=False, headers=headers)  # httpx sets the proxies up from them
+        return httpx.Client(
+            follow_redirects=False, headers=headers
+        )  # httpx sets the proxies up from them
     # A plain-http transport needs no CA bundle: verify=False only skips loading one (~35 ms) for a
     # transport that never speaks TLS.
-    return httpx.Client(follow_redirects=False, headers=headers, transport=_LazyTransport(verify=True),
-                        mounts={"http://": _LazyTransport(verify=False)})
+    return httpx.Client(
+        follow_redirects=False,
+        headers=headers,
+        transport=_LazyTransport(verify=True),
+        mounts={"http://": _LazyTransport(verify=False)},
+    )
 
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})

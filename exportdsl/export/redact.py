@@ -23,13 +23,36 @@ MIN_SECRET_LENGTH = 4
 """Shorter values are not treated as secrets: replacing every ``1`` or ``on`` would garble all output
 and such a value protects nothing anyway."""
 
-SENSITIVE_HEADERS = frozenset({
-    "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "apikey",
-    "x-auth-token", "x-access-token", "x-csrf-token", "x-amz-security-token", "webhook-signature",
-})
-_SENSITIVE_NAME = re.compile(r"(?i)token|secret|passw|api.?key|auth|session|cookie|credential|signature|jwt")
-_PUBLIC_KEYS = frozenset({"token_type", "expires_in", "refresh_expires_in", "scope", "issued_token_type",
-                          "not-before-policy", "not_before_policy"})  # token-answer keys that hold no secret
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "apikey",
+        "x-auth-token",
+        "x-access-token",
+        "x-csrf-token",
+        "x-amz-security-token",
+        "webhook-signature",
+    }
+)
+_SENSITIVE_NAME = re.compile(
+    r"(?i)token|secret|passw|api.?key|auth|session|cookie|credential|signature|jwt"
+)
+_PUBLIC_KEYS = frozenset(
+    {
+        "token_type",
+        "expires_in",
+        "refresh_expires_in",
+        "scope",
+        "issued_token_type",
+        "not-before-policy",
+        "not_before_policy",
+    }
+)  # token-answer keys that hold no secret
 _AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|digest|negotiate|apikey)\s+(\S.*)\Z")
 
 
@@ -63,7 +86,9 @@ class Redactor:
         if not is_sensitive_name(name):
             return
         scheme = _AUTH_SCHEME.match(value)
-        self.add(scheme.group(1) if scheme else value)  # "Bearer [REDACTED]" still says which scheme
+        self.add(
+            scheme.group(1) if scheme else value
+        )  # "Bearer [REDACTED]" still says which scheme
         if name.lower() in ("cookie", "set-cookie"):  # each cookie's value is a secret on its own
             for pair in value.split(";")[:1] if name.lower() == "set-cookie" else value.split(";"):
                 self.add(pair.partition("=")[2].strip())
@@ -105,13 +130,30 @@ class Redactor:
 
 def _forms(secret: str) -> set[str]:
     escaped_json = json.dumps(secret, ensure_ascii=False)[1:-1]
-    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), escaped_json,
-             json.dumps(secret)[1:-1], _xml_escape(secret), quote(secret, safe="/:@")}
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        escaped_json,
+        json.dumps(secret)[1:-1],
+        _xml_escape(secret),
+        quote(secret, safe="/:@"),
+    }
     # base64 of each form a template can put the secret in: an XML template holding an escaped
     # secret is base64-encoded whole into $xmlTemplate.encoded.base64
-    for text in (secret, _xml_escape(secret), escaped_json, quote(secret, safe=""), quote_plus(secret, safe="")):
+    for text in (
+        secret,
+        _xml_escape(secret),
+        escaped_json,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+    ):
         for fragment in _base64_fragments(text.encode("utf-8")):
-            forms |= {fragment, fragment.replace("+", "-").replace("/", "_"), quote(fragment, safe="")}
+            forms |= {
+                fragment,
+                fragment.replace("+", "-").replace("/", "_"),
+                quote(fragment, safe=""),
+            }
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
@@ -130,8 +172,13 @@ def _base64_fragments(data: bytes) -> set[str]:
 
 
 def _xml_escape(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&apos;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+    )
 
 
 class _LogFilter(logging.Filter):
@@ -153,8 +200,15 @@ class _LogFilter(logging.Filter):
 
 _LOG_FILTER = _LogFilter()
 # a logger's filters do not see its children's records, so httpcore's are named one by one
-LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
-           "exportdsl")
+LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "exportdsl",
+)
 
 
 def guard_logs(redactor: Redactor) -> None:

@@ -34,11 +34,16 @@ def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
 
 def headers(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The three headers a signed request carries."""
-    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(key, message_id, timestamp, body)}
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature(key, message_id, timestamp, body),
+    }
 
 
-def verify(secret: str, message_id: str, timestamp: str, signatures: str, body: bytes, now: float) -> bool:
+def verify(
+    secret: str, message_id: str, timestamp: str, signatures: str, body: bytes, now: float
+) -> bool:
     """True when one of the space-separated ``v1,…`` signatures matches and the time is fresh."""
     try:
         sent = int(timestamp)
@@ -47,5 +52,8 @@ def verify(secret: str, message_id: str, timestamp: str, signatures: str, body: 
     if abs(now - sent) > TOLERANCE:
         return False
     expected = signature(key_bytes(secret), message_id, sent, body)
-    return any(hmac.compare_digest(expected, candidate) for candidate in signatures.split()
-               if candidate.startswith("v1,"))
+    return any(
+        hmac.compare_digest(expected, candidate)
+        for candidate in signatures.split()
+        if candidate.startswith("v1,")
+    )

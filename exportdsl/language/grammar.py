@@ -27,7 +27,13 @@ def load_parser(name: str, transformer: Transformer[Any, Any], **options: Any) -
     and checks the grammar's hash and Lark's version itself. It is a pickle, so it lives in a
     folder of the user's own, never in a shared temporary folder.
     """
-    return Lark(grammar_text(name), parser="lalr", transformer=transformer, cache=_cache_file(name), **options)
+    return Lark(
+        grammar_text(name),
+        parser="lalr",
+        transformer=transformer,
+        cache=_cache_file(name),
+        **options,
+    )
 
 
 def _cache_file(name: str) -> str | bool:

@@ -60,8 +60,11 @@ class Reference:
         return format_path(self.path)
 
     def __str__(self) -> str:
-        return f"${'!' if self.quiet else ''}{{{self.dotted}}}" if self.formal else \
-            f"${'!' if self.quiet else ''}{self.dotted}"
+        return (
+            f"${'!' if self.quiet else ''}{{{self.dotted}}}"
+            if self.formal
+            else f"${'!' if self.quiet else ''}{self.dotted}"
+        )
 
 
 Node = Text | Comment | Reference

@@ -55,16 +55,22 @@ class _Builder(Transformer[Token, Any]):
     def comment(self, children: list[Token]) -> Comment:
         (token,) = children
         if token.type == "UNCLOSED_BLOCK_COMMENT":
-            raise _syntax_error("unterminated comment: expected '*#' to close '#*'", _span(token),
-                                "close the comment with '*#'; for a literal '#*' write '#[[#*]]#'")
+            raise _syntax_error(
+                "unterminated comment: expected '*#' to close '#*'",
+                _span(token),
+                "close the comment with '*#'; for a literal '#*' write '#[[#*]]#'",
+            )
         return Comment(str(token), _span(token))
 
     def unparsed(self, children: list[Token]) -> Text:
         (token,) = children
         span = _span(token)
         if token.type == "UNCLOSED_UNPARSED":
-            raise _syntax_error("unterminated unparsed block: expected ']]#' to close '#[['", span,
-                                "close the block with ']]#'")
+            raise _syntax_error(
+                "unterminated unparsed block: expected ']]#' to close '#[['",
+                span,
+                "close the block with ']]#'",
+            )
         return Text(str(token)[3:-3], span, span.start + 3)
 
     def short_reference(self, children: list[Any]) -> Reference:
@@ -76,12 +82,22 @@ class _Builder(Transformer[Token, Any]):
         return self._reference(opener, name, segments, end=closer, formal=True)
 
     @staticmethod
-    def _reference(opener: Token, name: Token, segments: tuple[Segment, ...], end: Token | None,
-                   formal: bool) -> Reference:
-        stop = (end.end_pos or 0) if end is not None else (segments[-1].span.end if segments else
-                                                           (name.end_pos or 0))
-        return Reference(str(name), segments, quiet="!" in opener, formal=formal,
-                         span=Span(opener.start_pos or 0, stop), name_span=_span(name))
+    def _reference(
+        opener: Token, name: Token, segments: tuple[Segment, ...], end: Token | None, formal: bool
+    ) -> Reference:
+        stop = (
+            (end.end_pos or 0)
+            if end is not None
+            else (segments[-1].span.end if segments else (name.end_pos or 0))
+        )
+        return Reference(
+            str(name),
+            segments,
+            quiet="!" in opener,
+            formal=formal,
+            span=Span(opener.start_pos or 0, stop),
+            name_span=_span(name),
+        )
 
     def path(self, children: list[Any]) -> tuple[Token, tuple[Segment, ...]]:
         return children[0], tuple(children[1:])
@@ -127,9 +143,11 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
     opener = _open_reference(source, position)
     found = found_at(source, position).replace("the end of the text", "the end of the template")
     if opener is not None and expected == {"NAME"}:
-        return _syntax_error(f"expected a variable name after '{source[opener:position]}', found {found}",
-                             Span(opener, max(position, opener + 1)),
-                             "write '\\${' for a literal '${'")
+        return _syntax_error(
+            f"expected a variable name after '{source[opener:position]}', found {found}",
+            Span(opener, max(position, opener + 1)),
+            "write '\\${' for a literal '${'",
+        )
     if opener is not None:
         words = " or ".join(sorted(_EXPECTED_WORDS.get(name, name) for name in expected))
         return _syntax_error(
@@ -137,7 +155,8 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
             f", found {found}",
             Span(position, position + 1),
             "inside '${…}' write a name, then '.name', '[0]' or ['key'] steps, then '}'; "
-            + _LITERAL_HINT)
+            + _LITERAL_HINT,
+        )
     return _syntax_error(f"unexpected {found}", Span(position, position + 1), _LITERAL_HINT)
 
 

@@ -5,5 +5,15 @@ from exportdsl.lint.registry import all_rules
 from exportdsl.lint.runner import FileReport, connector_files, lint_file, lint_paths
 from exportdsl.lint.settings import Settings, load_settings
 
-__all__ = ["FileReport", "Finding", "LintContext", "Rule", "Settings", "all_rules", "connector_files",
-           "lint_file", "lint_paths", "load_settings"]
+__all__ = [
+    "FileReport",
+    "Finding",
+    "LintContext",
+    "Rule",
+    "Settings",
+    "all_rules",
+    "connector_files",
+    "lint_file",
+    "lint_paths",
+    "load_settings",
+]

@@ -90,7 +90,9 @@ class Rule:
         return self.doc.strip().splitlines()[0]
 
 
-def rule(code: str, name: str, severity: Severity, doc: str | None, check: Check | None = None) -> Rule:
+def rule(
+    code: str, name: str, severity: Severity, doc: str | None, check: Check | None = None
+) -> Rule:
     if not doc:
         raise ValueError(f"rule {code} needs a docstring: its anti-pattern and the better way")
     return Rule(code, name, severity, doc, check)

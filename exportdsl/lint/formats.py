@@ -20,7 +20,11 @@ FORMATS = ("text", "json", "github", "sarif")
 
 def render(name: str, reports: Sequence[FileReport]) -> str:
     formatter: Callable[[Sequence[FileReport]], str] = {
-        "text": text, "json": as_json, "github": github, "sarif": sarif}[name]
+        "text": text,
+        "json": as_json,
+        "github": github,
+        "sarif": sarif,
+    }[name]
     return formatter(reports)
 
 
@@ -40,19 +44,27 @@ def text(reports: Sequence[FileReport]) -> str:
 
 def as_json(reports: Sequence[FileReport]) -> str:
     """A list of objects; lines and columns 1-based, end_column inclusive."""
-    return json.dumps([_record(report.path, d) for report in reports for d in report.diagnostics],
-                      indent=2, ensure_ascii=False)
+    return json.dumps(
+        [_record(report.path, d) for report in reports for d in report.diagnostics],
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 def _record(path: str, diagnostic: Diagnostic) -> dict[str, Any]:
     location = diagnostic.location
     rule = all_rules().get(diagnostic.code)
     return {
-        "code": diagnostic.code, "name": rule.name if rule else None, "severity": diagnostic.severity.value,
-        "message": diagnostic.message, "hint": diagnostic.hint,
+        "code": diagnostic.code,
+        "name": rule.name if rule else None,
+        "severity": diagnostic.severity.value,
+        "message": diagnostic.message,
+        "hint": diagnostic.hint,
         "file": location.file if location else path,
-        "line": location.line if location else 1, "column": location.column if location else 1,
-        "end_line": location.end_line if location else 1, "end_column": location.end_column if location else 1,
+        "line": location.line if location else 1,
+        "column": location.column if location else 1,
+        "end_line": location.end_line if location else 1,
+        "end_column": location.end_column if location else 1,
     }
 
 
@@ -67,9 +79,17 @@ def github(reports: Sequence[FileReport]) -> str:
             record = _record(report.path, d)
             rule = all_rules().get(d.code)
             title = f"{d.code} {rule.name}" if rule else d.code
-            properties = ",".join(f"{key}={_property(str(value))}" for key, value in (
-                ("file", record["file"]), ("line", record["line"]), ("col", record["column"]),
-                ("endLine", record["end_line"]), ("endColumn", record["end_column"]), ("title", title)))
+            properties = ",".join(
+                f"{key}={_property(str(value))}"
+                for key, value in (
+                    ("file", record["file"]),
+                    ("line", record["line"]),
+                    ("col", record["column"]),
+                    ("endLine", record["end_line"]),
+                    ("endColumn", record["end_column"]),
+                    ("title", title),
+                )
+            )
             message = d.message + (f"\n{d.hint}" if d.hint else "")
             lines.append(f"::{_GITHUB_LEVEL[d.severity]} {properties}::{_data(message)}")
     return "\n".join(lines)
@@ -97,23 +117,34 @@ def sarif(reports: Sequence[FileReport]) -> str:
     root = _repository_root()
     results = [_result(report, d, index, root) for report in reports for d in report.diagnostics]
     log = {
-        "$schema": SARIF_SCHEMA, "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "exportdsl", "version": __version__, "semanticVersion": __version__,
-                "informationUri": "https://github.com/exportdsl/exportdsl",
-                "rules": [{
-                    "id": rule.code, "name": _pascal(rule.name),
-                    "shortDescription": {"text": rule.summary},
-                    "fullDescription": {"text": rule.doc.strip()},
-                    "help": {"text": rule.doc.strip(), "markdown": rule.doc.strip()},
-                    "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
-                } for rule in rules],
-            }},
-            "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "exportdsl",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": "https://github.com/exportdsl/exportdsl",
+                        "rules": [
+                            {
+                                "id": rule.code,
+                                "name": _pascal(rule.name),
+                                "shortDescription": {"text": rule.summary},
+                                "fullDescription": {"text": rule.doc.strip()},
+                                "help": {"text": rule.doc.strip(), "markdown": rule.doc.strip()},
+                                "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
+                            }
+                            for rule in rules
+                        ],
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2, ensure_ascii=False)
 
@@ -121,13 +152,25 @@ def sarif(reports: Sequence[FileReport]) -> str:
 def _result(report: FileReport, d: Diagnostic, index: dict[str, int], root: Path) -> dict[str, Any]:
     record = _record(report.path, d)
     result: dict[str, Any] = {
-        "ruleId": d.code, "level": _SARIF_LEVEL[d.severity],
+        "ruleId": d.code,
+        "level": _SARIF_LEVEL[d.severity],
         "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": _relative_uri(record["file"], root), "uriBaseId": "%SRCROOT%"},
-            "region": {"startLine": record["line"], "startColumn": record["column"],
-                       "endLine": record["end_line"], "endColumn": record["end_column"] + 1},
-        }}],
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {
+                        "uri": _relative_uri(record["file"], root),
+                        "uriBaseId": "%SRCROOT%",
+                    },
+                    "region": {
+                        "startLine": record["line"],
+                        "startColumn": record["column"],
+                        "endLine": record["end_line"],
+                        "endColumn": record["end_column"] + 1,
+                    },
+                }
+            }
+        ],
     }
     if d.code in index:
         result["ruleIndex"] = index[d.code]

@@ -19,4 +19,3 @@ def all_rules() -> dict[str, Rule]:
             raise RuntimeError(f"rule code {rule.code} is used twice")
         found[rule.code] = rule
     return found
-

@@ -36,7 +36,9 @@ def connector_files(paths: Iterable[Path]) -> Iterator[Path]:
     """The given files, and the connector files below the given folders, in a stable order."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in CONNECTOR_SUFFIXES and p.is_file())
+            yield from sorted(
+                p for p in path.rglob("*") if p.suffix in CONNECTOR_SUFFIXES and p.is_file()
+            )
         else:
             yield path
 
@@ -74,8 +76,11 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
     enabled = [code for code in all_rules() if settings.enabled(code, file)]
     notes = suppress.unused(directives, enabled, lambda code: code in all_rules(), _suppressible)
     # a `disable-file=XD900` (or a line one) quiets these notes too
-    kept.extend(suppress.suppress((d for d in notes if settings.enabled(d.code, file)), directives, blocks,
-                                  _suppressible))
+    kept.extend(
+        suppress.suppress(
+            (d for d in notes if settings.enabled(d.code, file)), directives, blocks, _suppressible
+        )
+    )
     return FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
 
 
@@ -85,16 +90,21 @@ def _diagnose(connector: Connector, settings: Settings) -> list[Diagnostic]:
     for rule in all_rules().values():
         if rule.check is None or not settings.enabled(rule.code, connector.path):
             continue
-        found.extend(Diagnostic(rule.code, finding.message, finding.location, finding.hint, rule.severity)
-                     for finding in rule.check(context))
+        found.extend(
+            Diagnostic(rule.code, finding.message, finding.location, finding.hint, rule.severity)
+            for finding in rule.check(context)
+        )
     return found
 
 
 def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) -> list[Diagnostic]:
     """The enabled diagnostics, each with its rule's severity."""
     rules = all_rules()
-    return [replace(d, severity=rules[d.code].severity) if d.code in rules else d
-            for d in diagnostics if settings.enabled(d.code, file)]
+    return [
+        replace(d, severity=rules[d.code].severity) if d.code in rules else d
+        for d in diagnostics
+        if settings.enabled(d.code, file)
+    ]
 
 
 def _suppressible(code: str) -> bool:

@@ -43,7 +43,9 @@ class Settings:
     def enabled(self, code: str, path: str | None = None) -> bool:
         if not code.startswith(self.select) or code.startswith(self.ignore):
             return False
-        return not (path is not None and self.per_file_ignores and code.startswith(self.ignored_for(path)))
+        return not (
+            path is not None and self.per_file_ignores and code.startswith(self.ignored_for(path))
+        )
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - settings live as long as a run; asked per code
     def ignored_for(self, path: str) -> tuple[str, ...]:
@@ -51,8 +53,12 @@ class Settings:
             relative = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             relative = Path(path).as_posix()
-        return tuple(code for pattern, codes in self.per_file_ignores if fnmatch.fnmatch(relative, pattern)
-                     for code in codes)
+        return tuple(
+            code
+            for pattern, codes in self.per_file_ignores
+            if fnmatch.fnmatch(relative, pattern)
+            for code in codes
+        )
 
     def fails(self, severity: Severity) -> bool:
         return SEVERITY_ORDER[severity] >= SEVERITY_ORDER[self.fail_level]
@@ -91,10 +97,14 @@ def _read_table(path: Path) -> dict[str, Any]:
         elif key == "per-file-ignores":
             if not isinstance(value, dict):
                 raise SettingsError(f"{path}: per-file-ignores must be a table of glob = [codes]")
-            values["per_file_ignores"] = tuple((glob, _codes(codes, path, glob)) for glob, codes in value.items())
+            values["per_file_ignores"] = tuple(
+                (glob, _codes(codes, path, glob)) for glob, codes in value.items()
+            )
         else:
-            raise SettingsError(f"{path}: unknown key {key!r} in [tool.exportdsl]",
-                                hint="expected select, ignore, fail-level, per-file-ignores")
+            raise SettingsError(
+                f"{path}: unknown key {key!r} in [tool.exportdsl]",
+                hint="expected select, ignore, fail-level, per-file-ignores",
+            )
     return values
 
 
@@ -108,10 +118,14 @@ def parse_severity(value: Any, where: str) -> Severity:
     try:
         return Severity(str(value).lower())
     except ValueError:
-        raise SettingsError(f"{where}: {value!r} is not a severity; expected error, warning or info") from None
+        raise SettingsError(
+            f"{where}: {value!r} is not a severity; expected error, warning or info"
+        ) from None
 
 
 def split_codes(values: Iterable[str]) -> tuple[str, ...] | None:
     """``--select XD2,XD5 --select XD900`` -> ("XD2", "XD5", "XD900"); None when not given."""
-    codes = tuple(code.strip().upper() for value in values for code in value.split(",") if code.strip())
+    codes = tuple(
+        code.strip().upper() for value in values for code in value.split(",") if code.strip()
+    )
     return codes or None

@@ -15,8 +15,10 @@ from exportdsl.errors import Diagnostic, Severity
 from exportdsl.source import LineIndex, Location
 
 UNUSED = "XD900"
-_DIRECTIVE = re.compile(r"(?:^|\s)#\s*exportdsl:\s*(?P<kind>disable|disable-file)\s*=\s*"
-                        r"(?P<codes>[A-Za-z0-9]+(?:\s*,\s*[A-Za-z0-9]+)*)")
+_DIRECTIVE = re.compile(
+    r"(?:^|\s)#\s*exportdsl:\s*(?P<kind>disable|disable-file)\s*=\s*"
+    r"(?P<codes>[A-Za-z0-9]+(?:\s*,\s*[A-Za-z0-9]+)*)"
+)
 
 
 @dataclass
@@ -34,7 +36,9 @@ class Directive:
         if self.kind == "disable-file" or line in (self.line, self.line + 1):
             return True
         # on a field's key line (`body: |`, or `body:` with the value on the next line): the whole field
-        return any(start in (self.line, self.line + 1) and start <= line <= end for start, end in blocks)
+        return any(
+            start in (self.line, self.line + 1) and start <= line <= end for start, end in blocks
+        )
 
     def location(self) -> Location:
         return Location(self.file, self.line, self.column, self.line, self.column)
@@ -50,13 +54,24 @@ def directives(file: str, text: LineIndex, blocks: list[tuple[int, int]]) -> lis
             continue
         for match in _DIRECTIVE.finditer(line):
             codes = tuple(code.strip().upper() for code in match.group("codes").split(","))
-            found.append(Directive(file, number, match.start() + 1 + (match.group()[0].isspace()),
-                                   match.group("kind"), codes))
+            found.append(
+                Directive(
+                    file,
+                    number,
+                    match.start() + 1 + (match.group()[0].isspace()),
+                    match.group("kind"),
+                    codes,
+                )
+            )
     return found
 
 
-def suppress(diagnostics: Iterable[Diagnostic], found: list[Directive], blocks: list[tuple[int, int]],
-             suppressible: Callable[[str], bool]) -> list[Diagnostic]:
+def suppress(
+    diagnostics: Iterable[Diagnostic],
+    found: list[Directive],
+    blocks: list[tuple[int, int]],
+    suppressible: Callable[[str], bool],
+) -> list[Diagnostic]:
     """The diagnostics no directive covers; each covering directive remembers the code it used.
     Errors from the loader and the compiler cannot be suppressed: the connector cannot run."""
     kept = []
@@ -72,8 +87,12 @@ def suppress(diagnostics: Iterable[Diagnostic], found: list[Directive], blocks: 
     return kept
 
 
-def unused(found: list[Directive], enabled: Iterable[str], known: Callable[[str], bool],
-           suppressible: Callable[[str], bool]) -> list[Diagnostic]:
+def unused(
+    found: list[Directive],
+    enabled: Iterable[str],
+    known: Callable[[str], bool],
+    suppressible: Callable[[str], bool],
+) -> list[Diagnostic]:
     """XD900 for every code of a directive that is unknown, cannot be suppressed, or suppressed
     nothing (codes switched off by settings are skipped: they are not reported, so nothing is)."""
     active = set(enabled)
@@ -81,11 +100,20 @@ def unused(found: list[Directive], enabled: Iterable[str], known: Callable[[str]
     for directive in found:
         for code in directive.codes:
             if not known(code):
-                message, hint = f"unknown rule code {code} in a suppression", "`exportdsl rules` lists the codes"
+                message, hint = (
+                    f"unknown rule code {code} in a suppression",
+                    "`exportdsl rules` lists the codes",
+                )
             elif not suppressible(code):
-                message, hint = f"{code} cannot be suppressed: the connector cannot run with it", "fix the error"
+                message, hint = (
+                    f"{code} cannot be suppressed: the connector cannot run with it",
+                    "fix the error",
+                )
             elif code not in directive.used and code in active and code != UNUSED:
-                message, hint = f"unused suppression: nothing here is reported as {code}", "remove the suppression"
+                message, hint = (
+                    f"unused suppression: nothing here is reported as {code}",
+                    "remove the suppression",
+                )
             else:
                 continue
             result.append(Diagnostic(UNUSED, message, directive.location(), hint, Severity.WARNING))

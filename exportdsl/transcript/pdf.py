@@ -51,7 +51,9 @@ TIME_X = LEFT  # the gutter with the message time
 BAR_X = 100.0  # the coloured bar that marks who speaks
 BODY_X = 108.0
 BODY_WIDTH = RIGHT - BODY_X
-GRID_CELL_LINES = 3  # a header value longer than this leaves the two-column grid for a full-width row
+GRID_CELL_LINES = (
+    3  # a header value longer than this leaves the two-column grid for a full-width row
+)
 
 RGB = tuple[float, float, float]
 
@@ -96,7 +98,9 @@ def describe_event(message: Message) -> str:
     name = (message.name or "").strip()
     template = EVENTS.get(code)
     if template is not None:
-        text = template.format(name=name or ("the visitor" if code.startswith("visitor.") else "an agent"))
+        text = template.format(
+            name=name or ("the visitor" if code.startswith("visitor.") else "an agent")
+        )
         return text[:1].upper() + text[1:]
     if _EVENT_CODE.match(code):
         return f"System event: {code}" + (f" ({name})" if name else "")
@@ -126,7 +130,9 @@ def stand_in(chars: str) -> str:
 def _char_class(codepoints: Iterable[int]) -> str:
     """A regex character class body for a set of code points, as ranges."""
     parts = []
-    for _, group in itertools.groupby(enumerate(sorted(codepoints)), lambda pair: pair[1] - pair[0]):
+    for _, group in itertools.groupby(
+        enumerate(sorted(codepoints)), lambda pair: pair[1] - pair[0]
+    ):
         run = [codepoint for _, codepoint in group]
         first, last = re.escape(chr(run[0])), re.escape(chr(run[-1]))
         parts.append(first if run[0] == run[-1] else f"{first}-{last}")
@@ -286,28 +292,44 @@ def _rect(x: float, y: float, width: float, height: float, color: RGB) -> str:
 
 
 def _rule(x1: float, x2: float, y: float, color: RGB = RULE, width: float = 0.6) -> str:
-    return (f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} RG {width:.2f} w "
-            f"{x1:.2f} {y:.2f} m {x2:.2f} {y:.2f} l S")
+    return (
+        f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} RG {width:.2f} w "
+        f"{x1:.2f} {y:.2f} m {x2:.2f} {y:.2f} l S"
+    )
 
 
 def _pill(x: float, y: float, width: float, height: float, color: RGB) -> str:
     """A filled rectangle with round ends (two Bezier half-circles)."""
     r, k = height / 2, height / 2 * 0.5523
     x2, top, mid = x + width, y + height, y + height / 2
-    return (f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg "
-            f"{x + r:.2f} {y:.2f} m {x2 - r:.2f} {y:.2f} l "
-            f"{x2 - r + k:.2f} {y:.2f} {x2:.2f} {mid - k:.2f} {x2:.2f} {mid:.2f} c "
-            f"{x2:.2f} {mid + k:.2f} {x2 - r + k:.2f} {top:.2f} {x2 - r:.2f} {top:.2f} c "
-            f"{x + r:.2f} {top:.2f} l "
-            f"{x + r - k:.2f} {top:.2f} {x:.2f} {mid + k:.2f} {x:.2f} {mid:.2f} c "
-            f"{x:.2f} {mid - k:.2f} {x + r - k:.2f} {y:.2f} {x + r:.2f} {y:.2f} c f")
+    return (
+        f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg "
+        f"{x + r:.2f} {y:.2f} m {x2 - r:.2f} {y:.2f} l "
+        f"{x2 - r + k:.2f} {y:.2f} {x2:.2f} {mid - k:.2f} {x2:.2f} {mid:.2f} c "
+        f"{x2:.2f} {mid + k:.2f} {x2 - r + k:.2f} {top:.2f} {x2 - r:.2f} {top:.2f} c "
+        f"{x + r:.2f} {top:.2f} l "
+        f"{x + r - k:.2f} {top:.2f} {x:.2f} {mid + k:.2f} {x:.2f} {mid:.2f} c "
+        f"{x:.2f} {mid - k:.2f} {x + r - k:.2f} {y:.2f} {x + r:.2f} {y:.2f} c f"
+    )
 
 
 # -- pass 1: layout ------------------------------------------------------------------------------
 # English names, not strftime's %a/%b: those follow the process locale, and output must not.
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 class _Clock:
@@ -317,8 +339,10 @@ class _Clock:
         try:
             self.zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-            raise ConfigError(f"unknown time zone {timezone!r}",
-                              hint="use an IANA name such as Europe/Prague or UTC") from None
+            raise ConfigError(
+                f"unknown time zone {timezone!r}",
+                hint="use an IANA name such as Europe/Prague or UTC",
+            ) from None
         self.name = timezone
 
     def local(self, ms: int) -> datetime:
@@ -333,7 +357,9 @@ class _Clock:
 
     @staticmethod
     def day(moment: datetime) -> str:
-        return f"{DAY_NAMES[moment.weekday()]} {moment:%d} {MONTH_NAMES[moment.month - 1]} {moment:%Y}"
+        return (
+            f"{DAY_NAMES[moment.weekday()]} {moment:%d} {MONTH_NAMES[moment.month - 1]} {moment:%Y}"
+        )
 
     def offset(self, ms: int | None) -> str:
         moment = self.local(ms or 0)
@@ -350,7 +376,9 @@ def _duration(seconds: float | None) -> str:
         return f"{total} s"
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if value]
+    parts = [
+        f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if value
+    ]
     return " ".join(parts) or "0 s"
 
 
@@ -420,8 +448,11 @@ class _Layout:
 
     def wrapped(self, text: str, style: Style, width: float) -> list[str]:
         font = self.font(style)
-        return [piece for paragraph in self.clean.paragraphs(text)
-                for piece in font.wrap(paragraph, style.size, width)]
+        return [
+            piece
+            for paragraph in self.clean.paragraphs(text)
+            for piece in font.wrap(paragraph, style.size, width)
+        ]
 
     def gap(self, height: float) -> None:
         self.y -= height
@@ -443,9 +474,11 @@ class _Transcript:
         out, chat = self.layout, self.chat
         for line in out.wrapped(self.title, TITLE, RIGHT - LEFT):
             out.line(LEFT, TITLE, line, 22)
-        subtitle = (f"Smartsupp chat {_number_or_id(chat.channel.id)}"
-                    f" · account {_number_or_id(chat.account_id)}"
-                    f" · times in {self.clock.name} ({self.clock.offset(chat.begin_at)})")
+        subtitle = (
+            f"Smartsupp chat {_number_or_id(chat.channel.id)}"
+            f" · account {_number_or_id(chat.account_id)}"
+            f" · times in {self.clock.name} ({self.clock.offset(chat.begin_at)})"
+        )
         for line in out.wrapped(subtitle, SMALL, RIGHT - LEFT):
             out.line(LEFT, SMALL, line, 13)
         self.flags()
@@ -461,9 +494,14 @@ class _Transcript:
 
     def flags(self) -> None:
         channel = self.chat.channel
-        flags = [("Chat", channel.is_chat, False), ("Completed", channel.is_completed, False),
-                 ("Triggered", channel.is_triggered, False), ("Missed", channel.is_missed, True),
-                 ("Offline message", channel.is_offline, True), ("Dropped", channel.is_dropped, True)]
+        flags = [
+            ("Chat", channel.is_chat, False),
+            ("Completed", channel.is_completed, False),
+            ("Triggered", channel.is_triggered, False),
+            ("Missed", channel.is_missed, True),
+            ("Offline message", channel.is_offline, True),
+            ("Dropped", channel.is_dropped, True),
+        ]
         shown = [(label, alert) for label, on, alert in flags if on]
         if not shown:
             return
@@ -483,10 +521,18 @@ class _Transcript:
         place = ", ".join(part for part in (visitor.city, visitor.country) if part)
         if visitor.country_code:
             place = f"{place} ({visitor.country_code})" if place else visitor.country_code
-        rows = [_Row("Visitor", visitor.name or "—"), _Row("E-mail", visitor.email or "—"),
-                _Row("Location", place or "—"), _Row("IP address", visitor.ip_address or "—")]
-        optional = [("Group", visitor.group), ("Note", visitor.note), ("Referrer", visitor.referer),
-                    ("Platform", visitor.platform)]
+        rows = [
+            _Row("Visitor", visitor.name or "—"),
+            _Row("E-mail", visitor.email or "—"),
+            _Row("Location", place or "—"),
+            _Row("IP address", visitor.ip_address or "—"),
+        ]
+        optional = [
+            ("Group", visitor.group),
+            ("Note", visitor.note),
+            ("Referrer", visitor.referer),
+            ("Platform", visitor.platform),
+        ]
         return rows + [_Row(label, value) for label, value in optional if value]
 
     def chat_rows(self) -> list[_Row]:
@@ -495,10 +541,14 @@ class _Transcript:
         if duration is None and chat.begin_at is not None and chat.end_at is not None:
             duration = (chat.end_at - chat.begin_at) / 1000
         rating = "Not rated" if channel.rating is None else _number(channel.rating)
-        rows = [_Row("Started", self.clock.full(chat.begin_at)), _Row("Ended", self.clock.full(chat.end_at)),
-                _Row("Duration", _duration(duration)),
-                _Row("First response", _duration(channel.first_response)),
-                _Row("Avg. response", _duration(channel.avg_response)), _Row("Rating", rating)]
+        rows = [
+            _Row("Started", self.clock.full(chat.begin_at)),
+            _Row("Ended", self.clock.full(chat.end_at)),
+            _Row("Duration", _duration(duration)),
+            _Row("First response", _duration(channel.first_response)),
+            _Row("Avg. response", _duration(channel.avg_response)),
+            _Row("Rating", rating),
+        ]
         if channel.rating_desc:
             rows.append(_Row("Comment", channel.rating_desc))
         counted = f"{len(chat.messages)}"
@@ -536,8 +586,12 @@ class _Transcript:
         visitor = self.chat.visitor
         rows = []
         if visitor.variables:
-            rows.append(_Row("Variables", "   ".join(f"{var.label}: {_plain(var.value)}"
-                                                      for var in visitor.variables)))
+            rows.append(
+                _Row(
+                    "Variables",
+                    "   ".join(f"{var.label}: {_plain(var.value)}" for var in visitor.variables),
+                )
+            )
         if visitor.user_agent:
             rows.append(_Row("Browser", visitor.user_agent))
         return rows
@@ -624,8 +678,11 @@ class _Transcript:
         if role is Role.VISITOR:
             return name or self.chat.visitor.name or "Visitor", "visitor"
         if role is Role.AGENT:
-            fallback = f"Agent {message.sender_id}" if message.sender_kind == "agent" and message.sender_id \
+            fallback = (
+                f"Agent {message.sender_id}"
+                if message.sender_kind == "agent" and message.sender_id
                 else "Agent"
+            )
             return name or fallback, "agent"
         if role is Role.TRIGGERED:
             return name or "Automatic message", f"triggered by {message.triggered_by}"
@@ -681,7 +738,9 @@ class _Transcript:
         return lines, tag_x
 
     def bar(self, role: Role, top: float, bottom: float) -> None:
-        self.layout.page.shapes.append(_rect(BAR_X, bottom + 2, 2.2, top - bottom - 3, ROLE_COLORS[role]))
+        self.layout.page.shapes.append(
+            _rect(BAR_X, bottom + 2, 2.2, top - bottom - 3, ROLE_COLORS[role])
+        )
 
 
 def _number_or_id(value: int | str | None) -> str:
@@ -733,15 +792,20 @@ class _Encoder:
         if self._one_subset:
             runs = [(0, text.translate(self._table))]
         else:
-            runs = [(subset, "".join(chars).translate(self._table))
-                    for subset, chars in itertools.groupby(text, self._subset.__getitem__)]
+            runs = [
+                (subset, "".join(chars).translate(self._table))
+                for subset, chars in itertools.groupby(text, self._subset.__getitem__)
+            ]
         if len(text) <= 24:  # names, times and tags repeat on every message
             self._cache[text] = runs
         return runs
 
     def _learn(self, chars: list[str]) -> None:
-        codes = ((subset, code) for subset, data in self._font.splitString("".join(chars), self._doc)
-                 for code in data)
+        codes = (
+            (subset, code)
+            for subset, data in self._font.splitString("".join(chars), self._doc)
+            for code in data
+        )
         for char, (subset, code) in zip(chars, codes, strict=True):
             self._subset[char] = subset
             self._table[ord(char)] = _ESCAPED[code]
@@ -753,7 +817,10 @@ class _Painter:
     def __init__(self, canvas: Canvas, fonts: _Fonts) -> None:
         self.canvas = canvas
         doc = canvas._doc  # reportlab keeps font subsets per document; there is no public accessor
-        self.encoders = {False: _Encoder(fonts.regular.ttf, doc), True: _Encoder(fonts.bold.ttf, doc)}
+        self.encoders = {
+            False: _Encoder(fonts.regular.ttf, doc),
+            True: _Encoder(fonts.bold.ttf, doc),
+        }
 
     def paint(self, page: _Page) -> None:
         ops = [*page.shapes, "BT"]
@@ -799,10 +866,17 @@ def _moment(chat: ChatSession) -> int:
     return max((message.sent_at for message in chat.messages), default=0)
 
 
-def _write_pdf(chat: ChatSession, pages: list[_Page], fonts: _Fonts, clock: _Clock, heading: str) -> bytes:
+def _write_pdf(
+    chat: ChatSession, pages: list[_Page], fonts: _Fonts, clock: _Clock, heading: str
+) -> bytes:
     buffer = BytesIO()
-    canvas = Canvas(buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, pageCompression=1,
-                    initialFontName=REGULAR_FONT)
+    canvas = Canvas(
+        buffer,
+        pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
+        invariant=1,
+        pageCompression=1,
+        initialFontName=REGULAR_FONT,
+    )
     moment = clock.local(_moment(chat))
     offset = f"{moment:%z}" or "+0000"
     created = f"D:{moment:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
@@ -810,8 +884,12 @@ def _write_pdf(chat: ChatSession, pages: list[_Page], fonts: _Fonts, clock: _Clo
     clean = fonts.cleaner.line
     channel_id = _number_or_id(chat.channel.id)
     visitor = chat.visitor.name or "visitor"
-    canvas.setTitle(clean(heading if heading != "Chat transcript" else f"Chat transcript {channel_id}"))
-    canvas.setSubject(clean(f"Smartsupp chat {channel_id} with {visitor}, {clock.full(_moment(chat))}"))
+    canvas.setTitle(
+        clean(heading if heading != "Chat transcript" else f"Chat transcript {channel_id}")
+    )
+    canvas.setSubject(
+        clean(f"Smartsupp chat {channel_id} with {visitor}, {clock.full(_moment(chat))}")
+    )
     canvas.setAuthor(clean(f"Smartsupp account {_number_or_id(chat.account_id)}"))
     canvas.setCreator("exportdsl")
     painter = _Painter(canvas, fonts)
@@ -840,7 +918,9 @@ def _binary_streams() -> Iterator[None]:
     with _RL_CONFIG_LOCK:
         previous = rl_config.useA85
         rl_config.useA85 = 0
-        pdfdoc.PDFZCompress.encode = _compress  # an instance attribute: reportlab's own method comes back
+        pdfdoc.PDFZCompress.encode = (
+            _compress  # an instance attribute: reportlab's own method comes back
+        )
         try:
             yield
         finally:

@@ -28,14 +28,19 @@ def check(context: LintContext) -> Iterator[Finding]:
     for template, reference in context.all_references():
         if reference.formal or not _GLUED.match(template.source, reference.span.end):
             continue
-        word = re.match(r"-[A-Za-z0-9_-]*", template.source[reference.span.end:])
+        word = re.match(r"-[A-Za-z0-9_-]*", template.source[reference.span.end :])
         glued = word.group() if word else "-"
         hint = f"write ${{{reference.dotted}}}{glued} if that is meant"
         last = reference.path[-1]
-        if reference.segments and isinstance(last, str):  # a key can hold a hyphen; a name or an index cannot
+        if reference.segments and isinstance(
+            last, str
+        ):  # a key can hold a hyphen; a name or an index cannot
             hint += f", or ${{{format_path((*reference.path[:-1], last + glued))}}} for a key with a hyphen"
-        yield Finding(context.at(template, reference.span),
-                      f"{reference}{glued} reads as {reference} followed by the text {glued!r}", hint)
+        yield Finding(
+            context.at(template, reference.span),
+            f"{reference}{glued} reads as {reference} followed by the text {glued!r}",
+            hint,
+        )
 
 
 RULE = rule("XD501", "glued-hyphen", Severity.WARNING, __doc__, check)

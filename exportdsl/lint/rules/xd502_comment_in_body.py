@@ -33,7 +33,8 @@ def check(context: LintContext) -> Iterator[Finding]:
                     context.at(template, node.span),
                     f"'{opener}' starts a comment in the {plan.kind.upper()} of {template.name}: "
                     f"{len(node.body)} characters are removed from what is sent",
-                    f"write #[[{opener}]]# for a literal '{opener}'; keep comments outside the body")
+                    f"write #[[{opener}]]# for a literal '{opener}'; keep comments outside the body",
+                )
 
 
 RULE = rule("XD502", "comment-in-body", Severity.WARNING, __doc__, check)

@@ -24,22 +24,41 @@ from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Span
 
-_SECRET_NAME = r"(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token" \
-               r"|auth[_-]?token|refresh[_-]?token|token|private[_-]?key|signing[_-]?key)"
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "apikey", "x-auth-token",
-                   "x-access-token", "x-token", "cookie"}
+_SECRET_NAME = (
+    r"(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token"
+    r"|auth[_-]?token|refresh[_-]?token|token|private[_-]?key|signing[_-]?key)"
+)
+_SECRET_HEADERS = {
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "apikey",
+    "x-auth-token",
+    "x-access-token",
+    "x-token",
+    "cookie",
+}
 # A literal value: at least 4 characters, none of them a reference (NUL in the literal view).
-_QUERY = re.compile(rf"(?i)(?:^|[?&;]){_SECRET_NAME}=(?P<value>[^&#;\s\0]{{4,}})")  # '#' ends a query
+_QUERY = re.compile(
+    rf"(?i)(?:^|[?&;]){_SECRET_NAME}=(?P<value>[^&#;\s\0]{{4,}})"
+)  # '#' ends a query
 _FORM = re.compile(rf"(?i)(?:^|[&;\s]){_SECRET_NAME}=(?P<value>[^&;\s\0]{{4,}})")
 _PATTERNS = [
     re.compile(rf'(?i)"{_SECRET_NAME}"\s*:\s*"(?P<value>[^"\0]{{4,}})"'),  # JSON
     re.compile(rf"(?i)<(?P<tag>{_SECRET_NAME})>(?P<value>[^<\0]{{4,}})</(?P=tag)>"),  # XML element
-    re.compile(r"(?i)^[a-z][a-z0-9+.-]*://[^/?#@:\s\0]+:(?P<value>[^/?#@\s\0]+)@"),  # user:password@
-    re.compile(r"(?P<value>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}"  # a JWT
-               r"|(?:sk|rk)_live_[0-9A-Za-z]{16,}|gh[pousr]_[0-9A-Za-z]{36}|xox[abpr]-[0-9A-Za-z-]{10,}"
-               r"|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"),  # well-known token shapes
+    re.compile(
+        r"(?i)^[a-z][a-z0-9+.-]*://[^/?#@:\s\0]+:(?P<value>[^/?#@\s\0]+)@"
+    ),  # user:password@
+    re.compile(
+        r"(?P<value>eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}"  # a JWT
+        r"|(?:sk|rk)_live_[0-9A-Za-z]{16,}|gh[pousr]_[0-9A-Za-z]{36}|xox[abpr]-[0-9A-Za-z-]{10,}"
+        r"|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+    ),  # well-known token shapes
 ]
-_HEADER_SCHEME = re.compile(r"(?i)^\s*(?:bearer|basic|token|digest|apikey)?\s*(?P<value>[^\s\0]{8,})\s*$")
+_HEADER_SCHEME = re.compile(
+    r"(?i)^\s*(?:bearer|basic|token|digest|apikey)?\s*(?P<value>[^\s\0]{8,})\s*$"
+)
 
 
 def check(context: LintContext) -> Iterator[Finding]:
@@ -47,9 +66,11 @@ def check(context: LintContext) -> Iterator[Finding]:
         literal, offsets = context.literal(template)
         for match in _matches(template, literal):
             start, end = offsets[match.start("value")], offsets[match.end("value") - 1] + 1
-            yield Finding(context.at(template, Span(start, end)),
-                          f"{template.name}: a credential is written into the connector",
-                          "read it from the environment: $env.NAME (redacted in every output)")
+            yield Finding(
+                context.at(template, Span(start, end)),
+                f"{template.name}: a credential is written into the connector",
+                "read it from the environment: $env.NAME (redacted in every output)",
+            )
 
 
 def _matches(template: TemplateField, literal: str) -> Iterator[re.Match[str]]:

@@ -36,10 +36,14 @@ def check(context: LintContext) -> Iterator[Finding]:
             in_query = query_start >= 0 and "#" not in before[query_start:]
             parameter = before.rsplit("&", 1)[-1].rsplit("?", 1)[-1].rstrip("=")
             token = reference.name == "tokenResponse" and reference.path[1:2] != ("status",)
-            if in_query and (token or _SECRET.search(reference.dotted) or _SECRET.search(parameter)):
-                yield Finding(context.at(template, reference.span),
-                              f"{reference} puts a token or secret into the URL's query string",
-                              "send it in a header instead, e.g. Authorization: Bearer …")
+            if in_query and (
+                token or _SECRET.search(reference.dotted) or _SECRET.search(parameter)
+            ):
+                yield Finding(
+                    context.at(template, reference.span),
+                    f"{reference} puts a token or secret into the URL's query string",
+                    "send it in a header instead, e.g. Authorization: Bearer …",
+                )
             before += "\0"
 
 

@@ -29,7 +29,11 @@ def check(context: LintContext) -> Iterator[Finding]:
         if key not in used:
             path = format_path(("pdata", key))
             use = f"${path}" if path == f"pdata.{key}" else f"${{{path}}}"
-            yield Finding(location, f"pdata key {key!r} is not used by any template", f"remove it, or use it as {use}")
+            yield Finding(
+                location,
+                f"pdata key {key!r} is not used by any template",
+                f"remove it, or use it as {use}",
+            )
 
 
 RULE = rule("XD506", "unused-pdata", Severity.WARNING, __doc__, check)

@@ -31,20 +31,30 @@ def check(context: LintContext) -> Iterator[Finding]:
     if "report" in _used_in_export(context):
         return
     where = export.body or export.url
-    yield Finding(where.location(), "the export never sends the report: $report is used nowhere",
-                  'add e.g. "pdf": "$report.encoded.base64" to the body')
+    yield Finding(
+        where.location(),
+        "the export never sends the report: $report is used nowhere",
+        'add e.g. "pdf": "$report.encoded.base64" to the body',
+    )
 
 
 def _forwards_chat(nodes: tuple[Node, ...]) -> bool:
     """The body is the chat itself: $chat, $!chat, ${chat}, … and nothing else but white space."""
     meaningful = [node for node in nodes if not (isinstance(node, Text) and not node.value.strip())]
-    return len(meaningful) == 1 and isinstance(meaningful[0], Reference) and meaningful[0].path == ("chat",)
+    return (
+        len(meaningful) == 1
+        and isinstance(meaningful[0], Reference)
+        and meaningful[0].path == ("chat",)
+    )
 
 
 def _used_in_export(context: LintContext) -> set[str]:
     """Variables the export request uses, directly or through the XML template it embeds."""
-    names = {reference.name for template, reference in context.all_references()
-             if template.name.startswith("export.")}
+    names = {
+        reference.name
+        for template, reference in context.all_references()
+        if template.name.startswith("export.")
+    }
     xml = context.connector.xml_template
     if "xmlTemplate" in names and xml is not None:
         names.update(reference.name for reference in context.references(xml))

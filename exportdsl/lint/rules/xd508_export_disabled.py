@@ -27,8 +27,11 @@ def check(context: LintContext) -> Iterator[Finding]:
     if connector.export is not None and connector.export.url is not None:
         return
     where = connector.export.location if connector.export else Location(connector.path, 1, 1, 1, 1)
-    yield Finding(where, "export.url is missing: the export is disabled (jtel shows no Report Export button)",
-                  "set export.url to the back end's report endpoint")
+    yield Finding(
+        where,
+        "export.url is missing: the export is disabled (jtel shows no Report Export button)",
+        "set export.url to the back end's report endpoint",
+    )
 
 
 RULE = rule("XD508", "export-disabled", Severity.INFO, __doc__, check)

@@ -25,14 +25,22 @@ def check(context: LintContext) -> Iterator[Finding]:
             continue
         variable = str(reference.segments[0].key)
         if variable not in context.env:
-            yield Finding(context.at(template, reference.span), f"environment variable {variable} is not set",
-                          f"set {variable} where exports run, or write $!{{env.{variable}}} if it may be missing")
+            yield Finding(
+                context.at(template, reference.span),
+                f"environment variable {variable} is not set",
+                f"set {variable} where exports run, or write $!{{env.{variable}}} if it may be missing",
+            )
     connector = context.connector
-    for section, name in (("signing", connector.signing.env if connector.signing else None),
-                          ("intake", connector.intake_secret_env)):
+    for section, name in (
+        ("signing", connector.signing.env if connector.signing else None),
+        ("intake", connector.intake_secret_env),
+    ):
         if name is not None and name not in context.env:
-            yield Finding(_where(connector.path, connector.text, name), f"{section}.secret: environment variable "
-                          f"{name} is not set", f"set {name} where exports run")
+            yield Finding(
+                _where(connector.path, connector.text, name),
+                f"{section}.secret: environment variable {name} is not set",
+                f"set {name} where exports run",
+            )
 
 
 def _where(path: str, text: LineIndex, name: str) -> Location:
