@@ -19,9 +19,9 @@ from exportdsl.delivery.outbox import (
     PENDING,
     Incoming,
     Outbox,
-    OutboxError,
     Schedule,
 )
+from exportdsl.errors import OutboxError
 
 
 class Clock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Phase, Var, catalogue
 from exportdsl.compiler.placement import kind_for_content_type, place
 from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
@@ -18,14 +19,6 @@ from exportdsl.language.nodes import Reference, Text, format_path
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
 
-UNDEFINED = "XD201"
-UNKNOWN_PROPERTY = "XD202"
-WRONG_PHASE = "XD203"
-NO_TOKEN_PHASE = "XD204"
-SELF_REFERENCE = "XD205"
-DYNAMIC_CONTENT_TYPE = "XD207"
-NO_XML_TEMPLATE = "XD208"
-UNTRUSTED_URL_PREFIX = "XD209"
 # What may stand before a URL's path (scheme, host, port): values the connector's owner controls, and
 # the token answer (OAuth servers send the API's base URL there, e.g. Salesforce's instance_url).
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
@@ -135,7 +128,7 @@ class _Compiler:
         if references and request.body is not None and _has_references(request.body.source):
             self.report(
                 header.value,
-                DYNAMIC_CONTENT_TYPE,
+                rules.DYNAMIC_CONTENT_TYPE.code,
                 "the Content-Type holds a reference, so the body's escaping cannot be decided",
                 references[0].span,
                 "write the Content-Type literally (application/json, application/xml, …)",
@@ -158,7 +151,7 @@ class _Compiler:
             if context == "url" and reference.name not in _URL_PREFIX_VARIABLES:
                 self.report(
                     field,
-                    UNTRUSTED_URL_PREFIX,
+                    rules.UNTRUSTED_URL_PREFIX.code,
                     f"{reference} stands before the URL's path, where it would be inserted as is",
                     reference.span,
                     "only connector values ($pdata, $env, …) may form the scheme and host; "
@@ -198,7 +191,7 @@ class _Compiler:
                 var = step
                 continue
             message, hint = step
-            self.report(field, UNKNOWN_PROPERTY, message, segment.span, hint)
+            self.report(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
             return "any"
         if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
@@ -209,7 +202,7 @@ class _Compiler:
             )
             self.report(
                 field,
-                UNKNOWN_PROPERTY,
+                rules.UNKNOWN_PROPERTY.code,
                 f"${reference.dotted} is not a value by itself",
                 reference.span,
                 hint,
@@ -239,19 +232,24 @@ class _Compiler:
                 + f"available in the {phase.value} phase: "
                 + ", ".join(f"${key}" for key in available)
             )
-            return UNDEFINED, f"undefined variable ${name}", span, hint
+            return rules.UNDEFINED_VARIABLE.code, f"undefined variable ${name}", span, hint
         if name == "tokenResponse" and self.connector.token is None:
             return (
-                NO_TOKEN_PHASE,
+                rules.TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE.code,
                 "$tokenResponse is used but the connector has no token phase",
                 span,
                 "add a 'token:' section with the token request, or remove the reference",
             )
         if name == "xmlTemplate" and phase is Phase.XML:
-            return SELF_REFERENCE, "the XML template cannot refer to itself", span, None
+            return (
+                rules.XML_TEMPLATE_SELF_REFERENCE.code,
+                "the XML template cannot refer to itself",
+                span,
+                None,
+            )
         if name == "xmlTemplate" and self.connector.xml_template is None:
             return (
-                NO_XML_TEMPLATE,
+                rules.XML_TEMPLATE_MISSING.code,
                 "$xmlTemplate is used but the connector has no xml_template",
                 span,
                 "add an 'xml_template:' section, or remove the reference",
@@ -260,7 +258,7 @@ class _Compiler:
         if phase not in var.phases:
             where = " and ".join(p.value for p in Phase if p in var.phases)
             return (
-                WRONG_PHASE,
+                rules.WRONG_PHASE.code,
                 f"${name} is not available in the {phase.value} phase",
                 span,
                 f"${name} exists only in the {where} phase{'s' if ' and ' in where else ''}",

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from xml.parsers import expat
 
+from exportdsl.compiler import rules
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
 
@@ -182,14 +183,16 @@ class _Json(_Scanner):
             at = self.source_offset(error.pos) if error.pos < len(document) else end
             self.problems.append(
                 Problem(
-                    "XD210",
+                    rules.MALFORMED_BODY.code,
                     f"the body can never be valid JSON: {error.msg.lower()}",
                     Span(at, at + 1),
                     "a reference outside quotes is inserted as a JSON value; inside quotes as string text",
                 )
             )
         except RecursionError:
-            self.problems.append(Problem("XD210", "the JSON body is nested too deeply", Span(0, 1)))
+            self.problems.append(
+                Problem(rules.MALFORMED_BODY.code, "the JSON body is nested too deeply", Span(0, 1))
+            )
 
 
 # XML: what kind of markup a position is in, to place holes; expat checks the placeholder document.
@@ -253,7 +256,7 @@ class _Xml(_Scanner):
             }[self.state]
             self.problems.append(
                 Problem(
-                    "XD206",
+                    rules.REFERENCE_IN_XML_MARKUP.code,
                     f"{node} stands inside {where}, where no escaping can keep the XML well formed",
                     node.span,
                     "put references in element text or in a quoted attribute value",
@@ -274,7 +277,7 @@ class _Xml(_Scanner):
             )
             self.problems.append(
                 Problem(
-                    "XD210",
+                    rules.MALFORMED_BODY.code,
                     f"the XML is not well formed: {message}",
                     Span(at, at + 1),
                     _xml_hint(message),

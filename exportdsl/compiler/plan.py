@@ -16,8 +16,8 @@ from typing import Any, NamedTuple
 
 from exportdsl.compiler.catalogue import Phase
 from exportdsl.compiler.escaping import needs_escaping
-from exportdsl.compiler.values import MissingValue
-from exportdsl.errors import RenderError
+from exportdsl.compiler.values import describe_missing
+from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
 
@@ -146,7 +146,7 @@ class _Block:
             return error
         field, where = self.hole_fields[hole], self.holes[hole]
         if isinstance(error, MissingValue):
-            error = error.describe(where.reference.path)
+            error = describe_missing(error, where.reference.path)
         return RenderError(
             f"{field.name}: {error.message}", location=where.location, hint=error.hint
         )

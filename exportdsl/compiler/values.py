@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from exportdsl.errors import RenderError
+from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import format_path
 
 
@@ -108,27 +108,18 @@ def hole_function(
     return hole
 
 
-class MissingValue(RenderError):
-    """Raised by `resolve`; the plan, which knows the reference, words the message (`describe`)."""
-
-    def __init__(self, depth: int, null: bool) -> None:
-        super().__init__("a referenced value is missing")
-        self.depth = depth  # how many path segments (head first) exist before the first missing one
-        self.null = null
-
-    def describe(self, path: tuple[str | int, ...]) -> RenderError:
-        full = format_path(path)
-        hint = f"write $!{{{full}}} if it may be missing"
-        if self.null:
-            where = format_path(path[: self.depth])
-            message = f"${full}: {where} is null" if where != full else f"${full} is null"
-            return RenderError(message, hint=hint)
-        if self.depth == 0:
-            return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
-        segment = format_path(("", path[self.depth])).lstrip(".")
-        return RenderError(
-            f"${full}: {format_path(path[: self.depth])} has no {segment!r}", hint=hint
-        )
+def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> RenderError:
+    """The message for a missing value, now that the reference's full ``path`` is known."""
+    full = format_path(path)
+    hint = f"write $!{{{full}}} if it may be missing"
+    if error.null:
+        where = format_path(path[: error.depth])
+        message = f"${full}: {where} is null" if where != full else f"${full} is null"
+        return RenderError(message, hint=hint)
+    if error.depth == 0:
+        return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
+    segment = format_path(("", path[error.depth])).lstrip(".")
+    return RenderError(f"${full}: {format_path(path[: error.depth])} has no {segment!r}", hint=hint)
 
 
 def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:

@@ -37,9 +37,9 @@ from starlette.routing import Route
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
-from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
+from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
-from exportdsl.errors import ExportDslError
+from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.export.exporter import idempotency_key
 from exportdsl.export.webhooks import verify
 

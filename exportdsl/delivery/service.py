@@ -17,13 +17,9 @@ from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import WorkerPool
-from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError
+from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, ServeError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-
-
-class ServiceError(ExportDslError):
-    code = "XD700"
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ def load_endpoints(folder: Path, env: Mapping[str, str]) -> dict[str, Endpoint]:
     problems: list[Diagnostic] = []
     for path in sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml", ".json")):
         if not _NAME.match(path.stem):
-            raise ServiceError(
+            raise ServeError(
                 f"{path}: {path.stem!r} cannot be a name in a URL",
                 hint="use letters, digits, '.', '_' and '-'",
             )
@@ -59,7 +55,7 @@ def load_endpoints(folder: Path, env: Mapping[str, str]) -> dict[str, Endpoint]:
     if problems:
         raise ConnectorError(str(folder), tuple(problems))
     if not endpoints:
-        raise ServiceError(f"{folder}: no connector files (.yaml, .yml, .json)")
+        raise ServeError(f"{folder}: no connector files (.yaml, .yml, .json)")
     return endpoints
 
 
@@ -69,7 +65,7 @@ def _intake_secret(connector: Connector, env: Mapping[str, str]) -> str | None:
         return None
     secret = env.get(name, "")
     if len(secret) < 16:
-        raise ServiceError(
+        raise ServeError(
             f"{connector.path}: intake.secret: ${'env.' + name} is "
             f"{'not set' if not secret else 'shorter than 16 characters'}",
             hint="set it to a long random value; Smartsupp gets it in the hook URL (?token=…)",

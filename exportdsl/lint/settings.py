@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exportdsl.errors import ExportDslError, Severity
+from exportdsl.errors import SettingsError, Severity
 
 SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
-
-
-class SettingsError(ExportDslError):
-    code = "XD002"
 
 
 @dataclass(frozen=True)

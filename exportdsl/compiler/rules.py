@@ -1,0 +1,214 @@
+"""The compile rules: each code the compiler reports, with its name and documentation.
+
+The compiler (`analysis`, `placement`) reports these as diagnostics; `exportdsl rules XD201` shows
+one's anti-pattern and the better way. A compile error is always an error: the connector cannot run.
+"""
+
+from exportdsl.errors import Code, Severity
+
+UNDEFINED_VARIABLE = Code(
+    "XD201",
+    "undefined-variable",
+    Severity.ERROR,
+    """\
+A reference names a variable that does not exist.
+
+Anti-pattern::
+
+    url: https://crm.example/clients/$ClientID      # the variable is $ClientsID
+
+Velocity would send the text ``$ClientID`` as is; exportdsl refuses it at compile time.
+Better: one of the variables in README "Variables" (the message lists those available in the
+phase and suggests the closest).
+""",
+)
+
+UNKNOWN_PROPERTY = Code(
+    "XD202",
+    "unknown-property",
+    Severity.ERROR,
+    """\
+A reference walks into a property its variable does not have, or uses a list or an object wrongly.
+
+Anti-pattern::
+
+    headers:
+      X-Name: $chatConnector.nmae        # no such property
+      X-Chat: $chat.messages.content     # messages is a list: which message?
+    body: $report                        # an object, not a value
+
+Better: ``$chatConnector.name``, ``$chat.messages[0].content``, ``$report.encoded.base64``.
+pdata keys are checked against the connector's own pdata.
+""",
+)
+
+WRONG_PHASE = Code(
+    "XD203",
+    "wrong-phase",
+    Severity.ERROR,
+    """\
+A variable is used in a phase where it does not exist yet.
+
+Anti-pattern::
+
+    token:
+      body: '{"size": $report.bytes}'     # the report is made after the token request
+
+Better: use ``$report`` and ``$tokenResponse`` in the export request or the XML template, and
+``$xmlTemplate`` in the export request only.
+""",
+)
+
+TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE = Code(
+    "XD204",
+    "token-response-without-token-phase",
+    Severity.ERROR,
+    """\
+``$tokenResponse`` is used, but the connector has no token phase.
+
+Anti-pattern::
+
+    export:
+      headers:
+        Authorization: Bearer $tokenResponse.body.JSON.access_token    # no `token:` section
+
+Better: add the ``token:`` section that fetches the token, or authenticate another way (for
+example ``X-Api-Key: $env.API_KEY``).
+""",
+)
+
+XML_TEMPLATE_SELF_REFERENCE = Code(
+    "XD205",
+    "xml-template-self-reference",
+    Severity.ERROR,
+    """\
+The XML template refers to ``$xmlTemplate``, that is, to itself.
+
+Anti-pattern::
+
+    xml_template: <a>$xmlTemplate.encoded.base64</a>
+
+Better: embed the XML template in the export request: ``"meta": "$xmlTemplate.encoded.base64"``.
+""",
+)
+
+REFERENCE_IN_XML_MARKUP = Code(
+    "XD206",
+    "reference-in-xml-markup",
+    Severity.ERROR,
+    """\
+A reference stands inside XML markup (a tag or attribute name, a comment, a declaration).
+
+Anti-pattern::
+
+    <visitor $chat.visitor.name="1"/>        # no escaping can make any value a valid name
+
+Better: put values in element text or in a quoted attribute value, where they are escaped:
+``<visitor name="$chat.visitor.name"/>``.
+""",
+)
+
+DYNAMIC_CONTENT_TYPE = Code(
+    "XD207",
+    "dynamic-content-type",
+    Severity.ERROR,
+    """\
+The Content-Type holds a reference while the body has references too.
+
+Anti-pattern::
+
+    headers:
+      Content-Type: application/json; charset=$pdata.charset
+    body: '{"name": "$chat.visitor.name"}'
+
+The escaping of every value in the body is decided by the Content-Type (JSON, XML, form). When a
+value could change it, no escaping can be decided at compile time, and a visitor's name could
+rewrite the body's structure.
+
+Better: write the Content-Type literally (``application/json; charset=utf-8``).
+""",
+)
+
+XML_TEMPLATE_MISSING = Code(
+    "XD208",
+    "xml-template-missing",
+    Severity.ERROR,
+    """\
+``$xmlTemplate`` is used, but the connector has no ``xml_template``.
+
+Anti-pattern::
+
+    export:
+      body: '{"meta": "$xmlTemplate.encoded.base64"}'     # and no `xml_template:` section
+
+Every export would fail when it renders. Better: add the ``xml_template:`` section, or remove the
+reference.
+""",
+)
+
+UNTRUSTED_URL_PREFIX = Code(
+    "XD209",
+    "untrusted-url-prefix",
+    Severity.ERROR,
+    """\
+A chat value (or the report, the XML template, the time) stands before a URL's path.
+
+Anti-pattern::
+
+    url: https://$chat.visitor.variables.region.value.crm.example/api/reports
+
+Before the path, a value is inserted as is (it may hold a scheme and host), so a visitor could
+send the report, and its token, to a host of their choosing (``x@evil.example``).
+
+Better: only connector values (``$pdata``, ``$env``, ``$ClientsID``, ``$chatConnector``) and the
+token answer (OAuth servers send the API's base URL there) may form the scheme and host; put chat
+values after a ``/`` or ``?``, where each is percent-encoded as one component.
+""",
+)
+
+MALFORMED_BODY = Code(
+    "XD210",
+    "malformed-body",
+    Severity.ERROR,
+    """\
+A JSON or XML body (or the XML template) can never be well formed, whatever the values.
+
+Anti-pattern::
+
+    headers: {Content-Type: application/json}
+    body: |
+      {"chat": $chat.channel.id
+       "pdf": "$report.encoded.base64"}        # missing comma
+
+Better: valid JSON/XML around the references. A reference outside quotes becomes a JSON value
+(text is quoted for you); inside quotes it becomes string content. The check parses the body with
+every reference replaced by a placeholder, so the position is exact.
+""",
+)
+
+RULES = (
+    UNDEFINED_VARIABLE,
+    UNKNOWN_PROPERTY,
+    WRONG_PHASE,
+    TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE,
+    XML_TEMPLATE_SELF_REFERENCE,
+    REFERENCE_IN_XML_MARKUP,
+    DYNAMIC_CONTENT_TYPE,
+    XML_TEMPLATE_MISSING,
+    UNTRUSTED_URL_PREFIX,
+    MALFORMED_BODY,
+)
+
+__all__ = [
+    "DYNAMIC_CONTENT_TYPE",
+    "MALFORMED_BODY",
+    "REFERENCE_IN_XML_MARKUP",
+    "RULES",
+    "TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE",
+    "UNDEFINED_VARIABLE",
+    "UNKNOWN_PROPERTY",
+    "UNTRUSTED_URL_PREFIX",
+    "WRONG_PHASE",
+    "XML_TEMPLATE_MISSING",
+    "XML_TEMPLATE_SELF_REFERENCE",
+]
