@@ -3,7 +3,8 @@
 from exportdsl.compiler.analysis import check_connector, compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.compiler.template import Template
-from exportdsl.connector.reader import Connector, load_connector, parse_connector
+from exportdsl.connector.model import Connector
+from exportdsl.connector.reader import load_connector, parse_connector
 from exportdsl.errors import CompileError, ConnectorError, Diagnostic, ExportDslError, RenderError
 
 __all__ = [

@@ -10,14 +10,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from exportdsl.compiler import rules
-from exportdsl.compiler.catalogue import Phase, Var, catalogue
+from exportdsl.compiler.catalogue import Var, catalogue
 from exportdsl.compiler.placement import kind_for_content_type, place
 from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
-from exportdsl.connector.reader import Connector, Request, TemplateField
+from exportdsl.connector.model import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import Reference, Text, format_path
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
+from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 # What may stand before a URL's path (scheme, host, port): values the connector's owner controls, and
 # the token answer (OAuth servers send the API's base URL there, e.g. Salesforce's instance_url).
@@ -101,29 +102,29 @@ class _Compiler:
                 fields.update(self.request(request))
         xml = self.connector.xml_template
         if xml is not None:
-            fields[xml.name] = self.field(xml, "xml", Phase.XML)
+            fields[xml.name] = self.field(xml, FieldKind.XML, Phase.XML)
         return fields
 
     def request(self, request: Request) -> Iterable[tuple[str, FieldPlan]]:
-        phase = Phase(request.phase)
+        phase = request.phase
         if request.url:
-            yield request.url.name, self.field(request.url, "url", phase)
+            yield request.url.name, self.field(request.url, FieldKind.URL, phase)
         for header in request.headers:
-            yield header.value.name, self.field(header.value, "header", phase)
+            yield header.value.name, self.field(header.value, FieldKind.HEADER, phase)
         if request.body:
             yield request.body.name, self.field(request.body, self.body_kind(request), phase)
 
-    def body_kind(self, request: Request) -> str:
+    def body_kind(self, request: Request) -> FieldKind:
         """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and
         #[[ ]]# read as the language reads them). The escaping of every hole in the body hangs on
         it, so a Content-Type that a value could change is refused when the body has references."""
         header = request.header("Content-Type")
         if header is None:
-            return "text"
+            return FieldKind.TEXT
         try:
             nodes = parse(header.value.source)
         except ExportDslError:
-            return "text"  # reported as the header's own syntax error
+            return FieldKind.TEXT  # reported as the header's own syntax error
         references = [node for node in nodes if isinstance(node, Reference)]
         if references and request.body is not None and _has_references(request.body.source):
             self.report(
@@ -137,7 +138,7 @@ class _Compiler:
             "".join(node.value for node in nodes if isinstance(node, Text))
         )
 
-    def field(self, field: TemplateField, kind: str, phase: Phase) -> FieldPlan:
+    def field(self, field: TemplateField, kind: FieldKind, phase: Phase) -> FieldPlan:
         try:
             nodes = parse(field.source)
         except ExportDslError as error:
@@ -148,7 +149,7 @@ class _Compiler:
             self.report(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
         for reference, context in zip(references, placement.contexts, strict=True):
-            if context == "url" and reference.name not in _URL_PREFIX_VARIABLES:
+            if context is Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
                 self.report(
                     field,
                     rules.UNTRUSTED_URL_PREFIX.code,
@@ -175,16 +176,16 @@ class _Compiler:
             Diagnostic(code, f"{field.name}: {message}", field.location(span), hint)
         )
 
-    def check(self, field: TemplateField, reference: Reference, phase: Phase) -> str:
-        """The reference's value kind; reports what is wrong with it."""
+    def check(self, field: TemplateField, reference: Reference, phase: Phase) -> Alphabet:
+        """The reference's alphabet; reports what is wrong with it."""
         problem = self.check_head(field, reference, phase)
         if problem:
             self.report(field, *problem)
-            return "any"
+            return Alphabet.ANY
         var = self.variables[reference.name]
         for depth, segment in enumerate(reference.segments):
             if var.dynamic:
-                return "any"
+                return Alphabet.ANY
             walked = reference.path[: depth + 1]
             step = _step(var, segment.key, walked)
             if isinstance(step, Var):
@@ -192,7 +193,7 @@ class _Compiler:
                 continue
             message, hint = step
             self.report(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
-            return "any"
+            return Alphabet.ANY
         if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
             hint = (
@@ -207,7 +208,7 @@ class _Compiler:
                 reference.span,
                 hint,
             )
-        return var.kind
+        return var.alphabet
 
     def exists(self, name: str) -> bool:
         """Whether the connector has what the variable comes from (a token phase, an XML template)."""

@@ -18,6 +18,7 @@ from jinja2 import Environment, nodes
 
 from exportdsl.compiler.escaping import ESCAPERS, trusting
 from exportdsl.compiler.values import MISSING, hole_function
+from exportdsl.vocabulary import Context
 
 # (filter name, variable name, path below it, quiet): all the compiled code knows of one hole.
 HoleShape = tuple[str, str, tuple[str | int, ...], bool]
@@ -34,7 +35,7 @@ _ENV.filters.update(
 )
 
 
-def filter_name(context: str, escaped: bool) -> str:
+def filter_name(context: Context, escaped: bool) -> str:
     return f"x_{context}" if escaped else f"x_trusted_{context}"
 
 

@@ -1,8 +1,9 @@
-"""The variables a template may use (DESIGN §3): their shape, their kind and where they are available.
+"""The variables a template may use (docs/design.md §3): their shape, their alphabet and where they
+are available.
 
 A `Var` is one node of the catalogue tree. Fixed children are checked at compile time; below a
 `dynamic` node (a token answer's JSON, chat visitor variables, the environment) anything goes, and
-a miss can only be found at render time. ``kind`` says what alphabet a value has when we produce it
+a miss can only be found at render time. ``alphabet`` says what characters a value has when we produce it
 ourselves, so the compiler can skip escaping where that alphabet is safe (`escaping.needs_escaping`).
 """
 
@@ -10,17 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-class Phase(StrEnum):
-    """When a template renders: the token POST, the XML template, the report POST."""
-
-    TOKEN = "token"
-    XML = "xml template"
-    EXPORT = "export"
-
+from exportdsl.vocabulary import Alphabet, Phase
 
 ALL_PHASES = frozenset(Phase)
 
@@ -28,9 +21,7 @@ ALL_PHASES = frozenset(Phase)
 @dataclass(frozen=True)
 class Var:
     doc: str
-    kind: str = (
-        "any"  # "any" (escape always) or a self-produced alphabet: base64, integer, datetime
-    )
+    alphabet: Alphabet = Alphabet.ANY  # ANY: escape always; else one of ours (base64, ...)
     children: Mapping[str, Var] = field(default_factory=dict)
     items: Var | None = None  # the shape of each element, for lists
     dynamic: bool = False  # anything below is allowed and only checked at render time
@@ -119,12 +110,12 @@ BASE: Mapping[str, Var] = {
         "the connector", {"id": "connector id", "name": "connector name"}, leaf=False
     ),
     "dateTime": Var(
-        "export start, yyyy-MM-dd HH:mm:ss in the connector's timezone", kind="datetime"
+        "export start, yyyy-MM-dd HH:mm:ss in the connector's timezone", alphabet=Alphabet.DATETIME
     ),
     "tokenResponse": _record(
         "the token POST's answer",
         {
-            "status": Var("HTTP status", kind="integer"),
+            "status": Var("HTTP status", alphabet=Alphabet.INTEGER),
             "headers": Var("response headers by name", dynamic=True, leaf=False),
             "body": _record(
                 "raw response text", {"JSON": Var("the parsed JSON answer", dynamic=True)}
@@ -137,9 +128,11 @@ BASE: Mapping[str, Var] = {
         "the PDF transcript",
         {
             "encoded": _record(
-                "encodings", {"base64": Var("the PDF, base64", kind="base64")}, leaf=False
+                "encodings",
+                {"base64": Var("the PDF, base64", alphabet=Alphabet.BASE64)},
+                leaf=False,
             ),
-            "bytes": Var("PDF size in bytes before encoding", kind="integer"),
+            "bytes": Var("PDF size in bytes before encoding", alphabet=Alphabet.INTEGER),
         },
         leaf=False,
         phases=_AFTER_TOKEN,
@@ -148,7 +141,9 @@ BASE: Mapping[str, Var] = {
         "the rendered XML template",
         {
             "encoded": _record(
-                "encodings", {"base64": Var("the XML, base64", kind="base64")}, leaf=False
+                "encodings",
+                {"base64": Var("the XML, base64", alphabet=Alphabet.BASE64)},
+                leaf=False,
             ),
         },
         phases=frozenset({Phase.EXPORT}),

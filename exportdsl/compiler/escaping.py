@@ -1,4 +1,4 @@
-"""One function per output context (DESIGN §4). Each takes a looked-up value and returns the text
+"""One function per output context (docs/design.md §4). Each takes a looked-up value and returns the text
 that goes on the wire, so chat data can never change the structure of the request it lands in.
 ``None`` means a quiet reference found nothing."""
 
@@ -12,6 +12,7 @@ from urllib.parse import quote, quote_plus
 
 from exportdsl.compiler.values import SafeText, to_json, to_text
 from exportdsl.errors import RenderError
+from exportdsl.vocabulary import Alphabet, Context
 
 Escaper = Callable[[Any], str]
 
@@ -142,31 +143,41 @@ def _check_xml_chars(rendered: str) -> None:
         )
 
 
-ESCAPERS: dict[str, Escaper] = {
-    "text": text,
-    "url": url_prefix,
-    "url-component": url_component,
-    "header": header,
-    "form": form,
-    "json-string": json_string,
-    "json-key": json_key,
-    "json-value": json_value,
-    "xml": xml,
-    "xml-attribute": xml_attribute,
-    "xml-cdata": xml_cdata,
+ESCAPERS: dict[Context, Escaper] = {
+    Context.TEXT: text,
+    Context.URL_PREFIX: url_prefix,
+    Context.URL_COMPONENT: url_component,
+    Context.HEADER: header,
+    Context.FORM: form,
+    Context.JSON_STRING: json_string,
+    Context.JSON_KEY: json_key,
+    Context.JSON_VALUE: json_value,
+    Context.XML_TEXT: xml,
+    Context.XML_ATTRIBUTE: xml_attribute,
+    Context.XML_CDATA: xml_cdata,
 }
 
 # Values we produce ourselves have a known alphabet; where that alphabet is safe, they go in as they
 # are, but only as `SafeText` or int (checked in O(1) at render time); anything else is escaped.
-_SAFE_KINDS: dict[str, frozenset[str]] = {
-    "base64": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute"}),
-    "integer": frozenset(ESCAPERS) - {"json-key"},
-    "datetime": frozenset({"text", "url", "header", "json-string", "xml", "xml-attribute"}),
+_PRINTABLE_SAFE = frozenset(
+    {
+        Context.TEXT,
+        Context.URL_PREFIX,
+        Context.HEADER,
+        Context.JSON_STRING,
+        Context.XML_TEXT,
+        Context.XML_ATTRIBUTE,
+    }
+)
+_SAFE_CONTEXTS: dict[Alphabet, frozenset[Context]] = {
+    Alphabet.BASE64: _PRINTABLE_SAFE,
+    Alphabet.INTEGER: frozenset(ESCAPERS) - {Context.JSON_KEY},
+    Alphabet.DATETIME: _PRINTABLE_SAFE,
 }
 
 
-def needs_escaping(kind: str, context: str) -> bool:
-    return context not in _SAFE_KINDS.get(kind, frozenset())
+def needs_escaping(alphabet: Alphabet, context: Context) -> bool:
+    return context not in _SAFE_CONTEXTS.get(alphabet, frozenset())
 
 
 def trusting(escape: Escaper) -> Escaper:

@@ -38,7 +38,7 @@ def explain(file: str, plan: Plan) -> str:
 def _describe(hole: Hole) -> str:
     how = _CONTEXT_WORDS[hole.context]
     if not hole.escaped:
-        how = f"no escaping needed ({hole.kind} value in {hole.context} context)"
+        how = f"no escaping needed ({hole.alphabet} value in {hole.context} context)"
     secret = "; secret, redacted in output" if hole.reference.name == "env" else ""
     return f"{hole.reference!s:<40} {how}{secret}"
 

@@ -1,4 +1,4 @@
-"""Where each hole lands, decided at compile time (DESIGN §4).
+"""Where each hole lands, decided at compile time (docs/design.md §4.2).
 
 Each field has a kind (url, header, json, xml, form, text). For json and xml the literal text around
 the holes is scanned, so a hole inside a JSON string is escaped as string content and a hole outside
@@ -18,8 +18,7 @@ from xml.parsers import expat
 from exportdsl.compiler import rules
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
-
-FIELD_KINDS = ("text", "url", "header", "json", "xml", "form")
+from exportdsl.vocabulary import Context, FieldKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,30 +33,34 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    contexts: tuple[str, ...]  # one escaping context per Reference, in order
+    contexts: tuple[Context, ...]  # one per Reference, in order
     problems: tuple[Problem, ...]
 
 
-def kind_for_content_type(content_type: str | None) -> str:
+def kind_for_content_type(content_type: str | None) -> FieldKind:
     """The field kind of a body, from its request's literal Content-Type."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        return "json"
+        return FieldKind.JSON
     if media in ("application/xml", "text/xml") or media.endswith("+xml"):
-        return "xml"
+        return FieldKind.XML
     if media == "application/x-www-form-urlencoded":
-        return "form"
-    return "text"
+        return FieldKind.FORM
+    return FieldKind.TEXT
 
 
-def place(nodes: tuple[Node, ...], kind: str) -> Placement:
-    if kind == "json":
+# Fields whose holes all land in the same context, whatever the text around them.
+_UNIFORM = {FieldKind.HEADER: Context.HEADER, FieldKind.FORM: Context.FORM}
+
+
+def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
+    if kind is FieldKind.JSON:
         return _Json().run(nodes)
-    if kind == "xml":
+    if kind is FieldKind.XML:
         return _Xml().run(nodes)
-    if kind == "url":
+    if kind is FieldKind.URL:
         return _place_url(nodes)
-    context = {"header": "header", "form": "form"}.get(kind, "text")
+    context = _UNIFORM.get(kind, Context.TEXT)
     return Placement(tuple(context for node in nodes if isinstance(node, Reference)), ())
 
 
@@ -66,14 +69,14 @@ def _place_url(nodes: tuple[Node, ...]) -> Placement:
     query or fragment are percent-encoded so they can only ever be one component."""
     literal = ""
     in_path = False
-    contexts: list[str] = []
+    contexts: list[Context] = []
     for node in nodes:
         if isinstance(node, Text) and not in_path:
             literal += node.value
             after_scheme = literal.split("://", 1)[-1]
             in_path = any(mark in after_scheme for mark in "/?#")
         elif isinstance(node, Reference):
-            contexts.append("url-component" if in_path else "url")
+            contexts.append(Context.URL_COMPONENT if in_path else Context.URL_PREFIX)
             literal += "\0"
     return Placement(tuple(contexts), ())
 
@@ -82,7 +85,7 @@ class _Scanner:
     """Shared bookkeeping: contexts per hole, and a placeholder document mapped back to the source."""
 
     def __init__(self) -> None:
-        self.contexts: list[str] = []
+        self.contexts: list[Context] = []
         self.problems: list[Problem] = []
         self.document: list[str] = []
         self.offsets: list[tuple[int, int]] = []  # (document offset, source offset) at each piece
@@ -168,9 +171,9 @@ class _Json(_Scanner):
 
     def hole(self, node: Reference) -> None:
         if self.in_string:
-            self.contexts.append("json-string")
+            self.contexts.append(Context.JSON_STRING)
         else:
-            self.contexts.append("json-key" if self.expect_key else "json-value")
+            self.contexts.append(Context.JSON_KEY if self.expect_key else Context.JSON_VALUE)
             self.expect_key = False
         self.escaped = False
         self.emit("x" if self.in_string else '""', node.span.start)
@@ -193,6 +196,13 @@ class _Json(_Scanner):
             self.problems.append(
                 Problem(rules.MALFORMED_BODY.code, "the JSON body is nested too deeply", Span(0, 1))
             )
+
+
+_XML_CONTEXTS = {
+    "text": Context.XML_TEXT,
+    "attribute": Context.XML_ATTRIBUTE,
+    "cdata": Context.XML_CDATA,
+}
 
 
 # XML: what kind of markup a position is in, to place holes; expat checks the placeholder document.
@@ -243,11 +253,9 @@ class _Xml(_Scanner):
 
     def hole(self, node: Reference) -> None:
         if self.state in ("text", "attribute", "cdata"):
-            self.contexts.append(
-                {"text": "xml", "attribute": "xml-attribute", "cdata": "xml-cdata"}[self.state]
-            )
+            self.contexts.append(_XML_CONTEXTS[self.state])
         else:
-            self.contexts.append("xml")
+            self.contexts.append(Context.XML_TEXT)
             where = {
                 "tag": "an element's markup",
                 "comment": "an XML comment",

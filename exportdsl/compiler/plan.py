@@ -11,15 +11,19 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from exportdsl.compiler.catalogue import Phase
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.values import describe_missing
+from exportdsl.connector.model import (
+    RetryPolicy as RetryPolicy,  # TODO(layout): drop once export imports it from connector.model
+)
+from exportdsl.connector.model import Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
+from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +31,13 @@ class Hole:
     """A reference as the plan sees it: where it lands, how it is escaped, where it was written."""
 
     reference: Reference
-    context: str  # the escaping context, a key of `escaping.ESCAPERS`
-    kind: str  # the value's alphabet (catalogue kind); "any" when not ours
+    context: Context  # where it lands: picks the escaper
+    alphabet: Alphabet  # the value's characters; ANY when not ours
     location: Location | None = None
 
     @property
     def escaped(self) -> bool:
-        return self.reference.quiet or needs_escaping(self.kind, self.context)
+        return self.reference.quiet or needs_escaping(self.alphabet, self.context)
 
 
 def parts(template: tuple[Node, ...], holes: Sequence[Hole]) -> list[str | Hole]:
@@ -56,7 +60,7 @@ class FieldPlan:
     """One compiled template field. A field without holes is a constant and needs no Jinja2 at all."""
 
     name: str
-    kind: str  # text, url, header, json, xml or form
+    kind: FieldKind
     phase: Phase | None
     holes: tuple[Hole, ...]
     pieces: tuple[str | Hole, ...]
@@ -100,7 +104,9 @@ class _Block:
         self.hole_fields = tuple(field for field in self.fields for _ in field.holes)
         self.function: Callable[[Any], Iterator[str]] | None = None
         self.context: Callable[[Mapping[str, Any]], Any] = dict
-        self.url = self.fields[0].name if self.fields and self.fields[0].kind == "url" else None
+        self.url = (
+            self.fields[0].name if self.fields and self.fields[0].kind is FieldKind.URL else None
+        )
         # (pattern, number of holes) or the constant text, per field
         self.layout = tuple(
             (field.pattern, len(field.holes)) if field.holes else field.constant or ""
@@ -209,36 +215,6 @@ class RequestPlan:
         return tuple(name for name, _ in self.headers)
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently a request is tried again (connector key ``retry``).
-
-    The defaults suit the one-shot CLI: at most 3 attempts, waits of at most 5 s each, so a
-    flaky back end costs at most ~10 s of waiting before the export is reported as failed.
-    """
-
-    attempts: int = 3
-    backoff: float = (
-        0.5  # seconds; the wait before attempt n+1 is uniform in [0, backoff * 2**(n-1)]
-    )
-    max_delay: float = 5.0  # seconds; caps the exponential wait and the back end's Retry-After
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Seconds (connector key ``timeout``): to connect, and for one whole attempt."""
-
-    connect: float = 10.0
-    total: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Signing:
-    """Standard Webhooks signing of the report request; the secret comes from ``$env.<env>``."""
-
-    env: str
-
-
 @dataclass(frozen=True)
 class Plan:
     """A checked, compiled connector: what the executor runs."""
@@ -252,8 +228,8 @@ class Plan:
     export: RequestPlan | None
     xml_template: FieldPlan | None
     xml_block: _Block | None
-    retry: RetryPolicy = RetryPolicy()
-    timeout: Timeouts = Timeouts()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
 
     def connector_variables(self) -> dict[str, Any]:

@@ -5,38 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from exportdsl.compiler.placement import FIELD_KINDS, place
+from exportdsl.compiler.placement import place
 from exportdsl.compiler.plan import FieldPlan, Hole, compile_blocks, parts
 from exportdsl.errors import CompileError, ExportDslError, RenderError
 from exportdsl.language.nodes import Reference
 from exportdsl.language.parser import parse
 from exportdsl.source import LineIndex, Location, Span
+from exportdsl.vocabulary import Alphabet, FieldKind
 
 _FILE = "<template>"
 
 
 class Template:
-    """``Template("Hello $pdata.name", context="text").render({"pdata": {"name": "Ann"}})``.
+    """``Template("Hello $pdata.name", kind="text").render({"pdata": {"name": "Ann"}})``.
 
-    ``context`` is where the output lands (text, url, header, json, xml or form) and decides the
-    escaping of every hole. With no catalogue, a reference missing from the mapping is a render
+    ``kind`` is what the output is (text, url, header, json, xml or form: a `FieldKind`) and decides
+    the escaping of every hole (``context=`` is its older name, still taken). With no catalogue, a reference missing from the mapping is a render
     error naming the path and its first missing segment, unless it is quiet (``$!name``).
     """
 
-    def __init__(self, source: str, context: str = "text") -> None:
-        if context not in FIELD_KINDS:
-            raise ExportDslError(
-                f"unknown context {context!r}; expected one of {', '.join(FIELD_KINDS)}"
-            )
+    def __init__(
+        self, source: str, kind: str = FieldKind.TEXT, *, context: str | None = None
+    ) -> None:
+        kind = context if context is not None else kind
+        if kind not in FieldKind.__members__.values():
+            expected = ", ".join(FieldKind)
+            raise ExportDslError(f"unknown kind {kind!r}; expected one of {expected}")
         self.source = source
-        self.context = context
+        self.kind = FieldKind(kind)
         index = LineIndex(source)
         try:
             nodes = parse(source)
         except ExportDslError as error:
             error.location = _locate(index, error.span)
             raise
-        placement = place(nodes, context)
+        placement = place(nodes, self.kind)
         if placement.problems:
             problem = placement.problems[0]
             raise CompileError(
@@ -48,10 +51,10 @@ class Template:
             )
         references = [node for node in nodes if isinstance(node, Reference)]
         holes = tuple(
-            Hole(reference, where, "any")
+            Hole(reference, where, Alphabet.ANY)
             for reference, where in zip(references, placement.contexts, strict=True)
         )
-        self._plan = FieldPlan(_FILE, context, None, holes, tuple(parts(nodes, holes)))
+        self._plan = FieldPlan(_FILE, self.kind, None, holes, tuple(parts(nodes, holes)))
         (self._block,) = compile_blocks([[self._plan]])
 
     @property

@@ -1,4 +1,4 @@
-"""How values are looked up and turned into text at render time (DESIGN §3, last paragraph).
+"""How values are looked up and turned into text at render time (docs/design.md §3.4).
 
 A string renders as is, a number in decimal, a boolean as true/false, an object or list as JSON;
 null is an error unless the reference is quiet. Lookups only walk mappings, lists and `TextValue`
@@ -138,7 +138,7 @@ def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:
 
 
 def to_text(value: Any) -> str:
-    """The text of a value as DESIGN §3 says; ``None`` (quiet) is the empty string."""
+    """The text of a value as docs/design.md §3.4 says; ``None`` (quiet) is the empty string."""
     if isinstance(value, str):
         return value
     if type(value) is SafeText:

@@ -9,108 +9,33 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lark.exceptions import UnexpectedInput
-from yaml.constructor import SafeConstructor
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from exportdsl.compiler.plan import RetryPolicy, Signing, Timeouts
+from exportdsl.connector.model import (
+    Connector,
+    Header,
+    Request,
+    RetryPolicy,
+    Signing,
+    TemplateField,
+    Timeouts,
+)
 from exportdsl.connector.pdata import depth, parse_pdata
+from exportdsl.connector.shape import MAX_DEPTH, NUMBERS, STR, ShapeReader, describe, did_you_mean
 from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
-from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError, closest
-from exportdsl.source import LineIndex, Location, SourceMap, Span, found_at
+from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
+from exportdsl.source import LineIndex, Location, Span, found_at
+from exportdsl.vocabulary import Phase
 
-MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
-MAX_PDATA_VALUES = 10_000
-_CONSTRUCTOR = SafeConstructor()
-# YAML 1.1 reads 1e-1 as text; in a .json file it is a number, as JSON says.
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+__all__ = ["METHODS", "load_connector", "parse_connector"]
+
 METHODS = ("POST", "PUT", "PATCH")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
-_STR = "tag:yaml.org,2002:str"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_BOOL = "tag:yaml.org,2002:bool"
-_NULL = "tag:yaml.org,2002:null"
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateField:
-    """One template as written in the file: ``name`` is its dotted key, e.g. ``export.body``."""
-
-    name: str
-    source: str
-    origin: SourceMap
-    key_line: int  # where the value starts in the file: the `key: |` line of a block scalar
-
-    def location(self, span: Span | None = None) -> Location:
-        return self.origin.location(span or Span(0, len(self.source)))
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    name: str
-    value: TemplateField
-    name_location: Location
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One HTTP request of the export: the token POST (phase 1) or the report POST (phase 2)."""
-
-    phase: str
-    url: TemplateField | None
-    method: str
-    headers: tuple[Header, ...]
-    body: TemplateField | None
-    location: Location
-
-    @property
-    def fields(self) -> Iterator[TemplateField]:
-        """The request's templates in order: url, header values, body."""
-        if self.url:
-            yield self.url
-        yield from (header.value for header in self.headers)
-        if self.body:
-            yield self.body
-
-    def header(self, name: str) -> Header | None:
-        wanted = name.lower()
-        return next((h for h in self.headers if h.name.lower() == wanted), None)
-
-
-@dataclass(frozen=True)
-class Connector:
-    path: str
-    id: int | str
-    name: str
-    client_id: int | str
-    timezone: str
-    pdata: Mapping[str, Any]
-    pdata_locations: Mapping[str, Location]
-    token: Request | None
-    export: Request | None
-    xml_template: TemplateField | None
-    text: LineIndex = field(repr=False)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: Timeouts = field(default_factory=Timeouts)
-    signing: Signing | None = None
-    intake_secret_env: str | None = (
-        None  # intake.secret: $env.NAME; None: the connector takes no hooks
-    )
-
-    @property
-    def fields(self) -> Iterator[TemplateField]:
-        """Every template field: the token request's, the export request's, the XML template."""
-        for request in (self.token, self.export):
-            if request is not None:
-                yield from request.fields
-        if self.xml_template:
-            yield self.xml_template
 
 
 def load_connector(path: str | Path) -> Connector:
@@ -165,21 +90,8 @@ _REQUEST_KEYS = {
 }
 
 
-class _Reader:
-    """Walks the YAML nodes, collecting every shape error instead of stopping at the first."""
-
-    def __init__(self, file: str, index: LineIndex) -> None:
-        self.file = file
-        self.index = index
-        self.diagnostics: list[Diagnostic] = []
-        self.budget = MAX_PDATA_VALUES
-        self.json = file.endswith(".json")
-
-    def fail(self, message: str, node: Node | None, hint: str | None = None) -> None:
-        location = (
-            node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
-        )
-        self.diagnostics.append(Diagnostic(ConfigError.code, message, location, hint))
+class _Reader(ShapeReader):
+    """Reads a connector: its sections, requests, templates and pdata."""
 
     def connector(self, root: Node | None) -> Connector | None:
         if root is None:
@@ -222,65 +134,6 @@ class _Reader:
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
         )
 
-    def mapping(
-        self, node: Node, what: str, allowed: Mapping[str, str], required: tuple[str, ...] = ()
-    ) -> dict[str, Node] | None:
-        if not isinstance(node, MappingNode):
-            self.fail(
-                f"{what} must be a mapping, not {_describe(node)}",
-                node,
-                f"expected keys: {', '.join(allowed)}",
-            )
-            return None
-        found: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else None
-            if not isinstance(key, str) or key in found:
-                message = (
-                    f"duplicate key {key!r} in {what}"
-                    if key in found
-                    else f"{what}: keys must be text"
-                )
-                self.fail(message, key_node)
-                continue
-            if key not in allowed:
-                self.fail(f"unknown key {key!r} in {what}", key_node, _did_you_mean(key, allowed))
-                continue
-            found[key] = value_node
-        for key in required:
-            if key not in found:
-                self.fail(f"missing key {key!r} in {what}: {allowed[key]}", node)
-        return found
-
-    def section(
-        self,
-        top: Mapping[str, Node],
-        key: str,
-        allowed: Mapping[str, str],
-        required: tuple[str, ...],
-    ) -> dict[str, Node]:
-        node = top.get(key)
-        if node is None:
-            return {}
-        return self.mapping(node, f"'{key}'", allowed, required) or {}
-
-    def identifier(self, node: Node | None) -> int | str:
-        if node is None:
-            return ""
-        if isinstance(node, ScalarNode) and node.tag in (_INT, _STR) and node.value:
-            value: int | str = self.scalar(node)
-            return value
-        self.fail(f"an id must be a number or text, not {_describe(node)}", node)
-        return ""
-
-    def text(self, node: Node | None, what: str) -> str:
-        if node is None:
-            return ""
-        if isinstance(node, ScalarNode) and node.tag == _STR:
-            return str(node.value)
-        self.fail(f"{what} must be text, not {_describe(node)}", node, "quote the value")
-        return ""
-
     def timezone(self, node: Node | None) -> str:
         name = self.text(node, "timezone") if node is not None else "UTC"
         if not name:
@@ -292,7 +145,7 @@ class _Reader:
             self.fail(
                 f"unknown time zone {name!r}",
                 node,
-                _did_you_mean(name, zones) or "use an IANA name such as Europe/Berlin or UTC",
+                did_you_mean(name, zones) or "use an IANA name such as Europe/Berlin or UTC",
             )
         return name or "UTC"
 
@@ -325,35 +178,6 @@ class _Reader:
             total=self.number(keys.get("total"), "timeout.total", default.total, (0.001, 3600)),
         )
 
-    def number(
-        self,
-        node: Node | None,
-        what: str,
-        default: float,
-        limits: tuple[float, float],
-        integer: bool = False,
-    ) -> float:
-        """A number within ``limits`` (inclusive); the default when absent or wrong (after a diagnostic)."""
-        if node is None:
-            return default
-        kinds = (_INT,) if integer else (_INT, _FLOAT)
-        value = (
-            self.scalar(node)
-            if isinstance(node, ScalarNode) and node.tag in (*kinds, _STR)
-            else None
-        )
-        if not isinstance(value, int | float):
-            self.fail(
-                f"{what} must be {'a whole number' if integer else 'a number'}, not {_describe(node)}",
-                node,
-            )
-            return default
-        low, high = limits
-        if not low <= value <= high:
-            self.fail(f"{what} must be between {low:g} and {high:g}, not {value:g}", node)
-            return default
-        return float(value)
-
     def signing(self, node: Node | None) -> Signing | None:
         name = self.env_secret(node, "signing", _SIGNING_KEYS)
         return Signing(name) if name else None
@@ -380,11 +204,11 @@ class _Reader:
         self, node: Node, name: str, numbers_allowed: bool = False
     ) -> TemplateField | None:
         scalar_ok = isinstance(node, ScalarNode) and (
-            node.tag == _STR or (numbers_allowed and node.tag in (_INT, _FLOAT))
+            node.tag == STR or (numbers_allowed and node.tag in NUMBERS)
         )
         if not isinstance(node, ScalarNode) or not scalar_ok:
             self.fail(
-                f"{name} must be a template (text), not {_describe(node)}",
+                f"{name} must be a template (text), not {describe(node)}",
                 node,
                 "quote the value, or use a '|' block for several lines",
             )
@@ -403,7 +227,7 @@ class _Reader:
         url = self.template(keys["url"], f"{phase}.url") if "url" in keys else None
         body = self.template(keys["body"], f"{phase}.body") if "body" in keys else None
         return Request(
-            phase,
+            Phase(phase),
             url,
             self.method(keys.get("method")),
             self.headers(keys.get("headers"), phase),
@@ -426,7 +250,7 @@ class _Reader:
             return ()
         if not isinstance(node, MappingNode):
             self.fail(
-                f"{phase}.headers must be a mapping of header name to value, not {_describe(node)}",
+                f"{phase}.headers must be a mapping of header name to value, not {describe(node)}",
                 node,
             )
             return ()
@@ -451,17 +275,17 @@ class _Reader:
             seen.add(name.lower())
             value = self.template(value_node, f"{phase}.headers.{name}", numbers_allowed=True)
             if value is not None:
-                headers.append(Header(name, value, node_location(key_node, self.file)))
+                headers.append(Header(name, value))
         return tuple(headers)
 
     def pdata(self, node: Node | None) -> tuple[dict[str, Any], dict[str, Location]]:
         if node is None:
             return {}, {}
-        if isinstance(node, ScalarNode) and node.tag == _STR:
+        if isinstance(node, ScalarNode) and node.tag == STR:
             return self.pdata_literal(node)
         if not isinstance(node, MappingNode):
             self.fail(
-                f"pdata must be a mapping or jtel's literal text, not {_describe(node)}",
+                f"pdata must be a mapping or jtel's literal text, not {describe(node)}",
                 node,
                 "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"",
             )
@@ -470,9 +294,7 @@ class _Reader:
         locations: dict[str, Location] = {}
         for key_node, value_node in node.value:
             key = (
-                key_node.value
-                if isinstance(key_node, ScalarNode) and key_node.tag == _STR
-                else None
+                key_node.value if isinstance(key_node, ScalarNode) and key_node.tag == STR else None
             )
             if key is None or key in values:
                 self.fail(
@@ -519,71 +341,3 @@ class _Reader:
             )
             return {}, {}
         return values, {key: origin.location(span) for key, _, span in parsed}
-
-    def data(self, node: Node, depth: int) -> Any:
-        """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size (YAML
-        aliases can make a few hundred bytes expand to billions of values)."""
-        self.budget -= 1
-        if depth > MAX_DEPTH or self.budget < 0:
-            if self.budget == -1 or depth == MAX_DEPTH + 1:
-                self.fail(
-                    f"pdata is nested deeper than {MAX_DEPTH} levels"
-                    if depth > MAX_DEPTH
-                    else f"pdata holds more than {MAX_PDATA_VALUES:,} values (aliases included)",
-                    node,
-                )
-            return None
-        if isinstance(node, MappingNode):
-            values = {}
-            for key, value in node.value:
-                if not isinstance(key, ScalarNode):
-                    self.fail("pdata keys must be text", key)
-                    continue
-                values[str(key.value)] = self.data(value, depth + 1)
-            return values
-        if isinstance(node, SequenceNode):
-            return [self.data(item, depth + 1) for item in node.value]
-        return self.scalar(node) if isinstance(node, ScalarNode) else None
-
-    def scalar(self, node: ScalarNode) -> Any:
-        plain_text = node.tag == _STR and not node.style
-        if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
-            return float(node.value) if any(c in node.value for c in ".eE") else int(node.value)
-        return _scalar(node)
-
-
-def _scalar(node: ScalarNode) -> Any:
-    """A plain scalar's value as YAML 1.1 reads it (octal, sexagesimal, .inf, .nan …): PyYAML's own
-    constructors, which do not cache (its generic `construct_object` would keep every node)."""
-    if node.tag == _INT:
-        return _CONSTRUCTOR.construct_yaml_int(node)
-    if node.tag == _FLOAT:
-        return _CONSTRUCTOR.construct_yaml_float(node)
-    if node.tag == _BOOL:
-        return _CONSTRUCTOR.construct_yaml_bool(node)
-    if node.tag == _NULL:
-        return None
-    return str(node.value)
-
-
-def _describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return {
-        _STR: "text",
-        _INT: "a number",
-        _FLOAT: "a number",
-        _BOOL: "a boolean",
-        _NULL: "empty (null)",
-    }.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
-
-
-def _did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | None:
-    close = closest(word, choices)
-    if close:
-        return f"did you mean {close!r}?"
-    if isinstance(choices, Mapping):
-        return "expected one of: " + ", ".join(choices)
-    return None

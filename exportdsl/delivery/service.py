@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
-from exportdsl.connector.reader import Connector, load_connector
+from exportdsl.connector.model import Connector
+from exportdsl.connector.reader import load_connector
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake

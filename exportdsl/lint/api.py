@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from exportdsl.compiler.plan import FieldPlan
-from exportdsl.connector.reader import Connector, TemplateField
+from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.errors import ExportDslError, Severity
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.language.parser import parse

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from exportdsl.compiler.analysis import analyse_connector
-from exportdsl.connector.reader import Connector, parse_connector
+from exportdsl.connector.model import Connector
+from exportdsl.connector.reader import parse_connector
 from exportdsl.connector.yamlsource import read_text
 from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint import suppress

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from exportdsl.connector.reader import TemplateField
+from exportdsl.connector.model import TemplateField
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Span

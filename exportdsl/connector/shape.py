@@ -1,0 +1,211 @@
+"""The building blocks of reading a connector file's YAML nodes: keys checked against what is
+allowed (with "did you mean"), typed scalars, bounded plain data. Every problem becomes a diagnostic
+with the file's own line and column; reading goes on, so a file gets all its problems at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from exportdsl.connector.yamlsource import node_location
+from exportdsl.errors import ConfigError, Diagnostic, closest
+from exportdsl.source import LineIndex, Location
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PDATA_VALUES",
+    "NUMBERS",
+    "STR",
+    "ShapeReader",
+    "describe",
+    "did_you_mean",
+]
+
+MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
+MAX_PDATA_VALUES = 10_000
+_CONSTRUCTOR = SafeConstructor()
+# YAML 1.1 reads 1e-1 as text; in a .json file it is a number, as JSON says.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+NUMBERS = (_INT, _FLOAT)
+
+
+class ShapeReader:
+    """Walks YAML nodes, collecting every shape error instead of stopping at the first."""
+
+    def __init__(self, file: str, index: LineIndex) -> None:
+        self.file = file
+        self.index = index
+        self.diagnostics: list[Diagnostic] = []
+        self.budget = MAX_PDATA_VALUES
+        self.json = file.endswith(".json")
+
+    def fail(self, message: str, node: Node | None, hint: str | None = None) -> None:
+        location = (
+            node_location(node, self.file) if node is not None else Location(self.file, 1, 1, 1, 1)
+        )
+        self.diagnostics.append(Diagnostic(ConfigError.code, message, location, hint))
+
+    def mapping(
+        self, node: Node, what: str, allowed: Mapping[str, str], required: tuple[str, ...] = ()
+    ) -> dict[str, Node] | None:
+        if not isinstance(node, MappingNode):
+            self.fail(
+                f"{what} must be a mapping, not {describe(node)}",
+                node,
+                f"expected keys: {', '.join(allowed)}",
+            )
+            return None
+        found: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str) or key in found:
+                message = (
+                    f"duplicate key {key!r} in {what}"
+                    if key in found
+                    else f"{what}: keys must be text"
+                )
+                self.fail(message, key_node)
+                continue
+            if key not in allowed:
+                self.fail(f"unknown key {key!r} in {what}", key_node, did_you_mean(key, allowed))
+                continue
+            found[key] = value_node
+        for key in required:
+            if key not in found:
+                self.fail(f"missing key {key!r} in {what}: {allowed[key]}", node)
+        return found
+
+    def section(
+        self,
+        top: Mapping[str, Node],
+        key: str,
+        allowed: Mapping[str, str],
+        required: tuple[str, ...],
+    ) -> dict[str, Node]:
+        node = top.get(key)
+        if node is None:
+            return {}
+        return self.mapping(node, f"'{key}'", allowed, required) or {}
+
+    def identifier(self, node: Node | None) -> int | str:
+        if node is None:
+            return ""
+        if isinstance(node, ScalarNode) and node.tag in (_INT, STR) and node.value:
+            value: int | str = self.scalar(node)
+            return value
+        self.fail(f"an id must be a number or text, not {describe(node)}", node)
+        return ""
+
+    def text(self, node: Node | None, what: str) -> str:
+        if node is None:
+            return ""
+        if isinstance(node, ScalarNode) and node.tag == STR:
+            return str(node.value)
+        self.fail(f"{what} must be text, not {describe(node)}", node, "quote the value")
+        return ""
+
+    def number(
+        self,
+        node: Node | None,
+        what: str,
+        default: float,
+        limits: tuple[float, float],
+        integer: bool = False,
+    ) -> float:
+        """A number within ``limits`` (inclusive); the default when absent or wrong (after a diagnostic)."""
+        if node is None:
+            return default
+        kinds = (_INT,) if integer else (_INT, _FLOAT)
+        value = (
+            self.scalar(node)
+            if isinstance(node, ScalarNode) and node.tag in (*kinds, STR)
+            else None
+        )
+        if not isinstance(value, int | float):
+            self.fail(
+                f"{what} must be {'a whole number' if integer else 'a number'}, not {describe(node)}",
+                node,
+            )
+            return default
+        low, high = limits
+        if not low <= value <= high:
+            self.fail(f"{what} must be between {low:g} and {high:g}, not {value:g}", node)
+            return default
+        return float(value)
+
+    def data(self, node: Node, depth: int) -> Any:
+        """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size (YAML
+        aliases can make a few hundred bytes expand to billions of values)."""
+        self.budget -= 1
+        if depth > MAX_DEPTH or self.budget < 0:
+            if self.budget == -1 or depth == MAX_DEPTH + 1:
+                self.fail(
+                    f"pdata is nested deeper than {MAX_DEPTH} levels"
+                    if depth > MAX_DEPTH
+                    else f"pdata holds more than {MAX_PDATA_VALUES:,} values (aliases included)",
+                    node,
+                )
+            return None
+        if isinstance(node, MappingNode):
+            values = {}
+            for key, value in node.value:
+                if not isinstance(key, ScalarNode):
+                    self.fail("pdata keys must be text", key)
+                    continue
+                values[str(key.value)] = self.data(value, depth + 1)
+            return values
+        if isinstance(node, SequenceNode):
+            return [self.data(item, depth + 1) for item in node.value]
+        return self.scalar(node) if isinstance(node, ScalarNode) else None
+
+    def scalar(self, node: ScalarNode) -> Any:
+        plain_text = node.tag == STR and not node.style
+        if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
+            return float(node.value) if any(c in node.value for c in ".eE") else int(node.value)
+        return _scalar(node)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    """A plain scalar's value as YAML 1.1 reads it (octal, sexagesimal, .inf, .nan …): PyYAML's own
+    constructors, which do not cache (its generic `construct_object` would keep every node)."""
+    if node.tag == _INT:
+        return _CONSTRUCTOR.construct_yaml_int(node)
+    if node.tag == _FLOAT:
+        return _CONSTRUCTOR.construct_yaml_float(node)
+    if node.tag == _BOOL:
+        return _CONSTRUCTOR.construct_yaml_bool(node)
+    if node.tag == _NULL:
+        return None
+    return str(node.value)
+
+
+def describe(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return {
+        STR: "text",
+        _INT: "a number",
+        _FLOAT: "a number",
+        _BOOL: "a boolean",
+        _NULL: "empty (null)",
+    }.get(node.tag, f"a {node.tag.rsplit(':', 1)[-1]}")
+
+
+def did_you_mean(word: str, choices: Mapping[str, str] | set[str]) -> str | None:
+    close = closest(word, choices)
+    if close:
+        return f"did you mean {close!r}?"
+    if isinstance(choices, Mapping):
+        return "expected one of: " + ", ".join(choices)
+    return None
