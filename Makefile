@@ -18,6 +18,7 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check exportdsl tests bench
 	$(BIN)/ruff format --check exportdsl tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
