@@ -14,14 +14,14 @@ import pytest
 
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import (
-    DEAD,
-    DELIVERED,
-    PENDING,
+    DeliveryStatus,
     Incoming,
     Outbox,
     Schedule,
 )
 from exportdsl.errors import OutboxError
+
+PENDING, DELIVERED, DEAD = DeliveryStatus
 
 
 class Clock:
@@ -53,7 +53,7 @@ def outbox(tmp_path: Path, clock: Clock) -> Outbox:
 
 
 def test_accepted_chat_is_on_disk_when_accept_returns(outbox: Outbox, tmp_path: Path) -> None:
-    accepted = outbox.accept(chat(1))
+    accepted = outbox.accept_many([chat(1)])[0]
     other = sqlite3.connect(tmp_path / "queue.db")  # a different connection sees the committed rows
     assert other.execute("SELECT body FROM chats").fetchone()[0] == b'{"channel": {"id": 1}}'
     assert other.execute("SELECT id, status FROM deliveries").fetchall() == [
@@ -63,14 +63,16 @@ def test_accepted_chat_is_on_disk_when_accept_returns(outbox: Outbox, tmp_path: 
 
 
 def test_the_same_chat_twice_is_one_delivery(outbox: Outbox) -> None:
-    first, second = outbox.accept(chat(1)), outbox.accept(chat(1))
+    first, second = outbox.accept_many([chat(1)])[0], outbox.accept_many([chat(1)])[0]
     assert not first.duplicate and second.duplicate and second.delivery_id is None
     assert len(outbox.deliveries()) == 1
-    assert not outbox.accept(chat(1, connector="other")).duplicate  # dedupe is per connector
+    assert not outbox.accept_many([chat(1, connector="other")])[
+        0
+    ].duplicate  # dedupe is per connector
 
 
 def test_claim_leases_and_fences(outbox: Outbox, clock: Clock) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     claimed = outbox.claim("w1", lease=30)
     assert claimed is not None and claimed.attempts == 1
     assert outbox.claim("w2") is None  # leased
@@ -83,7 +85,7 @@ def test_claim_leases_and_fences(outbox: Outbox, clock: Clock) -> None:
 
 
 def test_failures_follow_the_schedule_then_die(outbox: Outbox, clock: Clock) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     waits = []
     while True:
         delivery = outbox.claim("w")
@@ -104,7 +106,7 @@ def test_failures_follow_the_schedule_then_die(outbox: Outbox, clock: Clock) -> 
 
 
 def test_retry_after_is_respected_and_clamped(outbox: Outbox, clock: Clock) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     delivery = outbox.claim("w")
     assert delivery is not None
     outbox.fail(delivery, "w", "HTTP 429", status=429, retry_after=120)
@@ -117,7 +119,7 @@ def test_retry_after_is_respected_and_clamped(outbox: Outbox, clock: Clock) -> N
 
 
 def test_permanent_failure_is_dead_at_once_and_can_be_replayed(outbox: Outbox) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     delivery = outbox.claim("w")
     assert delivery is not None
     assert outbox.fail(delivery, "w", "HTTP 410", status=410, permanent=True) == DEAD
@@ -131,8 +133,8 @@ def test_permanent_failure_is_dead_at_once_and_can_be_replayed(outbox: Outbox) -
 
 
 def test_purge_never_removes_pending_work(outbox: Outbox) -> None:
-    outbox.accept(chat(1))
-    outbox.accept(chat(2))
+    outbox.accept_many([chat(1)])[0]
+    outbox.accept_many([chat(2)])[0]
     delivery = outbox.claim("w")
     assert delivery is not None
     outbox.succeed(delivery, "w")
@@ -144,8 +146,8 @@ def test_purge_never_removes_pending_work(outbox: Outbox) -> None:
 
 def test_per_target_concurrency_limit(outbox: Outbox) -> None:
     for number in range(3):
-        outbox.accept(chat(number, target="slow.example"))
-    outbox.accept(chat(9, target="fast.example"))
+        outbox.accept_many([chat(number, target="slow.example")])[0]
+    outbox.accept_many([chat(9, target="fast.example")])[0]
     first, second = outbox.claim("a", per_target=2), outbox.claim("b", per_target=2)
     third = outbox.claim("c", per_target=2)
     assert {first.target, second.target} == {"slow.example"}  # type: ignore[union-attr]
@@ -158,7 +160,7 @@ def test_per_target_concurrency_limit(outbox: Outbox) -> None:
 def test_button_export_needs_a_stored_chat_and_gets_its_own_key(outbox: Outbox) -> None:
     with pytest.raises(OutboxError):
         outbox.request_export("acme", "404", "crm.example")
-    hook = outbox.accept(chat(1))
+    hook = outbox.accept_many([chat(1)])[0]
     button = outbox.request_export("acme", "1", "crm.example")
     second = outbox.request_export("acme", "1", "crm.example")
     keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
@@ -208,7 +210,7 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
 
 
 def test_button_keys_stay_unique_after_a_purge(outbox: Outbox) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     first = outbox.request_export("acme", "1", "crm.example")
     claimed = outbox.claim("w")
     while claimed is not None and claimed.id != first:
@@ -223,7 +225,7 @@ def test_button_keys_stay_unique_after_a_purge(outbox: Outbox) -> None:
 
 
 def test_retry_leaves_a_delivery_in_flight_alone(outbox: Outbox, clock: Clock) -> None:
-    outbox.accept(chat(1))
+    outbox.accept_many([chat(1)])[0]
     delivery = outbox.claim("w", lease=60)
     assert delivery is not None
     assert outbox.retry(ids=[delivery.id]) == 0
@@ -234,7 +236,7 @@ def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
     from exportdsl.delivery.workers import Outcome, WorkerPool
 
     path = str(tmp_path / "queue.db")
-    Outbox(path).accept(chat(1))
+    Outbox(path).accept_many([chat(1)])
     calls: list[int] = []
 
     def slow(delivery: Any, body: bytes) -> Outcome:
@@ -258,7 +260,7 @@ def test_a_worker_survives_a_failing_database(
     from exportdsl.delivery.workers import Outcome, WorkerPool
 
     path = str(tmp_path / "queue.db")
-    Outbox(path).accept(chat(1))
+    Outbox(path).accept_many([chat(1)])
     failures = [sqlite3.OperationalError("database is locked")]
     real_claim = Outbox.claim
 

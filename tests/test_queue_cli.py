@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from exportdsl.cli.main import main
-from exportdsl.delivery.outbox import DEAD, Incoming, Outbox
+from exportdsl.delivery.outbox import DeliveryStatus, Incoming, Outbox
+
+DEAD = DeliveryStatus.DEAD
 
 
 @pytest.fixture
@@ -17,7 +19,7 @@ def database(tmp_path: Path) -> Path:
     path = tmp_path / "queue.db"
     outbox = Outbox(path)
     for number in range(3):
-        outbox.accept(Incoming("crm", str(number), b"{}", "crm.example", f"key-{number}"))
+        outbox.accept_many([Incoming("crm", str(number), b"{}", "crm.example", f"key-{number}")])
     first = outbox.claim("w")
     assert first is not None
     outbox.succeed(first, "w", 201)

@@ -18,12 +18,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from exportdsl.errors import OutboxError
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands: waiting for its (next) attempt, delivered, or given up (dead)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -97,7 +104,7 @@ class Delivery:
     reason: str
     idempotency_key: str
     target: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: float
     lease_owner: str | None
@@ -205,9 +212,6 @@ class Outbox:
             self._local.db = None
 
     # --- accepting -------------------------------------------------------------------------------
-
-    def accept(self, incoming: Incoming) -> Accepted:
-        return self.accept_many([incoming])[0]
 
     def accept_many(self, batch: Sequence[Incoming]) -> list[Accepted]:
         """Store chats and their deliveries in one transaction (a group commit: one fsync for all)."""
@@ -322,7 +326,7 @@ class Outbox:
         status, or None when the lease was lost (another worker owns the delivery now)."""
         now = self.clock()
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
-        new_status = DEAD if delay is None else PENDING
+        new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
@@ -399,7 +403,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
         db = self._connection()
-        counts = {status: 0 for status in (*STATUSES, "retrying", "chats")}
+        counts = {status: 0 for status in (*DeliveryStatus, "retrying", "chats")}
         for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
             counts[row["status"]] = row["n"]
         counts["retrying"] = db.execute(
@@ -429,4 +433,6 @@ def _selection(ids: Sequence[int], status: str | None) -> tuple[str, list[object
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
-    return Delivery(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - sqlite3.Row has no iteration
+    fields = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row has no iteration
+    fields["status"] = DeliveryStatus(fields["status"])
+    return Delivery(**fields)

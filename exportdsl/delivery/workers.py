@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exportdsl.delivery.outbox import DEAD, Delivery, Outbox
+from exportdsl.delivery.outbox import Delivery, DeliveryStatus, Outbox
 
 log = logging.getLogger("exportdsl.delivery")
 
@@ -172,7 +172,7 @@ class WorkerPool:
                 delivery.id,
                 "delivered" if outcome.delivered else outcome.error,
             )
-        elif state == DEAD:
+        elif state == DeliveryStatus.DEAD:
             log.warning(
                 "delivery %s is dead after %s attempts: %s",
                 delivery.id,
