@@ -13,6 +13,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = [
+    "SNIPPET_WIDTH",
+    "LineIndex",
+    "Location",
+    "SourceMap",
+    "Span",
+    "found_at",
+    "shorten",
+    "snippet",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Span:

@@ -20,6 +20,8 @@ from exportdsl.language.parser import parse
 from exportdsl.source import Span
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
+__all__ = ["analyse_connector", "check_connector", "compile_connector"]
+
 # What may stand before a URL's path (scheme, host, port): values the connector's owner controls, and
 # the token answer (OAuth servers send the API's base URL there, e.g. Salesforce's instance_url).
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})

@@ -20,6 +20,8 @@ from exportdsl.compiler.escaping import ESCAPERS, trusting
 from exportdsl.compiler.values import MISSING, hole_function
 from exportdsl.vocabulary import Context
 
+__all__ = ["BlockFunction", "HoleShape", "RenderContext", "compile_shapes", "filter_name"]
+
 # (filter name, variable name, path below it, quiet): all the compiled code knows of one hole.
 HoleShape = tuple[str, str, tuple[str | int, ...], bool]
 BlockFunction = Callable[[Any], Iterator[str]]

@@ -15,6 +15,8 @@ from typing import Any
 
 from exportdsl.vocabulary import Alphabet, Phase
 
+__all__ = ["ALL_PHASES", "BASE", "Var", "catalogue"]
+
 ALL_PHASES = frozenset(Phase)
 
 

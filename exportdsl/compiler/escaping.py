@@ -14,6 +14,24 @@ from exportdsl.compiler.values import SafeText, to_json, to_text
 from exportdsl.errors import RenderError
 from exportdsl.vocabulary import Alphabet, Context
 
+__all__ = [
+    "ESCAPERS",
+    "Escaper",
+    "form",
+    "header",
+    "json_key",
+    "json_string",
+    "json_value",
+    "needs_escaping",
+    "text",
+    "trusting",
+    "url_component",
+    "url_prefix",
+    "xml",
+    "xml_attribute",
+    "xml_cdata",
+]
+
 Escaper = Callable[[Any], str]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -20,6 +20,8 @@ from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
+__all__ = ["Placement", "Problem", "kind_for_content_type", "place"]
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:

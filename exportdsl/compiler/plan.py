@@ -25,6 +25,17 @@ from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
+__all__ = [
+    "FieldPlan",
+    "Hole",
+    "Plan",
+    "RenderedRequest",
+    "RequestPlan",
+    "RetryPolicy",
+    "compile_blocks",
+    "parts",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Hole:

@@ -13,6 +13,8 @@ from exportdsl.language.parser import parse
 from exportdsl.source import LineIndex, Location, Span
 from exportdsl.vocabulary import Alphabet, FieldKind
 
+__all__ = ["Template"]
+
 _FILE = "<template>"
 
 

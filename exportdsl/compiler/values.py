@@ -16,6 +16,17 @@ from typing import Any
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import format_path
 
+__all__ = [
+    "MISSING",
+    "SafeText",
+    "TextValue",
+    "describe_missing",
+    "hole_function",
+    "step",
+    "to_json",
+    "to_text",
+]
+
 
 class TextValue(str):
     """A string that also has named parts: ``$tokenResponse.body`` is the raw answer and

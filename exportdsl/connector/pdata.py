@@ -13,6 +13,8 @@ from exportdsl.errors import ConfigError
 from exportdsl.language.grammar import load_parser
 from exportdsl.source import Span
 
+__all__ = ["depth", "parse_pdata"]
+
 
 def parse_pdata(text: str) -> list[tuple[str, Any, Span]]:
     """The top-level entries; raises Lark's `UnexpectedInput`, or `ConfigError` with a span."""

@@ -18,6 +18,8 @@ from yaml.nodes import Node, ScalarNode
 from exportdsl.errors import LoadError
 from exportdsl.source import LineIndex, Location, SourceMap
 
+__all__ = ["MAX_FILE_BYTES", "compose", "decode", "node_location", "read_text", "scalar_map"]
+
 MAX_FILE_BYTES = (
     1 << 20
 )  # connector files are hand-written configs; 1 MiB is far beyond any real one

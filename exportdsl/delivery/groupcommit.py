@@ -13,6 +13,8 @@ from concurrent.futures import Future
 
 from exportdsl.delivery.outbox import Accepted, Incoming, Outbox
 
+__all__ = ["GroupCommitter"]
+
 _STOP = object()
 
 

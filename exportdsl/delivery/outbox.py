@@ -23,6 +23,8 @@ from pathlib import Path
 
 from exportdsl.errors import OutboxError
 
+__all__ = ["Accepted", "Delivery", "DeliveryStatus", "Incoming", "Outbox", "Schedule"]
+
 
 class DeliveryStatus(StrEnum):
     """Where a delivery stands: waiting for its (next) attempt, delivered, or given up (dead)."""

@@ -43,6 +43,8 @@ from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.export.exporter import idempotency_key
 from exportdsl.export.webhooks import verify
 
+__all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]
+
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
 
 

@@ -20,6 +20,8 @@ from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import WorkerPool
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, ServeError
 
+__all__ = ["Settings", "build", "load_endpoints"]
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from lark import Lark, Transformer
 
+__all__ = ["grammar_text", "load_parser"]
+
 _PACKAGED = Path(__file__).parent.parent / "_grammar"  # in a wheel (pyproject force-include)
 _CHECKOUT = Path(__file__).parent.parent.parent / "grammar"  # in a source checkout
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from exportdsl.source import Span
 
+__all__ = ["Comment", "Node", "Reference", "Segment", "Text", "format_path"]
+
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 

@@ -18,6 +18,8 @@ from exportdsl.language.grammar import load_parser
 from exportdsl.language.nodes import Comment, Node, Reference, Segment, Text
 from exportdsl.source import Span, found_at, shorten
 
+__all__ = ["parse"]
+
 # What a user calls the terminals that an error message says were expected.
 _EXPECTED_WORDS = {
     "NAME": "a variable name (a letter, then letters, digits or _)",

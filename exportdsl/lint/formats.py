@@ -15,6 +15,8 @@ from exportdsl.lint.registry import all_rules
 from exportdsl.lint.runner import FileReport
 from exportdsl.source import snippet
 
+__all__ = ["FORMATS", "SARIF_SCHEMA", "as_json", "github", "render", "sarif", "text"]
+
 FORMATS = ("text", "json", "github", "sarif")
 
 

@@ -22,6 +22,15 @@ from exportdsl.lint.registry import all_rules
 from exportdsl.lint.settings import Settings
 from exportdsl.source import LineIndex
 
+__all__ = [
+    "CONNECTOR_SUFFIXES",
+    "PARALLEL_FROM",
+    "FileReport",
+    "connector_files",
+    "lint_file",
+    "lint_paths",
+]
+
 CONNECTOR_SUFFIXES = (".yaml", ".yml", ".json")
 PARALLEL_FROM = 64  # below this, starting workers costs more than it saves
 

@@ -24,6 +24,8 @@ from typing import Any
 
 from exportdsl.errors import SettingsError, Severity
 
+__all__ = ["SEVERITY_ORDER", "Settings", "load_settings", "parse_severity", "split_codes"]
+
 SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 

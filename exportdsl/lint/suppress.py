@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from exportdsl.errors import Diagnostic, Severity
 from exportdsl.source import LineIndex, Location
 
+__all__ = ["UNUSED", "Directive", "directives", "suppress", "unused"]
+
 UNUSED = "XD900"
 _DIRECTIVE = re.compile(
     r"(?:^|\s)#\s*exportdsl:\s*(?P<kind>disable|disable-file)\s*=\s*"

@@ -21,6 +21,8 @@ from exportdsl.errors import Severity
 from exportdsl.language.nodes import format_path
 from exportdsl.lint.api import Finding, LintContext, rule
 
+__all__ = ["RULE", "check"]
+
 _GLUED = re.compile(r"-[A-Za-z0-9_]")
 
 

@@ -20,6 +20,8 @@ from exportdsl.errors import Severity
 from exportdsl.language.nodes import Comment
 from exportdsl.lint.api import Finding, LintContext, rule
 
+__all__ = ["RULE", "check"]
+
 
 def check(context: LintContext) -> Iterator[Finding]:
     for template in context.fields:

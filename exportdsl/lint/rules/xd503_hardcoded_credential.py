@@ -24,6 +24,8 @@ from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Span
 
+__all__ = ["RULE", "check"]
+
 _SECRET_NAME = (
     r"(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|private[_-]?key|signing[_-]?key)"

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 
+__all__ = ["RULE", "check"]
+
 _SECRET = re.compile(r"(?i)token|secret|password|passwd|api_?key|apikey|signature|credential")
 
 

@@ -20,6 +20,8 @@ from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Span
 
+__all__ = ["RULE", "check"]
+
 _PLAIN = re.compile(r"(?i)http://(?:[^/?#@\s]*@)?(?P<host>\[[^\]]*\]|[^/?#:\s]*)")
 _LOOPBACK = re.compile(r"(?i)localhost|127(?:\.\d{1,3}){3}|\[::1\]")
 

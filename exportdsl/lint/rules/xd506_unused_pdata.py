@@ -17,6 +17,8 @@ from exportdsl.errors import Severity
 from exportdsl.language.nodes import format_path
 from exportdsl.lint.api import Finding, LintContext, rule
 
+__all__ = ["RULE", "check"]
+
 
 def check(context: LintContext) -> Iterator[Finding]:
     used: set[str | int] = set()

@@ -21,6 +21,8 @@ from exportdsl.errors import Severity
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.lint.api import Finding, LintContext, rule
 
+__all__ = ["RULE", "check"]
+
 
 def check(context: LintContext) -> Iterator[Finding]:
     export = context.connector.export

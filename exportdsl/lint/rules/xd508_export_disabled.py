@@ -21,6 +21,8 @@ from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Location
 
+__all__ = ["RULE", "check"]
+
 
 def check(context: LintContext) -> Iterator[Finding]:
     connector = context.connector

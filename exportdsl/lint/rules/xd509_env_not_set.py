@@ -16,6 +16,8 @@ from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import LineIndex, Location
 
+__all__ = ["RULE", "check"]
+
 
 def check(context: LintContext) -> Iterator[Finding]:
     if context.env is None:

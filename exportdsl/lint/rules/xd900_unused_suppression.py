@@ -13,4 +13,6 @@ before (for a block scalar, on its ``key: |`` line too), and ``# exportdsl: disa
 from exportdsl.errors import Severity
 from exportdsl.lint.api import rule
 
+__all__ = ["RULE"]
+
 RULE = rule("XD900", "unused-suppression", Severity.WARNING, __doc__)
