@@ -16,7 +16,7 @@ from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.errors import ExportDslError, Severity
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.language.parser import parse
-from exportdsl.source import Location, Span
+from exportdsl.source import Location
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,6 @@ class LintContext:
                 text.append("\0")
                 offsets.append(node.span.start)
         return "".join(text), offsets
-
-    def at(self, template: TemplateField, span: Span) -> Location:
-        return template.location(span)
 
 
 Check = Callable[[LintContext], Iterable[Finding]]

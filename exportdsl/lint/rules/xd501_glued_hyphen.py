@@ -39,7 +39,7 @@ def check(context: LintContext) -> Iterator[Finding]:
         ):  # a key can hold a hyphen; a name or an index cannot
             hint += f", or ${{{format_path((*reference.path[:-1], last + glued))}}} for a key with a hyphen"
         yield Finding(
-            context.at(template, reference.span),
+            template.location(reference.span),
             f"{reference}{glued} reads as {reference} followed by the text {glued!r}",
             hint,
         )

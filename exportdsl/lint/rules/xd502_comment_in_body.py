@@ -32,7 +32,7 @@ def check(context: LintContext) -> Iterator[Finding]:
             if isinstance(node, Comment):
                 opener = node.body[:2]
                 yield Finding(
-                    context.at(template, node.span),
+                    template.location(node.span),
                     f"'{opener}' starts a comment in the {plan.kind.upper()} of {template.name}: "
                     f"{len(node.body)} characters are removed from what is sent",
                     f"write #[[{opener}]]# for a literal '{opener}'; keep comments outside the body",

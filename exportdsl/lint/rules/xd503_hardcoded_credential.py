@@ -69,7 +69,7 @@ def check(context: LintContext) -> Iterator[Finding]:
         for match in _matches(template, literal):
             start, end = offsets[match.start("value")], offsets[match.end("value") - 1] + 1
             yield Finding(
-                context.at(template, Span(start, end)),
+                template.location(Span(start, end)),
                 f"{template.name}: a credential is written into the connector",
                 "read it from the environment: $env.NAME (redacted in every output)",
             )

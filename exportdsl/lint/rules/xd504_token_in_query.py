@@ -42,7 +42,7 @@ def check(context: LintContext) -> Iterator[Finding]:
                 token or _SECRET.search(reference.dotted) or _SECRET.search(parameter)
             ):
                 yield Finding(
-                    context.at(template, reference.span),
+                    template.location(reference.span),
                     f"{reference} puts a token or secret into the URL's query string",
                     "send it in a header instead, e.g. Authorization: Bearer …",
                 )

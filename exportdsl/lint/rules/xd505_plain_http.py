@@ -32,7 +32,7 @@ def check(context: LintContext) -> Iterator[Finding]:
         match = _PLAIN.match(template.source) if plan is not None and plan.kind == "url" else None
         if match and not _LOOPBACK.fullmatch(match.group("host")):
             yield Finding(
-                context.at(template, Span(0, 7)),
+                template.location(Span(0, 7)),
                 f"{template.name} uses plain http://",
                 "use https:// (only loopback addresses are exempt)",
             )

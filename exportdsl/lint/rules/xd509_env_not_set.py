@@ -28,7 +28,7 @@ def check(context: LintContext) -> Iterator[Finding]:
         variable = str(reference.segments[0].key)
         if variable not in context.env:
             yield Finding(
-                context.at(template, reference.span),
+                template.location(reference.span),
                 f"environment variable {variable} is not set",
                 f"set {variable} where exports run, or write $!{{env.{variable}}} if it may be missing",
             )
