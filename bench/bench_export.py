@@ -35,7 +35,8 @@ import httpx
 
 from bench.bench_report import sample_chat
 from bench.timing import cold_seconds
-from exportdsl.chat.reader import ChatSession, load_chat, parse_chat
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import load_chat, parse_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import parse_connector
 from exportdsl.export.exporter import Exporter

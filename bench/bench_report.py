@@ -28,7 +28,8 @@ from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
-from exportdsl.chat.reader import ChatSession, parse_chat
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import parse_chat
 from exportdsl.transcript.pdf import (
     PAGE_HEIGHT,
     PAGE_WIDTH,

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from exportdsl.chat.reader import ChatSession, parse_chat
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import parse_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.reader import parse_connector

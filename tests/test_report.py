@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.pdfbase.ttfonts import TTFont
 
-from exportdsl.chat.reader import ChatSession, Message, load_chat, parse_chat
+from exportdsl.chat.model import ChatSession, Message
+from exportdsl.chat.reader import load_chat, parse_chat
 from exportdsl.errors import ConfigError
 from exportdsl.transcript.pdf import INVISIBLE, describe_event, render_report
 

@@ -35,7 +35,7 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
-from exportdsl.chat.reader import ChatSession, Message, Role
+from exportdsl.chat.model import ChatSession, Message, Role
 from exportdsl.errors import ConfigError
 
 FONT_DIR = Path(__file__).parent / "fonts"
