@@ -30,14 +30,9 @@ from reportlab.pdfgen.canvas import Canvas
 
 from exportdsl.chat.model import ChatSession
 from exportdsl.chat.reader import parse_chat
-from exportdsl.transcript.pdf import (
-    PAGE_HEIGHT,
-    PAGE_WIDTH,
-    REGULAR_FONT,
-    _binary_streams,
-    _fonts,
-    render_report,
-)
+from exportdsl.transcript.pdf import _binary_streams, render_report
+from exportdsl.transcript.theme import PAGE_HEIGHT, PAGE_WIDTH
+from exportdsl.transcript.typeface import REGULAR_FONT, load_fonts
 
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}
@@ -144,7 +139,7 @@ def _draw_lines(canvas: Canvas, chat: ChatSession, font: str) -> None:
 
 def render_baseline(chat: ChatSession) -> bytes:
     """Every message as one drawString line, same font, new page when the page is full."""
-    _fonts()  # registers the bundled font, as the transcript does
+    load_fonts()  # registers the bundled font, as the transcript does
     buffer = io.BytesIO()
     canvas = Canvas(
         buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT

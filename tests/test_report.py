@@ -23,7 +23,9 @@ from reportlab.pdfbase.ttfonts import TTFont
 from exportdsl.chat.model import ChatSession, Message
 from exportdsl.chat.reader import load_chat, parse_chat
 from exportdsl.errors import ConfigError
-from exportdsl.transcript.pdf import INVISIBLE, describe_event, render_report
+from exportdsl.transcript.conversation import describe_event
+from exportdsl.transcript.pdf import render_report
+from exportdsl.transcript.text import INVISIBLE
 
 CHATS = Path(__file__).parent / "data" / "chats"
 FONTS = Path(__file__).parent.parent / "exportdsl" / "transcript" / "fonts"
