@@ -30,7 +30,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from exportdsl.chat.model import ChatSession
 from exportdsl.chat.reader import parse_chat
-from exportdsl.transcript.pdf import _binary_streams, render_report
+from exportdsl.transcript.pdf import _binary_streams, render_transcript
 from exportdsl.transcript.theme import PAGE_HEIGHT, PAGE_WIDTH
 from exportdsl.transcript.typeface import REGULAR_FONT, load_fonts
 
@@ -190,10 +190,10 @@ def measure_memory(count: int) -> tuple[float, float]:
 
 def _memory_child(count: int) -> None:
     chat = parse_chat(sample_chat(count))
-    render_report(chat)
+    render_transcript(chat)
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; before tracemalloc
     tracemalloc.start()  # a second render, traced: tracemalloc's own bookkeeping inflates the RSS
-    render_report(chat)
+    render_transcript(chat)
     _, heap_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(json.dumps([rss_kib / 1024, heap_peak / 2**20]))
@@ -206,7 +206,7 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     results: list[bool] = []
     warm = parse_chat(sample_chat(200))
-    render_report(warm)
+    render_transcript(warm)
     render_baseline(warm)
     print(
         f"{'messages':>9} {'baseline msg/s':>15} {'transcript msg/s':>17} {'ratio':>6} "
@@ -215,9 +215,9 @@ def main() -> None:
     for count, limit in TIME_TARGETS.items():
         chat = parse_chat(sample_chat(count))
         baseline = best_time(render_baseline, chat)
-        transcript = best_time(render_report, chat)
+        transcript = best_time(render_transcript, chat)
         ratio = baseline / transcript
-        pages = render_report(chat).count(b"/Type /Page\n")
+        pages = render_transcript(chat).count(b"/Type /Page\n")
         print(
             f"{count:>9,} {count / baseline:>15,.0f} {count / transcript:>17,.0f} {ratio:>6.2f} "
             f"{transcript * 1000:>13.0f} ms {pages:>6}"

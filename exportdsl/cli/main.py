@@ -162,11 +162,11 @@ def explain_command(connector: Path) -> None:
 def report(chat: Path, output: Path | None, timezone: str, title: str | None) -> None:
     """Render the PDF transcript of a chat session (Smartsupp POST-hook JSON)."""
     from exportdsl.chat.reader import load_chat  # reportlab loads only for this command
-    from exportdsl.transcript.pdf import render_report
+    from exportdsl.transcript.pdf import render_transcript
 
     target = output or chat.with_suffix(".pdf")
     try:
-        pdf = render_report(load_chat(chat), timezone=timezone, title=title)
+        pdf = render_transcript(load_chat(chat), timezone=timezone, title=title)
     except ExportDslError as error:
         click.echo(
             f"{chat}: {error}" if not str(error).startswith(str(chat)) else str(error), err=True

@@ -1,4 +1,4 @@
-"""The PDF transcript of a chat session: `render_report`, and the second pass that paints it.
+"""The PDF transcript of a chat session: `render_transcript`, and the second pass that paints it.
 
 Chat to PDF, one module a step:
 
@@ -47,7 +47,7 @@ from exportdsl.transcript.theme import (
 )
 from exportdsl.transcript.typeface import REGULAR_FONT, Fonts, load_fonts
 
-__all__ = ["render_report"]
+__all__ = ["render_transcript"]
 
 
 # -- pass 2: painting ----------------------------------------------------------------------------
@@ -148,7 +148,9 @@ class _Painter:
 
 
 # -- the public function -------------------------------------------------------------------------
-def render_report(chat: ChatSession, *, timezone: str = "UTC", title: str | None = None) -> bytes:
+def render_transcript(
+    chat: ChatSession, *, timezone: str = "UTC", title: str | None = None
+) -> bytes:
     """The PDF transcript of `chat`, times shown in `timezone`; byte-identical for the same input."""
     fonts = load_fonts()
     clock = Clock(timezone)
