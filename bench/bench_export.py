@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 
-from bench.bench_report import sample_chat
+from bench.bench_transcript import sample_chat
 from bench.timing import cold_seconds
 from exportdsl.chat.model import ChatSession
 from exportdsl.chat.reader import load_chat, parse_chat

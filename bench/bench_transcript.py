@@ -1,6 +1,6 @@
 """Benchmark: the PDF transcript against plain canvas drawing of the same messages.
 
-Run from the repository root: ``.venv/bin/python -m bench.bench_report``.
+Run from the repository root: ``.venv/bin/python -m bench.bench_transcript``.
 
 The baseline draws each message's text as one line with `Canvas.drawString` in the same bundled
 font, breaking pages when full: the least any PDF of these messages costs with reportlab. The
@@ -178,9 +178,7 @@ def best_time(render: Callable[[ChatSession], bytes], chat: ChatSession) -> floa
 
 def measure_memory(count: int) -> tuple[float, float]:
     """(max RSS MiB, tracemalloc peak MiB) of a fresh process rendering `count` messages."""
-    code = (
-        "import sys; from bench.bench_report import _memory_child; _memory_child(int(sys.argv[1]))"
-    )
+    code = "import sys; from bench.bench_transcript import _memory_child; _memory_child(int(sys.argv[1]))"
     output = subprocess.run(
         [sys.executable, "-c", code, str(count)], capture_output=True, text=True, check=True
     ).stdout
