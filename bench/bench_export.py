@@ -42,6 +42,8 @@ from exportdsl.connector.reader import parse_connector
 from exportdsl.export.exporter import Exporter
 from exportdsl.transcript.pdf import render_transcript
 
+__all__ = ["CONNECTOR", "SAMPLE", "SECRET", "TOKEN_ANSWER", "Baseline", "main"]
+
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "exportdsl" / "data" / "sample-chat.json"
 TARGET_RATE_SMALL, TARGET_OVERHEAD_MS, TARGET_RATE_LARGE, TARGET_COLD_MS = 200.0, 1.5, 5.0, 300.0

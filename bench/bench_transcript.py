@@ -34,6 +34,16 @@ from exportdsl.transcript.pdf import _binary_streams, render_transcript
 from exportdsl.transcript.theme import PAGE_HEIGHT, PAGE_WIDTH
 from exportdsl.transcript.typeface import REGULAR_FONT, load_fonts
 
+__all__ = [
+    "best_time",
+    "main",
+    "measure_memory",
+    "render_baseline",
+    "render_reportlab_defaults",
+    "sample_chat",
+    "verdict",
+]
+
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}
 MEMORY_TARGET_MIB = 80.0
