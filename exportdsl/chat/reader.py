@@ -339,8 +339,9 @@ class _Reader:
 
 
 def _split_sender(sender: str | None) -> tuple[str | None, str | None]:
-    """``visitor:abc`` -> ("visitor", "abc"); ``agent:3`` -> ("agent", "3"); ``system`` -> ("system",
-    None); a bare id (older payloads drop the ``visitor:`` prefix) -> (None, id)."""
+    """``visitor:abc`` -> ("visitor", "abc"); ``agent:3`` -> ("agent", "3");
+    ``system`` -> ("system", None); a bare id (older payloads drop the ``visitor:`` prefix) ->
+    (None, id)."""
     if not sender:
         return None, None
     kind, colon, ident = sender.partition(":")

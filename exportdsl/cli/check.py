@@ -36,7 +36,8 @@ FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders 
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="text for people, json for tools, github for workflow annotations, sarif for code scanning.",
+    help="text for people, json for tools, github for workflow annotations, "
+    "sarif for code scanning.",
 )
 @click.option(
     "--select",
@@ -108,7 +109,8 @@ def _summary(reports: list[FileReport], files: int) -> str:
 @click.command()
 @click.argument("code", required=False)
 def rules(code: str | None) -> None:
-    """List the lint rules, or show one rule's documentation (its anti-pattern and the better way)."""
+    """List the lint rules, or show one rule's documentation (its anti-pattern and the better
+    way)."""
     from exportdsl.lint import all_rules
 
     known = all_rules()
@@ -119,9 +121,8 @@ def rules(code: str | None) -> None:
     chosen = known.get(code.upper())
     if chosen is None:
         raise click.UsageError(f"no rule {code!r}; `exportdsl rules` lists them")
-    click.echo(
-        f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{textwrap.dedent(chosen.doc).strip()}"
-    )
+    documentation = textwrap.dedent(chosen.doc).strip()
+    click.echo(f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{documentation}")
 
 
 @click.command(name="explain")

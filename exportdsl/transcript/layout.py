@@ -82,7 +82,7 @@ class Layout:
         self.page.texts.append((x, baseline, style, text))
 
     def row(self, leading: float) -> float:
-        """Take the next line of the page (breaking the page if it is full); returns its baseline."""
+        """Take the next line of the page, breaking the page if it is full; returns its baseline."""
         if self.y - leading < BOTTOM:
             self.break_page()
         baseline = self.y - leading * 0.78

@@ -85,7 +85,7 @@ class _Encoder:
         return name
 
     def runs(self, text: str) -> list[tuple[int, str]]:
-        """(subset, escaped string) runs; most documents need a single subset, hence a single run."""
+        """(subset, escaped string) runs; most documents need one subset, hence a single run."""
         cached = self._cache.get(text)
         if cached is not None:
             return cached
@@ -151,7 +151,7 @@ class _Painter:
 def render_transcript(
     chat: ChatSession, *, timezone: str = "UTC", title: str | None = None
 ) -> bytes:
-    """The PDF transcript of `chat`, times shown in `timezone`; byte-identical for the same input."""
+    """The PDF transcript of `chat`, times shown in `timezone`; the same input, the same bytes."""
     fonts = load_fonts()
     clock = Clock(timezone)
     heading = title or "Chat transcript"
