@@ -5,9 +5,9 @@ Run from the repository root: ``.venv/bin/python -m bench.bench_export``.
 The receiver is a raw-socket HTTP/1.1 keep-alive responder in a *separate process*: a stdlib
 ``http.server`` in a thread of this process would cost more than the client and, sharing the GIL,
 would be measured with it. The baseline is the same two requests sent by hand-written httpx code
-over the same kind of client: the same PDF (`render_report`), base64, an f-string XML template with
-its escaping, ``json.dumps`` for the body, the token fetched once. exportdsl does the same work plus
-its own: the compiled templates, the Idempotency-Key, answer reading with limits, redaction
+over the same kind of client: the same PDF (`render_transcript`), base64, an f-string XML template
+with its escaping, ``json.dumps`` for the body, the token fetched once. exportdsl does the same work
+plus its own: the compiled templates, the Idempotency-Key, answer reading with limits, redaction
 bookkeeping. Both run interleaved, in rounds; the figures are medians over rounds.
 
 Targets (issue 5): a 6-message chat >= 200 exports/s with the token cached and <= 1.5 ms over the
@@ -33,13 +33,16 @@ from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 
-from bench.bench_report import sample_chat
+from bench.bench_transcript import sample_chat
 from bench.timing import cold_seconds
-from exportdsl.chat.reader import ChatSession, load_chat, parse_chat
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import load_chat, parse_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import parse_connector
 from exportdsl.export.exporter import Exporter
-from exportdsl.transcript.pdf import render_report
+from exportdsl.transcript.pdf import render_transcript
+
+__all__ = ["CONNECTOR", "SAMPLE", "SECRET", "TOKEN_ANSWER", "Baseline", "main"]
 
 ROOT = Path(__file__).parent.parent
 SAMPLE = ROOT / "exportdsl" / "data" / "sample-chat.json"
@@ -132,7 +135,7 @@ class Baseline:
         self.token = answer.json()["access_token"]
 
     def export(self, chat: ChatSession) -> None:
-        pdf = render_report(chat, timezone="Europe/Berlin")
+        pdf = render_transcript(chat, timezone="Europe/Berlin")
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         visitor = chat.visitor.name or ""
         xml = (
@@ -221,7 +224,8 @@ def _measure(base: str) -> None:
 
         ours, by_hand = _compare(ours_small, lambda: baseline.export(small), count=40, rounds=7)
         pdf_only = statistics.median(
-            _per_call(lambda: render_report(small, timezone="Europe/Berlin"), 40) for _ in range(5)
+            _per_call(lambda: render_transcript(small, timezone="Europe/Berlin"), 40)
+            for _ in range(5)
         )
         rate, overhead_ms = 1 / ours, (ours - by_hand) * 1000
         print(

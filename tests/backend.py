@@ -22,10 +22,28 @@ from typing import Any
 import httpx
 import pytest
 
-from exportdsl.chat.reader import ChatSession, parse_chat
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import parse_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.reader import parse_connector
+
+__all__ = [
+    "ACCESS_TOKEN",
+    "API_KEY",
+    "CLIENT_SECRET",
+    "ENV",
+    "SAMPLE_CHAT",
+    "TOKEN",
+    "Backend",
+    "Received",
+    "Reply",
+    "backend_fixture",
+    "connector_text",
+    "make_plan",
+    "real_backend_fixture",
+    "sample_chat",
+]
 
 SAMPLE_CHAT = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"
 CLIENT_SECRET = 'cl1ent-S3CRET/+&="ü'  # characters that every encoding changes

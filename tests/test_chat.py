@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from exportdsl.chat.reader import MAX_NESTING, ChatSession, Role, load_chat, parse_chat
+from exportdsl.chat.model import ChatSession, Role
+from exportdsl.chat.reader import MAX_NESTING, load_chat, parse_chat
 from exportdsl.errors import ChatError, ExportDslError
 
 CHATS = Path(__file__).parent / "data" / "chats"

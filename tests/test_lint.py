@@ -183,7 +183,7 @@ def test_rules_command_documents_each_rule() -> None:
 
 
 def test_every_format_is_offered_on_the_command_line() -> None:
-    import exportdsl.cli.main as cli
+    import exportdsl.cli.check as cli
     from exportdsl.lint import formats
 
     assert cli.FORMATS == formats.FORMATS

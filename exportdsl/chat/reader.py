@@ -1,13 +1,10 @@
-"""The chat session: Smartsupp POST-hook JSON as typed, validated, immutable values.
+"""Reading a chat session: Smartsupp POST-hook JSON checked and turned into `ChatSession` values.
 
-The model is tolerant where real payloads differ (``group``/``groupKey``, ``from`` with or without
-the ``visitor:`` prefix, null ratings, missing optional blocks, PHP's ``[]`` for an empty object)
-and strict where the transcript depends on the data: every message needs a ``type`` and a
+The reader is tolerant where real payloads differ (``group``/``groupKey``, ``from`` with or
+without the ``visitor:`` prefix, null ratings, missing optional blocks, PHP's ``[]`` for an empty
+object) and strict where the transcript depends on the data: every message needs a ``type`` and a
 ``sentAt`` time. Every problem is a `ChatError` naming the JSON path (``messages[3].sentAt``);
-nothing escapes as a traceback.
-
-`ChatSession.raw` is the very dict that was parsed, never modified: templates see it as ``$chat``
-and a forward connector posts it as it came.
+nothing escapes as a traceback. The types it builds are in `exportdsl.chat.model`.
 """
 
 from __future__ import annotations
@@ -16,12 +13,14 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
+from exportdsl.chat.model import Channel, ChatSession, Message, PageVisit, Variable, Visitor
 from exportdsl.errors import ChatError
+
+# ChatSession is what every reader returns; it is listed so that callers need only this module.
+__all__ = ["MAX_NESTING", "ChatSession", "load_chat", "parse_chat", "parse_chat_bytes"]
 
 MAX_NESTING = 64
 """Deeper JSON than this is refused: no Smartsupp payload nests more than a few levels, and a
@@ -33,104 +32,6 @@ limit."""
 _MAX_TIMESTAMP_MS = 253_402_128_000_000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-class Role(StrEnum):
-    """Who speaks in a message, as the transcript shows it."""
-
-    VISITOR = "visitor"
-    AGENT = "agent"
-    TRIGGERED = "triggered"  # an automatic message sent by a trigger
-    SYSTEM = "system"  # an event such as ``agent.join``; its content is an event code
-    OTHER = "other"  # a message type this model does not know; shown with its type name
-
-
-@dataclass(frozen=True, slots=True)
-class Variable:
-    """One visitor variable: ``visitor.variables.<key> = {label, value}``."""
-
-    key: str
-    label: str
-    value: object
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    id: int | str | None = None
-    name: str | None = None
-    email: str | None = None
-    note: str | None = None
-    group: str | None = None  # ``group`` or, in older payloads, ``groupKey``
-    ip_address: str | None = None
-    city: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    user_agent: str | None = None
-    platform: str | None = None
-    referer: str | None = None
-    variables: tuple[Variable, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    id: int | str | None = None
-    is_chat: bool = False
-    is_missed: bool = False
-    is_triggered: bool = False
-    is_offline: bool = False
-    is_completed: bool = False
-    is_dropped: bool = False
-    duration: float | None = None  # seconds
-    avg_response: float | None = None  # seconds
-    first_response: float | None = None  # seconds
-    messages_count: int | None = None
-    words_count: int | None = None
-    rating: float | None = None  # null when the visitor did not rate
-    rating_desc: str | None = None  # the visitor's comment on the rating
-
-
-@dataclass(frozen=True, slots=True)
-class PageVisit:
-    url: str
-    title: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One message. ``sender`` is ``from`` as sent; ``sender_kind``/``sender_id`` are its parts."""
-
-    type: str
-    sent_at: int  # milliseconds since 1970, UTC
-    content: str = ""
-    name: str | None = None
-    sender: str | None = None
-    sender_kind: str | None = None  # "visitor", "agent", "system", ... or None for a bare id
-    sender_id: str | None = None
-    triggered_by: str | None = None
-
-    @property
-    def role(self) -> Role:
-        if self.type == "system":
-            return Role.SYSTEM
-        if self.triggered_by:
-            return Role.TRIGGERED
-        if self.type == "visitor":
-            return Role.VISITOR
-        if self.type == "agent":
-            return Role.AGENT
-        return Role.OTHER
-
-
-@dataclass(frozen=True, slots=True)
-class ChatSession:
-    account_id: int | str | None
-    begin_at: int | None  # milliseconds since 1970, UTC
-    end_at: int | None
-    channel: Channel
-    visitor: Visitor
-    paths: tuple[PageVisit, ...]
-    messages: tuple[Message, ...]
-    raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
 
 
 def load_chat(path: str | Path) -> ChatSession:
@@ -438,8 +339,9 @@ class _Reader:
 
 
 def _split_sender(sender: str | None) -> tuple[str | None, str | None]:
-    """``visitor:abc`` -> ("visitor", "abc"); ``agent:3`` -> ("agent", "3"); ``system`` -> ("system",
-    None); a bare id (older payloads drop the ``visitor:`` prefix) -> (None, id)."""
+    """``visitor:abc`` -> ("visitor", "abc"); ``agent:3`` -> ("agent", "3");
+    ``system`` -> ("system", None); a bare id (older payloads drop the ``visitor:`` prefix) ->
+    (None, id)."""
     if not sender:
         return None, None
     kind, colon, ident = sender.partition(":")

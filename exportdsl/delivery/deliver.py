@@ -81,10 +81,10 @@ class ExportDeliverer:
         return exporters[name]
 
     def _render(self, chat: ChatSession, timezone: str) -> bytes:
-        from exportdsl.transcript.pdf import render_report
+        from exportdsl.transcript.pdf import render_transcript
 
         with self._rendering:
-            return render_report(chat, timezone=timezone)
+            return render_transcript(chat, timezone=timezone)
 
 
 def outcome(result: ExportResult) -> Outcome:

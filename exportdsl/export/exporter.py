@@ -252,10 +252,10 @@ class Exporter:
             pdf = self.render_pdf(chat, self.plan.timezone)
         else:
             from exportdsl.transcript.pdf import (
-                render_report,
+                render_transcript,
             )  # reportlab loads only when a PDF is made
 
-            pdf = render_report(chat, timezone=self.plan.timezone)
+            pdf = render_transcript(chat, timezone=self.plan.timezone)
         variables = self.plan.connector_variables()
         # SafeText: ours, of a known alphabet, so it goes in unescaped where that alphabet is safe
         now = SafeText(self.now().astimezone(self.zone).strftime(DATE_FORMAT))

@@ -20,9 +20,12 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.pdfbase.ttfonts import TTFont
 
-from exportdsl.chat.reader import ChatSession, Message, load_chat, parse_chat
+from exportdsl.chat.model import ChatSession, Message
+from exportdsl.chat.reader import load_chat, parse_chat
 from exportdsl.errors import ConfigError
-from exportdsl.transcript.pdf import INVISIBLE, describe_event, render_report
+from exportdsl.transcript.conversation import describe_event
+from exportdsl.transcript.pdf import render_transcript
+from exportdsl.transcript.text import INVISIBLE
 
 CHATS = Path(__file__).parent / "data" / "chats"
 FONTS = Path(__file__).parent.parent / "exportdsl" / "transcript" / "fonts"
@@ -65,7 +68,7 @@ def fixture_chat() -> ChatSession:
 
 @pytest.fixture(scope="module")
 def fixture_pdf(fixture_chat: ChatSession) -> bytes:
-    return render_report(fixture_chat, timezone="Europe/Prague")
+    return render_transcript(fixture_chat, timezone="Europe/Prague")
 
 
 # -- contents -------------------------------------------------------------------------------------
@@ -129,16 +132,16 @@ def test_pages_visited_and_messages_in_order(fixture_pdf: bytes) -> None:
 
 
 def test_times_follow_the_time_zone(fixture_chat: ChatSession) -> None:
-    text = text_of(render_report(fixture_chat, timezone="UTC"))
+    text = text_of(render_transcript(fixture_chat, timezone="UTC"))
     assert "15:33:59" in text and "16:33:59" not in text
     assert "times in UTC (UTC+00:00)" in text
 
 
 def test_unknown_time_zone_is_a_config_error(fixture_chat: ChatSession) -> None:
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
-        render_report(fixture_chat, timezone="Mars/Olympus")
+        render_transcript(fixture_chat, timezone="Mars/Olympus")
     with pytest.raises(ConfigError):
-        render_report(fixture_chat, timezone="../../etc/passwd")
+        render_transcript(fixture_chat, timezone="../../etc/passwd")
 
 
 def test_metadata_comes_from_the_chat(fixture_chat: ChatSession, fixture_pdf: bytes) -> None:
@@ -147,14 +150,14 @@ def test_metadata_comes_from_the_chat(fixture_chat: ChatSession, fixture_pdf: by
     assert info.title == "Chat transcript 55039"
     assert info.subject == "Smartsupp chat 55039 with Dusan Kmet, Fri 27 Mar 2015, 16:34:36 CET"
     assert info["/CreationDate"] == "D:20150327163436+01'00'"  # endAt, in the chosen zone
-    titled = PdfReader(io.BytesIO(render_report(fixture_chat, title="Support case #42")))
+    titled = PdfReader(io.BytesIO(render_transcript(fixture_chat, title="Support case #42")))
     assert titled.metadata is not None and titled.metadata.title == "Support case #42"
     assert "Support case #42" in titled.pages[0].extract_text()
 
 
 def test_missing_values_and_flags() -> None:
     chat = load_chat(CHATS / "variants.json")
-    text = text_of(render_report(chat))
+    text = text_of(render_transcript(chat))
     for expected in [
         "Missed",
         "Offline message",
@@ -177,7 +180,7 @@ def test_missing_values_and_flags() -> None:
 )
 def test_durations_in_words(seconds: float, shown: str) -> None:
     chat = parse_chat({"channel": {"duration": seconds}, "messages": []})
-    assert f"Duration {shown}\n" in text_of(render_report(chat))
+    assert f"Duration {shown}\n" in text_of(render_transcript(chat))
 
 
 def test_system_events_in_words() -> None:
@@ -193,7 +196,7 @@ def test_system_events_in_words() -> None:
 
 
 def test_an_empty_chat_renders_one_page() -> None:
-    pdf = render_report(load_chat(CHATS / "minimal.json"))
+    pdf = render_transcript(load_chat(CHATS / "minimal.json"))
     pages = pages_text(pdf)
     assert len(pages) == 1
     assert "Conversation (0 messages)" in pages[0] and "No messages in this chat." in pages[0]
@@ -205,7 +208,7 @@ def test_long_chats_are_numbered_and_keep_their_order() -> None:
     chat = chat_with(
         *(f"message number {index:04d} " + "word " * (index % 30) for index in range(400))
     )
-    pages = pages_text(render_report(chat))
+    pages = pages_text(render_transcript(chat))
     total = len(pages)
     assert total > 5
     for number, page in enumerate(pages, start=1):
@@ -217,7 +220,7 @@ def test_long_chats_are_numbered_and_keep_their_order() -> None:
 
 def test_long_messages_wrap_and_keep_every_word() -> None:
     words = [f"w{index}" for index in range(1500)]
-    pdf = render_report(chat_with(" ".join(words)))
+    pdf = render_transcript(chat_with(" ".join(words)))
     text = text_of(pdf)
     found = re.findall(r"w\d+", text)
     assert found == words
@@ -226,7 +229,7 @@ def test_long_messages_wrap_and_keep_every_word() -> None:
 
 
 def test_a_message_longer_than_a_page_continues_on_the_next() -> None:
-    pdf = render_report(
+    pdf = render_transcript(
         chat_with("short", "\n".join(f"line {index}" for index in range(200)), "after")
     )
     pages = pages_text(pdf)
@@ -241,7 +244,7 @@ def test_a_message_longer_than_a_page_continues_on_the_next() -> None:
 
 def test_a_word_wider_than_the_page_is_broken_not_lost() -> None:
     word = "".join(chr(ord("a") + index % 26) for index in range(3000))
-    text = text_of(render_report(chat_with(word)))
+    text = text_of(render_transcript(chat_with(word)))
     assert word in re.sub(r"\s", "", text)
 
 
@@ -259,7 +262,7 @@ def test_long_header_values_names_and_titles_wrap_instead_of_being_cut() -> None
             ],
         }
     )
-    pdf = render_report(chat, title="A title " * 30)
+    pdf = render_transcript(chat, title="A title " * 30)
     text = text_of(pdf)
     assert re.findall(r"c\d+", text) == comment.split()
     flat = re.sub(r"\s", "", text)
@@ -282,7 +285,7 @@ SCRIPTS = {
 )
 def test_every_script_comes_back_from_pdftotext(tmp_path: Path) -> None:
     pdf = tmp_path / "scripts.pdf"
-    pdf.write_bytes(render_report(load_chat(CHATS / "scripts.json")))
+    pdf.write_bytes(render_transcript(load_chat(CHATS / "scripts.json")))
     text = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(pdf), "-"],
         capture_output=True,
@@ -296,13 +299,13 @@ def test_every_script_comes_back_from_pdftotext(tmp_path: Path) -> None:
 
 
 def test_right_to_left_text_is_kept() -> None:
-    text = text_of(render_report(load_chat(CHATS / "scripts.json")))
+    text = text_of(render_transcript(load_chat(CHATS / "scripts.json")))
     for sample in ["שלום עולם", "مرحبا بالعالم"]:
         assert sample in text or sample[::-1] in text  # not shaped or reordered, never lost
 
 
 def test_missing_glyphs_become_visible_stand_ins() -> None:
-    text = text_of(render_report(chat_with("crab 🦀 and 中文 ok", "😀 ✓ ★ €")))
+    text = text_of(render_transcript(chat_with("crab 🦀 and 中文 ok", "😀 ✓ ★ €")))
     assert "crab [U+1F980] and [U+4E2D U+6587] ok" in text
     # DejaVu has 😀, but beyond the BMP text extraction would lose it, so it is a stand-in too
     assert "[U+1F600] ✓ ★ €" in text
@@ -310,7 +313,9 @@ def test_missing_glyphs_become_visible_stand_ins() -> None:
 
 def test_control_characters_are_shown_not_obeyed() -> None:
     text = text_of(
-        render_report(chat_with("bell\x07null\x00esc\x1b[31m", "tab\there", "one\r\ntwo\rthree"))
+        render_transcript(
+            chat_with("bell\x07null\x00esc\x1b[31m", "tab\there", "one\r\ntwo\rthree")
+        )
     )
     assert "bell[U+0007]null[U+0000]esc[U+001B][31m" in text
     assert "tab    here" in text
@@ -319,7 +324,7 @@ def test_control_characters_are_shown_not_obeyed() -> None:
 
 def test_invisible_format_characters_are_dropped() -> None:
     text = text_of(
-        render_report(chat_with("zero\u200bwidth\u200djoin\ufeffbom\u202eoverride\u00adsoft"))
+        render_transcript(chat_with("zero\u200bwidth\u200djoin\ufeffbom\u202eoverride\u00adsoft"))
     )
     assert "zerowidthjoinbomoverridesoft" in text
 
@@ -331,7 +336,7 @@ def test_lone_surrogates_do_not_break_the_pdf() -> None:
             '"messages": [{"type": "visitor", "content": "a\\udc00b", "sentAt": 1}]}'
         )
     )
-    pdf = render_report(chat)
+    pdf = render_transcript(chat)
     assert "a[U+DC00]b" in text_of(pdf)
     info = PdfReader(io.BytesIO(pdf)).metadata
     assert info is not None and "X[U+D800]" in str(info.subject)
@@ -339,7 +344,7 @@ def test_lone_surrogates_do_not_break_the_pdf() -> None:
 
 def test_markup_is_shown_as_typed() -> None:
     typed = "<b>bold</b> &amp; <i>x</i> <font color=red>y</font> <br/> &lt; ${x} #if"
-    text = text_of(render_report(chat_with(typed, name="<script>alert(1)</script>")))
+    text = text_of(render_transcript(chat_with(typed, name="<script>alert(1)</script>")))
     assert typed in text
     assert "<script>alert(1)</script>" in text
 
@@ -348,14 +353,14 @@ def test_markup_is_shown_as_typed() -> None:
 def test_a_one_megabyte_message_renders() -> None:
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 18_000
     content = filler[: 1_000_000 - 8] + " THE-END"
-    reader = PdfReader(io.BytesIO(render_report(chat_with(content))))
+    reader = PdfReader(io.BytesIO(render_transcript(chat_with(content))))
     assert len(reader.pages) > 150
     assert "THE-END" in reader.pages[-1].extract_text()
 
 
 def test_fifty_thousand_messages_render() -> None:
     chat = chat_with(*(f"m{index}" for index in range(50_000)))
-    reader = PdfReader(io.BytesIO(render_report(chat)))
+    reader = PdfReader(io.BytesIO(render_transcript(chat)))
     total = len(reader.pages)
     assert total > 500
     assert "m0" in reader.pages[0].extract_text()
@@ -365,17 +370,17 @@ def test_fifty_thousand_messages_render() -> None:
 
 # -- determinism ----------------------------------------------------------------------------------
 def test_same_input_gives_identical_bytes(fixture_chat: ChatSession, fixture_pdf: bytes) -> None:
-    again = render_report(fixture_chat, timezone="Europe/Prague")
+    again = render_transcript(fixture_chat, timezone="Europe/Prague")
     assert hashlib.sha256(again).hexdigest() == hashlib.sha256(fixture_pdf).hexdigest()
-    assert render_report(fixture_chat, timezone="UTC") != fixture_pdf
+    assert render_transcript(fixture_chat, timezone="UTC") != fixture_pdf
 
 
 def test_identical_bytes_across_processes(fixture_pdf: bytes) -> None:
     code = (
         "import hashlib, sys\n"
         "from exportdsl.chat.reader import load_chat\n"
-        "from exportdsl.transcript.pdf import render_report\n"
-        "pdf = render_report(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
+        "from exportdsl.transcript.pdf import render_transcript\n"
+        "pdf = render_transcript(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
         "print(hashlib.sha256(pdf).hexdigest())"
     )
     result = subprocess.run(
@@ -419,7 +424,7 @@ def _right_to_left(char: str) -> bool:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
 def test_every_printable_character_survives_in_order(contents: list[str]) -> None:
-    text = re.sub(r"[\s\[\]]", "", text_of(render_report(chat_with(*contents))))
+    text = re.sub(r"[\s\[\]]", "", text_of(render_transcript(chat_with(*contents))))
     position = 0
     for content in contents:
         expected = expected_visible(content)

@@ -1,6 +1,6 @@
 """Benchmark: the PDF transcript against plain canvas drawing of the same messages.
 
-Run from the repository root: ``.venv/bin/python -m bench.bench_report``.
+Run from the repository root: ``.venv/bin/python -m bench.bench_transcript``.
 
 The baseline draws each message's text as one line with `Canvas.drawString` in the same bundled
 font, breaking pages when full: the least any PDF of these messages costs with reportlab. The
@@ -28,15 +28,21 @@ from typing import Any
 
 from reportlab.pdfgen.canvas import Canvas
 
-from exportdsl.chat.reader import ChatSession, parse_chat
-from exportdsl.transcript.pdf import (
-    PAGE_HEIGHT,
-    PAGE_WIDTH,
-    REGULAR_FONT,
-    _binary_streams,
-    _fonts,
-    render_report,
-)
+from exportdsl.chat.model import ChatSession
+from exportdsl.chat.reader import parse_chat
+from exportdsl.transcript.pdf import _binary_streams, render_transcript
+from exportdsl.transcript.theme import PAGE_HEIGHT, PAGE_WIDTH
+from exportdsl.transcript.typeface import REGULAR_FONT, load_fonts
+
+__all__ = [
+    "best_time",
+    "main",
+    "measure_memory",
+    "render_baseline",
+    "render_reportlab_defaults",
+    "sample_chat",
+    "verdict",
+]
 
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}
@@ -143,7 +149,7 @@ def _draw_lines(canvas: Canvas, chat: ChatSession, font: str) -> None:
 
 def render_baseline(chat: ChatSession) -> bytes:
     """Every message as one drawString line, same font, new page when the page is full."""
-    _fonts()  # registers the bundled font, as the transcript does
+    load_fonts()  # registers the bundled font, as the transcript does
     buffer = io.BytesIO()
     canvas = Canvas(
         buffer, pagesize=(PAGE_WIDTH, PAGE_HEIGHT), invariant=1, initialFontName=REGULAR_FONT
@@ -182,9 +188,7 @@ def best_time(render: Callable[[ChatSession], bytes], chat: ChatSession) -> floa
 
 def measure_memory(count: int) -> tuple[float, float]:
     """(max RSS MiB, tracemalloc peak MiB) of a fresh process rendering `count` messages."""
-    code = (
-        "import sys; from bench.bench_report import _memory_child; _memory_child(int(sys.argv[1]))"
-    )
+    code = "import sys; from bench.bench_transcript import _memory_child; _memory_child(int(sys.argv[1]))"
     output = subprocess.run(
         [sys.executable, "-c", code, str(count)], capture_output=True, text=True, check=True
     ).stdout
@@ -194,10 +198,10 @@ def measure_memory(count: int) -> tuple[float, float]:
 
 def _memory_child(count: int) -> None:
     chat = parse_chat(sample_chat(count))
-    render_report(chat)
+    render_transcript(chat)
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; before tracemalloc
     tracemalloc.start()  # a second render, traced: tracemalloc's own bookkeeping inflates the RSS
-    render_report(chat)
+    render_transcript(chat)
     _, heap_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(json.dumps([rss_kib / 1024, heap_peak / 2**20]))
@@ -210,7 +214,7 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     results: list[bool] = []
     warm = parse_chat(sample_chat(200))
-    render_report(warm)
+    render_transcript(warm)
     render_baseline(warm)
     print(
         f"{'messages':>9} {'baseline msg/s':>15} {'transcript msg/s':>17} {'ratio':>6} "
@@ -219,9 +223,9 @@ def main() -> None:
     for count, limit in TIME_TARGETS.items():
         chat = parse_chat(sample_chat(count))
         baseline = best_time(render_baseline, chat)
-        transcript = best_time(render_report, chat)
+        transcript = best_time(render_transcript, chat)
         ratio = baseline / transcript
-        pages = render_report(chat).count(b"/Type /Page\n")
+        pages = render_transcript(chat).count(b"/Type /Page\n")
         print(
             f"{count:>9,} {count / baseline:>15,.0f} {count / transcript:>17,.0f} {ratio:>6.2f} "
             f"{transcript * 1000:>13.0f} ms {pages:>6}"

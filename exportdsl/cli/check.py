@@ -1,0 +1,147 @@
+"""`exportdsl check`, `rules` and `explain`: the linter and the compiler's view of a connector.
+
+Only click is imported here, since `main` imports this module for every command; the linter and
+the compiler load inside the commands that use them, and `check` never loads jinja2, httpx or
+reportlab (a cold start is most of a one-file run).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from exportdsl.cli.exits import EXIT_CLEAN, EXIT_FINDINGS
+from exportdsl.errors import ExportDslError
+
+if TYPE_CHECKING:
+    from exportdsl.lint import FileReport
+
+__all__ = ["FORMATS", "check", "explain_command", "rules"]
+
+FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders them
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations, "
+    "sarif for code scanning.",
+)
+@click.option(
+    "--select",
+    multiple=True,
+    metavar="CODES",
+    help="Only these rule codes or prefixes (XD2,XD503).",
+)
+@click.option(
+    "--ignore", multiple=True, metavar="CODES", help="Leave out these rule codes or prefixes."
+)
+@click.option(
+    "--fail-level",
+    type=click.Choice(["error", "warning", "info"]),
+    default=None,
+    help="Exit 1 when something at or above this severity is found  [default: error].",
+)
+@click.option(
+    "--env", "check_env", is_flag=True, help="Also report $env.NAME that this environment lacks."
+)
+def check(
+    paths: tuple[Path, ...],
+    output_format: str,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fail_level: str | None,
+    check_env: bool,
+) -> None:
+    """Check and lint connector files (or every .yaml/.yml/.json below folders)."""
+    from exportdsl.lint import connector_files, lint_paths, load_settings
+    from exportdsl.lint.formats import render
+    from exportdsl.lint.settings import parse_severity, split_codes
+
+    files = list(connector_files(paths))
+    if not files:
+        raise click.UsageError("no connector files (.yaml, .yml, .json) in the given paths")
+    try:
+        settings = load_settings(
+            select=split_codes(select),
+            fail_level=parse_severity(fail_level, "--fail-level") if fail_level else None,
+            env=dict(os.environ) if check_env else None,
+        )
+    except ExportDslError as error:
+        raise click.UsageError(str(error)) from None
+    ignored = split_codes(ignore)
+    if ignored:
+        settings = replace(settings, ignore=settings.ignore + ignored)
+    reports = lint_paths(files, settings)
+    output = render(output_format, reports)
+    if output or output_format != "text":
+        click.echo(output)
+    click.echo(_summary(reports, len(files)), err=True)
+    failing = any(settings.fails(d.severity) for report in reports for d in report.diagnostics)
+    sys.exit(EXIT_FINDINGS if failing else EXIT_CLEAN)
+
+
+def _summary(reports: list[FileReport], files: int) -> str:
+    counts = Counter(d.severity.value for report in reports for d in report.diagnostics)
+    noun = "file" if files == 1 else "files"
+    if not counts:
+        return f"{files} {noun} checked, no problems"
+    parts = ", ".join(
+        f"{counts[level]} {level}{'s' if counts[level] != 1 else ''}"
+        for level in ("error", "warning", "info")
+        if counts[level]
+    )
+    return f"{parts} in {files} {noun}"
+
+
+@click.command()
+@click.argument("code", required=False)
+def rules(code: str | None) -> None:
+    """List the lint rules, or show one rule's documentation (its anti-pattern and the better
+    way)."""
+    from exportdsl.lint import all_rules
+
+    known = all_rules()
+    if code is None:
+        for rule in known.values():
+            click.echo(f"{rule.code}  {rule.severity.value:<7}  {rule.name:<36} {rule.summary}")
+        return
+    chosen = known.get(code.upper())
+    if chosen is None:
+        raise click.UsageError(f"no rule {code!r}; `exportdsl rules` lists them")
+    documentation = textwrap.dedent(chosen.doc).strip()
+    click.echo(f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{documentation}")
+
+
+@click.command(name="explain")
+@click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def explain_command(connector: Path) -> None:
+    """Show each field's references, where they land (escaping) and in which phase."""
+    from exportdsl.compiler.analysis import compile_connector
+    from exportdsl.compiler.explain import explain
+    from exportdsl.connector.reader import load_connector
+    from exportdsl.lint import Settings, lint_file
+    from exportdsl.lint.formats import text as text_format
+
+    try:
+        plan = compile_connector(load_connector(connector))
+    except ExportDslError as error:
+        click.echo(
+            text_format([lint_file(connector, Settings(select=("XD0", "XD1", "XD2")))])
+            or str(error),
+            err=True,
+        )
+        sys.exit(EXIT_FINDINGS)
+    click.echo(explain(str(connector), plan))

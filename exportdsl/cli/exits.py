@@ -1,0 +1,11 @@
+"""The exit codes of `exportdsl check`, `explain` and `transcript`, and of an internal error.
+
+A module of their own so that the command modules and `main` share them without importing each
+other (`main` imports every command module to register it).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INTERNAL", "EXIT_USAGE"]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3

@@ -1,0 +1,113 @@
+"""Values as the transcript shows them: times in the reader's zone, durations, numbers, ids.
+
+Names of days and months are English and fixed, never the process locale's, and every time comes
+from the chat itself: the same chat gives the same text on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from exportdsl.errors import ConfigError
+
+__all__ = [
+    "DAY_NAMES",
+    "MONTH_NAMES",
+    "Clock",
+    "duration_text",
+    "id_text",
+    "number_text",
+    "value_text",
+]
+
+# English names, not strftime's %a/%b: those follow the process locale, and output must not.
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+class Clock:
+    """Chat timestamps (ms since 1970, UTC) as local times in the requested zone."""
+
+    def __init__(self, timezone: str) -> None:
+        try:
+            self.zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+            raise ConfigError(
+                f"unknown time zone {timezone!r}",
+                hint="use an IANA name such as Europe/Prague or UTC",
+            ) from None
+        self.name = timezone
+
+    def local(self, ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, self.zone)
+
+    def full(self, ms: int | None) -> str:
+        if ms is None:
+            return "—"
+        moment = self.local(ms)
+        day, month = DAY_NAMES[moment.weekday()][:3], MONTH_NAMES[moment.month - 1][:3]
+        return f"{day} {moment:%d} {month} {moment:%Y}, {moment:%H:%M:%S} {moment:%Z}".rstrip()
+
+    @staticmethod
+    def day(moment: datetime) -> str:
+        return (
+            f"{DAY_NAMES[moment.weekday()]} {moment:%d} {MONTH_NAMES[moment.month - 1]} {moment:%Y}"
+        )
+
+    def offset(self, ms: int | None) -> str:
+        moment = self.local(ms or 0)
+        text = f"{moment:%z}"
+        return f"UTC{text[:3]}:{text[3:]}" if text else "UTC"
+
+
+def duration_text(seconds: float | None) -> str:
+    """``3725`` -> ``1 h 2 min 5 s``; a negative value (bad data) is shown as it is, in seconds."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    if total < 0:
+        return f"{total} s"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if value
+    ]
+    return " ".join(parts) or "0 s"
+
+
+def number_text(value: float | None) -> str:
+    """A rating or count: ``4.0`` -> ``4``, ``4.5`` stays; a missing value is a dash."""
+    if value is None:
+        return "—"
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def id_text(value: int | str | None) -> str:
+    """An account or chat id; a missing one is a dash."""
+    return "—" if value is None else str(value)
+
+
+def value_text(value: object) -> str:
+    """A variable's value as text: strings as they are, everything else as compact JSON-ish text."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)

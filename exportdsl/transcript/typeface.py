@@ -1,0 +1,119 @@
+"""The bundled DejaVu Sans fonts: registered with reportlab once, measured fast, wrapped greedily.
+
+The TrueType files are in the ``fonts/`` folder beside this module (hence this module's name).
+Registration is per process, since reportlab's font registry is global; `load_fonts` does it once
+and returns the two weights with the `TextCleaner` for the code points both can draw.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+from exportdsl.transcript.text import TextCleaner
+
+__all__ = ["BOLD_FONT", "FONT_DIR", "REGULAR_FONT", "Font", "Fonts", "load_fonts"]
+
+FONT_DIR = Path(__file__).parent / "fonts"
+REGULAR_FONT = "ExportDsl-DejaVuSans"
+BOLD_FONT = "ExportDsl-DejaVuSans-Bold"
+
+
+class Font:
+    """A registered TrueType font and cached advance widths (in 1/1000 em) of words."""
+
+    def __init__(self, name: str, ttf: TTFont) -> None:
+        self.name = name
+        self.ttf = ttf
+        self._char_units: dict[int, float] = dict(ttf.face.charWidths)
+        self._word_units: dict[str, float] = {}
+        self.space_units = self._char_units[32]
+
+    def units(self, word: str) -> float:
+        cached = self._word_units.get(word)
+        if cached is None:
+            cached = sum(map(self._char_units.__getitem__, map(ord, word)))
+            if len(word) <= 32:  # long words are rarely repeated; do not let them fill the cache
+                if len(self._word_units) > 50_000:
+                    self._word_units.clear()
+                self._word_units[word] = cached
+        return cached
+
+    def width(self, text: str, size: float) -> float:
+        words = text.split(" ")
+        return (sum(map(self.units, words)) + self.space_units * (len(words) - 1)) * size / 1000
+
+    def wrap(self, line: str, size: float, max_width: float) -> list[str]:
+        """Greedy wrapping at spaces; a word wider than the line is broken between characters."""
+        limit = max_width * 1000 / size
+        words = line.split(" ")
+        cached, measure = self._word_units.get, self.units
+        widths = [cached(word) or measure(word) for word in words]
+        if sum(widths) + self.space_units * (len(words) - 1) <= limit:
+            return [line]
+        lines: list[str] = []
+        current: list[str] = []
+        used = 0.0
+        for word, units in zip(words, widths, strict=True):
+            needed = units if not current else used + self.space_units + units
+            if needed <= limit:
+                current.append(word)
+                used = needed
+                continue
+            if current:
+                lines.append(" ".join(current))
+            if units <= limit:
+                current, used = [word], units
+            else:
+                pieces = self._break_word(word, limit)
+                lines.extend(pieces[:-1])
+                current, used = [pieces[-1]], self.units(pieces[-1])
+        lines.append(" ".join(current))
+        return lines
+
+    def _break_word(self, word: str, limit: float) -> list[str]:
+        pieces, start, used = [], 0, 0.0
+        char_units = self._char_units
+        for index, char in enumerate(word):
+            units = char_units[ord(char)]
+            if used + units > limit and index > start:
+                pieces.append(word[start:index])
+                start, used = index, 0.0
+            used += units
+        pieces.append(word[start:])
+        return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class Fonts:
+    """The two weights the transcript uses, and the cleaner for what both of them can draw."""
+
+    regular: Font
+    bold: Font
+    cleaner: TextCleaner
+
+
+@cache
+def load_fonts() -> Fonts:
+    """Register the bundled fonts once per process (reportlab's font registry is global)."""
+    regular = TTFont(REGULAR_FONT, str(FONT_DIR / "DejaVuSans.ttf"))
+    bold = TTFont(BOLD_FONT, str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdfmetrics.registerFont(regular)
+    pdfmetrics.registerFont(bold)
+    for font in (regular, bold):
+        _remember_subsets(font)
+    drawable = set(regular.face.charToGlyph) & set(bold.face.charToGlyph)
+    return Fonts(Font(REGULAR_FONT, regular), Font(BOLD_FONT, bold), TextCleaner(drawable))
+
+
+def _remember_subsets(font: TTFont) -> None:
+    """Embedding a font subset means rebuilding a TrueType file in Python (~0.6 ms a font, most of a
+    short transcript's time). The same glyphs give the same bytes, so the last few are kept."""
+    build = font.face.makeSubset
+    remembered = functools.lru_cache(maxsize=32)(lambda glyphs: build(list(glyphs)))
+    font.face.makeSubset = lambda subset: remembered(tuple(subset))
