@@ -91,7 +91,8 @@ class Code:
 
     @property
     def summary(self) -> str:
-        return self.doc.strip().splitlines()[0]
+        """The documentation's first paragraph, on one line."""
+        return " ".join(self.doc.strip().split("\n\n")[0].split())
 
 
 @dataclass(frozen=True, slots=True)

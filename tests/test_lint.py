@@ -16,8 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from exportdsl.cli.main import main
-from exportdsl.lint import Settings, all_rules, lint_file, lint_paths
 from exportdsl.lint.formats import as_json, github, sarif, text
+from exportdsl.lint.registry import all_rules
+from exportdsl.lint.runner import lint_file, lint_paths
+from exportdsl.lint.settings import Settings
 
 ROOT = Path(__file__).parent.parent
 LINT = ROOT / "tests" / "lint"
@@ -197,7 +199,7 @@ def test_internal_error_exits_3(
     def broken(*_: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("exportdsl.lint.lint_paths", broken)
+    monkeypatch.setattr("exportdsl.lint.runner.lint_paths", broken)
     monkeypatch.setattr("sys.argv", ["exportdsl", "check", str(LINT / "ok" / "clean.json")])
     with pytest.raises(SystemExit) as exit_:
         cli.run()

@@ -21,7 +21,7 @@ from exportdsl.cli.exits import EXIT_CLEAN, EXIT_FINDINGS
 from exportdsl.errors import ExportDslError
 
 if TYPE_CHECKING:
-    from exportdsl.lint import FileReport
+    from exportdsl.lint.runner import FileReport
 
 __all__ = ["FORMATS", "check", "explain_command", "rules"]
 
@@ -66,9 +66,9 @@ def check(
     check_env: bool,
 ) -> None:
     """Check and lint connector files (or every .yaml/.yml/.json below folders)."""
-    from exportdsl.lint import connector_files, lint_paths, load_settings
     from exportdsl.lint.formats import render
-    from exportdsl.lint.settings import parse_severity, split_codes
+    from exportdsl.lint.runner import connector_files, lint_paths
+    from exportdsl.lint.settings import load_settings, parse_severity, split_codes
 
     files = list(connector_files(paths))
     if not files:
@@ -109,11 +109,11 @@ def _summary(reports: list[FileReport], files: int) -> str:
 @click.command()
 @click.argument("code", required=False)
 def rules(code: str | None) -> None:
-    """List the lint rules, or show one rule's documentation (its anti-pattern and the better
-    way)."""
-    from exportdsl.lint import all_rules
+    """List every code (the checker's and the run time's), or show one code's documentation (its
+    anti-pattern and the better way)."""
+    from exportdsl.lint.registry import all_codes
 
-    known = all_rules()
+    known = all_codes()
     if code is None:
         for rule in known.values():
             click.echo(f"{rule.code}  {rule.severity.value:<7}  {rule.name:<36} {rule.summary}")
@@ -132,8 +132,9 @@ def explain_command(connector: Path) -> None:
     from exportdsl.compiler.analysis import compile_connector
     from exportdsl.compiler.explain import explain
     from exportdsl.connector.reader import load_connector
-    from exportdsl.lint import Settings, lint_file
     from exportdsl.lint.formats import text as text_format
+    from exportdsl.lint.runner import lint_file
+    from exportdsl.lint.settings import Settings
 
     try:
         plan = compile_connector(load_connector(connector))

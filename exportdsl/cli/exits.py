@@ -6,6 +6,7 @@ other (`main` imports every command module to register it).
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INTERNAL", "EXIT_USAGE"]
+__all__ = ["EXIT_CLEAN", "EXIT_FINDINGS", "EXIT_INTERNAL"]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# Usage errors exit with 2: click's own code for them.
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_INTERNAL = 0, 1, 3

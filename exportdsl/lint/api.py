@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
-from exportdsl.errors import ExportDslError, Severity
+from exportdsl.errors import Code, ExportDslError, Severity
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.language.parser import parse
 from exportdsl.source import Location
@@ -75,16 +75,11 @@ Check = Callable[[LintContext], Iterable[Finding]]
 
 
 @dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    severity: Severity
-    doc: str
-    check: Check | None = None  # None: reported by the loader or the compiler
+class Rule(Code):
+    """A code that the linter checks for itself (``check``), or one the loader or the compiler
+    reports (no ``check``), listed for its documentation and severity."""
 
-    @property
-    def summary(self) -> str:
-        return self.doc.strip().splitlines()[0]
+    check: Check | None = None
 
 
 def rule(
