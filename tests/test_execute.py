@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import logging
+import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,9 +25,14 @@ from backend import (
     sample_chat,
 )
 
+from exportdsl.compiler.catalogue import Phase
 from exportdsl.compiler.plan import Plan, RetryPolicy, Timeouts
 from exportdsl.errors import ExportDslError
-from exportdsl.export.exporter import Exporter, ExportResult, dry_run, idempotency_key
+from exportdsl.export.build import idempotency_key
+from exportdsl.export.dryrun import dry_run
+from exportdsl.export.exporter import Exporter
+from exportdsl.export.results import ExportResult
+from exportdsl.export.timing import Timing
 from exportdsl.export.webhooks import headers as sign
 from exportdsl.export.webhooks import key_bytes, verify
 
@@ -34,17 +40,16 @@ NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
 
 
 def exporter(
-    backend: Backend, plan: Plan | None = None, sleeps: list[float] | None = None, **options: Any
+    backend: Backend,
+    plan: Plan | None = None,
+    sleeps: list[float] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    **options: Any,
 ) -> Exporter:
     sleep: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda _: None)
+    timing = Timing(now=lambda: NOW, sleep=sleep, jitter=lambda: 0.5, monotonic=monotonic)
     return Exporter(
-        plan or make_plan(backend.base_url),
-        backend.client,
-        env=ENV,
-        now=lambda: NOW,
-        sleep=sleep,
-        jitter=lambda: 0.5,
-        **options,
+        plan or make_plan(backend.base_url), backend.client, env=ENV, timing=timing, **options
     )
 
 
@@ -81,7 +86,7 @@ def test_token_then_report(backend: Backend) -> None:
     assert xml.startswith('<chat at="2024-03-01 13:30:45"><visitor>Dusan Kmet</visitor>')
     assert [(phase.name, phase.status, phase.attempts) for phase in result.phases] == [
         ("token", 200, 1),
-        ("report", 201, 1),
+        ("export", 201, 1),
     ]
 
 
@@ -91,7 +96,7 @@ def test_no_token_phase(backend: Backend) -> None:
     assert result.ok, result.error
     (report,) = backend.received
     assert report.headers["authorization"] == f"Bearer {CLIENT_SECRET}"
-    assert [phase.name for phase in result.phases] == ["report"]
+    assert [phase.name for phase in result.phases] == ["export"]
 
 
 def test_method_comes_from_the_connector(backend: Backend) -> None:
@@ -136,7 +141,7 @@ def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> N
     assert keys == {result.idempotency_key}
     assert reports[0].body == reports[1].body
     assert sleeps == [0.25]  # full jitter: 0.5 (the injected random) * backoff 0.5
-    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+    assert result.phase(Phase.EXPORT).attempts == 2  # type: ignore[union-attr]
 
 
 def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
@@ -153,7 +158,7 @@ def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
 
 
 def test_retry_after_as_http_date() -> None:
-    from exportdsl.export.exporter import retry_after
+    from exportdsl.export.sending import retry_after
 
     assert retry_after("Fri, 01 Mar 2024 12:30:55 GMT", NOW) == 10.0
     assert retry_after("Fri, 01 Mar 2024 12:00:00 GMT", NOW) == 0.0  # in the past: at once
@@ -191,7 +196,7 @@ def test_connection_reset_is_retried(backend: Backend) -> None:
     backend.on("/report", Reply(reset=True), Reply(201, json={}))
     result = exporter(backend).run(sample_chat())
     assert result.ok, result.error
-    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+    assert result.phase(Phase.EXPORT).attempts == 2  # type: ignore[union-attr]
 
 
 def test_410_is_not_retried(backend: Backend) -> None:
@@ -244,9 +249,9 @@ def test_token_is_cached_until_expires_in(backend: Backend) -> None:
     assert run.run(sample_chat()).ok
     clock[0] = 85.0  # within expires_in less the margin (10 %, at most 30 s)
     second = run.run(sample_chat())
-    assert second.phase("token").cached  # type: ignore[union-attr]
+    assert second.phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     clock[0] = 95.0
-    assert not run.run(sample_chat()).phase("token").cached  # type: ignore[union-attr]
+    assert not run.run(sample_chat()).phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     assert len(backend.requests_to("/token")) == 2
 
 
@@ -306,8 +311,7 @@ def test_report_is_signed_on_every_attempt(backend: Backend) -> None:
         plan,
         backend.client,
         env=ENV | {"HOOK_SECRET": secret},
-        now=lambda: NOW,
-        sleep=lambda _: None,
+        timing=Timing(now=lambda: NOW, sleep=lambda _: None),
     )
     assert run.run(sample_chat()).ok
     for item in backend.requests_to("/report"):
@@ -378,7 +382,7 @@ def test_dry_run_sends_nothing_and_uses_placeholders() -> None:
         make_plan("http://backend.test"), sample_chat(), env={"API_KEY": API_KEY}, now=lambda: NOW
     )
     (token_phase, token), (report_phase, report) = run.requests
-    assert (token_phase, report_phase) == ("token", "report")
+    assert (token_phase, report_phase) == ("token", "export")
     assert b"client_secret=%3Cenv.CLIENT_SECRET%3E" in token.content
     assert report.headers["authorization"] == "Bearer <tokenResponse.body.JSON.access_token>"
     assert report.headers["idempotency-key"] == idempotency_key(
@@ -402,7 +406,7 @@ def test_dry_run_with_a_token_answer() -> None:
 
 
 def test_retry_after_takes_ascii_digits_only() -> None:
-    from exportdsl.export.exporter import retry_after
+    from exportdsl.export.sending import retry_after
 
     assert retry_after("\u00b2", NOW) is None and retry_after("120", NOW) == 120.0
 
@@ -414,14 +418,14 @@ def test_an_answer_whose_body_cannot_be_decoded_is_still_an_answer(real_backend:
 
 
 def test_a_token_another_exporter_cached_is_still_redacted(backend: Backend) -> None:
-    from exportdsl.export.exporter import TokenCache
+    from exportdsl.export.tokens import TokenCache
 
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(400, body=f"bad token {ACCESS_TOKEN}".encode()))
     shared = TokenCache()
     first = exporter(backend, tokens=shared).run(sample_chat())
     second = exporter(backend, tokens=shared).run(sample_chat())  # takes the token from the cache
-    assert second.phase("token").cached  # type: ignore[union-attr]
+    assert second.phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     for result in (first, second):
         assert ACCESS_TOKEN not in str(result.error)
 

@@ -40,7 +40,7 @@ from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox, OutboxError
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError
-from exportdsl.export.exporter import idempotency_key
+from exportdsl.export.build import idempotency_key
 from exportdsl.export.webhooks import verify
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
