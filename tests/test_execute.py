@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from backend import (
     ACCESS_TOKEN,
@@ -29,6 +30,7 @@ from exportdsl.compiler.catalogue import Phase
 from exportdsl.compiler.plan import Plan, RetryPolicy, Timeouts
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import idempotency_key
+from exportdsl.export.client import make_client
 from exportdsl.export.dryrun import dry_run
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.results import ExportResult
@@ -403,6 +405,48 @@ def test_dry_run_with_a_token_answer() -> None:
     report = run.requests[-1][1]
     assert report.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
     assert run.redact(report.headers["authorization"]) == "Bearer [REDACTED]"
+
+
+PER_SEND = frozenset({"webhook-timestamp", "webhook-signature"})  # stamped when each attempt goes
+
+
+def test_render_shows_what_export_sends(real_backend: Backend) -> None:
+    """The dry run and a real export, same connector and chat: the same requests, headers included
+    (the dry run once showed httpx's User-Agent while the export sent exportdsl's)."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    env = ENV | {"HOOK_SECRET": secret}
+    plan = make_plan(real_backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
+    real_backend.on("/token", TOKEN)
+    real_backend.on("/report", Reply(201, json={}))
+    with make_client() as client:  # the client `exportdsl export` sends with
+        result = Exporter(plan, client, env=env, timing=Timing(now=lambda: NOW)).run(sample_chat())
+    assert result.ok, result.error
+    token_answer = json.dumps(TOKEN.json).encode()
+    shown = dry_run(plan, sample_chat(), env=env, now=lambda: NOW, token_answer=token_answer)
+    assert [phase for phase, _ in shown.requests] == [Phase.TOKEN, Phase.EXPORT]
+    for (_, request), received in zip(shown.requests, real_backend.received, strict=True):
+        assert (request.method, request.url.path) == (received.method, received.path)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        assert headers["user-agent"].startswith("exportdsl/")
+        assert {k: v for k, v in headers.items() if k not in PER_SEND} == {
+            k: v for k, v in received.headers.items() if k not in PER_SEND
+        }
+        assert request.content == received.body
+
+
+def test_render_shows_the_headers_in_the_order_they_are_sent() -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": ACCESS_TOKEN})
+
+    plan = make_plan("http://backend.test")
+    with make_client(transport=httpx.MockTransport(answer)) as client:
+        assert Exporter(plan, client, env=ENV, timing=Timing(now=lambda: NOW)).run(sample_chat()).ok
+    token_answer = json.dumps({"access_token": ACCESS_TOKEN}).encode()
+    shown = dry_run(plan, sample_chat(), env=ENV, now=lambda: NOW, token_answer=token_answer)
+    assert [request.headers.raw for _, request in shown.requests] == [r.headers.raw for r in sent]
 
 
 def test_retry_after_takes_ascii_digits_only() -> None:
