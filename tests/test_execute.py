@@ -449,6 +449,23 @@ def test_render_shows_the_headers_in_the_order_they_are_sent() -> None:
     assert [request.headers.raw for _, request in shown.requests] == [r.headers.raw for r in sent]
 
 
+def test_render_without_the_signing_secret_shows_placeholders_where_the_signature_goes() -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": ACCESS_TOKEN})
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    plan = make_plan("http://backend.test", extra="signing: {secret: $env.HOOK_SECRET}")
+    with make_client(transport=httpx.MockTransport(answer)) as client:
+        exporter = Exporter(plan, client, env=ENV | {"HOOK_SECRET": secret})
+        assert exporter.run(sample_chat()).ok
+    shown = dry_run(plan, sample_chat(), env=ENV).requests[-1][1]
+    assert shown.headers["webhook-signature"] == "<v1,signature with $env.HOOK_SECRET>"
+    assert [name for name, _ in shown.headers.raw] == [name for name, _ in sent[-1].headers.raw]
+
+
 def test_retry_after_takes_ascii_digits_only() -> None:
     from exportdsl.export.sending import retry_after
 

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import httpx
 
@@ -24,6 +25,7 @@ from exportdsl.export.timing import Clock
 
 __all__ = [
     "Signer",
+    "Signs",
     "build_request",
     "enabled_export",
     "idempotency_key",
@@ -69,6 +71,12 @@ def request_timeout(plan: Plan) -> httpx.Timeout:
     return httpx.Timeout(plan.timeout.total, connect=min(plan.timeout.connect, plan.timeout.total))
 
 
+class Signs(Protocol):
+    """What signs a request: the signature headers for a message id and a body."""
+
+    def headers(self, message_id: str, body: bytes) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     """Standard Webhooks signing: the key, and the clock that stamps each attempt anew."""
@@ -106,7 +114,7 @@ def build_request(
     rendered: RenderedRequest,
     timeout: httpx.Timeout,
     key: str | None = None,
-    sign: Signer | None = None,
+    sign: Signs | None = None,
 ) -> httpx.Request:
     """The request as it goes on the wire: the client's default headers, then the rendered ones,
     ``Idempotency-Key`` when ``key`` is given (unless the connector sets its own), and the

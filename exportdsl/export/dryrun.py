@@ -31,7 +31,8 @@ from exportdsl.export.timing import Clock, Timing
 
 __all__ = ["DryRun", "dry_run", "placeholder"]
 
-_ENDS_IN_PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z")
+# "<env.NAME>", "Bearer <tokenResponse.body.JSON.access_token>", "<v1,signature with $env.NAME>"
+_PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z|\A<v1,signature with \$env\.\w+>\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +91,25 @@ def _requests(
 
 def _signed(exporter: Exporter, rendered: RenderedRequest, key: str) -> httpx.Request:
     """The export request, signed as an export signs it; with the signing secret unset,
-    placeholders stand for the signature headers."""
+    placeholders stand for the signature headers (in the place the real ones go)."""
     signing = exporter.plan.signing
     if signing is None or signing.env in exporter.env:
         return exporter.build(rendered, key, exporter.signer())
-    request = exporter.build(rendered, key)
-    request.headers.update(
-        {
-            "webhook-id": request.headers["idempotency-key"],
+    return exporter.build(rendered, key, _UnsetSigner(signing.env))
+
+
+class _UnsetSigner:
+    """Signs with placeholders: the secret in ``$env.<name>`` is not set for the dry run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def headers(self, message_id: str, body: bytes) -> dict[str, str]:
+        return {
+            "webhook-id": message_id,
             "webhook-timestamp": "<time of sending>",
-            "webhook-signature": f"<v1,signature with $env.{signing.env}>",
+            "webhook-signature": f"<v1,signature with $env.{self.name}>",
         }
-    )
-    return request
 
 
 class _DryRunRedactor(Redactor):
@@ -110,7 +117,7 @@ class _DryRunRedactor(Redactor):
     the real export will put there."""
 
     def add(self, secret: str) -> None:
-        if not _ENDS_IN_PLACEHOLDER.search(secret):
+        if not _PLACEHOLDER.search(secret):
             super().add(secret)
 
 

@@ -27,6 +27,7 @@ from exportdsl.compiler.values import SafeText, TextValue
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import (
     Signer,
+    Signs,
     build_request,
     enabled_export,
     idempotency_key,
@@ -193,7 +194,7 @@ class Exporter:
         return sign
 
     def build(
-        self, rendered: RenderedRequest, key: str | None = None, sign: Signer | None = None
+        self, rendered: RenderedRequest, key: str | None = None, sign: Signs | None = None
     ) -> httpx.Request:
         """A rendered request as it goes on the wire, with ``Idempotency-Key`` and the signature
         when given; the signature is registered as a secret (it can be replayed for minutes)."""
