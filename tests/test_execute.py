@@ -6,11 +6,13 @@ import base64
 import dataclasses
 import json
 import logging
+import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from backend import (
     ACCESS_TOKEN,
@@ -24,27 +26,33 @@ from backend import (
     sample_chat,
 )
 
-from exportdsl.compiler.plan import Plan, RetryPolicy, Timeouts
+from exportdsl.compiler.plan import Plan
+from exportdsl.connector.model import RetryPolicy, Timeouts
 from exportdsl.errors import ExportDslError
-from exportdsl.export.exporter import Exporter, ExportResult, dry_run, idempotency_key
+from exportdsl.export.build import idempotency_key
+from exportdsl.export.client import make_client
+from exportdsl.export.dryrun import dry_run
+from exportdsl.export.exporter import Exporter
+from exportdsl.export.results import ExportResult
+from exportdsl.export.timing import Timing
 from exportdsl.export.webhooks import headers as sign
 from exportdsl.export.webhooks import key_bytes, verify
+from exportdsl.vocabulary import Phase
 
 NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)  # 13:30:45 in Europe/Prague
 
 
 def exporter(
-    backend: Backend, plan: Plan | None = None, sleeps: list[float] | None = None, **options: Any
+    backend: Backend,
+    plan: Plan | None = None,
+    sleeps: list[float] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    **options: Any,
 ) -> Exporter:
     sleep: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda _: None)
+    timing = Timing(now=lambda: NOW, sleep=sleep, jitter=lambda: 0.5, monotonic=monotonic)
     return Exporter(
-        plan or make_plan(backend.base_url),
-        backend.client,
-        env=ENV,
-        now=lambda: NOW,
-        sleep=sleep,
-        jitter=lambda: 0.5,
-        **options,
+        plan or make_plan(backend.base_url), backend.client, env=ENV, timing=timing, **options
     )
 
 
@@ -81,7 +89,7 @@ def test_token_then_report(backend: Backend) -> None:
     assert xml.startswith('<chat at="2024-03-01 13:30:45"><visitor>Dusan Kmet</visitor>')
     assert [(phase.name, phase.status, phase.attempts) for phase in result.phases] == [
         ("token", 200, 1),
-        ("report", 201, 1),
+        ("export", 201, 1),
     ]
 
 
@@ -91,7 +99,7 @@ def test_no_token_phase(backend: Backend) -> None:
     assert result.ok, result.error
     (report,) = backend.received
     assert report.headers["authorization"] == f"Bearer {CLIENT_SECRET}"
-    assert [phase.name for phase in result.phases] == ["report"]
+    assert [phase.name for phase in result.phases] == ["export"]
 
 
 def test_method_comes_from_the_connector(backend: Backend) -> None:
@@ -136,7 +144,7 @@ def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> N
     assert keys == {result.idempotency_key}
     assert reports[0].body == reports[1].body
     assert sleeps == [0.25]  # full jitter: 0.5 (the injected random) * backoff 0.5
-    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+    assert result.phase(Phase.EXPORT).attempts == 2  # type: ignore[union-attr]
 
 
 def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
@@ -153,7 +161,7 @@ def test_429_honours_retry_after_seconds_clamped(backend: Backend) -> None:
 
 
 def test_retry_after_as_http_date() -> None:
-    from exportdsl.export.exporter import retry_after
+    from exportdsl.export.sending import retry_after
 
     assert retry_after("Fri, 01 Mar 2024 12:30:55 GMT", NOW) == 10.0
     assert retry_after("Fri, 01 Mar 2024 12:00:00 GMT", NOW) == 0.0  # in the past: at once
@@ -191,7 +199,7 @@ def test_connection_reset_is_retried(backend: Backend) -> None:
     backend.on("/report", Reply(reset=True), Reply(201, json={}))
     result = exporter(backend).run(sample_chat())
     assert result.ok, result.error
-    assert result.phase("report").attempts == 2  # type: ignore[union-attr]
+    assert result.phase(Phase.EXPORT).attempts == 2  # type: ignore[union-attr]
 
 
 def test_410_is_not_retried(backend: Backend) -> None:
@@ -244,9 +252,9 @@ def test_token_is_cached_until_expires_in(backend: Backend) -> None:
     assert run.run(sample_chat()).ok
     clock[0] = 85.0  # within expires_in less the margin (10 %, at most 30 s)
     second = run.run(sample_chat())
-    assert second.phase("token").cached  # type: ignore[union-attr]
+    assert second.phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     clock[0] = 95.0
-    assert not run.run(sample_chat()).phase("token").cached  # type: ignore[union-attr]
+    assert not run.run(sample_chat()).phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     assert len(backend.requests_to("/token")) == 2
 
 
@@ -306,8 +314,7 @@ def test_report_is_signed_on_every_attempt(backend: Backend) -> None:
         plan,
         backend.client,
         env=ENV | {"HOOK_SECRET": secret},
-        now=lambda: NOW,
-        sleep=lambda _: None,
+        timing=Timing(now=lambda: NOW, sleep=lambda _: None),
     )
     assert run.run(sample_chat()).ok
     for item in backend.requests_to("/report"):
@@ -378,7 +385,7 @@ def test_dry_run_sends_nothing_and_uses_placeholders() -> None:
         make_plan("http://backend.test"), sample_chat(), env={"API_KEY": API_KEY}, now=lambda: NOW
     )
     (token_phase, token), (report_phase, report) = run.requests
-    assert (token_phase, report_phase) == ("token", "report")
+    assert (token_phase, report_phase) == ("token", "export")
     assert b"client_secret=%3Cenv.CLIENT_SECRET%3E" in token.content
     assert report.headers["authorization"] == "Bearer <tokenResponse.body.JSON.access_token>"
     assert report.headers["idempotency-key"] == idempotency_key(
@@ -401,8 +408,67 @@ def test_dry_run_with_a_token_answer() -> None:
     assert run.redact(report.headers["authorization"]) == "Bearer [REDACTED]"
 
 
+PER_SEND = frozenset({"webhook-timestamp", "webhook-signature"})  # stamped when each attempt goes
+
+
+def test_render_shows_what_export_sends(real_backend: Backend) -> None:
+    """The dry run and a real export, same connector and chat: the same requests, headers included
+    (the dry run once showed httpx's User-Agent while the export sent exportdsl's)."""
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    env = ENV | {"HOOK_SECRET": secret}
+    plan = make_plan(real_backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
+    real_backend.on("/token", TOKEN)
+    real_backend.on("/report", Reply(201, json={}))
+    with make_client() as client:  # the client `exportdsl export` sends with
+        result = Exporter(plan, client, env=env, timing=Timing(now=lambda: NOW)).run(sample_chat())
+    assert result.ok, result.error
+    token_answer = json.dumps(TOKEN.json).encode()
+    shown = dry_run(plan, sample_chat(), env=env, now=lambda: NOW, token_answer=token_answer)
+    assert [phase for phase, _ in shown.requests] == [Phase.TOKEN, Phase.EXPORT]
+    for (_, request), received in zip(shown.requests, real_backend.received, strict=True):
+        assert (request.method, request.url.path) == (received.method, received.path)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        assert headers["user-agent"].startswith("exportdsl/")
+        assert {k: v for k, v in headers.items() if k not in PER_SEND} == {
+            k: v for k, v in received.headers.items() if k not in PER_SEND
+        }
+        assert request.content == received.body
+
+
+def test_render_shows_the_headers_in_the_order_they_are_sent() -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": ACCESS_TOKEN})
+
+    plan = make_plan("http://backend.test")
+    with make_client(transport=httpx.MockTransport(answer)) as client:
+        assert Exporter(plan, client, env=ENV, timing=Timing(now=lambda: NOW)).run(sample_chat()).ok
+    token_answer = json.dumps({"access_token": ACCESS_TOKEN}).encode()
+    shown = dry_run(plan, sample_chat(), env=ENV, now=lambda: NOW, token_answer=token_answer)
+    assert [request.headers.raw for _, request in shown.requests] == [r.headers.raw for r in sent]
+
+
+def test_render_without_the_signing_secret_shows_placeholders_where_the_signature_goes() -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"access_token": ACCESS_TOKEN})
+
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    plan = make_plan("http://backend.test", extra="signing: {secret: $env.HOOK_SECRET}")
+    with make_client(transport=httpx.MockTransport(answer)) as client:
+        exporter = Exporter(plan, client, env=ENV | {"HOOK_SECRET": secret})
+        assert exporter.run(sample_chat()).ok
+    shown = dry_run(plan, sample_chat(), env=ENV).requests[-1][1]
+    assert shown.headers["webhook-signature"] == "<v1,signature with $env.HOOK_SECRET>"
+    assert [name for name, _ in shown.headers.raw] == [name for name, _ in sent[-1].headers.raw]
+
+
 def test_retry_after_takes_ascii_digits_only() -> None:
-    from exportdsl.export.exporter import retry_after
+    from exportdsl.export.sending import retry_after
 
     assert retry_after("\u00b2", NOW) is None and retry_after("120", NOW) == 120.0
 
@@ -414,14 +480,14 @@ def test_an_answer_whose_body_cannot_be_decoded_is_still_an_answer(real_backend:
 
 
 def test_a_token_another_exporter_cached_is_still_redacted(backend: Backend) -> None:
-    from exportdsl.export.exporter import TokenCache
+    from exportdsl.export.tokens import TokenCache
 
     backend.on("/token", TOKEN)
     backend.on("/report", Reply(400, body=f"bad token {ACCESS_TOKEN}".encode()))
     shared = TokenCache()
     first = exporter(backend, tokens=shared).run(sample_chat())
     second = exporter(backend, tokens=shared).run(sample_chat())  # takes the token from the cache
-    assert second.phase("token").cached  # type: ignore[union-attr]
+    assert second.phase(Phase.TOKEN).cached  # type: ignore[union-attr]
     for result in (first, second):
         assert ACCESS_TOKEN not in str(result.error)
 

@@ -80,10 +80,8 @@ def test_render_prints_both_requests_redacted_and_sends_nothing(tmp_path: Path) 
     connector = write_connector(tmp_path, "https://crm.example")
     code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
     assert code == 0, err
-    assert out.startswith(
-        "### token request (phase 1)\nPOST https://crm.example/token\nHost: crm.example\n"
-    )
-    assert "### report request (phase 2)\nPOST https://crm.example/report\n" in out
+    assert out.startswith("### token request\nPOST https://crm.example/token\nHost: crm.example\n")
+    assert "### export request\nPOST https://crm.example/report\n" in out
     assert "Authorization: Bearer <tokenResponse.body.JSON.access_token>" in out
     assert "Idempotency-Key: " in out and "client_secret=[REDACTED]" in out
     assert "X-Api-Key: [REDACTED]" in out
@@ -154,7 +152,7 @@ def test_export_json_lines_and_summary(tmp_path: Path, real_backend: Backend) ->
     first, second = (json.loads(line) for line in out.splitlines())
     assert first["ok"] and first["connector"] == {"id": 7, "name": "Test connector"}
     assert first["chat"]["id"] == 55039
-    assert first["phases"]["token"]["status"] == 200 and first["phases"]["report"]["attempts"] == 1
+    assert first["phases"]["token"]["status"] == 200 and first["phases"]["export"]["attempts"] == 1
     assert second["phases"]["token"]["cached"] is True
     assert first["idempotency_key"] == second["idempotency_key"]
     assert (
@@ -174,7 +172,7 @@ def test_export_failures_exit_1_with_reasons(tmp_path: Path, real_backend: Backe
     connector = write_connector(tmp_path, real_backend.base_url)
     code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), str(bad_chat))
     assert code == 1
-    assert "FAILED: report request: the back end answered 400" in out
+    assert "FAILED: export request: the back end answered 400" in out
     assert "0 sent, 2 failed" in err and "messages: expected a list" in err
     assert_no_secret(out, err)
 

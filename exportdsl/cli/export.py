@@ -25,8 +25,9 @@ if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until
     import httpx
 
     from exportdsl.compiler.plan import Plan
-    from exportdsl.export.exporter import Answer, Exporter, ExportResult, PhaseResult
+    from exportdsl.export.exporter import Exporter
     from exportdsl.export.redact import Redactor
+    from exportdsl.export.results import Answer, ExportResult, PhaseResult
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SHOWN_BODY_BYTES = 64 << 10  # of the back end's answer, in --json
@@ -50,7 +51,7 @@ _CONNECTOR = click.argument(
 def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
     """Dry run: print both requests as they would go on the wire, redacted. Sends nothing."""
     from exportdsl.chat.reader import load_chat
-    from exportdsl.export.exporter import dry_run
+    from exportdsl.export.dryrun import dry_run
 
     plan = _load_plan(connector)
     try:
@@ -74,7 +75,8 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 )
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
     """Export each CHAT with CONNECTOR: token POST (if any), then the report POST."""
-    from exportdsl.export.exporter import Exporter, make_client
+    from exportdsl.export.client import make_client
+    from exportdsl.export.exporter import Exporter
 
     plan = _load_plan(connector)
     failures: list[tuple[Path, str]] = []
@@ -145,9 +147,9 @@ def _fail(message: str) -> NoReturn:
 
 
 def format_request(phase: str, request: httpx.Request, redact: Redactor, full: bool = False) -> str:
-    """A request as on the wire (request line, headers as sent, body), redacted; long base64 shortened."""
-    title = "token request (phase 1)" if phase == "token" else "report request (phase 2)"
-    lines = [f"### {title}", f"{request.method} {request.url}"]
+    """A request as on the wire (request line, headers as sent, body), redacted; long base64 shortened.
+    ``phase`` names it: "token" or "export", the phase that sends it."""
+    lines = [f"### {phase} request", f"{request.method} {request.url}"]
     lines += [
         f"{name.decode('latin-1')}: {value.decode('latin-1')}"
         for name, value in request.headers.raw
@@ -180,7 +182,7 @@ def _describe_phase(phase: PhaseResult, redact: Redactor) -> str:
 def _export_chat(exporter: Exporter, plan: Plan, path: Path) -> dict[str, Any]:
     """One chat's outcome as a JSON-ready dict, redacted."""
     from exportdsl.chat.reader import load_chat
-    from exportdsl.export.exporter import ExportResult
+    from exportdsl.export.results import ExportResult
 
     try:
         chat = load_chat(path)

@@ -16,10 +16,7 @@ from typing import Any, NamedTuple
 
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.values import describe_missing
-from exportdsl.connector.model import (
-    RetryPolicy as RetryPolicy,  # TODO(layout): drop once export imports it from connector.model
-)
-from exportdsl.connector.model import Signing, Timeouts
+from exportdsl.connector.model import RetryPolicy, Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
@@ -31,7 +28,6 @@ __all__ = [
     "Plan",
     "RenderedRequest",
     "RequestPlan",
-    "RetryPolicy",
     "compile_blocks",
     "parts",
 ]

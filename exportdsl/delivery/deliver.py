@@ -7,6 +7,7 @@ with the delivery's own Idempotency-Key; the outbox decides about the next one f
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -14,18 +15,16 @@ from datetime import UTC, datetime
 import httpx
 
 from exportdsl.chat.reader import ChatSession, parse_chat_bytes
-from exportdsl.compiler.plan import Plan, RetryPolicy
+from exportdsl.compiler.plan import Plan
+from exportdsl.connector.model import RetryPolicy
 from exportdsl.delivery.outbox import Delivery
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
-from exportdsl.export.exporter import (
-    RETRY_STATUSES,
-    Exporter,
-    ExportResult,
-    TokenCache,
-    make_client,
-    retry_after,
-)
+from exportdsl.export.client import make_client
+from exportdsl.export.exporter import Exporter
+from exportdsl.export.results import ExportResult
+from exportdsl.export.sending import retry_after, retryable
+from exportdsl.export.tokens import TokenCache
 
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
 
@@ -71,11 +70,10 @@ class ExportDeliverer:
             self._local.client = self.client_factory()
         if name not in exporters:
             exporters[name] = Exporter(
-                plan,
+                dataclasses.replace(plan, retry=ONE_ATTEMPT),  # the outbox schedules the next one
                 self._local.client,
                 env=self.env,
                 tokens=self.tokens[name],
-                retry=ONE_ATTEMPT,
                 render_pdf=self._render,
             )
         return exporters[name]
@@ -88,7 +86,8 @@ class ExportDeliverer:
 
 
 def outcome(result: ExportResult) -> Outcome:
-    """Delivered; failed but worth another try (no answer, 408, 425, 429, 5xx); or failed for good."""
+    """Delivered; failed but worth another try (`retryable`: no answer, 408, 425, 429, 5xx); or
+    failed for good."""
     failed = result.phase(result.failed_phase) if result.failed_phase else None
     last = failed or (result.phases[-1] if result.phases else None)
     status = last.status if last is not None else None
@@ -99,7 +98,7 @@ def outcome(result: ExportResult) -> Outcome:
         last is None or last.attempts == 0
     ):  # stopped before sending: the connector or the chat is wrong
         return Outcome(False, error=error, permanent=True)
-    if status is None or status in RETRY_STATUSES or 500 <= status < 600:
+    if retryable(status):
         answer = last.answer
         wait = (
             retry_after(answer.header("retry-after"), datetime.now(UTC))

@@ -40,7 +40,7 @@ from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
-from exportdsl.export.exporter import idempotency_key
+from exportdsl.export.build import idempotency_key
 from exportdsl.export.webhooks import verify
 
 __all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]

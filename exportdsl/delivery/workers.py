@@ -26,7 +26,7 @@ class Outcome:
     error: str = ""  # redacted
     retry_after: float | None = None
     permanent: bool = (
-        False  # no point in trying again (a 4xx other than 408/425/429, a broken config)
+        False  # no point in trying again: not `sending.retryable` (most 4xx), a broken config
     )
 
 

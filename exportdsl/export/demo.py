@@ -28,9 +28,13 @@ from urllib.parse import parse_qs
 from exportdsl.chat.reader import load_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import load_connector
-from exportdsl.export.exporter import Exporter, ExportResult, make_client
+from exportdsl.export.client import make_client
+from exportdsl.export.exporter import Exporter
 from exportdsl.export.redact import Redactor
+from exportdsl.export.results import ExportResult
 from exportdsl.export.webhooks import verify
+
+__all__ = ["DEMO_CONNECTOR", "SAMPLE_CHAT", "DemoRun", "Receiver", "run_demo"]
 
 DATA = Path(__file__).parent.parent / "data"
 SAMPLE_CHAT = DATA / "sample-chat.json"
@@ -46,7 +50,6 @@ class DemoRun:
     receiver_log: list[str]
     saved: list[Path]
     redact: Redactor
-    receiver_url: str
 
 
 class Receiver:
@@ -194,4 +197,4 @@ def run_demo(output: Path) -> DemoRun:
         with make_client() as client:
             exporter = Exporter(plan, client, env=env)
             results = [exporter.run(chat), exporter.run(chat)]
-    return DemoRun(results, list(receiver.log), list(receiver.saved), exporter.redact, receiver.url)
+    return DemoRun(results, list(receiver.log), list(receiver.saved), exporter.redact)

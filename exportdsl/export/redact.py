@@ -1,10 +1,10 @@
 """Secrets never leave the process in clear: every output, log line and error goes through `Redactor`.
 
-A secret is known by value (an `$env` value a connector uses, a token from phase 1's answer, the
-value of an Authorization-like header) and is replaced wherever it shows, in every form a request
-can carry it in: raw, percent-encoded (URL and form), JSON- and XML-escaped, and base64 (standalone,
-and inside a longer base64 text at each of the three possible alignments, so an XML template holding
-a secret does not leak it through ``$xmlTemplate.encoded.base64``).
+A secret is known by value (an `$env` value a connector uses, a token from the token phase's
+answer, the value of an Authorization-like header) and is replaced wherever it shows, in every form
+a request can carry it in: raw, percent-encoded (URL and form), JSON- and XML-escaped, and base64
+(standalone, and inside a longer base64 text at each of the three possible alignments, so an XML
+template holding a secret does not leak it through ``$xmlTemplate.encoded.base64``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,19 @@ import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+from exportdsl.errors import ExportDslError
+
+__all__ = [
+    "LOGGERS",
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "Redactor",
+    "guard_logs",
+    "is_sensitive_name",
+    "redact_error",
+]
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 4
@@ -219,3 +232,12 @@ def guard_logs(redactor: Redactor) -> None:
             if _LOG_FILTER not in logger.filters:
                 logger.addFilter(_LOG_FILTER)
     _LOG_FILTER.redactors.add(redactor)
+
+
+def redact_error(redact: Redactor, error: ExportDslError) -> ExportDslError:
+    """``error`` with its message and hint redacted, in place: errors are made where the secrets
+    they may quote are not all known yet, and redacted where they leave the export."""
+    error.message = redact(error.message)
+    error.args = (error.message,)
+    error.hint = redact(error.hint) if error.hint else error.hint
+    return error

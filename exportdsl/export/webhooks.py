@@ -11,6 +11,8 @@ import binascii
 import hashlib
 import hmac
 
+__all__ = ["TOLERANCE", "headers", "key_bytes", "signature", "verify"]
+
 TOLERANCE = 300  # seconds a signed message may be early or late (older ones are replays)
 
 

@@ -1,0 +1,140 @@
+"""Building a request for the wire: the rendered template as an `httpx.Request`, the report's
+``Idempotency-Key``, and its Standard Webhooks signature.
+
+Delivery never duplicates silently: every report request carries an ``Idempotency-Key`` derived
+from the connector and the chat, the same on every attempt and every run, so a back end can drop a
+second copy when an answer was lost and we tried again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from exportdsl.chat.reader import ChatSession
+from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
+from exportdsl.errors import ExportError
+from exportdsl.export import webhooks
+from exportdsl.export.timing import Clock
+
+__all__ = [
+    "Signer",
+    "Signs",
+    "build_request",
+    "enabled_export",
+    "idempotency_key",
+    "make_signer",
+    "request_timeout",
+]
+
+_KEY_NAMESPACE = uuid.UUID(
+    "5b6f0d0e-2f7c-4d39-9a53-0c1d3e1f8a77"
+)  # Idempotency-Key: UUIDv5 in here
+
+
+def enabled_export(plan: Plan) -> RequestPlan:
+    """The export request's plan; a connector without ``export.url`` has its export disabled."""
+    export = plan.export
+    if export is None or export.url is None:
+        raise ExportError(
+            f"connector {plan.connector_id} ({plan.connector_name}) has no export.url, "
+            "so its export is disabled",
+            code="XD601",
+            hint="set export.url in the connector file; without it jtel shows no Report Export "
+            "button either",
+        )
+    return export
+
+
+def idempotency_key(plan: Plan, chat: ChatSession) -> str:
+    """Stable for a connector and a chat: the same on every attempt and every run (a UUIDv5)."""
+    if chat.account_id is not None and chat.channel.id is not None:
+        identity = f"{chat.account_id}/{chat.channel.id}"
+    else:  # no ids: the chat's content is its identity
+        canonical = json.dumps(chat.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        identity = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    return str(
+        uuid.uuid5(
+            _KEY_NAMESPACE, json.dumps([str(plan.connector_id), str(plan.client_id), identity])
+        )
+    )
+
+
+def request_timeout(plan: Plan) -> httpx.Timeout:
+    """Each network wait of an attempt is bounded by timeout.total; connecting by timeout.connect."""
+    return httpx.Timeout(plan.timeout.total, connect=min(plan.timeout.connect, plan.timeout.total))
+
+
+class Signs(Protocol):
+    """What signs a request: the signature headers for a message id and a body."""
+
+    def headers(self, message_id: str, body: bytes) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Standard Webhooks signing: the key, and the clock that stamps each attempt anew."""
+
+    secret: str = field(repr=False)  # the whsec_ secret as configured, for the redactor
+    key: bytes = field(repr=False)
+    now: Clock
+
+    def headers(self, message_id: str, body: bytes) -> dict[str, str]:
+        return webhooks.headers(self.key, message_id, int(self.now().timestamp()), body)
+
+
+def make_signer(plan: Plan, env: Mapping[str, str], now: Clock) -> Signer | None:
+    """The connector's signer, from the secret in the environment; None when it does not sign."""
+    if plan.signing is None:
+        return None
+    name = plan.signing.env
+    secret = env.get(name, "") if name in env else ""
+    if not secret:
+        raise ExportError(
+            f"signing: the environment variable {name} is not set",
+            code="XD603",
+            hint="set it to the whsec_... secret the back end gave you",
+        )
+    try:
+        return Signer(secret, webhooks.key_bytes(secret, strict=True), now)
+    except ValueError:
+        raise ExportError(
+            f"signing: {name} is not a whsec_ secret in base64", code="XD603"
+        ) from None
+
+
+def build_request(
+    client: httpx.Client,
+    rendered: RenderedRequest,
+    timeout: httpx.Timeout,
+    key: str | None = None,
+    sign: Signs | None = None,
+) -> httpx.Request:
+    """The request as it goes on the wire: the client's default headers, then the rendered ones,
+    ``Idempotency-Key`` when ``key`` is given (unless the connector sets its own), and the
+    signature headers when ``sign`` is given."""
+    # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may land here
+    headers = httpx.Headers(
+        [(name.encode("ascii"), value.encode("utf-8")) for name, value in rendered.headers]
+    )
+    body = rendered.body.encode("utf-8") if rendered.body is not None else b""
+    if key is not None and "idempotency-key" not in headers:
+        headers["Idempotency-Key"] = key
+    if sign is not None:
+        headers.update(sign.headers(headers.get("idempotency-key", key or ""), body))
+    try:
+        return client.build_request(
+            rendered.method, rendered.url, headers=headers, content=body, timeout=timeout
+        )
+    except (
+        httpx.InvalidURL,
+        UnicodeError,
+        ValueError,
+    ) as error:  # what the plan's checks let through
+        raise ExportError(f"cannot build the request to {rendered.url}: {error}") from None

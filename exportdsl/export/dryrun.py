@@ -1,0 +1,181 @@
+"""The dry run: the requests an export would send, in order, as they would go on the wire.
+
+It takes the exporter's own steps (`Exporter.variables`, `Exporter.build`,
+`Exporter.render_export`, `Exporter.signer`) through the client `make_client` builds, with a
+transport that cannot send: what ``exportdsl render`` prints is what ``exportdsl export`` sends.
+What only a real export knows shows as a placeholder: ``<tokenResponse.body.JSON.access_token>``,
+``<env.NAME>`` for an unset variable, ``<time of sending>`` for an unsigned request's timestamp.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from exportdsl.chat.reader import ChatSession
+from exportdsl.compiler.plan import Plan, RenderedRequest
+from exportdsl.compiler.values import TextValue
+from exportdsl.errors import ExportDslError
+from exportdsl.export.build import enabled_export, idempotency_key
+from exportdsl.export.client import make_client
+from exportdsl.export.exporter import Exporter
+from exportdsl.export.redact import Redactor, redact_error
+from exportdsl.export.results import Answer
+from exportdsl.export.timing import Clock, Timing
+from exportdsl.vocabulary import Phase
+
+__all__ = ["DryRun", "dry_run", "placeholder"]
+
+# "<env.NAME>", "Bearer <tokenResponse.body.JSON.access_token>", "<v1,signature with $env.NAME>"
+_PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z|\A<v1,signature with \$env\.\w+>\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """The requests an export would send, in order, as they would go on the wire (nothing was sent)."""
+
+    requests: tuple[tuple[Phase, httpx.Request], ...]  # (phase, request)
+    redact: Redactor
+    missing_env: tuple[str, ...]  # shown as <env.NAME>
+
+
+def dry_run(
+    plan: Plan,
+    chat: ChatSession,
+    *,
+    env: Mapping[str, str] | None = None,
+    now: Clock | None = None,
+    token_answer: bytes | None = None,
+) -> DryRun:
+    """Both requests rendered exactly as an export would send them, through a client that cannot send.
+
+    Without ``token_answer`` (the token endpoint's JSON body) every ``$tokenResponse`` value shows as
+    ``<tokenResponse.body.JSON.access_token>`` and so on; an unset ``$env`` variable as ``<env.NAME>``.
+    """
+    dry_env = _DryRunEnv(os.environ if env is None else env)
+    redact = _DryRunRedactor()
+    timing = Timing() if now is None else Timing(now=now)
+    with make_client(transport=_NoNetwork()) as client:
+        exporter = Exporter(plan, client, env=dry_env, timing=timing, redactor=redact)
+        try:
+            requests = tuple(_requests(exporter, chat, token_answer))
+        except ExportDslError as error:
+            redact_error(redact, error)  # made before every secret was known, like an export's
+            raise
+    return DryRun(requests, redact, tuple(dry_env.missing))
+
+
+def _requests(
+    exporter: Exporter, chat: ChatSession, token_answer: bytes | None
+) -> Iterator[tuple[Phase, httpx.Request]]:
+    plan = exporter.plan
+    export = enabled_export(plan)
+    variables = exporter.variables(chat)
+    if exporter.token is not None:
+        yield Phase.TOKEN, exporter.build(exporter.token.request.render(variables))
+        variables["tokenResponse"] = (
+            _token_placeholder()
+            if token_answer is None
+            else exporter.token.read(
+                Answer(200, "OK", (("content-type", "application/json"),), token_answer), 1
+            )
+        )
+    rendered = exporter.render_export(export, variables)
+    yield Phase.EXPORT, _signed(exporter, rendered, idempotency_key(plan, chat))
+
+
+def _signed(exporter: Exporter, rendered: RenderedRequest, key: str) -> httpx.Request:
+    """The export request, signed as an export signs it; with the signing secret unset,
+    placeholders stand for the signature headers (in the place the real ones go)."""
+    signing = exporter.plan.signing
+    if signing is None or signing.env in exporter.env:
+        return exporter.build(rendered, key, exporter.signer())
+    return exporter.build(rendered, key, _UnsetSigner(signing.env))
+
+
+class _UnsetSigner:
+    """Signs with placeholders: the secret in ``$env.<name>`` is not set for the dry run."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def headers(self, message_id: str, body: bytes) -> dict[str, str]:
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": "<time of sending>",
+            "webhook-signature": f"<v1,signature with $env.{self.name}>",
+        }
+
+
+class _DryRunRedactor(Redactor):
+    """A placeholder is never a secret: "Bearer <tokenResponse...>" hides nothing, and shows what
+    the real export will put there."""
+
+    def add(self, secret: str) -> None:
+        if not _PLACEHOLDER.search(secret):
+            super().add(secret)
+
+
+class _PlaceholderFields(Mapping[str, Any]):
+    """Below a placeholder, every path exists and is a placeholder itself."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __getitem__(self, key: str) -> Any:
+        return placeholder(f"{self.path}.{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def placeholder(path: str) -> TextValue:
+    """A value only the real export knows, shown as ``<path>`` in a dry run."""
+    return TextValue(f"<{path}>", _PlaceholderFields(path))
+
+
+def _token_placeholder() -> dict[str, Any]:
+    return {
+        "status": placeholder("tokenResponse.status"),
+        "headers": _PlaceholderFields("tokenResponse.headers"),
+        "body": placeholder("tokenResponse.body"),
+    }
+
+
+class _DryRunEnv(Mapping[str, str]):
+    """The environment, with a placeholder (and a note) for each variable that is not set."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.missing: list[str] = []
+
+    def __getitem__(self, key: str) -> str:
+        if key in self.env:
+            return self.env[key]
+        if key not in self.missing:
+            self.missing.append(key)
+        return placeholder(f"env.{key}")
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.env
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
+class _NoNetwork(httpx.BaseTransport):
+    """The dry run's transport: sending anything is a bug, never a request."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError("the dry run must not send anything")

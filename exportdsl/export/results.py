@@ -1,0 +1,83 @@
+"""What an export did: each phase's requests and answer, and the outcome of the whole export.
+
+Phases are named with the compiler's `Phase` (``token``, ``export``), the one vocabulary the
+connector files, the lint messages and these results share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from exportdsl.errors import ExportDslError
+from exportdsl.vocabulary import Phase
+
+__all__ = ["Answer", "ExportResult", "PhaseResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A back end's answer, read up to `sending.MAX_ANSWER_BYTES`."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
+
+
+@dataclass(slots=True)
+class PhaseResult:
+    """What one phase did: its last request and answer, how many attempts, how long (waits included)."""
+
+    name: Phase
+    attempts: int = 0
+    seconds: float = 0.0
+    cached: bool = False  # the token came from the cache; nothing was sent
+    request: httpx.Request | None = None
+    answer: Answer | None = None
+    sent: list[httpx.Request] = field(default_factory=list)  # every attempt, in order
+
+    @property
+    def status(self) -> int | None:
+        return self.answer.status if self.answer else None
+
+
+@dataclass(slots=True)
+class ExportResult:
+    """One chat's export; `error` is None when the report was delivered (a 2xx answer)."""
+
+    connector_id: int | str
+    connector_name: str
+    chat_id: int | str | None
+    idempotency_key: str | None = None
+    phases: list[PhaseResult] = field(default_factory=list)
+    error: ExportDslError | None = None
+    failed_phase: Phase | None = None  # the phase that was under way when the export stopped
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def phase(self, name: Phase) -> PhaseResult | None:
+        return next((phase for phase in self.phases if phase.name == name), None)
+
+    def begin(self, name: Phase) -> PhaseResult:
+        """The phase is under way: its result, added when it first begins. A phase that runs again
+        (a fresh token after a 401) counts on in the same result."""
+        self.failed_phase = name
+        phase = self.phase(name)
+        if phase is None:
+            phase = PhaseResult(name)
+            self.phases.append(phase)
+        return phase
