@@ -21,7 +21,8 @@ from bench.timing import cold_seconds
 from exportdsl import compile_connector, load_connector, parse_connector
 from exportdsl.compiler.values import SafeText, TextValue
 
-CONNECTOR = """\
+CONNECTOR = (
+    """\
 connector: {id: 7, name: ACME web chat}
 client: {id: 1001}
 pdata: {tenant: acme, contact: John Doe, queue: support}
@@ -35,11 +36,13 @@ export:
   body: |
     {"client": "$ClientsID", "connector": "$chatConnector.name", "at": "$dateTime",
      "chat": $chat.channel.id, "visitor": "$chat.visitor.name", "email": "$chat.visitor.email",
-     "city": "$chat.visitor.city", "country": "$chat.visitor.countryCode", "rating": $chat.channel.rating,
+     "city": "$chat.visitor.city", "country": "$chat.visitor.countryCode","""
+    """ "rating": $chat.channel.rating,
      "first": "$chat.messages[0].content", "contact": "$pdata.contact", "tenant": "$pdata.tenant",
      "size": $report.bytes, "meta": "$xmlTemplate.encoded.base64", "pdf": "$report.encoded.base64"}
 xml_template: <x/>
 """
+)
 
 
 def variables(pdf: bytes, ours: Callable[[str], Any] = SafeText) -> dict[str, Any]:
@@ -71,7 +74,8 @@ def by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
     s = json.dumps
     chat, visitor = v["chat"], v["chat"]["visitor"]
     url = (
-        f"https://crm.acme.example/api/v2/tenants/{quote(v['pdata']['tenant'], safe='')}/chat-reports"
+        f"https://crm.acme.example/api/v2/tenants/{quote(v['pdata']['tenant'], safe='')}"
+        "/chat-reports"
         f"?queue={quote(v['pdata']['queue'], safe='')}"
     )
     headers = [
@@ -81,7 +85,8 @@ def by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
     ]
     body = (
         f'{{"client": {s(str(v["ClientsID"]))}, "connector": {s(v["chatConnector"]["name"])}, '
-        f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, "visitor": {s(visitor["name"])}, '
+        f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, '
+        f'"visitor": {s(visitor["name"])}, '
         f'"email": {s(visitor["email"])},\n "city": {s(visitor["city"])}, '
         f'"country": {s(visitor["countryCode"])}, "rating": {chat["channel"]["rating"]},\n '
         f'"first": {s(chat["messages"][0]["content"])}, "contact": {s(v["pdata"]["contact"])}, '
@@ -173,7 +178,8 @@ def bench_distinct(folder: Path, count: int = 300) -> None:
         compile_connector(load_connector(path))
     rate = count / (time.perf_counter() - start)
     print(
-        f"compile, no two files alike (no parse or code cache hits): {rate:,.0f} connector files/s (for scale)"
+        "compile, no two files alike (no parse or code cache hits): "
+        f"{rate:,.0f} connector files/s (for scale)"
     )
 
 

@@ -61,7 +61,8 @@ def main() -> None:
         verdict = "PASS" if check <= 1.5 else "FAIL"
         print(
             f"exportdsl check, 1,000 files, cold: {check:.2f} s wall on {os.cpu_count()} cores "
-            f"(read + YAML parse alone: {baseline:.2f} s, {check / baseline:.1f}x); target <= 1.5 s {verdict}"
+            f"(read + YAML parse alone: {baseline:.2f} s, {check / baseline:.1f}x); "
+            f"target <= 1.5 s {verdict}"
         )
 
 

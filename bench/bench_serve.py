@@ -152,7 +152,8 @@ def _measure(port: int, database: Path) -> None:
     rate, baseline = ok / seconds, 500 / base_seconds
     p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
     print(
-        f"hooks accepted and durably stored, as fast as they are answered: {rate:,.0f}/s ({ok} of {HOOKS}, "
+        "hooks accepted and durably stored, as fast as they are answered: "
+        f"{rate:,.0f}/s ({ok} of {HOOKS}, "
         f"{IN_FLIGHT} in flight; the workers deliver meanwhile), p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
     print(
@@ -170,12 +171,14 @@ def _measure(port: int, database: Path) -> None:
     p50, p99 = _percentile(latencies, 0.50) * 1000, _percentile(latencies, 0.99) * 1000
     verdict = "PASS" if ok_paced == len(paced) and p99 <= 50 else "FAIL"
     print(
-        f"at 300 hooks/s for {seconds:.1f} s (workers delivering all along): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+        f"at 300 hooks/s for {seconds:.1f} s (workers delivering all along): "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
         f"{ok_paced} of {len(paced)} stored; target >= 300/s with p99 <= 50 ms {verdict}"
     )
     print(
-        f"end to end: {ok} chats delivered (PDF, token cached, report POST) in {delivered_at - started:.1f} s "
-        f"from the first hook: {ok / (delivered_at - started):,.0f} deliveries/s with 4 worker threads"
+        f"end to end: {ok} chats delivered (PDF, token cached, report POST) "
+        f"in {delivered_at - started:.1f} s from the first hook: "
+        f"{ok / (delivered_at - started):,.0f} deliveries/s with 4 worker threads"
     )
 
 

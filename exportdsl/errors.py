@@ -175,8 +175,9 @@ class ConfigError(ExportDslError):
           url: https://crm.example/
         connector: {id: 7}     # the name is missing
 
-    Better: the keys of README "Connector files", spelled as there (the message says "did you mean").
-    Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH, `timezone` an IANA name.
+    Better: the keys of README "Connector files", spelled as there (the message says "did you
+    mean"). Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH, `timezone` an
+    IANA name.
     """
 
     code = "XD002"

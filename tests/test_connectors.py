@@ -152,8 +152,9 @@ def test_all_errors_of_a_file_are_reported_together() -> None:
 def test_dynamic_paths_are_checked_at_render_time() -> None:
     plan = compile_connector(
         parse_connector(
-            "connector: {id: 1, name: n}\nclient: {id: 1}\ntoken: {url: 'https://a.example/'}\nexport:\n"
-            "  url: https://x.example/\n  headers: {Authorization: Bearer $tokenResponse.body.JSON.acess_token}\n"
+            "connector: {id: 1, name: n}\nclient: {id: 1}\ntoken: {url: 'https://a.example/'}\n"
+            "export:\n  url: https://x.example/\n"
+            "  headers: {Authorization: Bearer $tokenResponse.body.JSON.acess_token}\n"
         )
     )
     assert plan.export is not None
@@ -212,7 +213,8 @@ def test_missing_file() -> None:
 
 
 _BOMB = (
-    "connector: {id: 1, name: n}\nclient: {id: 1}\npdata:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    "connector: {id: 1, name: n}\nclient: {id: 1}\npdata:\n"
+    "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
     + "".join(f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
 )
 _HEAD = "connector: {id: 1, name: n}\nclient: {id: 1}\n"

@@ -1,8 +1,8 @@
 """The linter: golden examples (text and json), clean files, every rule failing and passing, SARIF
 against the official schema, GitHub annotations, suppressions, settings and exit codes.
 
-Regenerate the golden files after an intended change with ``UPDATE_GOLDEN=1 pytest tests/test_lint.py``
-and review the diff like code.
+Regenerate the golden files after an intended change with
+``UPDATE_GOLDEN=1 pytest tests/test_lint.py`` and review the diff like code.
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def test_per_file_ignores_from_pyproject(tmp_path: Path, monkeypatch: pytest.Mon
         (LINT / "examples" / "plain-http.yaml").read_text()
     )
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.exportdsl]\nfail-level = "warning"\nper-file-ignores = { "legacy/*.yaml" = ["XD505"] }\n'
+        '[tool.exportdsl]\nfail-level = "warning"\n'
+        'per-file-ignores = { "legacy/*.yaml" = ["XD505"] }\n'
     )
     monkeypatch.chdir(tmp_path)
     assert run("check", "legacy")[0] == 0
@@ -221,7 +222,8 @@ def test_a_nul_in_a_url_does_not_confuse_the_query_rule(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(
         "connector: {id: 1, name: n}\nclient: {id: 1}\nexport:\n"
-        '  url: "https://a.example/?t=\\0&b=$ClientsID&token=$env.TOK"\n  body: $report.encoded.base64\n'
+        '  url: "https://a.example/?t=\\0&b=$ClientsID&token=$env.TOK"\n'
+        "  body: $report.encoded.base64\n"
     )
     codes = [d.code for d in lint_file(path, SETTINGS).diagnostics]
     assert codes.count("XD504") == 1  # $env.TOK only; the literal NUL is text, not a hole

@@ -43,11 +43,14 @@ def write_connectors(folder: Path, base: str) -> Path:
         connector_text(base, extra="intake: {secret: $env.INTAKE_SECRET}")
     )
     (folder / "forward.yaml").write_text(
-        "connector: {id: 8, name: Forward}\nclient: {id: 1001}\nintake: {secret: $env.INTAKE_SECRET}\n"
-        f"export:\n  url: {base}/forward\n  headers: {{Content-Type: application/json}}\n  body: $chat\n"
+        "connector: {id: 8, name: Forward}\nclient: {id: 1001}\n"
+        "intake: {secret: $env.INTAKE_SECRET}\n"
+        f"export:\n  url: {base}/forward\n  headers: {{Content-Type: application/json}}\n"
+        "  body: $chat\n"
     )
     (folder / "nobutton.yaml").write_text(
-        "connector: {id: 9, name: No button}\nclient: {id: 1001}\nintake: {secret: $env.INTAKE_SECRET}\n"
+        "connector: {id: 9, name: No button}\nclient: {id: 1001}\n"
+        "intake: {secret: $env.INTAKE_SECRET}\n"
         "export: {headers: {X-A: b}}\n"
     )
     return folder
@@ -268,7 +271,7 @@ def test_health(serve: Callable[..., Running]) -> None:
     assert health.status_code == 200 and health.json()["status"] == "ok"
 
 
-# --- the serving process, killed -------------------------------------------------------------------
+# --- the serving process, killed -----------------------------------------------------------------
 
 
 def free_port() -> int:

@@ -22,13 +22,17 @@ from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 __all__ = ["analyse_connector", "check_connector", "compile_connector"]
 
-# What may stand before a URL's path (scheme, host, port): values the connector's owner controls, and
-# the token answer (OAuth servers send the API's base URL there, e.g. Salesforce's instance_url).
+# What may stand before a URL's path (scheme, host, port): values the connector's owner
+# controls, and the token answer (OAuth servers send the API's base URL there, e.g.
+# Salesforce's instance_url).
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
 
 
 def compile_connector(connector: Connector) -> Plan:
-    """The connector's plan; raises `ConnectorError` with every diagnostic when anything is wrong."""
+    """The connector's plan.
+
+    Raises `ConnectorError` with every diagnostic when anything is wrong.
+    """
     compiler = _Compiler(connector)
     fields = compiler.analyse()
     if compiler.diagnostics:
@@ -213,7 +217,10 @@ class _Compiler:
         return var.alphabet
 
     def exists(self, name: str) -> bool:
-        """Whether the connector has what the variable comes from (a token phase, an XML template)."""
+        """Whether the connector has what the variable comes from.
+
+        A token phase, an XML template.
+        """
         return {
             "tokenResponse": self.connector.token is not None,
             "xmlTemplate": self.connector.xml_template is not None,

@@ -83,6 +83,6 @@ class RenderContext:
 
     def __init__(self, variables: Mapping[str, Any]) -> None:
         get = variables.get
-        # MISSING, not Jinja's `missing`: an absent variable reaches our filters as MISSING, where the
-        # error message is worded, instead of as a Jinja Undefined.
+        # MISSING, not Jinja's `missing`: an absent variable reaches our filters as MISSING, where
+        # the error message is worded, instead of as a Jinja Undefined.
         self.resolve_or_missing = lambda key: get(key, MISSING)

@@ -3,8 +3,9 @@ are available.
 
 A `Var` is one node of the catalogue tree. Fixed children are checked at compile time; below a
 `dynamic` node (a token answer's JSON, chat visitor variables, the environment) anything goes, and
-a miss can only be found at render time. ``alphabet`` says what characters a value has when we produce it
-ourselves, so the compiler can skip escaping where that alphabet is safe (`escaping.needs_escaping`).
+a miss can only be found at render time. ``alphabet`` says what characters a value has when we
+produce it ourselves, so the compiler can skip escaping where that alphabet is safe
+(`escaping.needs_escaping`).
 """
 
 from __future__ import annotations

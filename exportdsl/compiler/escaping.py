@@ -1,6 +1,8 @@
-"""One function per output context (docs/design.md §4). Each takes a looked-up value and returns the text
-that goes on the wire, so chat data can never change the structure of the request it lands in.
-``None`` means a quiet reference found nothing."""
+"""One function per output context (docs/design.md §4).
+
+Each takes a looked-up value and returns the text that goes on the wire, so chat data can never
+change the structure of the request it lands in. ``None`` means a quiet reference found nothing.
+"""
 
 from __future__ import annotations
 
@@ -199,7 +201,10 @@ def needs_escaping(alphabet: Alphabet, context: Context) -> bool:
 
 
 def trusting(escape: Escaper) -> Escaper:
-    """For a hole whose value should be ours: as is when it is (SafeText, int), escaped otherwise."""
+    """For a hole whose value should be ours.
+
+    As is when it is (SafeText, int), escaped otherwise.
+    """
 
     def as_is_or_escaped(value: Any) -> str:
         kind = type(value)

@@ -84,7 +84,10 @@ def _place_url(nodes: tuple[Node, ...]) -> Placement:
 
 
 class _Scanner:
-    """Shared bookkeeping: contexts per hole, and a placeholder document mapped back to the source."""
+    """Shared bookkeeping.
+
+    Contexts per hole, and a placeholder document mapped back to the source.
+    """
 
     def __init__(self) -> None:
         self.contexts: list[Context] = []
@@ -119,7 +122,10 @@ class _Scanner:
         return Placement(tuple(self.contexts), tuple(self.problems))
 
     def flush(self, texts: list[Text]) -> None:
-        """Adjacent texts (split by an escape or a comment) are one stretch of output: scan them as one."""
+        """Adjacent texts (split by an escape or a comment) are one stretch of output.
+
+        Scan them as one.
+        """
         if texts:
             self.scan("".join(text.value for text in texts))
             for text in texts:
@@ -191,7 +197,8 @@ class _Json(_Scanner):
                     rules.MALFORMED_BODY.code,
                     f"the body can never be valid JSON: {error.msg.lower()}",
                     Span(at, at + 1),
-                    "a reference outside quotes is inserted as a JSON value; inside quotes as string text",
+                    "a reference outside quotes is inserted as a JSON value; "
+                    "inside quotes as string text",
                 )
             )
         except RecursionError:

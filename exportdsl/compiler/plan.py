@@ -64,7 +64,10 @@ def parts(template: tuple[Node, ...], holes: Sequence[Hole]) -> list[str | Hole]
 
 @dataclass(frozen=True)
 class FieldPlan:
-    """One compiled template field. A field without holes is a constant and needs no Jinja2 at all."""
+    """One compiled template field.
+
+    A field without holes is a constant and needs no Jinja2 at all.
+    """
 
     name: str
     kind: FieldKind
@@ -90,7 +93,10 @@ _AUTHORITY = re.compile(r"(?i)https?://([^/?#]*)")
 
 
 def _check_url(name: str, url: str) -> None:
-    """Runs on every render of a URL, so it avoids `urlsplit`: printable, no space, http(s), a host."""
+    """Runs on every render of a URL, so it avoids `urlsplit`.
+
+    It checks: printable, no space, http(s), a host.
+    """
     if not url.isprintable() or " " in url:
         raise RenderError(
             f"{name}: the URL contains white space or control characters",
@@ -103,7 +109,10 @@ def _check_url(name: str, url: str) -> None:
 
 
 class _Block:
-    """The fields of one request, compiled together: one Jinja2 block yielding one string per hole."""
+    """The fields of one request, compiled together.
+
+    One Jinja2 block yielding one string per hole.
+    """
 
     def __init__(self, fields: Sequence[FieldPlan]) -> None:
         self.fields = tuple(fields)

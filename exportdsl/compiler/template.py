@@ -22,8 +22,9 @@ class Template:
     """``Template("Hello $pdata.name", kind="text").render({"pdata": {"name": "Ann"}})``.
 
     ``kind`` is what the output is (text, url, header, json, xml or form: a `FieldKind`) and decides
-    the escaping of every hole (``context=`` is its older name, still taken). With no catalogue, a reference missing from the mapping is a render
-    error naming the path and its first missing segment, unless it is quiet (``$!name``).
+    the escaping of every hole (``context=`` is its older name, still taken). With no catalogue, a
+    reference missing from the mapping is a render error naming the path and its first missing
+    segment, unless it is quiet (``$!name``).
     """
 
     def __init__(

@@ -46,7 +46,8 @@ class SafeText:
 
     Only such text (and ints) may skip escaping where its alphabet is safe; the check is its type,
     so a plain string a caller passes for ``$report`` or ``$dateTime`` is escaped like any other.
-    A wrapper, not a str subclass: ``str()`` of a subclass copies, and a report is 100 KB of base64."""
+    A wrapper, not a str subclass: ``str()`` of a subclass copies, and a report is 100 KB of
+    base64."""
 
     __slots__ = ("text",)
 

@@ -121,7 +121,10 @@ class ShapeReader:
         limits: tuple[float, float],
         integer: bool = False,
     ) -> float:
-        """A number within ``limits`` (inclusive); the default when absent or wrong (after a diagnostic)."""
+        """A number within ``limits`` (inclusive).
+
+        The default when absent or wrong (after a diagnostic).
+        """
         if node is None:
             return default
         kinds = (_INT,) if integer else (_INT, _FLOAT)
@@ -132,7 +135,8 @@ class ShapeReader:
         )
         if not isinstance(value, int | float):
             self.fail(
-                f"{what} must be {'a whole number' if integer else 'a number'}, not {describe(node)}",
+                f"{what} must be {'a whole number' if integer else 'a number'}, "
+                f"not {describe(node)}",
                 node,
             )
             return default
@@ -143,8 +147,8 @@ class ShapeReader:
         return float(value)
 
     def data(self, node: Node, depth: int) -> Any:
-        """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size (YAML
-        aliases can make a few hundred bytes expand to billions of values)."""
+        """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size
+        (YAML aliases can make a few hundred bytes expand to billions of values)."""
         self.budget -= 1
         if depth > MAX_DEPTH or self.budget < 0:
             if self.budget == -1 or depth == MAX_DEPTH + 1:

@@ -31,7 +31,10 @@ except AttributeError:  # pragma: no cover - PyYAML wheels ship libyaml
 
 
 def read_text(path: Path) -> str:
-    """The file's text; a clear `LoadError` for missing, unreadable, oversized or non-UTF-8 files."""
+    """The file's text.
+
+    A clear `LoadError` for missing, unreadable, oversized or non-UTF-8 files.
+    """
     file = str(path)
     try:
         with path.open("rb") as stream:

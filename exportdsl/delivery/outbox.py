@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS chats (
     body        BLOB NOT NULL,            -- the JSON exactly as received
     received_at REAL NOT NULL,
     hook_key    TEXT NOT NULL,            -- the hook delivery's Idempotency-Key
-    presses     INTEGER NOT NULL DEFAULT 0, -- Report Export presses so far: each gets a key of its own
+    -- Report Export presses so far: each gets a key of its own
+    presses     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (connector, chat_id)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -119,8 +120,8 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Incoming:
-    """A chat to accept: for which connector, its id, the JSON as received, where it will go, and the
-    Idempotency-Key its delivery carries (the export's own, so a CLI export of it matches)."""
+    """A chat to accept: for which connector, its id, the JSON as received, where it will go, and
+    the Idempotency-Key its delivery carries (the export's own, so a CLI export of it matches)."""
 
     connector: str
     chat_id: str
@@ -146,10 +147,10 @@ class Outbox:
         durable: bool = True,
         create: bool = True,
     ) -> None:
-        """``durable=False`` is for the workers: their bookkeeping (leases, attempts, results) is then
-        committed without waiting for the disk. A process crash loses nothing in WAL mode; a power cut
-        can lose the last of it, and the delivery is then made again, under the same key. Whatever
-        accepts chats stays durable: a chat is on disk before its hook is answered."""
+        """``durable=False`` is for the workers: their bookkeeping (leases, attempts, results) is
+        then committed without waiting for the disk. A process crash loses nothing in WAL mode; a
+        power cut can lose the last of it, and the delivery is then made again, under the same key.
+        Whatever accepts chats stays durable: a chat is on disk before its hook is answered."""
         self.path = str(path)
         self.durable = durable
         self._writer = _writer_lock(self.path)
@@ -174,7 +175,7 @@ class Outbox:
                 f"{self.path}: {error}", hint="is this an exportdsl queue database?"
             ) from None
 
-    # --- connections: one per thread; WAL lets readers go on while a writer commits ----------------
+    # --- connections: one per thread; WAL lets readers go on while a writer commits --------------
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -194,9 +195,10 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: take the write lock first, so a read-then-write cannot race another writer.
-        Writers of this process queue on a lock of ours first: SQLite's busy handler would make them
-        poll with sleeps of up to 100 ms, and a hook waiting to be committed would wait with them."""
+        """BEGIN IMMEDIATE: take the write lock first, so a read-then-write cannot race another
+        writer. Writers of this process queue on a lock of ours first: SQLite's busy handler would
+        make them poll with sleeps of up to 100 ms, and a hook waiting to be committed would wait
+        with them."""
         db = self._connection()
         with self._writer:
             db.execute("BEGIN IMMEDIATE")
@@ -216,7 +218,10 @@ class Outbox:
     # --- accepting -------------------------------------------------------------------------------
 
     def accept_many(self, batch: Sequence[Incoming]) -> list[Accepted]:
-        """Store chats and their deliveries in one transaction (a group commit: one fsync for all)."""
+        """Store chats and their deliveries in one transaction.
+
+        A group commit: one fsync for all.
+        """
         now = self.clock()
         results = []
         with self._transaction() as db:
@@ -236,8 +241,8 @@ class Outbox:
         return results
 
     def request_export(self, connector: str, chat_id: str, target: str) -> int:
-        """The Report Export button: a new delivery of a stored chat, with a key of its own (the hook's
-        and a number), since pressing the button again means exporting again."""
+        """The Report Export button: a new delivery of a stored chat, with a key of its own (the
+        hook's and a number), since pressing the button again means exporting again."""
         now = self.clock()
         with self._transaction() as db:
             chat = db.execute(
@@ -261,8 +266,8 @@ class Outbox:
         now: float,
     ) -> int:
         cursor = db.execute(
-            "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status, next_attempt_at,"
-            " created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status,"
+            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
             (connector, chat_id, reason, key, target, now, now),
         )
         return int(cursor.lastrowid or 0)
@@ -270,13 +275,13 @@ class Outbox:
     # --- working ---------------------------------------------------------------------------------
 
     def claim(self, owner: str, lease: float = 60.0, per_target: int = 4) -> Delivery | None:
-        """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is due
-        (or every due target is at its concurrency limit)."""
+        """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is
+        due (or every due target is at its concurrency limit)."""
         now = self.clock()
         with self._transaction() as db:
             row = db.execute(
-                "SELECT id FROM deliveries AS d WHERE status = 'pending' AND next_attempt_at <= :now"
-                " AND (lease_until IS NULL OR lease_until < :now)"
+                "SELECT id FROM deliveries AS d WHERE status = 'pending'"
+                " AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :now)"
                 " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
                 "      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit"
                 " ORDER BY next_attempt_at, id LIMIT 1",
@@ -307,8 +312,9 @@ class Outbox:
         with self._transaction() as db:
             return (
                 db.execute(
-                    "UPDATE deliveries SET status = 'delivered', lease_owner = NULL, lease_until = NULL,"
-                    " finished_at = ?, last_status = ?, last_error = NULL WHERE id = ? AND lease_owner = ?",
+                    "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
+                    " lease_until = NULL, finished_at = ?, last_status = ?, last_error = NULL"
+                    " WHERE id = ? AND lease_owner = ?",
                     (self.clock(), status, delivery.id, owner),
                 ).rowcount
                 == 1
@@ -324,15 +330,16 @@ class Outbox:
         retry_after: float | None = None,
         permanent: bool = False,
     ) -> str | None:
-        """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the new
-        status, or None when the lease was lost (another worker owns the delivery now)."""
+        """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the
+        new status, or None when the lease was lost (another worker owns the delivery now)."""
         now = self.clock()
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
         with self._transaction() as db:
             changed = db.execute(
-                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
-                " last_error = ?, last_status = ?, finished_at = ? WHERE id = ? AND lease_owner = ?",
+                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL,"
+                " lease_until = NULL, last_error = ?, last_status = ?, finished_at = ?"
+                " WHERE id = ? AND lease_owner = ?",
                 (
                     new_status,
                     now + (delay or 0),
@@ -357,7 +364,7 @@ class Outbox:
             raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
         return bytes(row["body"])
 
-    # --- inspecting and replaying ------------------------------------------------------------------
+    # --- inspecting and replaying ----------------------------------------------------------------
 
     def deliveries(
         self, status: str | None = None, connector: str | None = None, limit: int = 100

@@ -211,8 +211,8 @@ class Intake:
             return JSONResponse(
                 {"error": "no Report Export for this connector (export.url is not set)"}, 404
             )
-        # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor the
-        # path, and could be replayed to export any chat again
+        # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor
+        # the path, and could be replayed to export any chat again
         if endpoint.intake_secret is None or not _secret_matches(endpoint.intake_secret, request):
             return self._refuse_unauthorized()
         chat_id = request.path_params["chat_id"]

@@ -1,4 +1,7 @@
-"""The typed, immutable nodes a template parses into; every node carries its span in the template."""
+"""The typed, immutable nodes a template parses into.
+
+Every node carries its span in the template.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +61,10 @@ class Reference:
 
     @property
     def dotted(self) -> str:
-        """The path as a user writes it, without ``$``: ``pdata['x-api.key']``, ``chat.messages[0]``."""
+        """The path as a user writes it, without ``$``.
+
+        ``pdata['x-api.key']``, ``chat.messages[0]``.
+        """
         return format_path(self.path)
 
     def __str__(self) -> str:
@@ -73,7 +79,10 @@ Node = Text | Comment | Reference
 
 
 def format_path(path: tuple[str | int, ...]) -> str:
-    """``("pdata", "x-api.key")`` -> ``pdata['x-api.key']``; ``("chat", "paths", 0)`` -> ``chat.paths[0]``."""
+    """``("pdata", "x-api.key")`` -> ``pdata['x-api.key']``.
+
+    ``("chat", "paths", 0)`` -> ``chat.paths[0]``.
+    """
     if not path:
         return ""
     return str(path[0]) + "".join(_step_text(key) for key in path[1:])

@@ -153,8 +153,8 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
     if opener is not None:
         words = " or ".join(sorted(_EXPECTED_WORDS.get(name, name) for name in expected))
         return _syntax_error(
-            f"expected {words or 'the end of the reference'} to close '{shorten(source[opener:position], 40)}'"
-            f", found {found}",
+            f"expected {words or 'the end of the reference'} "
+            f"to close '{shorten(source[opener:position], 40)}', found {found}",
             Span(position, position + 1),
             "inside '${…}' write a name, then '.name', '[0]' or ['key'] steps, then '}'; "
             + _LITERAL_HINT,

@@ -118,7 +118,10 @@ def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) ->
 
 
 def _suppressible(code: str) -> bool:
-    """Lint findings can be suppressed; what stops the connector from running (XD0xx-XD2xx) cannot."""
+    """Lint findings can be suppressed.
+
+    What stops the connector from running (XD0xx-XD2xx) cannot.
+    """
     return code >= "XD5"
 
 

@@ -1,4 +1,6 @@
-"""Suppression comments: ``# exportdsl: disable=CODE[,CODE]`` and ``# exportdsl: disable-file=CODE``.
+"""Suppression comments.
+
+``# exportdsl: disable=CODE[,CODE]`` and ``# exportdsl: disable-file=CODE``.
 
 A line suppression covers its own line and the next one, and, for a block scalar, the whole block
 when it stands on the ``key: |`` line (a comment inside the block would be template text).
@@ -37,7 +39,8 @@ class Directive:
             return False
         if self.kind == "disable-file" or line in (self.line, self.line + 1):
             return True
-        # on a field's key line (`body: |`, or `body:` with the value on the next line): the whole field
+        # on a field's key line (`body: |`, or `body:` with the value on the next line):
+        # the whole field
         return any(
             start in (self.line, self.line + 1) and start <= line <= end for start, end in blocks
         )

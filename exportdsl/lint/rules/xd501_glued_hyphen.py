@@ -34,10 +34,12 @@ def check(context: LintContext) -> Iterator[Finding]:
         glued = word.group() if word else "-"
         hint = f"write ${{{reference.dotted}}}{glued} if that is meant"
         last = reference.path[-1]
-        if reference.segments and isinstance(
-            last, str
-        ):  # a key can hold a hyphen; a name or an index cannot
-            hint += f", or ${{{format_path((*reference.path[:-1], last + glued))}}} for a key with a hyphen"
+        # a key can hold a hyphen; a name or an index cannot
+        if reference.segments and isinstance(last, str):
+            hint += (
+                f", or ${{{format_path((*reference.path[:-1], last + glued))}}} "
+                "for a key with a hyphen"
+            )
         yield Finding(
             template.location(reference.span),
             f"{reference}{glued} reads as {reference} followed by the text {glued!r}",

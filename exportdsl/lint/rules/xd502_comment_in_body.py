@@ -35,7 +35,8 @@ def check(context: LintContext) -> Iterator[Finding]:
                     template.location(node.span),
                     f"'{opener}' starts a comment in the {plan.kind.upper()} of {template.name}: "
                     f"{len(node.body)} characters are removed from what is sent",
-                    f"write #[[{opener}]]# for a literal '{opener}'; keep comments outside the body",
+                    f"write #[[{opener}]]# for a literal '{opener}'; "
+                    "keep comments outside the body",
                 )
 
 

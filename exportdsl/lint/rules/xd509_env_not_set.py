@@ -30,7 +30,8 @@ def check(context: LintContext) -> Iterator[Finding]:
             yield Finding(
                 template.location(reference.span),
                 f"environment variable {variable} is not set",
-                f"set {variable} where exports run, or write $!{{env.{variable}}} if it may be missing",
+                f"set {variable} where exports run, "
+                f"or write $!{{env.{variable}}} if it may be missing",
             )
     connector = context.connector
     for section, name in (
