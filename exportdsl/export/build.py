@@ -19,7 +19,7 @@ import httpx
 
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
-from exportdsl.errors import ExportError
+from exportdsl.errors import ExportDisabled, ExportError, SigningError
 from exportdsl.export import webhooks
 from exportdsl.export.timing import Clock
 
@@ -42,10 +42,9 @@ def enabled_export(plan: Plan) -> RequestPlan:
     """The export request's plan; a connector without ``export.url`` has its export disabled."""
     export = plan.export
     if export is None or export.url is None:
-        raise ExportError(
+        raise ExportDisabled(
             f"connector {plan.connector_id} ({plan.connector_name}) has no export.url, "
             "so its export is disabled",
-            code="XD601",
             hint="set export.url in the connector file; without it jtel shows no Report Export "
             "button either",
         )
@@ -96,17 +95,14 @@ def make_signer(plan: Plan, env: Mapping[str, str], now: Clock) -> Signer | None
     name = plan.signing.env
     secret = env.get(name, "") if name in env else ""
     if not secret:
-        raise ExportError(
+        raise SigningError(
             f"signing: the environment variable {name} is not set",
-            code="XD603",
             hint="set it to the whsec_... secret the back end gave you",
         )
     try:
         return Signer(secret, webhooks.key_bytes(secret, strict=True), now)
     except ValueError:
-        raise ExportError(
-            f"signing: {name} is not a whsec_ secret in base64", code="XD603"
-        ) from None
+        raise SigningError(f"signing: {name} is not a whsec_ secret in base64") from None
 
 
 def build_request(

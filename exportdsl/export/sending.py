@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from exportdsl.connector.model import RetryPolicy
-from exportdsl.errors import ExportError
+from exportdsl.errors import ExportError, TokenAnswerError
 from exportdsl.export.results import Answer, PhaseResult
 from exportdsl.export.timing import Timing
 from exportdsl.source import shorten
@@ -194,9 +194,9 @@ def refused(
         )
     content_type = answer.header("content-type") or "no content type"
     body = shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
-    return ExportError(
+    error = TokenAnswerError if phase is Phase.TOKEN else ExportError
+    return error(
         f"{where} ({content_type}){tries}; expected {expected}: {body}",
-        code="XD602" if phase == Phase.TOKEN else None,
         hint=_status_hint(answer.status),
     )
 
