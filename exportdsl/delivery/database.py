@@ -1,0 +1,126 @@
+"""The outbox's SQLite file: its schema, one connection per thread, write transactions.
+
+WAL lets readers go on while a writer commits; accepted chats are committed with synchronous=FULL
+(on disk before their hook is answered), the workers' bookkeeping without waiting for the disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from exportdsl.errors import OutboxError
+
+__all__ = ["Database"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    connector   TEXT NOT NULL,
+    chat_id     TEXT NOT NULL,
+    body        BLOB NOT NULL,            -- the JSON exactly as received
+    received_at REAL NOT NULL,
+    hook_key    TEXT NOT NULL,            -- the hook delivery's Idempotency-Key
+    -- Report Export presses so far: each gets a key of its own
+    presses     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (connector, chat_id)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a purge
+    connector       TEXT NOT NULL,
+    chat_id         TEXT NOT NULL,
+    reason          TEXT NOT NULL,        -- hook | button
+    idempotency_key TEXT NOT NULL,
+    target          TEXT NOT NULL,        -- the back end's host: the unit of the concurrency limit
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    last_error      TEXT,
+    last_status     INTEGER,
+    created_at      REAL NOT NULL,
+    finished_at     REAL,
+    FOREIGN KEY (connector, chat_id) REFERENCES chats (connector, chat_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
+"""
+
+
+class Database:
+    """An outbox database file, opened (and its schema made) once per process and thread."""
+
+    def __init__(self, path: str | Path, *, durable: bool = True, create: bool = True) -> None:
+        self.path = str(path)
+        self.durable = durable
+        self._writer = _writer_lock(self.path)
+        self._local = threading.local()
+        try:
+            if create:
+                # its own transaction (executescript commits first)
+                self._connection().executescript(_SCHEMA)
+            elif (
+                self._connection()
+                .execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'")
+                .fetchone()
+                is None
+            ):
+                raise OutboxError(f"{self.path} is not an exportdsl queue (no deliveries table)")
+        except sqlite3.DatabaseError as error:
+            raise OutboxError(
+                f"{self.path}: {error}", hint="is this an exportdsl queue database?"
+            ) from None
+
+    # --- connections: one per thread; WAL lets readers go on while a writer commits --------------
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=True
+                )
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+                db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as error:
+                raise OutboxError(f"cannot open the queue database {self.path}: {error}") from None
+            db.row_factory = sqlite3.Row
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock first, so a read-then-write cannot race another
+        writer. Writers of this process queue on a lock of ours first: SQLite's busy handler would
+        make them poll with sleeps of up to 100 ms, and a hook waiting to be committed would wait
+        with them."""
+        db = self._connection()
+        with self._writer:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    """One lock per database file in this process (other processes wait in SQLite's own lock)."""
+    key = str(Path(path).resolve())
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.Lock())
