@@ -1,5 +1,6 @@
-"""jtel's literal form of connector pdata, ``{name:'John Doe', email:'john.doe@example.com'}``:
-parsed with Lark LALR over `grammar/pdata.lark` into (key, value, key span) entries."""
+"""Connector pdata, as a YAML mapping or in jtel's literal form,
+``{name:'John Doe', email:'john.doe@example.com'}``: the literal is parsed with Lark LALR over
+`grammar/pdata.lark` into (key, value, key span) entries."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import re
 from typing import Any
 
 from lark import Lark, Transformer
+from lark.exceptions import UnexpectedInput
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from exportdsl.errors import ConfigError
+from exportdsl.connector.shape import MAX_DEPTH, STR, ShapeReader, describe
+from exportdsl.connector.yamlsource import node_location, scalar_map
+from exportdsl.errors import ConfigError, Diagnostic, ExportDslError
 from exportdsl.language.grammar import load_parser
-from exportdsl.source import Span
+from exportdsl.source import Location, Span, found_at
 
-__all__ = ["depth", "parse_pdata"]
+__all__ = ["PdataReader", "depth", "parse_pdata"]
 
 
 def parse_pdata(text: str) -> list[tuple[str, Any, Span]]:
@@ -114,3 +119,71 @@ def _unquote(quoted: str) -> str:
 @functools.cache
 def _pdata_parser() -> Lark:
     return load_parser("pdata.lark", _PdataBuilder(), maybe_placeholders=True)
+
+
+class PdataReader(ShapeReader):
+    """Reads ``pdata:``, either form, into values and the location of each key."""
+
+    def pdata(self, node: Node | None) -> tuple[dict[str, Any], dict[str, Location]]:
+        if node is None:
+            return {}, {}
+        if isinstance(node, ScalarNode) and node.tag == STR:
+            return self.pdata_literal(node)
+        if not isinstance(node, MappingNode):
+            self.fail(
+                f"pdata must be a mapping or jtel's literal text, not {describe(node)}",
+                node,
+                "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"",
+            )
+            return {}, {}
+        values: dict[str, Any] = {}
+        locations: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key = (
+                key_node.value if isinstance(key_node, ScalarNode) and key_node.tag == STR else None
+            )
+            if key is None or key in values:
+                self.fail(
+                    "duplicate pdata key" if key in values else "pdata keys must be text", key_node
+                )
+                continue
+            values[key] = self.data(value_node, 1)
+            locations[key] = node_location(key_node, self.file)
+        return values, locations
+
+    def pdata_literal(self, node: ScalarNode) -> tuple[dict[str, Any], dict[str, Location]]:
+        origin = scalar_map(node, self.file, self.index)
+        try:
+            parsed = parse_pdata(node.value)
+        except UnexpectedInput as error:
+            position = error.pos_in_stream or 0
+            location = origin.location(Span(position, position + 1))
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata literal: unexpected {found_at(node.value, position)}",
+                    location,
+                    "write it as {name:'John Doe', email:'john@example.com'}",
+                )
+            )
+            return {}, {}
+        except ExportDslError as error:
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata literal: {error.message}",
+                    origin.location(error.span) if error.span else None,
+                )
+            )
+            return {}, {}
+        values = {key: value for key, value, _ in parsed}
+        if depth(values) > MAX_DEPTH:
+            self.diagnostics.append(
+                Diagnostic(
+                    ConfigError.code,
+                    f"pdata is nested deeper than {MAX_DEPTH} levels",
+                    origin.location(Span(0, 1)),
+                )
+            )
+            return {}, {}
+        return values, {key: origin.location(span) for key, _, span in parsed}

@@ -11,9 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from lark.exceptions import UnexpectedInput
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from exportdsl.connector.model import (
@@ -25,11 +23,11 @@ from exportdsl.connector.model import (
     TemplateField,
     Timeouts,
 )
-from exportdsl.connector.pdata import depth, parse_pdata
-from exportdsl.connector.shape import MAX_DEPTH, NUMBERS, STR, ShapeReader, describe, did_you_mean
+from exportdsl.connector.pdata import PdataReader
+from exportdsl.connector.shape import NUMBERS, STR, describe, did_you_mean
 from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
-from exportdsl.errors import ConfigError, ConnectorError, Diagnostic, ExportDslError
-from exportdsl.source import LineIndex, Location, Span, found_at
+from exportdsl.errors import ConnectorError
+from exportdsl.source import LineIndex
 from exportdsl.vocabulary import Phase
 
 __all__ = ["METHODS", "load_connector", "parse_connector"]
@@ -90,7 +88,7 @@ _REQUEST_KEYS = {
 }
 
 
-class _Reader(ShapeReader):
+class _Reader(PdataReader):
     """Reads a connector: its sections, requests, templates and pdata."""
 
     def connector(self, root: Node | None) -> Connector | None:
@@ -277,67 +275,3 @@ class _Reader(ShapeReader):
             if value is not None:
                 headers.append(Header(name, value))
         return tuple(headers)
-
-    def pdata(self, node: Node | None) -> tuple[dict[str, Any], dict[str, Location]]:
-        if node is None:
-            return {}, {}
-        if isinstance(node, ScalarNode) and node.tag == STR:
-            return self.pdata_literal(node)
-        if not isinstance(node, MappingNode):
-            self.fail(
-                f"pdata must be a mapping or jtel's literal text, not {describe(node)}",
-                node,
-                "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"",
-            )
-            return {}, {}
-        values: dict[str, Any] = {}
-        locations: dict[str, Location] = {}
-        for key_node, value_node in node.value:
-            key = (
-                key_node.value if isinstance(key_node, ScalarNode) and key_node.tag == STR else None
-            )
-            if key is None or key in values:
-                self.fail(
-                    "duplicate pdata key" if key in values else "pdata keys must be text", key_node
-                )
-                continue
-            values[key] = self.data(value_node, 1)
-            locations[key] = node_location(key_node, self.file)
-        return values, locations
-
-    def pdata_literal(self, node: ScalarNode) -> tuple[dict[str, Any], dict[str, Location]]:
-        origin = scalar_map(node, self.file, self.index)
-        try:
-            parsed = parse_pdata(node.value)
-        except UnexpectedInput as error:
-            position = error.pos_in_stream or 0
-            location = origin.location(Span(position, position + 1))
-            self.diagnostics.append(
-                Diagnostic(
-                    ConfigError.code,
-                    f"pdata literal: unexpected {found_at(node.value, position)}",
-                    location,
-                    "write it as {name:'John Doe', email:'john@example.com'}",
-                )
-            )
-            return {}, {}
-        except ExportDslError as error:
-            self.diagnostics.append(
-                Diagnostic(
-                    ConfigError.code,
-                    f"pdata literal: {error.message}",
-                    origin.location(error.span) if error.span else None,
-                )
-            )
-            return {}, {}
-        values = {key: value for key, value, _ in parsed}
-        if depth(values) > MAX_DEPTH:
-            self.diagnostics.append(
-                Diagnostic(
-                    ConfigError.code,
-                    f"pdata is nested deeper than {MAX_DEPTH} levels",
-                    origin.location(Span(0, 1)),
-                )
-            )
-            return {}, {}
-        return values, {key: origin.location(span) for key, _, span in parsed}
