@@ -46,6 +46,10 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
         ("https://h## comment /\n$x", ["url"]),  # a comment's '/' is not in the URL
         ("https://h#[[/]]#$x", ["url-component"]),  # an unparsed block's '/' is
         ("https://h\\$x/$y", ["url-component"]),  # an escaped '$' is text
+        ("https://EXAMPLE.COM:$port/", ["url"]),
+        # only the first '://' ends the scheme: a second one is in the path
+        ("https://user:x://$v", ["url-component"]),
+        ("https://$u://x$v", ["url", "url-component"]),
     ],
 )
 def test_url(source: str, expected: list[str]) -> None:
@@ -83,6 +87,7 @@ def test_url(source: str, expected: list[str]) -> None:
         ('{"a": {"b": 1}, $k: 2}', ["json-key"]),
         # quotes and backslashes inside strings do not change the structure
         ('{"a\\"": $v}', ["json-value"]),
+        ('{"\\"": $v}', ["json-value"]),
         ('{"a\\\\": $v}', ["json-value"]),
         ('{"{": $v, "[": "$w", ",": $x}', ["json-value", "json-string", "json-value"]),
         # an escaped backslash before a hole (the comment keeps '\\$' from being an escape)
@@ -102,6 +107,18 @@ def test_json(source: str, expected: list[str]) -> None:
         ('{"a": 1 $b}', "the body can never be valid JSON: expecting ',' delimiter", Span(8, 9)),
         ('{"a": $b $c}', "the body can never be valid JSON: expecting ',' delimiter", Span(9, 10)),
         ('{"a": $b', "the body can never be valid JSON: expecting ',' delimiter", Span(8, 9)),
+        # offsets in the source, not in the placeholder document ('""' for each hole)
+        ('{"a": ${b}', "the body can never be valid JSON: expecting ',' delimiter", Span(10, 11)),
+        (
+            '{"a": ${x.y.z} $c}',
+            "the body can never be valid JSON: expecting ',' delimiter",
+            Span(15, 16),
+        ),
+        (
+            '{"a": ${x.y.z}1}',
+            "the body can never be valid JSON: expecting ',' delimiter",
+            Span(14, 15),
+        ),
         ("{$k}", "the body can never be valid JSON: expecting ':' delimiter", Span(3, 4)),
         ("", "the body can never be valid JSON: expecting value", Span(0, 1)),
         ("[1]\n[$v]", "the body can never be valid JSON: extra data", Span(4, 5)),
@@ -146,6 +163,11 @@ def test_json_nested_too_deeply() -> None:
         ("<!-- <r a=' --><r>$v</r>", ["xml"]),
         ('<?pi a="?><r>$v</r>', ["xml"]),
         ('<r\n  a="$v"\n/>', ["xml-attribute"]),
+        ("<r>a<b c='$v'/></r>", ["xml-attribute"]),
+        ("<X>$v</X>", ["xml"]),
+        # quotes and '<' in a comment or CDATA open nothing
+        ("<!--<'--><r>$v</r>", ["xml"]),
+        ("<r><![CDATA[<']]>$v</r>", ["xml"]),
     ],
 )
 def test_xml(source: str, expected: list[str]) -> None:
