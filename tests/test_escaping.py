@@ -336,7 +336,6 @@ def test_a_single_quoted_attribute_cannot_be_closed_by_the_value(value: str) -> 
         ("datetime", {"text", "url", "header", "json-string", "xml", "xml-attribute"}),
         ("integer", set(ESCAPERS) - {"json-key"}),
         ("any", set()),
-        ("string", set()),
     ],
 )
 def test_where_each_kind_skips_escaping(kind: str, unescaped: set[str]) -> None:
