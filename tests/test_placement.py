@@ -1,0 +1,285 @@
+"""The placement stage on its own: parsed nodes and a field kind -> the escaping context of each hole,
+and the problems of a body that can never be well formed (with their spans)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exportdsl.compiler.placement import FIELD_KINDS, Placement, kind_for_content_type, place
+from exportdsl.language.nodes import Reference
+from exportdsl.language.parser import parse
+from exportdsl.source import Span
+
+
+def contexts(source: str, kind: str) -> list[str]:
+    placement = place(parse(source), kind)
+    assert placement.problems == (), placement.problems
+    return [str(context) for context in placement.contexts]
+
+
+def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
+    return [
+        (problem.code, problem.message, problem.span)
+        for problem in place(parse(source), kind).problems
+    ]
+
+
+# -- URL: before the path as is, in the path, query or fragment percent-encoded ----------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("$u", ["url"]),
+        ("$u/items/$id", ["url", "url-component"]),
+        ("https://$host/a/$v?q=$w#$f", ["url", "url-component", "url-component", "url-component"]),
+        ("https://$host:$port/", ["url", "url"]),
+        ("https://${user}@$host/$p", ["url", "url", "url-component"]),
+        ("$scheme://$host/$p", ["url", "url", "url-component"]),
+        ("https://h?$q", ["url-component"]),
+        ("https://h#$f", ["url-component"]),
+        ("https://h/$a$b", ["url-component", "url-component"]),
+        ("http:/$x", ["url-component"]),  # no '://': the first '/' starts the path
+        ("$a$b?x=$c", ["url", "url", "url-component"]),
+        ("https://h## comment /\n$x", ["url"]),  # a comment's '/' is not in the URL
+        ("https://h#[[/]]#$x", ["url-component"]),  # an unparsed block's '/' is
+        ("https://h\\$x/$y", ["url-component"]),  # an escaped '$' is text
+        ("https://EXAMPLE.COM:$port/", ["url"]),
+        # only the first '://' ends the scheme: a second one is in the path
+        ("https://user:x://$v", ["url-component"]),
+        ("https://$u://x$v", ["url", "url-component"]),
+    ],
+)
+def test_url(source: str, expected: list[str]) -> None:
+    assert contexts(source, "url") == expected
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("$v", ["json-value"]),
+        ('"$v"', ["json-string"]),
+        ('{"a": "$v"}', ["json-string"]),
+        ('{"a": "x${v}y$w"}', ["json-string", "json-string"]),
+        ('{"a": $v}', ["json-value"]),
+        ("{$k: 1}", ["json-key"]),
+        ('{"a": 1, $k: 2}', ["json-key"]),
+        ("{$k: $v}", ["json-key", "json-value"]),
+        ('{$k: "$v"}', ["json-key", "json-string"]),
+        ('{"$k": 1}', ["json-string"]),  # inside the quotes: string content
+        # after a comma in an array: a value, not a key
+        ("[$a, $b]", ["json-value", "json-value"]),
+        ("[1,$b]", ["json-value"]),
+        ('{"a": [1, $b], "c": 2}', ["json-value"]),
+        ('{"a": [1, $b], $c: 2}', ["json-value", "json-key"]),
+        ('[{"a": 1}, $b]', ["json-value"]),
+        ('[{"a": 1}, {$k: 1}, [$v]]', ["json-key", "json-value"]),
+        # nested objects: each '{' and each object ',' expects a key
+        (
+            '{"a": {$k: {"b": $v}}, $l: [$w, {$m: "$s"}]}',
+            ["json-key", "json-value", "json-key", "json-value", "json-key", "json-string"],
+        ),
+        ('{"a": {"b": 1}, $k: 2}', ["json-key"]),
+        # quotes and backslashes inside strings do not change the structure
+        ('{"a\\"": $v}', ["json-value"]),
+        ('{"\\"": $v}', ["json-value"]),
+        ('{"a\\\\": $v}', ["json-value"]),
+        ('{"{": $v, "[": "$w", ",": $x}', ["json-value", "json-string", "json-value"]),
+        # an escaped backslash before a hole (the comment keeps '\\$' from being an escape)
+        ('{"a": "\\\\#**#$v", "b": $w}', ["json-string", "json-value"]),
+        # split by comments and escapes: still one stretch of text
+        ('{"a": 1,## c\n $k: 2}', ["json-key"]),
+        ('{"a": "#*x*#$v"}', ["json-string"]),
+    ],
+)
+def test_json(source: str, expected: list[str]) -> None:
+    assert contexts(source, "json") == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span"),
+    [
+        ('{"a": 1 $b}', "the body can never be valid JSON: expecting ',' delimiter", Span(8, 9)),
+        ('{"a": $b $c}', "the body can never be valid JSON: expecting ',' delimiter", Span(9, 10)),
+        ('{"a": $b', "the body can never be valid JSON: expecting ',' delimiter", Span(8, 9)),
+        # offsets in the source, not in the placeholder document ('""' for each hole)
+        ('{"a": ${b}', "the body can never be valid JSON: expecting ',' delimiter", Span(10, 11)),
+        (
+            '{"a": ${x.y.z} $c}',
+            "the body can never be valid JSON: expecting ',' delimiter",
+            Span(15, 16),
+        ),
+        (
+            '{"a": ${x.y.z}1}',
+            "the body can never be valid JSON: expecting ',' delimiter",
+            Span(14, 15),
+        ),
+        ("{$k}", "the body can never be valid JSON: expecting ':' delimiter", Span(3, 4)),
+        ("", "the body can never be valid JSON: expecting value", Span(0, 1)),
+        ("[1]\n[$v]", "the body can never be valid JSON: extra data", Span(4, 5)),
+        ('{"a": "\\#**#$v"}', "the body can never be valid JSON: invalid \\escape", Span(7, 8)),
+    ],
+)
+def test_json_that_can_never_be_valid(source: str, message: str, span: Span) -> None:
+    ((code, found, at),) = problems(source, "json")
+    assert (code, found, at) == ("XD210", message, span)
+
+
+def test_json_problem_hint() -> None:
+    (problem,) = place(parse('{"a": 1 $b}'), "json").problems
+    assert problem.hint == (
+        "a reference outside quotes is inserted as a JSON value; inside quotes as string text"
+    )
+
+
+def test_json_nested_too_deeply() -> None:
+    placement = place(parse("[" * 100_000), "json")
+    assert [(p.code, p.message, p.span) for p in placement.problems] == [
+        ("XD210", "the JSON body is nested too deeply", Span(0, 1))
+    ]
+
+
+# -- XML ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("<r>$v</r>", ["xml"]),
+        ("<r>a $v b $w</r>", ["xml", "xml"]),
+        ('<r a="$v"/>', ["xml-attribute"]),
+        ("<r a='$v'/>", ["xml-attribute"]),
+        ("<r a='it\"s $v' b=\"it's $w\">$x</r>", ["xml-attribute", "xml-attribute", "xml"]),
+        ('<r a=">" b="$v">$w</r>', ["xml-attribute", "xml"]),
+        ("<r><![CDATA[$v]]></r>", ["xml-cdata"]),
+        ("<r><![CDATA[ < > ' \" $v ]] $w]]>$x</r>", ["xml-cdata", "xml-cdata", "xml"]),
+        ('<?xml version="1.0"?><r>$v</r>', ["xml"]),
+        ("<!DOCTYPE r><r>$v</r>", ["xml"]),
+        ("<!-- <r a=' --><r>$v</r>", ["xml"]),
+        ('<?pi a="?><r>$v</r>', ["xml"]),
+        ('<r\n  a="$v"\n/>', ["xml-attribute"]),
+        ("<r>a<b c='$v'/></r>", ["xml-attribute"]),
+        ("<X>$v</X>", ["xml"]),
+        # quotes and '<' in a comment or CDATA open nothing
+        ("<!--<'--><r>$v</r>", ["xml"]),
+        ("<r><![CDATA[<']]>$v</r>", ["xml"]),
+    ],
+)
+def test_xml(source: str, expected: list[str]) -> None:
+    assert contexts(source, "xml") == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "where", "span"),
+    [
+        ('<r $v="1"/>', "an element's markup", Span(3, 5)),
+        ("<r a=$v/>", "an element's markup", Span(5, 7)),
+        ("<$v/>", "an element's markup", Span(1, 3)),
+        ("<r></r $v>", "an element's markup", Span(7, 9)),
+        ("<r><!-- $v --></r>", "an XML comment", Span(8, 10)),
+        ("<?pi $v?><r/>", "a processing instruction", Span(5, 7)),
+        ("<!DOCTYPE $v><r/>", "a declaration", Span(10, 12)),
+    ],
+)
+def test_a_hole_in_markup_is_refused(source: str, where: str, span: Span) -> None:
+    placement = place(parse(source), "xml")
+    refused = [p for p in placement.problems if p.code == "XD206"]
+    assert [(p.message, p.span) for p in refused] == [
+        (f"$v stands inside {where}, where no escaping can keep the XML well formed", span)
+    ]
+    assert refused[0].hint == "put references in element text or in a quoted attribute value"
+    assert placement.contexts == ("xml",)
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span", "hint"),
+    [
+        (
+            "<a>\n  <b>$x</a>",
+            "the XML is not well formed: mismatched tag",
+            Span(13, 14),  # expat points at the end tag's name
+            "check that every element is closed and every '&' is written as &amp;",
+        ),
+        (
+            "<a>$x</a>$y",
+            "the XML is not well formed: junk after document element",
+            Span(9, 10),
+            "an XML document has exactly one root element",
+        ),
+        (
+            "<a>&nbsp;$x</a>",
+            "the XML is not well formed: undefined entity",
+            Span(3, 4),
+            "XML knows only &amp; &lt; &gt; &quot; &apos; and numeric character references",
+        ),
+        (
+            "<a>$x",
+            "the XML is not well formed: no element found",
+            Span(5, 6),
+            "check that every element is closed and every '&' is written as &amp;",
+        ),
+    ],
+)
+def test_xml_that_can_never_be_well_formed(
+    source: str, message: str, span: Span, hint: str
+) -> None:
+    ((problem),) = place(parse(source), "xml").problems
+    assert (problem.code, problem.message, problem.span, problem.hint) == (
+        "XD210",
+        message,
+        span,
+        hint,
+    )
+
+
+# -- form, header, text: every hole the same ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "context"), [("form", "form"), ("header", "header"), ("text", "text")]
+)
+def test_flat_kinds(kind: str, context: str) -> None:
+    source = 'a=$v&b={"x": "$w"}<r a="$x"/>https://$y/$z'
+    assert contexts(source, kind) == [context] * 5
+
+
+def test_no_holes_no_contexts() -> None:
+    for kind in FIELD_KINDS:
+        assert place(parse("## nothing\n"), kind).contexts == ()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kind"),
+    [
+        ("application/json", "json"),
+        ("Application/JSON; charset=utf-8", "json"),
+        ("application/vnd.api+json", "json"),
+        ("application/xml", "xml"),
+        ("text/xml;charset=UTF-8", "xml"),
+        ("application/atom+xml", "xml"),
+        ("application/x-www-form-urlencoded", "form"),
+        (" application/x-www-form-urlencoded ; charset=utf-8", "form"),
+        ("text/plain", "text"),
+        ("application/jsonx", "text"),
+        ("multipart/form-data", "text"),
+        ("", "text"),
+        (None, "text"),
+    ],
+)
+def test_kind_for_content_type(content_type: str | None, kind: str) -> None:
+    assert kind_for_content_type(content_type) == kind
+
+
+@given(st.lists(st.sampled_from(["$v", '"', "{", "}", "[", "]", ",", ":", "\\", "#**#", "<", ">"])))
+def test_every_hole_gets_one_context(pieces: list[str]) -> None:
+    nodes = parse("".join(pieces))
+    holes = sum(isinstance(node, Reference) for node in nodes)
+    for kind in FIELD_KINDS:
+        placement = place(nodes, kind)
+        assert isinstance(placement, Placement)
+        assert len(placement.contexts) == holes

@@ -1,0 +1,309 @@
+"""How values are looked up and become text (exportdsl.compiler.values), unit by unit."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exportdsl import RenderError, Template
+from exportdsl.compiler.values import (
+    MISSING,
+    MissingValue,
+    SafeText,
+    TextValue,
+    hole_function,
+    step,
+    to_json,
+    to_text,
+)
+
+# -- TextValue and SafeText --------------------------------------------------------------------
+
+
+def test_text_value_is_its_text_with_fields() -> None:
+    value = TextValue('{"a": 1}', {"JSON": {"a": 1}})
+    assert value == '{"a": 1}'
+    assert isinstance(value, str)
+    assert value.fields == {"JSON": {"a": 1}}
+    assert to_text(value) == '{"a": 1}'
+
+
+def test_safe_text_behaves_like_its_text() -> None:
+    safe = SafeText("QUJD")
+    assert str(safe) == "QUJD"
+    assert f"[{safe}]" == "[QUJD]"
+    assert f"{safe:>6}" == "  QUJD"
+    assert safe == "QUJD"
+    assert safe == SafeText("QUJD")
+    assert safe != SafeText("QUJE")
+    assert safe != "QUJE"
+    assert hash(safe) == hash("QUJD")
+    assert len({safe, SafeText("QUJD")}) == 1
+
+
+def test_safe_text_repr_is_short() -> None:
+    assert repr(SafeText("abc")) == "SafeText('abc')"
+    assert repr(SafeText("x" * 40)) == f"SafeText({'x' * 40!r})"
+    assert repr(SafeText("x" * 41)) == f"SafeText({'x' * 40!r}…)"
+
+
+def test_missing_has_a_readable_repr() -> None:
+    assert repr(MISSING) == "<missing>"
+
+
+# -- step --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "found"),
+    [
+        ({"a": 1}, "a", 1),
+        ({"a": 1}, "b", MISSING),
+        ({0: "zero"}, 0, "zero"),
+        (MappingProxyType({"a": 2}), "a", 2),
+        (OrderedDict(a=3), "a", 3),
+        ([10, 20, 30], 0, 10),
+        ([10, 20, 30], 2, 30),
+        ([10, 20, 30], 3, MISSING),
+        ([10, 20, 30], -1, 30),
+        ([10, 20, 30], -3, 10),
+        ([10, 20, 30], -4, MISSING),
+        ((10, 20), 1, 20),
+        ([], 0, MISSING),
+        ([10], "a", MISSING),
+        ("abc", 0, MISSING),  # a string is not a list of its characters
+        (5, "a", MISSING),
+        (None, "a", MISSING),
+        (TextValue("raw", {"JSON": {"a": 1}}), "JSON", {"a": 1}),
+        (TextValue("raw", {"JSON": {"a": 1}}), "nope", MISSING),
+        (TextValue("raw", {0: "x"}), 0, MISSING),  # a TextValue's fields are named
+    ],
+)
+def test_step(value: Any, key: str | int, found: Any) -> None:
+    assert step(value, key) is found or step(value, key) == found
+
+
+def test_step_never_reads_python_attributes() -> None:
+    assert step("text", "upper") is MISSING
+    assert step({"a": 1}, "keys") is MISSING
+    assert step(SafeText("x"), "text") is MISSING
+
+
+# -- hole_function: lookup fused with the escaper ----------------------------------------------
+
+
+def shout(value: Any) -> str:
+    return f"<{value}>"
+
+
+def hole(head: Any, rest: tuple[str | int, ...], quiet: bool, number: int) -> Any:
+    """A hole made per call: one made at import time would escape a mutation run's mutants."""
+    return hole_function(shout)(head, rest, quiet, number)
+
+
+@pytest.mark.parametrize(
+    ("head", "rest", "found"),
+    [
+        ({"a": {"b": "x"}}, ("a", "b"), "x"),
+        ({"a": [1, {"b": "y"}]}, ("a", 1, "b"), "y"),
+        (TextValue("raw", {"JSON": {"t": "z"}}), ("JSON", "t"), "z"),
+        ({"r": TextValue("raw", {"JSON": {"t": "w"}})}, ("r", "JSON", "t"), "w"),
+        (MappingProxyType({"a": "v"}), ("a",), "v"),
+        ("plain", (), "plain"),
+        (0, (), 0),
+        (False, (), False),
+        ("", (), ""),
+    ],
+)
+def test_hole_looks_the_value_up_and_finishes_it(
+    head: Any, rest: tuple[Any, ...], found: Any
+) -> None:
+    assert hole(head, rest, False, 0) == f"<{found}>"
+    assert hole(head, rest, True, 0) == f"<{found}>"
+
+
+@pytest.mark.parametrize(
+    ("head", "rest"),
+    [
+        (MISSING, ()),
+        (None, ()),
+        ({"a": None}, ("a",)),
+        ({"a": {}}, ("a", "b")),
+        (TextValue("raw", {}), ("JSON",)),
+        ([1], (5,)),
+    ],
+)
+def test_a_quiet_miss_hands_none_to_the_escaper(head: Any, rest: tuple[Any, ...]) -> None:
+    assert hole(head, rest, True, 0) == "<None>"
+
+
+@pytest.mark.parametrize(
+    ("head", "rest", "depth", "null"),
+    [
+        (MISSING, (), 0, False),
+        (None, (), 1, True),
+        ({"a": 1}, ("b",), 1, False),
+        ({"a": None}, ("a",), 2, True),
+        ({"a": None}, ("a", "b"), 2, True),
+        ({"a": {"b": {}}}, ("a", "b", "c"), 3, False),
+        ({"a": [1]}, ("a", 1), 2, False),
+        (TextValue("raw", {"JSON": None}), ("JSON", "x"), 2, True),
+        (TextValue("raw", {}), ("JSON", "x"), 1, False),
+    ],
+)
+def test_a_loud_miss_says_how_far_the_path_got(
+    head: Any, rest: tuple[Any, ...], depth: int, null: bool
+) -> None:
+    with pytest.raises(MissingValue) as caught:
+        hole(head, rest, False, 4)
+    assert (caught.value.depth, caught.value.null) == (depth, null)
+    assert caught.value.hole == 4  # type: ignore[attr-defined]
+
+
+def test_an_escaper_error_leaves_tagged_with_the_hole_number() -> None:
+    def refuse(value: Any) -> str:
+        raise RenderError(f"no {value}")
+
+    with pytest.raises(RenderError, match="no v") as caught:
+        hole_function(refuse)({"a": "v"}, ("a",), False, 7)
+    assert caught.value.hole == 7  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "null", "message"),
+    [
+        (("nope",), 0, False, "$nope: there is no variable 'nope'"),
+        (("x",), 1, True, "$x is null"),
+        (("a", "b"), 2, True, "$a.b is null"),
+        (("a", "b", "c"), 2, True, "$a.b.c: a.b is null"),
+        (("a", "b"), 1, False, "$a.b: a has no 'b'"),
+        (("a", 3), 1, False, "$a[3]: a has no '[3]'"),
+        (("a", "x-y", "c"), 1, False, "$a['x-y'].c: a has no \"['x-y']\""),
+        (("a", "b", "c"), 2, False, "$a.b.c: a.b has no 'c'"),
+        (("a", "Xray"), 1, False, "$a.Xray: a has no 'Xray'"),
+    ],
+)
+def test_missing_value_messages(
+    path: tuple[str | int, ...], depth: int, null: bool, message: str
+) -> None:
+    error = MissingValue(depth, null).describe(path)
+    assert error.message == message
+    assert error.hint == f"write $!{{{path_text(path)}}} if it may be missing"
+
+
+def test_missing_value_has_a_message_of_its_own() -> None:
+    """What it says if it ever leaves without `describe` (the plan always describes it)."""
+    assert MissingValue(0, null=False).message == "a referenced value is missing"
+
+
+def path_text(path: tuple[str | int, ...]) -> str:
+    from exportdsl.language.nodes import format_path
+
+    return format_path(path)
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "message"),
+    [
+        ("$a.b.c", {"a": {"b": None}}, "$a.b.c: a.b is null"),
+        ("$a.b.c", {"a": {}}, "$a.b.c: a has no 'b'"),
+        ("$a[1]", {"a": [0]}, "$a[1]: a has no '[1]'"),
+        ("$a", {}, "$a: there is no variable 'a'"),
+        ("$a", {"a": None}, "$a is null"),
+    ],
+)
+def test_missing_values_through_a_template(
+    template: str, variables: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        Template(template).render(variables)
+    assert caught.value.message == message
+
+
+# -- to_text and to_json -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("s", "s"),
+        ("", ""),
+        (SafeText("QUJD"), "QUJD"),
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (0, "0"),
+        (-12, "-12"),
+        (2**70, "1180591620717411303424"),
+        (2.5, "2.5"),
+        (-0.0, "-0.0"),
+        (1e20, "100000000000000000000"),
+        (1.5e-7, "0.00000015"),
+        (1e16, "10000000000000000"),
+        (1e15, "1000000000000000.0"),
+        (123456.789, "123456.789"),
+        ({"a": [1, None]}, '{"a":[1,null]}'),
+        ([], "[]"),
+        ((1, "\u00e9"), '[1,"\u00e9"]'),
+    ],
+)
+def test_to_text(value: Any, text: str) -> None:
+    assert to_text(value) == text
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_float_that_no_request_can_carry_is_refused(number: float) -> None:
+    with pytest.raises(RenderError) as caught:
+        to_text(number)
+    assert caught.value.message == f"{number} is not a number a request can carry"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_is_written_in_plain_decimals_with_its_exact_value(number: float) -> None:
+    text = to_text(number)
+    assert "e" not in text.lower()
+    assert float(text) == number
+
+
+@pytest.mark.parametrize(
+    ("value", "json_text"),
+    [
+        (None, "null"),
+        ({"a": 1, "b": [True, None]}, '{"a":1,"b":[true,null]}'),
+        ("caf\u00e9 \U0001f600", '"caf\u00e9 \U0001f600"'),
+        ({"r": SafeText("QUJD")}, '{"r":"QUJD"}'),
+        (SafeText("QUJD"), '"QUJD"'),
+        (MappingProxyType({"a": 1}), '{"a":1}'),
+        ({"t": (1, 2)}, '{"t":[1,2]}'),
+        ({"x": TextValue("raw", {"JSON": 1})}, '{"x":"raw"}'),
+        ({"r": range(3)}, '{"r":[0,1,2]}'),  # a Sequence that is not a list
+    ],
+)
+def test_to_json_is_compact_and_keeps_unicode(value: Any, json_text: str) -> None:
+    assert to_json(value) == json_text
+
+
+def test_to_json_refuses_what_json_cannot_carry() -> None:
+    with pytest.raises(RenderError) as caught:
+        to_json({"a": {1, 2}})
+    assert caught.value.message == "cannot render a set as JSON"
+    with pytest.raises(RenderError) as caught:
+        to_json([float("nan")])
+    assert caught.value.message.startswith("cannot render as JSON: Out of range float")
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(RenderError, match="cannot render as JSON: Circular reference"):
+        to_json(loop)
+
+
+def test_to_json_refuses_a_value_nested_too_deeply() -> None:
+    deep: Any = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RenderError, match="cannot render as JSON"):
+        to_json(deep)
