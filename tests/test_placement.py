@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exportdsl.compiler.placement import FIELD_KINDS, Placement, kind_for_content_type, place
+from exportdsl.compiler.placement import Placement, kind_for_content_type, place
 from exportdsl.language.nodes import Reference
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
+from exportdsl.vocabulary import FieldKind
 
 
 def contexts(source: str, kind: str) -> list[str]:
@@ -249,7 +250,7 @@ def test_flat_kinds(kind: str, context: str) -> None:
 
 
 def test_no_holes_no_contexts() -> None:
-    for kind in FIELD_KINDS:
+    for kind in FieldKind:
         assert place(parse("## nothing\n"), kind).contexts == ()
 
 
@@ -279,7 +280,7 @@ def test_kind_for_content_type(content_type: str | None, kind: str) -> None:
 def test_every_hole_gets_one_context(pieces: list[str]) -> None:
     nodes = parse("".join(pieces))
     holes = sum(isinstance(node, Reference) for node in nodes)
-    for kind in FIELD_KINDS:
+    for kind in FieldKind:
         placement = place(nodes, kind)
         assert isinstance(placement, Placement)
         assert len(placement.contexts) == holes

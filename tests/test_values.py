@@ -13,14 +13,15 @@ from hypothesis import strategies as st
 from exportdsl import RenderError, Template
 from exportdsl.compiler.values import (
     MISSING,
-    MissingValue,
     SafeText,
     TextValue,
+    describe_missing,
     hole_function,
     step,
     to_json,
     to_text,
 )
+from exportdsl.errors import MissingValue
 
 # -- TextValue and SafeText --------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ def test_an_escaper_error_leaves_tagged_with_the_hole_number() -> None:
 def test_missing_value_messages(
     path: tuple[str | int, ...], depth: int, null: bool, message: str
 ) -> None:
-    error = MissingValue(depth, null).describe(path)
+    error = describe_missing(MissingValue(depth, null), path)
     assert error.message == message
     assert error.hint == f"write $!{{{path_text(path)}}} if it may be missing"
 

@@ -155,7 +155,7 @@ class _Compiler:
             self.report(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
         for reference, context in zip(references, placement.contexts, strict=True):
-            if context is Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
+            if context == Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
                 self.report(
                     field,
                     rules.UNTRUSTED_URL_PREFIX.code,

@@ -56,11 +56,11 @@ _UNIFORM = {FieldKind.HEADER: Context.HEADER, FieldKind.FORM: Context.FORM}
 
 
 def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
-    if kind is FieldKind.JSON:
+    if kind == FieldKind.JSON:
         return _Json().run(nodes)
-    if kind is FieldKind.XML:
+    if kind == FieldKind.XML:
         return _Xml().run(nodes)
-    if kind is FieldKind.URL:
+    if kind == FieldKind.URL:
         return _place_url(nodes)
     context = _UNIFORM.get(kind, Context.TEXT)
     return Placement(tuple(context for node in nodes if isinstance(node, Reference)), ())

@@ -121,7 +121,7 @@ class _Block:
         self.function: Callable[[Any], Iterator[str]] | None = None
         self.context: Callable[[Mapping[str, Any]], Any] = dict
         self.url = (
-            self.fields[0].name if self.fields and self.fields[0].kind is FieldKind.URL else None
+            self.fields[0].name if self.fields and self.fields[0].kind == FieldKind.URL else None
         )
         # (pattern, number of holes) or the constant text, per field
         self.layout = tuple(
