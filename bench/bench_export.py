@@ -68,15 +68,17 @@ export:
   body: |
     {{"client": "$ClientsID", "exportedAt": "$dateTime", "chatId": $chat.channel.id,
      "visitor": {{"name": "$!chat.visitor.name", "email": "$!chat.visitor.email"}},
-     "report": {{"fileName": "chat-${{chat.channel.id}}.pdf", "size": $report.bytes, "data": "$report.encoded.base64"}},
+     "report": {{"fileName": "chat-${{chat.channel.id}}.pdf", "size": $report.bytes, \
+"data": "$report.encoded.base64"}},
      "metadata": "$xmlTemplate.encoded.base64"}}
 xml_template: |
-  <chatReport tenant="$pdata.tenant"><chat id="$chat.channel.id"/><visitor>$!chat.visitor.name</visitor>
+  <chatReport tenant="$pdata.tenant"><chat id="$chat.channel.id"/>\
+<visitor>$!chat.visitor.name</visitor>
   <exportedAt>$dateTime</exportedAt></chatReport>
 """
 
 
-# -- the receiver (a separate process) ---------------------------------------------------------------
+# -- the receiver (a separate process) -------------------------------------------------------------
 
 
 def _serve_connection(connection: socket.socket) -> None:
@@ -121,7 +123,7 @@ def _receiver(port_out: Any) -> None:
         threading.Thread(target=_serve_connection, args=(connection,), daemon=True).start()
 
 
-# -- the baseline: the same two requests by hand ---------------------------------------------------------
+# -- the baseline: the same two requests by hand ---------------------------------------------------
 
 
 class Baseline:
@@ -165,7 +167,7 @@ class Baseline:
         assert response.status_code == 201
 
 
-# -- measuring ------------------------------------------------------------------------------------------
+# -- measuring -------------------------------------------------------------------------------------
 
 
 def _per_call(function: Callable[[], Any], count: int) -> float:
@@ -233,11 +235,13 @@ def _measure(base: str) -> None:
             f"(target >= {TARGET_RATE_SMALL:.0f}) {_verdict(rate >= TARGET_RATE_SMALL)}"
         )
         print(
-            f"  hand-written httpx baseline: {by_hand * 1000:.2f} ms = {1 / by_hand:.0f} exports/s; "
+            f"  hand-written httpx baseline: {by_hand * 1000:.2f} ms = "
+            f"{1 / by_hand:.0f} exports/s; "
             f"ratio {ours / by_hand:.2f}x"
         )
         print(
-            f"  overhead over the baseline: {overhead_ms:.2f} ms/export (target <= {TARGET_OVERHEAD_MS} ms) "
+            f"  overhead over the baseline: {overhead_ms:.2f} ms/export "
+            f"(target <= {TARGET_OVERHEAD_MS} ms) "
             f"{_verdict(overhead_ms <= TARGET_OVERHEAD_MS)}"
         )
         print(
@@ -258,7 +262,8 @@ def _measure(base: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         cold = _cold_start(base, Path(folder)) * 1000
     print(
-        f"`exportdsl export` of one chat, cold process: {cold:.0f} ms (target <= {TARGET_COLD_MS:.0f} ms) "
+        f"`exportdsl export` of one chat, cold process: {cold:.0f} ms "
+        f"(target <= {TARGET_COLD_MS:.0f} ms) "
         f"{_verdict(cold <= TARGET_COLD_MS)}"
     )
     print("(receiver: raw-socket HTTP/1.1 keep-alive responder in a separate process)")

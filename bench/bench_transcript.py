@@ -163,8 +163,9 @@ def render_baseline(chat: ChatSession) -> bytes:
 
 
 def render_reportlab_defaults(chat: ChatSession) -> bytes:
-    """For reference only: drawString with reportlab's defaults (Helvetica, ASCII85-wrapped streams).
+    """For reference only: drawString with reportlab's defaults.
 
+    Those defaults are Helvetica and ASCII85-wrapped streams.
     Helvetica cannot show Polish, Cyrillic or Greek, so this is not a usable transcript; it is
     printed because it is what "plain canvas drawing" costs out of the box.
     """
@@ -188,7 +189,10 @@ def best_time(render: Callable[[ChatSession], bytes], chat: ChatSession) -> floa
 
 def measure_memory(count: int) -> tuple[float, float]:
     """(max RSS MiB, tracemalloc peak MiB) of a fresh process rendering `count` messages."""
-    code = "import sys; from bench.bench_transcript import _memory_child; _memory_child(int(sys.argv[1]))"
+    code = (
+        "import sys; from bench.bench_transcript import _memory_child; "
+        "_memory_child(int(sys.argv[1]))"
+    )
     output = subprocess.run(
         [sys.executable, "-c", code, str(count)], capture_output=True, text=True, check=True
     ).stdout

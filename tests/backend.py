@@ -1,6 +1,7 @@
-"""A scripted back end for the export tests (fixtures and helpers, imported by the test modules), twice:
-as an `httpx.MockTransport` and as a real threaded HTTP/1.1 server on 127.0.0.1. A test says what each
-path answers, in order; the last answer repeats.
+"""A scripted back end for the export tests (fixtures and helpers, imported by the test modules).
+
+It comes twice: as an `httpx.MockTransport` and as a real threaded HTTP/1.1 server on 127.0.0.1.
+A test says what each path answers, in order; the last answer repeats.
 
 The real server really sleeps (past the client's timeout) and really resets connections; the mock
 raises the errors httpx would raise for those.
@@ -203,7 +204,10 @@ def real_backend_fixture() -> Iterator[Backend]:
 def connector_text(
     base: str, *, token: bool = True, extra: str = "", export_url: str | None = None
 ) -> str:
-    """A jtel-style connector against ``base``: form-encoded token POST, JSON report with the XML template."""
+    """A jtel-style connector against ``base``.
+
+    Form-encoded token POST, JSON report with the XML template.
+    """
     token_section = (
         f"""
 token:

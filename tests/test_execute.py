@@ -1,4 +1,7 @@
-"""The export: phases, retries, tokens, signing, escaping on the wire; against a mock and a real server."""
+"""The export: phases, retries, tokens, signing, escaping on the wire.
+
+Tested against a mock and a real server.
+"""
 
 from __future__ import annotations
 
@@ -129,7 +132,7 @@ def httpx_client_that_fails() -> Any:
     return httpx.Client(transport=httpx.MockTransport(refuse))
 
 
-# -- retries -----------------------------------------------------------------------------------------
+# -- retries ---------------------------------------------------------------------------------------
 
 
 def test_500_then_200_is_delivered_once_with_the_same_key(backend: Backend) -> None:
@@ -220,7 +223,7 @@ def test_redirect_is_never_followed(backend: Backend) -> None:
     assert error.hint and "never followed" in error.hint
 
 
-# -- tokens ------------------------------------------------------------------------------------------
+# -- tokens ----------------------------------------------------------------------------------------
 
 
 def test_401_fetches_a_fresh_token_once(backend: Backend) -> None:
@@ -280,7 +283,7 @@ def test_unusable_token_answer_shows_status_and_body_redacted(
     assert backend.requests_to("/report") == []
 
 
-# -- idempotency, signing, escaping ---------------------------------------------------------------------
+# -- idempotency, signing, escaping ----------------------------------------------------------------
 
 
 def test_idempotency_key_is_stable_across_runs_and_differs_by_chat() -> None:
@@ -359,7 +362,7 @@ def test_hostile_visitor_name_lands_as_data(backend: Backend) -> None:
     )
 
 
-# -- secrets -----------------------------------------------------------------------------------------------
+# -- secrets ---------------------------------------------------------------------------------------
 
 
 def test_secrets_never_reach_logs_or_errors(

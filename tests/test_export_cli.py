@@ -72,7 +72,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-# -- render ------------------------------------------------------------------------------------------
+# -- render ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("secrets_in_env", "no_network")
@@ -132,7 +132,7 @@ def test_render_bad_inputs_exit_1_without_traceback(tmp_path: Path) -> None:
     assert code == 1 and "invalid JSON" in err and "Traceback" not in err
 
 
-# -- export ------------------------------------------------------------------------------------------
+# -- export ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("secrets_in_env")
@@ -195,7 +195,7 @@ def test_export_refuses_a_connector_without_url(tmp_path: Path) -> None:
     assert code == 1 and "has no export.url" in out + err
 
 
-# -- demo ----------------------------------------------------------------------------------------------
+# -- demo ------------------------------------------------------------------------------------------
 
 
 def test_demo_exports_the_sample_chat_and_saves_the_pdf(tmp_path: Path) -> None:

@@ -402,9 +402,12 @@ _LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 
 
 def expected_visible(text: str) -> str:
-    """What a reader must find of `text`, whitespace and brackets aside: an independent statement
-    of docs/transcript.md. Printable characters the font has come back as themselves; controls and
-    characters it lacks as their code point; line breaks, tabs and the listed invisibles as nothing."""
+    """What a reader must find of `text`, whitespace and brackets aside.
+
+    An independent statement of docs/transcript.md. Printable characters the font has come back as
+    themselves; controls and characters it lacks as their code point; line breaks, tabs and the
+    listed invisibles as nothing.
+    """
     out = []
     for char in text:
         code = ord(char)

@@ -60,7 +60,10 @@ STATUSES = ("pending", "delivered", "dead")
     "--retry-schedule",
     default="5,300,1800,7200,18000,36000,36000",
     show_default=True,
-    help="Seconds to wait after each failed attempt (±20% jitter); after the last, a delivery is dead.",
+    help=(
+        "Seconds to wait after each failed attempt (±20% jitter); "
+        "after the last, a delivery is dead."
+    ),
 )
 def serve(
     folder: Path,
@@ -220,7 +223,8 @@ def _line(delivery: Delivery) -> str:
         else _when(delivery.finished_at or delivery.created_at)
     )
     return (
-        f"{delivery.id:>6}  {delivery.status:<9} {delivery.connector:<16} chat {delivery.chat_id:<10} "
+        f"{delivery.id:>6}  {delivery.status:<9} {delivery.connector:<16} "
+        f"chat {delivery.chat_id:<10} "
         f"attempts {delivery.attempts:<2} {when}{error}"
     )
 

@@ -147,8 +147,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def format_request(phase: str, request: httpx.Request, redact: Redactor, full: bool = False) -> str:
-    """A request as on the wire (request line, headers as sent, body), redacted; long base64 shortened.
-    ``phase`` names it: "token" or "export", the phase that sends it."""
+    """A request as on the wire (request line, headers as sent, body), redacted.
+
+    Long base64 is shortened. ``phase`` names it: "token" or "export", the phase that sends it.
+    """
     lines = [f"### {phase} request", f"{request.method} {request.url}"]
     lines += [
         f"{name.decode('latin-1')}: {value.decode('latin-1')}"
@@ -162,7 +164,10 @@ def format_request(phase: str, request: httpx.Request, redact: Redactor, full: b
 
 
 def shorten_base64(text: str) -> str:
-    """Each run of 120 or more base64 characters (percent-encoded too) as its start and its length."""
+    """Each run of 120 or more base64 characters as its start and its length.
+
+    Percent-encoded runs too.
+    """
     return _LONG_BASE64.sub(
         lambda m: f"{m.group()[:_KEPT_BASE64]}…[{len(m.group()):,} characters]", text
     )

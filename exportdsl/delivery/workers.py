@@ -118,8 +118,10 @@ class WorkerPool:
             outbox.close()
 
     def _renew_leases(self) -> None:
-        """While attempts run, their leases are extended (every third of a lease), so a slow back end
-        never makes another worker send the same delivery again."""
+        """While attempts run, their leases are extended (every third of a lease).
+
+        So a slow back end never makes another worker send the same delivery again.
+        """
         outbox = self.outbox_factory(self.outbox_path)
         try:
             while not self._stopping.wait(self.lease / 3):

@@ -66,7 +66,10 @@ def idempotency_key(plan: Plan, chat: ChatSession) -> str:
 
 
 def request_timeout(plan: Plan) -> httpx.Timeout:
-    """Each network wait of an attempt is bounded by timeout.total; connecting by timeout.connect."""
+    """Each network wait of an attempt is bounded by timeout.total.
+
+    Connecting is bounded by timeout.connect.
+    """
     return httpx.Timeout(plan.timeout.total, connect=min(plan.timeout.connect, plan.timeout.total))
 
 
@@ -115,7 +118,8 @@ def build_request(
     """The request as it goes on the wire: the client's default headers, then the rendered ones,
     ``Idempotency-Key`` when ``key`` is given (unless the connector sets its own), and the
     signature headers when ``sign`` is given."""
-    # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may land here
+    # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may
+    # land here
     headers = httpx.Headers(
         [(name.encode("ascii"), value.encode("utf-8")) for name, value in rendered.headers]
     )

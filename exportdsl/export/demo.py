@@ -114,7 +114,8 @@ class Receiver:
         with self.lock:
             if key in self.deliveries:
                 self.note(
-                    f"report endpoint: Idempotency-Key {key} seen before, kept one copy (answered 200)"
+                    f"report endpoint: Idempotency-Key {key} seen before, "
+                    "kept one copy (answered 200)"
                 )
                 return 200, self.deliveries[key]
             status, answer = self.save(json.loads(body))
@@ -123,7 +124,10 @@ class Receiver:
         return status, answer
 
     def signature_ok(self, headers: Any, body: bytes) -> bool:
-        """Checked with the intake server's verifier: an implementation independent of the signer's."""
+        """Checked with the intake server's verifier.
+
+        That is an implementation independent of the signer's.
+        """
         return verify(
             self.signing_secret,
             str(headers.get("webhook-id", "")),
@@ -145,7 +149,8 @@ class Receiver:
         target.write_bytes(pdf)
         self.saved.append(target)
         self.note(
-            f"report endpoint: token and signature checked, decoded a {len(pdf):,}-byte PDF, saved {target}"
+            f"report endpoint: token and signature checked, "
+            f"decoded a {len(pdf):,}-byte PDF, saved {target}"
         )
         return 201, {"id": f"rep-{len(self.saved)}", "pdfBytes": len(pdf)}
 

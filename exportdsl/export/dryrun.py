@@ -37,7 +37,10 @@ _PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z|\A<v1,signature with \$en
 
 @dataclass(frozen=True, slots=True)
 class DryRun:
-    """The requests an export would send, in order, as they would go on the wire (nothing was sent)."""
+    """The requests an export would send, in order, as they would go on the wire.
+
+    Nothing was sent.
+    """
 
     requests: tuple[tuple[Phase, httpx.Request], ...]  # (phase, request)
     redact: Redactor
@@ -52,10 +55,13 @@ def dry_run(
     now: Clock | None = None,
     token_answer: bytes | None = None,
 ) -> DryRun:
-    """Both requests rendered exactly as an export would send them, through a client that cannot send.
+    """Both requests rendered exactly as an export would send them.
 
-    Without ``token_answer`` (the token endpoint's JSON body) every ``$tokenResponse`` value shows as
-    ``<tokenResponse.body.JSON.access_token>`` and so on; an unset ``$env`` variable as ``<env.NAME>``.
+    They go through a client that cannot send.
+
+    Without ``token_answer`` (the token endpoint's JSON body) every ``$tokenResponse`` value shows
+    as ``<tokenResponse.body.JSON.access_token>`` and so on; an unset ``$env`` variable as
+    ``<env.NAME>``.
     """
     dry_env = _DryRunEnv(os.environ if env is None else env)
     redact = _DryRunRedactor()

@@ -46,7 +46,9 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
 
 
 class Exporter:
-    """Exports chats with one connector's plan. Not thread-safe; one per thread (share a `TokenCache`).
+    """Exports chats with one connector's plan.
+
+    Not thread-safe; one per thread (share a `TokenCache`).
 
     The plan's retry policy applies; the queue's workers give it a plan of one attempt, since the
     outbox schedules the next one itself.
@@ -88,7 +90,10 @@ class Exporter:
 
     # -- the export ----------------------------------------------------------------------------
     def export(self, chat: ChatSession) -> ExportResult:
-        """Export one chat; raises the `ExportDslError` that stopped it (`run` keeps the details)."""
+        """Export one chat; raises the `ExportDslError` that stopped it.
+
+        `run` keeps the details.
+        """
         result = self.run(chat)
         if result.error is not None:
             raise result.error

@@ -1,4 +1,6 @@
-"""Secrets never leave the process in clear: every output, log line and error goes through `Redactor`.
+"""Secrets never leave the process in clear.
+
+Every output, log line and error goes through `Redactor`.
 
 A secret is known by value (an `$env` value a connector uses, a token from the token phase's
 answer, the value of an Authorization-like header) and is replaced wherever it shows, in every form
@@ -33,8 +35,8 @@ __all__ = [
 
 REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 4
-"""Shorter values are not treated as secrets: replacing every ``1`` or ``on`` would garble all output
-and such a value protects nothing anyway."""
+"""Shorter values are not treated as secrets: replacing every ``1`` or ``on`` would garble all
+output and such a value protects nothing anyway."""
 
 SENSITIVE_HEADERS = frozenset(
     {
@@ -70,7 +72,10 @@ _AUTH_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|digest|negotiate|apikey)\s
 
 
 def is_sensitive_name(name: str) -> bool:
-    """A header or JSON key whose value is a secret by its name (Authorization, access_token, ...)."""
+    """A header or JSON key whose value is a secret by its name.
+
+    For example Authorization, access_token, ...
+    """
     return name.lower() in SENSITIVE_HEADERS or _SENSITIVE_NAME.search(name) is not None
 
 
@@ -95,7 +100,10 @@ class Redactor:
             self._pattern = None
 
     def add_header(self, name: str, value: str) -> None:
-        """A header's value when its name says it is a secret; the credential after an auth scheme too."""
+        """A header's value when its name says it is a secret.
+
+        The credential after an auth scheme too.
+        """
         if not is_sensitive_name(name):
             return
         scheme = _AUTH_SCHEME.match(value)

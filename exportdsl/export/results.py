@@ -37,7 +37,10 @@ class Answer:
 
 @dataclass(slots=True)
 class PhaseResult:
-    """What one phase did: its last request and answer, how many attempts, how long (waits included)."""
+    """What one phase did.
+
+    Its last request and answer, how many attempts, how long (waits included).
+    """
 
     name: Phase
     attempts: int = 0

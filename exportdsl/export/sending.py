@@ -66,7 +66,10 @@ def full_jitter(policy: RetryPolicy, number: int, jitter: float) -> float:
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
-    """``Retry-After`` in seconds (a number of seconds or an HTTP date); None when absent or unreadable."""
+    """``Retry-After`` in seconds; None when absent or unreadable.
+
+    The header is a number of seconds or an HTTP date.
+    """
     if not value:
         return None
     value = value.strip()
@@ -154,7 +157,10 @@ class Sender:
 
 
 def read_answer(response: httpx.Response, deadline: float) -> Answer:
-    """The answer's body up to `MAX_ANSWER_BYTES`; the attempt's total time bounds a trickling body."""
+    """The answer's body up to `MAX_ANSWER_BYTES`.
+
+    The attempt's total time bounds a trickling body.
+    """
     chunks: list[bytes] = []
     size, truncated = 0, False
     for chunk in response.iter_bytes():

@@ -46,8 +46,10 @@ class _Token:
 
 
 class TokenCache:
-    """Tokens by connector, kept until shortly before their ``expires_in``; share one between exporters
-    of the same connector to share its token."""
+    """Tokens by connector, kept until shortly before their ``expires_in``.
+
+    Share one between exporters of the same connector to share its token.
+    """
 
     def __init__(self) -> None:
         self._tokens: dict[tuple[str, str], _Token] = {}
