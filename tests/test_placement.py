@@ -1,5 +1,7 @@
-"""The placement stage on its own: parsed nodes and a field kind -> the escaping context of each hole,
-and the problems of a body that can never be well formed (with their spans)."""
+"""The placement stage on its own.
+
+Parsed nodes and a field kind -> the escaping context of each hole, and the problems of a body
+that can never be well formed (with their spans)."""
 
 from __future__ import annotations
 
