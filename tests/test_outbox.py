@@ -233,7 +233,7 @@ def test_retry_leaves_a_delivery_in_flight_alone(outbox: Outbox, clock: Clock) -
 
 
 def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
-    from exportdsl.delivery.workers import Outcome, WorkerPool
+    from exportdsl.delivery.workers import Outcome, PoolSettings, WorkerPool
 
     path = str(tmp_path / "queue.db")
     Outbox(path).accept_many([chat(1)])
@@ -244,7 +244,7 @@ def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
         time.sleep(2.5)  # longer than the lease: without renewal another worker would take it over
         return Outcome(True, status=201)
 
-    pool = WorkerPool(path, slow, workers=2, lease=1.0, idle=0.05)
+    pool = WorkerPool(path, slow, PoolSettings(workers=2, lease=1.0, idle=0.05))
     pool.start()
     deadline = time.monotonic() + 20
     while Outbox(path).counts()[DELIVERED] != 1:
@@ -257,7 +257,7 @@ def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
 def test_a_worker_survives_a_failing_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from exportdsl.delivery.workers import Outcome, WorkerPool
+    from exportdsl.delivery.workers import Outcome, PoolSettings, WorkerPool
 
     path = str(tmp_path / "queue.db")
     Outbox(path).accept_many([chat(1)])
@@ -270,7 +270,9 @@ def test_a_worker_survives_a_failing_database(
         return real_claim(self, *args, **kwargs)
 
     monkeypatch.setattr(Outbox, "claim", flaky)
-    pool = WorkerPool(path, lambda delivery, body: Outcome(True, status=200), workers=1, idle=0.05)
+    pool = WorkerPool(
+        path, lambda delivery, body: Outcome(True, status=200), PoolSettings(workers=1, idle=0.05)
+    )
     pool.start()
     deadline = time.monotonic() + 20
     while Outbox(path).counts()[DELIVERED] != 1:

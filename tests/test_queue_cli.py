@@ -74,3 +74,9 @@ def test_a_file_that_is_not_a_queue_is_a_usage_error(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     code, output = run("list", "--db", str(empty))
     assert code == 2 and "not an exportdsl queue" in output
+
+
+def test_the_status_option_offers_every_delivery_status() -> None:
+    from exportdsl.cli.delivery import STATUSES
+
+    assert tuple(DeliveryStatus) == STATUSES

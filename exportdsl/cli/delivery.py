@@ -16,9 +16,13 @@ import click
 
 from exportdsl.errors import ExportDslError
 
+__all__ = ["STATUSES", "list_", "purge", "queue", "retry", "serve", "show"]
+
 if TYPE_CHECKING:
     from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
 
+# DeliveryStatus's values, written out so that building the CLI does not load the outbox
+# (and sqlite3) for every command; a test holds them equal.
 STATUSES = ("pending", "delivered", "dead")
 
 

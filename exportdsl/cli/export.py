@@ -21,6 +21,18 @@ import click
 
 from exportdsl.errors import ExportDslError
 
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "SHOWN_BODY_BYTES",
+    "demo",
+    "export",
+    "format_request",
+    "render",
+    "result_json",
+    "shorten_base64",
+]
+
 if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until a request is made
     import httpx
 

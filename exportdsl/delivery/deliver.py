@@ -26,6 +26,8 @@ from exportdsl.export.results import ExportResult
 from exportdsl.export.sending import retry_after, retryable
 from exportdsl.export.tokens import TokenCache
 
+__all__ = ["ONE_ATTEMPT", "ExportDeliverer", "outcome"]
+
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
 
 

@@ -17,7 +17,7 @@ from exportdsl.connector.reader import load_connector
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake
-from exportdsl.delivery.workers import WorkerPool
+from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, ServeError
 
 __all__ = ["Settings", "build", "load_endpoints"]
@@ -91,9 +91,7 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> Intake:
     pool = WorkerPool(
         str(settings.database),
         deliverer,
-        workers=settings.workers,
-        per_target=settings.per_target,
-        lease=settings.lease,
+        PoolSettings(settings.workers, settings.per_target, settings.lease),
         outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
     )
     intake = Intake(endpoints, str(settings.database), pool)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from exportdsl.delivery.outbox import Delivery, DeliveryStatus, Outbox
 
+__all__ = ["Deliver", "Observe", "Outcome", "PoolSettings", "WorkerPool", "log"]
+
 log = logging.getLogger("exportdsl.delivery")
 
 
@@ -36,24 +38,32 @@ Deliver = Callable[
 Observe = Callable[[Delivery, Outcome, float], None]  # metrics: what happened, and how long it took
 
 
+@dataclass(frozen=True)
+class PoolSettings:
+    """How many workers, how many at once per back end, how long a claim holds, and how long an
+    idle worker waits before it looks again (seconds)."""
+
+    workers: int = 4
+    per_target: int = 4
+    lease: float = 120.0
+    idle: float = 0.2
+
+
 class WorkerPool:
     def __init__(
         self,
         outbox_path: str,
         deliver: Deliver,
+        settings: PoolSettings = PoolSettings(),
         *,
-        workers: int = 4,
-        per_target: int = 4,
-        lease: float = 120.0,
-        idle: float = 0.2,
         observe: Observe | None = None,
         outbox_factory: Callable[[str], Outbox] = Outbox,
     ) -> None:
         self.outbox_path = outbox_path
         self.deliver = deliver
-        self.per_target = per_target
-        self.lease = lease
-        self.idle = idle
+        self.per_target = settings.per_target
+        self.lease = settings.lease
+        self.idle = settings.idle
         self.observe = observe
         self.outbox_factory = outbox_factory
         self._stopping = threading.Event()
@@ -67,7 +77,7 @@ class WorkerPool:
                 daemon=True,
                 name=f"exportdsl-worker-{number}",
             )
-            for number in range(workers)
+            for number in range(settings.workers)
         ]
         self._threads.append(
             threading.Thread(target=self._renew_leases, daemon=True, name="exportdsl-leases")
