@@ -3,6 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Tools that pull in `rich` live apart: httpx imports its own CLI (and so rich) when rich is
+# installed, which would slow every cold start we measure to ~30 ms beyond what users get.
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+MUTATION    := .venv-mutation
+MUT_STAMP   := $(MUTATION)/.installed
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 .PHONY: test demo lint typecheck unit bench mutation clean
 
@@ -10,20 +17,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "exportdsl needs Python >= 3.11 (found: $$($(PYTHON) --version))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python $(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
+
+# import-linter reads the source; it needs none of the project's dependencies.
+$(TOOLS_STAMP): pyproject.toml constraints.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python $(PIP_INSTALL) 'import-linter>=2.1'
+	touch $(TOOLS_STAMP)
+
+$(MUT_STAMP): pyproject.toml constraints.txt
+	test -x $(MUTATION)/bin/python || $(PYTHON) -m venv $(MUTATION)
+	$(MUTATION)/bin/python $(PIP_INSTALL) -e '.[dev,mutation]'
+	touch $(MUT_STAMP)
 
 test: lint typecheck unit
 
-lint: $(STAMP)
+lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check exportdsl tests bench
 	$(BIN)/ruff format --check exportdsl tests bench
-	$(BIN)/lint-imports --no-cache
+	PYTHONPATH=$(CURDIR) $(TOOLS)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
 
-unit: $(STAMP)
+unit: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest
 
 # A real export of the bundled sample chat to a receiver on 127.0.0.1, then the example connectors' check.
@@ -33,13 +51,14 @@ demo: $(STAMP)
 
 # Mutation testing of the security core (escaping, placement, values); not part of `make test`.
 # Fresh each time (mutmut reuses old verdicts when only the tests changed); ~2 minutes.
-mutation: $(STAMP)
+mutation: $(MUT_STAMP)
 	rm -rf mutants
-	$(BIN)/mutmut run > mutants.log 2>&1 || { tail -c 3000 mutants.log; exit 1; }
-	$(BIN)/python tests/mutation_report.py
+	$(MUTATION)/bin/mutmut run > mutants.log 2>&1 || { tail -c 3000 mutants.log; exit 1; }
+	$(MUTATION)/bin/python tests/mutation_report.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist mutants mutants.log
+	rm -rf $(VENV) $(TOOLS) $(MUTATION) .mypy_cache .pytest_cache .ruff_cache .hypothesis build dist \
+		mutants mutants.log

@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 RUN_TIME_LIBRARIES = ("jinja2", "httpx", "reportlab", "starlette", "uvicorn")
-LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+# make installs import-linter in a venv of its own (it pulls in rich; see the Makefile).
+LINT_IMPORTS = ROOT / ".venv-tools" / "bin" / "lint-imports"
 
 
 def _lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:

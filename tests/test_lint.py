@@ -126,6 +126,30 @@ def test_select_and_ignore_by_code_or_prefix() -> None:
     assert code == 0 and _json(output) == []
 
 
+@pytest.mark.parametrize(
+    "option", [("--select", "FOO"), ("--select", "XD05"), ("--ignore", "XD5O6"), ("--select", "5")]
+)
+def test_an_unknown_selector_is_a_usage_error(option: tuple[str, str]) -> None:
+    code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"), *option)
+    assert code == 2 and f"{option[1]!r} is not a rule code or a prefix of one" in output
+
+
+def test_an_unknown_selector_in_pyproject_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.exportdsl]\nselect = ["XD5", "XD9O0"]\n')
+    monkeypatch.chdir(tmp_path)
+    code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"))
+    assert code == 2 and "'XD9O0' is not a rule code" in output and "did you mean XD900?" in output
+
+
+def test_what_stops_a_connector_cannot_be_selected_away() -> None:
+    path = str(LINT / "examples" / "unknown-variables.yaml")
+    for option in (("--ignore", "XD2"), ("--select", "XD5"), ("--ignore", "XD")):
+        code, output = run("check", path, "--format", "json", *option)
+        assert code == 1 and "XD201" in {d["code"] for d in _json(output)}, option
+
+
 def _json(output: str) -> list[dict[str, object]]:
     # the summary goes to stderr; CliRunner mixes it in after the JSON document
     document, _, _ = output.rpartition("]")

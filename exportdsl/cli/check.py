@@ -79,11 +79,11 @@ def check(
             fail_level=parse_severity(fail_level, "--fail-level") if fail_level else None,
             env=dict(os.environ) if check_env else None,
         )
+        ignored = split_codes(ignore)
+        if ignored:
+            settings = replace(settings, ignore=settings.ignore + ignored)
     except ExportDslError as error:
         raise click.UsageError(str(error)) from None
-    ignored = split_codes(ignore)
-    if ignored:
-        settings = replace(settings, ignore=settings.ignore + ignored)
     reports = lint_paths(files, settings)
     output = render(output_format, reports)
     if output or output_format != "text":

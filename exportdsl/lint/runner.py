@@ -19,7 +19,7 @@ from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint import suppress
 from exportdsl.lint.api import LintContext
 from exportdsl.lint.registry import all_rules
-from exportdsl.lint.settings import Settings
+from exportdsl.lint.settings import Settings, suppressible
 from exportdsl.source import LineIndex
 
 __all__ = [
@@ -82,13 +82,13 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
         found = _diagnose(connector, settings)
     blocks = _blocks(connector) if connector is not None and "exportdsl:" in text else []
     directives = suppress.directives(file, index, blocks)
-    kept = suppress.suppress(_select(found, file, settings), directives, blocks, _suppressible)
+    kept = suppress.suppress(_select(found, file, settings), directives, blocks, suppressible)
     enabled = [code for code in all_rules() if settings.enabled(code, file)]
-    notes = suppress.unused(directives, enabled, lambda code: code in all_rules(), _suppressible)
+    notes = suppress.unused(directives, enabled, lambda code: code in all_rules(), suppressible)
     # a `disable-file=XD900` (or a line one) quiets these notes too
     kept.extend(
         suppress.suppress(
-            (d for d in notes if settings.enabled(d.code, file)), directives, blocks, _suppressible
+            (d for d in notes if settings.enabled(d.code, file)), directives, blocks, suppressible
         )
     )
     return FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
@@ -115,14 +115,6 @@ def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) ->
         for d in diagnostics
         if settings.enabled(d.code, file)
     ]
-
-
-def _suppressible(code: str) -> bool:
-    """Lint findings can be suppressed.
-
-    What stops the connector from running (XD0xx-XD2xx) cannot.
-    """
-    return code >= "XD5"
 
 
 def _blocks(connector: Connector) -> list[tuple[int, int]]:

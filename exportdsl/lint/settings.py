@@ -22,9 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exportdsl.errors import SettingsError, Severity
+from exportdsl.errors import SettingsError, Severity, closest
+from exportdsl.lint.registry import all_rules
 
-__all__ = ["SEVERITY_ORDER", "Settings", "load_settings", "parse_severity", "split_codes"]
+__all__ = [
+    "SEVERITY_ORDER",
+    "Settings",
+    "load_settings",
+    "parse_severity",
+    "split_codes",
+    "suppressible",
+]
 
 SEVERITY_ORDER = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
@@ -38,7 +46,20 @@ class Settings:
     root: Path = field(default_factory=Path.cwd)
     env: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
 
+    def __post_init__(self) -> None:
+        # An unknown selector would silently check nothing (a typo turning CI green): refused, as
+        # ruff refuses them.
+        for where, codes in (
+            ("select", self.select),
+            ("ignore", self.ignore),
+            *((f"per-file-ignores {glob!r}", codes) for glob, codes in self.per_file_ignores),
+        ):
+            for selector in codes:
+                _check_selector(selector, where)
+
     def enabled(self, code: str, path: str | None = None) -> bool:
+        if not suppressible(code):
+            return True
         if not code.startswith(self.select) or code.startswith(self.ignore):
             return False
         return not (
@@ -110,6 +131,23 @@ def _codes(value: Any, path: Path, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
         raise SettingsError(f"{path}: {key} must be a list of rule codes")
     return tuple(code.strip().upper() for code in value)
+
+
+def suppressible(code: str) -> bool:
+    """Lint findings can be turned off (settings, suppression comments); what stops the connector
+    from running (XD0xx-XD2xx) cannot: a check that hid it would pass a connector that fails."""
+    return code >= "XD5"
+
+
+def _check_selector(selector: str, where: str) -> None:
+    known = all_rules()
+    if any(code.startswith(selector) for code in known) and selector.startswith("XD"):
+        return
+    close = closest(selector, known)
+    raise SettingsError(
+        f"{where}: {selector!r} is not a rule code or a prefix of one",
+        hint=(f"did you mean {close}? " if close else "") + "`exportdsl rules` lists the codes",
+    )
 
 
 def parse_severity(value: Any, where: str) -> Severity:
