@@ -84,12 +84,9 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path, content: byt
     assert "bad.yaml:" in result.stdout
 
 
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "smartsupp-chat.json"
+FIXTURE = ROOT / "exportdsl" / "data" / "sample-chat.json"
 
 
-@pytest.mark.skipif(
-    not FIXTURE.exists(), reason="the shared sample chat is not beside the repository"
-)
 def test_transcript_writes_a_pdf(tmp_path: Path) -> None:
     target = tmp_path / "chat.pdf"
     code, output = run("transcript", str(FIXTURE), "-o", str(target), "--timezone", "Europe/Prague")
@@ -138,3 +135,20 @@ def test_check_does_not_load_heavy_libraries() -> None:
         [sys.executable, "-c", code, connector], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_transcript_into_a_missing_folder_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "chat.pdf"
+    code, output = run("transcript", str(FIXTURE), "-o", str(target))
+    assert code == 1 and "cannot write the transcript: No such file or directory" in output
+
+
+@pytest.mark.parametrize("command", ["render", "export", "explain"])
+def test_a_broken_connector_reads_as_check_shows_it(tmp_path: Path, command: str) -> None:
+    connector = tmp_path / "broken.yaml"
+    connector.write_text("connector: {id: 1, name: x}\nclient: {id: 2}\nexprot: {}\n")
+    chat = [] if command == "explain" else [str(FIXTURE)]
+    code, output = run(command, str(connector), *chat)
+    assert code == 1
+    assert f"{connector}:3:1: unknown key 'exprot' in the connector file [XD002]" in output
+    assert "3 | exprot: {}\n  | ^^^^^^" in output and "hint: did you mean 'export'?" in output

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from exportdsl.cli.diagnostics import describe_error
 from exportdsl.cli.exits import EXIT_CLEAN, EXIT_FINDINGS
 from exportdsl.errors import ExportDslError
 
@@ -132,17 +133,10 @@ def explain_command(connector: Path) -> None:
     from exportdsl.compiler.analysis import compile_connector
     from exportdsl.compiler.explain import explain
     from exportdsl.connector.reader import load_connector
-    from exportdsl.lint.formats import text as text_format
-    from exportdsl.lint.runner import lint_file
-    from exportdsl.lint.settings import Settings
 
     try:
         plan = compile_connector(load_connector(connector))
     except ExportDslError as error:
-        click.echo(
-            text_format([lint_file(connector, Settings(select=("XD0", "XD1", "XD2")))])
-            or str(error),
-            err=True,
-        )
+        click.echo(describe_error(connector, error), err=True)
         sys.exit(EXIT_FINDINGS)
     click.echo(explain(str(connector), plan))

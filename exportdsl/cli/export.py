@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from exportdsl.cli.diagnostics import describe_error
 from exportdsl.errors import ExportDslError
 
 __all__ = [
@@ -150,7 +151,7 @@ def _load_plan(path: Path) -> Plan:
     try:
         return compile_connector(load_connector(path))
     except ExportDslError as error:
-        _fail(str(error))
+        _fail(describe_error(path, error))
 
 
 def _fail(message: str) -> NoReturn:

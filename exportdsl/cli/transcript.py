@@ -42,5 +42,9 @@ def transcript(chat: Path, output: Path | None, timezone: str, title: str | None
             f"{chat}: {error}" if not str(error).startswith(str(chat)) else str(error), err=True
         )
         sys.exit(EXIT_FINDINGS)
-    target.write_bytes(pdf)
+    try:
+        target.write_bytes(pdf)
+    except OSError as error:
+        click.echo(f"{target}: cannot write the transcript: {error.strerror or error}", err=True)
+        sys.exit(EXIT_FINDINGS)
     click.echo(f"{target}: {len(pdf):,} bytes", err=True)
