@@ -189,6 +189,20 @@ def test_export_json_reports_the_error_redacted(tmp_path: Path, real_backend: Ba
     assert_no_secret(out, err)
 
 
+def test_export_names_an_unset_environment_variable_and_where_it_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
+) -> None:
+    monkeypatch.delenv("CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("API_KEY", API_KEY)
+    connector = write_connector(tmp_path, "https://crm.example")
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), "--json")
+    error = json.loads(out)["error"]
+    assert code == 1 and error["code"] == "XD300"
+    assert error["message"].endswith("the environment variable CLIENT_SECRET is not set")
+    assert error["location"].startswith(f"{connector}:") and "check --env" in error["hint"]
+    assert f"FAILED: {connector}:" in err or f": {connector}:" in err
+
+
 def test_export_refuses_a_connector_without_url(tmp_path: Path) -> None:
     connector = write_connector(tmp_path, "https://crm.example", export_url="")
     code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT))

@@ -197,6 +197,29 @@ def test_missing_value_messages(
     assert error.hint == f"write $!{{{path_text(path)}}} if it may be missing"
 
 
+@pytest.mark.parametrize(
+    ("path", "depth", "null", "message"),
+    [
+        (("env", "CRM"), 1, False, "$env.CRM: the environment variable CRM is not set"),
+        (("env", "CRM"), 1, True, "$env.CRM: env is null"),  # not a missing variable
+        (("env", "CRM", "x"), 1, False, "$env.CRM.x: env has no 'CRM'"),
+        (("envy", "CRM"), 1, False, "$envy.CRM: envy has no 'CRM'"),
+        (("x", "env"), 1, False, "$x.env: x has no 'env'"),
+    ],
+)
+def test_an_unset_environment_variable_is_named_as_one(
+    path: tuple[str | int, ...], depth: int, null: bool, message: str
+) -> None:
+    error = describe_missing(MissingValue(depth, null), path)
+    assert error.message == message
+    if message.endswith("is not set"):
+        assert (
+            error.hint == "set CRM where the export runs; `exportdsl check --env` finds these first"
+        )
+    else:
+        assert error.hint == f"write $!{{{path_text(path)}}} if it may be missing"
+
+
 def test_missing_value_has_a_message_of_its_own() -> None:
     """What it says if it ever leaves without `describe` (the plan always describes it)."""
     assert MissingValue(0, null=False).message == "a referenced value is missing"

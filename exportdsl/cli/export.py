@@ -232,7 +232,12 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
         "seconds": round(result.seconds, 4),
         "phases": phases,
         "response": _answer_json(answers[-1]) if answers else None,
-        "error": {"code": error.code, "message": error.message, "hint": error.hint}
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "hint": error.hint,
+            "location": str(error.location) if error.location else None,
+        }
         if error
         else None,
     }
@@ -268,7 +273,8 @@ def _phase_text(name: str, phase: dict[str, Any]) -> str:
 
 def _error_text(error: dict[str, Any]) -> str:
     hint = f" (hint: {error['hint']})" if error.get("hint") else ""
-    return f"{error['message']} [{error['code']}]{hint}"
+    where = f"{error['location']}: " if error.get("location") else ""
+    return f"{where}{error['message']} [{error['code']}]{hint}"
 
 
 def _print_summary(total: int, failures: list[tuple[Path, str]]) -> None:

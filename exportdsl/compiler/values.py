@@ -128,6 +128,11 @@ def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> Render
         where = format_path(path[: error.depth])
         message = f"${full}: {where} is null" if where != full else f"${full} is null"
         return RenderError(message, hint=hint)
+    if path[0] == "env" and error.depth == 1 and len(path) == 2:
+        return RenderError(
+            f"${full}: the environment variable {path[1]} is not set",
+            hint=f"set {path[1]} where the export runs; `exportdsl check --env` finds these first",
+        )
     if error.depth == 0:
         return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
     segment = format_path(("", path[error.depth])).lstrip(".")
