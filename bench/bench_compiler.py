@@ -1,4 +1,4 @@
-"""Compiler benchmarks (issue 2): render against a hand-written f-string, compile rate, cold check.
+"""Compiler benchmarks: render against a hand-written f-string, compile rate, cold check.
 
 Every figure is a ratio or a rate against a baseline measured in the same run:
     .venv/bin/python -m bench.bench_compiler

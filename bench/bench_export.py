@@ -10,7 +10,7 @@ with its escaping, ``json.dumps`` for the body, the token fetched once. exportds
 plus its own: the compiled templates, the Idempotency-Key, answer reading with limits, redaction
 bookkeeping. Both run interleaved, in rounds; the figures are medians over rounds.
 
-Targets (issue 5): a 6-message chat >= 200 exports/s with the token cached and <= 1.5 ms over the
+Targets: a 6-message chat >= 200 exports/s with the token cached and <= 1.5 ms over the
 baseline per export; a 1,000-message chat >= 5 exports/s; ``exportdsl export`` of one chat from a
 cold start <= 300 ms (a subprocess, byte code cached as on a real install).
 """

@@ -1,4 +1,4 @@
-"""Linter benchmark (issue 3): `exportdsl check` over 1,000 connector files from a cold start.
+"""Linter benchmark: `exportdsl check` over 1,000 connector files from a cold start.
 
     .venv/bin/python -m bench.bench_lint
 

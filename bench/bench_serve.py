@@ -1,4 +1,4 @@
-"""Intake benchmark (issue 6): hooks accepted and durably stored per second, accept latency, and
+"""Intake benchmark: hooks accepted and durably stored per second, accept latency, and
 deliveries per second end to end.
 
     .venv/bin/python -m bench.bench_serve

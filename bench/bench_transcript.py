@@ -5,7 +5,7 @@ Run from the repository root: ``.venv/bin/python -m bench.bench_transcript``.
 The baseline draws each message's text as one line with `Canvas.drawString` in the same bundled
 font, breaking pages when full: the least any PDF of these messages costs with reportlab. The
 transcript does everything a reader sees (header, wrapping, times, authors, role bars, stand-ins,
-page numbers). Targets (issue): transcript speed >= 75% of the baseline, 1,000 messages <= 200 ms,
+page numbers). Targets: transcript speed >= 75% of the baseline, 1,000 messages <= 200 ms,
 10,000 messages <= 2 s, peak memory <= 80 MiB. Peak memory is the maximum resident set of a fresh
 child process that loads the fonts, builds a 10,000-message chat and renders it (interpreter and
 libraries included, so the stricter figure); the Python heap peak of a render, from tracemalloc,

@@ -117,8 +117,11 @@ class Diagnostic:
 
 
 class ExportDslError(Exception):
-    """An error of exportdsl's own. Every class below has a code of its own (``code``, ``name``);
-    its docstring is that code's documentation, shown by `exportdsl rules CODE`."""
+    """An error of exportdsl's own.
+
+    The classes below have codes of their own (``code``, ``name``; `ConnectorError`, a container of
+    diagnostics, keeps this one); a class's docstring is its code's documentation, shown by
+    `exportdsl rules CODE`."""
 
     code: str = "XD000"
     name: ClassVar[str] = "error"

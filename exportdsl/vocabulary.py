@@ -5,13 +5,14 @@
 - `Context`: where one hole lands inside its field; it picks the escaper.
 - `Alphabet`: the characters a value we produce ourselves can hold; where an alphabet is safe in a
   context, such values skip escaping (`escaping.needs_escaping`).
+- `DeliveryStatus`: where one delivery of the outbox stands.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Alphabet", "Context", "FieldKind", "Phase"]
+__all__ = ["Alphabet", "Context", "DeliveryStatus", "FieldKind", "Phase"]
 
 
 class Phase(StrEnum):
@@ -56,3 +57,11 @@ class Alphabet(StrEnum):
     BASE64 = "base64"
     INTEGER = "integer"
     DATETIME = "datetime"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands: waiting for its (next) attempt, delivered, or given up (dead)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"

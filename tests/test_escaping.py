@@ -374,7 +374,9 @@ export:
 """
 
 
-def render_report(content_type: str, body: str, base64: str = "QUJD+/8=", size: int = 5) -> Any:
+def render_export_request(
+    content_type: str, body: str, base64: str = "QUJD+/8=", size: int = 5
+) -> Any:
     from exportdsl import compile_connector, parse_connector
 
     plan = compile_connector(parse_connector(CONNECTOR % (content_type, body), "trust.yaml"))
@@ -390,13 +392,13 @@ def render_report(content_type: str, body: str, base64: str = "QUJD+/8=", size: 
 
 
 def test_base64_is_percent_encoded_in_a_url_path_but_not_in_a_header() -> None:
-    request = render_report("text/plain", "x")
+    request = render_export_request("text/plain", "x")
     assert request.url == "https://api.example/upload/QUJD%2B%2F8%3D?n=5"
     assert dict(request.headers)["X-Report"] == "QUJD+/8="
 
 
 def test_base64_is_form_encoded_in_a_form_body() -> None:
-    request = render_report(
+    request = render_export_request(
         "application/x-www-form-urlencoded", "pdf=$report.encoded.base64&n=$report.bytes"
     )
     assert request.body == "pdf=QUJD%2B%2F8%3D&n=5"
@@ -404,7 +406,7 @@ def test_base64_is_form_encoded_in_a_form_body() -> None:
 
 
 def test_an_int_and_base64_as_json_keys_are_strings() -> None:
-    request = render_report(
+    request = render_export_request(
         "application/json",
         '{$report.bytes: "$report.encoded.base64", $report.encoded.base64: $report.bytes}',
     )
@@ -413,7 +415,7 @@ def test_an_int_and_base64_as_json_keys_are_strings() -> None:
 
 
 def test_base64_in_xml_goes_in_as_is_where_its_alphabet_is_safe() -> None:
-    request = render_report(
+    request = render_export_request(
         "application/xml",
         '<r n="$report.bytes" b="$report.encoded.base64">$report.encoded.base64'
         "<![CDATA[$report.encoded.base64]]></r>",

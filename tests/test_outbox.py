@@ -13,13 +13,9 @@ from typing import Any
 import pytest
 
 from exportdsl.delivery.groupcommit import GroupCommitter
-from exportdsl.delivery.outbox import (
-    DeliveryStatus,
-    Incoming,
-    Outbox,
-    Schedule,
-)
+from exportdsl.delivery.outbox import Incoming, Outbox, Schedule
 from exportdsl.errors import OutboxError
+from exportdsl.vocabulary import DeliveryStatus
 
 PENDING, DELIVERED, DEAD = DeliveryStatus
 

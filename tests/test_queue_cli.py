@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from exportdsl.cli.main import main
-from exportdsl.delivery.outbox import DeliveryStatus, Incoming, Outbox
+from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.vocabulary import DeliveryStatus
 
 DEAD = DeliveryStatus.DEAD
 

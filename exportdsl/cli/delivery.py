@@ -15,15 +15,14 @@ from typing import TYPE_CHECKING
 import click
 
 from exportdsl.errors import ExportDslError
+from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["STATUSES", "list_", "purge", "queue", "retry", "serve", "show"]
 
 if TYPE_CHECKING:
     from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
 
-# DeliveryStatus's values, written out so that building the CLI does not load the outbox
-# (and sqlite3) for every command; a test holds them equal.
-STATUSES = ("pending", "delivered", "dead")
+STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 
 
 @click.command()

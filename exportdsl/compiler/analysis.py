@@ -133,7 +133,7 @@ class _Compiler:
             return FieldKind.TEXT  # reported as the header's own syntax error
         references = [node for node in nodes if isinstance(node, Reference)]
         if references and request.body is not None and _has_references(request.body.source):
-            self.report(
+            self.diagnose(
                 header.value,
                 rules.DYNAMIC_CONTENT_TYPE.code,
                 "the Content-Type holds a reference, so the body's escaping cannot be decided",
@@ -148,15 +148,15 @@ class _Compiler:
         try:
             nodes = parse(field.source)
         except ExportDslError as error:
-            self.report(field, error.code, error.message, error.span or Span(0, 1), error.hint)
+            self.diagnose(field, error.code, error.message, error.span or Span(0, 1), error.hint)
             return FieldPlan(field.name, kind, phase, (), ())
         placement = place(nodes, kind)
         for problem in placement.problems:
-            self.report(field, problem.code, problem.message, problem.span, problem.hint)
+            self.diagnose(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
         for reference, context in zip(references, placement.contexts, strict=True):
             if context == Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
-                self.report(
+                self.diagnose(
                     field,
                     rules.UNTRUSTED_URL_PREFIX.code,
                     f"{reference} stands before the URL's path, where it would be inserted as is",
@@ -175,7 +175,7 @@ class _Compiler:
         )
         return FieldPlan(field.name, kind, phase, holes, tuple(parts(nodes, holes)))
 
-    def report(
+    def diagnose(
         self, field: TemplateField, code: str, message: str, span: Span, hint: str | None
     ) -> None:
         self.diagnostics.append(
@@ -186,7 +186,7 @@ class _Compiler:
         """The reference's alphabet; reports what is wrong with it."""
         problem = self.check_head(field, reference, phase)
         if problem:
-            self.report(field, *problem)
+            self.diagnose(field, *problem)
             return Alphabet.ANY
         var = self.variables[reference.name]
         for depth, segment in enumerate(reference.segments):
@@ -198,7 +198,7 @@ class _Compiler:
                 var = step
                 continue
             message, hint = step
-            self.report(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
+            self.diagnose(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
             return Alphabet.ANY
         if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
@@ -207,7 +207,7 @@ class _Compiler:
                 if parts
                 else f"name one of its entries: ${reference.dotted}.NAME"
             )
-            self.report(
+            self.diagnose(
                 field,
                 rules.UNKNOWN_PROPERTY.code,
                 f"${reference.dotted} is not a value by itself",

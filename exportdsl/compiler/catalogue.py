@@ -39,8 +39,6 @@ def _record(doc: str, fields: Mapping[str, str | Var], **extra: Any) -> Var:
     return Var(doc, children=children, **extra)
 
 
-_DYNAMIC = Var("dynamic data", dynamic=True)
-
 _CHAT = _record(
     "the chat session (Smartsupp POST-hook JSON)",
     {

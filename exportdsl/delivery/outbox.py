@@ -16,21 +16,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from exportdsl.delivery.database import Database
 from exportdsl.errors import OutboxError
+from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["Accepted", "Delivery", "DeliveryStatus", "Incoming", "Outbox", "Schedule"]
-
-
-class DeliveryStatus(StrEnum):
-    """Where a delivery stands: waiting for its (next) attempt, delivered, or given up (dead)."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exportdsl.delivery.outbox import Delivery, DeliveryStatus, Outbox
+from exportdsl.delivery.outbox import Delivery, Outbox
+from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["Deliver", "Observe", "Outcome", "PoolSettings", "WorkerPool", "log"]
 

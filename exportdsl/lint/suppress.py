@@ -20,7 +20,7 @@ __all__ = ["UNUSED", "Directive", "directives", "suppress", "unused"]
 
 UNUSED = "XD900"
 _DIRECTIVE = re.compile(
-    r"(?:^|\s)#\s*exportdsl:\s*(?P<kind>disable|disable-file)\s*=\s*"
+    r"(?:^|\s)#\s*exportdsl:\s*(?P<scope>disable|disable-file)\s*=\s*"
     r"(?P<codes>[A-Za-z0-9]+(?:\s*,\s*[A-Za-z0-9]+)*)"
 )
 
@@ -30,14 +30,14 @@ class Directive:
     file: str
     line: int
     column: int
-    kind: str  # "disable" or "disable-file"
+    scope: str  # "disable" (this line and the next) or "disable-file"
     codes: tuple[str, ...]
     used: set[str] = field(default_factory=set)
 
     def covers(self, code: str, line: int, blocks: Iterable[tuple[int, int]]) -> bool:
         if code not in self.codes:
             return False
-        if self.kind == "disable-file" or line in (self.line, self.line + 1):
+        if self.scope == "disable-file" or line in (self.line, self.line + 1):
             return True
         # on a field's key line (`body: |`, or `body:` with the value on the next line):
         # the whole field
@@ -64,7 +64,7 @@ def directives(file: str, text: LineIndex, blocks: list[tuple[int, int]]) -> lis
                     file,
                     number,
                     match.start() + 1 + (match.group()[0].isspace()),
-                    match.group("kind"),
+                    match.group("scope"),
                     codes,
                 )
             )

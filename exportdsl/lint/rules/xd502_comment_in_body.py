@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from exportdsl.errors import Severity
 from exportdsl.language.nodes import Comment
 from exportdsl.lint.api import Finding, LintContext, rule
+from exportdsl.vocabulary import FieldKind
 
 __all__ = ["RULE", "check"]
 
@@ -26,7 +27,7 @@ __all__ = ["RULE", "check"]
 def check(context: LintContext) -> Iterator[Finding]:
     for template in context.fields:
         plan = context.plan(template)
-        if plan is None or plan.kind not in ("json", "xml"):
+        if plan is None or plan.kind not in (FieldKind.JSON, FieldKind.XML):
             continue
         for node in context.nodes(template):
             if isinstance(node, Comment):

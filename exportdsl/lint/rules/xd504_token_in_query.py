@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
+from exportdsl.vocabulary import FieldKind
 
 __all__ = ["RULE", "check"]
 
@@ -27,7 +28,7 @@ _SECRET = re.compile(r"(?i)token|secret|password|passwd|api_?key|apikey|signatur
 def check(context: LintContext) -> Iterator[Finding]:
     for template in context.fields:
         plan = context.plan(template)
-        if plan is None or plan.kind != "url":
+        if plan is None or plan.kind != FieldKind.URL:
             continue
         before = ""  # the URL's literal text up to the hole, holes as "\0"
         for piece in plan.pieces:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from exportdsl.errors import Severity
 from exportdsl.lint.api import Finding, LintContext, rule
 from exportdsl.source import Span
+from exportdsl.vocabulary import FieldKind
 
 __all__ = ["RULE", "check"]
 
@@ -29,7 +30,11 @@ _LOOPBACK = re.compile(r"(?i)localhost|127(?:\.\d{1,3}){3}|\[::1\]")
 def check(context: LintContext) -> Iterator[Finding]:
     for template in context.fields:
         plan = context.plan(template)
-        match = _PLAIN.match(template.source) if plan is not None and plan.kind == "url" else None
+        match = (
+            _PLAIN.match(template.source)
+            if plan is not None and plan.kind == FieldKind.URL
+            else None
+        )
         if match and not _LOOPBACK.fullmatch(match.group("host")):
             yield Finding(
                 template.location(Span(0, 7)),
