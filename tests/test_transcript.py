@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -439,3 +440,46 @@ def test_every_printable_character_survives_in_order(contents: list[str]) -> Non
         found = text.find(expected, position)
         assert found >= 0, (content, expected)
         position = found + len(expected)
+
+
+def test_fonts_restored_from_the_cache_make_the_same_pdf(tmp_path: Path) -> None:
+    """The parsed fonts are cached (a cold start would parse them again); the cache must change
+    nothing: the PDF from a fresh parse, from the cache, and with no cache folder is the same."""
+    script = (
+        "import sys\n"
+        "from reportlab.pdfbase import ttfonts\n"
+        "parse, parses = ttfonts.TTFontFace.__init__, []\n"
+        "def counted(self, *args, **kwargs):\n"
+        "    parses.append(1)\n"
+        "    parse(self, *args, **kwargs)\n"
+        "ttfonts.TTFontFace.__init__ = counted\n"
+        "from exportdsl.chat.reader import load_chat\n"
+        "from exportdsl.transcript.pdf import render_transcript\n"
+        "chat = load_chat(sys.argv[1])\n"
+        "sys.stdout.buffer.write(render_transcript(chat, timezone='Europe/Prague'))\n"
+        "sys.stderr.write(str(len(parses)))\n"
+    )
+    sample = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"
+
+    def render(cache_home: Path) -> tuple[bytes, int]:
+        env = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(sample)],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout, int(done.stderr)
+
+    home = tmp_path / "cache"
+    parsed, parses = render(home)
+    assert parsed.startswith(b"%PDF-") and parses == 2
+    assert len(list((home / "exportdsl").glob("font-*.pickle"))) == 2  # one a weight
+    assert render(home) == (parsed, 0)  # restored, not parsed
+    unwritable = tmp_path / "file"
+    unwritable.write_text("not a folder")
+    assert render(unwritable) == (parsed, 2)
+    for pickled in (home / "exportdsl").glob("font-*.pickle"):
+        pickled.write_bytes(b"not a pickle")
+    assert render(home) == (parsed, 2)  # a broken cache is parsed anew

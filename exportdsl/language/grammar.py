@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Transformer
+
+from exportdsl.cache import cache_folder
 
 __all__ = ["grammar_text", "load_parser"]
 
@@ -39,12 +40,5 @@ def load_parser(name: str, transformer: Transformer[Any, Any], **options: Any) -
 
 
 def _cache_file(name: str) -> str | bool:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "exportdsl")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        if os.stat(folder).st_uid != os.getuid() or not os.access(folder, os.W_OK):
-            return False
-    except OSError:
-        return False
-    return os.path.join(folder, f"{name}-cache")
+    folder = cache_folder()
+    return str(folder / f"{name}-cache") if folder is not None else False

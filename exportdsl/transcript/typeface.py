@@ -8,13 +8,19 @@ and returns the two weights with the `TextCleaner` for the code points both can 
 from __future__ import annotations
 
 import functools
+import os
+import pickle
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
+from weakref import WeakKeyDictionary
 
+import reportlab
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 
+from exportdsl.cache import cache_folder
 from exportdsl.transcript.text import TextCleaner
 
 __all__ = ["BOLD_FONT", "FONT_DIR", "REGULAR_FONT", "Font", "Fonts", "load_fonts"]
@@ -101,14 +107,61 @@ class Fonts:
 @cache
 def load_fonts() -> Fonts:
     """Register the bundled fonts once per process (reportlab's font registry is global)."""
-    regular = TTFont(REGULAR_FONT, str(FONT_DIR / "DejaVuSans.ttf"))
-    bold = TTFont(BOLD_FONT, str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf")
+    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf")
     pdfmetrics.registerFont(regular)
     pdfmetrics.registerFont(bold)
     for font in (regular, bold):
         _remember_subsets(font)
     drawable = set(regular.face.charToGlyph) & set(bold.face.charToGlyph)
     return Fonts(Font(REGULAR_FONT, regular), Font(BOLD_FONT, bold), TextCleaner(drawable))
+
+
+def _parsed_font(name: str, path: Path) -> TTFont:
+    """reportlab's TTFont for ``path``. Parsing a DejaVu weight takes ~13 ms, paid on every cold
+    start of an export, so the parsed font is kept in the user's cache folder (keyed by the file
+    and reportlab's version) and restored from there: the same attributes, set as reportlab's own
+    parse left them. Anything unexpected in the cache means parsing again."""
+    folder = cache_folder()
+    stat = path.stat()
+    key = f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-reportlab{reportlab.Version}"
+    cached = folder / f"font-{key}.pickle" if folder is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return _restore(name, pickle.loads(cached.read_bytes()))
+        except Exception:
+            pass
+    font = TTFont(name, str(path))
+    if cached is not None:
+        _store(font, cached)
+    return font
+
+
+# What a parsed TTFont holds that cannot be pickled, and is made anew on restoring.
+_FONT_TRANSIENT, _FACE_TRANSIENT = ("state",), ("_pdfScale",)
+
+
+def _store(font: TTFont, target: Path) -> None:
+    font_state = {k: v for k, v in vars(font).items() if k not in _FONT_TRANSIENT}
+    font_state.pop("face")
+    face_state = {k: v for k, v in vars(font.face).items() if k not in _FACE_TRANSIENT}
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        partial.write_bytes(pickle.dumps((font_state, face_state), pickle.HIGHEST_PROTOCOL))
+        partial.replace(target)  # whole or not at all, also with two processes at once
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        partial.unlink(missing_ok=True)
+
+
+def _restore(name: str, states: tuple[dict[str, Any], dict[str, Any]]) -> TTFont:
+    font_state, face_state = states
+    face = TTFontFace.__new__(TTFontFace)
+    face.__dict__.update(face_state)
+    per_em = face.unitsPerEm
+    face._pdfScale = (lambda x: x) if per_em == 1000 else (lambda x: x * (1000 / per_em))
+    font = TTFont.__new__(TTFont)
+    font.__dict__.update(font_state, face=face, state=WeakKeyDictionary(), fontName=name)
+    return font
 
 
 def _remember_subsets(font: TTFont) -> None:
