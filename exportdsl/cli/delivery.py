@@ -20,7 +20,7 @@ from exportdsl.vocabulary import DeliveryStatus
 __all__ = ["STATUSES", "list_", "purge", "queue", "retry", "serve", "show"]
 
 if TYPE_CHECKING:
-    from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
+    from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 
@@ -134,11 +134,11 @@ _DB = click.option(
 )
 
 
-def _outbox(database: Path) -> Outbox:
-    from exportdsl.delivery.outbox import Outbox
+def _queue(database: Path) -> Queue:
+    from exportdsl.delivery.outbox import Queue
 
     try:
-        return Outbox(database, create=False)
+        return Queue(database, create=False)
     except ExportDslError as error:
         raise click.UsageError(str(error)) from None
 
@@ -153,15 +153,15 @@ def list_(
     database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
 ) -> None:
     """Deliveries, newest first, and the counts by state."""
-    outbox = _outbox(database)
-    deliveries = outbox.deliveries(status, connector, limit)
+    view = _queue(database)
+    deliveries = view.deliveries(status, connector, limit)
     if as_json:
         for delivery in deliveries:
             click.echo(json.dumps(_record(delivery)))
         return
     for delivery in deliveries:
         click.echo(_line(delivery))
-    counts = outbox.counts()
+    counts = view.counts()
     click.echo(
         ", ".join(
             f"{counts[state]} {state}" for state in ("pending", "retrying", "delivered", "dead")
@@ -175,7 +175,7 @@ def list_(
 @click.argument("delivery_id", type=int)
 def show(database: Path, delivery_id: int) -> None:
     """Everything about one delivery."""
-    delivery = _outbox(database).delivery(delivery_id)
+    delivery = _queue(database).delivery(delivery_id)
     if delivery is None:
         raise click.UsageError(f"no delivery {delivery_id}")
     for key, value in _record(delivery).items():
@@ -190,7 +190,7 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
     if not delivery_ids and not dead:
         raise click.UsageError("name deliveries, or say --dead")
-    count = _outbox(database).retry(delivery_ids, "dead" if dead and not delivery_ids else None)
+    count = _queue(database).retry(delivery_ids, "dead" if dead and not delivery_ids else None)
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again", err=True)
 
 
@@ -204,7 +204,7 @@ def purge(database: Path, delivery_ids: tuple[int, ...], status: str | None) -> 
     """Remove finished deliveries (pending ones are accepted work and are never purged)."""
     if not delivery_ids and not status:
         raise click.UsageError("name deliveries, or say --status delivered|dead")
-    count = _outbox(database).purge(delivery_ids, status if not delivery_ids else None)
+    count = _queue(database).purge(delivery_ids, status if not delivery_ids else None)
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} removed", err=True)
 
 

@@ -22,7 +22,7 @@ from exportdsl.delivery.database import Database
 from exportdsl.errors import OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
-__all__ = ["Accepted", "Delivery", "DeliveryStatus", "Incoming", "Outbox", "Schedule"]
+__all__ = ["Accepted", "Delivery", "Incoming", "Outbox", "Queue", "Schedule"]
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,79 @@ class Accepted:
     duplicate: bool
 
 
-class Outbox(Database):
+class Queue(Database):
+    """The operator's view of the outbox: list, show, retry, purge, count deliveries."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        durable: bool = True,
+        create: bool = True,
+    ) -> None:
+        super().__init__(path, durable=durable, create=create)
+        self.clock = clock
+
+    def deliveries(
+        self, status: str | None = None, connector: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        query, args = "SELECT * FROM deliveries WHERE 1 = 1", list[object]()
+        if status:
+            query, args = query + " AND status = ?", [*args, status]
+        if connector:
+            query, args = query + " AND connector = ?", [*args, connector]
+        rows = (
+            self._connection()
+            .execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
+            .fetchall()
+        )
+        return [_delivery(row) for row in rows]
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = (
+            self._connection()
+            .execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+            .fetchone()
+        )
+        return _delivery(row) if row else None
+
+    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+        """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
+        attempting right now is left alone: taking it from under the worker would send it twice."""
+        where, args = _selection(ids, status)
+        now = self.clock()
+        with self._transaction() as db:
+            return db.execute(
+                f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
+                f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
+                (now, *args, now),
+            ).rowcount
+
+    def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+        """Remove finished deliveries (never pending ones: they are accepted work)."""
+        where, args = _selection(ids, status)
+        with self._transaction() as db:
+            return db.execute(
+                f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args
+            ).rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
+        db = self._connection()
+        counts = {status: 0 for status in (*DeliveryStatus, "retrying", "chats")}
+        for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
+            counts[row["status"]] = row["n"]
+        counts["retrying"] = db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0"
+        ).fetchone()[0]
+        counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
+        return counts
+
+
+class Outbox(Queue):
     """The outbox: accepting chats (the intake), claiming and finishing deliveries (the workers),
-    and the operator's view (list, show, retry, purge, counts)."""
+    and the operator's view it inherits from `Queue`."""
 
     def __init__(
         self,
@@ -111,8 +181,7 @@ class Outbox(Database):
         then committed without waiting for the disk. A process crash loses nothing in WAL mode; a
         power cut can lose the last of it, and the delivery is then made again, under the same key.
         Whatever accepts chats stays durable: a chat is on disk before its hook is answered."""
-        super().__init__(path, durable=durable, create=create)
-        self.clock = clock
+        super().__init__(path, clock=clock, durable=durable, create=create)
         self.schedule = schedule or Schedule()
         self.rng = rng or random.Random()
 
@@ -264,63 +333,6 @@ class Outbox(Database):
         if row is None:
             raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
         return bytes(row["body"])
-
-    # --- inspecting and replaying ----------------------------------------------------------------
-
-    def deliveries(
-        self, status: str | None = None, connector: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
-        query, args = "SELECT * FROM deliveries WHERE 1 = 1", list[object]()
-        if status:
-            query, args = query + " AND status = ?", [*args, status]
-        if connector:
-            query, args = query + " AND connector = ?", [*args, connector]
-        rows = (
-            self._connection()
-            .execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
-            .fetchall()
-        )
-        return [_delivery(row) for row in rows]
-
-    def delivery(self, delivery_id: int) -> Delivery | None:
-        row = (
-            self._connection()
-            .execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
-            .fetchone()
-        )
-        return _delivery(row) if row else None
-
-    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
-        """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
-        attempting right now is left alone: taking it from under the worker would send it twice."""
-        where, args = _selection(ids, status)
-        now = self.clock()
-        with self._transaction() as db:
-            return db.execute(
-                f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
-                (now, *args, now),
-            ).rowcount
-
-    def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
-        """Remove finished deliveries (never pending ones: they are accepted work)."""
-        where, args = _selection(ids, status)
-        with self._transaction() as db:
-            return db.execute(
-                f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args
-            ).rowcount
-
-    def counts(self) -> dict[str, int]:
-        """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
-        db = self._connection()
-        counts = {status: 0 for status in (*DeliveryStatus, "retrying", "chats")}
-        for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
-            counts[row["status"]] = row["n"]
-        counts["retrying"] = db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0"
-        ).fetchone()[0]
-        counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
-        return counts
 
 
 def _selection(ids: Sequence[int], status: str | None) -> tuple[str, list[object]]:
