@@ -9,6 +9,7 @@ raises the errors httpx would raise for those.
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import struct
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -44,6 +46,7 @@ __all__ = [
     "make_plan",
     "real_backend_fixture",
     "sample_chat",
+    "secret_forms",
 ]
 
 SAMPLE_CHAT = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"
@@ -254,3 +257,18 @@ def sample_chat(**visitor: Any) -> ChatSession:
 
 ENV = {"CLIENT_SECRET": CLIENT_SECRET, "API_KEY": API_KEY}
 TOKEN = Reply(json={"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600})
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The forms a secret can take in output: as is, percent- and form-encoded, JSON-escaped,
+    base64 (standard and URL-safe). Redaction must catch every one."""
+    data = secret.encode()
+    return [
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        base64.b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode(),
+    ]

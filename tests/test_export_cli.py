@@ -6,7 +6,6 @@ import base64
 import json
 import socket
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import pytest
 from backend import (
@@ -18,6 +17,7 @@ from backend import (
     Backend,
     Reply,
     connector_text,
+    secret_forms,
 )
 from click.testing import CliRunner
 
@@ -30,18 +30,6 @@ def invoke(*args: str) -> tuple[int, str, str]:
         result.exception, SystemExit
     ), result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-def secret_forms(secret: str) -> list[str]:
-    data = secret.encode()
-    return [
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        base64.b64encode(data).decode(),
-    ]
 
 
 def assert_no_secret(*outputs: str) -> None:

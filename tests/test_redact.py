@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import pytest
+from backend import secret_forms
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,20 +16,7 @@ from exportdsl.export.redact import REDACTED, Redactor, guard_logs, is_sensitive
 SECRET = 'p@ss/w+rd=ü"<&>'
 
 
-def encodings(secret: str) -> list[str]:
-    data = secret.encode()
-    return [
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        base64.b64encode(data).decode(),
-        base64.urlsafe_b64encode(data).decode(),
-    ]
-
-
-@pytest.mark.parametrize("form", encodings(SECRET))
+@pytest.mark.parametrize("form", secret_forms(SECRET))
 def test_every_encoding_is_redacted(form: str) -> None:
     redact = Redactor([SECRET])
     assert redact(f"before {form} after") == f"before {REDACTED} after"
