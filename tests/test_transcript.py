@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -483,3 +484,64 @@ def test_fonts_restored_from_the_cache_make_the_same_pdf(tmp_path: Path) -> None
     for pickled in (home / "exportdsl").glob("font-*.pickle"):
         pickled.write_bytes(b"not a pickle")
     assert render(home) == (parsed, 2)  # a broken cache is parsed anew
+    for pickled in (home / "exportdsl").glob("font-*.pickle"):
+        pickled.write_bytes(pickle.dumps(({}, {"unitsPerEm": 1000})))
+    assert render(home) == (parsed, 2)  # so is one that loads but lacks what a render reads
+
+
+class _Planted:
+    """A pickle that would leave a mark if it were ever loaded."""
+
+    def __init__(self, mark: Path) -> None:
+        self.mark = mark
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.mkdir, (str(self.mark),))
+
+
+def test_a_cache_folder_others_may_write_into_is_not_used(tmp_path: Path) -> None:
+    """A pickle runs code when loaded: fonts (and Lark's grammar) are cached only in a folder of
+    the user's own that no one else may write into."""
+    home = tmp_path / "cache"
+    (home / "exportdsl").mkdir(parents=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
+        ],
+        env={**os.environ, "XDG_CACHE_HOME": str(home)},
+        check=True,
+        timeout=60,
+    )
+    cached = sorted((home / "exportdsl").glob("font-*.pickle"))
+    assert len(cached) == 2
+    mark = tmp_path / "planted-code-ran"
+    for path in cached:
+        path.write_bytes(pickle.dumps(_Planted(mark)))
+    (home / "exportdsl").chmod(0o777)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
+        ],
+        env={**os.environ, "XDG_CACHE_HOME": str(home)},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and not mark.exists()
+    (home / "exportdsl").chmod(0o700)
+    for path in cached:
+        path.chmod(0o666)  # a file others may write is not loaded either
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
+        ],
+        env={**os.environ, "XDG_CACHE_HOME": str(home)},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and not mark.exists()

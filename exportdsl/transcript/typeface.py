@@ -20,7 +20,7 @@ import reportlab
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 
-from exportdsl.cache import cache_folder
+from exportdsl.cache import cache_folder, private_file
 from exportdsl.transcript.text import TextCleaner
 
 __all__ = ["BOLD_FONT", "FONT_DIR", "REGULAR_FONT", "Font", "Fonts", "load_fonts"]
@@ -107,8 +107,15 @@ class Fonts:
 @cache
 def load_fonts() -> Fonts:
     """Register the bundled fonts once per process (reportlab's font registry is global)."""
-    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf")
-    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf")
+    try:
+        return _register(use_cache=True)
+    except Exception:
+        return _register(use_cache=False)
+
+
+def _register(use_cache: bool) -> Fonts:
+    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf", use_cache)
+    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf", use_cache)
     pdfmetrics.registerFont(regular)
     pdfmetrics.registerFont(bold)
     for font in (regular, bold):
@@ -117,16 +124,17 @@ def load_fonts() -> Fonts:
     return Fonts(Font(REGULAR_FONT, regular), Font(BOLD_FONT, bold), TextCleaner(drawable))
 
 
-def _parsed_font(name: str, path: Path) -> TTFont:
+def _parsed_font(name: str, path: Path, use_cache: bool) -> TTFont:
     """reportlab's TTFont for ``path``. Parsing a DejaVu weight takes ~13 ms, paid on every cold
-    start of an export, so the parsed font is kept in the user's cache folder (keyed by the file
-    and reportlab's version) and restored from there: the same attributes, set as reportlab's own
-    parse left them. Anything unexpected in the cache means parsing again."""
+    start of an export, so the parsed font is kept in the user's cache folder (keyed by the file,
+    reportlab's version and this code's format) and restored from there: the same attributes, set
+    as reportlab's own parse left them. A cache file only this user could have written is loaded
+    (a pickle runs code); anything unexpected in it means parsing again."""
     folder = cache_folder()
     stat = path.stat()
     key = f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-reportlab{reportlab.Version}"
-    cached = folder / f"font-{key}.pickle" if folder is not None else None
-    if cached is not None and cached.is_file():
+    cached = folder / f"font-v{_CACHE_FORMAT}-{key}.pickle" if folder is not None else None
+    if use_cache and cached is not None and private_file(cached):
         try:
             return _restore(name, pickle.loads(cached.read_bytes()))
         except Exception:
@@ -137,8 +145,22 @@ def _parsed_font(name: str, path: Path) -> TTFont:
     return font
 
 
+_CACHE_FORMAT = 1  # raise it when what is stored changes
 # What a parsed TTFont holds that cannot be pickled, and is made anew on restoring.
 _FONT_TRANSIENT, _FACE_TRANSIENT = ("state",), ("_pdfScale",)
+# What the transcript and reportlab's PDF writer read of a face, with its type: a cached state
+# without them is refused rather than failing halfway through a render.
+_FACE_NEEDS = {
+    "name": bytes,
+    "charWidths": dict,
+    "charToGlyph": dict,
+    "glyphToChar": dict,
+    "unitsPerEm": int,
+    "_ttf_data": bytes,
+    "hmetrics": list,
+    "glyphPos": list,
+    "defaultWidth": float,
+}
 
 
 def _store(font: TTFont, target: Path) -> None:
@@ -155,6 +177,11 @@ def _store(font: TTFont, target: Path) -> None:
 
 def _restore(name: str, states: tuple[dict[str, Any], dict[str, Any]]) -> TTFont:
     font_state, face_state = states
+    if not isinstance(font_state, dict) or not isinstance(face_state, dict):
+        raise ValueError("not a cached font")
+    for attribute, kind in _FACE_NEEDS.items():
+        if not isinstance(face_state.get(attribute), kind):
+            raise ValueError(f"cached font without {attribute}")
     face = TTFontFace.__new__(TTFontFace)
     face.__dict__.update(face_state)
     per_em = face.unitsPerEm
