@@ -81,3 +81,30 @@ def test_the_status_option_offers_every_delivery_status() -> None:
     from exportdsl.cli.delivery import STATUSES
 
     assert tuple(DeliveryStatus) == STATUSES
+
+
+@pytest.mark.parametrize("command", ["retry", "purge"])
+def test_naming_a_delivery_that_does_not_exist_is_a_usage_error(
+    database: Path, command: str
+) -> None:
+    code, output = run(command, "--db", str(database), "1", "99")
+    assert code == 2 and "no delivery 99" in output
+    assert Outbox(database).delivery(1) is not None  # nothing was done with the good one either
+
+
+def test_a_foreign_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    import sqlite3
+
+    foreign = tmp_path / "other-app.db"
+    db = sqlite3.connect(foreign)
+    db.executescript("CREATE TABLE deliveries (a); INSERT INTO deliveries VALUES (1);")
+    db.close()
+    before = foreign.read_bytes()
+    for command in (["list"], ["show", "1"], ["retry", "--dead"], ["purge", "--status", "dead"]):
+        code, output = run(*command, "--db", str(foreign))
+        assert code == 2 and "is not an exportdsl queue" in output, (command, output)
+    assert foreign.read_bytes() == before  # not even switched to WAL
+    assert not foreign.with_name("other-app.db-wal").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    assert run("list", "--db", str(empty))[0] == 2 and empty.read_bytes() == b""

@@ -190,7 +190,9 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
     if not delivery_ids and not dead:
         raise click.UsageError("name deliveries, or say --dead")
-    count = _queue(database).retry(delivery_ids, "dead" if dead and not delivery_ids else None)
+    view = _queue(database)
+    _known(view, delivery_ids)
+    count = view.retry(delivery_ids, "dead" if dead and not delivery_ids else None)
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again", err=True)
 
 
@@ -204,8 +206,19 @@ def purge(database: Path, delivery_ids: tuple[int, ...], status: str | None) -> 
     """Remove finished deliveries (pending ones are accepted work and are never purged)."""
     if not delivery_ids and not status:
         raise click.UsageError("name deliveries, or say --status delivered|dead")
-    count = _queue(database).purge(delivery_ids, status if not delivery_ids else None)
+    view = _queue(database)
+    _known(view, delivery_ids)
+    count = view.purge(delivery_ids, status if not delivery_ids else None)
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} removed", err=True)
+
+
+def _known(view: Queue, delivery_ids: tuple[int, ...]) -> None:
+    """Names that match no delivery are a mistake worth saying, not "0 deliveries"."""
+    unknown = [str(number) for number in delivery_ids if view.delivery(number) is None]
+    if unknown:
+        raise click.UsageError(
+            f"no delivery {', '.join(unknown)}; `exportdsl queue list` shows them"
+        )
 
 
 def _record(delivery: Delivery) -> dict[str, object]:

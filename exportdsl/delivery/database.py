@@ -6,6 +6,7 @@ WAL lets readers go on while a writer commits; accepted chats are committed with
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -58,17 +59,15 @@ class Database:
         self.durable = durable
         self._writer = _writer_lock(self.path)
         self._local = threading.local()
+        existing = Path(self.path).is_file() and Path(self.path).stat().st_size > 0
         try:
+            if existing:  # looked at read-only first: a foreign file is left as it was
+                _check_schema(self.path)
+            elif not create:
+                raise OutboxError(f"{self.path} is not an exportdsl queue (an empty file)")
             if create:
                 # its own transaction (executescript commits first)
                 self._connection().executescript(_SCHEMA)
-            elif (
-                self._connection()
-                .execute("SELECT 1 FROM sqlite_master WHERE name = 'deliveries'")
-                .fetchone()
-                is None
-            ):
-                raise OutboxError(f"{self.path} is not an exportdsl queue (no deliveries table)")
         except sqlite3.DatabaseError as error:
             raise OutboxError(
                 f"{self.path}: {error}", hint="is this an exportdsl queue database?"
@@ -124,3 +123,34 @@ def _writer_lock(path: str) -> threading.Lock:
     key = str(Path(path).resolve())
     with _WRITERS_LOCK:
         return _WRITERS.setdefault(key, threading.Lock())
+
+
+@functools.cache
+def _expected_columns() -> dict[str, frozenset[str]]:
+    """The tables and columns `_SCHEMA` makes, read from a database made with it in memory."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return {
+            table: frozenset(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not table.startswith("sqlite_")
+        }
+    finally:
+        db.close()
+
+
+def _check_schema(path: str) -> None:
+    """Refuses a file that is not an exportdsl queue, opened read-only so nothing in it changes."""
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        for table, columns in _expected_columns().items():
+            found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if not columns <= found:
+                missing = "no such table" if not found else "other columns"
+                raise OutboxError(
+                    f"{path} is not an exportdsl queue (table {table}: {missing})",
+                    hint="point --db at the file `exportdsl serve --db` writes",
+                )
+    finally:
+        db.close()
