@@ -141,6 +141,24 @@ def test_an_unknown_selector_in_pyproject_is_a_usage_error(
     monkeypatch.chdir(tmp_path)
     code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"))
     assert code == 2 and "'XD9O0' is not a rule code" in output and "did you mean XD900?" in output
+    assert f"{tmp_path / 'pyproject.toml'}: select:" in output  # which file said it
+    (tmp_path / "pyproject.toml").write_text("[tool.exportdsl]\nselect = []\n")
+    code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"))
+    assert code == 2 and "select is empty, so nothing would be checked" in output
+
+
+@pytest.mark.parametrize(
+    "option", [("--select", "XD600"), ("--ignore", "XD300"), ("--select", "XD003")]
+)
+def test_a_run_time_code_is_named_as_one(option: tuple[str, str]) -> None:
+    code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"), *option)
+    assert code == 2 and f"{option[1]} is not a code `exportdsl check` reports" in output
+
+
+@pytest.mark.parametrize("option", ["--select", "--ignore"])
+def test_an_option_that_names_no_code_is_a_usage_error(option: str) -> None:
+    code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"), option, ",")
+    assert code == 2 and f"{option} names no code" in output
 
 
 def test_what_stops_a_connector_cannot_be_selected_away() -> None:

@@ -80,7 +80,7 @@ def check(
             fail_level=parse_severity(fail_level, "--fail-level") if fail_level else None,
             env=dict(os.environ) if check_env else None,
         )
-        ignored = split_codes(ignore)
+        ignored = split_codes(ignore, "--ignore")
         if ignored:
             settings = replace(settings, ignore=settings.ignore + ignored)
     except ExportDslError as error:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from exportdsl.errors import SettingsError, Severity, closest
-from exportdsl.lint.registry import all_rules
+from exportdsl.lint.registry import all_codes, all_rules
 
 __all__ = [
     "SEVERITY_ORDER",
@@ -130,7 +130,15 @@ def _read_table(path: Path) -> dict[str, Any]:
 def _codes(value: Any, path: Path, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(code, str) for code in value):
         raise SettingsError(f"{path}: {key} must be a list of rule codes")
-    return tuple(code.strip().upper() for code in value)
+    codes = tuple(code.strip().upper() for code in value)
+    if key == "select" and not codes:
+        raise SettingsError(
+            f"{path}: select is empty, so nothing would be checked",
+            hint='leave it out for every rule, or name some: select = ["XD"]',
+        )
+    for code in codes:
+        _check_selector(code, f"{path}: {key}")
+    return codes
 
 
 def suppressible(code: str) -> bool:
@@ -141,9 +149,15 @@ def suppressible(code: str) -> bool:
 
 def _check_selector(selector: str, where: str) -> None:
     known = all_rules()
-    if any(code.startswith(selector) for code in known) and selector.startswith("XD"):
+    if selector.startswith("XD") and any(code.startswith(selector) for code in known):
         return
-    close = closest(selector, known)
+    if selector in all_codes():
+        raise SettingsError(
+            f"{where}: {selector} is not a code `exportdsl check` reports "
+            f"({all_codes()[selector].name}: the run time's or the command line's)",
+            hint="`exportdsl rules` lists the codes; check reports XD0xx-XD2xx, XD5xx, XD900",
+        )
+    close = closest(selector, [code for code in known if code[:4] == selector[:4]] or known)
     raise SettingsError(
         f"{where}: {selector!r} is not a rule code or a prefix of one",
         hint=(f"did you mean {close}? " if close else "") + "`exportdsl rules` lists the codes",
@@ -159,9 +173,15 @@ def parse_severity(value: Any, where: str) -> Severity:
         ) from None
 
 
-def split_codes(values: Iterable[str]) -> tuple[str, ...] | None:
-    """``--select XD2,XD5 --select XD900`` -> ("XD2", "XD5", "XD900"); None when not given."""
+def split_codes(values: Iterable[str], option: str = "--select") -> tuple[str, ...] | None:
+    """``--select XD2,XD5 --select XD900`` -> ("XD2", "XD5", "XD900"); None when not given.
+    Given but naming nothing (``--select ,``) is refused: it would check nothing."""
+    values = tuple(values)
     codes = tuple(
         code.strip().upper() for value in values for code in value.split(",") if code.strip()
     )
+    if values and not codes:
+        raise SettingsError(f"{option} names no code", hint=f"{option} XD2,XD503")
+    for code in codes:
+        _check_selector(code, option)
     return codes or None
