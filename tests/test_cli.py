@@ -152,3 +152,19 @@ def test_a_broken_connector_reads_as_check_shows_it(tmp_path: Path, command: str
     assert code == 1
     assert f"{connector}:3:1: unknown key 'exprot' in the connector file [XD002]" in output
     assert "3 | exprot: {}\n  | ^^^^^^" in output and "hint: did you mean 'export'?" in output
+
+
+def test_a_token_response_file_that_is_not_json_is_named(tmp_path: Path) -> None:
+    answer = tmp_path / "token.json"
+    answer.write_text("{bad")
+    connector = ROOT / "connectors" / "jtel-oauth-json.yaml"
+    code, output = run("render", "--token-response", str(answer), str(connector), str(FIXTURE))
+    assert code == 1 and f"{answer}:1:2: --token-response is not JSON" in output
+
+
+def test_a_connector_that_is_not_text_reads_as_check_shows_it(tmp_path: Path) -> None:
+    connector = tmp_path / "binary.yaml"
+    connector.write_bytes(b"\xff\xfeabc")
+    code, output = run("render", str(connector), str(FIXTURE))
+    assert code == 1 and "invalid UTF-8" in output and "[XD001]" in output
+    assert "\n  hint: save the file as UTF-8" in output

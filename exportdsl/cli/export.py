@@ -8,6 +8,7 @@ Everything they print goes through the exporter's `Redactor`: requests, answers,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -68,7 +69,7 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 
     plan = _load_plan(connector)
     try:
-        answer = token_response.read_bytes() if token_response else None
+        answer = _token_answer(token_response) if token_response else None
         run = dry_run(plan, load_chat(chat), token_answer=answer)
     except (ExportDslError, OSError) as error:
         _fail(str(error))
@@ -76,6 +77,21 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
         click.echo(f"note: ${{env.{name}}} is not set; shown as <env.{name}>", err=True)
     texts = [format_request(phase, request, run.redact, full) for phase, request in run.requests]
     click.echo("\n\n".join(texts))
+
+
+def _token_answer(path: Path) -> bytes:
+    """The stand-in token answer, checked as the JSON it must be: a bad file is named as one, not
+    reported as if the back end had answered it."""
+    import json
+
+    data = path.read_bytes()
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError) as error:
+        where = f":{error.lineno}:{error.colno}" if isinstance(error, json.JSONDecodeError) else ""
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+        _fail(f"{path}{where}: --token-response is not JSON: {reason}")
+    return data
 
 
 @click.command()
@@ -236,7 +252,8 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
             "code": error.code,
             "message": error.message,
             "hint": error.hint,
-            "location": str(error.location) if error.location else None,
+            # as `exportdsl check --format json` gives a place: 1-based, end inclusive
+            "location": dataclasses.asdict(error.location) if error.location else None,
         }
         if error
         else None,
@@ -273,7 +290,8 @@ def _phase_text(name: str, phase: dict[str, Any]) -> str:
 
 def _error_text(error: dict[str, Any]) -> str:
     hint = f" (hint: {error['hint']})" if error.get("hint") else ""
-    where = f"{error['location']}: " if error.get("location") else ""
+    place = error.get("location")
+    where = f"{place['file']}:{place['line']}:{place['column']}: " if place else ""
     return f"{where}{error['message']} [{error['code']}]{hint}"
 
 
