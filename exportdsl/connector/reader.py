@@ -27,7 +27,7 @@ from exportdsl.connector.pdata import PdataReader
 from exportdsl.connector.shape import NUMBERS, STR, describe, did_you_mean
 from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
 from exportdsl.errors import ConnectorError
-from exportdsl.source import LineIndex
+from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
 
 __all__ = ["METHODS", "load_connector", "parse_connector"]
@@ -138,10 +138,10 @@ class _Reader(PdataReader):
             return "UTC"  # the wrong type is reported already
         try:
             zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a folder
             zones = zoneinfo.available_timezones()
             self.fail(
-                f"unknown time zone {name!r}",
+                f"unknown time zone {shorten(name, 60)!r}",
                 node,
                 did_you_mean(name, zones) or "use an IANA name such as Europe/Berlin or UTC",
             )

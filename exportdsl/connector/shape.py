@@ -100,8 +100,8 @@ class ShapeReader:
         if node is None:
             return ""
         if isinstance(node, ScalarNode) and node.tag in (_INT, STR) and node.value:
-            value: int | str = self.scalar(node)
-            return value
+            value: int | str | None = self.scalar(node)
+            return "" if value is None else value
         self.fail(f"an id must be a number or text, not {describe(node)}", node)
         return ""
 
@@ -128,11 +128,10 @@ class ShapeReader:
         if node is None:
             return default
         kinds = (_INT,) if integer else (_INT, _FLOAT)
-        value = (
-            self.scalar(node)
-            if isinstance(node, ScalarNode) and node.tag in (*kinds, STR)
-            else None
-        )
+        readable = isinstance(node, ScalarNode) and node.tag in (*kinds, STR)
+        value = self.scalar(node) if isinstance(node, ScalarNode) and readable else None
+        if value is None and readable:
+            return default  # reported by `scalar`
         if not isinstance(value, int | float):
             self.fail(
                 f"{what} must be {'a whole number' if integer else 'a number'}, "
@@ -172,10 +171,30 @@ class ShapeReader:
         return self.scalar(node) if isinstance(node, ScalarNode) else None
 
     def scalar(self, node: ScalarNode) -> Any:
+        """The scalar's value; None, after a diagnostic, when its tag cannot read it (``!!int abc``,
+        ``!!bool maybe``, a number too long for Python to convert)."""
         plain_text = node.tag == STR and not node.style
-        if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
-            return float(node.value) if any(c in node.value for c in ".eE") else int(node.value)
-        return _scalar(node)
+        try:
+            if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
+                number = node.value
+                return float(number) if any(c in number for c in ".eE") else int(number)
+            return _scalar(node)
+        except (ValueError, KeyError, OverflowError, TypeError):
+            self.fail(*_unreadable(node))
+            return None
+
+
+_TAG_WORDS = {"int": "a number", "float": "a number", "bool": "a boolean (true or false)"}
+
+
+def _unreadable(node: ScalarNode) -> tuple[str, Node, str]:
+    """The diagnostic for a scalar its tag cannot read: message, node, hint."""
+    kind = node.tag.rsplit(":", 1)[-1]
+    value = node.value
+    shown = repr(value) if len(value) <= 40 else f"{value[:20]!r}… ({len(value):,} characters)"
+    too_long = kind in ("int", "float") and sum(c.isdigit() for c in value) > 4300
+    hint = "numbers have at most 4,300 digits" if too_long else "quote the value to make it text"
+    return f"{shown} cannot be read as {_TAG_WORDS.get(kind, '!!' + kind)}", node, hint
 
 
 def _scalar(node: ScalarNode) -> Any:
