@@ -163,6 +163,22 @@ def test_a_header_keeps_tab_and_everything_printable(value: str) -> None:
 # -- URL component and form --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("...", "%2E%2E%2E"),
+        ("a..", "a.."),
+        ("..a", "..a"),
+        ("", ""),
+        ("./", ".%2F"),
+    ],
+)
+def test_a_value_of_dots_alone_is_encoded(value: str, encoded: str) -> None:
+    assert escaping.url_component(value) == encoded
+
+
 def test_url_component_encodes_everything_but_unreserved() -> None:
     assert escaping.url_component("a/b?c#d&e=f g+h%~._-") == (
         "a%2Fb%3Fc%23d%26e%3Df%20g%2Bh%25~._-"

@@ -67,6 +67,34 @@ def test_url_component_round_trips_through_percent_decoding(value: str) -> None:
     assert unquote(path) == value == unquote(query)
 
 
+@given(
+    st.one_of(values, st.sampled_from([".", "..", "...", "./..", "%2E"])),
+    st.sampled_from(
+        [
+            "https://api.example/items/$v/reports",
+            "https://api.example/$v/$v/x",
+            "https://api.example/a/$v",
+        ]
+    ),
+)
+def test_chat_data_cannot_climb_the_url_path(value: str, template: str) -> None:
+    """Whatever a value holds, the path httpx sends keeps every literal segment: dot segments
+    ("." and "..") a value could make are encoded, so the client removes nothing."""
+    import httpx
+
+    url = Template(template, "url").render({"v": value})
+    sent = httpx.Request("POST", url).url.raw_path.decode("ascii").split("?")[0]
+    literal = template.removeprefix("https://api.example").split("/")
+    segments = sent.split("/")
+    assert len(segments) == len(literal)
+    for written, went in zip(literal, segments, strict=True):
+        assert went not in (".", "..")
+        if "$v" not in written:
+            assert went == written
+        else:
+            assert unquote(went) == written.replace("$v", value)
+
+
 @given(values)
 def test_form_value_round_trips(value: str) -> None:
     from urllib.parse import parse_qs

@@ -95,8 +95,11 @@ def header(value: Any) -> str:
 
 
 def url_component(value: Any) -> str:
-    """Path, query and fragment: everything but unreserved characters is percent-encoded."""
-    return quote(_text(value), safe="")
+    """Path, query and fragment: everything but unreserved characters is percent-encoded, and a
+    value of dots alone has its dots encoded too: as a path segment, ``.`` or ``..`` would be
+    removed by the client (RFC 3986 dot segments) and the request would go to another resource."""
+    encoded = quote(_text(value), safe="")
+    return encoded.replace(".", "%2E") if encoded and not encoded.strip(".") else encoded
 
 
 def url_prefix(value: Any) -> str:
