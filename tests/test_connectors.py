@@ -283,3 +283,45 @@ def test_carriage_return_line_endings_keep_lines_apart(tmp_path: Path) -> None:
         compile_connector(load_connector(path))
     location = caught.value.diagnostics[0].location
     assert location is not None and (location.line, location.column) == (3, 35)
+
+
+EVIL = 'Evil", "admin": true, "x": "'
+_SHAPED = "connector: {id: 1, name: x}\nclient: {id: 2}\nexport:\n  url: https://crm.example/r\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ("", '{"visitor": "$chat.visitor.name"}'),
+        ("  headers: {Content-Type: text/plain}\n", '{"visitor": "$chat.visitor.name"}'),
+        ("", "[$chat.visitor.name]"),
+        ("", "<chat>$chat.visitor.name</chat>"),
+        ("  headers: {Content-Type: text/plain}\n", "name=$chat.visitor.name&x=1"),
+    ],
+)
+def test_a_shaped_body_without_its_content_type_is_refused(headers: str, body: str) -> None:
+    text = _SHAPED + headers + f"  body: '{body}'\n"
+    with pytest.raises(ConnectorError) as caught:
+        compile_connector(parse_connector(text, "shaped.yaml"))
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code == "XD211" and "add the header Content-Type" in (diagnostic.hint or "")
+
+
+@pytest.mark.parametrize("media", ["text/json", "application/x-json", "application/ld+json"])
+def test_every_json_media_type_escapes_as_json(media: str) -> None:
+    text = (
+        _SHAPED
+        + f"  headers: {{Content-Type: {media}}}\n"
+        + '  body: \'{"v": "$chat.visitor.name"}\'\n'
+    )
+    plan = compile_connector(parse_connector(text, "json.yaml"))
+    assert plan.export is not None
+    body = plan.export.render(variables(chat={"visitor": {"name": EVIL}})).body or ""
+    assert json.loads(body) == {"v": EVIL}
+
+
+@pytest.mark.parametrize(
+    "body", ["Hello $chat.visitor.name", "{no holes here}", "x=1 and $chat.visitor.name", ""]
+)
+def test_text_bodies_and_bodies_without_holes_stay_text(body: str) -> None:
+    compile_connector(parse_connector(_SHAPED + f"  body: '{body}'\n", "text.yaml"))

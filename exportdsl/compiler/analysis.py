@@ -11,7 +11,7 @@ from typing import Any
 
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
-from exportdsl.compiler.placement import kind_for_content_type, place
+from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
 from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
 from exportdsl.connector.model import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
@@ -25,6 +25,12 @@ __all__ = ["analyse_connector", "check_connector", "compile_connector"]
 # What may stand before a URL's path (scheme, host, port): values the connector's owner
 # controls, and the token answer (OAuth servers send the API's base URL there, e.g.
 # Salesforce's instance_url).
+_SHAPE_WORDS = {FieldKind.JSON: "JSON", FieldKind.XML: "XML", FieldKind.FORM: "a form"}
+_MEDIA_TYPES = {
+    FieldKind.JSON: "application/json",
+    FieldKind.XML: "application/xml",
+    FieldKind.FORM: "application/x-www-form-urlencoded",
+}
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
 
 
@@ -126,7 +132,7 @@ class _Compiler:
         it, so a Content-Type that a value could change is refused when the body has references."""
         header = request.header("Content-Type")
         if header is None:
-            return FieldKind.TEXT
+            return self.unshaped_text(request, "the request has no Content-Type")
         try:
             nodes = parse(header.value.source)
         except ExportDslError:
@@ -140,9 +146,33 @@ class _Compiler:
                 references[0].span,
                 "write the Content-Type literally (application/json, application/xml, …)",
             )
-        return kind_for_content_type(
-            "".join(node.value for node in nodes if isinstance(node, Text))
-        )
+        declared = "".join(node.value for node in nodes if isinstance(node, Text))
+        kind = kind_for_content_type(declared)
+        if kind == FieldKind.TEXT and not references:
+            return self.unshaped_text(request, f"its Content-Type is {declared.strip()!r}")
+        return kind
+
+    def unshaped_text(self, request: Request, why: str) -> FieldKind:
+        """A text body; refused when it is shaped as JSON, XML or a form and has references: its
+        values would go in unescaped and could add fields (XD211)."""
+        body = request.body
+        if body is None or not _has_references(body.source):
+            return FieldKind.TEXT
+        try:
+            shape = body_shape(parse(body.source))
+        except ExportDslError:
+            return FieldKind.TEXT  # reported as the body's own syntax error
+        if shape is not None:
+            media = _MEDIA_TYPES[shape]
+            self.diagnose(
+                body,
+                rules.SHAPED_BODY_WITHOUT_TYPE.code,
+                f"the body looks like {_SHAPE_WORDS[shape]} but {why}, "
+                "so its values would go in as text, unescaped",
+                Span(0, max(1, len(body.source) - len(body.source.lstrip()) + 1)),
+                f"add the header Content-Type: {media} (the values are then escaped for it)",
+            )
+        return FieldKind.TEXT
 
     def field(self, field: TemplateField, kind: FieldKind, phase: Phase) -> FieldPlan:
         try:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from xml.parsers import expat
 
 from exportdsl.compiler import rules
-from exportdsl.language.nodes import Node, Reference, Text
+from exportdsl.language.nodes import Comment, Node, Reference, Text
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
-__all__ = ["Placement", "Problem", "kind_for_content_type", "place"]
+__all__ = ["Placement", "Problem", "body_shape", "kind_for_content_type", "place"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +42,34 @@ class Placement:
 def kind_for_content_type(content_type: str | None) -> FieldKind:
     """The field kind of a body, from its request's literal Content-Type."""
     media = (content_type or "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
+    subtype = media.partition("/")[2]
+    if subtype in ("json", "x-json") or media.endswith(
+        "+json"
+    ):  # text/json, application/x-json too
         return FieldKind.JSON
-    if media in ("application/xml", "text/xml") or media.endswith("+xml"):
+    if subtype in ("xml", "x-xml") or media.endswith("+xml"):
         return FieldKind.XML
     if media == "application/x-www-form-urlencoded":
         return FieldKind.FORM
     return FieldKind.TEXT
+
+
+_FORM_SHAPE = re.compile(r"[\w.\-\[\]%]+=[^&=\s]*(?:&[\w.\-\[\]%]+=[^&=\s]*)*")
+
+
+def body_shape(nodes: tuple[Node, ...]) -> FieldKind | None:
+    """What a body looks like, whatever its Content-Type says: JSON (``{``, ``[``), XML (``<``) or
+    a form (``name=value&...``); None for anything else. Holes count as values."""
+    literal = "".join(
+        node.value if isinstance(node, Text) else "x"
+        for node in nodes
+        if not isinstance(node, Comment)
+    ).strip()
+    if literal[:1] in ("{", "["):
+        return FieldKind.JSON
+    if literal[:1] == "<":
+        return FieldKind.XML
+    return FieldKind.FORM if _FORM_SHAPE.fullmatch(literal) else None
 
 
 # Fields whose holes all land in the same context, whatever the text around them.

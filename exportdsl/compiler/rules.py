@@ -186,6 +186,26 @@ every reference replaced by a placeholder, so the position is exact.
 """,
 )
 
+SHAPED_BODY_WITHOUT_TYPE = Code(
+    "XD211",
+    "shaped-body-without-content-type",
+    Severity.ERROR,
+    """\
+A body shaped as JSON, XML or a form has references, but its Content-Type does not say so.
+
+Anti-pattern::
+
+    export:
+      url: https://crm.example/reports
+      body: '{"visitor": "$chat.visitor.name"}'     # no Content-Type: the body would be text
+
+Without a JSON, XML or form Content-Type the body's values would go in as text, unescaped: a visitor
+named ``Evil", "admin": true, "x": "`` would add a field. Better: declare what the body is
+(``Content-Type: application/json``, ``application/xml``,
+``application/x-www-form-urlencoded``); the values are then escaped for it.
+""",
+)
+
 RULES = (
     UNDEFINED_VARIABLE,
     UNKNOWN_PROPERTY,
@@ -197,6 +217,7 @@ RULES = (
     XML_TEMPLATE_MISSING,
     UNTRUSTED_URL_PREFIX,
     MALFORMED_BODY,
+    SHAPED_BODY_WITHOUT_TYPE,
 )
 
 __all__ = [
@@ -204,6 +225,7 @@ __all__ = [
     "MALFORMED_BODY",
     "REFERENCE_IN_XML_MARKUP",
     "RULES",
+    "SHAPED_BODY_WITHOUT_TYPE",
     "TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE",
     "UNDEFINED_VARIABLE",
     "UNKNOWN_PROPERTY",
