@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exportdsl.compiler.placement import Placement, kind_for_content_type, place
+from exportdsl.compiler.placement import Placement, body_shape, kind_for_content_type, place
 from exportdsl.language.nodes import Reference
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
@@ -286,3 +286,42 @@ def test_every_hole_gets_one_context(pieces: list[str]) -> None:
         placement = place(nodes, kind)
         assert isinstance(placement, Placement)
         assert len(placement.contexts) == holes
+
+
+@pytest.mark.parametrize(
+    ("media", "kind"),
+    [
+        ("text/json", FieldKind.JSON),
+        ("application/x-json", FieldKind.JSON),
+        ("application/ld+json; charset=utf-8", FieldKind.JSON),
+        ("text/x-xml", FieldKind.XML),
+        ("application/atom+xml", FieldKind.XML),
+        ("application/vnd/json", FieldKind.TEXT),  # not a subtype "json": a path-like oddity
+        ("application/x-jsonish", FieldKind.TEXT),
+        ("text/plain", FieldKind.TEXT),
+    ],
+)
+def test_media_types_that_name_a_format(media: str, kind: FieldKind) -> None:
+    assert kind_for_content_type(media) == kind
+
+
+@pytest.mark.parametrize(
+    ("body", "shape"),
+    [
+        ('{"a": $v}', FieldKind.JSON),
+        ("  [$v, 1]", FieldKind.JSON),
+        ("<a>$v</a>", FieldKind.XML),
+        ("a=$v&b=1", FieldKind.FORM),
+        ("$v=1", FieldKind.FORM),
+        ('##comment\n{"a": $v}', FieldKind.JSON),  # comments are not part of the body
+        ("#*{*# hello $v", None),
+        ("Hello $v", None),
+        ("a = $v", None),
+        ("$v", None),
+        ("", None),
+        ("x{$v}", None),
+        ("x<$v>", None),
+    ],
+)
+def test_body_shape(body: str, shape: FieldKind | None) -> None:
+    assert body_shape(parse(body)) == shape
