@@ -173,6 +173,7 @@ def test_a_header_keeps_tab_and_everything_printable(value: str) -> None:
         ("..a", "..a"),
         ("", ""),
         ("./", ".%2F"),
+        ("X.X", "X.X"),  # letters around dots are not dots alone
     ],
 )
 def test_a_value_of_dots_alone_is_encoded(value: str, encoded: str) -> None:
