@@ -499,49 +499,34 @@ class _Planted:
         return (os.mkdir, (str(self.mark),))
 
 
-def test_a_cache_folder_others_may_write_into_is_not_used(tmp_path: Path) -> None:
-    """A pickle runs code when loaded: fonts (and Lark's grammar) are cached only in a folder of
-    the user's own that no one else may write into."""
-    home = tmp_path / "cache"
-    (home / "exportdsl").mkdir(parents=True)
-    subprocess.run(
+def _load_fonts_in_a_process(cache_home: Path) -> int:
+    """Loads the fonts in a fresh process with ``cache_home`` as XDG_CACHE_HOME; its exit code."""
+    return subprocess.run(
         [
             sys.executable,
             "-c",
             "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
         ],
-        env={**os.environ, "XDG_CACHE_HOME": str(home)},
-        check=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_home)},
+        capture_output=True,
         timeout=60,
-    )
+    ).returncode
+
+
+def test_a_cache_folder_others_may_write_into_is_not_used(tmp_path: Path) -> None:
+    """A pickle runs code when loaded: fonts (and Lark's grammar) are cached only in a folder of
+    the user's own that no one else may write into."""
+    home = tmp_path / "cache"
+    (home / "exportdsl").mkdir(parents=True)
+    assert _load_fonts_in_a_process(home) == 0
     cached = sorted((home / "exportdsl").glob("font-*.pickle"))
     assert len(cached) == 2
     mark = tmp_path / "planted-code-ran"
     for path in cached:
         path.write_bytes(pickle.dumps(_Planted(mark)))
     (home / "exportdsl").chmod(0o777)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
-        ],
-        env={**os.environ, "XDG_CACHE_HOME": str(home)},
-        capture_output=True,
-        timeout=60,
-    )
-    assert done.returncode == 0 and not mark.exists()
+    assert _load_fonts_in_a_process(home) == 0 and not mark.exists()
     (home / "exportdsl").chmod(0o700)
     for path in cached:
         path.chmod(0o666)  # a file others may write is not loaded either
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from exportdsl.transcript.typeface import load_fonts; load_fonts()",
-        ],
-        env={**os.environ, "XDG_CACHE_HOME": str(home)},
-        capture_output=True,
-        timeout=60,
-    )
-    assert done.returncode == 0 and not mark.exists()
+    assert _load_fonts_in_a_process(home) == 0 and not mark.exists()

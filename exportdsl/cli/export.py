@@ -82,8 +82,6 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 def _token_answer(path: Path) -> bytes:
     """The stand-in token answer, checked as the JSON it must be: a bad file is named as one, not
     reported as if the back end had answered it."""
-    import json
-
     data = path.read_bytes()
     try:
         json.loads(data)

@@ -114,8 +114,9 @@ def load_fonts() -> Fonts:
 
 
 def _register(use_cache: bool) -> Fonts:
-    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf", use_cache)
-    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf", use_cache)
+    folder = cache_folder()
+    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf", folder, use_cache)
+    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf", folder, use_cache)
     pdfmetrics.registerFont(regular)
     pdfmetrics.registerFont(bold)
     for font in (regular, bold):
@@ -124,13 +125,12 @@ def _register(use_cache: bool) -> Fonts:
     return Fonts(Font(REGULAR_FONT, regular), Font(BOLD_FONT, bold), TextCleaner(drawable))
 
 
-def _parsed_font(name: str, path: Path, use_cache: bool) -> TTFont:
+def _parsed_font(name: str, path: Path, folder: Path | None, use_cache: bool) -> TTFont:
     """reportlab's TTFont for ``path``. Parsing a DejaVu weight takes ~13 ms, paid on every cold
     start of an export, so the parsed font is kept in the user's cache folder (keyed by the file,
     reportlab's version and this code's format) and restored from there: the same attributes, set
     as reportlab's own parse left them. A cache file only this user could have written is loaded
     (a pickle runs code); anything unexpected in it means parsing again."""
-    folder = cache_folder()
     stat = path.stat()
     key = f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-reportlab{reportlab.Version}"
     cached = folder / f"font-v{_CACHE_FORMAT}-{key}.pickle" if folder is not None else None
