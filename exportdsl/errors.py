@@ -258,10 +258,11 @@ class MissingValue(RenderError):
     """A referenced value is missing or null. Raised where values are looked up; the plan, which
     knows the reference, words the message (`compiler.values.describe_missing`)."""
 
-    def __init__(self, depth: int, null: bool) -> None:
+    def __init__(self, depth: int, null: bool, keys: tuple[str, ...] = ()) -> None:
         super().__init__("a referenced value is missing")
         self.depth = depth  # how many path segments (head first) exist before the first missing one
         self.null = null
+        self.keys = keys  # the names the value where the path broke off does have (no values)
 
 
 class ChatError(ExportDslError):

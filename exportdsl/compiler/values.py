@@ -11,9 +11,10 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
-from exportdsl.errors import MissingValue, RenderError
+from exportdsl.errors import MissingValue, RenderError, closest
 from exportdsl.language.nodes import format_path
 
 __all__ = [
@@ -26,6 +27,10 @@ __all__ = [
     "to_json",
     "to_text",
 ]
+
+
+_SHOWN_KEYS = 20  # names of the value where a path broke off, in a missing value's hint
+_KEPT_KEYS = 1000  # of a value with more names, the first ones are matched and shown
 
 
 class TextValue(str):
@@ -136,7 +141,32 @@ def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> Render
     if error.depth == 0:
         return RenderError(f"${full}: there is no variable {path[0]!r}", hint=hint)
     segment = format_path(("", path[error.depth])).lstrip(".")
-    return RenderError(f"${full}: {format_path(path[: error.depth])} has no {segment!r}", hint=hint)
+    # the environment's names are nobody's business, and a variable's names are compile-checked
+    keys = error.keys if path[0] != "env" and error.depth > 1 else ()
+    return RenderError(
+        f"${full}: {format_path(path[: error.depth])} has no {segment!r}",
+        hint=_keys_hint(path[error.depth], keys, hint),
+    )
+
+
+def _keys_hint(missing: str | int, keys: tuple[str, ...], hint: str) -> str:
+    """A "did you mean" and the names the value has, when it has any: a misspelt field of a
+    token answer (``acess_token``) is found without the answer, which no output shows."""
+    if not keys:
+        return hint
+    close = closest(missing, keys) if isinstance(missing, str) else None
+    shown = ", ".join(keys[:_SHOWN_KEYS]) + (", …" if len(keys) > _SHOWN_KEYS else "")
+    mean = f"did you mean {close}? " if close else ""
+    return f"{mean}it has: {shown}; {hint}"
+
+
+def _keys_of(value: Any) -> tuple[str, ...]:
+    """The names a value that a path step went through has (never its values)."""
+    if isinstance(value, TextValue):
+        value = value.fields
+    if isinstance(value, Mapping):
+        return tuple(str(key) for key in islice(value, _KEPT_KEYS))
+    return ()
 
 
 def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:
@@ -147,9 +177,9 @@ def _nothing(head: Any, rest: tuple[str | int, ...], quiet: bool) -> Any:
         raise MissingValue(0, null=False)
     value, depth = head, 0
     while value is not None and depth < len(rest):
-        value = step(value, rest[depth])
+        container, value = value, step(value, rest[depth])
         if value is MISSING:
-            raise MissingValue(depth + 1, null=False)
+            raise MissingValue(depth + 1, null=False, keys=_keys_of(container))
         depth += 1
     raise MissingValue(depth + 1, null=True)
 
