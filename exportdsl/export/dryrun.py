@@ -27,6 +27,7 @@ from exportdsl.export.exporter import Exporter
 from exportdsl.export.redact import Redactor, redact_error
 from exportdsl.export.results import Answer
 from exportdsl.export.timing import Clock, Timing
+from exportdsl.export.tokens import read_token_answer
 from exportdsl.vocabulary import Phase
 
 __all__ = ["DryRun", "dry_run", "placeholder"]
@@ -87,9 +88,11 @@ def _requests(
         variables["tokenResponse"] = (
             _token_placeholder()
             if token_answer is None
-            else exporter.token.read(
-                Answer(200, "OK", (("content-type", "application/json"),), token_answer), 1
-            )
+            else read_token_answer(
+                Answer(200, "OK", (("content-type", "application/json"),), token_answer),
+                1,
+                exporter.redact,
+            ).response
         )
     rendered = exporter.render_export(export, variables)
     yield Phase.EXPORT, _signed(exporter, rendered, idempotency_key(plan, chat))

@@ -6,7 +6,10 @@ the waits, the randomness and the environment are injected too, so tests are exa
 An export reads, step by step: the token phase (`tokens`) → build and sign the request (`build`)
 → send it with retries (`sending`) → read the answer. The dry run (`dryrun`) takes the same
 public steps (`variables`, `build`, `render_export`, `signer`) with a client that cannot send.
-Every error that leaves an export is redacted by `Redactor` first.
+Every error that leaves an export is redacted by `Redactor` first: the redactor of that export
+alone (`Redactor.scope`), which knows the connector's secrets and what the export met (the token,
+signatures, the back end's cookies), and is dropped with the export, so a process that runs
+exports for months hides as much on the last as on the first, at the same cost.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from exportdsl.export.build import (
     make_signer,
     request_timeout,
 )
-from exportdsl.export.redact import Redactor, guard_logs, redact_error
+from exportdsl.export.redact import Redactor, guard_logs, redact_error, release_logs
 from exportdsl.export.results import Answer, ExportResult, PhaseResult
 from exportdsl.export.sending import Sender, refused
 from exportdsl.export.timing import Timing
@@ -69,8 +72,12 @@ class Exporter:
         self.render_pdf = render_pdf  # (chat, time zone) -> PDF; the transcript by default
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.timing = timing if timing is not None else Timing()
-        self.redact = redactor if redactor is not None else Redactor()
-        guard_logs(self.redact)
+        # the connector's own secrets, for the life of the exporter; each export gets a scope
+        self.secrets = redactor if redactor is not None else Redactor()
+        # the redactor of the export under way, or of the last one (what prints its result uses
+        # it); the connector's until the first export (the dry run takes the steps without one)
+        self.redact = self.secrets
+        guard_logs(self.secrets)
         self.zone = ZoneInfo(plan.timezone)
         self.timeout = request_timeout(plan)
         self.sender = Sender(client, plan.retry, self.timing, plan.timeout.total)
@@ -78,15 +85,12 @@ class Exporter:
             None
             if plan.token is None
             else TokenPhase(
-                plan,
-                tokens if tokens is not None else TokenCache(),
-                self.redact,
-                self.timing.monotonic,
+                plan, tokens if tokens is not None else TokenCache(), self.timing.monotonic
             )
         )
         for name in env_names(plan):
             if name in self.env:
-                self.redact.add(self.env[name])
+                self.secrets.add(self.env[name])
 
     # -- the export ----------------------------------------------------------------------------
     def export(self, chat: ChatSession) -> ExportResult:
@@ -105,10 +109,14 @@ class Exporter:
         started = time.perf_counter()
         result = ExportResult(self.plan.connector_id, self.plan.connector_name, chat.channel.id)
         result.idempotency_key = key
+        scope = result.redact = self.redact = self.secrets.scope()
+        guard_logs(scope)
         try:
             self._run(chat, result)
         except ExportDslError as error:
-            result.error = redact_error(self.redact, error)
+            result.error = redact_error(scope, error)
+        finally:
+            release_logs(scope)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -118,15 +126,18 @@ class Exporter:
         key = result.idempotency_key = result.idempotency_key or idempotency_key(self.plan, chat)
         if self.token is not None:
             variables["tokenResponse"] = self.token.run(
-                variables, result.begin(Phase.TOKEN), self._send
+                variables, result.begin(Phase.TOKEN), self._send, self.redact
             )
         exported = result.begin(Phase.EXPORT)
         answer = self._export_phase(export, variables, key, exported)
         if answer.status == 401 and self.token is not None:
             # the token may have been revoked before it expired: one new token, one more try
-            self.token.drop()
             variables["tokenResponse"] = self.token.run(
-                variables, result.begin(Phase.TOKEN), self._send, fresh=True
+                variables,
+                result.begin(Phase.TOKEN),
+                self._send,
+                self.redact,
+                refused=variables["tokenResponse"],
             )
             answer = self._export_phase(export, variables, key, result.begin(Phase.EXPORT))
         if not 200 <= answer.status < 300:
@@ -138,8 +149,8 @@ class Exporter:
     ) -> Answer:
         rendered = self.render_export(export, variables)
         answer = self._send(phase, rendered, key, self.signer())
-        for name, value in answer.headers:
-            self.redact.add_header(name, value)
+        for name, value in answer.headers:  # the back end's cookies: this export's, not ours
+            self.redact.add_header(name, value, literal=True)
         return answer
 
     def _send(
@@ -194,18 +205,20 @@ class Exporter:
     def signer(self) -> Signer | None:
         """The connector's signer (XD603 when its secret is unset or malformed), or None."""
         sign = make_signer(self.plan, self.env, self.timing.now)
-        if sign is not None:
-            self.redact.add(sign.secret)  # read now: the environment may have changed since
+        if sign is not None:  # the connector's own; read now: the environment may have changed
+            self.secrets.add(sign.secret)
         return sign
 
     def build(
         self, rendered: RenderedRequest, key: str | None = None, sign: Signs | None = None
     ) -> httpx.Request:
         """A rendered request as it goes on the wire, with ``Idempotency-Key`` and the signature
-        when given; the signature is registered as a secret (it can be replayed for minutes)."""
+        when given; the signature is hidden for the rest of this export (it can be replayed for
+        minutes), as a literal: it never enters a template."""
         request = build_request(self.client, rendered, self.timeout, key, sign)
         if sign is not None:
-            self.redact.add_header("webhook-signature", request.headers["webhook-signature"])
+            signature = request.headers["webhook-signature"]
+            self.redact.add_header("webhook-signature", signature, literal=True)
         return request
 
 

@@ -15,6 +15,7 @@ import base64
 import json
 import logging
 import re
+import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,9 +29,13 @@ __all__ = [
     "REDACTED",
     "SENSITIVE_HEADERS",
     "Redactor",
+    "SecretSet",
     "guard_logs",
+    "header_secrets",
     "is_sensitive_name",
+    "json_secrets",
     "redact_error",
+    "release_logs",
 ]
 
 REDACTED = "[REDACTED]"
@@ -79,64 +84,130 @@ def is_sensitive_name(name: str) -> bool:
     return name.lower() in SENSITIVE_HEADERS or _SENSITIVE_NAME.search(name) is not None
 
 
-class Redactor:
-    """Collects secrets and blanks them out of text. Cheap when there is nothing to hide."""
+class SecretSet:
+    """Secrets with their forms worked out once, to hand to many redactors: a token is registered
+    with every export that uses it, and working out a secret's forms costs far more than adding
+    them (`Redactor.include`)."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    __slots__ = ("forms", "secrets")
+
+    def __init__(self, secrets: Iterable[str] = (), literals: Iterable[str] = ()) -> None:
+        self.secrets: frozenset[str] = frozenset(
+            value for value in (*secrets, *literals) if len(value) >= MIN_SECRET_LENGTH
+        )
+        forms: set[str] = set()
+        for secret in secrets:
+            forms |= _forms(secret) if len(secret) >= MIN_SECRET_LENGTH else set()
+        for literal in literals:
+            forms |= _literal_forms(literal) if len(literal) >= MIN_SECRET_LENGTH else set()
+        self.forms: frozenset[str] = frozenset(forms)
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+
+class Redactor:
+    """Collects secrets and blanks them out of text. Cheap when there is nothing to hide.
+
+    Bounded for the life of a process: an exporter keeps one for the connector's own secrets (its
+    ``$env`` values, the signing secret) and gives each export a `scope` of it, which holds what
+    that export alone met (the token, signatures, the back end's cookies) and goes when the export
+    is done with. No regular expression: a secret's forms are literal strings, replaced longest
+    first, so adding one costs a set insertion, never a recompilation (docs/design.md §8.5).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, parent: Redactor | None = None) -> None:
+        self.parent = parent
         self._forms: set[str] = set()
         self._secrets: set[str] = set()  # as added, so adding one again costs a set lookup
-        self._pattern: re.Pattern[str] | None = None
+        # every form of this one and its parents, longest first; `_parent_forms` is the parent's
+        # ordered tuple it was made from, so a change above is noticed by identity
+        self._ordered: tuple[str, ...] = ()
+        self._parent_forms: tuple[str, ...] = ()
+        self._stale = False
         for secret in secrets:
             self.add(secret)
 
+    def scope(self) -> Redactor:
+        """A redactor that knows this one's secrets and its own: one export's, dropped with it."""
+        return type(self)(parent=self)
+
+    def knows(self, secret: str) -> bool:
+        return secret in self._secrets or (self.parent is not None and self.parent.knows(secret))
+
     def add(self, secret: str) -> None:
         """Hide ``secret`` (and its encoded forms) from now on; too short values are ignored."""
-        if len(secret) < MIN_SECRET_LENGTH or secret in self._secrets:
+        if len(secret) < MIN_SECRET_LENGTH or self.knows(secret):
             return
         self._secrets.add(secret)
-        forms = _forms(secret) - self._forms
-        if forms:
-            self._forms |= forms
-            self._pattern = None
+        self._add_forms(_forms(secret))
 
-    def add_header(self, name: str, value: str) -> None:
+    def add_literal(self, value: str) -> None:
+        """Hide a value that never enters a template (a signature, a back end's cookie): only the
+        forms an answer or a log can show it in (as is, percent-encoded, JSON-escaped)."""
+        if len(value) < MIN_SECRET_LENGTH or self.knows(value):
+            return
+        self._secrets.add(value)
+        self._add_forms(_literal_forms(value))
+
+    def include(self, secrets: SecretSet) -> None:
+        """Hide a `SecretSet`: its forms are already worked out, so this is a set union."""
+        if secrets.secrets - self._secrets:
+            self._secrets |= secrets.secrets
+            self._add_forms(secrets.forms)
+
+    def merge(self, other: Redactor) -> None:
+        """Hide everything ``other`` hides, its parents' secrets included (to print the results
+        of several exports with one redactor)."""
+        layer: Redactor | None = other
+        while layer is not None:
+            self._secrets |= layer._secrets
+            self._add_forms(layer._forms)
+            layer = layer.parent
+
+    def _add_forms(self, forms: Iterable[str]) -> None:
+        new = set(forms) - self._forms
+        if new:
+            self._forms |= new
+            self._stale = True
+
+    def add_header(self, name: str, value: str, *, literal: bool = False) -> None:
         """A header's value when its name says it is a secret.
 
-        The credential after an auth scheme too.
+        The credential after an auth scheme too. ``literal``: a header of an answer (its value
+        never enters a template), hidden by `add_literal`.
         """
-        if not is_sensitive_name(name):
-            return
-        scheme = _AUTH_SCHEME.match(value)
-        self.add(
-            scheme.group(1) if scheme else value
-        )  # "Bearer [REDACTED]" still says which scheme
-        if name.lower() in ("cookie", "set-cookie"):  # each cookie's value is a secret on its own
-            for pair in value.split(";")[:1] if name.lower() == "set-cookie" else value.split(";"):
-                self.add(pair.partition("=")[2].strip())
+        for secret in header_secrets(name, value):
+            if literal:
+                self.add_literal(secret)
+            else:
+                self.add(secret)
 
     def add_json(self, value: Any, sensitive: bool = False) -> None:
         """Every text or number below a secret-looking key of a JSON answer (access_token, ...)."""
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if str(key).lower() not in _PUBLIC_KEYS:
-                    self.add_json(item, sensitive or is_sensitive_name(str(key)))
-        elif isinstance(value, list):
-            for item in value:
-                self.add_json(item, sensitive)
-        elif sensitive and isinstance(value, str | int) and not isinstance(value, bool):
-            self.add(str(value))
+        for secret in json_secrets(value, sensitive):
+            self.add(secret)
 
     def __bool__(self) -> bool:
-        return bool(self._forms)
+        return bool(self._forms) or (self.parent is not None and bool(self.parent))
+
+    def ordered_forms(self) -> tuple[str, ...]:
+        """Every form this redactor hides, its parents' included, longest first: a secret's base64
+        is not half-replaced by a shorter form inside it. Sorted again only after an addition."""
+        inherited = self.parent.ordered_forms() if self.parent is not None else ()
+        if self._stale or inherited is not self._parent_forms:
+            merged = self._forms.union(inherited) if inherited else self._forms
+            self._ordered = tuple(sorted(merged, key=len, reverse=True))
+            self._parent_forms, self._stale = inherited, False
+        return self._ordered
 
     def __call__(self, text: str) -> str:
-        if not self._forms or not text:
+        if not text:
             return text
-        if self._pattern is None:
-            # longest first, so a secret's base64 is not half-replaced by a shorter form inside it
-            ordered = sorted(self._forms, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
-        return self._pattern.sub(REDACTED, text)
+        for form in self.ordered_forms():
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
 
     def data(self, value: Any) -> Any:
         """A JSON-like value with every text inside redacted (keys included)."""
@@ -147,6 +218,47 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+def header_secrets(name: str, value: str) -> list[str]:
+    """The secrets a header carries when its name says it carries any: the value, the credential
+    after an auth scheme ("Bearer [REDACTED]" still says which scheme), each cookie's value."""
+    if not is_sensitive_name(name):
+        return []
+    scheme = _AUTH_SCHEME.match(value)
+    secrets = [scheme.group(1) if scheme else value]
+    lowered = name.lower()
+    if lowered in ("cookie", "set-cookie"):  # each cookie's value is a secret on its own
+        pairs = value.split(";")[:1] if lowered == "set-cookie" else value.split(";")
+        secrets += [pair.partition("=")[2].strip() for pair in pairs]
+    return secrets
+
+
+def json_secrets(value: Any, sensitive: bool = False) -> list[str]:
+    """Every text or number below a secret-looking key (or everywhere, with ``sensitive``) of a
+    JSON value, but those under keys that hold no secret (`token_type`, `expires_in`, ...)."""
+    found: list[str] = []
+    _collect_json(value, sensitive, found)
+    return found
+
+
+def _collect_json(value: Any, sensitive: bool, found: list[str]) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if str(key).lower() not in _PUBLIC_KEYS:
+                _collect_json(item, sensitive or is_sensitive_name(str(key)), found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_json(item, sensitive, found)
+    elif sensitive and isinstance(value, str | int | float) and not isinstance(value, bool):
+        found.append(value if isinstance(value, str) else _number_text(value))
+
+
+def _number_text(number: int | float) -> str:
+    try:
+        return str(number)
+    except ValueError:  # an int beyond str()'s digit limit: no template can print it either
+        return ""
 
 
 def _forms(secret: str) -> set[str]:
@@ -178,6 +290,17 @@ def _forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+def _literal_forms(value: str) -> set[str]:
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
 def _base64_fragments(data: bytes) -> set[str]:
     """The base64 characters that encode only ``data``, for each alignment inside a longer text.
 
@@ -203,14 +326,19 @@ def _xml_escape(text: str) -> str:
 
 
 class _LogFilter(logging.Filter):
-    """Redacts the records of the loggers that may see requests (httpx logs each request's URL)."""
+    """Redacts the records of the loggers that may see requests (httpx logs each request's URL).
+
+    Exports register their scope while they run and release it when done, from many threads: the
+    set is copied under a lock, so no thread iterates it while another changes it."""
 
     def __init__(self) -> None:
         super().__init__()
         self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
+        self.lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        redactors = [redactor for redactor in self.redactors if redactor]
+        with self.lock:
+            redactors = [redactor for redactor in self.redactors if redactor]
         if redactors:
             message = record.getMessage()
             for redactor in redactors:
@@ -234,12 +362,19 @@ LOGGERS = (
 
 def guard_logs(redactor: Redactor) -> None:
     """From now on, and while ``redactor`` lives, log records of `LOGGERS` pass through it."""
-    if not _LOG_FILTER.redactors:
-        for name in LOGGERS:
-            logger = logging.getLogger(name)
-            if _LOG_FILTER not in logger.filters:
-                logger.addFilter(_LOG_FILTER)
-    _LOG_FILTER.redactors.add(redactor)
+    with _LOG_FILTER.lock:
+        if not _LOG_FILTER.redactors:
+            for name in LOGGERS:
+                logger = logging.getLogger(name)
+                if _LOG_FILTER not in logger.filters:
+                    logger.addFilter(_LOG_FILTER)
+        _LOG_FILTER.redactors.add(redactor)
+
+
+def release_logs(redactor: Redactor) -> None:
+    """``redactor`` no longer sees log records: its export is over (its records went out)."""
+    with _LOG_FILTER.lock:
+        _LOG_FILTER.redactors.discard(redactor)
 
 
 def redact_error(redact: Redactor, error: ExportDslError) -> ExportDslError:

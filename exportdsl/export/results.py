@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from exportdsl.errors import ExportDslError
+from exportdsl.export.redact import Redactor
 from exportdsl.vocabulary import Phase
 
 __all__ = ["Answer", "ExportResult", "PhaseResult"]
@@ -67,6 +68,9 @@ class ExportResult:
     error: ExportDslError | None = None
     failed_phase: Phase | None = None  # the phase that was under way when the export stopped
     seconds: float = 0.0
+    # what hides this export's secrets: the connector's and those the export met (its token,
+    # signatures, cookies); print the result through it
+    redact: Redactor = field(default_factory=Redactor, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -1,140 +1,358 @@
 """The token phase: a cached token while it lasts, else the token request rendered, sent and its
 answer read as ``$tokenResponse``.
 
-A token is cached per connector until shortly before its ``expires_in`` (`lifetime`), and only
-when the token request uses nothing but the connector's own variables: one that uses ``$chat`` or
-``$dateTime`` is a different request for every chat. Every secret in a token answer is registered
-with the exporter's `Redactor` before anything else happens to it.
+A token is cached per connector until shortly before its ``expires_in`` (`lifetime`, clamped to
+`MAX_TOKEN_LIFETIME`), and only when the token request uses nothing but the connector's own
+variables: one that uses ``$chat`` or ``$dateTime`` is a different request for every chat. Fetches
+are single-flight per connector: exporters in several threads that need the token at once make one
+request, the others wait for its answer (`TokenCache.flight`).
+
+A token answer is secret material whatever its format (docs/design.md §8.5): JSON (a UTF-8 byte
+order mark is skipped), form-encoded (GitHub's default, read into the same ``.body.JSON`` fields),
+anything else, and whatever its status. Every value in it is registered with the export's
+`Redactor` before anything else happens to it, and an answer that cannot be used is described by
+its status, content type and length, never quoted.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import TextValue
-from exportdsl.export.redact import Redactor
+from exportdsl.errors import TokenAnswerError
+from exportdsl.export.redact import Redactor, SecretSet, header_secrets, json_secrets
 from exportdsl.export.results import Answer, PhaseResult
-from exportdsl.export.sending import refused
-from exportdsl.vocabulary import Phase
+from exportdsl.export.sending import MAX_ANSWER_BYTES, retryable
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
+    "MAX_TOKEN_LIFETIME",
     "TOKEN_MARGIN",
     "Send",
+    "Token",
     "TokenCache",
     "TokenPhase",
+    "expires_in_seconds",
     "lifetime",
+    "read_token_answer",
 ]
 
-DEFAULT_TOKEN_LIFETIME = 300.0  # seconds, for a token answer without expires_in
+DEFAULT_TOKEN_LIFETIME = 300.0  # seconds, for a token answer without a readable expires_in
+MAX_TOKEN_LIFETIME = 86_400.0  # a day: a longer expires_in is taken as this (a 401 renews sooner)
 TOKEN_MARGIN = 30.0  # seconds before expires_in when a cached token is no longer used
 _CONNECTOR_VARIABLES = frozenset({"ClientsID", "chatConnector", "pdata", "env"})
+_MAX_DIGITS = 4300  # Python's own limit for int <-> str; a longer number is refused cleanly
+_SHOWN_FIELDS = 12  # field names of an unusable answer named in its error
+# RFC 6749 §5.2: an error answer's "error" is one of these words, public by definition
+_OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+# headers of the protocol, which say nothing of the token; any other header's value is secret
+_PUBLIC_HEADERS = frozenset(
+    {
+        "age",
+        "cache-control",
+        "connection",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-type",
+        "date",
+        "expires",
+        "keep-alive",
+        "last-modified",
+        "pragma",
+        "referrer-policy",
+        "retry-after",
+        "server",
+        "strict-transport-security",
+        "transfer-encoding",
+        "vary",
+        "via",
+        "x-content-type-options",
+        "x-frame-options",
+        "x-xss-protection",
+    }
+)
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_FORM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 
 Send = Callable[[PhaseResult, RenderedRequest], Answer]  # the exporter's send with retries
 
 
 @dataclass(frozen=True, slots=True)
-class _Token:
-    response: Mapping[str, Any]  # $tokenResponse
+class Token:
+    """A usable token answer: ``$tokenResponse``, and its secrets with their forms worked out
+    once, so every export that uses the cached token hides them at the cost of a set union."""
+
+    response: Mapping[str, Any]
+    secrets: SecretSet
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    token: Token
     expires: float  # on the exporter's monotonic clock
 
 
 class TokenCache:
     """Tokens by connector, kept until shortly before their ``expires_in``.
 
-    Share one between exporters of the same connector to share its token.
+    Share one between the exporters of a connector (one per thread) to share its token: they
+    fetch it one at a time (`flight`), so a token is requested once however many need it at once.
     """
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], _Token] = {}
+        self._tokens: dict[tuple[str, str], _Cached] = {}
+        self._flights: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str], now: float) -> Mapping[str, Any] | None:
-        token = self._tokens.get(key)
-        return token.response if token is not None and now < token.expires else None
+    def get(self, key: tuple[str, str], now: float) -> Token | None:
+        cached = self._tokens.get(key)
+        return cached.token if cached is not None and now < cached.expires else None
 
-    def put(self, key: tuple[str, str], response: Mapping[str, Any], expires: float) -> None:
-        self._tokens[key] = _Token(response, expires)
+    def put(self, key: tuple[str, str], token: Token, expires: float) -> None:
+        self._tokens[key] = _Cached(token, expires)
 
     def drop(self, key: tuple[str, str]) -> None:
         self._tokens.pop(key, None)
 
+    def flight(self, key: tuple[str, str]) -> threading.Lock:
+        """The lock a connector's token is looked up and fetched under: one fetch at a time."""
+        with self._lock:
+            return self._flights.setdefault(key, threading.Lock())
+
 
 class TokenPhase:
-    """One connector's token phase, for one exporter (its redactor) over a shared `TokenCache`."""
+    """One connector's token phase, for one exporter, over a shared `TokenCache`."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        cache: TokenCache,
-        redact: Redactor,
-        monotonic: Callable[[], float],
-    ) -> None:
+    def __init__(self, plan: Plan, cache: TokenCache, monotonic: Callable[[], float]) -> None:
         assert plan.token is not None  # a connector without a token section has no token phase
         self.request: RequestPlan = plan.token
-        self.cache, self.redact, self.monotonic = cache, redact, monotonic
+        self.cache, self.monotonic = cache, monotonic
         self.key = (str(plan.connector_id), str(plan.client_id))
         self.cacheable = _uses_only(plan.token, _CONNECTOR_VARIABLES)
 
     def run(
-        self, variables: Mapping[str, Any], phase: PhaseResult, send: Send, *, fresh: bool = False
+        self,
+        variables: Mapping[str, Any],
+        phase: PhaseResult,
+        send: Send,
+        redact: Redactor,
+        *,
+        refused: Mapping[str, Any] | None = None,
     ) -> Mapping[str, Any]:
-        """``$tokenResponse``: from the cache unless ``fresh``, else fetched (and cached)."""
-        cached = None if fresh or not self.cacheable else self.cache.get(self.key, self.monotonic())
-        phase.cached = cached is not None
-        if cached is not None:
-            self._register(
-                cached
-            )  # another exporter fetched it: this one's redactor must know it too
-            return cached
+        """``$tokenResponse``: from the cache, else fetched (and cached); its secrets are made
+        known to ``redact`` either way. ``refused``: the token the back end just refused (a 401):
+        a newer one another exporter fetched meanwhile is taken, else one is fetched."""
+        if not self.cacheable:
+            return self._fetch(variables, phase, send, redact).response
+        with self.cache.flight(self.key):
+            cached = self.cache.get(self.key, self.monotonic())
+            if cached is not None and refused is not None and cached.response is refused:
+                self.cache.drop(self.key)  # revoked before it expired: nobody may use it again
+                cached = None
+            phase.cached = cached is not None
+            if cached is not None:
+                redact.include(cached.secrets)  # another export fetched it: this one must know it
+                return cached.response
+            token = self._fetch(variables, phase, send, redact)
+            seconds = lifetime(token.response)
+            if seconds > 0:
+                self.cache.put(self.key, token, self.monotonic() + seconds)
+            return token.response
+
+    def _fetch(
+        self, variables: Mapping[str, Any], phase: PhaseResult, send: Send, redact: Redactor
+    ) -> Token:
         answer = send(phase, self.request.render(variables))
-        response = self.read(answer, phase.attempts)
-        if self.cacheable:
-            self.cache.put(self.key, response, self.monotonic() + lifetime(response))
-        return response
+        return read_token_answer(answer, phase.attempts, redact)
 
-    def drop(self) -> None:
-        """The token was refused (a 401) before it expired: the next one is fetched anew."""
-        self.cache.drop(self.key)
 
-    def read(self, answer: Answer, attempts: int) -> dict[str, Any]:
-        """$tokenResponse from a 2xx JSON answer; its secrets are registered for redaction first."""
-        for name, value in answer.headers:
-            self.redact.add_header(name, value)
-        text = answer.text
-        try:
-            parsed = json.loads(text) if 200 <= answer.status < 300 else None
-        except (ValueError, RecursionError):
-            parsed = None
-        self.redact.add_json(parsed)
-        if parsed is None:
-            raise refused(Phase.TOKEN, answer, attempts, expected="a 2xx answer with a JSON body")
-        headers = httpx.Headers(list(answer.headers))
-        return {
-            "status": answer.status,
-            "headers": headers,
-            "body": TextValue(text, {"JSON": parsed}),
-        }
+def read_token_answer(answer: Answer, attempts: int, redact: Redactor) -> Token:
+    """The token from a 2xx answer with a JSON or form-encoded body. Every value of the answer,
+    usable or not, is made known to ``redact`` first; an unusable one is a `TokenAnswerError` that
+    describes it (status, content type, length) without quoting any of it."""
+    text = answer.body.decode("utf-8-sig", "replace")  # a byte order mark is no part of the JSON
+    content_type = answer.header("content-type") or ""
+    fields, problem = _parse_fields(text, content_type)
+    secrets = _answer_secrets(answer, text, fields)
+    redact.include(secrets)
+    if not 200 <= answer.status < 300 or fields is None:
+        raise _unusable(answer, attempts, fields, problem)
+    response = {
+        "status": answer.status,
+        "headers": httpx.Headers(list(answer.headers)),
+        "body": TextValue(text, {"JSON": fields}),
+    }
+    return Token(response, secrets)
 
-    def _register(self, response: Mapping[str, Any]) -> None:
-        for name, value in response["headers"].multi_items():
-            self.redact.add_header(name, value)
-        self.redact.add_json(response["body"].fields["JSON"])
+
+# -- reading the answer ------------------------------------------------------------------------
+
+
+class _UnreadableNumber(ValueError):
+    """A number of the answer that no request could carry (non-finite, or too many digits)."""
+
+
+def _parse_fields(text: str, content_type: str) -> tuple[Any, str]:
+    """The answer's fields (``.body.JSON``) and, when there are none, why: JSON whatever the type
+    says (servers label JSON text/plain or text/html), else form-encoded pairs when the type says
+    so or does not say otherwise (text/plain, none)."""
+    try:
+        return _loads(text), ""
+    except _UnreadableNumber as error:
+        return None, str(error)
+    except RecursionError:
+        return None, "its JSON is nested too deeply"
+    except ValueError:
+        pass
+    media = content_type.partition(";")[0].strip().lower()
+    if media in (_FORM_TYPE, "text/plain", ""):
+        form = _form_fields(text.strip(), strict_names=media != _FORM_TYPE)
+        if form is not None:
+            return form, ""
+    return None, ""
+
+
+def _loads(text: str) -> Any:
+    return json.loads(
+        text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise _UnreadableNumber(f"its JSON holds {name}, which no request can carry")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _UnreadableNumber("its JSON holds a number beyond ±1.8e308, which no request carries")
+    return number
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise _UnreadableNumber(f"its JSON holds a number of more than {_MAX_DIGITS:,} digits")
+    return int(text)
+
+
+def _form_fields(text: str, strict_names: bool) -> dict[str, str] | None:
+    """``name=value&…`` as fields (a repeated name keeps its first value); None when the text is
+    not one. Under a type that does not say form, the names must look like names, so plain text
+    or a page with an ``=`` in it is not taken for a form."""
+    if "=" not in text:
+        return None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        return None
+    if strict_names and not all(_FORM_NAME.fullmatch(name) for name, _ in pairs):
+        return None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields
+
+
+def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
+    """Every value of a token answer: each field (but the few that hold no secret: token_type,
+    expires_in, scope, …, and an OAuth error code), each header's (but the protocol's own:
+    Content-Type, Date, …), and, when the body has no fields to tell them apart, the whole body."""
+    values = [value for value in json_secrets(fields, sensitive=True) if value not in _OAUTH_ERRORS]
+    for name, value in answer.headers:  # $tokenResponse.headers.<name> may go in a template too
+        if name.lower() not in _PUBLIC_HEADERS:  # a redirect's Location may carry a code, say
+            values += [value, *header_secrets(name, value)]
+    whole = [text.strip(), *text.strip().splitlines()] if fields is None else []
+    # the whole body of an unusable answer never enters a template: its literal forms suffice
+    return SecretSet(values, literals=[line.strip() for line in whole])
+
+
+def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> TokenAnswerError:
+    """What was wrong with a token answer, told without a byte of its content: status, type,
+    length, the names of its fields and an OAuth error code (both public), and why."""
+    status = f"{answer.status} {answer.reason}".rstrip()
+    content_type = answer.header("content-type") or "no content type"
+    size = f"more than {MAX_ANSWER_BYTES:,}" if answer.truncated else f"{len(answer.body):,}"
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    message = f"token request: the back end answered {status} ({content_type}, {size} bytes){tries}"
+    if 300 <= answer.status < 400:
+        return TokenAnswerError(
+            f"{message}, a redirect",
+            hint="redirects are never followed; set the token endpoint's final URL",
+        )
+    details = [problem] if problem else []
+    if isinstance(fields, Mapping) and fields:
+        names = [str(name) for name in fields][:_SHOWN_FIELDS]
+        more = ", …" if len(fields) > _SHOWN_FIELDS else ""
+        details.append(f"its fields: {', '.join(names)}{more}")
+        code = fields.get("error")
+        if isinstance(code, str) and code in _OAUTH_ERRORS:
+            details.append(f"OAuth error {code}")
+    expected = "expected a 2xx answer with a JSON or form-encoded body"
+    shown = "; ".join([expected, *details])
+    return TokenAnswerError(f"{message}; {shown}", hint=_hint(answer.status))
+
+
+def _hint(status: int) -> str | None:
+    if status in (400, 401, 403):
+        return (
+            "the token endpoint refused the request; check the token request's credentials "
+            "($env secrets) and grant type"
+        )
+    if 200 <= status < 300:
+        return "the answer is never shown, as it may hold the token; check the endpoint's format"
+    if 400 <= status < 500 and not retryable(status):
+        return "a 4xx answer means the request itself is wrong; it is not retried"
+    return None
+
+
+# -- how long a token lasts --------------------------------------------------------------------
+
+
+def expires_in_seconds(value: Any) -> float:
+    """A token answer's ``expires_in`` as seconds in [0, `MAX_TOKEN_LIFETIME`]: a number, or a
+    string of decimal digits (some servers quote it); negative is 0 (already expired: not cached),
+    beyond a day is a day; missing, non-finite, boolean or anything else is
+    `DEFAULT_TOKEN_LIFETIME`."""
+    if isinstance(value, bool) or value is None:
+        return DEFAULT_TOKEN_LIFETIME
+    if isinstance(value, str):
+        text = value.strip()
+        if not _SECONDS.fullmatch(text):
+            return DEFAULT_TOKEN_LIFETIME
+        value = float(text)
+    if isinstance(value, int):  # compared as an int: float() of a huge one overflows
+        return float(min(max(value, 0), int(MAX_TOKEN_LIFETIME)))
+    if isinstance(value, float) and not math.isnan(value):
+        return min(max(value, 0.0), MAX_TOKEN_LIFETIME)
+    return DEFAULT_TOKEN_LIFETIME
 
 
 def lifetime(response: Mapping[str, Any]) -> float:
-    """Seconds a token may be used from the cache: its ``expires_in`` less a margin."""
+    """Seconds a token may be used from the cache: its ``expires_in`` less a margin (10 %, at most
+    `TOKEN_MARGIN`); 0 or less means it is not cached."""
     parsed = response["body"].fields["JSON"]
-    expires_in = parsed.get("expires_in") if isinstance(parsed, dict) else None
-    try:
-        seconds = float(expires_in) if expires_in is not None else DEFAULT_TOKEN_LIFETIME
-    except (TypeError, ValueError):
-        seconds = DEFAULT_TOKEN_LIFETIME
+    seconds = expires_in_seconds(parsed.get("expires_in") if isinstance(parsed, Mapping) else None)
     return seconds - min(TOKEN_MARGIN, seconds / 10)
 
 
