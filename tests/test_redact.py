@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
-from backend import secret_forms
+from backend import ENV, TOKEN, Backend, Reply, make_plan, sample_chat, secret_forms
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exportdsl.export.redact import REDACTED, Redactor, guard_logs, is_sensitive_name
+from exportdsl.export.exporter import Exporter
+from exportdsl.export.redact import REDACTED, Redactor, SecretSet, guard_logs, is_sensitive_name
+from exportdsl.export.results import ExportResult
+from exportdsl.export.timing import Timing
+from exportdsl.vocabulary import Phase
 
 SECRET = 'p@ss/w+rd=ü"<&>'
+NOW = datetime(2024, 3, 1, 12, 30, 45, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("form", secret_forms(SECRET))
@@ -114,3 +121,95 @@ def test_a_secret_escaped_in_xml_and_then_base64_encoded_is_hidden() -> None:
     for prefix in ("", "<a>", "<ab>"):  # each of the three base64 alignments
         encoded = base64.b64encode(f"{prefix}<key>{escaped}</key>".encode()).decode()
         assert "[REDACTED]" in Redactor([secret])(encoded)
+
+
+# -- bounded for the life of a process (issue 10, item 7) -----------------------------------------
+
+
+def test_a_scope_knows_its_parents_secrets_and_keeps_its_own() -> None:
+    base = Redactor(["base-secret-1"])
+    scope = base.scope()
+    scope.add("scope-secret-2")
+    base.add("added-later-3")  # a scope sees what its parent learns after it was made
+    assert scope("base-secret-1 scope-secret-2 added-later-3") == " ".join([REDACTED] * 3)
+    assert base("scope-secret-2") == "scope-secret-2"  # the export's secret goes with the export
+    assert isinstance(scope, Redactor) and scope.parent is base
+
+
+def test_the_longest_form_wins_across_scopes() -> None:
+    """A connector secret inside a longer token: the token goes whole, not in two leaking halves."""
+    base = Redactor(["abcd1234"])
+    scope = base.scope()
+    scope.add("xx-abcd1234-yy")
+    assert scope("token xx-abcd1234-yy") == f"token {REDACTED}"
+
+
+def test_a_literal_is_hidden_as_answers_show_it_but_not_as_base64() -> None:
+    redact = Redactor()
+    redact.add_literal("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+    assert redact("sig v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") == f"sig {REDACTED}"
+    assert redact("v1%2Cg0hM9SsE%2BOTPJTGt%2FtmIKtSyZlE3uFJELVlNIOLJ1OE%3D") == REDACTED
+    assert len(redact.ordered_forms()) <= 5  # no base64 fragments: a signature is no template value
+
+
+def test_a_secret_set_is_worked_out_once_and_included_cheaply() -> None:
+    secrets = SecretSet([SECRET])
+    first, second = Redactor(), Redactor()
+    first.include(secrets)
+    second.include(secrets)
+    for form in secret_forms(SECRET):
+        assert first(form) == REDACTED and second(form) == REDACTED
+
+
+def signed_failing_exports(count: int) -> tuple[Exporter, list[ExportResult]]:
+    """``count`` exports of a signed connector with a token, each failing after three attempts
+    with a new Set-Cookie on every answer: what made the old redactor grow without end."""
+    backend = Backend("mock")
+    backend.start_mock()
+    backend.on("/token", TOKEN)
+    backend.on(
+        "/report",
+        *[
+            Reply(500, headers={"Set-Cookie": f"sid=c00kie-{n:06d}; Path=/"})
+            for n in range(count * 3)
+        ],
+    )
+    plan = make_plan(backend.base_url, extra="signing: {secret: $env.HOOK_SECRET}")
+    ticks = itertools.count()
+    exporter = Exporter(
+        plan,
+        backend.client,
+        env=ENV | {"HOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        # a second passes at each reading of the clock: each attempt is signed anew
+        timing=Timing(now=lambda: NOW + timedelta(seconds=next(ticks)), sleep=lambda _: None),
+        render_pdf=lambda chat, zone: b"%PDF-1.4 a small stand-in",
+    )
+    return exporter, [exporter.run(sample_chat()) for _ in range(count)]
+
+
+def test_the_redactor_does_not_grow_with_the_exports() -> None:
+    exporter, results = signed_failing_exports(150)
+    first, last = results[0], results[-1]
+    assert not first.ok and not last.ok
+    # what an export hides is the connector's secrets and its own: the same size every time
+    assert len(last.redact.ordered_forms()) == len(first.redact.ordered_forms())
+    assert len(exporter.secrets.ordered_forms()) == len(first.redact.parent.ordered_forms())  # type: ignore[union-attr]
+    # the back end's cookie and our signature hide the export they belong to, and go with it
+    report = first.phase(Phase.EXPORT)
+    assert report is not None and report.answer is not None and report.request is not None
+    cookie = "c00kie-000002"  # the third attempt's answer
+    signature = report.request.headers["webhook-signature"]
+    shown = f"{report.answer.headers} {signature}"
+    assert cookie in shown and REDACTED not in shown
+    assert first.redact(shown).count(REDACTED) == 2
+    assert last.redact(shown) == shown == exporter.secrets(shown)
+
+
+def test_an_export_no_longer_filters_the_logs_once_it_is_done() -> None:
+    from exportdsl.export.redact import _LOG_FILTER
+
+    exporter, results = signed_failing_exports(3)
+    with _LOG_FILTER.lock:
+        live = set(_LOG_FILTER.redactors)
+    assert exporter.secrets in live
+    assert not any(result.redact in live for result in results)
