@@ -303,7 +303,10 @@ class ExportDisabled(ExportError):
 
 
 class TokenAnswerError(ExportError):
-    """The token request's answer cannot be used: not a 2xx answer with a JSON body.
+    """The token request's answer cannot be used: not a 2xx answer with a JSON or form-encoded
+    body, or one holding a number no request can carry (NaN, Infinity, beyond ±1.8e308, more than
+    4,300 digits). The message gives its status, content type, length and field names, never its
+    content, which may hold the token.
 
     Better: check the token request against the token endpoint's documentation; `exportdsl render
     --token-response FILE` shows what the export would send with a given answer.
