@@ -312,3 +312,29 @@ def test_a_misspelt_token_field_says_did_you_mean_and_lists_the_names(backend: B
         "did you mean access_token? it has: access_token, token_type, expires_in;"
     )
     assert ACCESS_TOKEN not in every_output(result) and CLIENT_SECRET not in every_output(result)
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "keys", "hint_starts"),
+    [
+        (
+            ("chat", "visitor", "variables", "plann"),
+            3,
+            ("plan", "tier"),
+            "did you mean plan? it has",
+        ),
+        (("tokenResponse", "body", "JSONN"), 2, ("JSON",), "did you mean JSON? it has: JSON;"),
+        (("tokenResponse", "body", "JSON", "zzz"), 3, ("a",), "it has: a; write"),
+        (("env", "HOME", "x"), 2, ("PATH", "HOME"), "write"),  # the environment's names: never
+        (("pdata", "tennant"), 1, ("tenant",), "write"),  # a variable's own: compile-checked
+    ],
+)
+def test_a_missing_value_lists_the_names_below_dynamic_data_only(
+    path: tuple[str, ...], depth: int, keys: tuple[str, ...], hint_starts: str
+) -> None:
+    from exportdsl.compiler.values import describe_missing
+    from exportdsl.errors import MissingValue
+
+    hint = describe_missing(MissingValue(depth, null=False, keys=keys), path).hint
+    assert hint is not None and hint.startswith(hint_starts)
+    assert ("PATH" in hint) is False

@@ -120,11 +120,11 @@ class Redactor:
         self.parent = parent
         self._forms: set[str] = set()
         self._secrets: set[str] = set()  # as added, so adding one again costs a set lookup
-        # every form of this one and its parents, longest first; `_parent_forms` is the parent's
-        # ordered tuple it was made from, so a change above is noticed by identity
-        self._ordered: tuple[str, ...] = ()
-        self._parent_forms: tuple[str, ...] = ()
-        self._stale = False
+        self._version = 0  # one more at each addition
+        # (version, the parent's ordered forms, every form of this one and its parents, longest
+        # first): one tuple, replaced whole, so a thread that redacts a log record while the
+        # export's thread adds a secret never pairs a version with forms that lack it
+        self._sorted: tuple[int, tuple[str, ...], tuple[str, ...]] = (0, (), ())
         for secret in secrets:
             self.add(secret)
 
@@ -169,7 +169,7 @@ class Redactor:
         new = set(forms) - self._forms
         if new:
             self._forms |= new
-            self._stale = True
+            self._version += 1
 
     def add_header(self, name: str, value: str, *, literal: bool = False) -> None:
         """A header's value when its name says it is a secret.
@@ -195,11 +195,12 @@ class Redactor:
         """Every form this redactor hides, its parents' included, longest first: a secret's base64
         is not half-replaced by a shorter form inside it. Sorted again only after an addition."""
         inherited = self.parent.ordered_forms() if self.parent is not None else ()
-        if self._stale or inherited is not self._parent_forms:
-            merged = self._forms.union(inherited) if inherited else self._forms
-            self._ordered = tuple(sorted(merged, key=len, reverse=True))
-            self._parent_forms, self._stale = inherited, False
-        return self._ordered
+        version, parents, ordered = self._sorted
+        if version != self._version or parents is not inherited:
+            version = self._version  # read before the forms: an addition meanwhile sorts again
+            ordered = tuple(sorted(self._forms.union(inherited), key=len, reverse=True))
+            self._sorted = (version, inherited, ordered)
+        return ordered
 
     def __call__(self, text: str) -> str:
         if not text:

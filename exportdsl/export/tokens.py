@@ -53,6 +53,7 @@ TOKEN_MARGIN = 30.0  # seconds before expires_in when a cached token is no longe
 _CONNECTOR_VARIABLES = frozenset({"ClientsID", "chatConnector", "pdata", "env"})
 _MAX_DIGITS = 4300  # Python's own limit for int <-> str; a longer number is refused cleanly
 _SHOWN_FIELDS = 12  # field names of an unusable answer named in its error
+_HIDDEN_LINES = 64  # of an answer without fields, the lines hidden one by one (and it, whole)
 # RFC 6749 §5.2: an error answer's "error" is one of these words, public by definition
 _OAUTH_ERRORS = frozenset(
     {
@@ -282,9 +283,12 @@ def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
     for name, value in answer.headers:  # $tokenResponse.headers.<name> may go in a template too
         if name.lower() not in _PUBLIC_HEADERS:  # a redirect's Location may carry a code, say
             values += [value, *header_secrets(name, value)]
-    whole = [text.strip(), *text.strip().splitlines()] if fields is None else []
-    # the whole body of an unusable answer never enters a template: its literal forms suffice
-    return SecretSet(values, literals=[line.strip() for line in whole])
+    # the whole body of an unusable answer never enters a template: its literal forms suffice;
+    # its lines too (a cut-off body still hides them), the first ones of a long page
+    body = text.strip()
+    lines = body.splitlines()[:_HIDDEN_LINES] if fields is None and "\n" in body else []
+    whole = [body, *(line.strip() for line in lines)] if fields is None else []
+    return SecretSet(values, literals=whole)
 
 
 def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> TokenAnswerError:
