@@ -338,3 +338,17 @@ def test_a_missing_value_lists_the_names_below_dynamic_data_only(
     hint = describe_missing(MissingValue(depth, null=False, keys=keys), path).hint
     assert hint is not None and hint.startswith(hint_starts)
     assert ("PATH" in hint) is False
+
+
+def test_neither_the_reason_phrase_nor_the_type_parameters_are_quoted() -> None:
+    """Both are the server's free text: the standard phrase and the bare media type stand in."""
+    from exportdsl.export.redact import Redactor
+    from exportdsl.export.results import Answer
+    from exportdsl.export.tokens import read_token_answer
+
+    headers = (("Content-Type", f"text/plain; note={GITHUB_TOKEN}"),)
+    answer = Answer(403, f"Forbidden for {GITHUB_TOKEN}", headers, b"no")
+    with pytest.raises(ExportDslError) as caught:
+        read_token_answer(answer, 1, Redactor())
+    assert "answered 403 Forbidden (text/plain, 2 bytes)" in caught.value.message
+    assert GITHUB_TOKEN not in str(caught.value)

@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -93,6 +94,7 @@ _PUBLIC_HEADERS = frozenset(
     }
 )
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]{0,63}/[A-Za-z0-9][\w.+-]{0,63}")
 _FORM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 
@@ -294,8 +296,8 @@ def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
 def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> TokenAnswerError:
     """What was wrong with a token answer, told without a byte of its content: status, type,
     length, the names of its fields and an OAuth error code (both public), and why."""
-    status = f"{answer.status} {answer.reason}".rstrip()
-    content_type = answer.header("content-type") or "no content type"
+    status = f"{answer.status} {_standard_reason(answer.status)}".rstrip()
+    content_type = _media_type(answer.header("content-type"))
     size = f"more than {MAX_ANSWER_BYTES:,}" if answer.truncated else f"{len(answer.body):,}"
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     message = f"token request: the back end answered {status} ({content_type}, {size} bytes){tries}"
@@ -315,6 +317,22 @@ def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> Token
     expected = "expected a 2xx answer with a JSON or form-encoded body"
     shown = "; ".join([expected, *details])
     return TokenAnswerError(f"{message}; {shown}", hint=_hint(answer.status))
+
+
+def _standard_reason(status: int) -> str:
+    """The status's standard phrase: the server's own is free text, and may quote the token."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _media_type(content_type: str | None) -> str:
+    """The media type alone (``application/json``): its parameters are free text."""
+    if not content_type:
+        return "no content type"
+    media = content_type.partition(";")[0].strip()
+    return media if _MEDIA_TYPE.fullmatch(media) else "an unreadable content type"
 
 
 def _hint(status: int) -> str | None:
