@@ -352,3 +352,21 @@ def test_neither_the_reason_phrase_nor_the_type_parameters_are_quoted() -> None:
         read_token_answer(answer, 1, Redactor())
     assert "answered 403 Forbidden (text/plain, 2 bytes)" in caught.value.message
     assert GITHUB_TOKEN not in str(caught.value)
+
+
+def test_the_outbox_stores_no_token_from_an_unusable_answer(real_backend: Backend) -> None:
+    """A queued delivery's attempt: what the outbox keeps as last_error (and `queue show` and the
+    serve log print) is the Outcome's error."""
+    from exportdsl.delivery.deliver import ExportDeliverer
+    from exportdsl.delivery.outbox import Delivery
+    from exportdsl.vocabulary import DeliveryStatus
+
+    real_backend.on("/token", Reply(400, body=FORM_ANSWER, headers=FORM))
+    deliver = ExportDeliverer({"acme": make_plan(real_backend.base_url)}, env=ENV)
+    delivery = Delivery(
+        1, "acme", "55039", "hook", "key", "127.0.0.1", DeliveryStatus.PENDING, 0, 0.0,
+        None, None, None, None, 0.0, None,
+    )  # fmt: skip
+    result = deliver(delivery, SAMPLE_CHAT.read_bytes())
+    assert not result.delivered and "answered 400 Bad Request" in result.error
+    assert_hidden(GITHUB_TOKEN, result.error)
