@@ -19,8 +19,9 @@ import httpx
 
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
-from exportdsl.errors import ExportDisabled, ExportError, SigningError
+from exportdsl.errors import ExportDisabled, RenderError, SigningError
 from exportdsl.export import webhooks
+from exportdsl.export.sending import safe_detail
 from exportdsl.export.timing import Clock
 
 __all__ = [
@@ -136,5 +137,8 @@ def build_request(
         httpx.InvalidURL,
         UnicodeError,
         ValueError,
-    ) as error:  # what the plan's checks let through
-        raise ExportError(f"cannot build the request to {rendered.url}: {error}") from None
+    ) as error:  # what the plan's checks let through; the URL may hold a part of a secret
+        raise RenderError(
+            f"the request's URL is not valid ({safe_detail(error)}); nothing was sent",
+            hint="`exportdsl render` shows the URL as rendered, redacted",
+        ) from None

@@ -12,6 +12,7 @@ import os
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import Any
 
+import h11
 import httpx
 
 __all__ = ["make_client"]
@@ -76,7 +77,12 @@ class _LazyTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self._transport is None:
             self._transport = httpx.HTTPTransport(verify=self._verify)
-        return self._transport.handle_request(request)
+        try:
+            return self._transport.handle_request(request)
+        except h11.LocalProtocolError as error:
+            # h11 refused our request while writing its body (more bytes than a Content-Length
+            # the connector set): httpcore lets that escape unconverted
+            raise httpx.LocalProtocolError(str(error), request=request) from None
 
     def close(self) -> None:
         if self._transport is not None:
