@@ -97,6 +97,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
         retry=connector.retry,
         timeout=connector.timeout,
         signing=connector.signing,
+        allow_hosts=connector.allow_hosts,
     )
 
 

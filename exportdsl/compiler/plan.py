@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.values import describe_missing
-from exportdsl.connector.model import RetryPolicy, Signing, Timeouts
+from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
@@ -247,6 +247,7 @@ class Plan:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
+    allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""

@@ -6,6 +6,7 @@ so a problem found later (by the compiler, the linter, a render) points into the
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,11 @@ from exportdsl.source import LineIndex, Location, SourceMap, Span
 from exportdsl.vocabulary import Phase
 
 __all__ = [
+    "AllowedHosts",
     "Connector",
     "Header",
+    "IPAddress",
+    "IPNetwork",
     "Request",
     "RetryPolicy",
     "Signing",
@@ -98,6 +102,29 @@ class Signing:
     env: str
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedHosts:
+    """Destinations beyond the public internet (connector key ``allow_hosts``) that a request may go
+    to when its host comes from the token answer: host names, and address ranges.
+
+    Hashable: the client keeps one connection pool per distinct set, so a connection one
+    connector's allowance opened never serves another connector's request.
+    """
+
+    names: frozenset[str] = frozenset()  # lower case, without a trailing dot
+    networks: tuple[IPNetwork, ...] = ()
+
+    def admits_name(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.names
+
+    def admits_address(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.networks)
+
+
 @dataclass(frozen=True)
 class Connector:
     path: str
@@ -117,6 +144,7 @@ class Connector:
     intake_secret_env: str | None = (
         None  # intake.secret: $env.NAME; None: the connector takes no hooks
     )
+    allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
 
     @property
     def fields(self) -> Iterator[TemplateField]:

@@ -68,6 +68,7 @@ _TOP_KEYS = {
     "timeout": "seconds: connect, total",
     "signing": "Standard Webhooks signing: secret",
     "intake": "real-time POST hooks: secret",
+    "allow_hosts": "host names and address ranges a token answer's URL may point to",
 }
 _RETRY_KEYS = {
     "attempts": "how many times a request is sent at most (1 to 20)",
@@ -130,6 +131,7 @@ class _Reader(PdataReader):
             timeout=self.timeout(top.get("timeout")),
             signing=self.signing(top.get("signing")),
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
+            allow_hosts=self.allow_hosts(top.get("allow_hosts")),
         )
 
     def timezone(self, node: Node | None) -> str:

@@ -1,5 +1,5 @@
 """Building a request for the wire: the rendered template as an `httpx.Request`, the report's
-``Idempotency-Key``, and its Standard Webhooks signature.
+``Idempotency-Key``, its Standard Webhooks signature, and the destinations it may go to.
 
 Delivery never duplicates silently: every report request carries an ``Idempotency-Key`` derived
 from the connector and the chat, the same on every attempt and every run, so a back end can drop a
@@ -19,15 +19,19 @@ import httpx
 
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
+from exportdsl.connector.model import AllowedHosts
 from exportdsl.errors import ExportDisabled, RenderError, SigningError
 from exportdsl.export import webhooks
+from exportdsl.export.client import DESTINATIONS
 from exportdsl.export.sending import safe_detail
 from exportdsl.export.timing import Clock
+from exportdsl.vocabulary import Context
 
 __all__ = [
     "Signer",
     "Signs",
     "build_request",
+    "checked_destinations",
     "enabled_export",
     "idempotency_key",
     "make_signer",
@@ -50,6 +54,20 @@ def enabled_export(plan: Plan) -> RequestPlan:
             "button either",
         )
     return export
+
+
+def checked_destinations(plan: Plan, request: RequestPlan | None) -> AllowedHosts | None:
+    """What the request's host must resolve to, when the token answer sets it: public addresses
+    and the connector's ``allow_hosts`` (the client's transport checks, docs/design.md §8.5).
+    None when the connector wrote the host itself (literally, or from `$pdata` or `$env`): its
+    author chose it."""
+    if request is None or request.url is None:
+        return None
+    from_answer = any(
+        hole.context is Context.URL_PREFIX and hole.reference.name == "tokenResponse"
+        for hole in request.url.holes
+    )
+    return plan.allow_hosts if from_answer else None
 
 
 def idempotency_key(plan: Plan, chat: ChatSession) -> str:
@@ -115,10 +133,12 @@ def build_request(
     timeout: httpx.Timeout,
     key: str | None = None,
     sign: Signs | None = None,
+    destinations: AllowedHosts | None = None,
 ) -> httpx.Request:
     """The request as it goes on the wire: the client's default headers, then the rendered ones,
     ``Idempotency-Key`` when ``key`` is given (unless the connector sets its own), and the
-    signature headers when ``sign`` is given."""
+    signature headers when ``sign`` is given. With ``destinations`` (`checked_destinations`) the
+    client's transport connects only to a public address or one they allow."""
     # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may
     # land here
     headers = httpx.Headers(
@@ -131,7 +151,12 @@ def build_request(
         headers.update(sign.headers(headers.get("idempotency-key", key or ""), body))
     try:
         return client.build_request(
-            rendered.method, rendered.url, headers=headers, content=body, timeout=timeout
+            rendered.method,
+            rendered.url,
+            headers=headers,
+            content=body,
+            timeout=timeout,
+            extensions={} if destinations is None else {DESTINATIONS: destinations},
         )
     except (
         httpx.InvalidURL,

@@ -23,11 +23,13 @@ import httpx
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import SafeText, TextValue
+from exportdsl.connector.model import AllowedHosts
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import (
     Signer,
     Signs,
     build_request,
+    checked_destinations,
     enabled_export,
     idempotency_key,
     make_signer,
@@ -74,6 +76,8 @@ class Exporter:
         self.zone = ZoneInfo(plan.timezone)
         self.timeout = request_timeout(plan)
         self.sender = Sender(client, plan.retry, self.timing, plan.timeout.total)
+        # a report whose host comes from the token answer goes only where the connector allows
+        self.export_destinations = checked_destinations(plan, plan.export)
         self.token = (
             None
             if plan.token is None
@@ -137,7 +141,7 @@ class Exporter:
         self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult
     ) -> Answer:
         rendered = self.render_export(export, variables)
-        answer = self._send(phase, rendered, key, self.signer())
+        answer = self._send(phase, rendered, key, self.signer(), self.export_destinations)
         for name, value in answer.headers:
             self.redact.add_header(name, value)
         return answer
@@ -148,9 +152,10 @@ class Exporter:
         rendered: RenderedRequest,
         key: str | None = None,
         sign: Signer | None = None,
+        destinations: AllowedHosts | None = None,
     ) -> Answer:
         # built for each attempt: a signature carries the time of its sending
-        return self.sender.send(phase, lambda: self.build(rendered, key, sign))
+        return self.sender.send(phase, lambda: self.build(rendered, key, sign, destinations))
 
     # -- the steps, public: the dry run takes them too -----------------------------------------
     def variables(self, chat: ChatSession) -> dict[str, Any]:
@@ -199,11 +204,15 @@ class Exporter:
         return sign
 
     def build(
-        self, rendered: RenderedRequest, key: str | None = None, sign: Signs | None = None
+        self,
+        rendered: RenderedRequest,
+        key: str | None = None,
+        sign: Signs | None = None,
+        destinations: AllowedHosts | None = None,
     ) -> httpx.Request:
         """A rendered request as it goes on the wire, with ``Idempotency-Key`` and the signature
         when given; the signature is registered as a secret (it can be replayed for minutes)."""
-        request = build_request(self.client, rendered, self.timeout, key, sign)
+        request = build_request(self.client, rendered, self.timeout, key, sign, destinations)
         if sign is not None:
             self.redact.add_header("webhook-signature", request.headers["webhook-signature"])
         return request
