@@ -12,7 +12,15 @@ from typing import Any
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
 from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
-from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
+from exportdsl.compiler.plan import (
+    BasicAuthPlan,
+    FieldPlan,
+    Hole,
+    Plan,
+    RequestPlan,
+    compile_blocks,
+    parts,
+)
 from exportdsl.connector.model import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import Reference, Text, format_path
@@ -82,6 +90,13 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
             tuple((header.name, fields[header.value.name]) for header in request.headers),
             fields[request.body.name] if request.body else None,
             block,
+            BasicAuthPlan(
+                fields[request.auth.username.name],
+                fields[request.auth.password.name],
+                request.auth.form_encoded,
+            )
+            if request.auth
+            else None,
         )
 
     return Plan(
@@ -126,6 +141,9 @@ class _Compiler:
             yield header.value.name, self.field(header.value, FieldKind.HEADER, phase)
         if request.body:
             yield request.body.name, self.field(request.body, self.body_kind(request), phase)
+        if request.auth:  # they end in a header: no control characters, as in one
+            for credential in (request.auth.username, request.auth.password):
+                yield credential.name, self.field(credential, FieldKind.HEADER, phase)
 
     def body_kind(self, request: Request) -> FieldKind:
         """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and

@@ -8,11 +8,13 @@ A failing hole knows its number, so the error points at the reference in the con
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import quote_plus
 
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.values import describe_missing
@@ -23,6 +25,7 @@ from exportdsl.source import Location, shorten
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 __all__ = [
+    "BasicAuthPlan",
     "FieldPlan",
     "Hole",
     "Plan",
@@ -199,6 +202,31 @@ class RenderedRequest(NamedTuple):
 
 
 @dataclass(frozen=True)
+class BasicAuthPlan:
+    """A request's Basic credentials (connector key ``auth``), rendered into its Authorization
+    header: RFC 7617, or with each part form-urlencoded first (OAuth, RFC 6749 §2.3.1)."""
+
+    username: FieldPlan
+    password: FieldPlan
+    form_encoded: bool
+
+    def header(self, username: str, password: str) -> str:
+        if self.form_encoded:  # application/x-www-form-urlencoded as HTML serializes it
+            username, password = _form_encode(username), _form_encode(password)
+        elif ":" in username:
+            raise RenderError(
+                f"{self.username.name}: a Basic user name cannot hold ':' (RFC 7617)",
+                hint="the first ':' separates the user name from the password",
+            )
+        credentials = f"{username}:{password}".encode("utf-8", "surrogatepass")
+        return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
+def _form_encode(text: str) -> str:
+    return quote_plus(text, safe="*").replace("~", "%7E")
+
+
+@dataclass(frozen=True)
 class RequestPlan:
     phase: Phase
     method: str
@@ -206,6 +234,7 @@ class RequestPlan:
     headers: tuple[tuple[str, FieldPlan], ...]
     body: FieldPlan | None
     block: _Block
+    auth: BasicAuthPlan | None = None
 
     @property
     def fields(self) -> Iterator[FieldPlan]:
@@ -214,6 +243,8 @@ class RequestPlan:
         yield from (field for _, field in self.headers)
         if self.body:
             yield self.body
+        if self.auth:
+            yield from (self.auth.username, self.auth.password)
 
     def render(self, variables: Mapping[str, Any]) -> RenderedRequest:
         if self.url is None:
@@ -224,7 +255,10 @@ class RequestPlan:
         texts = self.block.render(variables)
         names = self.header_names
         headers = tuple(zip(names, texts[1 : 1 + len(names)], strict=True))
-        return RenderedRequest(self.method, texts[0], headers, texts[-1] if self.body else None)
+        body = texts[1 + len(names)] if self.body else None
+        if self.auth is not None:
+            headers += (("Authorization", self.auth.header(texts[-2], texts[-1])),)
+        return RenderedRequest(self.method, texts[0], headers, body)
 
     @functools.cached_property
     def header_names(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from exportdsl.vocabulary import Phase
 
 __all__ = [
     "AllowedHosts",
+    "BasicAuth",
     "Connector",
     "Header",
     "IPAddress",
@@ -48,8 +49,22 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
+class BasicAuth:
+    """HTTP Basic credentials (request key ``auth``), sent as ``Authorization: Basic …``.
+
+    ``basic: {username, password}`` joins them as RFC 7617 says (UTF-8); ``client_secret_basic:
+    {client_id, client_secret}`` is OAuth's client authentication (RFC 6749 §2.3.1), which
+    form-urlencodes each before they are joined (``form_encoded``).
+    """
+
+    username: TemplateField
+    password: TemplateField
+    form_encoded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request of the export: the token POST (phase 1) or the report POST (phase 2)."""
+    """One HTTP request of the export: the token request (phase 1) or the report (phase 2)."""
 
     phase: Phase  # TOKEN or EXPORT
     url: TemplateField | None
@@ -57,15 +72,19 @@ class Request:
     headers: tuple[Header, ...]
     body: TemplateField | None
     location: Location
+    auth: BasicAuth | None = None
 
     @property
     def fields(self) -> Iterator[TemplateField]:
-        """The request's templates in order: url, header values, body."""
+        """The request's templates in order: url, header values, body, the auth's user name and
+        password."""
         if self.url:
             yield self.url
         yield from (header.value for header in self.headers)
         if self.body:
             yield self.body
+        if self.auth:
+            yield from (self.auth.username, self.auth.password)
 
     def header(self, name: str) -> Header | None:
         wanted = name.lower()

@@ -24,7 +24,14 @@ from exportdsl.connector.model import (
     Timeouts,
 )
 from exportdsl.connector.pdata import PdataReader
-from exportdsl.connector.shape import NUMBERS, STR, describe, did_you_mean
+from exportdsl.connector.shape import (
+    NUMBERS,
+    STR,
+    describe,
+    did_you_mean,
+    read_auth,
+    request_methods,
+)
 from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
 from exportdsl.errors import ConnectorError
 from exportdsl.source import LineIndex, shorten
@@ -83,9 +90,10 @@ _ENV_REFERENCE = re.compile(
 )
 _REQUEST_KEYS = {
     "url": "the request URL",
-    "method": "POST, PUT or PATCH",
+    "method": "POST, PUT or PATCH (GET too for the token request)",
     "headers": "header templates",
     "body": "the body template",
+    "auth": "Basic credentials: basic or client_secret_basic",
 }
 
 
@@ -226,22 +234,35 @@ class _Reader(PdataReader):
             return None
         url = self.template(keys["url"], f"{phase}.url") if "url" in keys else None
         body = self.template(keys["body"], f"{phase}.body") if "body" in keys else None
+        method = self.method(keys.get("method"), phase)
+        if method == "GET" and "body" in keys:
+            self.fail(
+                f"{phase}.body: a GET request has no body",
+                keys["body"],
+                "send the values in the URL's query (they are percent-encoded there), "
+                "or use method: POST",
+            )
+        headers = self.headers(keys.get("headers"), phase)
         return Request(
             Phase(phase),
             url,
-            self.method(keys.get("method")),
-            self.headers(keys.get("headers"), phase),
+            method,
+            headers,
             body,
             node_location(node, self.file),
+            read_auth(self, keys.get("auth"), phase, self.template, headers),
         )
 
-    def method(self, node: Node | None) -> str:
+    def method(self, node: Node | None, phase: str) -> str:
         if node is None:
             return "POST"
         method = self.text(node, "method").upper()
-        if method not in METHODS:
+        methods = request_methods(phase)
+        if method not in methods:
             self.fail(
-                f"method {method!r} is not supported; expected one of {', '.join(METHODS)}", node
+                f"method {method!r} is not supported for the {phase} request; "
+                f"expected one of {', '.join(methods)}",
+                node,
             )
         return method
 

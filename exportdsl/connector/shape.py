@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from exportdsl.connector.model import AllowedHosts, IPNetwork
+from exportdsl.connector.model import AllowedHosts, BasicAuth, Header, IPNetwork, TemplateField
 from exportdsl.connector.yamlsource import node_location
 from exportdsl.errors import ConfigError, Diagnostic, closest
 from exportdsl.source import LineIndex, Location
@@ -26,6 +26,8 @@ __all__ = [
     "ShapeReader",
     "describe",
     "did_you_mean",
+    "read_auth",
+    "request_methods",
 ]
 
 MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
@@ -43,6 +45,18 @@ _HOST_NAME = re.compile(
     r"(?i)(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
     r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
 )
+_AUTH_KEYS = {
+    "basic": "HTTP Basic credentials, RFC 7617: username, password",
+    "client_secret_basic": "OAuth client authentication, RFC 6749 2.3.1: client_id, client_secret",
+}
+_CREDENTIAL_KEYS = {
+    "basic": {"username": "the user name (template)", "password": "the password (template)"},
+    "client_secret_basic": {
+        "client_id": "the OAuth client id (template)",
+        "client_secret": "the OAuth client secret (template), e.g. $env.CLIENT_SECRET",
+    },
+}
+_METHODS = {"token": ("POST", "GET", "PUT", "PATCH"), "export": ("POST", "PUT", "PATCH")}
 _DIGITS_AND_DOTS = re.compile(r"[0-9.]+\Z")  # not an address, and no host name either
 _ALLOW_HOSTS_EXAMPLE = "allow_hosts: [crm.internal.example, 10.20.0.0/16]"
 
@@ -270,6 +284,56 @@ def _scalar(node: ScalarNode) -> Any:
     if node.tag == _NULL:
         return None
     return str(node.value)
+
+
+def request_methods(phase: str) -> tuple[str, ...]:
+    """The methods a request of ``phase`` may use: a token endpoint may be read with GET; a report
+    has a body, so it is never a GET."""
+    return _METHODS.get(phase, _METHODS["export"])
+
+
+def read_auth(
+    reader: ShapeReader,
+    node: Node | None,
+    phase: str,
+    template: Callable[[Node, str], TemplateField | None],
+    headers: tuple[Header, ...],
+) -> BasicAuth | None:
+    """A request's ``auth``: exactly one of ``basic`` and ``client_secret_basic``, each with both
+    its keys as templates (``$env.NAME`` for the secret). ``template`` reads a template field."""
+    if node is None:
+        return None
+    keys = reader.mapping(node, f"'{phase}.auth'", _AUTH_KEYS)
+    if not keys:
+        if isinstance(node, MappingNode) and not node.value:
+            reader.fail(f"{phase}.auth is empty", node, f"expected one of: {', '.join(_AUTH_KEYS)}")
+        return None  # otherwise reported
+    if len(keys) > 1:
+        reader.fail(
+            f"{phase}.auth holds {' and '.join(keys)}; a request carries one Authorization",
+            node,
+            "keep one of them",
+        )
+        return None
+    ((scheme, credentials),) = keys.items()
+    allowed = _CREDENTIAL_KEYS[scheme]
+    found = reader.mapping(credentials, f"'{phase}.auth.{scheme}'", allowed, tuple(allowed))
+    if found is None or len(found) < len(allowed):
+        return None  # reported
+    user_key, password_key = allowed
+    username = template(found[user_key], f"{phase}.auth.{scheme}.{user_key}")
+    password = template(found[password_key], f"{phase}.auth.{scheme}.{password_key}")
+    authorization = next((h for h in headers if h.name.lower() == "authorization"), None)
+    if authorization is not None:
+        reader.fail(
+            f"{phase} sets both auth and an Authorization header; a request carries one",
+            node,
+            "keep auth: it builds the Authorization header",
+        )
+        return None
+    if username is None or password is None:
+        return None
+    return BasicAuth(username, password, form_encoded=scheme == "client_secret_basic")
 
 
 def _host_hint(text: str) -> str:

@@ -212,6 +212,8 @@ class Exporter:
     ) -> httpx.Request:
         """A rendered request as it goes on the wire, with ``Idempotency-Key`` and the signature
         when given; the signature is registered as a secret (it can be replayed for minutes)."""
+        for name, value in rendered.headers:  # the token request's too: auth builds a Basic one
+            self.redact.add_header(name, value)
         request = build_request(self.client, rendered, self.timeout, key, sign, destinations)
         if sign is not None:
             self.redact.add_header("webhook-signature", request.headers["webhook-signature"])

@@ -5,6 +5,7 @@ Anti-pattern::
     headers:
       Authorization: Bearer 8f14e45fceea167a5a36dedd4bea2543
     url: https://user:s3cret@crm.example/api?api_key=abc123
+    auth: {basic: {username: acme, password: s3cret-Passw0rd}}
 
 A connector file goes into version control, CI logs and support tickets; a secret in it is a
 secret shared with all of them, and it cannot be rotated without editing every copy.
@@ -58,6 +59,7 @@ _PATTERNS = [
         r"|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
     ),  # well-known token shapes
 ]
+_WHOLE_VALUE = re.compile(r"^\s*(?P<value>[^\s\0]{4,})\s*$")  # auth's password, client_secret
 _HEADER_SCHEME = re.compile(
     r"(?i)^\s*(?:bearer|basic|token|digest|apikey)?\s*(?P<value>[^\s\0]{8,})\s*$"
 )
@@ -76,6 +78,11 @@ def check(context: LintContext) -> Iterator[Finding]:
 
 
 def _matches(template: TemplateField, literal: str) -> Iterator[re.Match[str]]:
+    if ".auth." in template.name and template.name.endswith((".password", ".client_secret")):
+        match = _WHOLE_VALUE.match(literal)
+        if match:
+            yield match
+            return
     header = template.name.rsplit(".", 1)[-1].lower() if ".headers." in template.name else ""
     if header in _SECRET_HEADERS:
         match = _HEADER_SCHEME.match(literal)
