@@ -179,8 +179,8 @@ class ConfigError(ExportDslError):
         connector: {id: 7}     # the name is missing
 
     Better: the keys of README "Connector files", spelled as there (the message says "did you
-    mean"). Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH, `timezone` an
-    IANA name.
+    mean"). Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH (GET too for
+    the token request, without a body), `timezone` an IANA name.
     """
 
     code = "XD002"
