@@ -281,3 +281,18 @@ def test_allow_hosts_is_suggested_for_a_misspelt_key() -> None:
         parse_connector(text, "hosts.yaml")
     (diagnostic,) = raised.value.diagnostics
     assert diagnostic.hint == "did you mean 'allow_hosts'?"
+
+
+def test_behind_a_proxy_the_destination_is_checked_before_the_proxy(
+    real_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy (nothing listens on port 9) would resolve the name itself: the request never
+    gets that far."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # the token endpoint, written by the author
+    port = real_backend.base_url.rsplit(":", 1)[1]
+    real_backend.on("/token", instance_token(f"http://localhost:{port}"))
+    with make_client() as client:
+        result = run_export(instance_plan(real_backend.base_url), client)
+    assert isinstance(result.error, TokenAnswerError), result.error
+    assert "resolves to a loopback address" in result.error.message
