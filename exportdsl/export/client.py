@@ -7,8 +7,9 @@ request goes out, and destinations checked where a request's host comes from a t
 public addresses and to what its connector's ``allow_hosts`` admits, the smokescreen way: the
 host is resolved once, every address is checked, and the connection goes to a checked address,
 so no second lookup can be raced (DNS rebinding). TLS (SNI, the certificate) and the ``Host``
-header keep the name. Such requests use connection pools of their own, one per `AllowedHosts`:
-a connection opened without the check, or under another connector's allowance, never serves them.
+header keep the name. Such requests use connection pools of their own, one per `AllowedHosts`
+(`checked.CheckedTransport`, loaded with the first of them): a connection opened without the check,
+or under another connector's allowance, never serves them.
 
 The dry run builds its client here too, with a transport that cannot send, so the headers it shows
 are the headers an export sends.
@@ -19,12 +20,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from http.cookiejar import Cookie, CookieJar, CookiePolicy
 from typing import Any
 
-import h11
-import httpcore
 import httpx
 
 from exportdsl.connector.model import AllowedHosts, IPAddress
@@ -148,7 +147,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:  # socket.gaierror is an OSError
-        raise httpcore.ConnectError(str(error)) from None
+        raise httpx.ConnectError(str(error)) from None  # passes through httpcore as it is
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -179,63 +178,7 @@ def _check_before_proxy(request: httpx.Request) -> None:
     allowed = request.extensions.get(DESTINATIONS)
     if isinstance(allowed, AllowedHosts):
         port = request.url.port or _DEFAULT_PORTS.get(request.url.scheme, 443)
-        try:
-            checked_addresses(request.url.host, port, allowed)
-        except httpcore.ConnectError as error:
-            raise httpx.ConnectError(str(error), request=request) from None
-
-
-class _CheckedNetwork(httpcore.NetworkBackend):
-    """Opens connections for checked requests: resolve once, check every address, connect to a
-    checked one (the name never goes to the resolver a second time)."""
-
-    def __init__(self, allowed: AllowedHosts, resolver: Resolve) -> None:
-        self.allowed, self.resolver = allowed, resolver
-        self.network = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        failure: Exception | None = None
-        for address in checked_addresses(host, port, self.allowed, self.resolver):
-            try:
-                return self.network.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error  # the next address may answer
-        raise failure or httpcore.ConnectError("the host has no address")
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise DestinationRefused("a checked request never goes to a Unix socket")
-
-    def sleep(self, seconds: float) -> None:
-        self.network.sleep(seconds)
-
-
-class _CheckedTransport(httpx.HTTPTransport):
-    """httpx's transport over a connection pool whose connections are opened by `_CheckedNetwork`.
-    (httpx takes no network backend, so the pool it built is replaced: ``_pool`` is the one
-    attribute of httpx's own this relies on; tests/test_client.py covers it.)"""
-
-    def __init__(self, verify: bool, allowed: AllowedHosts, resolver: Resolve) -> None:
-        context = httpx.create_ssl_context(verify=verify)
-        super().__init__(verify=context)
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_CheckedNetwork(allowed, resolver),
-        )
+        checked_addresses(request.url.host, port, allowed)
 
 
 class NetworkTransport(httpx.BaseTransport):
@@ -249,6 +192,8 @@ class NetworkTransport(httpx.BaseTransport):
         self._checked: dict[AllowedHosts, httpx.HTTPTransport] = {}
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import h11  # loaded with httpx's transport anyway; `render` never sends
+
         transport = self._transport_for(request.extensions.get(DESTINATIONS))
         try:
             return transport.handle_request(request)
@@ -261,7 +206,9 @@ class NetworkTransport(httpx.BaseTransport):
         if isinstance(allowed, AllowedHosts):
             checked = self._checked.get(allowed)
             if checked is None:
-                checked = self._checked[allowed] = _CheckedTransport(
+                from exportdsl.export.checked import CheckedTransport  # httpcore, when needed
+
+                checked = self._checked[allowed] = CheckedTransport(
                     self._verify, allowed, self._resolver
                 )
             return checked
