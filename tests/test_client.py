@@ -16,6 +16,7 @@ from exportdsl.connector.reader import parse_connector
 from exportdsl.delivery.deliver import outcome
 from exportdsl.errors import ConnectorError, RenderError, TokenAnswerError
 from exportdsl.export.client import NetworkTransport, checked_addresses, make_client, refusal
+from exportdsl.export.dryrun import dry_run
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.results import ExportResult, PhaseResult
 from exportdsl.export.sending import DestinationRefused, Sender
@@ -150,14 +151,23 @@ def test_allow_hosts_admits_an_address_range(real_backend: Backend) -> None:
 
 
 def test_one_connectors_allowance_never_serves_another_connector(real_backend: Backend) -> None:
-    real_backend.on("/token", instance_token(real_backend.base_url))
+    port = int(real_backend.base_url.rsplit(":", 1)[1])
+    real_backend.on("/token", instance_token(f"http://report.test:{port}"))
     real_backend.on("/report", Reply(201))
     allowed = instance_plan(real_backend.base_url, "allow_hosts: [127.0.0.1]")
-    with make_client() as client:  # one worker's client: the allowed connection stays open
+    transport = NetworkTransport(verify=False, resolver=lambda host, port: ["127.0.0.1"])
+    with make_client(transport) as client:  # one worker's client: the allowed connection stays open
         assert run_export(allowed, client).ok
         refused = run_export(instance_plan(real_backend.base_url), client)
     assert isinstance(refused.error, TokenAnswerError)
     assert len(real_backend.requests_to("/report")) == 1
+
+
+def test_the_dry_run_refuses_an_address_written_as_the_host_as_the_export_does() -> None:
+    plan = instance_plan("http://backend.test")
+    answer = b'{"access_token": "t0ken-abc", "instance_url": "http://169.254.169.254"}'
+    with pytest.raises(TokenAnswerError, match="resolves to a link-local address"):
+        dry_run(plan, sample_chat(), env=ENV, token_answer=answer)
 
 
 def test_the_connection_goes_to_the_address_that_was_checked(real_backend: Backend) -> None:

@@ -9,6 +9,7 @@ second copy when an answer was lost and we tried again.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Mapping
@@ -22,10 +23,10 @@ from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.connector.model import AllowedHosts
 from exportdsl.errors import ExportDisabled, RenderError, SigningError
 from exportdsl.export import webhooks
-from exportdsl.export.client import DESTINATIONS
-from exportdsl.export.sending import safe_detail
+from exportdsl.export.client import DESTINATIONS, checked_addresses
+from exportdsl.export.sending import DestinationRefused, refused_destination, safe_detail
 from exportdsl.export.timing import Clock
-from exportdsl.vocabulary import Context
+from exportdsl.vocabulary import Context, Phase
 
 __all__ = [
     "Signer",
@@ -150,7 +151,7 @@ def build_request(
     if sign is not None:
         headers.update(sign.headers(headers.get("idempotency-key", key or ""), body))
     try:
-        return client.build_request(
+        request = client.build_request(
             rendered.method,
             rendered.url,
             headers=headers,
@@ -167,3 +168,19 @@ def build_request(
             f"the request's URL is not valid ({safe_detail(error)}); nothing was sent",
             hint="`exportdsl render` shows the URL as rendered, redacted",
         ) from None
+    if destinations is not None:
+        _check_written_address(request.url.host, destinations)
+    return request
+
+
+def _check_written_address(host: str, destinations: AllowedHosts) -> None:
+    """An address written as the host is refused here already, so the dry run, which resolves no
+    names, fails where the export would (the transport checks every request again)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: the transport resolves and checks it
+    try:
+        checked_addresses(host, 0, destinations)
+    except DestinationRefused as error:
+        raise refused_destination(Phase.EXPORT, error) from None

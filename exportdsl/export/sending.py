@@ -40,6 +40,7 @@ __all__ = [
     "full_jitter",
     "read_answer",
     "refused",
+    "refused_destination",
     "retry_after",
     "retryable",
     "retryable_error",
@@ -270,15 +271,20 @@ def refused(
     )
 
 
+def refused_destination(phase: Phase, error: DestinationRefused) -> TokenAnswerError:
+    """The error for a request whose host, from the token answer, the connector does not allow."""
+    return TokenAnswerError(
+        f"{phase} request: {error}; nothing was sent",
+        hint="if the back end really lives there, list its host name or address range "
+        "under allow_hosts: in the connector",
+    )
+
+
 def _unreachable(phase: Phase, error: httpx.TransportError, attempts: int) -> ExportDslError:
     """The error for an attempt without an answer. It names neither the host nor the URL: they may
     hold a part of a secret (an `$env` base URL, a token answer's ``instance_url``)."""
     if isinstance(error, DestinationRefused):
-        return TokenAnswerError(
-            f"{phase} request: {error}; nothing was sent",
-            hint="if the back end really lives there, list its host name or address range "
-            "under allow_hosts: in the connector",
-        )
+        return refused_destination(phase, error)
     if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
         return RenderError(
             f"{phase} request: HTTP/1.1 cannot carry it ({safe_detail(error)}); "
