@@ -1,10 +1,10 @@
 """JSON as RFC 8259 means it, read with Python's `json` but without its extensions.
 
-Python's reader accepts ``NaN`` and ``Infinity``, turns ``1e999`` into ``inf`` and reads integers of
-any length; each of those breaks a later step (a float conversion overflows, ``str()`` of a 5,000-digit
-integer raises, a re-encoded ``Infinity`` is no longer JSON). `loads` refuses them at the door with a
-`NumberError`, so every reader of outside JSON (a chat, a token answer) can turn it into its own clean
-error.
+Python's reader accepts ``NaN`` and ``Infinity``, turns ``1e999`` into ``inf`` and reads
+integers of any length; each of those breaks a later step (a float conversion overflows, ``str()``
+of a 5,000-digit integer raises, a re-encoded ``Infinity`` is no longer JSON). `loads` refuses them
+at the door with a `NumberError`, so every reader of outside JSON (a chat, a token answer) can turn
+it into its own clean error.
 """
 
 from __future__ import annotations
