@@ -77,6 +77,34 @@ def test_a_tab_in_the_indentation_is_named() -> None:
     assert error.location is not None and (error.location.line, error.location.column) == (5, 1)
 
 
+@pytest.mark.parametrize(
+    ("lines", "hint"),
+    [
+        (  # the keys of export are at 6: the one at 2 missed them, not the top level's 0
+            "export:\n      url: https://x.example/\n  body: x\n",
+            "this key is indented 2 spaces; its siblings 6: line it up with them",
+        ),
+        (
+            "export:\n  headers:\n    A: b\n body: x\n",
+            "this key is indented 1 space; its siblings 2: line it up with them",
+        ),
+        (
+            "export:\n  url: https://x.example/\n  body: |\n\t{}\n",
+            "this line is indented with a tab; YAML indents with spaces (the text of a | or > block"
+            " too)",
+        ),
+    ],
+)
+def test_the_siblings_are_the_level_the_key_missed(lines: str, hint: str) -> None:
+    assert load_error(HEAD + lines).hint == hint
+
+
+def test_a_line_inside_brackets_gets_no_indentation_hint() -> None:
+    """Inside a flow collection indentation means nothing to YAML."""
+    error = load_error(HEAD + "pdata: {a: 1,\n  b: [1, 2}\n")
+    assert error.hint is not None and "indented" not in error.hint
+
+
 def test_a_nested_key_is_not_taken_for_a_misindented_one() -> None:
     """A key deeper than its parent opens a mapping; its error is the value's (': ' unquoted)."""
     error = load_error(HEAD + "export:\n    url: https://x.example/: y\n")

@@ -171,7 +171,8 @@ def _yaml_error(error: yaml.MarkedYAMLError, file: str, text: str) -> LoadError:
     index = LineIndex(text)
     lines = [index.line_text(number) for number in range(1, index.lines + 1)]
     if mark is not None and mark.line < len(lines):
-        indentation = _misindented(lines, mark.line)
+        in_flow = "flow" in f"{error.context} {problem}"  # inside {…} or […]: no indentation there
+        indentation = None if in_flow else _misindented(lines, mark.line)
         if indentation is not None:
             (start, end), indent_hint = indentation
             where = Location(file, mark.line + 1, start + 1, mark.line + 1, end)
@@ -217,24 +218,31 @@ def _misindented(lines: list[str], number: int) -> tuple[tuple[int, int], str] |
     (0-based start, 1-based end) and a hint naming the indentation its siblings have."""
     line = lines[number]
     indent = line[: len(line) - len(line.lstrip(" \t"))]
-    levels, opens_child = _open_levels(lines[:number])
+    levels, opens_child, in_block = _open_levels(lines[:number])
     if "\t" in indent:
         tab = indent.index("\t")
-        siblings = f" (its siblings: {_spaces(levels[-1])})" if levels and not opens_child else ""
-        hint = f"this line is indented with a tab; YAML indents with spaces{siblings}"
-        return (tab, tab + 1), hint
+        where = (
+            " (the text of a | or > block too)"
+            if in_block
+            else f" (its siblings: {_spaces(levels[-1])})"
+            if levels and not opens_child
+            else ""
+        )
+        return (tab, tab + 1), f"this line is indented with a tab; YAML indents with spaces{where}"
     key = _key_line(line)
     depth = len(indent)
     if key is None or not levels or depth in levels or (opens_child and depth > levels[-1]):
         return None
-    sibling = min(reversed(levels), key=lambda level: abs(level - depth))
+    # The level it missed: the innermost when it is deeper than all, else the next one below it.
+    sibling = levels[-1] if depth > levels[-1] else min(lv for lv in levels if lv > depth)
     hint = f"this key is indented {_spaces(depth)}; its siblings {sibling}: line it up with them"
     return (depth, depth + len(key.key)), hint
 
 
-def _open_levels(lines: list[str]) -> tuple[list[int], bool]:
-    """The indentation of each mapping still open at the end of ``lines`` (outermost first), and
-    whether the last key opens a nested mapping (has no value on its line)."""
+def _open_levels(lines: list[str]) -> tuple[list[int], bool, bool]:
+    """The indentation of each mapping still open at the end of ``lines`` (outermost first),
+    whether the last key opens a nested mapping (has no value on its line), and whether the
+    lines end inside a ``|`` or ``>`` block."""
     levels: list[int] = []
     opens_child = False
     block_owner: int | None = None  # the indentation of a key whose `|` or `>` block we are in
@@ -256,7 +264,7 @@ def _open_levels(lines: list[str]) -> tuple[list[int], bool]:
         opens_child = not key.value or key.value.startswith("#")
         if _BLOCK_SCALAR.match(key.value):
             block_owner = depth
-    return levels, opens_child
+    return levels, opens_child, block_owner is not None
 
 
 def _spaces(count: int) -> str:
