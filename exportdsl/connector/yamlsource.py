@@ -110,8 +110,10 @@ def _astral_escape(match: re.Match[str]) -> str:
 
 
 def _check_json(text: str, file: str) -> None:
+    """JSON's own syntax check, for its precise messages. Numbers stay text here: converting a
+    number of over 4,300 digits raises ValueError (the shape reader reports it, with its place)."""
     try:
-        json.loads(text)
+        json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
     except json.JSONDecodeError as error:
         raise _trailing_comma(error, file) or _json_error(error, file) from None
     except RecursionError:
