@@ -18,7 +18,7 @@ from exportdsl.errors import ConfigError, Diagnostic, ExportDslError
 from exportdsl.language.grammar import load_parser
 from exportdsl.source import Location, Span, found_at
 
-__all__ = ["PdataReader", "depth", "parse_pdata", "unclosed_quote"]
+__all__ = ["PdataReader", "depth", "parse_pdata"]
 
 
 def parse_pdata(text: str) -> list[tuple[str, Any, Span]]:
@@ -125,12 +125,11 @@ def _pdata_parser() -> Lark:
 _SWALLOWED_PAIR = re.compile(r",\s*[A-Za-z_$][A-Za-z0-9_$-]*\s*:\s*\Z")
 
 
-def unclosed_quote(literal: str) -> tuple[int, str, str] | None:
+def _unclosed_quote(literal: str) -> tuple[int, str, str] | None:
     """Where a string of a literal that does not parse was opened but not closed (the offset of
-    its quote, what happened, a hint): a
-    quote that never closes, or one whose string runs on into the next pair (``{name:'John Doe,
-    email:'j@x'}``: the quote meant to open email's value closed name's). Lark would point at the
-    text after it, far from the mistake."""
+    its quote, what happened, a hint): a quote that never closes, or one whose string runs on into
+    the next pair (``{name:'John Doe, email:'j@x'}``: the quote meant to open email's value closed
+    name's). Lark would point at the text after it, far from the mistake."""
     position = 0
     while (opened := _next_quote(literal, position)) is not None:
         quote = literal[opened]
@@ -262,7 +261,7 @@ class PdataReader(ShapeReader):
             parsed = parse_pdata(node.value)
         except UnexpectedInput as error:
             position = error.pos_in_stream or 0
-            unclosed = unclosed_quote(node.value)
+            unclosed = _unclosed_quote(node.value)
             if unclosed is not None:
                 opened, problem, hint = unclosed
                 self.diagnostics.append(
