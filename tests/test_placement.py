@@ -40,11 +40,10 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
         ("https://$host/a/$v?q=$w#$f", ["url", "url-component", "url-component", "url-component"]),
         ("https://$host:$port/", ["url", "url"]),
         ("https://${user}@$host/$p", ["url", "url", "url-component"]),
-        ("$scheme://$host/$p", ["url", "url", "url-component"]),
+        ("$origin/$p", ["url", "url-component"]),
         ("https://h?$q", ["url-component"]),
         ("https://h#$f", ["url-component"]),
         ("https://h/$a$b", ["url-component", "url-component"]),
-        ("http:/$x", ["url-component"]),  # no '://': the first '/' starts the path
         ("$a$b?x=$c", ["url", "url", "url-component"]),
         ("https://h## comment /\n$x", ["url"]),  # a comment's '/' is not in the URL
         ("https://h#[[/]]#$x", ["url-component"]),  # an unparsed block's '/' is
@@ -57,6 +56,106 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
 )
 def test_url(source: str, expected: list[str]) -> None:
     assert contexts(source, "url") == expected
+
+
+def test_url_holes_are_placed_even_when_the_url_is_refused() -> None:
+    placement = place(parse("http:/$x"), FieldKind.URL)  # no '://': the first '/' starts the path
+    assert [str(context) for context in placement.contexts] == ["url-component"]
+    assert [problem.code for problem in placement.problems] == ["XD213"]
+
+
+# -- what no request can carry: compile errors with a position (XD212, XD213, XD214) ----------
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span", "hint"),
+    [
+        ("https://h/a\n", "holds a line break", Span(11, 12), "write `|-` or `>-`"),
+        ("https://h/a\nb", "holds a line break", Span(11, 12), "percent-encode it"),
+        ("https://h/a b/$v", "holds a space", Span(11, 12), "a space is %20"),
+        ("https://h/\t$v", "the control character U+0009", Span(10, 11), "remove it"),
+        ("https://h/$v\x7f", "the control character U+007F", Span(12, 13), "remove it"),
+        ("https://h/$v ", "holds a space", Span(12, 13), "write `|-`"),
+        ("ftp://files.example/x", "must start with http:// or https://", Span(0, 1), "only http"),
+        ("localhost:8080/x", "must start with http://", Span(0, 1), "https://localhost:8080/x"),
+        ("//crm.example/x", "must start with http://", Span(0, 1), "https://crm.example/x"),
+        ("http:/crm.example/x", "must start with http://", Span(0, 1), "two slashes"),
+        ("https:///x", "must start with http://", Span(0, 1), "the host is missing"),
+        ("https://", "must start with http://", Span(0, 1), "the host is missing"),
+        ("crm.example/$v", "must start with http://", Span(0, 1), "https://crm.example/"),
+        ("", "the URL is empty", Span(0, 1), None),
+        ("## only a comment\n", "the URL is empty", Span(0, 1), None),
+        ("$scheme://$host/x", "starts with $scheme, followed by ':'", Span(0, 7), "literally"),
+        ("${base}.example/x", "starts with ${base}, followed by '.'", Span(0, 7), "whole origin"),
+    ],
+)
+def test_url_no_request_can_carry(source: str, message: str, span: Span, hint: str | None) -> None:
+    (problem,) = place(parse(source), FieldKind.URL).problems
+    assert problem.code == "XD213" and message in problem.message and problem.span == span
+    assert problem.hint == hint if hint is None else hint in (problem.hint or "")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://crm.example/x",
+        "HTTP://crm.example",
+        "https://$host/x",
+        "https://h:$port/x",
+        "http://127.0.0.1:8080/x?q=$v#$f",
+        "$origin",
+        "$origin/x",
+        "$a$b?x=$c",
+        "${origin}#top",
+        "https://h/a%20b",
+        "https://h/## a comment ends the line\n",  # the comment takes the line break with it
+    ],
+)
+def test_url_that_can_be_sent(source: str) -> None:
+    assert place(parse(source), FieldKind.URL).problems == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span", "hint"),
+    [
+        ("Bearer $t\n", "holds a line break", Span(9, 10), "write `|-` or `>-`"),
+        ("Bearer $t\n  \n", "holds a line break", Span(9, 10), "write `|-`"),
+        ("a\nb $t", "holds a line break", Span(1, 2), "a header value is one line"),
+        ("a\rb", "holds a line break", Span(1, 2), "one line"),
+        ("x\x00", "the control character U+0000", Span(1, 2), "remove it"),
+        ("x\x1b[31m", "the control character U+001B", Span(1, 2), "remove it"),
+        ("x\u2028y", "holds a line break", Span(1, 2), "one line"),
+    ],
+)
+def test_header_no_request_can_carry(source: str, message: str, span: Span, hint: str) -> None:
+    (problem,) = place(parse(source), FieldKind.HEADER).problems
+    assert problem.code == "XD212" and message in problem.message and problem.span == span
+    assert hint in (problem.hint or "")
+
+
+def test_header_tabs_and_spaces_can_be_sent() -> None:
+    assert place(parse(" Bearer\t$t  "), FieldKind.HEADER).problems == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "span"),
+    [
+        ("grant_type=client_credentials\n", Span(29, 30)),
+        ("a=$v\n", Span(4, 5)),
+        ("a=$v  \r\n", Span(4, 8)),
+        ("a=1\n\n", Span(3, 5)),
+        ("a=1\n## the end\n", Span(3, 4)),
+    ],
+)
+def test_form_whose_block_adds_a_line_break(source: str, span: Span) -> None:
+    (problem,) = place(parse(source), FieldKind.FORM).problems
+    assert problem.code == "XD214" and problem.span == span
+    assert "last value" in problem.message and "`|-`" in (problem.hint or "")
+
+
+@pytest.mark.parametrize("source", ["a=$v", "a=1&b=2", "a=$v  ", "a=1\n&b=$v", "a=1## c\n"])
+def test_form_without_a_trailing_line_break(source: str) -> None:
+    assert place(parse(source), FieldKind.FORM).problems == ()
 
 
 # -- JSON --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
 from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
 from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
+from exportdsl.compiler.wire import form_flaws
 from exportdsl.connector.model import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import Reference, Text, format_path
@@ -181,7 +182,10 @@ class _Compiler:
             self.diagnose(field, error.code, error.message, error.span or Span(0, 1), error.hint)
             return FieldPlan(field.name, kind, phase, (), ())
         placement = place(nodes, kind)
-        for problem in placement.problems:
+        problems = placement.problems
+        if kind == FieldKind.TEXT and body_shape(nodes) == FieldKind.FORM:
+            problems += tuple(form_flaws(nodes))  # a form under another Content-Type (or none)
+        for problem in problems:
             self.diagnose(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
         for reference, context in zip(references, placement.contexts, strict=True):
@@ -317,8 +321,10 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
         return f"{where} is a list; pick an element first, e.g. {where}[0]", None
     if key in var.children:
         return var.children[key]
+    if var.entries is not None:
+        return var.entries
     if not var.children:
-        return f"{where} has no properties", None
+        return f"{where} is a value with no properties", f"use {where} itself"
     close = closest(key, var.children)
     available = "available: " + ", ".join(var.children)
     return f"{where} has no property {key!r}", (

@@ -15,22 +15,13 @@ import re
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from exportdsl.compiler import rules
+from exportdsl.compiler import rules, wire
+from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import Comment, Node, Reference, Text
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
 __all__ = ["Placement", "Problem", "body_shape", "kind_for_content_type", "place"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A compile error found while placing holes; ``code`` is a diagnostic code."""
-
-    code: str
-    message: str
-    span: Span
-    hint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +67,23 @@ def body_shape(nodes: tuple[Node, ...]) -> FieldKind | None:
 _UNIFORM = {FieldKind.HEADER: Context.HEADER, FieldKind.FORM: Context.FORM}
 
 
+# What no request can carry, by field kind (`wire`).
+_WIRE_CHECKS = {
+    FieldKind.URL: wire.url_flaws,
+    FieldKind.HEADER: wire.header_flaws,
+    FieldKind.FORM: wire.form_flaws,
+}
+
+
 def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
+    placement = _place(nodes, kind)
+    check = _WIRE_CHECKS.get(kind)
+    if check is None:
+        return placement
+    return Placement(placement.contexts, placement.problems + tuple(check(nodes)))
+
+
+def _place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
     if kind == FieldKind.JSON:
         return _Json().run(nodes)
     if kind == FieldKind.XML:
