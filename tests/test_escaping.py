@@ -40,20 +40,35 @@ XML_CONTEXTS = ["xml", "xml-attribute", "xml-cdata"]
 HEADER_CONTROLS = [chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]]
 
 
+# Values known only at run time (here $env) before a URL's path: a connector's URL, no Template's.
+RUN_TIME_URLS = {"url-origin": "$env.V/x", "url-host": "https://$env.V/x"}
+
+
 def render(context: str, value: Any) -> str:
+    if context in RUN_TIME_URLS:
+        return render_url(RUN_TIME_URLS[context], {"V": value})
     kind, source = TEMPLATES[context]
     return Template(source, kind).render({"v": value})
 
 
+def render_url(url: str, env: dict[str, Any]) -> str:
+    from exportdsl import compile_connector, parse_connector
+
+    text = f"connector: {{id: 1, name: u}}\nclient: {{id: 1}}\nexport: {{url: '{url}'}}\n"
+    plan = compile_connector(parse_connector(text, "u.yaml"))
+    assert plan.export is not None
+    return plan.export.render(plan.connector_variables() | {"env": env}).url
+
+
 def test_every_context_has_a_template_here() -> None:
-    assert set(TEMPLATES) == set(ESCAPERS)
+    assert set(TEMPLATES) | set(RUN_TIME_URLS) == set(ESCAPERS)
 
 
 # -- lone surrogates ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("surrogate", LONE_SURROGATES)
-@pytest.mark.parametrize("context", sorted(TEMPLATES))
+@pytest.mark.parametrize("context", sorted(TEMPLATES | RUN_TIME_URLS))
 def test_a_lone_surrogate_is_refused_in_every_context(context: str, surrogate: str) -> None:
     if context.startswith("xml"):
         message = f"character U+{ord(surrogate):04X} cannot appear in XML 1.0"
@@ -157,7 +172,81 @@ def test_the_first_control_character_is_the_one_named() -> None:
     "value", ["\t", "a\tb", " ~!", "caf\u00e9 \u00a0 \u0085 \u2028", "\x80\x9f"]
 )
 def test_a_header_keeps_tab_and_everything_printable(value: str) -> None:
-    assert render("header", value) == f"Bearer {value}"
+    assert render("header", value) == f"Bearer {value}".rstrip(" \t")
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "sent"),
+    [
+        ("Bearer $v", "tok \t", "Bearer tok"),
+        ("$v", " \ttok\t ", "tok"),
+        ("  $v  ", "a b", "a b"),  # inside the value, white space stays
+        ("$!v", None, ""),
+        ("x\t", None, "x"),  # a literal tab at the end too
+    ],
+)
+def test_a_header_value_is_trimmed_of_spaces_and_tabs_at_both_ends(
+    source: str, value: Any, sent: str
+) -> None:
+    """RFC 9110 §5.5: a recipient strips them, strict clients refuse to send them (h11's
+    'Illegal header value'): trimmed, so what is sent is what is received."""
+    assert Template(source, "header").render({"v": value}) == sent
+
+
+# -- run-time values before a URL's path: an origin, nothing more -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "held"),
+    [
+        ("url-origin", "http://169.254.169.254/latest/meta-data#", "a path ('/')"),
+        ("url-origin", "https://crm.example#", "a fragment ('#')"),
+        ("url-origin", "https://crm.example?x=1", "a query ('?')"),
+        ("url-origin", "https://crm.example@evil.example", "user info ('@')"),
+        ("url-origin", "https://u:p@evil.example", "user info ('@')"),
+        ("url-origin", "https://evil.example\\.crm.example", "a backslash"),
+        ("url-origin", "https://crm.example\t", "white space or a control character"),
+        ("url-origin", "https://crm .example", "white space or a control character"),
+        ("url-origin", "https://crm.example/", "a path ('/')"),
+        ("url-origin", "crm.example", "not http(s)://host[:port]"),
+        ("url-origin", "ftp://crm.example", "not http(s)://host[:port]"),
+        ("url-origin", "https://crm.example:port", "not http(s)://host[:port]"),
+        ("url-origin", "", "not http(s)://host[:port]"),
+        ("url-host", "https://evil.example", "a scheme ('://')"),
+        ("url-host", "evil.example/x", "a path ('/')"),
+        ("url-host", "x@evil.example", "user info ('@')"),
+        ("url-host", "evil.example#", "a fragment ('#')"),
+        ("url-host", "", "not a host name"),
+    ],
+)
+def test_a_run_time_value_before_the_path_sets_only_an_origin(
+    context: str, value: str, held: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        render(context, value)
+    error = caught.value
+    assert "export.url: a value before the URL's path may set only the origin" in error.message
+    assert held in error.message
+    assert error.location is not None and error.location.column == (
+        16 if context == "url-origin" else 24
+    )
+    for part in ("169.254", "evil", "crm", "u:p"):  # the value may be a secret: never quoted
+        assert part not in error.message and part not in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "url"),
+    [
+        ("url-origin", "https://eu7.crm.example", "https://eu7.crm.example/x"),
+        ("url-origin", "HTTP://crm.example:8080", "HTTP://crm.example:8080/x"),
+        ("url-origin", "https://[2001:db8::1]:443", "https://[2001:db8::1]:443/x"),
+        ("url-host", "crm.example", "https://crm.example/x"),
+        ("url-host", "10.0.0.7:8443", "https://10.0.0.7:8443/x"),
+        ("url-host", "[::1]", "https://[::1]/x"),
+    ],
+)
+def test_a_bare_origin_or_host_is_inserted_as_is(context: str, value: str, url: str) -> None:
+    assert render(context, value) == url
 
 
 # -- URL component and form --------------------------------------------------------------------

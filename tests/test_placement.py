@@ -246,6 +246,67 @@ def test_json_nested_too_deeply() -> None:
     ]
 
 
+def test_json_with_a_huge_number_is_checked_for_syntax_only() -> None:
+    """Python refuses to convert integers over 4,300 digits; the check needs no conversion."""
+    assert place(parse('{"n": ' + "9" * 5000 + ', "v": $v}'), "json").problems == ()
+
+
+# -- JSON keys made by holes: each object's keys, for the render-time check ------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "objects"),
+    [
+        ('{"a": $v}', []),  # no key with a hole: nothing to check
+        ('{"$k": 1, "admin": false}', [(("admin",), [((0,), False)])]),
+        ('{$k: 1, "admin": 2}', [(("admin",), [((0,), True)])]),
+        ('{"x_$k": 1, "a\\u0064min": 2}', [(("admin",), [(("x_", 0), False)])]),
+        ('{"a\\"$k\\\\": 1}', [((), [(('a\\"', 0, "\\\\"), False)])]),
+        ('{$k: "$v", "b": {"c": 1}, ${j}: 2}', [(("b",), [((0,), True), ((2,), True)])]),
+        # each object by itself: the inner one closes first
+        ('{"a": {$k: 1, "x": 2}, "b": 1}', [(("x",), [((0,), True)])]),
+        ('[{"$k": 1}, {"$j": 2, "k": 3}]', [((), [((0,), False)]), (("k",), [((1,), False)])]),
+        ('{"a": "$v", "b": [$w, "$x"]}', []),  # values, not keys
+    ],
+)
+def test_json_keys_made_by_holes(
+    source: str, objects: list[tuple[tuple[str, ...], list[tuple[tuple[str | int, ...], bool]]]]
+) -> None:
+    found = place(parse(source), "json").objects
+    assert [
+        (item.literal, [(key.parts, key.bare) for key in item.keys]) for item in found
+    ] == objects
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "repeated"),
+    [
+        ('{"$k": 1, "admin": 2}', ["admin"], "admin"),
+        ('{"$k": 1, "admin": 2}', ["ADMIN"], "admin"),  # some parsers ignore case
+        ('{"$k": 1, "admin": 2}', ["user"], None),
+        ('{$k: 1, "admin": 2}', ['"admin"'], "admin"),  # a bare key's value comes quoted
+        ('{$k: 1, "admin": 2}', ['"\\u0061dmin"'], "admin"),  # as the parser reads it
+        ('{"x_$k": 1, "x_admin": 2}', ["admin"], "x_admin"),
+        ("{$k: 1, $j: 2}", ['"a"', '"A"'], 0),  # two keys with holes: the first one
+        ("{$k: 1, $j: 2}", ['"a"', '"b"'], None),
+    ],
+)
+def test_a_key_made_by_a_hole_may_not_repeat_a_key_of_its_object(
+    source: str, values: list[str], repeated: str | int | None
+) -> None:
+    (json_object,) = place(parse(source), "json").objects
+    found = json_object.repeated(values)
+    if repeated is None:
+        assert found is None
+    else:
+        assert found is not None
+        key, other = found
+        if isinstance(repeated, int):  # the later key repeats the earlier one
+            assert key is json_object.keys[-1] and other is json_object.keys[repeated]
+        else:
+            assert key is json_object.keys[0] and other == repeated
+
+
 # -- XML ---------------------------------------------------------------------------------------
 
 
