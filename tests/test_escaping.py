@@ -5,15 +5,27 @@ other than CR/LF/NUL, single-quoted attributes, trusted values) and exact output
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
 import pytest
+from backend import (
+    ACCESS_TOKEN,
+    API_KEY,
+    CLIENT_SECRET,
+    SAMPLE_CHAT,
+    Backend,
+    Reply,
+    connector_text,
+)
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exportdsl import RenderError, Template
+from exportdsl.cli.main import main
 from exportdsl.compiler import escaping
 from exportdsl.compiler.escaping import ESCAPERS, needs_escaping, trusting
 from exportdsl.compiler.values import SafeText
@@ -546,3 +558,43 @@ def test_a_plain_string_where_base64_is_expected_is_escaped() -> None:
     variables["report"] = {"encoded": {"base64": "a/b"}, "bytes": "5&x=1"}
     request = plan.export.render(variables)
     assert request.url == "https://api.example/upload/a%2Fb?n=5%26x%3D1"
+
+
+# -- the dry run stops where the export stops -------------------------------------------------
+
+
+def test_render_and_export_stop_at_the_same_reference_on_the_same_token_answer(
+    tmp_path: Path, real_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Today's report went to 169.254.169.254 with its Bearer token: the token answer's
+    instance_url held a path and a '#'. Now both commands refuse it, in the same words, at the
+    reference, without sending the report and without quoting the value."""
+    monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("API_KEY", API_KEY)
+    answer = {"access_token": ACCESS_TOKEN, "instance_url": "http://169.254.169.254/latest/x#"}
+    real_backend.on("/token", Reply(json=answer))
+    real_backend.on("/report", Reply(201, json={}))
+    connector = tmp_path / "instance.yaml"
+    url = "$tokenResponse.body.JSON.instance_url/report"
+    connector.write_text(connector_text(real_backend.base_url, export_url=url))
+    token_answer = tmp_path / "token.json"
+    token_answer.write_text(json.dumps(answer))
+
+    exported = CliRunner().invoke(main, ["export", str(connector), str(SAMPLE_CHAT), "--json"])
+    rendered = CliRunner().invoke(
+        main, ["render", str(connector), str(SAMPLE_CHAT), "--token-response", str(token_answer)]
+    )
+
+    assert exported.exit_code == rendered.exit_code == 1
+    error = json.loads(exported.stdout)["error"]
+    lines = connector.read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if url in text)
+    column = lines[line - 1].index(url) + 1
+    assert error["code"] == "XD300"
+    assert (error["location"]["line"], error["location"]["column"]) == (line, column)
+    assert error["message"].startswith("export.url: a value before the URL's path may set only")
+    assert f"{connector}:{line}:{column}: {error['message']}" in rendered.stderr
+    assert [item.path for item in real_backend.received] == ["/token"]  # the report stayed here
+    error_line = next(text for text in rendered.stderr.splitlines() if "export.url" in text)
+    for words in (error["message"], error["hint"], error_line):  # the value is never quoted
+        assert "169.254" not in words and "latest" not in words
