@@ -563,19 +563,43 @@ def test_a_plain_string_where_base64_is_expected_is_escaped() -> None:
 # -- the dry run stops where the export stops -------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("answer", "url", "reference", "message", "secret"),
+    [
+        (  # today the report went to 169.254.169.254 with its Bearer token
+            {"access_token": ACCESS_TOKEN, "instance_url": "http://169.254.169.254/latest/x#"},
+            "$tokenResponse.body.JSON.instance_url/report",
+            "$tokenResponse.body.JSON.instance_url",
+            "export.url: a value before the URL's path may set only the origin",
+            "169.254",
+        ),
+        (  # a header no request can carry
+            {"access_token": "t0k\r\nX-Admin: 1"},
+            None,
+            "$tokenResponse.body.JSON.access_token",
+            "export.headers.Authorization: a header value may not contain CR, LF or NUL",
+            "X-Admin",
+        ),
+    ],
+)
 def test_render_and_export_stop_at_the_same_reference_on_the_same_token_answer(
-    tmp_path: Path, real_backend: Backend, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    real_backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: dict[str, str],
+    url: str | None,
+    reference: str,
+    message: str,
+    secret: str,
 ) -> None:
-    """Today's report went to 169.254.169.254 with its Bearer token: the token answer's
-    instance_url held a path and a '#'. Now both commands refuse it, in the same words, at the
-    reference, without sending the report and without quoting the value."""
+    """The dry run and the export share the plan's render, so every check it makes stops both:
+    the same code, the same words, the same reference; the report is not sent and the value is
+    not quoted."""
     monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
     monkeypatch.setenv("API_KEY", API_KEY)
-    answer = {"access_token": ACCESS_TOKEN, "instance_url": "http://169.254.169.254/latest/x#"}
     real_backend.on("/token", Reply(json=answer))
     real_backend.on("/report", Reply(201, json={}))
     connector = tmp_path / "instance.yaml"
-    url = "$tokenResponse.body.JSON.instance_url/report"
     connector.write_text(connector_text(real_backend.base_url, export_url=url))
     token_answer = tmp_path / "token.json"
     token_answer.write_text(json.dumps(answer))
@@ -588,13 +612,12 @@ def test_render_and_export_stop_at_the_same_reference_on_the_same_token_answer(
     assert exported.exit_code == rendered.exit_code == 1
     error = json.loads(exported.stdout)["error"]
     lines = connector.read_text().splitlines()
-    line = next(number for number, text in enumerate(lines, 1) if url in text)
-    column = lines[line - 1].index(url) + 1
-    assert error["code"] == "XD300"
+    line = next(number for number, text in enumerate(lines, 1) if reference in text)
+    column = lines[line - 1].index(reference) + 1
+    assert error["code"] == "XD300" and error["message"].startswith(message)
     assert (error["location"]["line"], error["location"]["column"]) == (line, column)
-    assert error["message"].startswith("export.url: a value before the URL's path may set only")
     assert f"{connector}:{line}:{column}: {error['message']}" in rendered.stderr
     assert [item.path for item in real_backend.received] == ["/token"]  # the report stayed here
-    error_line = next(text for text in rendered.stderr.splitlines() if "export.url" in text)
+    error_line = next(text for text in rendered.stderr.splitlines() if message[:20] in text)
     for words in (error["message"], error["hint"], error_line):  # the value is never quoted
-        assert "169.254" not in words and "latest" not in words
+        assert secret not in words

@@ -162,7 +162,9 @@ send the report, and its token, to a host of their choosing (``x@evil.example``)
 
 Better: only connector values (``$pdata``, ``$env``, ``$ClientsID``, ``$chatConnector``) and the
 token answer (OAuth servers send the API's base URL there) may form the scheme and host; put chat
-values after a ``/`` or ``?``, where each is percent-encoded as one component.
+values after a ``/`` or ``?``, where each is percent-encoded as one component. A value known only
+at run time there (the token answer, ``$env``) must be a bare origin, ``https://host[:port]``
+(host and port alone after a literal ``https://``), or the export stops before sending.
 """,
 )
 
