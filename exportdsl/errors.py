@@ -13,7 +13,7 @@ The tree, with each class's code (a code has one meaning; `exportdsl rules CODE`
      +-- SettingsError          XD003  bad lint settings ([tool.exportdsl], --select, ...)
      +-- TemplateSyntaxError    XD100  a template that does not follow the language
      +-- CompileError           XD200  a template that cannot work where it stands
-     |                                 (its diagnostics: XD201-XD210, `compiler.rules`)
+     |                                 (its diagnostics: XD201 and up, `compiler.rules`)
      +-- ConnectorError         XD000  all of one file's diagnostics
      +-- RenderError            XD300  a value that cannot be rendered where it lands
      |    +-- MissingValue      XD300  a referenced value is missing or null
@@ -219,7 +219,7 @@ class TemplateSyntaxError(ExportDslError):
 
 
 class CompileError(ExportDslError):
-    """A template parses but cannot work where it stands: the diagnostics XD201-XD210 say why."""
+    """A template parses but cannot work where it stands: its own codes (XD201 and up) say why."""
 
     code = "XD200"
     name = "compile-error"
@@ -287,7 +287,8 @@ class ChatError(ExportDslError):
 class ExportError(ExportDslError):
     """The export failed: the back end was unreachable, timed out, redirected or refused it.
     Messages are redacted before they are made. Transient failures were retried first
-    (docs/export.md)."""
+    (docs/export.md). Better: the message names the phase and the answer; `exportdsl render` shows
+    the requests as they would go out, and `exportdsl queue show` a delivery's last error."""
 
     code = "XD600"
     name = "export-failed"
@@ -330,7 +331,9 @@ class OutboxError(ExportDslError):
 
 class ServeError(ExportDslError):
     """A connector folder cannot be served: no connector files, a name that cannot be part of a
-    URL, or a connector without an intake secret (docs/serve.md)."""
+    URL, or a connector without an intake secret (docs/serve.md). Better: `exportdsl check` on the
+    folder first; give each connector an ``intake: {secret: $env.NAME}`` and a file name of
+    letters, digits, ``.``, ``-`` and ``_`` (starting with a letter or digit)."""
 
     code = "XD701"
     name = "serve-error"

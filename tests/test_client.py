@@ -94,13 +94,26 @@ def test_a_local_protocol_error_is_a_configuration_error_the_outbox_does_not_ret
 def test_an_invalid_url_error_never_quotes_a_part_of_a_secret(real_backend: Backend) -> None:
     text = connector_text(real_backend.base_url, token=False, export_url="http://$env.CRM/report")
     plan = compile_connector(parse_connector(text, "test.yaml"))
-    env = ENV | {"CRM": "crm.example:s3cretport"}  # httpx: "Invalid port: 's3cretport'"
+    env = ENV | {"CRM": "10.20.30.456:8443"}  # httpx: "Invalid IPv4 address: '10.20.30.456'"
     with make_client() as client:
         result = Exporter(plan, client, env=env).run(sample_chat())
     assert isinstance(result.error, RenderError)
-    assert "Invalid port" in str(result.error)
-    assert "s3cret" not in str(result.error)
+    assert "Invalid IPv4 address" in str(result.error)
+    assert "10.20.30" not in str(result.error)
     assert outcome(result).permanent
+
+
+def test_a_host_name_the_resolver_cannot_take_is_a_render_error_not_a_crash() -> None:
+    """A label of 64 characters passes httpx; the socket's IDNA encoding raised UnicodeError,
+    which escaped Exporter.run (exit 3)."""
+    text = connector_text("http://backend.test", token=False, export_url="http://$env.CRM/report")
+    plan = compile_connector(parse_connector(text, "test.yaml"))
+    env = ENV | {"CRM": "a" * 64 + ".example"}
+    with make_client() as client:
+        result = Exporter(plan, client, env=env).run(sample_chat())
+    assert isinstance(result.error, RenderError)
+    assert "longer than 63 characters" in result.error.message
+    assert "a" * 20 not in str(result.error)
 
 
 # -- item 3: a token answer cannot choose where the report goes --------------------------------

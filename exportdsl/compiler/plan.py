@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
 from exportdsl.compiler.escaping import needs_escaping
+from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
 from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
@@ -77,6 +78,7 @@ class FieldPlan:
     phase: Phase | None
     holes: tuple[Hole, ...]
     pieces: tuple[str | Hole, ...]
+    json_objects: tuple[JsonObject, ...] = ()  # objects whose keys holes make: checked per render
 
     @functools.cached_property
     def constant(self) -> str | None:
@@ -111,6 +113,11 @@ def _check_url(name: str, url: str) -> None:
         raise RenderError(f"{name}: {shorten(url)!r} is not an http or https URL with a host")
 
 
+# A header value's leading and trailing white space is not part of it (RFC 9110 §5.5: a recipient
+# strips it), and strict clients refuse to send it: trimmed, so what is sent is what is received.
+_OWS = " \t"
+
+
 class _Block:
     """The fields of one request, compiled together.
 
@@ -130,6 +137,16 @@ class _Block:
         self.layout = tuple(
             (field.pattern, len(field.holes)) if field.holes else field.constant or ""
             for field in self.fields
+        )
+        self.headers = tuple(field.kind == FieldKind.HEADER for field in self.fields)
+        # (field, its first hole's number in the block) for each field with keys made by holes
+        starts = [0]
+        for each in self.fields:
+            starts.append(starts[-1] + len(each.holes))
+        self.keyed = tuple(
+            (each, start)
+            for each, start in zip(self.fields, starts, strict=False)
+            if each.json_objects
         )
 
     @property
@@ -153,6 +170,8 @@ class _Block:
                 values = tuple(self.function(self.context(variables)))
             except RenderError as error:
                 raise self._locate(error) from None
+        for keyed, first in self.keyed:
+            self._check_keys(keyed, first, values[first : first + len(keyed.holes)])
         texts, start = [], 0
         for item in self.layout:
             if isinstance(item, str):
@@ -163,7 +182,34 @@ class _Block:
                 start += count
         if self.url is not None:
             _check_url(self.url, texts[0])
+        if any(self.headers):
+            texts = [
+                text.strip(_OWS) if header else text
+                for text, header in zip(texts, self.headers, strict=True)
+            ]
         return texts
+
+    def _check_keys(self, field: FieldPlan, first: int, values: Sequence[str]) -> None:
+        """No key made by a hole may repeat another key of its object (docs/design.md §8.4)."""
+        for json_object in field.json_objects:
+            found = json_object.repeated(values)
+            if found is None:
+                continue
+            key, other = found
+            hole = self.holes[first + _first_hole(key)]
+            repeats = (
+                f"the key {other!r}"
+                if isinstance(other, str)
+                else f"the key made by {field.holes[_first_hole(other)].reference}"
+            )
+            raise RenderError(
+                f"{field.name}: the key made by {hole.reference} repeats {repeats} of the same "
+                "JSON object",
+                location=hole.location,
+                hint="parsers keep only one of two equal keys (some compare them ignoring case), "
+                "so a value could replace a field the connector sets; put such values in an "
+                "object of their own",
+            )
 
     def _locate(self, error: RenderError) -> RenderError:
         hole = getattr(error, "hole", None)
@@ -175,6 +221,10 @@ class _Block:
         return RenderError(
             f"{field.name}: {error.message}", location=where.location, hint=error.hint
         )
+
+
+def _first_hole(key: JsonKey) -> int:
+    return next(part for part in key.parts if isinstance(part, int))
 
 
 def compile_blocks(groups: Sequence[Sequence[FieldPlan]]) -> list[_Block]:

@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.connector.model import (
     Connector,
@@ -32,7 +32,15 @@ from exportdsl.connector.shape import (
     read_auth,
     request_methods,
 )
-from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
+from exportdsl.connector.yamlsource import (
+    compose,
+    decode,
+    node_location,
+    read_text,
+    scalar_map,
+    source_text,
+    yaml_quoted,
+)
 from exportdsl.errors import ConnectorError
 from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
@@ -218,12 +226,23 @@ class _Reader(PdataReader):
             self.fail(
                 f"{name} must be a template (text), not {describe(node)}",
                 node,
-                "quote the value, or use a '|' block for several lines",
+                self.quote_hint(node, name.rpartition(".")[2]),
             )
             return None
         return TemplateField(
             name, str(node.value), scalar_map(node, self.file, self.index), node.start_mark.line + 1
         )
+
+    def quote_hint(self, node: Node, key: str) -> str:
+        """How to make the value text: for a `{...}` YAML took for a mapping, or a body's `[...]`
+        it took for a list (JSON, say), the value quoted whole. (A URL in brackets is no JSON.)"""
+        meant_as_text = isinstance(node, MappingNode) or (
+            key == "body" and isinstance(node, SequenceNode)
+        )
+        written = source_text(node, self.index.text) if meant_as_text else None
+        if written is None:
+            return "quote the value, or use a '|' block for several lines"
+        return f"YAML read it as {describe(node)}; quote it whole: {key}: {yaml_quoted(written)}"
 
     def request(self, top: Mapping[str, Node], phase: str, url_required: bool) -> Request | None:
         node = top.get(phase)

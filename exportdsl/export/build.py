@@ -64,8 +64,8 @@ def checked_destinations(plan: Plan, request: RequestPlan | None) -> AllowedHost
     author chose it."""
     if request is None or request.url is None:
         return None
-    from_answer = any(
-        hole.context is Context.URL_PREFIX and hole.reference.name == "tokenResponse"
+    from_answer = any(  # anywhere before the path: the origin, the host, the port
+        hole.context is not Context.URL_COMPONENT and hole.reference.name == "tokenResponse"
         for hole in request.url.holes
     )
     return plan.allow_hosts if from_answer else None
@@ -168,9 +168,23 @@ def build_request(
             f"the request's URL is not valid ({safe_detail(error)}); nothing was sent",
             hint="`exportdsl render` shows the URL as rendered, redacted",
         ) from None
+    _check_host_name(request.url.host)
     if destinations is not None:
         _check_written_address(request.url.host, destinations)
     return request
+
+
+def _check_host_name(host: str) -> None:
+    """A host name the resolver cannot take (a label longer than 63 characters, an empty one):
+    httpx lets it through, and the socket's IDNA encoding would raise while connecting."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise RenderError(
+            "the request's host name is not valid: one of its labels is empty or longer than 63 "
+            "characters; nothing was sent",
+            hint="a host name is dot-separated labels of 1 to 63 characters",
+        ) from None
 
 
 def _check_written_address(host: str, destinations: AllowedHosts) -> None:
