@@ -13,7 +13,7 @@ The tree, with each class's code (a code has one meaning; `exportdsl rules CODE`
      +-- SettingsError          XD003  bad lint settings ([tool.exportdsl], --select, ...)
      +-- TemplateSyntaxError    XD100  a template that does not follow the language
      +-- CompileError           XD200  a template that cannot work where it stands
-     |                                 (its diagnostics: XD201-XD210, `compiler.rules`)
+     |                                 (its diagnostics: XD201 and up, `compiler.rules`)
      +-- ConnectorError         XD000  all of one file's diagnostics
      +-- RenderError            XD300  a value that cannot be rendered where it lands
      |    +-- MissingValue      XD300  a referenced value is missing or null
@@ -179,8 +179,8 @@ class ConfigError(ExportDslError):
         connector: {id: 7}     # the name is missing
 
     Better: the keys of README "Connector files", spelled as there (the message says "did you
-    mean"). Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH, `timezone` an
-    IANA name.
+    mean"). Header names must be RFC 9110 tokens, `method` one of POST, PUT, PATCH (GET too for
+    the token request, without a body), `timezone` an IANA name.
     """
 
     code = "XD002"
@@ -219,7 +219,7 @@ class TemplateSyntaxError(ExportDslError):
 
 
 class CompileError(ExportDslError):
-    """A template parses but cannot work where it stands: the diagnostics XD201-XD210 say why."""
+    """A template parses but cannot work where it stands: its own codes (XD201 and up) say why."""
 
     code = "XD200"
     name = "compile-error"
@@ -288,7 +288,8 @@ class ChatError(ExportDslError):
 class ExportError(ExportDslError):
     """The export failed: the back end was unreachable, timed out, redirected or refused it.
     Messages are redacted before they are made. Transient failures were retried first
-    (docs/export.md)."""
+    (docs/export.md). Better: the message names the phase and the answer; `exportdsl render` shows
+    the requests as they would go out, and `exportdsl queue show` a delivery's last error."""
 
     code = "XD600"
     name = "export-failed"
@@ -305,7 +306,7 @@ class ExportDisabled(ExportError):
 class TokenAnswerError(ExportError):
     """The token request's answer cannot be used: not a 2xx answer with a JSON or form-encoded
     body, or one holding a number no request can carry (NaN, Infinity, beyond ±1.8e308, more than
-    4,300 digits). The message gives its status, content type, length and field names, never its
+    300 digits). The message gives its status, content type, length and field names, never its
     content, which may hold the token.
 
     Better: check the token request against the token endpoint's documentation; `exportdsl render
@@ -334,7 +335,9 @@ class OutboxError(ExportDslError):
 
 class ServeError(ExportDslError):
     """A connector folder cannot be served: no connector files, a name that cannot be part of a
-    URL, or a connector without an intake secret (docs/serve.md)."""
+    URL, or a connector without an intake secret (docs/serve.md). Better: `exportdsl check` on the
+    folder first; give each connector an ``intake: {secret: $env.NAME}`` and a file name of
+    letters, digits, ``.``, ``-`` and ``_`` (starting with a letter or digit)."""
 
     code = "XD701"
     name = "serve-error"

@@ -39,6 +39,8 @@ class Context(StrEnum):
 
     TEXT = "text"
     URL_PREFIX = "url"  # scheme, host, port: before the path
+    URL_ORIGIN = "url-origin"  # a run-time value starting the URL: only scheme://host[:port]
+    URL_HOST = "url-host"  # a run-time value inside the authority: only host and port characters
     URL_COMPONENT = "url-component"  # the path, query or fragment
     HEADER = "header"
     FORM = "form"

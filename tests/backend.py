@@ -160,7 +160,7 @@ class Backend:
                 self.end_headers()
                 self.wfile.write(content)
 
-            do_POST = do_PUT = do_PATCH = answer
+            do_GET = do_POST = do_PUT = do_PATCH = answer
 
             def log_message(self, *args: Any) -> None:
                 pass

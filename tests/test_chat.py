@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from exportdsl.chat.model import ChatSession, Role
-from exportdsl.chat.reader import MAX_NESTING, load_chat, parse_chat
+from exportdsl.chat.reader import MAX_NESTING, load_chat, parse_chat, parse_chat_bytes
 from exportdsl.errors import ChatError, ExportDslError
 
 CHATS = Path(__file__).parent / "data" / "chats"
@@ -232,6 +232,28 @@ def test_non_standard_numbers_are_refused(tmp_path: Path, constant: str) -> None
     )
     with pytest.raises(ChatError, match=f"{constant} is not a JSON number"):
         load_chat(path)
+
+
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("1e999", "1e999 is out of range for a number"),
+        ("-1e999", "-1e999 is out of range for a number"),
+        ("1" * 400, "a number of 400 digits is too long (at most 300)"),
+        ("-" + "9" * 5000, "a number of 5000 digits is too long (at most 300)"),
+    ],
+)
+def test_numbers_no_consumer_can_use_are_refused(number: str, message: str) -> None:
+    # In a field the model does not read, too: a stored chat is re-encoded and read back later.
+    data = f'{{"unread": {number}, "messages": [{{"type": "visitor", "sentAt": 1}}]}}'
+    with pytest.raises(ChatError) as caught:
+        parse_chat_bytes(data.encode())
+    assert caught.value.message == f"invalid JSON: {message}"
+
+
+def test_the_longest_integer_allowed_is_read() -> None:
+    data = f'{{"id": {"9" * 300}, "messages": [{{"type": "visitor", "sentAt": 1}}]}}'
+    assert parse_chat_bytes(data.encode()).messages
 
 
 def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ from exportdsl.lint.settings import Settings
 ROOT = Path(__file__).parent.parent
 BASE = "connector: {id: 1, name: x}\nclient: {id: 2}\n"
 SEEDS = sorted((ROOT / "connectors").glob("*.yaml")) + sorted(
-    (ROOT / "tests" / "lint" / "examples").glob("*.yaml")
+    path
+    for path in (ROOT / "tests" / "lint" / "examples").iterdir()
+    if path.suffix in (".yaml", ".json") and not path.name.endswith(".out.json")  # not outputs
 )
 
 
@@ -30,10 +32,14 @@ SEEDS = sorted((ROOT / "connectors").glob("*.yaml")) + sorted(
         (BASE + "pdata: {a: !!bool maybe}\n", "'maybe' cannot be read as a boolean"),
         ("connector: {id: " + "9" * 5000 + ", name: x}\nclient: {id: 2}\n", "5,000 characters"),
         (BASE + "retry: {backoff: !!float nope}\n", "'nope' cannot be read as a number"),
+        (  # a JSON file: json's syntax check converted the number and raised ValueError
+            '{"connector": {"id": ' + "9" * 5000 + ', "name": "x"}, "client": {"id": 2}}',
+            "5,000 characters",
+        ),
     ],
 )
 def test_a_value_yaml_cannot_read_is_a_diagnostic(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "connector.yaml"
+    path = tmp_path / ("connector.json" if text.startswith("{") else "connector.yaml")
     path.write_text(text)
     (diagnostic, *_) = lint_file(path, Settings(root=tmp_path)).diagnostics
     assert diagnostic.code == "XD002" and message in diagnostic.message
@@ -67,6 +73,13 @@ _EDITS = st.sampled_from(
         "Europe",
         ".inf",
         "~",
+        ",}",  # a JSON trailing comma
+        ",\n]",
+        "\n   x: y\n",  # a key indented off by one
+        "\n \tx: y\n",
+        "{name:'John Doe', email:'j@x'}",  # jtel's literal, quoted or not
+        "'{name:'x'}'",
+        "\"{name:'John Doe, email:'j@x'}\"",
     ]
 )
 
@@ -87,6 +100,6 @@ def test_check_survives_mutated_connectors(
     for where, piece, cut in edits:
         at = int(where * len(text))
         text = text[:at] + piece + text[at + (len(piece) or 3) * cut :]
-    path = tmp_path / "mutated.yaml"
+    path = tmp_path / f"mutated{seed.suffix}"  # a .json file is read as JSON first
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     lint_file(path, Settings(root=tmp_path))

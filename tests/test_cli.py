@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -168,3 +172,116 @@ def test_a_connector_that_is_not_text_reads_as_check_shows_it(tmp_path: Path) ->
     code, output = run("render", str(connector), str(FIXTURE))
     assert code == 1 and "invalid UTF-8" in output and "[XD001]" in output
     assert "\n  hint: save the file as UTF-8" in output
+
+
+# --- issue 10, item 13 --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["transcript", "report"])
+def test_transcript_dash_o_dash_writes_the_pdf_to_standard_output(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, [command, str(FIXTURE), "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.startswith(b"%PDF-")
+    assert result.stdout_bytes.rstrip().endswith(b"%%EOF")
+    assert "standard output: " in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
+
+
+def test_transcript_to_standard_output_refuses_a_terminal(tmp_path: Path) -> None:
+    """A PDF is no text for a terminal: `-o -` on one is a usage error, not 45 KB of noise."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("exportdsl")),
+                "transcript",
+                str(FIXTURE),
+                "-o",
+                "-",
+            ],
+            stdout=terminal,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert result.returncode == 2
+    assert b"standard output is a terminal" in result.stderr
+
+
+def test_an_output_path_that_cannot_be_written_is_exit_1_naming_it(tmp_path: Path) -> None:
+    code, output = run("transcript", str(FIXTURE), "-o", str(tmp_path))  # a folder
+    assert code == 1
+    assert f"{tmp_path}: cannot write the transcript" in output
+
+
+def test_export_prints_each_failure_once(tmp_path: Path) -> None:
+    """The chat's line names the failure; the summary counts it without repeating it."""
+    bad_chat = tmp_path / "bad.json"
+    bad_chat.write_text('{"messages": 1}')
+    connector = ROOT / "connectors" / "jtel-oauth-json.yaml"
+    result = CliRunner().invoke(main, ["export", str(connector), str(bad_chat)])
+    assert result.exit_code == 1
+    assert result.output.count("messages: expected a list") == 1, result.output
+    assert "0 sent, 1 failed" in result.stderr
+
+
+def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, f"{path} {name}")
+
+
+def _whole_sentence(text: str) -> bool:
+    text = re.sub(r"\s*\[(?:default: [^\]]*|required)\]\s*", "", text).strip()
+    return bool(text) and text[0].isupper() and text.endswith(".") and not text.endswith("...")
+
+
+def test_every_help_summary_is_a_whole_sentence() -> None:
+    """What `--help` lists for each command, and each option's help: a capital, a full stop, never
+    cut off with '...' (click cuts a long first sentence to fit the terminal)."""
+    not_sentences = []
+    for path, command in _commands(main, "exportdsl"):
+        if isinstance(command, click.Group):
+            listed = run(*path.split()[1:], "--help")[1].split("Commands:\n")[1]
+            summaries = [line.split(None, 1)[1] for line in listed.splitlines() if line.strip()]
+            not_sentences += [f"{path}: {s!r}" for s in summaries if not _whole_sentence(s)]
+        for param in command.params:
+            if isinstance(param, click.Option) and not _whole_sentence(param.help or ""):
+                not_sentences.append(f"{path} {param.opts[-1]}: {param.help!r}")
+    assert not not_sentences
+
+
+def test_rules_lists_the_run_time_codes_apart_and_says_when_they_happen() -> None:
+    code, output = run("rules")
+    assert code == 0
+    checked, run_time = output.split("At run time")[0], output.split("At run time")[1]
+    assert "XD503  error    hardcoded-credential" in checked and "XD600" not in checked
+    for code_ in ("XD300", "XD400", "XD600", "XD602", "XD700"):
+        assert f"{code_}  run time" in run_time.split("Others:")[0]
+    page = run("rules", "XD602")[1]
+    assert page.splitlines()[1] == (
+        "At run time: export fails with it (exit 1); serve retries the delivery or gives up."
+    )
+
+
+def test_rules_renders_for_a_terminal_not_as_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code spans lose their backquotes, `Anti-pattern::` reads `Anti-pattern:`, prose is wrapped
+    to the terminal; examples stay as written."""
+    from exportdsl.lint.registry import all_codes
+
+    monkeypatch.setenv("COLUMNS", "72")
+    pages = [run("rules")[1]] + [run("rules", code)[1] for code in all_codes()]
+    for page in pages:
+        assert "``" not in page and "::\n" not in page
+        prose = [line for line in page.splitlines() if not line.startswith("    ")]
+        assert max(map(len, prose)) <= 72, page
+    assert "Anti-pattern:\n\n    headers:\n      Authorization: Bearer" in run("rules", "XD503")[1]

@@ -5,15 +5,27 @@ other than CR/LF/NUL, single-quoted attributes, trusted values) and exact output
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
 import pytest
+from backend import (
+    ACCESS_TOKEN,
+    API_KEY,
+    CLIENT_SECRET,
+    SAMPLE_CHAT,
+    Backend,
+    Reply,
+    connector_text,
+)
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exportdsl import RenderError, Template
+from exportdsl.cli.main import main
 from exportdsl.compiler import escaping
 from exportdsl.compiler.escaping import ESCAPERS, needs_escaping, trusting
 from exportdsl.compiler.values import SafeText
@@ -40,20 +52,35 @@ XML_CONTEXTS = ["xml", "xml-attribute", "xml-cdata"]
 HEADER_CONTROLS = [chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]]
 
 
+# Values known only at run time (here $env) before a URL's path: a connector's URL, no Template's.
+RUN_TIME_URLS = {"url-origin": "$env.V/x", "url-host": "https://$env.V/x"}
+
+
 def render(context: str, value: Any) -> str:
+    if context in RUN_TIME_URLS:
+        return render_url(RUN_TIME_URLS[context], {"V": value})
     kind, source = TEMPLATES[context]
     return Template(source, kind).render({"v": value})
 
 
+def render_url(url: str, env: dict[str, Any]) -> str:
+    from exportdsl import compile_connector, parse_connector
+
+    text = f"connector: {{id: 1, name: u}}\nclient: {{id: 1}}\nexport: {{url: '{url}'}}\n"
+    plan = compile_connector(parse_connector(text, "u.yaml"))
+    assert plan.export is not None
+    return plan.export.render(plan.connector_variables() | {"env": env}).url
+
+
 def test_every_context_has_a_template_here() -> None:
-    assert set(TEMPLATES) == set(ESCAPERS)
+    assert set(TEMPLATES) | set(RUN_TIME_URLS) == set(ESCAPERS)
 
 
 # -- lone surrogates ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("surrogate", LONE_SURROGATES)
-@pytest.mark.parametrize("context", sorted(TEMPLATES))
+@pytest.mark.parametrize("context", sorted(TEMPLATES | RUN_TIME_URLS))
 def test_a_lone_surrogate_is_refused_in_every_context(context: str, surrogate: str) -> None:
     if context.startswith("xml"):
         message = f"character U+{ord(surrogate):04X} cannot appear in XML 1.0"
@@ -157,7 +184,81 @@ def test_the_first_control_character_is_the_one_named() -> None:
     "value", ["\t", "a\tb", " ~!", "caf\u00e9 \u00a0 \u0085 \u2028", "\x80\x9f"]
 )
 def test_a_header_keeps_tab_and_everything_printable(value: str) -> None:
-    assert render("header", value) == f"Bearer {value}"
+    assert render("header", value) == f"Bearer {value}".rstrip(" \t")
+
+
+@pytest.mark.parametrize(
+    ("source", "value", "sent"),
+    [
+        ("Bearer $v", "tok \t", "Bearer tok"),
+        ("$v", " \ttok\t ", "tok"),
+        ("  $v  ", "a b", "a b"),  # inside the value, white space stays
+        ("$!v", None, ""),
+        ("x\t", None, "x"),  # a literal tab at the end too
+    ],
+)
+def test_a_header_value_is_trimmed_of_spaces_and_tabs_at_both_ends(
+    source: str, value: Any, sent: str
+) -> None:
+    """RFC 9110 §5.5: a recipient strips them, strict clients refuse to send them (h11's
+    'Illegal header value'): trimmed, so what is sent is what is received."""
+    assert Template(source, "header").render({"v": value}) == sent
+
+
+# -- run-time values before a URL's path: an origin, nothing more -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "held"),
+    [
+        ("url-origin", "http://169.254.169.254/latest/meta-data#", "a path ('/')"),
+        ("url-origin", "https://crm.example#", "a fragment ('#')"),
+        ("url-origin", "https://crm.example?x=1", "a query ('?')"),
+        ("url-origin", "https://crm.example@evil.example", "user info ('@')"),
+        ("url-origin", "https://u:p@evil.example", "user info ('@')"),
+        ("url-origin", "https://evil.example\\.crm.example", "a backslash"),
+        ("url-origin", "https://crm.example\t", "white space or a control character"),
+        ("url-origin", "https://crm .example", "white space or a control character"),
+        ("url-origin", "https://crm.example/", "a path ('/')"),
+        ("url-origin", "crm.example", "not http(s)://host[:port]"),
+        ("url-origin", "ftp://crm.example", "not http(s)://host[:port]"),
+        ("url-origin", "https://crm.example:port", "not http(s)://host[:port]"),
+        ("url-origin", "", "not http(s)://host[:port]"),
+        ("url-host", "https://evil.example", "a scheme ('://')"),
+        ("url-host", "evil.example/x", "a path ('/')"),
+        ("url-host", "x@evil.example", "user info ('@')"),
+        ("url-host", "evil.example#", "a fragment ('#')"),
+        ("url-host", "", "not a host name"),
+    ],
+)
+def test_a_run_time_value_before_the_path_sets_only_an_origin(
+    context: str, value: str, held: str
+) -> None:
+    with pytest.raises(RenderError) as caught:
+        render(context, value)
+    error = caught.value
+    assert "export.url: a value before the URL's path may set only the origin" in error.message
+    assert held in error.message
+    assert error.location is not None and error.location.column == (
+        16 if context == "url-origin" else 24
+    )
+    for part in ("169.254", "evil", "crm", "u:p"):  # the value may be a secret: never quoted
+        assert part not in error.message and part not in (error.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("context", "value", "url"),
+    [
+        ("url-origin", "https://eu7.crm.example", "https://eu7.crm.example/x"),
+        ("url-origin", "HTTP://crm.example:8080", "HTTP://crm.example:8080/x"),
+        ("url-origin", "https://[2001:db8::1]:443", "https://[2001:db8::1]:443/x"),
+        ("url-host", "crm.example", "https://crm.example/x"),
+        ("url-host", "10.0.0.7:8443", "https://10.0.0.7:8443/x"),
+        ("url-host", "[::1]", "https://[::1]/x"),
+    ],
+)
+def test_a_bare_origin_or_host_is_inserted_as_is(context: str, value: str, url: str) -> None:
+    assert render(context, value) == url
 
 
 # -- URL component and form --------------------------------------------------------------------
@@ -457,3 +558,66 @@ def test_a_plain_string_where_base64_is_expected_is_escaped() -> None:
     variables["report"] = {"encoded": {"base64": "a/b"}, "bytes": "5&x=1"}
     request = plan.export.render(variables)
     assert request.url == "https://api.example/upload/a%2Fb?n=5%26x%3D1"
+
+
+# -- the dry run stops where the export stops -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "url", "reference", "message", "secret"),
+    [
+        (  # today the report went to 169.254.169.254 with its Bearer token
+            {"access_token": ACCESS_TOKEN, "instance_url": "http://169.254.169.254/latest/x#"},
+            "$tokenResponse.body.JSON.instance_url/report",
+            "$tokenResponse.body.JSON.instance_url",
+            "export.url: a value before the URL's path may set only the origin",
+            "169.254",
+        ),
+        (  # a header no request can carry
+            {"access_token": "t0k\r\nX-Admin: 1"},
+            None,
+            "$tokenResponse.body.JSON.access_token",
+            "export.headers.Authorization: a header value may not contain CR, LF or NUL",
+            "X-Admin",
+        ),
+    ],
+)
+def test_render_and_export_stop_at_the_same_reference_on_the_same_token_answer(
+    tmp_path: Path,
+    real_backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: dict[str, str],
+    url: str | None,
+    reference: str,
+    message: str,
+    secret: str,
+) -> None:
+    """The dry run and the export share the plan's render, so every check it makes stops both:
+    the same code, the same words, the same reference; the report is not sent and the value is
+    not quoted."""
+    monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("API_KEY", API_KEY)
+    real_backend.on("/token", Reply(json=answer))
+    real_backend.on("/report", Reply(201, json={}))
+    connector = tmp_path / "instance.yaml"
+    connector.write_text(connector_text(real_backend.base_url, export_url=url))
+    token_answer = tmp_path / "token.json"
+    token_answer.write_text(json.dumps(answer))
+
+    exported = CliRunner().invoke(main, ["export", str(connector), str(SAMPLE_CHAT), "--json"])
+    rendered = CliRunner().invoke(
+        main, ["render", str(connector), str(SAMPLE_CHAT), "--token-response", str(token_answer)]
+    )
+
+    assert exported.exit_code == rendered.exit_code == 1
+    error = json.loads(exported.stdout)["error"]
+    lines = connector.read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if reference in text)
+    column = lines[line - 1].index(reference) + 1
+    assert error["code"] == "XD300" and error["message"].startswith(message)
+    assert (error["location"]["line"], error["location"]["column"]) == (line, column)
+    assert f"{connector}:{line}:{column}: {error['message']}" in rendered.stderr
+    assert [item.path for item in real_backend.received] == ["/token"]  # the report stayed here
+    error_line = next(text for text in rendered.stderr.splitlines() if message[:20] in text)
+    for words in (error["message"], error["hint"], error_line):  # the value is never quoted
+        assert secret not in words

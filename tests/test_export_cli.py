@@ -161,7 +161,7 @@ def test_export_failures_exit_1_with_reasons(tmp_path: Path, real_backend: Backe
     code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), str(bad_chat))
     assert code == 1
     assert "FAILED: export request: the back end answered 400" in out
-    assert "0 sent, 2 failed" in err and "messages: expected a list" in err
+    assert "0 sent, 2 failed" in err and "messages: expected a list" in out  # once, on its line
     assert_no_secret(out, err)
 
 

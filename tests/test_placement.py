@@ -40,11 +40,10 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
         ("https://$host/a/$v?q=$w#$f", ["url", "url-component", "url-component", "url-component"]),
         ("https://$host:$port/", ["url", "url"]),
         ("https://${user}@$host/$p", ["url", "url", "url-component"]),
-        ("$scheme://$host/$p", ["url", "url", "url-component"]),
+        ("$origin/$p", ["url", "url-component"]),
         ("https://h?$q", ["url-component"]),
         ("https://h#$f", ["url-component"]),
         ("https://h/$a$b", ["url-component", "url-component"]),
-        ("http:/$x", ["url-component"]),  # no '://': the first '/' starts the path
         ("$a$b?x=$c", ["url", "url", "url-component"]),
         ("https://h## comment /\n$x", ["url"]),  # a comment's '/' is not in the URL
         ("https://h#[[/]]#$x", ["url-component"]),  # an unparsed block's '/' is
@@ -57,6 +56,106 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
 )
 def test_url(source: str, expected: list[str]) -> None:
     assert contexts(source, "url") == expected
+
+
+def test_url_holes_are_placed_even_when_the_url_is_refused() -> None:
+    placement = place(parse("http:/$x"), FieldKind.URL)  # no '://': the first '/' starts the path
+    assert [str(context) for context in placement.contexts] == ["url-component"]
+    assert [problem.code for problem in placement.problems] == ["XD213"]
+
+
+# -- what no request can carry: compile errors with a position (XD212, XD213, XD214) ----------
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span", "hint"),
+    [
+        ("https://h/a\n", "holds a line break", Span(11, 12), "write `|-` or `>-`"),
+        ("https://h/a\nb", "holds a line break", Span(11, 12), "percent-encode it"),
+        ("https://h/a b/$v", "holds a space", Span(11, 12), "a space is %20"),
+        ("https://h/\t$v", "the control character U+0009", Span(10, 11), "remove it"),
+        ("https://h/$v\x7f", "the control character U+007F", Span(12, 13), "remove it"),
+        ("https://h/$v ", "holds a space", Span(12, 13), "write `|-`"),
+        ("ftp://files.example/x", "must start with http:// or https://", Span(0, 1), "only http"),
+        ("localhost:8080/x", "must start with http://", Span(0, 1), "https://localhost:8080/x"),
+        ("//crm.example/x", "must start with http://", Span(0, 1), "https://crm.example/x"),
+        ("http:/crm.example/x", "must start with http://", Span(0, 1), "two slashes"),
+        ("https:///x", "must start with http://", Span(0, 1), "the host is missing"),
+        ("https://", "must start with http://", Span(0, 1), "the host is missing"),
+        ("crm.example/$v", "must start with http://", Span(0, 1), "https://crm.example/"),
+        ("", "the URL is empty", Span(0, 1), None),
+        ("## only a comment\n", "the URL is empty", Span(0, 1), None),
+        ("$scheme://$host/x", "starts with $scheme, followed by ':'", Span(0, 7), "literally"),
+        ("${base}.example/x", "starts with ${base}, followed by '.'", Span(0, 7), "whole origin"),
+    ],
+)
+def test_url_no_request_can_carry(source: str, message: str, span: Span, hint: str | None) -> None:
+    (problem,) = place(parse(source), FieldKind.URL).problems
+    assert problem.code == "XD213" and message in problem.message and problem.span == span
+    assert problem.hint == hint if hint is None else hint in (problem.hint or "")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://crm.example/x",
+        "HTTP://crm.example",
+        "https://$host/x",
+        "https://h:$port/x",
+        "http://127.0.0.1:8080/x?q=$v#$f",
+        "$origin",
+        "$origin/x",
+        "$a$b?x=$c",
+        "${origin}#top",
+        "https://h/a%20b",
+        "https://h/## a comment ends the line\n",  # the comment takes the line break with it
+    ],
+)
+def test_url_that_can_be_sent(source: str) -> None:
+    assert place(parse(source), FieldKind.URL).problems == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "span", "hint"),
+    [
+        ("Bearer $t\n", "holds a line break", Span(9, 10), "write `|-` or `>-`"),
+        ("Bearer $t\n  \n", "holds a line break", Span(9, 10), "write `|-`"),
+        ("a\nb $t", "holds a line break", Span(1, 2), "a header value is one line"),
+        ("a\rb", "holds a line break", Span(1, 2), "one line"),
+        ("x\x00", "the control character U+0000", Span(1, 2), "remove it"),
+        ("x\x1b[31m", "the control character U+001B", Span(1, 2), "remove it"),
+        ("x\u2028y", "holds a line break", Span(1, 2), "one line"),
+    ],
+)
+def test_header_no_request_can_carry(source: str, message: str, span: Span, hint: str) -> None:
+    (problem,) = place(parse(source), FieldKind.HEADER).problems
+    assert problem.code == "XD212" and message in problem.message and problem.span == span
+    assert hint in (problem.hint or "")
+
+
+def test_header_tabs_and_spaces_can_be_sent() -> None:
+    assert place(parse(" Bearer\t$t  "), FieldKind.HEADER).problems == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "span"),
+    [
+        ("grant_type=client_credentials\n", Span(29, 30)),
+        ("a=$v\n", Span(4, 5)),
+        ("a=$v  \r\n", Span(4, 8)),
+        ("a=1\n\n", Span(3, 5)),
+        ("a=1\n## the end\n", Span(3, 4)),
+    ],
+)
+def test_form_whose_block_adds_a_line_break(source: str, span: Span) -> None:
+    (problem,) = place(parse(source), FieldKind.FORM).problems
+    assert problem.code == "XD214" and problem.span == span
+    assert "last value" in problem.message and "`|-`" in (problem.hint or "")
+
+
+@pytest.mark.parametrize("source", ["a=$v", "a=1&b=2", "a=$v  ", "a=1\n&b=$v", "a=1## c\n"])
+def test_form_without_a_trailing_line_break(source: str) -> None:
+    assert place(parse(source), FieldKind.FORM).problems == ()
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -145,6 +244,67 @@ def test_json_nested_too_deeply() -> None:
     assert [(p.code, p.message, p.span) for p in placement.problems] == [
         ("XD210", "the JSON body is nested too deeply", Span(0, 1))
     ]
+
+
+def test_json_with_a_huge_number_is_checked_for_syntax_only() -> None:
+    """Python refuses to convert integers over 4,300 digits; the check needs no conversion."""
+    assert place(parse('{"n": ' + "9" * 5000 + ', "v": $v}'), "json").problems == ()
+
+
+# -- JSON keys made by holes: each object's keys, for the render-time check ------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "objects"),
+    [
+        ('{"a": $v}', []),  # no key with a hole: nothing to check
+        ('{"$k": 1, "admin": false}', [(("admin",), [((0,), False)])]),
+        ('{$k: 1, "admin": 2}', [(("admin",), [((0,), True)])]),
+        ('{"x_$k": 1, "a\\u0064min": 2}', [(("admin",), [(("x_", 0), False)])]),
+        ('{"a\\"$k\\\\": 1}', [((), [(('a\\"', 0, "\\\\"), False)])]),
+        ('{$k: "$v", "b": {"c": 1}, ${j}: 2}', [(("b",), [((0,), True), ((2,), True)])]),
+        # each object by itself: the inner one closes first
+        ('{"a": {$k: 1, "x": 2}, "b": 1}', [(("x",), [((0,), True)])]),
+        ('[{"$k": 1}, {"$j": 2, "k": 3}]', [((), [((0,), False)]), (("k",), [((1,), False)])]),
+        ('{"a": "$v", "b": [$w, "$x"]}', []),  # values, not keys
+    ],
+)
+def test_json_keys_made_by_holes(
+    source: str, objects: list[tuple[tuple[str, ...], list[tuple[tuple[str | int, ...], bool]]]]
+) -> None:
+    found = place(parse(source), "json").objects
+    assert [
+        (item.literal, [(key.parts, key.bare) for key in item.keys]) for item in found
+    ] == objects
+
+
+@pytest.mark.parametrize(
+    ("source", "values", "repeated"),
+    [
+        ('{"$k": 1, "admin": 2}', ["admin"], "admin"),
+        ('{"$k": 1, "admin": 2}', ["ADMIN"], "admin"),  # some parsers ignore case
+        ('{"$k": 1, "admin": 2}', ["user"], None),
+        ('{$k: 1, "admin": 2}', ['"admin"'], "admin"),  # a bare key's value comes quoted
+        ('{$k: 1, "admin": 2}', ['"\\u0061dmin"'], "admin"),  # as the parser reads it
+        ('{"x_$k": 1, "x_admin": 2}', ["admin"], "x_admin"),
+        ("{$k: 1, $j: 2}", ['"a"', '"A"'], 0),  # two keys with holes: the first one
+        ("{$k: 1, $j: 2}", ['"a"', '"b"'], None),
+    ],
+)
+def test_a_key_made_by_a_hole_may_not_repeat_a_key_of_its_object(
+    source: str, values: list[str], repeated: str | int | None
+) -> None:
+    (json_object,) = place(parse(source), "json").objects
+    found = json_object.repeated(values)
+    if repeated is None:
+        assert found is None
+    else:
+        assert found is not None
+        key, other = found
+        if isinstance(repeated, int):  # the later key repeats the earlier one
+            assert key is json_object.keys[-1] and other is json_object.keys[repeated]
+        else:
+            assert key is json_object.keys[0] and other == repeated
 
 
 # -- XML ---------------------------------------------------------------------------------------

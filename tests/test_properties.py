@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import unquote
 from xml.etree import ElementTree
 
@@ -121,14 +122,90 @@ def test_cdata_holes_side_by_side_cannot_end_the_section(
     assert "".join(root.itertext()) == first + second + after
 
 
-@given(values, values)
+@given(st.one_of(values, st.sampled_from(["n", "N"])), values)
 def test_json_key_position_takes_any_value_as_a_string_key(key: str, value: str) -> None:
-    body = Template('{$k: $v, "n": {$k: 1}}', "json").render({"k": key, "v": value})
-    assert (
-        json.loads(body) == {key: value, "n": {key: 1}}
-        if key != "n"
-        else json.loads(body)["n"] == {key: 1}
+    template = Template('{$k: $v, "n": {$k: 1}}', "json")
+    if key.casefold() == "n":  # would repeat the literal key "n" of the outer object
+        with pytest.raises(RenderError, match="repeats the key 'n'"):
+            template.render({"k": key, "v": value})
+        return
+    assert json.loads(template.render({"k": key, "v": value})) == {key: value, "n": {key: 1}}
+
+
+@given(st.one_of(values, st.sampled_from(["admin", "Admin", "ADMİN", "x", ""])))
+def test_a_key_made_by_a_value_never_replaces_a_literal_key(key: str) -> None:
+    """Whatever the value, the object a parser reads has no two keys equal ignoring case, and the
+    connector's own "admin": false is the only "admin"."""
+    template = Template('{"$k": 1, "admin": false, "x_$k": 2, "x_admin": 3}', "json")
+    try:
+        body = template.render({"k": key})
+    except RenderError as error:
+        assert "repeats the key" in error.message
+        return
+    pairs = json.loads(body, object_pairs_hook=list)
+    folded = [name.casefold() for name, _ in pairs]
+    assert len(set(folded)) == len(folded)
+    assert dict(pairs)["admin"] is False
+
+
+def _run_time_url(url: str) -> Callable[[str], str]:
+    """A connector whose URL takes ``$env.V`` before its path, rendered with a given value."""
+    from exportdsl import compile_connector, parse_connector
+
+    text = f"connector: {{id: 1, name: p}}\nclient: {{id: 1}}\nexport: {{url: '{url}'}}\n"
+    plan = compile_connector(parse_connector(text))
+    assert plan.export is not None
+    export = plan.export
+    return lambda value: export.render({"env": {"V": value}}).url
+
+
+_ORIGIN_URL = _run_time_url("$env.V/services/data?v=1")
+_HOST_URL = _run_time_url("https://$env.V/services/data?v=1")
+origins = st.one_of(
+    values,
+    st.builds(
+        lambda scheme, host, tail: f"{scheme}://{host}{tail}",
+        st.sampled_from(["http", "https", "HTTPS", "ftp"]),
+        st.sampled_from(["crm.example", "169.254.169.254", "[::1]", "a@b", ""]),
+        st.one_of(st.sampled_from(["", ":8443", "/", "/x#", "?", "#", "\\@e", "@e"]), values),
+    ),
+)
+
+
+_REFUSALS = {
+    f"this one {why}"
+    for why in (
+        "holds a scheme ('://')",
+        "holds user info ('@')",
+        "holds a path ('/')",
+        "holds a query ('?')",
+        "holds a fragment ('#')",
+        "holds a backslash",
+        "holds white space or a control character",
+        "is not http(s)://host[:port]",
+        "is not a host name, an IP address, optionally with ':port'",
     )
+}
+
+
+@given(origins, st.booleans())
+def test_a_run_time_value_before_the_path_changes_only_the_origin(
+    value: str, at_start: bool
+) -> None:
+    """Whatever the token answer or the environment holds, the URL httpx sends has the
+    connector's path and query, no user info and no fragment: the value set an origin or the
+    render was refused."""
+    import httpx
+
+    try:
+        url = (_ORIGIN_URL if at_start else _HOST_URL)(value)
+    except RenderError as error:
+        # the words are the compiler's, never the value's (it may be a secret)
+        assert error.message.split("; ")[-1] in _REFUSALS
+        return
+    sent = httpx.Request("POST", url).url
+    assert (sent.raw_path, sent.userinfo, sent.fragment) == (b"/services/data?v=1", b"", "")
+    assert sent.scheme in ("http", "https") and sent.host
 
 
 @given(st.text(), st.sampled_from(["text", "url", "header", "json", "form"]))

@@ -229,6 +229,7 @@ def test_an_expired_token_is_used_once_and_not_cached(backend: Backend, expires_
         (b"-1e999", "beyond"),
         (b"NaN", "NaN"),
         (b"Infinity", "Infinity"),
+        (b"9" * 301, "digits"),
         (b"9" * 5000, "digits"),
     ],
 )
@@ -240,6 +241,7 @@ def test_numbers_no_request_can_carry_are_a_clean_error(
     result = exporter(backend).run(sample_chat())
     assert result.error is not None and result.error.code == "XD602"
     assert said in result.error.message and ACCESS_TOKEN not in every_output(result)
+    assert number.decode()[:20] not in result.error.message  # the answer's own text: never shown
 
 
 # -- single flight (item 8) ------------------------------------------------------------------------

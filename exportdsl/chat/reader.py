@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
+from exportdsl import strictjson
 from exportdsl.chat.model import Channel, ChatSession, Message, PageVisit, Variable, Visitor
 from exportdsl.errors import ChatError
 
@@ -68,25 +69,17 @@ def _decode_json(data: bytes, file: str) -> object:
             f"not valid UTF-8 at byte {error.start}", file=file, hint="chat files are JSON in UTF-8"
         ) from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return strictjson.loads(text)
     except json.JSONDecodeError as error:
         raise ChatError(
             f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}", file=file
         ) from None
-    except _NonStandardNumber as error:
-        raise ChatError(f"invalid JSON: {error.args[0]} is not a JSON number", file=file) from None
+    except strictjson.NumberError as error:
+        raise ChatError(f"invalid JSON: {error}", file=file) from None
     except RecursionError:
         raise ChatError(
             f"JSON nested too deeply (the limit is {MAX_NESTING} levels)", file=file
         ) from None
-
-
-class _NonStandardNumber(Exception):
-    """Python's json accepts NaN and Infinity; JSON does not, and they break every consumer."""
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise _NonStandardNumber(name)
 
 
 def _check_nesting(root: object, reader: _Reader) -> None:

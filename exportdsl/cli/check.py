@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import textwrap
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +28,7 @@ __all__ = ["FORMATS", "check", "explain_command", "rules"]
 FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders them
 
 
-@click.command()
+@click.command(short_help="Check and lint connector files.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--format",
@@ -37,7 +36,7 @@ FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders 
     type=click.Choice(FORMATS),
     default="text",
     show_default=True,
-    help="text for people, json for tools, github for workflow annotations, "
+    help="The output: text for people, json for tools, github for workflow annotations, "
     "sarif for code scanning.",
 )
 @click.option(
@@ -107,26 +106,25 @@ def _summary(reports: list[FileReport], files: int) -> str:
     return f"{parts} in {files} {noun}"
 
 
-@click.command()
+@click.command(short_help="List every code, or explain one.")
 @click.argument("code", required=False)
 def rules(code: str | None) -> None:
-    """List every code (the checker's and the run time's), or show one code's documentation (its
-    anti-pattern and the better way)."""
-    from exportdsl.lint.registry import all_codes
+    """List every code (what `check` finds and what happens at run time), or show one code's
+    documentation: when it is reported, the anti-pattern and the better way."""
+    from exportdsl.cli.codes import code_list, code_page, terminal_width
+    from exportdsl.lint.registry import all_codes, all_rules
 
-    known = all_codes()
+    known, checked, width = all_codes(), all_rules(), terminal_width()
     if code is None:
-        for rule in known.values():
-            click.echo(f"{rule.code}  {rule.severity.value:<7}  {rule.name:<36} {rule.summary}")
+        click.echo(code_list(known, checked, width))
         return
     chosen = known.get(code.upper())
     if chosen is None:
         raise click.UsageError(f"no rule {code!r}; `exportdsl rules` lists them")
-    documentation = textwrap.dedent(chosen.doc).strip()
-    click.echo(f"{chosen.code} {chosen.name} ({chosen.severity.value})\n\n{documentation}")
+    click.echo(code_page(chosen, checked, width))
 
 
-@click.command(name="explain")
+@click.command(name="explain", short_help="Show where each reference lands, and its escaping.")
 @click.argument("connector", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def explain_command(connector: Path) -> None:
     """Show each field's references, where they land (escaping) and in which phase."""

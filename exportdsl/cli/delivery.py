@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 
 
-@click.command()
+@click.command(short_help="Take chats in real time and deliver them.")
 @click.option(
     "--connectors",
     "folder",
@@ -40,10 +40,20 @@ STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enu
     required=True,
     help="The SQLite outbox (created when missing).",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
-    "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="Delivery threads."
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on.",
+)
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="How many threads deliver.",
 )
 @click.option(
     "--per-target",
@@ -120,7 +130,7 @@ def _schedule(text: str) -> Schedule:
         ) from None
 
 
-@click.group()
+@click.group(short_help="Inspect and replay the outbox's deliveries.")
 def queue() -> None:
     """Inspect and replay the outbox's deliveries (dead ones included)."""
 
@@ -145,14 +155,20 @@ def _queue(database: Path) -> Queue:
 
 @queue.command(name="list")
 @_DB
-@click.option("--status", type=click.Choice(STATUSES))
-@click.option("--connector")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option("--connector", help="Only this connector's deliveries (its URL name).")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 100000),
+    help="How many deliveries to list at most.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
 def list_(
     database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
 ) -> None:
-    """Deliveries, newest first, and the counts by state."""
+    """List deliveries, newest first, and the counts by state."""
     view = _queue(database)
     deliveries = view.deliveries(status, connector, limit)
     if as_json:
@@ -174,7 +190,7 @@ def list_(
 @_DB
 @click.argument("delivery_id", type=int)
 def show(database: Path, delivery_id: int) -> None:
-    """Everything about one delivery."""
+    """Show everything about one delivery."""
     delivery = _queue(database).delivery(delivery_id)
     if delivery is None:
         raise click.UsageError(f"no delivery {delivery_id}")
@@ -182,7 +198,7 @@ def show(database: Path, delivery_id: int) -> None:
         click.echo(f"{key:16} {value}")
 
 
-@queue.command()
+@queue.command(short_help="Send deliveries again now, with a fresh schedule.")
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option("--dead", is_flag=True, help="Every dead delivery.")
@@ -196,7 +212,7 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again", err=True)
 
 
-@queue.command()
+@queue.command(short_help="Remove finished deliveries.")
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option(

@@ -53,7 +53,7 @@ _CONNECTOR = click.argument(
 )
 
 
-@click.command()
+@click.command(short_help="Show both requests as they would be sent; send nothing.")
 @_CONNECTOR
 @click.argument("chat", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -63,7 +63,7 @@ _CONNECTOR = click.argument(
 )
 @click.option("--full", is_flag=True, help="Show long base64 values whole.")
 def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
-    """Dry run: print both requests as they would go on the wire, redacted. Sends nothing."""
+    """Dry run: print both requests as they would go on the wire, redacted; nothing is sent."""
     from exportdsl.chat.reader import load_chat
     from exportdsl.export.dryrun import dry_run
 
@@ -92,7 +92,7 @@ def _token_answer(path: Path) -> bytes:
     return data
 
 
-@click.command()
+@click.command(short_help="Export chats with a connector.")
 @_CONNECTOR
 @click.argument(
     "chats", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -101,7 +101,7 @@ def _token_answer(path: Path) -> bytes:
     "--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout."
 )
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
-    """Export each CHAT with CONNECTOR: token POST (if any), then the report POST."""
+    """Export each CHAT with CONNECTOR: the token POST (if any), then the report POST."""
     from exportdsl.export.client import make_client
     from exportdsl.export.exporter import Exporter
 
@@ -119,11 +119,13 @@ def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
                     click.echo(_summary_line(path, outcome))
                 if not outcome["ok"]:
                     failures.append((path, _error_text(outcome["error"])))
-    _print_summary(len(chats), failures)
+    # Each failure is printed once: on its chat's line, or (when the progress bar stood in for the
+    # lines, or the lines are JSON for a program) in the summary below them.
+    _print_summary(len(chats), failures, listed=not bar and not as_json)
     sys.exit(EXIT_FAILED if failures else EXIT_OK)
 
 
-@click.command()
+@click.command(short_help="Export the sample chat to a receiver on 127.0.0.1.")
 @click.option(
     "-o",
     "--output",
@@ -271,8 +273,8 @@ def _answer_json(answer: Answer) -> dict[str, Any]:
 
 
 def _summary_line(path: Path, outcome: dict[str, Any]) -> str:
-    if not outcome["ok"]:
-        return f"{path}: FAILED: {_error_text(outcome['error'])}"
+    if not outcome["ok"]:  # a chat's own error names its file already
+        return f"{path}: FAILED: {_error_text(outcome['error']).removeprefix(f'{path}: ')}"
     phases = ", ".join(_phase_text(name, phase) for name, phase in outcome["phases"].items())
     return f"{path}: sent ({phases})"
 
@@ -293,10 +295,11 @@ def _error_text(error: dict[str, Any]) -> str:
     return f"{where}{error['message']} [{error['code']}]{hint}"
 
 
-def _print_summary(total: int, failures: list[tuple[Path, str]]) -> None:
+def _print_summary(total: int, failures: list[tuple[Path, str]], listed: bool) -> None:
+    """The counts; and each failure's reason unless its chat's line gave it already."""
     sent = total - len(failures)
     click.echo(f"{sent} sent, {len(failures)} failed", err=True)
-    for path, reason in failures:
+    for path, reason in [] if listed else failures:
         click.echo(f"  {path}: {reason}", err=True)
 
 

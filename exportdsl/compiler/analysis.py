@@ -12,10 +12,19 @@ from typing import Any
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
 from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
-from exportdsl.compiler.plan import FieldPlan, Hole, Plan, RequestPlan, compile_blocks, parts
+from exportdsl.compiler.plan import (
+    BasicAuthPlan,
+    FieldPlan,
+    Hole,
+    Plan,
+    RequestPlan,
+    compile_blocks,
+    parts,
+)
+from exportdsl.compiler.wire import form_flaws
 from exportdsl.connector.model import Connector, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
-from exportdsl.language.nodes import Reference, Text, format_path
+from exportdsl.language.nodes import Node, Reference, Text, format_path
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
@@ -32,6 +41,8 @@ _MEDIA_TYPES = {
     FieldKind.FORM: "application/x-www-form-urlencoded",
 }
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
+# Of those, the values not written in the connector file: they may set only an origin there.
+_RUN_TIME_VARIABLES = frozenset({"env", "tokenResponse"})
 
 
 def compile_connector(connector: Connector) -> Plan:
@@ -82,6 +93,13 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
             tuple((header.name, fields[header.value.name]) for header in request.headers),
             fields[request.body.name] if request.body else None,
             block,
+            BasicAuthPlan(
+                fields[request.auth.username.name],
+                fields[request.auth.password.name],
+                request.auth.form_encoded,
+            )
+            if request.auth
+            else None,
         )
 
     return Plan(
@@ -97,6 +115,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
         retry=connector.retry,
         timeout=connector.timeout,
         signing=connector.signing,
+        allow_hosts=connector.allow_hosts,
     )
 
 
@@ -125,6 +144,9 @@ class _Compiler:
             yield header.value.name, self.field(header.value, FieldKind.HEADER, phase)
         if request.body:
             yield request.body.name, self.field(request.body, self.body_kind(request), phase)
+        if request.auth:  # they end in a header: no control characters, as in one
+            for credential in (request.auth.username, request.auth.password):
+                yield credential.name, self.field(credential, FieldKind.HEADER, phase)
 
     def body_kind(self, request: Request) -> FieldKind:
         """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and
@@ -181,10 +203,14 @@ class _Compiler:
             self.diagnose(field, error.code, error.message, error.span or Span(0, 1), error.hint)
             return FieldPlan(field.name, kind, phase, (), ())
         placement = place(nodes, kind)
-        for problem in placement.problems:
+        problems = placement.problems
+        if kind == FieldKind.TEXT and body_shape(nodes) == FieldKind.FORM:
+            problems += tuple(form_flaws(nodes))  # a form under another Content-Type (or none)
+        for problem in problems:
             self.diagnose(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
-        for reference, context in zip(references, placement.contexts, strict=True):
+        contexts = _run_time_origins(nodes, placement.contexts)
+        for reference, context in zip(references, contexts, strict=True):
             if context == Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
                 self.diagnose(
                     field,
@@ -201,9 +227,11 @@ class _Compiler:
                 self.check(field, reference, phase),
                 field.location(reference.span),
             )
-            for reference, context in zip(references, placement.contexts, strict=True)
+            for reference, context in zip(references, contexts, strict=True)
         )
-        return FieldPlan(field.name, kind, phase, holes, tuple(parts(nodes, holes)))
+        return FieldPlan(
+            field.name, kind, phase, holes, tuple(parts(nodes, holes)), placement.objects
+        )
 
     def diagnose(
         self, field: TemplateField, code: str, message: str, span: Span, hint: str | None
@@ -317,13 +345,34 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
         return f"{where} is a list; pick an element first, e.g. {where}[0]", None
     if key in var.children:
         return var.children[key]
+    if var.entries is not None:
+        return var.entries
     if not var.children:
-        return f"{where} has no properties", None
+        return f"{where} is a value with no properties", f"use {where} itself"
     close = closest(key, var.children)
     available = "available: " + ", ".join(var.children)
     return f"{where} has no property {key!r}", (
         f"did you mean {close!r}? " if close else ""
     ) + available
+
+
+def _run_time_origins(nodes: tuple[Node, ...], contexts: tuple[Context, ...]) -> list[Context]:
+    """A value only known at run time (the token answer, the environment) before a URL's path may
+    set the origin and nothing more: the whole origin where the URL starts, host and port
+    characters after a literal scheme (docs/design.md §8.4). The connector's own values (pdata,
+    ids) are the author's and stay as they are."""
+    placed = iter(contexts)
+    result: list[Context] = []
+    literal_before = False
+    for node in nodes:
+        if isinstance(node, Text):
+            literal_before = literal_before or bool(node.value)
+        elif isinstance(node, Reference):
+            context = next(placed)
+            if context == Context.URL_PREFIX and node.name in _RUN_TIME_VARIABLES:
+                context = Context.URL_HOST if literal_before else Context.URL_ORIGIN
+            result.append(context)
+    return result
 
 
 def _has_references(source: str) -> bool:

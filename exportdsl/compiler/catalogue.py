@@ -27,6 +27,7 @@ class Var:
     alphabet: Alphabet = Alphabet.ANY  # ANY: escape always; else one of ours (base64, ...)
     children: Mapping[str, Var] = field(default_factory=dict)
     items: Var | None = None  # the shape of each element, for lists
+    entries: Var | None = None  # the shape of every entry, for mappings whose keys are free
     dynamic: bool = False  # anything below is allowed and only checked at render time
     leaf: bool = True  # the value itself can be rendered (not only its children)
     phases: frozenset[Phase] = ALL_PHASES
@@ -150,7 +151,12 @@ BASE: Mapping[str, Var] = {
         phases=frozenset({Phase.EXPORT}),
     ),
     "chat": _CHAT,
-    "env": Var("environment variables (always redacted)", dynamic=True, leaf=False),
+    # Any name, but each value is text: `$env.X.y` is a compile error, not an export-time miss.
+    "env": Var(
+        "environment variables (always redacted)",
+        entries=Var("an environment variable's text"),
+        leaf=False,
+    ),
 }
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "text",
     "trusting",
     "url_component",
+    "url_host",
+    "url_origin",
     "url_prefix",
     "xml",
     "xml_attribute",
@@ -107,6 +109,50 @@ def url_prefix(value: Any) -> str:
     return _text(value)
 
 
+_HOST_PORT = r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+_ORIGIN = re.compile(rf"(?i:https?)://{_HOST_PORT}")
+_HOST = re.compile(_HOST_PORT)
+# What a value before the path may not hold, in the words of the error (the value is never quoted:
+# it may be a secret): each would move the report to another host or resource.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_NOT_AN_ORIGIN = (
+    ("://", "a scheme ('://')"),  # only where the URL starts
+    ("@", "user info ('@')"),
+    ("/", "a path ('/')"),
+    ("?", "a query ('?')"),
+    ("#", "a fragment ('#')"),
+    ("\\", "a backslash"),
+)
+
+
+def url_origin(value: Any) -> str:
+    """A run-time value (the token answer, the environment) where the URL starts: a bare origin,
+    ``http(s)://host[:port]``, so the token answer cannot choose the path, the query, user info or
+    (with '#' or '\\') another host than the one the URL seems to name."""
+    return _origin_part(value, _ORIGIN, "http(s)://host[:port]")
+
+
+def url_host(value: Any) -> str:
+    """A run-time value inside the authority (after ``https://``): host and port characters only."""
+    return _origin_part(value, _HOST, "a host name, an IP address, optionally with ':port'")
+
+
+def _origin_part(value: Any, shape: re.Pattern[str], expected: str) -> str:
+    rendered = _text(value)
+    if shape.fullmatch(rendered):
+        return rendered
+    scheme = _SCHEME.match(rendered)
+    after_scheme = rendered[scheme.end() :] if scheme and shape is _ORIGIN else rendered
+    held = next((words for mark, words in _NOT_AN_ORIGIN if mark in after_scheme), None)
+    if held is None and any(char.isspace() or not char.isprintable() for char in rendered):
+        held = "white space or a control character"
+    why = f"this one holds {held}" if held else f"this one is not {expected}"
+    raise RenderError(
+        f"a value before the URL's path may set only the origin (scheme, host, port); {why}",
+        hint=f"the value must be {expected}; the path goes in the connector's URL, after it",
+    )
+
+
 def form(value: Any) -> str:
     return quote_plus(_text(value), safe="")
 
@@ -169,6 +215,8 @@ def _check_xml_chars(rendered: str) -> None:
 ESCAPERS: dict[Context, Escaper] = {
     Context.TEXT: text,
     Context.URL_PREFIX: url_prefix,
+    Context.URL_ORIGIN: url_origin,
+    Context.URL_HOST: url_host,
     Context.URL_COMPONENT: url_component,
     Context.HEADER: header,
     Context.FORM: form,

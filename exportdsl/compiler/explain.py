@@ -7,6 +7,8 @@ from exportdsl.compiler.plan import Hole, Plan
 _CONTEXT_WORDS = {
     "text": "inserted as is",
     "url": "inserted as is before the URL's path; the final URL is validated (http/https)",
+    "url-origin": "before the URL's path, from run time: only an origin (scheme://host[:port])",
+    "url-host": "before the URL's path, from run time: only host and port characters",
     "url-component": "percent-encoded as one URL component",
     "header": "header value; a control character (CR, LF, NUL, …) is a render error",
     "form": "form-encoded",

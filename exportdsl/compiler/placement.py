@@ -10,33 +10,80 @@ located in the template.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.parsers import expat
 
-from exportdsl.compiler import rules
+from exportdsl.compiler import rules, wire
+from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import Comment, Node, Reference, Text
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
-__all__ = ["Placement", "Problem", "body_shape", "kind_for_content_type", "place"]
+__all__ = [
+    "JsonKey",
+    "JsonObject",
+    "Placement",
+    "Problem",
+    "body_shape",
+    "kind_for_content_type",
+    "place",
+]
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
-    """A compile error found while placing holes; ``code`` is a diagnostic code."""
+class JsonKey:
+    """An object key with holes: raw JSON string content and hole numbers (within the field), or
+    one bare reference (``{$k: 1}``) whose rendered value is the whole quoted key."""
 
-    code: str
-    message: str
-    span: Span
-    hint: str | None = None
+    parts: tuple[str | int, ...]
+    bare: bool
+
+    def text(self, values: Sequence[str]) -> str | None:
+        """The key as a parser reads it, from the field's rendered hole values."""
+        if self.bare:
+            token = values[int(self.parts[0])]
+        else:
+            token = '"' + "".join(p if isinstance(p, str) else values[p] for p in self.parts) + '"'
+        try:
+            key: str = json.loads(token)
+        except ValueError:
+            return None  # cannot happen for escaped values; a broken body is XD210
+        return key
+
+
+@dataclass(frozen=True, slots=True)
+class JsonObject:
+    """One JSON object of a body that has keys with holes: its literal keys (decoded) and those.
+
+    At render time no key may equal another key of the same object, ignoring case: with two
+    equal keys, parsers keep the first or the last (some match keys ignoring case), so a value
+    could replace a field the connector sets (docs/design.md §8.4)."""
+
+    literal: tuple[str, ...]
+    keys: tuple[JsonKey, ...]
+
+    def repeated(self, values: Sequence[str]) -> tuple[JsonKey, str | JsonKey] | None:
+        """The first key with holes that repeats a literal key or an earlier key with holes."""
+        seen: dict[str, str | JsonKey] = {key.casefold(): key for key in self.literal}
+        for key in self.keys:
+            text = key.text(values)
+            if text is None:
+                continue
+            other = seen.setdefault(text.casefold(), key)
+            if other is not key:
+                return key, other
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class Placement:
     contexts: tuple[Context, ...]  # one per Reference, in order
     problems: tuple[Problem, ...]
+    objects: tuple[JsonObject, ...] = ()  # JSON objects with keys made by holes
 
 
 def kind_for_content_type(content_type: str | None) -> FieldKind:
@@ -76,7 +123,25 @@ def body_shape(nodes: tuple[Node, ...]) -> FieldKind | None:
 _UNIFORM = {FieldKind.HEADER: Context.HEADER, FieldKind.FORM: Context.FORM}
 
 
+# What no request can carry, by field kind (`wire`).
+_WIRE_CHECKS = {
+    FieldKind.URL: wire.url_flaws,
+    FieldKind.HEADER: wire.header_flaws,
+    FieldKind.FORM: wire.form_flaws,
+}
+
+
 def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
+    placement = _place(nodes, kind)
+    check = _WIRE_CHECKS.get(kind)
+    if check is None:
+        return placement
+    return Placement(
+        placement.contexts, placement.problems + tuple(check(nodes)), placement.objects
+    )
+
+
+def _place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
     if kind == FieldKind.JSON:
         return _Json().run(nodes)
     if kind == FieldKind.XML:
@@ -140,7 +205,10 @@ class _Scanner:
                 self.hole(node)
         self.flush(texts)
         self.validate(nodes[-1].span.end if nodes else 0)
-        return Placement(tuple(self.contexts), tuple(self.problems))
+        return Placement(tuple(self.contexts), tuple(self.problems), self.objects())
+
+    def objects(self) -> tuple[JsonObject, ...]:
+        return ()
 
     def flush(self, texts: list[Text]) -> None:
         """Adjacent texts (split by an escape or a comment) are one stretch of output.
@@ -163,6 +231,27 @@ class _Scanner:
         raise NotImplementedError
 
 
+class _Keys:
+    """The keys of one open JSON object, as the scanner meets them."""
+
+    def __init__(self) -> None:
+        self.literal: list[str] = []
+        self.templated: list[JsonKey] = []
+
+    def add(self, parts: list[str | int], bare: bool = False) -> None:
+        if bare or any(isinstance(part, int) for part in parts):
+            merged: list[str | int] = []
+            for part in parts:  # the scanner hands text over one character at a time
+                if isinstance(part, str) and merged and isinstance(merged[-1], str):
+                    merged[-1] += part
+                else:
+                    merged.append(part)
+            self.templated.append(JsonKey(tuple(merged), bare))
+            return
+        with contextlib.suppress(ValueError):  # a broken key: the body is reported as XD210
+            self.literal.append(json.loads('"' + "".join(map(str, parts)) + '"'))
+
+
 class _Json(_Scanner):
     def __init__(self) -> None:
         super().__init__()
@@ -170,38 +259,71 @@ class _Json(_Scanner):
         self.escaped = False
         self.containers: list[str] = []  # the open '{' and '['
         self.expect_key = False  # right after '{' or an object's ',': a key comes next
+        self.keys: list[_Keys | None] = []  # per open container: an object's keys, or None
+        self.key: list[str | int] | None = None  # the key string being read: text and holes
+        self.finished: list[JsonObject] = []
 
     def scan(self, text: str) -> None:
         for char in text:
             if self.in_string:
-                if self.escaped:
-                    self.escaped = False
-                elif char == "\\":
-                    self.escaped = True
-                elif char == '"':
-                    self.in_string = False
+                self.string(char)
             else:
                 self.structure(char)
+
+    def string(self, char: str) -> None:
+        if self.escaped:
+            self.escaped = False
+        elif char == "\\":
+            self.escaped = True
+        elif char == '"':
+            self.in_string = False
+            if self.key is not None:
+                self.end_key(self.key)
+                self.key = None
+            return
+        if self.key is not None:
+            self.key.append(char)
+
+    def end_key(self, parts: list[str | int], bare: bool = False) -> None:
+        keys = self.keys[-1] if self.keys else None
+        if keys is not None:
+            keys.add(parts, bare)
 
     def structure(self, char: str) -> None:
         if char == '"':
             self.in_string = True
+            if self.expect_key:
+                self.key = []
         elif char in "{[":
             self.containers.append(char)
+            self.keys.append(_Keys() if char == "{" else None)
             self.expect_key = char == "{"
         elif char in "}]":
             if self.containers:
                 self.containers.pop()
+                self.close(self.keys.pop())
             self.expect_key = False
         elif char == ",":
             self.expect_key = bool(self.containers) and self.containers[-1] == "{"
         elif char == ":":
             self.expect_key = False
 
+    def close(self, keys: _Keys | None) -> None:
+        if keys is not None and keys.templated:
+            self.finished.append(JsonObject(tuple(keys.literal), tuple(keys.templated)))
+
+    def objects(self) -> tuple[JsonObject, ...]:
+        return tuple(self.finished)
+
     def hole(self, node: Reference) -> None:
+        number = len(self.contexts)
         if self.in_string:
             self.contexts.append(Context.JSON_STRING)
+            if self.key is not None:
+                self.key.append(number)
         else:
+            if self.expect_key:
+                self.end_key([number], bare=True)
             self.contexts.append(Context.JSON_KEY if self.expect_key else Context.JSON_VALUE)
             self.expect_key = False
         self.escaped = False
@@ -210,7 +332,7 @@ class _Json(_Scanner):
     def validate(self, end: int) -> None:
         document = "".join(self.document)
         try:
-            json.loads(document)
+            json.loads(document, parse_int=str, parse_float=str)  # syntax only: no digit limit
         except json.JSONDecodeError as error:
             at = self.source_offset(error.pos) if error.pos < len(document) else end
             self.problems.append(

@@ -8,21 +8,25 @@ A failing hole knows its number, so the error points at the reference in the con
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import quote_plus
 
 from exportdsl.compiler.escaping import needs_escaping
+from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
-from exportdsl.connector.model import RetryPolicy, Signing, Timeouts
+from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location, shorten
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 __all__ = [
+    "BasicAuthPlan",
     "FieldPlan",
     "Hole",
     "Plan",
@@ -74,6 +78,7 @@ class FieldPlan:
     phase: Phase | None
     holes: tuple[Hole, ...]
     pieces: tuple[str | Hole, ...]
+    json_objects: tuple[JsonObject, ...] = ()  # objects whose keys holes make: checked per render
 
     @functools.cached_property
     def constant(self) -> str | None:
@@ -108,6 +113,11 @@ def _check_url(name: str, url: str) -> None:
         raise RenderError(f"{name}: {shorten(url)!r} is not an http or https URL with a host")
 
 
+# A header value's leading and trailing white space is not part of it (RFC 9110 §5.5: a recipient
+# strips it), and strict clients refuse to send it: trimmed, so what is sent is what is received.
+_OWS = " \t"
+
+
 class _Block:
     """The fields of one request, compiled together.
 
@@ -127,6 +137,16 @@ class _Block:
         self.layout = tuple(
             (field.pattern, len(field.holes)) if field.holes else field.constant or ""
             for field in self.fields
+        )
+        self.headers = tuple(field.kind == FieldKind.HEADER for field in self.fields)
+        # (field, its first hole's number in the block) for each field with keys made by holes
+        starts = [0]
+        for each in self.fields:
+            starts.append(starts[-1] + len(each.holes))
+        self.keyed = tuple(
+            (each, start)
+            for each, start in zip(self.fields, starts, strict=False)
+            if each.json_objects
         )
 
     @property
@@ -150,6 +170,8 @@ class _Block:
                 values = tuple(self.function(self.context(variables)))
             except RenderError as error:
                 raise self._locate(error) from None
+        for keyed, first in self.keyed:
+            self._check_keys(keyed, first, values[first : first + len(keyed.holes)])
         texts, start = [], 0
         for item in self.layout:
             if isinstance(item, str):
@@ -160,7 +182,34 @@ class _Block:
                 start += count
         if self.url is not None:
             _check_url(self.url, texts[0])
+        if any(self.headers):
+            texts = [
+                text.strip(_OWS) if header else text
+                for text, header in zip(texts, self.headers, strict=True)
+            ]
         return texts
+
+    def _check_keys(self, field: FieldPlan, first: int, values: Sequence[str]) -> None:
+        """No key made by a hole may repeat another key of its object (docs/design.md §8.4)."""
+        for json_object in field.json_objects:
+            found = json_object.repeated(values)
+            if found is None:
+                continue
+            key, other = found
+            hole = self.holes[first + _first_hole(key)]
+            repeats = (
+                f"the key {other!r}"
+                if isinstance(other, str)
+                else f"the key made by {field.holes[_first_hole(other)].reference}"
+            )
+            raise RenderError(
+                f"{field.name}: the key made by {hole.reference} repeats {repeats} of the same "
+                "JSON object",
+                location=hole.location,
+                hint="parsers keep only one of two equal keys (some compare them ignoring case), "
+                "so a value could replace a field the connector sets; put such values in an "
+                "object of their own",
+            )
 
     def _locate(self, error: RenderError) -> RenderError:
         hole = getattr(error, "hole", None)
@@ -172,6 +221,10 @@ class _Block:
         return RenderError(
             f"{field.name}: {error.message}", location=where.location, hint=error.hint
         )
+
+
+def _first_hole(key: JsonKey) -> int:
+    return next(part for part in key.parts if isinstance(part, int))
 
 
 def compile_blocks(groups: Sequence[Sequence[FieldPlan]]) -> list[_Block]:
@@ -199,6 +252,31 @@ class RenderedRequest(NamedTuple):
 
 
 @dataclass(frozen=True)
+class BasicAuthPlan:
+    """A request's Basic credentials (connector key ``auth``), rendered into its Authorization
+    header: RFC 7617, or with each part form-urlencoded first (OAuth, RFC 6749 §2.3.1)."""
+
+    username: FieldPlan
+    password: FieldPlan
+    form_encoded: bool
+
+    def header(self, username: str, password: str) -> str:
+        if self.form_encoded:  # application/x-www-form-urlencoded as HTML serializes it
+            username, password = _form_encode(username), _form_encode(password)
+        elif ":" in username:
+            raise RenderError(
+                f"{self.username.name}: a Basic user name cannot hold ':' (RFC 7617)",
+                hint="the first ':' separates the user name from the password",
+            )
+        credentials = f"{username}:{password}".encode("utf-8", "surrogatepass")
+        return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
+def _form_encode(text: str) -> str:
+    return quote_plus(text, safe="*").replace("~", "%7E")
+
+
+@dataclass(frozen=True)
 class RequestPlan:
     phase: Phase
     method: str
@@ -206,6 +284,7 @@ class RequestPlan:
     headers: tuple[tuple[str, FieldPlan], ...]
     body: FieldPlan | None
     block: _Block
+    auth: BasicAuthPlan | None = None
 
     @property
     def fields(self) -> Iterator[FieldPlan]:
@@ -214,6 +293,8 @@ class RequestPlan:
         yield from (field for _, field in self.headers)
         if self.body:
             yield self.body
+        if self.auth:
+            yield from (self.auth.username, self.auth.password)
 
     def render(self, variables: Mapping[str, Any]) -> RenderedRequest:
         if self.url is None:
@@ -224,7 +305,10 @@ class RequestPlan:
         texts = self.block.render(variables)
         names = self.header_names
         headers = tuple(zip(names, texts[1 : 1 + len(names)], strict=True))
-        return RenderedRequest(self.method, texts[0], headers, texts[-1] if self.body else None)
+        body = texts[1 + len(names)] if self.body else None
+        if self.auth is not None:
+            headers += (("Authorization", self.auth.header(texts[-2], texts[-1])),)
+        return RenderedRequest(self.method, texts[0], headers, body)
 
     @functools.cached_property
     def header_names(self) -> tuple[str, ...]:
@@ -247,6 +331,7 @@ class Plan:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
+    allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""

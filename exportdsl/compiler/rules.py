@@ -162,7 +162,9 @@ send the report, and its token, to a host of their choosing (``x@evil.example``)
 
 Better: only connector values (``$pdata``, ``$env``, ``$ClientsID``, ``$chatConnector``) and the
 token answer (OAuth servers send the API's base URL there) may form the scheme and host; put chat
-values after a ``/`` or ``?``, where each is percent-encoded as one component.
+values after a ``/`` or ``?``, where each is percent-encoded as one component. A value known only
+at run time there (the token answer, ``$env``) must be a bare origin, ``https://host[:port]``
+(host and port alone after a literal ``https://``), or the export stops before sending.
 """,
 )
 
@@ -206,6 +208,70 @@ named ``Evil", "admin": true, "x": "`` would add a field. Better: declare what t
 """,
 )
 
+LINE_BREAK_IN_HEADER = Code(
+    "XD212",
+    "line-break-in-header",
+    Severity.ERROR,
+    """\
+A header's template holds a line break (or another control character) in its literal text.
+
+Anti-pattern::
+
+    headers:
+      Authorization: |                   # a `|` block ends with a line break
+        Bearer $tokenResponse.body.JSON.access_token
+
+A header value is one line: no request can carry a line break in it, so every export would fail
+(or, with a lenient client, the header would be split). Better: ``Authorization: Bearer …`` on one
+line, or ``|-`` / ``>-``, which drop the final line break. (White space at either end of a rendered
+header value is trimmed, as HTTP does on receipt.)
+""",
+)
+
+MALFORMED_URL = Code(
+    "XD213",
+    "malformed-url",
+    Severity.ERROR,
+    """\
+A URL's literal text cannot be sent: it does not start with ``http://host`` or ``https://host``,
+or it holds a line break, a space or a control character.
+
+Anti-pattern::
+
+    url: ftp://files.example/reports          # only http and https
+    url: localhost:8080/reports               # no scheme
+    url: //crm.example/reports                # no scheme
+    url: http:/crm.example/reports            # one slash
+    url: |                                    # the block adds a line break
+      https://crm.example/reports
+
+Better: ``https://crm.example/reports`` on one line (``|-`` or ``>-`` for a block). A URL may also
+start with a reference when that reference is the whole origin, followed by the path:
+``$pdata.base/reports`` or ``$tokenResponse.body.JSON.instance_url/services/data``; a value from
+the token answer or the environment there must then be a bare origin (scheme, host, port), or the
+export stops before sending.
+""",
+)
+
+TRAILING_LINE_BREAK_IN_FORM = Code(
+    "XD214",
+    "trailing-line-break-in-form",
+    Severity.ERROR,
+    """\
+A form body (``name=value&…``) ends with a line break, which becomes part of its last value.
+
+Anti-pattern::
+
+    token:
+      headers: {Content-Type: application/x-www-form-urlencoded}
+      body: |                     # `|` keeps the final line break: the scope is "read\\n"
+        grant_type=client_credentials&scope=read
+
+A token endpoint then sees ``scope=read%0A`` (or ``client_secret=…\\n``) and refuses it, with an
+error that does not say why. Better: ``|-`` or ``>-`` (no final line break), or one line.
+""",
+)
+
 RULES = (
     UNDEFINED_VARIABLE,
     UNKNOWN_PROPERTY,
@@ -218,15 +284,21 @@ RULES = (
     UNTRUSTED_URL_PREFIX,
     MALFORMED_BODY,
     SHAPED_BODY_WITHOUT_TYPE,
+    LINE_BREAK_IN_HEADER,
+    MALFORMED_URL,
+    TRAILING_LINE_BREAK_IN_FORM,
 )
 
 __all__ = [
     "DYNAMIC_CONTENT_TYPE",
+    "LINE_BREAK_IN_HEADER",
     "MALFORMED_BODY",
+    "MALFORMED_URL",
     "REFERENCE_IN_XML_MARKUP",
     "RULES",
     "SHAPED_BODY_WITHOUT_TYPE",
     "TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE",
+    "TRAILING_LINE_BREAK_IN_FORM",
     "UNDEFINED_VARIABLE",
     "UNKNOWN_PROPERTY",
     "UNTRUSTED_URL_PREFIX",

@@ -57,7 +57,9 @@ class Template:
             Hole(reference, where, Alphabet.ANY)
             for reference, where in zip(references, placement.contexts, strict=True)
         )
-        self._plan = FieldPlan(_FILE, self.kind, None, holes, tuple(parts(nodes, holes)))
+        self._plan = FieldPlan(
+            _FILE, self.kind, None, holes, tuple(parts(nodes, holes)), placement.objects
+        )
         (self._block,) = compile_blocks([[self._plan]])
 
     @property

@@ -6,6 +6,7 @@ so a problem found later (by the compiler, the linter, a render) points into the
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,8 +15,12 @@ from exportdsl.source import LineIndex, Location, SourceMap, Span
 from exportdsl.vocabulary import Phase
 
 __all__ = [
+    "AllowedHosts",
+    "BasicAuth",
     "Connector",
     "Header",
+    "IPAddress",
+    "IPNetwork",
     "Request",
     "RetryPolicy",
     "Signing",
@@ -44,8 +49,22 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
+class BasicAuth:
+    """HTTP Basic credentials (request key ``auth``), sent as ``Authorization: Basic …``.
+
+    ``basic: {username, password}`` joins them as RFC 7617 says (UTF-8); ``client_secret_basic:
+    {client_id, client_secret}`` is OAuth's client authentication (RFC 6749 §2.3.1), which
+    form-urlencodes each before they are joined (``form_encoded``).
+    """
+
+    username: TemplateField
+    password: TemplateField
+    form_encoded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
-    """One HTTP request of the export: the token POST (phase 1) or the report POST (phase 2)."""
+    """One HTTP request of the export: the token request (phase 1) or the report (phase 2)."""
 
     phase: Phase  # TOKEN or EXPORT
     url: TemplateField | None
@@ -53,15 +72,19 @@ class Request:
     headers: tuple[Header, ...]
     body: TemplateField | None
     location: Location
+    auth: BasicAuth | None = None
 
     @property
     def fields(self) -> Iterator[TemplateField]:
-        """The request's templates in order: url, header values, body."""
+        """The request's templates in order: url, header values, body, the auth's user name and
+        password."""
         if self.url:
             yield self.url
         yield from (header.value for header in self.headers)
         if self.body:
             yield self.body
+        if self.auth:
+            yield from (self.auth.username, self.auth.password)
 
     def header(self, name: str) -> Header | None:
         wanted = name.lower()
@@ -98,6 +121,29 @@ class Signing:
     env: str
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedHosts:
+    """Destinations beyond the public internet (connector key ``allow_hosts``) that a request may go
+    to when its host comes from the token answer: host names, and address ranges.
+
+    Hashable: the client keeps one connection pool per distinct set, so a connection one
+    connector's allowance opened never serves another connector's request.
+    """
+
+    names: frozenset[str] = frozenset()  # lower case, without a trailing dot
+    networks: tuple[IPNetwork, ...] = ()
+
+    def admits_name(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.names
+
+    def admits_address(self, address: IPAddress) -> bool:
+        return any(address in network for network in self.networks)
+
+
 @dataclass(frozen=True)
 class Connector:
     path: str
@@ -117,6 +163,7 @@ class Connector:
     intake_secret_env: str | None = (
         None  # intake.secret: $env.NAME; None: the connector takes no hooks
     )
+    allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
 
     @property
     def fields(self) -> Iterator[TemplateField]:

@@ -13,7 +13,7 @@ from lark.exceptions import UnexpectedInput
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from exportdsl.connector.shape import MAX_DEPTH, STR, ShapeReader, describe
-from exportdsl.connector.yamlsource import node_location, scalar_map
+from exportdsl.connector.yamlsource import node_location, scalar_map, source_text, yaml_quoted
 from exportdsl.errors import ConfigError, Diagnostic, ExportDslError
 from exportdsl.language.grammar import load_parser
 from exportdsl.source import Location, Span, found_at
@@ -121,6 +121,102 @@ def _pdata_parser() -> Lark:
     return load_parser("pdata.lark", _PdataBuilder(), maybe_placeholders=True)
 
 
+# The end of a string that swallowed the start of the next pair: `'John Doe, email:`.
+_SWALLOWED_PAIR = re.compile(r",\s*[A-Za-z_$][A-Za-z0-9_$-]*\s*:\s*\Z")
+
+
+def _unclosed_quote(literal: str) -> tuple[int, str, str] | None:
+    """Where a string of a literal that does not parse was opened but not closed (the offset of
+    its quote, what happened, a hint): a quote that never closes, or one whose string runs on into
+    the next pair (``{name:'John Doe, email:'j@x'}``: the quote meant to open email's value closed
+    name's). Lark would point at the text after it, far from the mistake."""
+    position = 0
+    while (opened := _next_quote(literal, position)) is not None:
+        quote = literal[opened]
+        closed = _closing_quote(literal, opened)
+        if closed is None:
+            return (
+                opened,
+                f"the {quote} opened here is never closed",
+                f"close the string with a {quote}",
+            )
+        content = literal[opened + 1 : closed]
+        swallowed = _SWALLOWED_PAIR.search(content)
+        if swallowed is not None:
+            value, next_pair = content[: swallowed.start()], content[swallowed.start() :].strip()
+            return (
+                opened,
+                f"the {quote} opened here closes only after {next_pair!r}",
+                f"a {quote} is missing before the ',': {quote}{value}{quote}",
+            )
+        position = closed + 1
+    return None
+
+
+def _next_quote(literal: str, start: int) -> int | None:
+    found = [at for at in (literal.find("'", start), literal.find('"', start)) if at >= 0]
+    return min(found) if found else None
+
+
+def _closing_quote(literal: str, opened: int) -> int | None:
+    """The index of the quote that closes the string opened at ``opened`` (escapes skipped), as
+    the grammar's STRING reads it; None when the line ends first."""
+    quote, at = literal[opened], opened + 1
+    while at < len(literal):
+        char = literal[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == quote:
+            return at
+        if char == "\n":
+            return None
+        at += 1
+    return None
+
+
+# `name:'John Doe'`: a key glued to its value by ':' without a space, which YAML reads as one key.
+_NULL = "tag:yaml.org,2002:null"
+_GLUED_PAIR = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*:\S")
+
+
+def _jtel_pairs_read_as_keys(node: MappingNode) -> bool:
+    """jtel's literal pasted without quotes: ``pdata: {name:'John Doe'}`` is, to YAML, a mapping
+    whose key is ``name:'John Doe'`` and whose value is null. No one means such a key."""
+    return bool(node.flow_style) and _glued_key(node) is not None
+
+
+def _glued_key(node: MappingNode) -> str | None:
+    for key, value in node.value:
+        if (
+            isinstance(key, ScalarNode)
+            and not key.style  # plain: None from PyYAML, '' from libyaml
+            and _GLUED_PAIR.match(key.value)
+            and isinstance(value, ScalarNode)
+            and value.tag == _NULL
+            and value.value == ""
+        ):
+            return str(key.value)
+    return None
+
+
+def _quote_it(node: Node, text: str) -> str:
+    """The literal as jtel means it, quoted for YAML; or, when it is no valid literal either, the
+    YAML mapping it was probably meant to be (a space after each key's ':')."""
+    written = source_text(node, text)
+    if written is None:
+        return "quote jtel's literal whole: pdata: \"{name:'John Doe'}\""
+    try:
+        parse_pdata(written)
+    except (UnexpectedInput, ExportDslError):
+        spaced = _KEY_COLON.sub(r"\1: ", written)
+        return f"YAML needs a space after each ':': pdata: {spaced}"
+    return f"quote jtel's literal whole: pdata: {yaml_quoted(written)}"
+
+
+_KEY_COLON = re.compile(r"([{,]\s*[A-Za-z_$][A-Za-z0-9_$-]*):(?=\S)")
+
+
 class PdataReader(ShapeReader):
     """Reads ``pdata:``, either form, into values and the location of each key."""
 
@@ -134,6 +230,14 @@ class PdataReader(ShapeReader):
                 f"pdata must be a mapping or jtel's literal text, not {describe(node)}",
                 node,
                 "pdata: {name: John Doe} or pdata: \"{name:'John Doe'}\"",
+            )
+            return {}, {}
+        if _jtel_pairs_read_as_keys(node):
+            self.fail(
+                "pdata: YAML read jtel's literal as keys without values "
+                f"({_glued_key(node)!r} is one key)",
+                node,
+                _quote_it(node, self.index.text),
             )
             return {}, {}
         values: dict[str, Any] = {}
@@ -157,6 +261,18 @@ class PdataReader(ShapeReader):
             parsed = parse_pdata(node.value)
         except UnexpectedInput as error:
             position = error.pos_in_stream or 0
+            unclosed = _unclosed_quote(node.value)
+            if unclosed is not None:
+                opened, problem, hint = unclosed
+                self.diagnostics.append(
+                    Diagnostic(
+                        ConfigError.code,
+                        f"pdata literal: {problem}",
+                        origin.location(Span(opened, opened + 1)),
+                        hint,
+                    )
+                )
+                return {}, {}
             location = origin.location(Span(position, position + 1))
             self.diagnostics.append(
                 Diagnostic(

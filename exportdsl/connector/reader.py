@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from exportdsl.connector.model import (
     Connector,
@@ -24,8 +24,23 @@ from exportdsl.connector.model import (
     Timeouts,
 )
 from exportdsl.connector.pdata import PdataReader
-from exportdsl.connector.shape import NUMBERS, STR, describe, did_you_mean
-from exportdsl.connector.yamlsource import compose, decode, node_location, read_text, scalar_map
+from exportdsl.connector.shape import (
+    NUMBERS,
+    STR,
+    describe,
+    did_you_mean,
+    read_auth,
+    request_methods,
+)
+from exportdsl.connector.yamlsource import (
+    compose,
+    decode,
+    node_location,
+    read_text,
+    scalar_map,
+    source_text,
+    yaml_quoted,
+)
 from exportdsl.errors import ConnectorError
 from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
@@ -68,6 +83,7 @@ _TOP_KEYS = {
     "timeout": "seconds: connect, total",
     "signing": "Standard Webhooks signing: secret",
     "intake": "real-time POST hooks: secret",
+    "allow_hosts": "host names and address ranges a token answer's URL may point to",
 }
 _RETRY_KEYS = {
     "attempts": "how many times a request is sent at most (1 to 20)",
@@ -82,9 +98,10 @@ _ENV_REFERENCE = re.compile(
 )
 _REQUEST_KEYS = {
     "url": "the request URL",
-    "method": "POST, PUT or PATCH",
+    "method": "POST, PUT or PATCH (GET too for the token request)",
     "headers": "header templates",
     "body": "the body template",
+    "auth": "Basic credentials: basic or client_secret_basic",
 }
 
 
@@ -130,6 +147,7 @@ class _Reader(PdataReader):
             timeout=self.timeout(top.get("timeout")),
             signing=self.signing(top.get("signing")),
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
+            allow_hosts=self.allow_hosts(top.get("allow_hosts")),
         )
 
     def timezone(self, node: Node | None) -> str:
@@ -208,12 +226,23 @@ class _Reader(PdataReader):
             self.fail(
                 f"{name} must be a template (text), not {describe(node)}",
                 node,
-                "quote the value, or use a '|' block for several lines",
+                self.quote_hint(node, name.rpartition(".")[2]),
             )
             return None
         return TemplateField(
             name, str(node.value), scalar_map(node, self.file, self.index), node.start_mark.line + 1
         )
+
+    def quote_hint(self, node: Node, key: str) -> str:
+        """How to make the value text: for a `{...}` YAML took for a mapping, or a body's `[...]`
+        it took for a list (JSON, say), the value quoted whole. (A URL in brackets is no JSON.)"""
+        meant_as_text = isinstance(node, MappingNode) or (
+            key == "body" and isinstance(node, SequenceNode)
+        )
+        written = source_text(node, self.index.text) if meant_as_text else None
+        if written is None:
+            return "quote the value, or use a '|' block for several lines"
+        return f"YAML read it as {describe(node)}; quote it whole: {key}: {yaml_quoted(written)}"
 
     def request(self, top: Mapping[str, Node], phase: str, url_required: bool) -> Request | None:
         node = top.get(phase)
@@ -224,22 +253,35 @@ class _Reader(PdataReader):
             return None
         url = self.template(keys["url"], f"{phase}.url") if "url" in keys else None
         body = self.template(keys["body"], f"{phase}.body") if "body" in keys else None
+        method = self.method(keys.get("method"), phase)
+        if method == "GET" and "body" in keys:
+            self.fail(
+                f"{phase}.body: a GET request has no body",
+                keys["body"],
+                "send the values in the URL's query (they are percent-encoded there), "
+                "or use method: POST",
+            )
+        headers = self.headers(keys.get("headers"), phase)
         return Request(
             Phase(phase),
             url,
-            self.method(keys.get("method")),
-            self.headers(keys.get("headers"), phase),
+            method,
+            headers,
             body,
             node_location(node, self.file),
+            read_auth(self, keys.get("auth"), phase, self.template, headers),
         )
 
-    def method(self, node: Node | None) -> str:
+    def method(self, node: Node | None, phase: str) -> str:
         if node is None:
             return "POST"
         method = self.text(node, "method").upper()
-        if method not in METHODS:
+        methods = request_methods(phase)
+        if method not in methods:
             self.fail(
-                f"method {method!r} is not supported; expected one of {', '.join(METHODS)}", node
+                f"method {method!r} is not supported for the {phase} request; "
+                f"expected one of {', '.join(methods)}",
+                node,
             )
         return method
 

@@ -4,13 +4,16 @@ with the file's own line and column; reading goes on, so a file gets all its pro
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from exportdsl.connector.model import AllowedHosts, BasicAuth, Header, IPNetwork, TemplateField
 from exportdsl.connector.yamlsource import node_location
 from exportdsl.errors import ConfigError, Diagnostic, closest
 from exportdsl.source import LineIndex, Location
@@ -23,6 +26,8 @@ __all__ = [
     "ShapeReader",
     "describe",
     "did_you_mean",
+    "read_auth",
+    "request_methods",
 ]
 
 MAX_DEPTH = 32  # pdata values may nest; nothing real nests deeper
@@ -36,6 +41,24 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 NUMBERS = (_INT, _FLOAT)
+_HOST_NAME = re.compile(
+    r"(?i)(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
+)
+_AUTH_KEYS = {
+    "basic": "HTTP Basic credentials, RFC 7617: username, password",
+    "client_secret_basic": "OAuth client authentication, RFC 6749 2.3.1: client_id, client_secret",
+}
+_CREDENTIAL_KEYS = {
+    "basic": {"username": "the user name (template)", "password": "the password (template)"},
+    "client_secret_basic": {
+        "client_id": "the OAuth client id (template)",
+        "client_secret": "the OAuth client secret (template), e.g. $env.CLIENT_SECRET",
+    },
+}
+_METHODS = {"token": ("POST", "GET", "PUT", "PATCH"), "export": ("POST", "PUT", "PATCH")}
+_DIGITS_AND_DOTS = re.compile(r"[0-9.]+\Z")  # not an address, and no host name either
+_ALLOW_HOSTS_EXAMPLE = "allow_hosts: [crm.internal.example, 10.20.0.0/16]"
 
 
 class ShapeReader:
@@ -145,6 +168,58 @@ class ShapeReader:
             return default
         return float(value)
 
+    def allow_hosts(self, node: Node | None) -> AllowedHosts:
+        """``allow_hosts``: host names and address ranges (CIDR; an address alone is its /32 or
+        /128) a token answer's host may go to besides public addresses (docs/export.md)."""
+        if node is None:
+            return AllowedHosts()
+        if not isinstance(node, SequenceNode):
+            self.fail(
+                f"allow_hosts must be a list of host names and address ranges, "
+                f"not {describe(node)}",
+                node,
+                f"write a list: {_ALLOW_HOSTS_EXAMPLE}",
+            )
+            return AllowedHosts()
+        names: set[str] = set()
+        networks: list[IPNetwork] = []
+        for item in node.value:
+            text = self.text(item, "an allow_hosts entry").strip()
+            if not text:
+                continue  # the wrong type is reported already
+            network = self._network(text, item)
+            if isinstance(network, IPNetwork):
+                networks.append(network)
+            elif network:
+                continue  # reported
+            elif _HOST_NAME.match(text.rstrip(".")) and not _DIGITS_AND_DOTS.match(text):
+                names.add(text.lower().rstrip("."))
+            else:
+                self.fail(
+                    f"allow_hosts: {text[:80]!r} is neither a host name nor an address range",
+                    item,
+                    _host_hint(text),
+                )
+        return AllowedHosts(frozenset(names), tuple(networks))
+
+    def _network(self, text: str, node: Node) -> IPNetwork | bool:
+        """``text`` as an address range; True when it is a range with bits set after its prefix
+        length (reported here), False when it is not written as one."""
+        try:
+            return ipaddress.ip_network(text)
+        except ValueError:
+            pass
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return False
+        self.fail(
+            f"allow_hosts: {text!r} has bits set after the prefix length",
+            node,
+            f"did you mean {str(loose)!r}?",
+        )
+        return True
+
     def data(self, node: Node, depth: int) -> Any:
         """Plain data (pdata values): scalars, lists and mappings, limited in depth and in size
         (YAML aliases can make a few hundred bytes expand to billions of values)."""
@@ -209,6 +284,74 @@ def _scalar(node: ScalarNode) -> Any:
     if node.tag == _NULL:
         return None
     return str(node.value)
+
+
+def request_methods(phase: str) -> tuple[str, ...]:
+    """The methods a request of ``phase`` may use: a token endpoint may be read with GET; a report
+    has a body, so it is never a GET."""
+    return _METHODS.get(phase, _METHODS["export"])
+
+
+def read_auth(
+    reader: ShapeReader,
+    node: Node | None,
+    phase: str,
+    template: Callable[[Node, str], TemplateField | None],
+    headers: tuple[Header, ...],
+) -> BasicAuth | None:
+    """A request's ``auth``: exactly one of ``basic`` and ``client_secret_basic``, each with both
+    its keys as templates (``$env.NAME`` for the secret). ``template`` reads a template field."""
+    if node is None:
+        return None
+    keys = reader.mapping(node, f"'{phase}.auth'", _AUTH_KEYS)
+    if not keys:
+        if isinstance(node, MappingNode) and not node.value:
+            reader.fail(f"{phase}.auth is empty", node, f"expected one of: {', '.join(_AUTH_KEYS)}")
+        return None  # otherwise reported
+    if len(keys) > 1:
+        reader.fail(
+            f"{phase}.auth holds {' and '.join(keys)}; a request carries one Authorization",
+            node,
+            "keep one of them",
+        )
+        return None
+    ((scheme, credentials),) = keys.items()
+    allowed = _CREDENTIAL_KEYS[scheme]
+    found = reader.mapping(credentials, f"'{phase}.auth.{scheme}'", allowed, tuple(allowed))
+    if found is None or len(found) < len(allowed):
+        return None  # reported
+    user_key, password_key = allowed
+    username = template(found[user_key], f"{phase}.auth.{scheme}.{user_key}")
+    password = template(found[password_key], f"{phase}.auth.{scheme}.{password_key}")
+    authorization = next((h for h in headers if h.name.lower() == "authorization"), None)
+    if authorization is not None:
+        reader.fail(
+            f"{phase} sets both auth and an Authorization header; a request carries one",
+            node,
+            "keep auth: it builds the Authorization header",
+        )
+        return None
+    if username is None or password is None:
+        return None
+    return BasicAuth(username, password, form_encoded=scheme == "client_secret_basic")
+
+
+def _host_hint(text: str) -> str:
+    """What an allow_hosts entry that is neither a host name nor a range was meant to be."""
+    if text.startswith("*."):
+        return "wildcards are not taken: list each host name, or the address range it lives in"
+    if re.match(r"[0-9a-fA-F:.]+(?:/|\Z)", text):
+        return "an address is four numbers 0-255 (or IPv6); a range adds a prefix: 10.20.0.0/16"
+    if "://" in text or "/" in text or ":" in text:
+        try:
+            host = urlsplit(text if "://" in text else f"//{text}").hostname
+        except ValueError:
+            host = None
+        if host:
+            return f"only the host: {host!r}, without scheme, port or path"
+    if not text.isascii():
+        return "write an international name in its xn-- (IDNA) form"
+    return f"a host name or an address range: {_ALLOW_HOSTS_EXAMPLE}"
 
 
 def describe(node: Node) -> str:

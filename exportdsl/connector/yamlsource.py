@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 from yaml.nodes import Node, ScalarNode
@@ -18,7 +19,16 @@ from yaml.nodes import Node, ScalarNode
 from exportdsl.errors import LoadError
 from exportdsl.source import LineIndex, Location, SourceMap
 
-__all__ = ["MAX_FILE_BYTES", "compose", "decode", "node_location", "read_text", "scalar_map"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "compose",
+    "decode",
+    "node_location",
+    "read_text",
+    "scalar_map",
+    "source_text",
+    "yaml_quoted",
+]
 
 MAX_FILE_BYTES = (
     1 << 20
@@ -82,7 +92,7 @@ def compose(text: str, file: str) -> Node | None:
         node: Node | None = yaml.compose(text, Loader=_Loader)
         return node
     except yaml.MarkedYAMLError as error:
-        raise _yaml_error(error, file) from None
+        raise _yaml_error(error, file, text) from None
     except yaml.YAMLError as error:
         raise LoadError(f"YAML error: {error}", location=Location(file, 1, 1, 1, 1)) from None
     except RecursionError:
@@ -100,13 +110,37 @@ def _astral_escape(match: re.Match[str]) -> str:
 
 
 def _check_json(text: str, file: str) -> None:
+    """JSON's own syntax check, for its precise messages. Numbers stay text here: converting a
+    number of over 4,300 digits raises ValueError (the shape reader reports it, with its place)."""
     try:
-        json.loads(text)
+        json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
     except json.JSONDecodeError as error:
-        at = Location(file, error.lineno, error.colno, error.lineno, error.colno)
-        raise LoadError(f"JSON syntax error: {error.msg}", location=at) from None
+        raise _trailing_comma(error, file) or _json_error(error, file) from None
     except RecursionError:
         raise _too_deep(file) from None
+
+
+def _json_error(error: json.JSONDecodeError, file: str) -> LoadError:
+    at = Location(file, error.lineno, error.colno, error.lineno, error.colno)
+    return LoadError(f"JSON syntax error: {error.msg}", location=at)
+
+
+def _trailing_comma(error: json.JSONDecodeError, file: str) -> LoadError | None:
+    """A comma before a closing bracket, pointed at where it stands (json points at the bracket,
+    which is not the mistake)."""
+    closer = error.doc[error.pos : error.pos + 1]
+    before = error.doc[: error.pos].rstrip()
+    if closer not in ("}", "]") or not before.endswith(","):
+        return None
+    comma = len(before) - 1
+    line = error.doc.count("\n", 0, comma) + 1
+    column = comma - (error.doc.rfind("\n", 0, comma) + 1) + 1
+    what = "an object" if closer == "}" else "a list"
+    return LoadError(
+        f"JSON syntax error: a comma after the last item of {what}",
+        location=Location(file, line, column, line, column),
+        hint="JSON allows no comma before '}' or ']': remove it",
+    )
 
 
 def _too_deep(file: str) -> LoadError:
@@ -117,7 +151,7 @@ def _too_deep(file: str) -> LoadError:
     )
 
 
-def _yaml_error(error: yaml.MarkedYAMLError, file: str) -> LoadError:
+def _yaml_error(error: yaml.MarkedYAMLError, file: str, text: str) -> LoadError:
     mark = error.problem_mark or error.context_mark
     location = (
         Location(file, mark.line + 1, mark.column + 1, mark.line + 1, mark.column + 1)
@@ -126,13 +160,148 @@ def _yaml_error(error: yaml.MarkedYAMLError, file: str) -> LoadError:
     )
     problem = error.problem or "syntax error"
     context = f" ({error.context})" if error.context else ""
-    hint = "a value with ': ' or a leading '{', '[', '*', '&', '!', '%', '@' or '`' needs quotes"
+    message = f"YAML syntax error: {problem}{context}"
     if (
         "expected a single document" in (error.context or "")
         or "but found another document" in problem
     ):
-        hint = "one connector a file: remove the extra '---' documents"
-    return LoadError(f"YAML syntax error: {problem}{context}", location=location, hint=hint)
+        return LoadError(
+            message,
+            location=location,
+            hint="one connector a file: remove the extra '---' documents",
+        )
+    index = LineIndex(text)
+    lines = [index.line_text(number) for number in range(1, index.lines + 1)]
+    if mark is not None and mark.line < len(lines):
+        in_flow = "flow" in f"{error.context} {problem}"  # inside {…} or […]: no indentation there
+        indentation = None if in_flow else _misindented(lines, mark.line)
+        if indentation is not None:
+            (start, end), indent_hint = indentation
+            where = Location(file, mark.line + 1, start + 1, mark.line + 1, end)
+            return LoadError(message, location=where, hint=indent_hint)
+        quote_hint = _unquoted_flow_value(lines[mark.line])
+        if quote_hint is not None:
+            return LoadError(message, location=location, hint=quote_hint)
+    return LoadError(message, location=location, hint=_QUOTE_HINT)
+
+
+_QUOTE_HINT = "a value with ': ' or a leading '{', '[', '*', '&', '!', '%', '@' or '`' needs quotes"
+
+
+# --- hints that fit the mistake -----------------------------------------------------------------
+
+
+class _KeyLine(NamedTuple):
+    """A line that starts a block mapping entry: ``<indent>key: value``."""
+
+    indent: str
+    key: str
+    value: str
+
+
+_KEY_END = re.compile(r":(?:[ \t]|\Z)")  # `name:` then a space or the end (not `https://`)
+_NOT_A_KEY = tuple("#'\"{[]}>|&*!%@`,-")
+_BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#.*)?\Z")
+
+
+def _key_line(line: str) -> _KeyLine | None:
+    content = line.lstrip(" \t")
+    if not content or content.startswith(_NOT_A_KEY):
+        return None
+    colon = _KEY_END.search(content)
+    if colon is None or "#" in content[: colon.start()]:
+        return None
+    key = content[: colon.start()].rstrip(" \t")
+    return _KeyLine(line[: len(line) - len(content)], key, content[colon.end() :].strip(" \t"))
+
+
+def _misindented(lines: list[str], number: int) -> tuple[tuple[int, int], str] | None:
+    """For a YAML error on a line whose indentation is the mistake: the columns to point at
+    (0-based start, 1-based end) and a hint naming the indentation its siblings have."""
+    line = lines[number]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    levels, opens_child, in_block = _open_levels(lines[:number])
+    if "\t" in indent:
+        tab = indent.index("\t")
+        where = (
+            " (the text of a | or > block too)"
+            if in_block
+            else f" (its siblings: {_spaces(levels[-1])})"
+            if levels and not opens_child
+            else ""
+        )
+        return (tab, tab + 1), f"this line is indented with a tab; YAML indents with spaces{where}"
+    key = _key_line(line)
+    depth = len(indent)
+    if key is None or not levels or depth in levels or (opens_child and depth > levels[-1]):
+        return None
+    # The level it missed: the innermost when it is deeper than all, else the next one below it.
+    sibling = levels[-1] if depth > levels[-1] else min(lv for lv in levels if lv > depth)
+    hint = f"this key is indented {_spaces(depth)}; its siblings {sibling}: line it up with them"
+    return (depth, depth + len(key.key)), hint
+
+
+def _open_levels(lines: list[str]) -> tuple[list[int], bool, bool]:
+    """The indentation of each mapping still open at the end of ``lines`` (outermost first),
+    whether the last key opens a nested mapping (has no value on its line), and whether the
+    lines end inside a ``|`` or ``>`` block."""
+    levels: list[int] = []
+    opens_child = False
+    block_owner: int | None = None  # the indentation of a key whose `|` or `>` block we are in
+    for line in lines:
+        content = line.lstrip(" ")
+        if not content.strip() or content.startswith("#"):
+            continue
+        depth = len(line) - len(content)
+        if block_owner is not None and depth > block_owner:
+            continue  # the text of a block scalar, however it looks
+        block_owner = None
+        key = _key_line(line)
+        if key is None or "\t" in key.indent:
+            continue
+        while levels and levels[-1] > depth:
+            levels.pop()
+        if not levels or levels[-1] < depth:
+            levels.append(depth)
+        opens_child = not key.value or key.value.startswith("#")
+        if _BLOCK_SCALAR.match(key.value):
+            block_owner = depth
+    return levels, opens_child, block_owner is not None
+
+
+def _spaces(count: int) -> str:
+    return f"{count} space{'s' if count != 1 else ''}"
+
+
+def _unquoted_flow_value(line: str) -> str | None:
+    """A hint for a value YAML tried to read as a flow mapping (`{...}`) that was meant as text,
+    jtel's pdata literal ``{name:'John Doe'}`` above all: the value quoted as YAML needs it."""
+    key = _key_line(line)
+    if key is None:
+        return None
+    value = key.value
+    if len(value) > 2 and value[0] in "'\"" and value[1] == "{" and value.endswith("}" + value[0]):
+        value = value[1:-1]  # quoted with the quote the literal uses inside: YAML ends it early
+    if not value.startswith("{"):
+        return None
+    written = f"{key.key}: {yaml_quoted(value)}"
+    if key.key == "pdata":
+        return f"jtel's pdata literal is text to YAML: quote it whole: {written}"
+    return f"to write this value as text, quote it whole: {written}"
+
+
+def yaml_quoted(text: str) -> str:
+    """``text`` as a YAML quoted scalar: double quotes unless it holds a double quote or a backslash
+    (an escape there), else single quotes with each ``'`` doubled."""
+    if '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return "'" + text.replace("'", "''") + "'"
+
+
+def source_text(node: Node, text: str) -> str | None:
+    """A node as written in the file, when it is written on one line (for hints that quote it)."""
+    written: str = text[node.start_mark.index : node.end_mark.index]
+    return written if written and "\n" not in written else None
 
 
 def node_location(node: Node, file: str) -> Location:

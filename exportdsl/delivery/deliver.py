@@ -23,7 +23,7 @@ from exportdsl.errors import ExportDslError
 from exportdsl.export.client import make_client
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.results import ExportResult
-from exportdsl.export.sending import retry_after, retryable
+from exportdsl.export.sending import retry_after, retryable_phase
 from exportdsl.export.tokens import TokenCache
 
 __all__ = ["ONE_ATTEMPT", "ExportDeliverer", "outcome"]
@@ -88,8 +88,9 @@ class ExportDeliverer:
 
 
 def outcome(result: ExportResult) -> Outcome:
-    """Delivered; failed but worth another try (`retryable`: no answer, 408, 425, 429, 5xx); or
-    failed for good."""
+    """Delivered; failed but worth another try (`retryable_phase`: no answer for a reason that may
+    pass, 408, 425, 429, 5xx); or failed for good (a request the client refuses to send, a
+    destination the connector does not allow, most 4xx)."""
     failed = result.phase(result.failed_phase) if result.failed_phase else None
     last = failed or (result.phases[-1] if result.phases else None)
     status = last.status if last is not None else None
@@ -100,7 +101,7 @@ def outcome(result: ExportResult) -> Outcome:
         last is None or last.attempts == 0
     ):  # stopped before sending: the connector or the chat is wrong
         return Outcome(False, error=error, permanent=True)
-    if retryable(status):
+    if retryable_phase(last):
         answer = last.answer
         wait = (
             retry_after(answer.header("retry-after"), datetime.now(UTC))

@@ -1,5 +1,5 @@
 """Building a request for the wire: the rendered template as an `httpx.Request`, the report's
-``Idempotency-Key``, and its Standard Webhooks signature.
+``Idempotency-Key``, its Standard Webhooks signature, and the destinations it may go to.
 
 Delivery never duplicates silently: every report request carries an ``Idempotency-Key`` derived
 from the connector and the chat, the same on every attempt and every run, so a back end can drop a
@@ -9,6 +9,7 @@ second copy when an answer was lost and we tried again.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import uuid
 from collections.abc import Mapping
@@ -19,14 +20,19 @@ import httpx
 
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
-from exportdsl.errors import ExportDisabled, ExportError, SigningError
+from exportdsl.connector.model import AllowedHosts
+from exportdsl.errors import ExportDisabled, RenderError, SigningError
 from exportdsl.export import webhooks
+from exportdsl.export.client import DESTINATIONS, checked_addresses
+from exportdsl.export.sending import DestinationRefused, refused_destination, safe_detail
 from exportdsl.export.timing import Clock
+from exportdsl.vocabulary import Context, Phase
 
 __all__ = [
     "Signer",
     "Signs",
     "build_request",
+    "checked_destinations",
     "enabled_export",
     "idempotency_key",
     "make_signer",
@@ -49,6 +55,20 @@ def enabled_export(plan: Plan) -> RequestPlan:
             "button either",
         )
     return export
+
+
+def checked_destinations(plan: Plan, request: RequestPlan | None) -> AllowedHosts | None:
+    """What the request's host must resolve to, when the token answer sets it: public addresses
+    and the connector's ``allow_hosts`` (the client's transport checks, docs/design.md §8.5).
+    None when the connector wrote the host itself (literally, or from `$pdata` or `$env`): its
+    author chose it."""
+    if request is None or request.url is None:
+        return None
+    from_answer = any(  # anywhere before the path: the origin, the host, the port
+        hole.context is not Context.URL_COMPONENT and hole.reference.name == "tokenResponse"
+        for hole in request.url.holes
+    )
+    return plan.allow_hosts if from_answer else None
 
 
 def idempotency_key(plan: Plan, chat: ChatSession) -> str:
@@ -114,10 +134,12 @@ def build_request(
     timeout: httpx.Timeout,
     key: str | None = None,
     sign: Signs | None = None,
+    destinations: AllowedHosts | None = None,
 ) -> httpx.Request:
     """The request as it goes on the wire: the client's default headers, then the rendered ones,
     ``Idempotency-Key`` when ``key`` is given (unless the connector sets its own), and the
-    signature headers when ``sign`` is given."""
+    signature headers when ``sign`` is given. With ``destinations`` (`checked_destinations`) the
+    client's transport connects only to a public address or one they allow."""
     # UTF-8 where a value is not ASCII (httpx would refuse it): chat data such as names may
     # land here
     headers = httpx.Headers(
@@ -129,12 +151,50 @@ def build_request(
     if sign is not None:
         headers.update(sign.headers(headers.get("idempotency-key", key or ""), body))
     try:
-        return client.build_request(
-            rendered.method, rendered.url, headers=headers, content=body, timeout=timeout
+        request = client.build_request(
+            rendered.method,
+            rendered.url,
+            headers=headers,
+            content=body,
+            timeout=timeout,
+            extensions={} if destinations is None else {DESTINATIONS: destinations},
         )
     except (
         httpx.InvalidURL,
         UnicodeError,
         ValueError,
-    ) as error:  # what the plan's checks let through
-        raise ExportError(f"cannot build the request to {rendered.url}: {error}") from None
+    ) as error:  # what the plan's checks let through; the URL may hold a part of a secret
+        raise RenderError(
+            f"the request's URL is not valid ({safe_detail(error)}); nothing was sent",
+            hint="`exportdsl render` shows the URL as rendered, redacted",
+        ) from None
+    _check_host_name(request.url.host)
+    if destinations is not None:
+        _check_written_address(request.url.host, destinations)
+    return request
+
+
+def _check_host_name(host: str) -> None:
+    """A host name the resolver cannot take (a label longer than 63 characters, an empty one):
+    httpx lets it through, and the socket's IDNA encoding would raise while connecting."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise RenderError(
+            "the request's host name is not valid: one of its labels is empty or longer than 63 "
+            "characters; nothing was sent",
+            hint="a host name is dot-separated labels of 1 to 63 characters",
+        ) from None
+
+
+def _check_written_address(host: str, destinations: AllowedHosts) -> None:
+    """An address written as the host is refused here already, so the dry run, which resolves no
+    names, fails where the export would (the transport checks every request again)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return  # a name: the transport resolves and checks it
+    try:
+        checked_addresses(host, 0, destinations)
+    except DestinationRefused as error:
+        raise refused_destination(Phase.EXPORT, error) from None

@@ -103,8 +103,8 @@ def _signed(exporter: Exporter, rendered: RenderedRequest, key: str) -> httpx.Re
     placeholders stand for the signature headers (in the place the real ones go)."""
     signing = exporter.plan.signing
     if signing is None or signing.env in exporter.env:
-        return exporter.build(rendered, key, exporter.signer())
-    return exporter.build(rendered, key, _UnsetSigner(signing.env))
+        return exporter.build(rendered, key, exporter.signer(), exporter.export_destinations)
+    return exporter.build(rendered, key, _UnsetSigner(signing.env), exporter.export_destinations)
 
 
 class _UnsetSigner:

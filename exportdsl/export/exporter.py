@@ -26,11 +26,13 @@ import httpx
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import SafeText, TextValue
+from exportdsl.connector.model import AllowedHosts
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import (
     Signer,
     Signs,
     build_request,
+    checked_destinations,
     enabled_export,
     idempotency_key,
     make_signer,
@@ -81,6 +83,8 @@ class Exporter:
         self.zone = ZoneInfo(plan.timezone)
         self.timeout = request_timeout(plan)
         self.sender = Sender(client, plan.retry, self.timing, plan.timeout.total)
+        # a report whose host comes from the token answer goes only where the connector allows
+        self.export_destinations = checked_destinations(plan, plan.export)
         self.token = (
             None
             if plan.token is None
@@ -148,7 +152,7 @@ class Exporter:
         self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult
     ) -> Answer:
         rendered = self.render_export(export, variables)
-        answer = self._send(phase, rendered, key, self.signer())
+        answer = self._send(phase, rendered, key, self.signer(), self.export_destinations)
         for name, value in answer.headers:  # the back end's cookies: this export's, not ours
             self.redact.add_header(name, value, literal=True)
         return answer
@@ -159,9 +163,10 @@ class Exporter:
         rendered: RenderedRequest,
         key: str | None = None,
         sign: Signer | None = None,
+        destinations: AllowedHosts | None = None,
     ) -> Answer:
         # built for each attempt: a signature carries the time of its sending
-        return self.sender.send(phase, lambda: self.build(rendered, key, sign))
+        return self.sender.send(phase, lambda: self.build(rendered, key, sign, destinations))
 
     # -- the steps, public: the dry run takes them too -----------------------------------------
     def variables(self, chat: ChatSession) -> dict[str, Any]:
@@ -210,12 +215,18 @@ class Exporter:
         return sign
 
     def build(
-        self, rendered: RenderedRequest, key: str | None = None, sign: Signs | None = None
+        self,
+        rendered: RenderedRequest,
+        key: str | None = None,
+        sign: Signs | None = None,
+        destinations: AllowedHosts | None = None,
     ) -> httpx.Request:
         """A rendered request as it goes on the wire, with ``Idempotency-Key`` and the signature
         when given; the signature is hidden for the rest of this export (it can be replayed for
         minutes), as a literal: it never enters a template."""
-        request = build_request(self.client, rendered, self.timeout, key, sign)
+        for name, value in rendered.headers:  # the token request's too: auth builds a Basic one
+            self.redact.add_header(name, value)
+        request = build_request(self.client, rendered, self.timeout, key, sign, destinations)
         if sign is not None:
             signature = request.headers["webhook-signature"]
             self.redact.add_header("webhook-signature", signature, literal=True)

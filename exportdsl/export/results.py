@@ -49,6 +49,7 @@ class PhaseResult:
     cached: bool = False  # the token came from the cache; nothing was sent
     request: httpx.Request | None = None
     answer: Answer | None = None
+    error: httpx.TransportError | None = None  # the last attempt's, when it got no answer
     sent: list[httpx.Request] = field(default_factory=list)  # every attempt, in order
 
     @property

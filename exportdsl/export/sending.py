@@ -2,11 +2,16 @@
 in size and time, then the retry decision and the wait.
 
 `Sender.send` → `Sender._send_single_attempt` → `read_answer`, with `Sender._retry_delay` between
-attempts. Only failures that may be transient are retried (`retryable`, `retryable_error`), with
-exponential backoff and full jitter, honouring ``Retry-After``. Redirects are never followed: a
-3xx is a final answer (following one could hand the report, or the token, to another host).
+attempts. Only failures that may be transient are retried (`retryable`, `retryable_error`,
+`retryable_phase`: the outbox decides with the same predicates), with exponential backoff and full
+jitter, honouring ``Retry-After``. Redirects are never followed: a 3xx is a final answer (following
+one could hand the report, or the token, to another host).
 
-The errors made here are not redacted: the exporter redacts every error where it leaves the export.
+A request HTTP/1.1 cannot carry (a header value with a line break, a control character, white
+space at either end) is a configuration error naming the field, found before anything is sent and
+never retried. The errors made here are not redacted (the exporter redacts every error where it
+leaves the export), so they never quote a URL, a header value or a foreign library's message that
+may hold a part of one (`safe_detail`): a part of a secret is no longer recognisable as one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from exportdsl.connector.model import RetryPolicy
-from exportdsl.errors import ExportError, TokenAnswerError
+from exportdsl.errors import ExportDslError, ExportError, RenderError, TokenAnswerError
 from exportdsl.export.results import Answer, PhaseResult
 from exportdsl.export.timing import Timing
 from exportdsl.source import shorten
@@ -29,22 +34,41 @@ from exportdsl.vocabulary import Phase
 __all__ = [
     "MAX_ANSWER_BYTES",
     "SHOWN_ANSWER_CHARS",
+    "DestinationRefused",
     "Sender",
+    "check_sendable",
     "full_jitter",
     "read_answer",
     "refused",
+    "refused_destination",
     "retry_after",
     "retryable",
     "retryable_error",
+    "retryable_phase",
+    "safe_detail",
 ]
 
 MAX_ANSWER_BYTES = 1 << 20  # an answer is read up to this size; the rest is dropped
 SHOWN_ANSWER_CHARS = 200  # of an answer's body, in an error message
 _RETRY_STATUSES = frozenset({408, 425, 429})  # and every 5xx
+
+
+class DestinationRefused(httpx.TransportError):
+    """The request's host resolved to an address its connector does not allow (raised by the
+    client's transport before connecting); the message names the kind of address, never the host
+    or the address, which may be parts of a token answer."""
+
+
 _NOT_RETRIED = (
     httpx.UnsupportedProtocol,
     httpx.LocalProtocolError,
-)  # our request is wrong: again is no help
+    DestinationRefused,
+)  # our request is wrong, or may not go where it would: again is no help
+# RFC 9110 field-value as h11 checks it: visible characters (UTF-8 bytes of non-ASCII ones
+# included), single spaces and tabs inside, none at either end.
+_FIELD_VALUE = re.compile(rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?\Z")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_QUOTED = re.compile(r"""(?:^|\s)b?['"]""")  # where a quoted (repr) part starts
 
 
 def retryable(status: int | None) -> bool:
@@ -57,6 +81,39 @@ def retryable(status: int | None) -> bool:
 def retryable_error(error: httpx.TransportError) -> bool:
     """A transport error is worth another attempt unless our own request caused it."""
     return not isinstance(error, _NOT_RETRIED)
+
+
+def retryable_phase(phase: PhaseResult) -> bool:
+    """Whether a phase that failed may succeed when tried again (the outbox asks): its last
+    attempt's transport error decides when it had one, else the answer's status."""
+    if phase.error is not None:
+        return retryable_error(phase.error)
+    return retryable(phase.status)
+
+
+def check_sendable(phase: Phase, request: httpx.Request) -> None:
+    """A `RenderError` naming the header (``export.headers.X-Tenant``) whose value HTTP/1.1 cannot
+    carry; h11 would refuse it only while sending, as a protocol error."""
+    for name, value in request.headers.raw:
+        if _FIELD_VALUE.match(value) is None:
+            why = (
+                "holds a line break or another control character"
+                if _CONTROL.search(value)
+                else "begins or ends with white space"
+            )
+            raise RenderError(
+                f"{phase}.headers.{name.decode('latin-1')}: the value {why}, "
+                "which no HTTP request can carry; nothing was sent",
+                hint="check the values that fill it; a '|' block ends with a line break "
+                "('|-' does not)",
+            )
+
+
+def safe_detail(error: BaseException) -> str:
+    """A foreign error's message up to the first thing it quotes: httpx and h11 quote the URL's
+    host or port and a header's value (``Invalid port: '…'``), which may be a part of a secret."""
+    text = _QUOTED.split(str(error), maxsplit=1)[0]
+    return text.strip(" ,.:") or type(error).__name__
 
 
 def full_jitter(policy: RetryPolicy, number: int, jitter: float) -> float:
@@ -111,9 +168,15 @@ class Sender:
         attempts = self.policy.attempts
         try:
             for number in range(1, attempts + 1):
+                request = build()
+                check_sendable(phase.name, request)  # before counting: nothing goes out
                 phase.attempts += 1
-                attempt = self._send_single_attempt(build())
-                phase.request, phase.answer = attempt.request, attempt.answer
+                attempt = self._send_single_attempt(request)
+                phase.request, phase.answer, phase.error = (
+                    attempt.request,
+                    attempt.answer,
+                    attempt.error,
+                )
                 phase.sent.append(attempt.request)
                 delay = self._retry_delay(attempt, number)
                 if delay is None or number == attempts:
@@ -122,7 +185,8 @@ class Sender:
         finally:
             phase.seconds += time.perf_counter() - started
         if attempt.answer is None:
-            raise _unreachable(phase.name, attempt, phase.attempts)
+            error = attempt.error or httpx.TransportError("no answer")
+            raise _unreachable(phase.name, error, phase.attempts)
         return attempt.answer
 
     def _send_single_attempt(self, request: httpx.Request) -> _Attempt:
@@ -207,12 +271,32 @@ def refused(
     )
 
 
-def _unreachable(phase: Phase, attempt: _Attempt, attempts: int) -> ExportError:
-    error = attempt.error
+def refused_destination(phase: Phase, error: DestinationRefused) -> TokenAnswerError:
+    """The error for a request whose host, from the token answer, the connector does not allow."""
+    return TokenAnswerError(
+        f"{phase} request: {error}; nothing was sent",
+        hint="if the back end really lives there, list its host name or address range "
+        "under allow_hosts: in the connector",
+    )
+
+
+def _unreachable(phase: Phase, error: httpx.TransportError, attempts: int) -> ExportDslError:
+    """The error for an attempt without an answer. It names neither the host nor the URL: they may
+    hold a part of a secret (an `$env` base URL, a token answer's ``instance_url``)."""
+    if isinstance(error, DestinationRefused):
+        return refused_destination(phase, error)
+    if isinstance(error, httpx.LocalProtocolError | httpx.UnsupportedProtocol):
+        return RenderError(
+            f"{phase} request: HTTP/1.1 cannot carry it ({safe_detail(error)}); "
+            "the client stopped it, and it is not retried",
+            hint="check the request's headers (Content-Length, Host, Transfer-Encoding are the "
+            "client's) and its URL",
+        )
     kind = "timed out" if isinstance(error, httpx.TimeoutException) else "failed"
     tries = f" ({attempts} attempts)" if attempts > 1 else ""
-    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return ExportError(f"{phase} request to {attempt.request.url.host} {kind}{tries}: {detail}")
+    name = type(error).__name__
+    detail = f"{name}: {safe_detail(error)}" if str(error) else name
+    return ExportError(f"{phase} request {kind}{tries}: {detail}")
 
 
 def _status_hint(status: int) -> str | None:

@@ -16,7 +16,6 @@ its status, content type and length, never quoted.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -28,6 +27,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from exportdsl import strictjson
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import TextValue
 from exportdsl.errors import TokenAnswerError
@@ -52,7 +52,10 @@ DEFAULT_TOKEN_LIFETIME = 300.0  # seconds, for a token answer without a readable
 MAX_TOKEN_LIFETIME = 86_400.0  # a day: a longer expires_in is taken as this (a 401 renews sooner)
 TOKEN_MARGIN = 30.0  # seconds before expires_in when a cached token is no longer used
 _CONNECTOR_VARIABLES = frozenset({"ClientsID", "chatConnector", "pdata", "env"})
-_MAX_DIGITS = 4300  # Python's own limit for int <-> str; a longer number is refused cleanly
+_NUMBER_PROBLEM = (
+    "its JSON holds a number no request can carry (NaN, Infinity, beyond ±1.8e308, or more than "
+    f"{strictjson.MAX_INTEGER_DIGITS} digits)"
+)
 _SHOWN_FIELDS = 12  # field names of an unusable answer named in its error
 _HIDDEN_LINES = 64  # of an answer without fields, the lines hidden one by one (and it, whole)
 # RFC 6749 §5.2: an error answer's "error" is one of these words, public by definition
@@ -212,18 +215,14 @@ def read_token_answer(answer: Answer, attempts: int, redact: Redactor) -> Token:
 # -- reading the answer ------------------------------------------------------------------------
 
 
-class _UnreadableNumber(ValueError):
-    """A number of the answer that no request could carry (non-finite, or too many digits)."""
-
-
 def _parse_fields(text: str, content_type: str) -> tuple[Any, str]:
     """The answer's fields (``.body.JSON``) and, when there are none, why: JSON whatever the type
     says (servers label JSON text/plain or text/html), else form-encoded pairs when the type says
     so or does not say otherwise (text/plain, none)."""
     try:
-        return _loads(text), ""
-    except _UnreadableNumber as error:
-        return None, str(error)
+        return strictjson.loads(text), ""
+    except strictjson.NumberError:  # its message quotes the number: an answer's, so not shown
+        return None, _NUMBER_PROBLEM
     except RecursionError:
         return None, "its JSON is nested too deeply"
     except ValueError:
@@ -234,29 +233,6 @@ def _parse_fields(text: str, content_type: str) -> tuple[Any, str]:
         if form is not None:
             return form, ""
     return None, ""
-
-
-def _loads(text: str) -> Any:
-    return json.loads(
-        text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
-    )
-
-
-def _no_constant(name: str) -> Any:
-    raise _UnreadableNumber(f"its JSON holds {name}, which no request can carry")
-
-
-def _finite_float(text: str) -> float:
-    number = float(text)
-    if not math.isfinite(number):
-        raise _UnreadableNumber("its JSON holds a number beyond ±1.8e308, which no request carries")
-    return number
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > _MAX_DIGITS:
-        raise _UnreadableNumber(f"its JSON holds a number of more than {_MAX_DIGITS:,} digits")
-    return int(text)
 
 
 def _form_fields(text: str, strict_names: bool) -> dict[str, str] | None:

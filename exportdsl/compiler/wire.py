@@ -1,0 +1,186 @@
+"""What no request can carry, found in a field's literal text at compile time (docs/design.md §8.4).
+
+A line break in a header, white space or a control character in a URL, a URL that does not start
+with ``http(s)://host`` (or with a reference that is the whole origin), a form whose last value
+ends with the line break of a ``|`` block: each would make every export fail, or send something
+the author did not mean, so each is a compile error at its position (XD212, XD213, XD214).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from exportdsl.compiler import rules
+from exportdsl.compiler.problem import Problem
+from exportdsl.language.nodes import Node, Reference, Text
+from exportdsl.source import Span
+
+__all__ = ["form_flaws", "header_flaws", "url_flaws"]
+
+_BLOCK_HINT = "a `|` block ends with a line break: write `|-` or `>-`, or put it on one line"
+_CONTROL_HINT = "remove it (a YAML escape such as \\x1b, or pasted text, can bring one in)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One character of literal output, or a hole (``char`` is None), with its source offset."""
+
+    char: str | None
+    at: int
+    reference: Reference | None = None
+
+
+def _pieces(nodes: tuple[Node, ...]) -> list[_Piece]:
+    """The field's output as it goes out: literal characters and holes; comments produce nothing."""
+    pieces: list[_Piece] = []
+    for node in nodes:
+        if isinstance(node, Text):
+            pieces.extend(_Piece(char, node.value_start + i) for i, char in enumerate(node.value))
+        elif isinstance(node, Reference):
+            pieces.append(_Piece(None, node.span.start, node))
+    return pieces
+
+
+_LINE_BREAKS = "\r\n\x85\u2028\u2029"  # YAML's line breaks
+
+
+def _describe(char: str) -> str:
+    if char in _LINE_BREAKS:
+        return "a line break"
+    if char == " ":
+        return "a space"
+    return f"the control character U+{ord(char):04X}"
+
+
+def _is_space(char: str | None) -> bool:
+    return char is not None and char.isspace()
+
+
+def _at_end(pieces: list[_Piece], index: int) -> bool:
+    """Whether only white space follows ``pieces[index]``: the tail a `|` block adds."""
+    return all(_is_space(piece.char) for piece in pieces[index:])
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+_HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")  # TAB is allowed
+
+
+def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
+    """A line break or another control character in a header's literal text (XD212); the first."""
+    pieces = _pieces(nodes)
+    for index, piece in enumerate(pieces):
+        if piece.char is not None and _HEADER_FORBIDDEN.match(piece.char):
+            what = _describe(piece.char)
+            if piece.char not in _LINE_BREAKS:
+                hint = _CONTROL_HINT
+            elif _at_end(pieces, index):
+                hint = _BLOCK_HINT
+            else:
+                hint = "a header value is one line: no request can carry a line break in it"
+            yield Problem(
+                rules.LINE_BREAK_IN_HEADER.code,
+                f"the header's text holds {what}, which no request can carry",
+                Span(piece.at, piece.at + 1),
+                hint,
+            )
+            return
+
+
+# -- URLs --------------------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"(?i)https?://")
+_PATH_START = "/?#"
+
+
+def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
+    """White space or a control character in a URL's literal text, or a start that is neither
+    ``http(s)://`` and a host nor a reference that is the whole origin (XD213); the first."""
+    pieces = _pieces(nodes)
+    for index, piece in enumerate(pieces):
+        if piece.char is not None and (piece.char.isspace() or not piece.char.isprintable()):
+            if not piece.char.isprintable() and piece.char not in _LINE_BREAKS:
+                hint = _CONTROL_HINT
+            elif _at_end(pieces, index):
+                hint = _BLOCK_HINT
+            else:
+                hint = "percent-encode it (a space is %20), or remove it"
+            yield Problem(
+                rules.MALFORMED_URL.code,
+                f"the URL's text holds {_describe(piece.char)}, which no request can carry",
+                Span(piece.at, piece.at + 1),
+                hint,
+            )
+            return
+    start = _start_flaw(pieces)
+    if start is not None:
+        yield start
+
+
+def _start_flaw(pieces: list[_Piece]) -> Problem | None:
+    if not pieces:
+        return Problem(rules.MALFORMED_URL.code, "the URL is empty", Span(0, 1), None)
+    if pieces[0].char is None:
+        return _origin_reference_flaw(pieces)
+    literal = "".join(piece.char or "\0" for piece in pieces)
+    scheme = _SCHEME.match(literal)
+    if scheme and scheme.end() < len(literal) and literal[scheme.end()] not in _PATH_START:
+        return None  # http(s):// and a host (literal, or a reference the compiler checks)
+    return Problem(
+        rules.MALFORMED_URL.code,
+        "the URL must start with http:// or https:// and a host",
+        Span(pieces[0].at, pieces[0].at + 1),
+        _start_hint(literal),
+    )
+
+
+def _start_hint(literal: str) -> str:
+    lowered = literal.lower()
+    if scheme := _SCHEME.match(lowered):
+        return "the host is missing after " + repr(lowered[: scheme.end()])
+    if lowered.startswith("//"):
+        return "add the scheme: https:" + literal.split("\0")[0][:40]
+    if re.match(r"https?:/?(?!/)", lowered):
+        return "write two slashes after the scheme: https://host/…"
+    if re.match(r"[a-z][a-z0-9+.-]*://", lowered):
+        return "only http and https can carry the export"
+    return "add the scheme: https://" + literal.split("\0")[0][:40]
+
+
+def _origin_reference_flaw(pieces: list[_Piece]) -> Problem | None:
+    """A URL may start with references when they are the whole origin: what follows them is the
+    path, the query, the fragment or nothing (``$pdata.base/reports``)."""
+    following = next((piece.char for piece in pieces if piece.char is not None), None)
+    if following is None or following in _PATH_START:
+        return None
+    first = pieces[0].reference
+    return Problem(
+        rules.MALFORMED_URL.code,
+        f"the URL starts with {first}, followed by {following!r}: a reference at the start "
+        "must be the whole origin (scheme, host and port)",
+        first.span if first is not None else Span(0, 1),
+        "write the scheme and host literally (https://$pdata.host/…), or put the whole origin "
+        "in one value followed by '/'",
+    )
+
+
+# -- forms -------------------------------------------------------------------------------------
+
+
+def form_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
+    """The line break a `|` block leaves at the end of a form: it would end the last value
+    (XD214). Spaces before it are part of the same tail."""
+    pieces = _pieces(nodes)
+    tail = len(pieces)
+    while tail and _is_space(pieces[tail - 1].char):
+        tail -= 1
+    ending = pieces[tail:]
+    if any(piece.char in ("\r", "\n") for piece in ending):
+        yield Problem(
+            rules.TRAILING_LINE_BREAK_IN_FORM.code,
+            "the form ends with a line break, which would be sent as part of its last value",
+            Span(ending[0].at, ending[-1].at + 1),
+            _BLOCK_HINT,
+        )

@@ -1,0 +1,55 @@
+"""JSON as RFC 8259 means it, read with Python's `json` but without its extensions.
+
+Python's reader accepts ``NaN`` and ``Infinity``, turns ``1e999`` into ``inf`` and reads
+integers of any length; each of those breaks a later step (a float conversion overflows, ``str()``
+of a 5,000-digit integer raises, a re-encoded ``Infinity`` is no longer JSON). `loads` refuses them
+at the door with a `NumberError`, so every reader of outside JSON (a chat, a token answer) can turn
+it into its own clean error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import NoReturn
+
+__all__ = ["MAX_INTEGER_DIGITS", "NumberError", "loads"]
+
+MAX_INTEGER_DIGITS = 300
+"""Longer integers are refused: they cannot become a finite double (the limit is ~1.8e308), and no
+id, count or timestamp needs them."""
+
+
+class NumberError(ValueError):
+    """A number JSON allows but no consumer can use, or a constant JSON does not have.
+
+    The message names the number (shortened) and why; it never carries more of the text.
+    """
+
+
+def loads(text: str) -> object:
+    """Decode ``text``; raises `json.JSONDecodeError`, `NumberError` or `RecursionError`."""
+    return json.loads(
+        text, parse_constant=_refuse_constant, parse_int=_integer, parse_float=_finite_float
+    )
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise NumberError(f"{name} is not a JSON number")
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise NumberError(
+            f"a number of {len(digits.lstrip('-'))} digits is too long"
+            f" (at most {MAX_INTEGER_DIGITS})"
+        )
+    return int(digits)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise NumberError(f"{shown} is out of range for a number")
+    return value
