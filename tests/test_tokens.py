@@ -200,9 +200,10 @@ def test_expires_in_is_clamped(value: Any, seconds: float) -> None:
 
 
 def test_a_huge_expires_in_is_a_day_not_a_crash(backend: Backend) -> None:
-    """A 401-digit expires_in made float() raise OverflowError out of Exporter.run."""
+    """A 250-digit expires_in kept the token for ever; over 308 digits, float() of it raised
+    OverflowError out of Exporter.run (now refused when the answer is read: the test below)."""
     clock = [0.0]
-    answer = b'{"access_token": "%s", "expires_in": 1%s}' % (ACCESS_TOKEN.encode(), b"0" * 400)
+    answer = b'{"access_token": "%s", "expires_in": 1%s}' % (ACCESS_TOKEN.encode(), b"0" * 249)
     backend.on("/token", Reply(200, body=answer, headers={"Content-Type": "application/json"}))
     backend.on("/report", Reply(201, json={}))
     run = exporter(backend, monotonic=lambda: clock[0])
@@ -230,6 +231,7 @@ def test_an_expired_token_is_used_once_and_not_cached(backend: Backend, expires_
         (b"NaN", "NaN"),
         (b"Infinity", "Infinity"),
         (b"9" * 301, "digits"),
+        (b"1" + b"0" * 400, "digits"),  # as expires_in, float() of it raised OverflowError
         (b"9" * 5000, "digits"),
     ],
 )
@@ -241,7 +243,8 @@ def test_numbers_no_request_can_carry_are_a_clean_error(
     result = exporter(backend).run(sample_chat())
     assert result.error is not None and result.error.code == "XD602"
     assert said in result.error.message and ACCESS_TOKEN not in every_output(result)
-    assert number.decode()[:20] not in result.error.message  # the answer's own text: never shown
+    if number[-1:].isdigit():  # the answer's own text is never shown
+        assert number.decode()[:20] not in result.error.message
 
 
 # -- single flight (item 8) ------------------------------------------------------------------------
