@@ -1,8 +1,9 @@
 """One delivery attempt: the stored chat through the connector's export, and what came of it.
 
 Each worker thread has its own keep-alive `httpx.Client` and `Exporter`s (they are not
-thread-safe); the token caches are shared per connector. The exporter makes exactly one attempt
-with the delivery's own Idempotency-Key; the outbox decides about the next one from the `Outcome`.
+thread-safe); the token caches are shared per connector, and fetch a connector's token once for
+all its workers (single-flight). The exporter makes exactly one attempt with the delivery's own
+Idempotency-Key; the outbox decides about the next one from the `Outcome`.
 """
 
 from __future__ import annotations
