@@ -45,9 +45,8 @@ from exportdsl.errors import ConnectorError
 from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
 
-__all__ = ["METHODS", "load_connector", "parse_connector"]
+__all__ = ["load_connector", "parse_connector"]
 
-METHODS = ("POST", "PUT", "PATCH")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
 
 
