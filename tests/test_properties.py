@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from xml.etree import ElementTree
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from exportdsl import ExportDslError, RenderError, Template
@@ -189,6 +189,8 @@ _REFUSALS = {
 
 
 @given(origins, st.booleans())
+@example("HTTP://0.0.0.300", True)
+@example("https://e.example:99999", True)
 def test_a_run_time_value_before_the_path_changes_only_the_origin(
     value: str, at_start: bool
 ) -> None:
@@ -203,7 +205,12 @@ def test_a_run_time_value_before_the_path_changes_only_the_origin(
         # the words are the compiler's, never the value's (it may be a secret)
         assert error.message.split("; ")[-1] in _REFUSALS
         return
-    sent = httpx.Request("POST", url).url
+    try:
+        sent = httpx.Request("POST", url).url
+    except httpx.InvalidURL:
+        # A host httpx cannot take (``0.0.0.300``, a port over 65535): nothing is sent, and the
+        # export and the dry run report it as a render error (tests/test_client.py).
+        return
     assert (sent.raw_path, sent.userinfo, sent.fragment) == (b"/services/data?v=1", b"", "")
     assert sent.scheme in ("http", "https") and sent.host
 
