@@ -93,6 +93,20 @@ def test_render_full_with_a_token_response(tmp_path: Path) -> None:
     assert_no_secret(out, err)
 
 
+@pytest.mark.usefixtures("secrets_in_env", "no_network")
+def test_render_takes_a_form_encoded_token_response(tmp_path: Path) -> None:
+    # GitHub's token endpoint answers form-encoded unless asked for JSON: the stand-in may be too.
+    connector = write_connector(tmp_path, "https://crm.example")
+    answer = tmp_path / "token.txt"
+    answer.write_text(f"access_token={ACCESS_TOKEN}&token_type=bearer&scope=repo\n")
+    code, out, err = invoke(
+        "render", str(connector), str(SAMPLE_CHAT), "--token-response", str(answer)
+    )
+    assert code == 0, err
+    assert "Authorization: Bearer [REDACTED]" in out
+    assert_no_secret(out, err)
+
+
 def test_render_notes_unset_environment_variables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,7 +59,8 @@ _CONNECTOR = click.argument(
 @click.option(
     "--token-response",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A JSON file standing for the token endpoint's answer body (default: placeholders).",
+    help="A file standing for the token endpoint's answer body, JSON or form-encoded"
+    " (default: placeholders).",
 )
 @click.option("--full", is_flag=True, help="Show long base64 values whole.")
 def render(connector: Path, chat: Path, token_response: Path | None, full: bool) -> None:
@@ -80,15 +81,22 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
 
 
 def _token_answer(path: Path) -> bytes:
-    """The stand-in token answer, checked as the JSON it must be: a bad file is named as one, not
-    reported as if the back end had answered it."""
+    """The stand-in token answer, checked as the JSON or form-encoded body it must be: a bad file
+    is named as one, not reported as if the back end had answered it."""
+    from exportdsl.export.tokens import form_fields
+
     data = path.read_bytes()
     try:
         json.loads(data)
     except (ValueError, RecursionError) as error:
+        if form_fields(data.decode("utf-8", "replace").strip()) is not None:
+            return data
         where = f":{error.lineno}:{error.colno}" if isinstance(error, json.JSONDecodeError) else ""
         reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
-        _fail(f"{path}{where}: --token-response is not JSON: {reason}")
+        _fail(
+            f"{path}{where}: --token-response is neither JSON ({reason}) nor form-encoded"
+            " (name=value&...)"
+        )
     return data
 
 

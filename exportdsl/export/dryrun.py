@@ -89,7 +89,7 @@ def _requests(
             _token_placeholder()
             if token_answer is None
             else read_token_answer(
-                Answer(200, "OK", (("content-type", "application/json"),), token_answer),
+                Answer(200, "OK", (), token_answer),  # unlabelled: read as JSON, else as a form
                 1,
                 exporter.redact,
             ).response

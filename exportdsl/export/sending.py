@@ -250,10 +250,9 @@ def read_answer(response: httpx.Response, deadline: float) -> Answer:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def refused(
-    phase: Phase, answer: Answer, attempts: int, expected: str = "a 2xx answer"
-) -> ExportError:
-    """The error for a final answer that is not the one the phase needs."""
+def refused(phase: Phase, answer: Answer, attempts: int) -> ExportError:
+    """The error for a final answer that is not a 2xx (the token phase describes its own unusable
+    answers without quoting them: `tokens.read_token_answer`)."""
     where = f"{phase} request: the back end answered {answer.status} {answer.reason}".rstrip()
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if 300 <= answer.status < 400:
@@ -264,9 +263,8 @@ def refused(
         )
     content_type = answer.header("content-type") or "no content type"
     body = shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
-    error = TokenAnswerError if phase is Phase.TOKEN else ExportError
-    return error(
-        f"{where} ({content_type}){tries}; expected {expected}: {body}",
+    return ExportError(
+        f"{where} ({content_type}){tries}; expected a 2xx answer: {body}",
         hint=_status_hint(answer.status),
     )
 

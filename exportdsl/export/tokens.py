@@ -44,6 +44,7 @@ __all__ = [
     "TokenCache",
     "TokenPhase",
     "expires_in_seconds",
+    "form_fields",
     "lifetime",
     "read_token_answer",
 ]
@@ -229,13 +230,13 @@ def _parse_fields(text: str, content_type: str) -> tuple[Any, str]:
         pass
     media = content_type.partition(";")[0].strip().lower()
     if media in (_FORM_TYPE, "text/plain", ""):
-        form = _form_fields(text.strip(), strict_names=media != _FORM_TYPE)
+        form = form_fields(text.strip(), strict_names=media != _FORM_TYPE)
         if form is not None:
             return form, ""
     return None, ""
 
 
-def _form_fields(text: str, strict_names: bool) -> dict[str, str] | None:
+def form_fields(text: str, strict_names: bool = True) -> dict[str, str] | None:
     """``name=value&…`` as fields (a repeated name keeps its first value); None when the text is
     not one. Under a type that does not say form, the names must look like names, so plain text
     or a page with an ``=`` in it is not taken for a form."""
