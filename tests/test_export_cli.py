@@ -107,6 +107,27 @@ def test_render_takes_a_form_encoded_token_response(tmp_path: Path) -> None:
     assert_no_secret(out, err)
 
 
+@pytest.mark.usefixtures("no_network")
+def test_render_shows_the_path_behind_an_origin_only_the_export_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The origin comes from the token answer and from an unset variable: the dry run stands an
+    # unresolvable .invalid origin in for each and shows the rest of the URL.
+    monkeypatch.delenv("AUTH_HOST", raising=False)
+    connector = tmp_path / "origin.yaml"
+    connector.write_text(
+        "connector: {id: 9, name: CRM}\nclient: {id: 1001}\n"
+        "token: {url: 'https://$env.AUTH_HOST/token'}\n"
+        "export:\n  url: $tokenResponse.body.JSON.instance_url/api/chats?id=$chat.channel.id\n"
+        "  body: $report.encoded.base64\n"
+    )
+    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
+    assert code == 0, err
+    assert "POST https://env.auth_host.invalid/token\n" in out
+    assert "POST https://tokenresponse.body.json.instance_url.invalid/api/chats?id=" in out
+    assert "shown as <env.AUTH_HOST> (as env.auth_host.invalid where a URL needs a host)" in err
+
+
 def test_render_notes_unset_environment_variables(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -75,7 +75,11 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
     except (ExportDslError, OSError) as error:
         _fail(str(error))
     for name in run.missing_env:
-        click.echo(f"note: ${{env.{name}}} is not set; shown as <env.{name}>", err=True)
+        click.echo(
+            f"note: ${{env.{name}}} is not set; shown as <env.{name}>"
+            f" (as env.{name.lower()}.invalid where a URL needs a host)",
+            err=True,
+        )
     texts = [format_request(phase, request, run.redact, full) for phase, request in run.requests]
     click.echo("\n\n".join(texts))
 

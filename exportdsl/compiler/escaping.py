@@ -12,7 +12,7 @@ from json.encoder import encode_basestring  # C-accelerated
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from exportdsl.compiler.values import SafeText, to_json, to_text
+from exportdsl.compiler.values import SafeText, StandIn, to_json, to_text
 from exportdsl.errors import RenderError
 from exportdsl.vocabulary import Alphabet, Context
 
@@ -129,11 +129,15 @@ def url_origin(value: Any) -> str:
     """A run-time value (the token answer, the environment) where the URL starts: a bare origin,
     ``http(s)://host[:port]``, so the token answer cannot choose the path, the query, user info or
     (with '#' or '\\') another host than the one the URL seems to name."""
+    if isinstance(value, StandIn):
+        return f"https://{value.host}"
     return _origin_part(value, _ORIGIN, "http(s)://host[:port]")
 
 
 def url_host(value: Any) -> str:
     """A run-time value inside the authority (after ``https://``): host and port characters only."""
+    if isinstance(value, StandIn):
+        return value.host
     return _origin_part(value, _HOST, "a host name, an IP address, optionally with ':port'")
 
 

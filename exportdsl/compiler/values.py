@@ -20,6 +20,7 @@ from exportdsl.language.nodes import format_path
 __all__ = [
     "MISSING",
     "SafeText",
+    "StandIn",
     "TextValue",
     "describe_missing",
     "hole_function",
@@ -44,6 +45,20 @@ class TextValue(str):
         value = super().__new__(cls, text)
         value.fields = fields
         return value
+
+
+class StandIn(TextValue):
+    """A value only a real export knows, in a dry run: ``<tokenResponse.body.JSON.access_token>``.
+
+    Where a URL needs an origin it stands as one in RFC 2606's never-resolving ``.invalid`` domain
+    (``https://tokenresponse.body.json.instance_url.invalid``), so the dry run shows the path and
+    query the export would send instead of stopping at a value that is not an origin."""
+
+    __slots__ = ()
+
+    @property
+    def host(self) -> str:
+        return f"{self[1:-1]}.invalid"
 
 
 class SafeText:

@@ -19,7 +19,7 @@ import httpx
 
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest
-from exportdsl.compiler.values import TextValue
+from exportdsl.compiler.values import StandIn
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import enabled_export, idempotency_key
 from exportdsl.export.client import make_client
@@ -146,9 +146,10 @@ class _PlaceholderFields(Mapping[str, Any]):
         return 0
 
 
-def placeholder(path: str) -> TextValue:
-    """A value only the real export knows, shown as ``<path>`` in a dry run."""
-    return TextValue(f"<{path}>", _PlaceholderFields(path))
+def placeholder(path: str) -> StandIn:
+    """A value only the real export knows, shown as ``<path>`` in a dry run (as
+    ``https://path.invalid`` where the URL needs an origin)."""
+    return StandIn(f"<{path}>", _PlaceholderFields(path))
 
 
 def _token_placeholder() -> dict[str, Any]:
