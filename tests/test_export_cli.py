@@ -245,3 +245,24 @@ def test_demo_exports_the_sample_chat_and_saves_the_pdf(tmp_path: Path) -> None:
     (pdf,) = tmp_path.glob("*.pdf")
     assert pdf.read_bytes().startswith(b"%PDF-")
     assert f"saved at {pdf}" in out
+
+
+@pytest.mark.usefixtures("no_network")
+def test_export_json_of_a_broken_connector_gives_a_line_for_each_chat(tmp_path: Path) -> None:
+    # A program reading --json lines learns why nothing was exported, with check's diagnostics.
+    connector = tmp_path / "broken.yaml"
+    connector.write_text(
+        "connector: {id: 1, name: x}\nclient: {id: 2}\n"
+        "export: {url: 'https://crm.example/$chat.visitor.nmae', body: $report.encoded.base64}\n"
+    )
+    code, out, err = invoke("export", "--json", str(connector), str(SAMPLE_CHAT), str(SAMPLE_CHAT))
+    assert code == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["ok"] for line in lines] == [False, False]
+    (diagnostic,) = lines[0]["error"]["diagnostics"]
+    assert (diagnostic["code"], diagnostic["line"], diagnostic["file"]) == (
+        "XD202",
+        3,
+        str(connector),
+    )
+    assert "did you mean" in diagnostic["hint"] and "[XD202]" in err

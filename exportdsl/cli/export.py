@@ -117,7 +117,14 @@ def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
     from exportdsl.export.client import make_client
     from exportdsl.export.exporter import Exporter
 
-    plan = _load_plan(connector)
+    try:
+        plan = _compile(connector)
+    except ExportDslError as error:
+        if as_json:  # a program reading the lines still gets one for each chat it named
+            for path in chats:
+                outcome = _unusable_connector_json(connector, path, error)
+                click.echo(json.dumps(outcome, ensure_ascii=False))
+        _fail(describe_error(connector, error))
     failures: list[tuple[Path, str]] = []
     with make_client() as client:
         exporter = Exporter(plan, client)
@@ -173,13 +180,17 @@ def demo(output: Path | None) -> None:
 
 
 def _load_plan(path: Path) -> Plan:
+    try:
+        return _compile(path)
+    except ExportDslError as error:
+        _fail(describe_error(path, error))
+
+
+def _compile(path: Path) -> Plan:
     from exportdsl.compiler.analysis import compile_connector
     from exportdsl.connector.reader import load_connector
 
-    try:
-        return compile_connector(load_connector(path))
-    except ExportDslError as error:
-        _fail(describe_error(path, error))
+    return compile_connector(load_connector(path))
 
 
 def _fail(message: str) -> NoReturn:
@@ -272,6 +283,29 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
     }
     redacted: dict[str, Any] = redact.data(outcome)
     return redacted
+
+
+def _unusable_connector_json(connector: Path, path: Path, error: ExportDslError) -> dict[str, Any]:
+    """The --json object of a chat not exported because the connector file has errors: shaped as
+    every other line, the file's diagnostics as `exportdsl check --format json` gives them."""
+    from exportdsl.lint.formats import diagnostic_record
+
+    return {
+        "connector": {"id": None, "name": None, "file": str(connector)},
+        "chat": {"file": str(path), "id": None},
+        "ok": False,
+        "idempotency_key": None,
+        "seconds": 0.0,
+        "phases": {},
+        "response": None,
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "hint": error.hint,
+            "location": None,
+            "diagnostics": [diagnostic_record(str(connector), d) for d in error.diagnostics],
+        },
+    }
 
 
 def _answer_json(answer: Answer) -> dict[str, Any]:

@@ -15,7 +15,16 @@ from exportdsl.lint.registry import all_rules
 from exportdsl.lint.runner import FileReport
 from exportdsl.source import snippet
 
-__all__ = ["FORMATS", "SARIF_SCHEMA", "as_json", "github", "render", "sarif", "text"]
+__all__ = [
+    "FORMATS",
+    "SARIF_SCHEMA",
+    "as_json",
+    "diagnostic_record",
+    "github",
+    "render",
+    "sarif",
+    "text",
+]
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -47,13 +56,14 @@ def text(reports: Sequence[FileReport]) -> str:
 def as_json(reports: Sequence[FileReport]) -> str:
     """A list of objects; lines and columns 1-based, end_column inclusive."""
     return json.dumps(
-        [_record(report.path, d) for report in reports for d in report.diagnostics],
+        [diagnostic_record(report.path, d) for report in reports for d in report.diagnostics],
         indent=2,
         ensure_ascii=False,
     )
 
 
-def _record(path: str, diagnostic: Diagnostic) -> dict[str, Any]:
+def diagnostic_record(path: str, diagnostic: Diagnostic) -> dict[str, Any]:
+    """One diagnostic as `as_json` writes it (the export's --json reuses it)."""
     location = diagnostic.location
     rule = all_rules().get(diagnostic.code)
     return {
@@ -78,7 +88,7 @@ def github(reports: Sequence[FileReport]) -> str:
     lines = []
     for report in reports:
         for d in report.diagnostics:
-            record = _record(report.path, d)
+            record = diagnostic_record(report.path, d)
             rule = all_rules().get(d.code)
             title = f"{d.code} {rule.name}" if rule else d.code
             properties = ",".join(
@@ -152,7 +162,7 @@ def sarif(reports: Sequence[FileReport]) -> str:
 
 
 def _result(report: FileReport, d: Diagnostic, index: dict[str, int], root: Path) -> dict[str, Any]:
-    record = _record(report.path, d)
+    record = diagnostic_record(report.path, d)
     result: dict[str, Any] = {
         "ruleId": d.code,
         "level": _SARIF_LEVEL[d.severity],
