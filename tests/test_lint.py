@@ -269,3 +269,22 @@ def test_a_nul_in_a_url_does_not_confuse_the_query_rule(tmp_path: Path) -> None:
     )
     codes = [d.code for d in lint_file(path, SETTINGS).diagnostics]
     assert codes.count("XD504") == 1  # $env.TOK only; the literal NUL is text, not a hole
+
+
+@pytest.mark.parametrize("broken", ["export.body", "xml_template"])
+def test_a_syntax_error_does_not_also_claim_the_report_is_unused(
+    tmp_path: Path, broken: str
+) -> None:
+    # Behind `${report.encoded.base64` nothing is known of what the export uses: no XD507 guess.
+    body, xml = "'$xmlTemplate'", "'<a>$report.encoded.base64</a>'"
+    if broken == "export.body":
+        body = '\'{"pdf": "${report.encoded.base64"}\''
+    else:
+        xml = "'<a>${report.encoded.base64</a>'"
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "connector: {id: 1, name: n}\nclient: {id: 1}\n"
+        f"export: {{url: 'https://a.example/', body: {body}}}\nxml_template: {xml}\n"
+    )
+    codes = [d.code for d in lint_file(path, SETTINGS).diagnostics]
+    assert "XD100" in codes and "XD507" not in codes

@@ -31,7 +31,7 @@ class LintContext:
     connector: Connector
     plans: Mapping[str, FieldPlan]  # by field name, as the compiler analysed them
     env: Mapping[str, str] | None = None  # given with --env: check $env.NAME against it
-    _nodes: dict[str, tuple[Node, ...]] = field(default_factory=dict, repr=False)
+    _nodes: dict[str, tuple[Node, ...] | None] = field(default_factory=dict, repr=False)
 
     @property
     def fields(self) -> Iterator[TemplateField]:
@@ -39,11 +39,18 @@ class LintContext:
 
     def nodes(self, template: TemplateField) -> tuple[Node, ...]:
         """The parsed template (empty when it does not parse: the compiler reported that)."""
+        return self._parsed(template) or ()
+
+    def parses(self, template: TemplateField) -> bool:
+        """False for a template with a syntax error: what it uses cannot be known."""
+        return self._parsed(template) is not None
+
+    def _parsed(self, template: TemplateField) -> tuple[Node, ...] | None:
         if template.name not in self._nodes:
             try:
                 self._nodes[template.name] = parse(template.source)
             except ExportDslError:  # a syntax error is already a diagnostic of its own
-                self._nodes[template.name] = ()
+                self._nodes[template.name] = None
         return self._nodes[template.name]
 
     def references(self, template: TemplateField) -> Iterator[Reference]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from exportdsl.connector.model import TemplateField
 from exportdsl.errors import Severity
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.lint.api import Finding, LintContext, rule
@@ -30,6 +31,8 @@ def check(context: LintContext) -> Iterator[Finding]:
         return
     if export.body is not None and _forwards_chat(context.nodes(export.body)):
         return  # forward mode: the chat JSON is the payload
+    if not all(context.parses(template) for template in _export_templates(context)):
+        return  # a syntax error hides what the export uses; it is reported on its own
     if "report" in _used_in_export(context):
         return
     where = export.body or export.url
@@ -48,6 +51,13 @@ def _forwards_chat(nodes: tuple[Node, ...]) -> bool:
         and isinstance(meaningful[0], Reference)
         and meaningful[0].path == ("chat",)
     )
+
+
+def _export_templates(context: LintContext) -> Iterator[TemplateField]:
+    """The export request's fields, and the XML template it may embed."""
+    yield from (field for field in context.fields if field.name.startswith("export."))
+    if context.connector.xml_template is not None:
+        yield context.connector.xml_template
 
 
 def _used_in_export(context: LintContext) -> set[str]:
