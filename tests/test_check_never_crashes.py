@@ -32,6 +32,10 @@ SEEDS = sorted((ROOT / "connectors").glob("*.yaml")) + sorted(
         (BASE + "pdata: {a: !!bool maybe}\n", "'maybe' cannot be read as a boolean"),
         ("connector: {id: " + "9" * 5000 + ", name: x}\nclient: {id: 2}\n", "5,000 characters"),
         (BASE + "retry: {backoff: !!float nope}\n", "'nope' cannot be read as a number"),
+        # past a double's range (309 digits) a number in a float field overflowed its message
+        (BASE + "timeout: {connect: " + "9" * 400 + "}\n", "not a number of 400 digits"),
+        (BASE + "retry: {backoff: 0x" + "f" * 260 + "}\n", "not a number of 314 digits"),
+        (BASE + "retry: {attempts: 1_000_000_000_000_000_000}\n", "not 1000000000000000000"),
         (  # a JSON file: json's syntax check converted the number and raised ValueError
             '{"connector": {"id": ' + "9" * 5000 + ', "name": "x"}, "client": {"id": 2}}',
             "5,000 characters",
@@ -70,6 +74,8 @@ _EDITS = st.sampled_from(
         "\x00",
         "\ufeff",
         "9" * 4400,
+        "9" * 400,  # past a double's range, within Python's int limit
+        "1e999",
         "Europe",
         ".inf",
         "~",

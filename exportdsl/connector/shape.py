@@ -164,7 +164,7 @@ class ShapeReader:
             return default
         low, high = limits
         if not low <= value <= high:
-            self.fail(f"{what} must be between {low:g} and {high:g}, not {value:g}", node)
+            self.fail(f"{what} must be between {low:g} and {high:g}, not {_shown(value)}", node)
             return default
         return float(value)
 
@@ -257,6 +257,16 @@ class ShapeReader:
         except (ValueError, KeyError, OverflowError, TypeError):
             self.fail(*_unreadable(node))
             return None
+
+
+def _shown(number: float) -> str:
+    """A number for a message: a whole number as written (``1000000000000000000``, not ``1e+18``),
+    one too long to read at a glance by its length (and without converting it to a float, which
+    overflows past 309 digits)."""
+    if isinstance(number, float):
+        return f"{number:g}"
+    digits = len(str(abs(number)))
+    return str(number) if digits <= 24 else f"a number of {digits:,} digits"
 
 
 _TAG_WORDS = {"int": "a number", "float": "a number", "bool": "a boolean (true or false)"}
