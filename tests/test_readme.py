@@ -58,7 +58,8 @@ def test_the_readme_has_an_example_connector_with_intake() -> None:
 def test_install_names_python3_venv_and_runs_the_cli_from_the_venv() -> None:
     install = README.split("## Install")[1].split("\n## ")[0]
     assert "python3-venv" in install and ".venv/bin/exportdsl" in install
-    assert "pip install ./" in install and "pip wheel" in install
+    # run in the checkout, "." is the project (pyproject.toml); "./exportdsl" would be the package
+    assert "/bin/pip install .\n" in install and "pip wheel" in install
     for path in re.findall(r"(?<![\w/.~-])(?:exportdsl|connectors)/[\w./-]*", install):
         if not path.startswith("exportdsl-"):
             assert (ROOT / path.rstrip(".")).exists(), path
