@@ -25,6 +25,8 @@ SEEDS = sorted((ROOT / "connectors").glob("*.yaml")) + sorted(
     [
         (BASE + "timezone: Europe\n", "unknown time zone 'Europe'"),
         (BASE + "timezone: " + "A" * 300 + "\n", "unknown time zone 'AAAA"),
+        (BASE + "timezone: localtime\n", "'localtime' is a file of this machine's zone database"),
+        (BASE + "timezone: right/UTC\n", "'right/UTC' is a file of this machine's zone database"),
         (
             "connector: {id: !!int abc, name: x}\nclient: {id: 2}\n",
             "'abc' cannot be read as a number",

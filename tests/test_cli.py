@@ -223,6 +223,11 @@ def test_an_output_path_that_cannot_be_written_is_exit_1_naming_it(tmp_path: Pat
     assert f"{tmp_path}: cannot write the transcript" in output
 
 
+def test_an_empty_output_path_is_a_usage_error_not_the_current_folder() -> None:
+    code, output = run("transcript", str(FIXTURE), "-o", "")
+    assert code == 2 and "-o names no file" in output
+
+
 def test_export_prints_each_failure_once(tmp_path: Path) -> None:
     """The chat's line names the failure; the summary counts it without repeating it."""
     bad_chat = tmp_path / "bad.json"

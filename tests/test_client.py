@@ -262,6 +262,9 @@ def test_the_connectors_own_hosts_are_not_checked(real_backend: Backend) -> None
         assert run_export(tenant_plan(real_backend.base_url, 7), client).ok
 
 
+EXAMPLE_HINT = "a host name or an address range: allow_hosts: [crm.internal.example, 10.20.0.0/16]"
+
+
 def load_errors(allow_hosts: str) -> list[tuple[int, int, str, str | None]]:
     text = f"connector: {{id: 1, name: x}}\nclient: {{id: 2}}\nallow_hosts: {allow_hosts}\n"
     with pytest.raises(ConnectorError) as raised:
@@ -296,6 +299,21 @@ def test_allow_hosts_entries_are_checked_with_their_positions() -> None:
         ),
     ]
     assert load_errors("crm.example")[0][2].startswith("allow_hosts must be a list")
+    assert load_errors("['', 127.0.0.1:18080, '[::1]:8443']") == [
+        (3, 15, "allow_hosts: an entry is empty", EXAMPLE_HINT),
+        (
+            3,
+            19,
+            "allow_hosts: '127.0.0.1:18080' is neither a host name nor an address range",
+            "only the address: '127.0.0.1', without a port",
+        ),
+        (
+            3,
+            36,
+            "allow_hosts: '[::1]:8443' is neither a host name nor an address range",
+            "only the address: '::1', without a port",
+        ),
+    ]
 
 
 def test_allow_hosts_is_suggested_for_a_misspelt_key() -> None:

@@ -155,6 +155,15 @@ def test_a_run_time_code_is_named_as_one(option: tuple[str, str]) -> None:
     assert code == 2 and f"{option[1]} is not a code `exportdsl check` reports" in output
 
 
+@pytest.mark.parametrize("prefix", ["XD3", "XD6", "XD70"])
+def test_a_prefix_of_run_time_codes_only_is_named_as_one(prefix: str) -> None:
+    code, output = run(
+        "check", str(LINT / "examples" / "unknown-variables.yaml"), "--ignore", prefix
+    )
+    assert code == 2 and f"{prefix} names no code `exportdsl check` reports (XD" in output
+    assert "did you mean" not in output  # XD3 once suggested XD503
+
+
 @pytest.mark.parametrize("option", ["--select", "--ignore"])
 def test_an_option_that_names_no_code_is_a_usage_error(option: str) -> None:
     code, output = run("check", str(LINT / "examples" / "unknown-variables.yaml"), option, ",")

@@ -25,22 +25,24 @@ STDOUT = "-"  # `-o -`: the PDF goes to standard output, for a pipe
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path, allow_dash=True),
+    type=click.Path(allow_dash=True),  # text: Path("") would be ".", and -o '' is a mistake
     help="Where to write the PDF; '-' is standard output (default: CHAT with .pdf for .json).",
 )
 @click.option(
     "--timezone", default="UTC", show_default=True, help="The IANA time zone of the times shown."
 )
 @click.option("--title", help="The transcript's title (default: Chat transcript).")
-def transcript(chat: Path, output: Path | None, timezone: str, title: str | None) -> None:
+def transcript(chat: Path, output: str | None, timezone: str, title: str | None) -> None:
     """Render the PDF transcript of a chat session (Smartsupp POST-hook JSON)."""
     from exportdsl.chat.reader import load_chat  # reportlab loads only for this command
     from exportdsl.transcript.pdf import render_transcript
 
-    to_stdout = output is not None and str(output) == STDOUT
+    if output == "":
+        raise click.UsageError("-o names no file; give a file name, or '-' for standard output")
+    to_stdout = output == STDOUT
     if to_stdout and sys.stdout.isatty():
         raise click.UsageError("standard output is a terminal; pipe it ('-o - | …') or name a file")
-    target = output or chat.with_suffix(".pdf")
+    target = Path(output) if output else chat.with_suffix(".pdf")
     try:
         pdf = render_transcript(load_chat(chat), timezone=timezone, title=title)
     except ExportDslError as error:

@@ -47,6 +47,10 @@ from exportdsl.vocabulary import Phase
 
 __all__ = ["load_connector", "parse_connector"]
 
+# Files of a zone database that are not IANA zones: the host's own zone (differs per machine), a
+# placeholder ("-00"), and the posix/ and right/ (leap-second) copies of the real ones.
+_NOT_IANA_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
 
 
@@ -153,6 +157,13 @@ class _Reader(PdataReader):
         name = self.text(node, "timezone") if node is not None else "UTC"
         if not name:
             return "UTC"  # the wrong type is reported already
+        if name in _NOT_IANA_ZONES or name.startswith(("posix/", "right/")):
+            self.fail(
+                f"time zone {name!r} is a file of this machine's zone database, not an IANA name",
+                node,
+                "use an IANA name such as Europe/Berlin or UTC (the same on every machine)",
+            )
+            return "UTC"
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a folder

@@ -186,7 +186,9 @@ class ShapeReader:
         for item in node.value:
             text = self.text(item, "an allow_hosts entry").strip()
             if not text:
-                continue  # the wrong type is reported already
+                if isinstance(item, ScalarNode) and item.tag == STR:  # else reported already
+                    self.fail("allow_hosts: an entry is empty", item, _host_hint(text))
+                continue
             network = self._network(text, item)
             if isinstance(network, IPNetwork):
                 networks.append(network)
@@ -350,6 +352,9 @@ def _host_hint(text: str) -> str:
     """What an allow_hosts entry that is neither a host name nor a range was meant to be."""
     if text.startswith("*."):
         return "wildcards are not taken: list each host name, or the address range it lives in"
+    with_port = re.fullmatch(r"((?:\d{1,3}\.){3}\d{1,3}|\[[0-9a-fA-F:.]+\]):\d+", text)
+    if with_port:
+        return f"only the address: {with_port[1].strip('[]')!r}, without a port"
     if re.match(r"[0-9a-fA-F:.]+(?:/|\Z)", text):
         return "an address is four numbers 0-255 (or IPv6); a range adds a prefix: 10.20.0.0/16"
     if "://" in text or "/" in text or ":" in text:

@@ -151,10 +151,15 @@ def _check_selector(selector: str, where: str) -> None:
     known = all_rules()
     if selector.startswith("XD") and any(code.startswith(selector) for code in known):
         return
-    if selector in all_codes():
+    others = sorted(code for code in all_codes() if code.startswith(selector))
+    if selector.startswith("XD") and others:  # a run-time code (XD300) or a prefix of some (XD3)
+        named = (
+            f"{selector} is not a code `exportdsl check` reports ({all_codes()[selector].name}"
+            if selector in all_codes()
+            else f"{selector} names no code `exportdsl check` reports ({', '.join(others)}"
+        )
         raise SettingsError(
-            f"{where}: {selector} is not a code `exportdsl check` reports "
-            f"({all_codes()[selector].name}: the run time's or the command line's)",
+            f"{where}: {named}: the run time's or the command line's)",
             hint="`exportdsl rules` lists the codes; check reports XD0xx-XD2xx, XD5xx, XD900",
         )
     close = closest(selector, [code for code in known if code[:4] == selector[:4]] or known)
