@@ -245,8 +245,10 @@ class RenderError(ExportDslError):
     """A value cannot be rendered where it lands: missing or null, a line break in a header, a bad
     final URL, a character the body's format cannot carry. Nothing is sent.
 
-    Better: a quiet reference (``$!{chat.visitor.email}``) for values that may be missing; the
-    message names the reference and its place in the connector file.
+    Better: a quiet reference (``$!{chat.visitor.email}``) for a chat value that may be missing,
+    never for a credential (``$tokenResponse``, ``$env``): a quiet one that is missing sends the
+    credential empty (a bare ``Bearer``) without a word; fix the name or set the variable instead.
+    The message names the reference and its place in the connector file.
     """
 
     code = "XD300"

@@ -266,3 +266,10 @@ def test_export_json_of_a_broken_connector_gives_a_line_for_each_chat(tmp_path: 
         str(connector),
     )
     assert "did you mean" in diagnostic["hint"] and "[XD202]" in err
+
+
+def test_rules_xd300_keeps_quiet_references_for_chat_values_never_credentials() -> None:
+    code, out, _ = invoke("rules", "XD300")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "never for a credential" in text and "$tokenResponse" in text and "$env" in text
