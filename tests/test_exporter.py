@@ -25,12 +25,15 @@ from backend import (
     TOKEN,
     Backend,
     Reply,
+    connector_text,
     make_plan,
     sample_chat,
 )
 
+from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import RetryPolicy, Timeouts
+from exportdsl.connector.reader import parse_connector
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import idempotency_key
 from exportdsl.export.client import make_client
@@ -510,3 +513,19 @@ def test_only_whsec_secrets_are_read_as_base64() -> None:
     assert key_bytes(hex_secret) == hex_secret.encode()
     with pytest.raises(ValueError):
         key_bytes(hex_secret, strict=True)
+
+
+@pytest.mark.parametrize("name", [" \tacme\t ", "acme  ", "\tacme"])
+def test_a_header_value_with_white_space_at_either_end_is_sent_trimmed(
+    real_backend: Backend, name: str
+) -> None:
+    """docs/export.md: trimmed, not an error (the check that named it could never be reached)."""
+    text = connector_text(real_backend.base_url, token=False).replace(
+        "    X-Api-Key: $env.API_KEY\n",
+        "    X-Api-Key: $env.API_KEY\n    X-Tenant: $chat.visitor.name\n",
+    )
+    plan = compile_connector(parse_connector(text, "test.yaml"))
+    real_backend.on("/report", Reply(201))
+    result = exporter(real_backend, plan).run(sample_chat(name=name))
+    assert result.ok, result.error
+    assert real_backend.requests_to("/report")[0].headers["x-tenant"] == "acme"
