@@ -298,3 +298,15 @@ def test_render_words_a_run_time_error_as_export_does_with_its_code(tmp_path: Pa
         and "[XD300] (hint:" in line
     )
     assert export_out.strip() == f"{chat}: FAILED: {line}"
+
+
+def test_rules_xd602_explains_the_destination_refusal() -> None:
+    code, out, _ = invoke("rules", "XD602")
+    text = " ".join(out.split())
+    assert code == 0 and "allow_hosts" in text and "link-local" in text
+
+
+def test_export_help_says_the_token_request_may_be_a_get() -> None:
+    code, out, _ = invoke("export", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "token POST" not in text and "POST or GET" in text

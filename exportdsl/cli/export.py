@@ -115,7 +115,8 @@ def _token_answer(path: Path) -> bytes:
     "--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout."
 )
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
-    """Export each CHAT with CONNECTOR: the token POST (if any), then the report POST."""
+    """Export each CHAT with CONNECTOR: the token request (if any; POST or GET), then the report
+    request."""
     from exportdsl.export.client import make_client
     from exportdsl.export.exporter import Exporter
 
