@@ -254,6 +254,9 @@ class RenderError(ExportDslError):
     code = "XD300"
     name = "render-error"
     hole: int | None = None  # set while the error travels out of a plan, to locate the reference
+    # the part of its request an error is about when its message names no field ("url": the URL
+    # as built); the exporter places it at that field's first reference
+    about: str | None = None
 
 
 class MissingValue(RenderError):
