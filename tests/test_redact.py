@@ -275,3 +275,9 @@ def test_an_export_answer_echoing_the_token_php_style_is_redacted() -> None:
     ).run(sample_chat())
     shown = result.redact(str(result.error))
     assert not result.ok and "SECR" not in shown and "TOK=EN" not in shown
+
+
+def test_a_secret_percent_encoded_next_to_bytes_that_are_not_utf8_is_found() -> None:
+    secret = "pässwörd€😀x"
+    redact = Redactor([secret])
+    assert redact(f"%ff{quote(secret)}%c3 end") == f"%ff{REDACTED}%c3 end"

@@ -434,16 +434,29 @@ def _unescaped(match: re.Match[str]) -> Iterator[tuple[str, int, int]]:
 
 def _percent_decoded(text: str, start: int, end: int) -> Iterator[tuple[str, int, int]]:
     """A run of ``%XX`` decoded as UTF-8, each character with the span of its bytes."""
+    data = bytes.fromhex(text[start:end].replace("%", ""))
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:  # not UTF-8 throughout: byte by byte, a bad one as U+FFFD
+        yield from _percent_decoded_bytewise(data, start)
+        return
+    for character in decoded:
+        width = 3 * len(character.encode("utf-8", "surrogatepass"))
+        yield character, start, start + width
+        start += width
+
+
+def _percent_decoded_bytewise(data: bytes, start: int) -> Iterator[tuple[str, int, int]]:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     begun = start
-    for index in range(start, end, 3):
-        characters = decoder.decode(bytes([int(text[index + 1 : index + 3], 16)]))
+    for index, byte in enumerate(data):
+        characters = decoder.decode(bytes((byte,)))
         for character in characters:
-            yield character, begun, index + 3
+            yield character, begun, start + 3 * (index + 1)
         if characters:
-            begun = index + 3
+            begun = start + 3 * (index + 1)
     for character in decoder.decode(b"", final=True):
-        yield character, begun, end
+        yield character, begun, start + 3 * len(data)
 
 
 def _base64_fragments(data: bytes) -> set[str]:
