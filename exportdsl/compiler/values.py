@@ -156,7 +156,7 @@ def hole_function(
 def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> RenderError:
     """The message for a missing value, now that the reference's full ``path`` is known."""
     full = format_path(path)
-    hint = _fallback_hint(path)
+    hint = _fallback_hint(path, error.null)
     if error.null:
         where = format_path(path[: error.depth])
         message = f"${full}: {where} is null" if where != full else f"${full} is null"
@@ -177,10 +177,12 @@ def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> Render
     )
 
 
-def _fallback_hint(path: tuple[str | int, ...]) -> str:
+def _fallback_hint(path: tuple[str | int, ...], null: bool) -> str:
     """What to do about a missing value: a quiet reference for a chat value that may be missing;
     never for a credential's source, where it would send an empty credential silently."""
     if path[0] == "tokenResponse":
+        if null:
+            return "the token endpoint answered null for it: no credential is sent empty"
         return _TOKEN_FIELD_HINT
     if path[0] == "env":
         return "set it where the export runs; `exportdsl check --env` finds unset variables first"
