@@ -245,13 +245,18 @@ class RenderError(ExportDslError):
     """A value cannot be rendered where it lands: missing or null, a line break in a header, a bad
     final URL, a character the body's format cannot carry. Nothing is sent.
 
-    Better: a quiet reference (``$!{chat.visitor.email}``) for values that may be missing; the
-    message names the reference and its place in the connector file.
+    Better: a quiet reference (``$!{chat.visitor.email}``) for a chat value that may be missing,
+    never for a credential (``$tokenResponse``, ``$env``): a quiet one that is missing sends the
+    credential empty (a bare ``Bearer``) without a word; fix the name or set the variable instead.
+    The message names the reference and its place in the connector file.
     """
 
     code = "XD300"
     name = "render-error"
     hole: int | None = None  # set while the error travels out of a plan, to locate the reference
+    # the part of its request an error is about when its message names no field ("url": the URL
+    # as built); the exporter places it at that field's first reference
+    about: str | None = None
 
 
 class MissingValue(RenderError):
@@ -306,11 +311,19 @@ class ExportDisabled(ExportError):
 class TokenAnswerError(ExportError):
     """The token request's answer cannot be used: not a 2xx answer with a JSON or form-encoded
     body, or one holding a number no request can carry (NaN, Infinity, beyond ±1.8e308, more than
-    300 digits). The message gives its status, content type, length and field names, never its
-    content, which may hold the token.
+    300 digits). The message gives its status, content type, length and the field names that look
+    like names, never its content, which may hold the token.
+
+    Also the destination refusal: a report whose URL starts with a token-answer value
+    (``url: $tokenResponse.body.JSON.instance_url/…``) goes only to a public address; a host that
+    resolves to a loopback, link-local (the cloud metadata service), private or otherwise
+    non-public address is refused unless the connector's ``allow_hosts`` admits it. The message
+    names the kind of address and its ranges, never the host or the address; it is not retried.
 
     Better: check the token request against the token endpoint's documentation; `exportdsl render
-    --token-response FILE` shows what the export would send with a given answer.
+    --token-response FILE` shows what the export would send with a given answer. For a back end
+    on a private network, list its host name or CIDR range under ``allow_hosts`` (docs/export.md,
+    "Destinations").
     """
 
     code = "XD602"

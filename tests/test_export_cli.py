@@ -266,3 +266,47 @@ def test_export_json_of_a_broken_connector_gives_a_line_for_each_chat(tmp_path: 
         str(connector),
     )
     assert "did you mean" in diagnostic["hint"] and "[XD202]" in err
+
+
+def test_rules_xd300_keeps_quiet_references_for_chat_values_never_credentials() -> None:
+    code, out, _ = invoke("rules", "XD300")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "never for a credential" in text and "$tokenResponse" in text and "$env" in text
+
+
+@pytest.mark.usefixtures("no_network")
+def test_render_words_a_run_time_error_as_export_does_with_its_code(tmp_path: Path) -> None:
+    """One function words both: `render` used to drop the [XDnnn] code `export` prints."""
+    connector = tmp_path / "keys.yaml"
+    connector.write_text(
+        "connector: {id: 2, name: T}\nclient: {id: 5}\nexport:\n"
+        "  url: http://127.0.0.1:9/x\n  headers: {Content-Type: application/json}\n"
+        '  body: |\n    {"$chat.visitor.name": "$report.encoded.base64", "admin": false}\n',
+        encoding="utf-8",
+    )
+    data = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
+    data["visitor"]["name"] = "admin"
+    chat = tmp_path / "admin.json"
+    chat.write_text(json.dumps(data), encoding="utf-8")
+    rendered, _, render_err = invoke("render", str(connector), str(chat))
+    exported, export_out, _ = invoke("export", str(connector), str(chat))
+    assert rendered == exported == 1
+    line = render_err.strip()
+    assert (
+        line.startswith(f"{connector}:7:7: export.body: the key made by")
+        and "[XD300] (hint:" in line
+    )
+    assert export_out.strip() == f"{chat}: FAILED: {line}"
+
+
+def test_rules_xd602_explains_the_destination_refusal() -> None:
+    code, out, _ = invoke("rules", "XD602")
+    text = " ".join(out.split())
+    assert code == 0 and "allow_hosts" in text and "link-local" in text
+
+
+def test_export_help_says_the_token_request_may_be_a_get() -> None:
+    code, out, _ = invoke("export", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "token POST" not in text and "POST or GET" in text

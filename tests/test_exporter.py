@@ -25,12 +25,15 @@ from backend import (
     TOKEN,
     Backend,
     Reply,
+    connector_text,
     make_plan,
     sample_chat,
 )
 
+from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import RetryPolicy, Timeouts
+from exportdsl.connector.reader import parse_connector
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import idempotency_key
 from exportdsl.export.client import make_client
@@ -510,3 +513,63 @@ def test_only_whsec_secrets_are_read_as_base64() -> None:
     assert key_bytes(hex_secret) == hex_secret.encode()
     with pytest.raises(ValueError):
         key_bytes(hex_secret, strict=True)
+
+
+@pytest.mark.parametrize("name", [" \tacme\t ", "acme  ", "\tacme"])
+def test_a_header_value_with_white_space_at_either_end_is_sent_trimmed(
+    real_backend: Backend, name: str
+) -> None:
+    """docs/export.md: trimmed, not an error (the check that named it could never be reached)."""
+    text = connector_text(real_backend.base_url, token=False).replace(
+        "    X-Api-Key: $env.API_KEY\n",
+        "    X-Api-Key: $env.API_KEY\n    X-Tenant: $chat.visitor.name\n",
+    )
+    plan = compile_connector(parse_connector(text, "test.yaml"))
+    real_backend.on("/report", Reply(201))
+    result = exporter(real_backend, plan).run(sample_chat(name=name))
+    assert result.ok, result.error
+    assert real_backend.requests_to("/report")[0].headers["x-tenant"] == "acme"
+
+
+@pytest.mark.parametrize(
+    ("export_lines", "env", "line", "column", "starts"),
+    [
+        (
+            "  url: {base}/report\n  auth: {{basic: {{username: $env.U, password: $env.P}}}}\n",
+            {"U": "a:b", "P": "secret-pass"},
+            5,
+            28,
+            "export.auth.basic.username: a Basic user name cannot hold ':'",
+        ),
+        (
+            "  url: http://$env.HOST/report\n",
+            {"HOST": "a..b"},
+            4,
+            15,
+            "export.url: the request's host name is not valid",
+        ),
+    ],
+)
+def test_a_run_time_render_error_has_the_place_of_its_field(
+    backend: Backend, export_lines: str, env: dict[str, str], line: int, column: int, starts: str
+) -> None:
+    """Review item 7: checks made on the values at run time place their error as the plan's own
+    render errors do, in `export` and in the dry run alike."""
+    text = (
+        "connector: {id: 2, name: T}\nclient: {id: 5}\nexport:\n"
+        + export_lines.format(base=backend.base_url)
+        + "  body: $report.encoded.base64\n"
+    )
+    plan = compile_connector(parse_connector(text, "placed.yaml"))
+    run = Exporter(plan, backend.client, env=env, timing=Timing(now=lambda: NOW)).run(sample_chat())
+    with pytest.raises(ExportDslError) as dry:
+        dry_run(plan, sample_chat(), env=env)
+    for error in (run.error, dry.value):
+        assert error is not None and error.code == "XD300" and error.message.startswith(starts)
+        assert error.location is not None
+        assert (error.location.file, error.location.line, error.location.column) == (
+            "placed.yaml",
+            line,
+            column,
+        )
+    assert backend.received == []

@@ -213,3 +213,71 @@ def test_an_export_no_longer_filters_the_logs_once_it_is_done() -> None:
         live = set(_LOG_FILTER.redactors)
     assert exporter.secrets in live
     assert not any(result.redact in live for result in results)
+
+
+ECHOED = "SECR/ET+TOK=EN~x y"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        '{"t":"SECR\\/ET+TOK=EN~x y"}',  # PHP's json_encode escapes "/"
+        "SECR%2fET%2bTOK%3dEN~x%20y",  # lowercase hex
+        "SECR%2FET%2BTOK%3DEN%7Ex+y",  # "~" encoded too, "+" for the space
+        "SECR/ET+TOK=EN~x%20y",  # only the space encoded (a path)
+        "SECR\\u002fET+TOK=EN~x y",  # a JSON \u escape
+        "SECR\\u002FET\\u002bTOK\\u003DEN\\u007ex\\u0020y",
+        "SECR&#47;ET+TOK&#x3d;EN~x&#32;y",  # XML numeric entities
+    ],
+)
+def test_a_secret_echoed_in_any_mix_of_encodings_is_redacted(echo: str) -> None:
+    redact = Redactor([ECHOED])
+    shown = redact(f"answer: {echo} (400)")
+    assert REDACTED in shown and "SECR" not in shown and "EN~x" not in shown
+
+
+_ENCODINGS = [  # each character as is, percent-encoded (as usual, all of it, either case), \u
+    lambda c: c,
+    lambda c: quote(c, safe=""),
+    lambda c: "".join(f"%{byte:02x}" for byte in c.encode()),
+    lambda c: "".join(f"%{byte:02X}" for byte in c.encode()),
+    lambda c: "".join(f"\\u{unit:04x}" for unit in _utf16_units(c)),
+    lambda c: "".join(f"\\u{unit:04X}" for unit in _utf16_units(c)),
+]
+
+
+def _utf16_units(character: str) -> list[int]:
+    data = character.encode("utf-16-be")
+    return [int.from_bytes(data[index : index + 2], "big") for index in range(0, len(data), 2)]
+
+
+@given(
+    secret=st.text(st.characters(exclude_categories=("Cs",)), min_size=6, max_size=30),
+    choices=st.lists(st.integers(0, len(_ENCODINGS) - 1), min_size=30, max_size=30),
+)
+def test_any_character_of_a_secret_may_be_encoded_or_not(secret: str, choices: list[int]) -> None:
+    spelled = "".join(_ENCODINGS[choice](c) for c, choice in zip(secret, choices, strict=False))
+    assert Redactor([secret])(f"<{spelled}>") == f"<{REDACTED}>"
+
+
+def test_an_export_answer_echoing_the_token_php_style_is_redacted() -> None:
+    backend = Backend("mock")
+    backend.start_mock()
+    token = "SECR/ET+TOK=EN~x y"
+    backend.on("/token", Reply(json={"access_token": token, "token_type": "Bearer"}))
+    backend.on("/report", Reply(400, body=b'{"t":"SECR\\/ET+TOK=EN~x y"}'))
+    result = Exporter(
+        make_plan(backend.base_url),
+        backend.client,
+        env=ENV,
+        timing=Timing(now=lambda: NOW, sleep=lambda _: None),
+        render_pdf=lambda chat, zone: b"%PDF-1.4 a small stand-in",
+    ).run(sample_chat())
+    shown = result.redact(str(result.error))
+    assert not result.ok and "SECR" not in shown and "TOK=EN" not in shown
+
+
+def test_a_secret_percent_encoded_next_to_bytes_that_are_not_utf8_is_found() -> None:
+    secret = "pässwörd€😀x"
+    redact = Redactor([secret])
+    assert redact(f"%ff{quote(secret)}%c3 end") == f"%ff{REDACTED}%c3 end"

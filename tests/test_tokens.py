@@ -313,9 +313,8 @@ def test_a_misspelt_token_field_says_did_you_mean_and_lists_the_names(backend: B
     error: ExportDslError | None = result.error
     assert error is not None and error.code == "XD300"
     assert error.hint is not None
-    assert error.hint.startswith(
-        "did you mean access_token? it has: access_token, token_type, expires_in;"
-    )
+    # no quiet reference suggested: `$!{…acess_token}` would send `Bearer ` silently for ever
+    assert error.hint == "did you mean access_token? it has: access_token, token_type, expires_in"
     assert ACCESS_TOKEN not in every_output(result) and CLIENT_SECRET not in every_output(result)
 
 
@@ -328,9 +327,9 @@ def test_a_misspelt_token_field_says_did_you_mean_and_lists_the_names(backend: B
             ("plan", "tier"),
             "did you mean plan? it has",
         ),
-        (("tokenResponse", "body", "JSONN"), 2, ("JSON",), "did you mean JSON? it has: JSON;"),
-        (("tokenResponse", "body", "JSON", "zzz"), 3, ("a",), "it has: a; write"),
-        (("env", "HOME", "x"), 2, ("PATH", "HOME"), "write"),  # the environment's names: never
+        (("tokenResponse", "body", "JSONN"), 2, ("JSON",), "did you mean JSON? it has: JSON"),
+        (("tokenResponse", "body", "JSON", "zzz"), 3, ("a",), "it has: a; check the name"),
+        (("env", "HOME", "x"), 2, ("PATH", "HOME"), "set it"),  # the environment's names: never
         (("pdata", "tennant"), 1, ("tenant",), "write"),  # a variable's own: compile-checked
     ],
 )
@@ -343,6 +342,67 @@ def test_a_missing_value_lists_the_names_below_dynamic_data_only(
     hint = describe_missing(MissingValue(depth, null=False, keys=keys), path).hint
     assert hint is not None and hint.startswith(hint_starts)
     assert ("PATH" in hint) is False
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "null", "keys"),
+    [
+        (("tokenResponse", "body", "JSON", "acess_token"), 3, False, ("access_token", "x")),
+        (("tokenResponse", "body", "JSON", "zzz"), 3, False, ("access_token",)),
+        (("tokenResponse", "body", "JSON", "access_token"), 4, True, ()),
+        (("env", "CRM"), 1, True, ()),
+        (("env", "CRM", "x"), 1, False, ()),
+        (("chat", "visitor", "variables", "plann"), 3, False, ("plan", "tier")),
+    ],
+)
+def test_no_hint_suggests_a_quiet_credential_or_a_quiet_misspelling(
+    path: tuple[str, ...], depth: int, null: bool, keys: tuple[str, ...]
+) -> None:
+    """Review D8: a quiet reference to a token field or an `$env` value sends an empty credential
+    without a word, and after a "did you mean" it would hide the misspelling."""
+    from exportdsl.compiler.values import describe_missing
+    from exportdsl.errors import MissingValue
+
+    hint = describe_missing(MissingValue(depth, null=null, keys=keys), path).hint
+    assert hint is not None and "$!" not in hint
+
+
+@pytest.mark.parametrize(
+    ("keys", "listed"),
+    [
+        (("PLAINSECRETTOKENVALUE",), "it has: 1 other field"),
+        (("access_token", "PLAINSECRETTOKENVALUE", "x" * 40), "it has: access_token and 2 other"),
+        (("accessToken", "a1b2c3d4e5", "id.token", "not-before-policy"), "it has: accessToken,"),
+        (("3f2a9c", "tok en", "ünïcode"), "it has: 3 other fields"),
+    ],
+)
+def test_field_names_that_do_not_look_like_names_are_counted_not_shown(
+    keys: tuple[str, ...], listed: str
+) -> None:
+    """Review D7: a server may put its secret in a field's name."""
+    from exportdsl.compiler.values import describe_missing
+    from exportdsl.errors import MissingValue
+
+    path = ("tokenResponse", "body", "JSON", "nothing_like_it")
+    hint = describe_missing(MissingValue(3, null=False, keys=keys), path).hint
+    assert hint is not None and hint.startswith(listed)
+    for hidden in ("PLAINSECRETTOKENVALUE", "x" * 40, "a1b2c3d4e5", "3f2a9c", "tok en", "ünïcode"):
+        assert hidden not in hint
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "listed"), [(400, "XD602", "its fields"), (200, "XD300", "it has")]
+)
+def test_a_token_answer_names_only_the_fields_that_look_like_names(
+    backend: Backend, status: int, code: str, listed: str
+) -> None:
+    answer = {"PLAINSECRETTOKENVALUE": 1, "error_description": "x"}
+    backend.on("/token", Reply(status, json=answer))
+    result = exporter(backend).run(sample_chat())
+    assert result.error is not None and result.error.code == code
+    shown = every_output(result)
+    assert "PLAINSECRETTOKENVALUE" not in shown
+    assert f"{listed}: error_description and 1 other field" in shown
 
 
 def test_neither_the_reason_phrase_nor_the_type_parameters_are_quoted() -> None:

@@ -72,7 +72,9 @@ def render(connector: Path, chat: Path, token_response: Path | None, full: bool)
     try:
         answer = _token_answer(token_response) if token_response else None
         run = dry_run(plan, load_chat(chat), token_answer=answer)
-    except (ExportDslError, OSError) as error:
+    except ExportDslError as error:  # redacted by the dry run; worded as `export` words it
+        _fail(_error_text(_error_json(error)))
+    except OSError as error:
         _fail(str(error))
     for name in run.missing_env:
         click.echo(
@@ -113,7 +115,8 @@ def _token_answer(path: Path) -> bytes:
     "--json", "as_json", is_flag=True, help="One JSON object per chat (JSON lines) on stdout."
 )
 def export(connector: Path, chats: tuple[Path, ...], as_json: bool) -> None:
-    """Export each CHAT with CONNECTOR: the token POST (if any), then the report POST."""
+    """Export each CHAT with CONNECTOR: the token request (if any; POST or GET), then the report
+    request."""
     from exportdsl.export.client import make_client
     from exportdsl.export.exporter import Exporter
 
@@ -271,18 +274,21 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
         "seconds": round(result.seconds, 4),
         "phases": phases,
         "response": _answer_json(answers[-1]) if answers else None,
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "hint": error.hint,
-            # as `exportdsl check --format json` gives a place: 1-based, end inclusive
-            "location": dataclasses.asdict(error.location) if error.location else None,
-        }
-        if error
-        else None,
+        "error": _error_json(error) if error else None,
     }
     redacted: dict[str, Any] = redact.data(outcome)
     return redacted
+
+
+def _error_json(error: ExportDslError) -> dict[str, Any]:
+    """An error as --json gives it, and as `_error_text` words it for `export` and `render`."""
+    return {
+        "code": error.code,
+        "message": error.message,
+        "hint": error.hint,
+        # as `exportdsl check --format json` gives a place: 1-based, end inclusive
+        "location": dataclasses.asdict(error.location) if error.location else None,
+    }
 
 
 def _unusable_connector_json(connector: Path, path: Path, error: ExportDslError) -> dict[str, Any]:
@@ -335,6 +341,7 @@ def _phase_text(name: str, phase: dict[str, Any]) -> str:
 
 
 def _error_text(error: dict[str, Any]) -> str:
+    """One run-time error as `export` and `render` print it: place, message, [code], hint."""
     hint = f" (hint: {error['hint']})" if error.get("hint") else ""
     place = error.get("location")
     where = f"{place['file']}:{place['line']}:{place['column']}: " if place else ""

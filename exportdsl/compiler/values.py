@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice
@@ -24,6 +25,8 @@ __all__ = [
     "TextValue",
     "describe_missing",
     "hole_function",
+    "list_names",
+    "looks_like_a_name",
     "step",
     "to_json",
     "to_text",
@@ -32,6 +35,16 @@ __all__ = [
 
 _SHOWN_KEYS = 20  # names of the value where a path broke off, in a missing value's hint
 _KEPT_KEYS = 1000  # of a value with more names, the first ones are matched and shown
+_NAME_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[_.-][A-Za-z0-9]+)*\Z")
+_NAME_LENGTH, _NAME_DIGITS, _NAME_WORD = 32, 3, 16
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
+# Sources of credentials: a quiet reference to one would send an empty credential without a word
+# (`Bearer ` for ever), so no hint suggests one for them.
+_CREDENTIAL_SOURCES = frozenset({"tokenResponse", "env"})
+_TOKEN_FIELD_HINT = (
+    "check the name against what the token endpoint answers "
+    "(`exportdsl render --token-response FILE` renders with a saved answer)"
+)
 
 
 class TextValue(str):
@@ -143,7 +156,7 @@ def hole_function(
 def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> RenderError:
     """The message for a missing value, now that the reference's full ``path`` is known."""
     full = format_path(path)
-    hint = f"write $!{{{full}}} if it may be missing"
+    hint = _fallback_hint(path, error.null)
     if error.null:
         where = format_path(path[: error.depth])
         message = f"${full}: {where} is null" if where != full else f"${full} is null"
@@ -164,15 +177,56 @@ def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> Render
     )
 
 
+def _fallback_hint(path: tuple[str | int, ...], null: bool) -> str:
+    """What to do about a missing value: a quiet reference for a chat value that may be missing;
+    never for a credential's source, where it would send an empty credential silently."""
+    if path[0] == "tokenResponse":
+        if null:
+            return "the token endpoint answered null for it: no credential is sent empty"
+        return _TOKEN_FIELD_HINT
+    if path[0] == "env":
+        return "set it where the export runs; `exportdsl check --env` finds unset variables first"
+    return f"write $!{{{format_path(path)}}} if it may be missing"
+
+
 def _keys_hint(missing: str | int, keys: tuple[str, ...], hint: str) -> str:
     """A "did you mean" and the names the value has, when it has any: a misspelt field of a
-    token answer (``acess_token``) is found without the answer, which no output shows."""
+    token answer (``acess_token``) is found without the answer, which no output shows. With a
+    "did you mean", nothing else is suggested: a quiet reference would hide the misspelling."""
     if not keys:
         return hint
-    close = closest(missing, keys) if isinstance(missing, str) else None
-    shown = ", ".join(keys[:_SHOWN_KEYS]) + (", …" if len(keys) > _SHOWN_KEYS else "")
-    mean = f"did you mean {close}? " if close else ""
-    return f"{mean}it has: {shown}; {hint}"
+    listed = list_names(keys, _SHOWN_KEYS)
+    names = [key for key in keys if looks_like_a_name(key)]
+    close = closest(missing, names) if isinstance(missing, str) else None
+    if close:
+        return f"did you mean {close}? it has: {listed}"
+    return f"it has: {listed}; {hint}"
+
+
+def looks_like_a_name(name: str) -> bool:
+    """Whether a field name of a value we did not write (a token answer, a chat's variables) may be
+    shown: a short identifier (at most 32 characters of letters, digits, ``_``, ``.``, ``-``,
+    starting with a letter), with at most 3 digits and no word of more than 16 letters (a word
+    ends at a separator or a change of case). Secrets and tokens seldom look like that, and a
+    server may put one in a name (``{"PLAINSECRETTOKENVALUE": 1}``); a registered secret that does
+    look like a name is still redacted where the message leaves the export."""
+    return (
+        len(name) <= _NAME_LENGTH
+        and _NAME_SHAPE.match(name) is not None
+        and sum(character.isdigit() for character in name) <= _NAME_DIGITS
+        and all(len(word) <= _NAME_WORD for word in _WORD.findall(name))
+    )
+
+
+def list_names(names: Sequence[str], most: int) -> str:
+    """Up to ``most`` of ``names`` that look like names (`looks_like_a_name`), the others counted,
+    never shown: "a, b and 2 other fields"."""
+    shown = [name for name in names if looks_like_a_name(name)][:most]
+    others = len(names) - len(shown)
+    if not others:
+        return ", ".join(shown)
+    counted = f"{others} other field{'s' if others > 1 else ''}"
+    return f"{', '.join(shown)} and {counted}" if shown else counted
 
 
 def _keys_of(value: Any) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from exportdsl.compiler.values import StandIn
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import enabled_export, idempotency_key
 from exportdsl.export.client import make_client
-from exportdsl.export.exporter import Exporter
+from exportdsl.export.exporter import Exporter, located
 from exportdsl.export.redact import Redactor, redact_error
 from exportdsl.export.results import Answer
 from exportdsl.export.timing import Clock, Timing
@@ -84,7 +84,9 @@ def _requests(
     export = enabled_export(plan)
     variables = exporter.variables(chat)
     if exporter.token is not None:
-        yield Phase.TOKEN, exporter.build(exporter.token.request.render(variables))
+        with located(plan, Phase.TOKEN):
+            token_request = exporter.build(exporter.token.request.render(variables))
+        yield Phase.TOKEN, token_request
         variables["tokenResponse"] = (
             _token_placeholder()
             if token_answer is None
@@ -94,8 +96,10 @@ def _requests(
                 exporter.redact,
             ).response
         )
-    rendered = exporter.render_export(export, variables)
-    yield Phase.EXPORT, _signed(exporter, rendered, idempotency_key(plan, chat))
+    with located(plan, Phase.EXPORT):
+        rendered = exporter.render_export(export, variables)
+        export_request = _signed(exporter, rendered, idempotency_key(plan, chat))
+    yield Phase.EXPORT, export_request
 
 
 def _signed(exporter: Exporter, rendered: RenderedRequest, key: str) -> httpx.Request:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import SafeText, TextValue
 from exportdsl.connector.model import AllowedHosts
-from exportdsl.errors import ExportDslError
+from exportdsl.errors import ExportDslError, RenderError
 from exportdsl.export.build import (
     Signer,
     Signs,
@@ -45,7 +46,7 @@ from exportdsl.export.timing import Timing
 from exportdsl.export.tokens import TokenCache, TokenPhase
 from exportdsl.vocabulary import Phase
 
-__all__ = ["DATE_FORMAT", "Exporter", "env_names"]
+__all__ = ["DATE_FORMAT", "Exporter", "env_names", "located"]
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
 
@@ -129,20 +130,22 @@ class Exporter:
         variables = self.variables(chat)
         key = result.idempotency_key = result.idempotency_key or idempotency_key(self.plan, chat)
         if self.token is not None:
-            variables["tokenResponse"] = self.token.run(
-                variables, result.begin(Phase.TOKEN), self._send, self.redact
-            )
+            with located(self.plan, Phase.TOKEN):
+                variables["tokenResponse"] = self.token.run(
+                    variables, result.begin(Phase.TOKEN), self._send, self.redact
+                )
         exported = result.begin(Phase.EXPORT)
         answer = self._export_phase(export, variables, key, exported)
         if answer.status == 401 and self.token is not None:
             # the token may have been revoked before it expired: one new token, one more try
-            variables["tokenResponse"] = self.token.run(
-                variables,
-                result.begin(Phase.TOKEN),
-                self._send,
-                self.redact,
-                refused=variables["tokenResponse"],
-            )
+            with located(self.plan, Phase.TOKEN):
+                variables["tokenResponse"] = self.token.run(
+                    variables,
+                    result.begin(Phase.TOKEN),
+                    self._send,
+                    self.redact,
+                    refused=variables["tokenResponse"],
+                )
             answer = self._export_phase(export, variables, key, result.begin(Phase.EXPORT))
         if not 200 <= answer.status < 300:
             raise refused(Phase.EXPORT, answer, exported.attempts)
@@ -151,8 +154,9 @@ class Exporter:
     def _export_phase(
         self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult
     ) -> Answer:
-        rendered = self.render_export(export, variables)
-        answer = self._send(phase, rendered, key, self.signer(), self.export_destinations)
+        with located(self.plan, Phase.EXPORT):
+            rendered = self.render_export(export, variables)
+            answer = self._send(phase, rendered, key, self.signer(), self.export_destinations)
         for name, value in answer.headers:  # the back end's cookies: this export's, not ours
             self.redact.add_header(name, value, literal=True)
         return answer
@@ -226,11 +230,41 @@ class Exporter:
         minutes), as a literal: it never enters a template."""
         for name, value in rendered.headers:  # the token request's too: auth builds a Basic one
             self.redact.add_header(name, value)
-        request = build_request(self.client, rendered, self.timeout, key, sign, destinations)
+        try:
+            request = build_request(self.client, rendered, self.timeout, key, sign, destinations)
+        except RenderError as error:  # the URL as built, which names no field: `located` does
+            error.about = "url"
+            raise
         if sign is not None:
             signature = request.headers["webhook-signature"]
             self.redact.add_header("webhook-signature", signature, literal=True)
         return request
+
+
+@contextmanager
+def located(plan: Plan, phase: Phase) -> Iterator[None]:
+    """A render error of ``phase``'s request that has no place yet (a check made at run time, on
+    the values: a Basic user name with ``:``, a host name the resolver cannot take) gets the place
+    of the field it is about, as the plan's own render errors do: the field its message names
+    (``export.auth.basic.username: …``), or the request's URL for an error about the URL as built.
+    The place is the field's first reference, where the value came from."""
+    try:
+        yield
+    except RenderError as error:
+        request = plan.token if phase is Phase.TOKEN else plan.export
+        if error.location is None and request is not None:
+            _place(error, request)
+        raise
+
+
+def _place(error: RenderError, request: RequestPlan) -> None:
+    field = next((f for f in request.fields if error.message.startswith(f"{f.name}: ")), None)
+    if field is None and error.about == "url" and request.url is not None:
+        field = request.url
+        error.message = f"{field.name}: {error.message}"
+        error.args = (error.message,)
+    if field is not None:
+        error.location = next((h.location for h in field.holes if h.location), None)
 
 
 def env_names(plan: Plan) -> set[str]:

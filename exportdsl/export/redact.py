@@ -7,17 +7,28 @@ answer, the value of an Authorization-like header) and is replaced wherever it s
 a request can carry it in: raw, percent-encoded (URL and form), JSON- and XML-escaped, and base64
 (standalone, and inside a longer base64 text at each of the three possible alignments, so an XML
 template holding a secret does not leak it through ``$xmlTemplate.encoded.base64``).
+
+A back end that echoes a secret spells it its own way: PHP escapes ``/`` as ``\\/``, one encoder
+writes ``%2f``, another ``%7E`` for ``~`` or ``%20`` for a space in a path, and any mix of encoded
+and plain characters is possible. So besides literal forms (base64 at each alignment), a text is
+decoded once (`_decode`: percent-encoding in either case, JSON's escapes, XML's entities; a space
+and ``+`` taken as the same) and each secret, spelled the same way, is looked for in the decoded
+text; what it covers in the original is replaced. No pattern is made per secret or over them:
+adding a secret stays a set insertion (docs/design.md §8.5).
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
 import json
 import logging
 import re
+import sys
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -84,6 +95,21 @@ def is_sensitive_name(name: str) -> bool:
     return name.lower() in SENSITIVE_HEADERS or _SENSITIVE_NAME.search(name) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Spelling:
+    """A secret as looked for in a decoded text (`_decode`): every encoding of it, mixed or not."""
+
+    canonical: str  # the secret with each space as ``+``, as `_decode` leaves a text
+
+
+_Form = str | _Spelling
+"""What a redactor replaces: a literal form (base64 at an alignment, ...) or a spelling."""
+
+
+def _reach(form: _Form) -> int:
+    return len(form.canonical) if isinstance(form, _Spelling) else len(form)
+
+
 class SecretSet:
     """Secrets with their forms worked out once, to hand to many redactors: a token is registered
     with every export that uses it, and working out a secret's forms costs far more than adding
@@ -95,12 +121,12 @@ class SecretSet:
         self.secrets: frozenset[str] = frozenset(
             value for value in (*secrets, *literals) if len(value) >= MIN_SECRET_LENGTH
         )
-        forms: set[str] = set()
+        forms: set[_Form] = set()
         for secret in secrets:
             forms |= _forms(secret) if len(secret) >= MIN_SECRET_LENGTH else set()
         for literal in literals:
             forms |= _literal_forms(literal) if len(literal) >= MIN_SECRET_LENGTH else set()
-        self.forms: frozenset[str] = frozenset(forms)
+        self.forms: frozenset[_Form] = frozenset(forms)
 
     def __bool__(self) -> bool:
         return bool(self.forms)
@@ -112,19 +138,20 @@ class Redactor:
     Bounded for the life of a process: an exporter keeps one for the connector's own secrets (its
     ``$env`` values, the signing secret) and gives each export a `scope` of it, which holds what
     that export alone met (the token, signatures, the back end's cookies) and goes when the export
-    is done with. No regular expression: a secret's forms are literal strings, replaced longest
-    first, so adding one costs a set insertion, never a recompilation (docs/design.md §8.5).
+    is done with. A secret's forms are literal strings (replaced longest first) and its spelling,
+    looked for in the text decoded once (module docstring); adding one costs a set insertion,
+    never a compilation (docs/design.md §8.5).
     """
 
     def __init__(self, secrets: Iterable[str] = (), *, parent: Redactor | None = None) -> None:
         self.parent = parent
-        self._forms: set[str] = set()
+        self._forms: set[_Form] = set()
         self._secrets: set[str] = set()  # as added, so adding one again costs a set lookup
         self._version = 0  # one more at each addition
         # (version, the parent's ordered forms, every form of this one and its parents, longest
         # first): one tuple, replaced whole, so a thread that redacts a log record while the
         # export's thread adds a secret never pairs a version with forms that lack it
-        self._sorted: tuple[int, tuple[str, ...], tuple[str, ...]] = (0, (), ())
+        self._sorted: tuple[int, tuple[_Form, ...], tuple[_Form, ...]] = (0, (), ())
         for secret in secrets:
             self.add(secret)
 
@@ -165,7 +192,7 @@ class Redactor:
             self._add_forms(layer._forms)
             layer = layer.parent
 
-    def _add_forms(self, forms: Iterable[str]) -> None:
+    def _add_forms(self, forms: Iterable[_Form]) -> None:
         new = set(forms) - self._forms
         if new:
             self._forms |= new
@@ -191,24 +218,27 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._forms) or (self.parent is not None and bool(self.parent))
 
-    def ordered_forms(self) -> tuple[str, ...]:
+    def ordered_forms(self) -> tuple[_Form, ...]:
         """Every form this redactor hides, its parents' included, longest first: a secret's base64
         is not half-replaced by a shorter form inside it. Sorted again only after an addition."""
         inherited = self.parent.ordered_forms() if self.parent is not None else ()
         version, parents, ordered = self._sorted
         if version != self._version or parents is not inherited:
             version = self._version  # read before the forms: an addition meanwhile sorts again
-            ordered = tuple(sorted(self._forms.union(inherited), key=len, reverse=True))
+            ordered = tuple(sorted(self._forms.union(inherited), key=_reach, reverse=True))
             self._sorted = (version, inherited, ordered)
         return ordered
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
+        spellings = []
         for form in self.ordered_forms():
-            if form in text:
+            if isinstance(form, _Spelling):
+                spellings.append(form.canonical)
+            elif form in text:
                 text = text.replace(form, REDACTED)
-        return text
+        return _redact_spellings(text, spellings) if spellings else text
 
     def data(self, value: Any) -> Any:
         """A JSON-like value with every text inside redacted (keys included)."""
@@ -262,17 +292,12 @@ def _number_text(number: int | float) -> str:
         return ""
 
 
-def _forms(secret: str) -> set[str]:
+def _forms(secret: str) -> set[_Form]:
+    """The secret's spelling, and as literals its usual encodings (replaced in the order of their
+    length with the rest: a Basic credential goes whole before its password's base64 inside it)
+    and the base64 of each form a template can put it in."""
     escaped_json = json.dumps(secret, ensure_ascii=False)[1:-1]
-    forms = {
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        escaped_json,
-        json.dumps(secret)[1:-1],
-        _xml_escape(secret),
-        quote(secret, safe="/:@"),
-    }
+    forms = _literal_strings(secret) | {_xml_escape(secret), quote(secret, safe="/:@")}
     # base64 of each form a template can put the secret in: an XML template holding an escaped
     # secret is base64-encoded whole into $xmlTemplate.encoded.base64
     for text in (
@@ -288,18 +313,150 @@ def _forms(secret: str) -> set[str]:
                 fragment.replace("+", "-").replace("/", "_"),
                 quote(fragment, safe=""),
             }
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    long_enough: set[_Form] = {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+    return long_enough | {_spelling(secret)}
 
 
-def _literal_forms(value: str) -> set[str]:
-    forms = {
+def _literal_forms(value: str) -> set[_Form]:
+    """A value an answer or a log shows as is or escaped, never base64-encoded: its spelling."""
+    long_enough: set[_Form] = {
+        form for form in _literal_strings(value) if len(form) >= MIN_SECRET_LENGTH
+    }
+    return long_enough | {_spelling(value)}
+
+
+def _literal_strings(value: str) -> set[str]:
+    return {
         value,
         quote(value, safe=""),
         quote_plus(value, safe=""),
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
     }
-    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def _spelling(secret: str) -> _Spelling:
+    return _Spelling(secret.replace(" ", "+"))
+
+
+_ESCAPE = re.compile(
+    r"(?P<percent>(?:%[0-9A-Fa-f]{2})+)"
+    r"|\\u(?P<pair>[dD][89abAB][0-9A-Fa-f]{2}\\u[dD][c-fC-F][0-9A-Fa-f]{2})"
+    r"|\\u(?P<unit>[0-9A-Fa-f]{4})"
+    r"|\\(?P<short>[\"\\/bfnrt])"
+    r"|&(?:(?P<named>amp|lt|gt|quot|apos)|#(?P<decimal>[0-9]{1,7})|#[xX](?P<hex>[0-9A-Fa-f]{1,6}));"
+)
+_SHORT_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _redact_spellings(text: str, spellings: list[str]) -> str:
+    """``text`` with every spelling of the secrets (`_Spelling.canonical`, longest first) found in
+    its decoded form replaced where it stands in ``text``."""
+    decoded, starts, ends = _decode(text)
+    spans: list[tuple[int, int]] = []
+    for spelling in spellings:
+        found = decoded.find(spelling)
+        while found >= 0:
+            spans.append((starts[found], ends[found + len(spelling) - 1]))
+            found = decoded.find(spelling, found + len(spelling))
+    if not spans:
+        return text
+    pieces, position = [], 0
+    for start, end in _merged(spans):
+        pieces += [text[position:start], REDACTED]
+        position = end
+    return "".join(pieces) + text[position:]
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _decode(text: str) -> tuple[str, range | list[int], range | list[int]]:
+    """``text`` with every escape decoded (percent-encoding with either case of hex, JSON's
+    ``\\uXXXX`` and short escapes, XML's entities) and each space as ``+``; for each character of
+    it, where it starts and ends in ``text``. A text with no escape is its own decoded form."""
+    if _ESCAPE.search(text) is None:
+        return text.replace(" ", "+"), range(len(text)), range(1, len(text) + 1)
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    position = 0
+    for match in _ESCAPE.finditer(text):
+        parts.append(text[position : match.start()])
+        starts.extend(range(position, match.start()))
+        ends.extend(range(position + 1, match.start() + 1))
+        for character, start, end in _unescaped(match):
+            parts.append(character)
+            starts.append(start)
+            ends.append(end)
+        position = match.end()
+    parts.append(text[position:])
+    starts.extend(range(position, len(text)))
+    ends.extend(range(position + 1, len(text) + 1))
+    return "".join(parts).replace(" ", "+"), starts, ends
+
+
+def _unescaped(match: re.Match[str]) -> Iterator[tuple[str, int, int]]:
+    """The characters an escape stands for, each with the span of ``match``'s text it came from."""
+    start, end = match.span()
+    if match["percent"] is not None:
+        yield from _percent_decoded(match.string, start, end)
+    elif match["pair"] is not None:
+        high, low = int(match["pair"][:4], 16), int(match["pair"][6:], 16)
+        yield chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)), start, end
+    elif match["unit"] is not None:
+        yield chr(int(match["unit"], 16)), start, end
+    elif match["short"] is not None:
+        yield _SHORT_ESCAPES[match["short"]], start, end
+    elif match["named"] is not None:
+        yield _ENTITIES[match["named"]], start, end
+    else:
+        code = int(match["decimal"]) if match["decimal"] is not None else int(match["hex"], 16)
+        yield (chr(code) if code <= sys.maxunicode else "\ufffd"), start, end
+
+
+def _percent_decoded(text: str, start: int, end: int) -> Iterator[tuple[str, int, int]]:
+    """A run of ``%XX`` decoded as UTF-8, each character with the span of its bytes."""
+    data = bytes.fromhex(text[start:end].replace("%", ""))
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:  # not UTF-8 throughout: byte by byte, a bad one as U+FFFD
+        yield from _percent_decoded_bytewise(data, start)
+        return
+    for character in decoded:
+        width = 3 * len(character.encode("utf-8", "surrogatepass"))
+        yield character, start, start + width
+        start += width
+
+
+def _percent_decoded_bytewise(data: bytes, start: int) -> Iterator[tuple[str, int, int]]:
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    begun = start
+    for index, byte in enumerate(data):
+        characters = decoder.decode(bytes((byte,)))
+        for character in characters:
+            yield character, begun, start + 3 * (index + 1)
+        if characters:
+            begun = start + 3 * (index + 1)
+    for character in decoder.decode(b"", final=True):
+        yield character, begun, start + 3 * len(data)
 
 
 def _base64_fragments(data: bytes) -> set[str]:

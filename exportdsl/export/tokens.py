@@ -29,7 +29,7 @@ import httpx
 
 from exportdsl import strictjson
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
-from exportdsl.compiler.values import TextValue
+from exportdsl.compiler.values import TextValue, list_names, looks_like_a_name
 from exportdsl.errors import TokenAnswerError
 from exportdsl.export.redact import Redactor, SecretSet, header_secrets, json_secrets
 from exportdsl.export.results import Answer, PhaseResult
@@ -267,12 +267,28 @@ def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
     body = text.strip()
     lines = body.splitlines()[:_HIDDEN_LINES] if fields is None and "\n" in body else []
     whole = [body, *(line.strip() for line in lines)] if fields is None else []
-    return SecretSet(values, literals=whole)
+    return SecretSet(values, literals=[*whole, *_odd_names(fields)])
+
+
+def _odd_names(value: Any) -> list[str]:
+    """The field names, at any depth, that do not look like names (`looks_like_a_name`): a server
+    may put its secret in a name (``{"PLAINSECRETTOKENVALUE": 1}``), so those are hidden too."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            found += [str(name) for name in item if not looks_like_a_name(str(name))]
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return found
 
 
 def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> TokenAnswerError:
     """What was wrong with a token answer, told without a byte of its content: status, type,
-    length, the names of its fields and an OAuth error code (both public), and why."""
+    length, the names of its fields that look like names and an OAuth error code (both public),
+    and why."""
     status = f"{answer.status} {_standard_reason(answer.status)}".rstrip()
     content_type = _media_type(answer.header("content-type"))
     size = f"more than {MAX_ANSWER_BYTES:,}" if answer.truncated else f"{len(answer.body):,}"
@@ -285,9 +301,8 @@ def _unusable(answer: Answer, attempts: int, fields: Any, problem: str) -> Token
         )
     details = [problem] if problem else []
     if isinstance(fields, Mapping) and fields:
-        names = [str(name) for name in fields][:_SHOWN_FIELDS]
-        more = ", …" if len(fields) > _SHOWN_FIELDS else ""
-        details.append(f"its fields: {', '.join(names)}{more}")
+        # names that do not look like names are counted, not shown: a server may put a secret there
+        details.append(f"its fields: {list_names([str(name) for name in fields], _SHOWN_FIELDS)}")
         code = fields.get("error")
         if isinstance(code, str) and code in _OAUTH_ERRORS:
             details.append(f"OAuth error {code}")
