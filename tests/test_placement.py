@@ -481,6 +481,21 @@ def test_media_types_that_name_a_format(media: str, kind: FieldKind) -> None:
         ("", None),
         ("x{$v}", None),
         ("x<$v>", None),
+        # the shape is the literal text's: leading holes, white space, BOM, format characters
+        # hide nothing (a hole there may render empty)
+        ('$p{"v": "$v"}', FieldKind.JSON),
+        ('$!{p}[{"v": "$v"}]', FieldKind.JSON),
+        ('\ufeff{"v": "$v"}', FieldKind.JSON),
+        ('\u00a0\u200b\u2060\n {"v": "$v"}', FieldKind.JSON),
+        ("$n<a>$v</a>", FieldKind.XML),
+        ("v=$v;r=$r", FieldKind.FORM),
+        ("${p}v=$v;r=1", FieldKind.FORM),
+        # JSON or XML text before a hole shapes the body wherever it starts
+        ('Report:\n{"v": "$v"}', FieldKind.JSON),
+        ('Report: "name": $v', FieldKind.JSON),
+        ("Dear <b>$v</b>", FieldKind.XML),
+        ("Dear $v,\nsee </p>", None),  # no hole after the mark
+        ("Hello $v, your chat (a=b; c) is {ready} at <$u>", None),
     ],
 )
 def test_body_shape(body: str, shape: FieldKind | None) -> None:

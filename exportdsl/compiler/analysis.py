@@ -11,7 +11,13 @@ from typing import Any
 
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
-from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
+from exportdsl.compiler.placement import (
+    BodyShape,
+    body_shape,
+    kind_for_content_type,
+    place,
+    shape_of,
+)
 from exportdsl.compiler.plan import (
     BasicAuthPlan,
     FieldPlan,
@@ -170,31 +176,46 @@ class _Compiler:
             )
         declared = "".join(node.value for node in nodes if isinstance(node, Text))
         kind = kind_for_content_type(declared)
+        why = f"its Content-Type is {declared.strip()!r}"
         if kind == FieldKind.TEXT and not references:
-            return self.unshaped_text(request, f"its Content-Type is {declared.strip()!r}")
+            return self.unshaped_text(request, why)
+        if kind != FieldKind.TEXT and self.contradicted(request, kind, why):
+            return FieldKind.TEXT  # one error (XD211), not the parse errors of the wrong kind
         return kind
 
     def unshaped_text(self, request: Request, why: str) -> FieldKind:
         """A text body; refused when it is shaped as JSON, XML or a form and has references: its
         values would go in unescaped and could add fields (XD211)."""
-        body = request.body
-        if body is None or not _has_references(body.source):
-            return FieldKind.TEXT
-        try:
-            shape = body_shape(parse(body.source))
-        except ExportDslError:
-            return FieldKind.TEXT  # reported as the body's own syntax error
-        if shape is not None:
-            media = _MEDIA_TYPES[shape]
+        shape = _shape(request)
+        if request.body is not None and shape is not None:
             self.diagnose(
-                body,
+                request.body,
                 rules.SHAPED_BODY_WITHOUT_TYPE.code,
-                f"the body looks like {_SHAPE_WORDS[shape]} but {why}, "
+                f"the body looks like {_SHAPE_WORDS[shape.kind]} but {why}, "
                 "so its values would go in as text, unescaped",
-                Span(0, max(1, len(body.source) - len(body.source.lstrip()) + 1)),
-                f"add the header Content-Type: {media} (the values are then escaped for it)",
+                Span(shape.at, shape.at + 1),
+                f"add the header Content-Type: {_MEDIA_TYPES[shape.kind]} "
+                "(the values are then escaped for it)",
             )
         return FieldKind.TEXT
+
+    def contradicted(self, request: Request, kind: FieldKind, why: str) -> bool:
+        """Whether a body with references starts as another kind than its Content-Type says
+        (XD211): JSON under a form type would have its values form-encoded inside JSON."""
+        shape = _shape(request)
+        if request.body is None or shape is None or not shape.leading or shape.kind == kind:
+            return False
+        self.diagnose(
+            request.body,
+            rules.SHAPED_BODY_WITHOUT_TYPE.code,
+            f"the body looks like {_SHAPE_WORDS[shape.kind]} but {why}, "
+            f"so its values would be escaped for {_SHAPE_WORDS[kind]} inside "
+            f"{_SHAPE_WORDS[shape.kind]}",
+            Span(shape.at, shape.at + 1),
+            f"write the Content-Type the body is: {_MEDIA_TYPES[shape.kind]}, or a body that "
+            f"is {_SHAPE_WORDS[kind]}",
+        )
+        return True
 
     def field(self, field: TemplateField, kind: FieldKind, phase: Phase) -> FieldPlan:
         try:
@@ -373,6 +394,18 @@ def _run_time_origins(nodes: tuple[Node, ...], contexts: tuple[Context, ...]) ->
                 context = Context.URL_HOST if literal_before else Context.URL_ORIGIN
             result.append(context)
     return result
+
+
+def _shape(request: Request) -> BodyShape | None:
+    """The shape of a request's body with references (`shape_of`); None without references or
+    when the body does not parse (reported as its own syntax error)."""
+    body = request.body
+    if body is None or not _has_references(body.source):
+        return None
+    try:
+        return shape_of(parse(body.source))
+    except ExportDslError:
+        return None
 
 
 def _has_references(source: str) -> bool:

@@ -193,7 +193,8 @@ SHAPED_BODY_WITHOUT_TYPE = Code(
     "shaped-body-without-content-type",
     Severity.ERROR,
     """\
-A body shaped as JSON, XML or a form has references, but its Content-Type does not say so.
+A body shaped as JSON, XML or a form has references, but its Content-Type does not say so (none,
+``text/plain``, …), or says it is another of the three.
 
 Anti-pattern::
 
@@ -201,9 +202,25 @@ Anti-pattern::
       url: https://crm.example/reports
       body: '{"visitor": "$chat.visitor.name"}'     # no Content-Type: the body would be text
 
+    export:
+      headers: {Content-Type: text/plain}
+      body: '$pdata.prefix{"visitor": "$chat.visitor.name"}'   # JSON after a reference
+
+    export:
+      headers: {Content-Type: application/x-www-form-urlencoded}
+      body: '{"visitor": "$chat.visitor.name"}'     # form-encoded values inside JSON
+
 Without a JSON, XML or form Content-Type the body's values would go in as text, unescaped: a visitor
-named ``Evil", "admin": true, "x": "`` would add a field. Better: declare what the body is
-(``Content-Type: application/json``, ``application/xml``,
+named ``Evil", "admin": true, "x": "`` would add a field; under another type's they would be
+escaped for that type, which does not protect this one.
+
+The shape is the literal text's, holes standing for values that may be empty: JSON when the first
+visible character after any references, white space, BOM or other invisible characters is ``{``
+or ``[``, XML when it is ``<``, a form when the text is ``name=value`` pairs joined by ``&`` or
+``;``; JSON or XML too when a key (``{"``, ``":``) or a tag (``<a``, ``</a``) comes before a
+reference anywhere in the body. Plain text (``Hello $chat.visitor.name, your chat…``) is text.
+
+Better: declare what the body is (``Content-Type: application/json``, ``application/xml``,
 ``application/x-www-form-urlencoded``); the values are then escaped for it.
 """,
 )
