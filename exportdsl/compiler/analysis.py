@@ -28,7 +28,7 @@ from exportdsl.compiler.plan import (
     parts,
 )
 from exportdsl.compiler.wire import form_flaws
-from exportdsl.connector.model import Connector, Request, TemplateField
+from exportdsl.connector.model import Connector, Header, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import Node, Reference, Text, format_path
 from exportdsl.language.parser import parse
@@ -45,6 +45,21 @@ _MEDIA_TYPES = {
     FieldKind.JSON: "application/json",
     FieldKind.XML: "application/xml",
     FieldKind.FORM: "application/x-www-form-urlencoded",
+}
+# Headers only the HTTP client may write (XD215), and why (RFC 9110 §7.2, §7.6.1, §8.6).
+_HOP_BY_HOP = "it manages the connection, hop by hop"
+_CLIENT_HEADERS = {
+    "host": "it names the URL's host (another one would reach another virtual host)",
+    "content-length": "it is the length of the body it sends",
+    "transfer-encoding": "it frames the body with Content-Length; two framings make the request "
+    "ambiguous (request smuggling)",
+    "expect": "it does not wait for a 100 Continue answer",
+    "connection": _HOP_BY_HOP,
+    "keep-alive": _HOP_BY_HOP,
+    "proxy-connection": _HOP_BY_HOP,
+    "upgrade": _HOP_BY_HOP,
+    "te": _HOP_BY_HOP,
+    "trailer": "it sends no trailer fields",
 }
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
 # Of those, the values not written in the connector file: they may set only an origin there.
@@ -147,12 +162,28 @@ class _Compiler:
         if request.url:
             yield request.url.name, self.field(request.url, FieldKind.URL, phase)
         for header in request.headers:
+            self.check_client_header(header)
             yield header.value.name, self.field(header.value, FieldKind.HEADER, phase)
         if request.body:
             yield request.body.name, self.field(request.body, self.body_kind(request), phase)
         if request.auth:  # they end in a header: no control characters, as in one
             for credential in (request.auth.username, request.auth.password):
                 yield credential.name, self.field(credential, FieldKind.HEADER, phase)
+
+    def check_client_header(self, header: Header) -> None:
+        """Headers the HTTP client writes from the URL and the body, or for the connection, are
+        refused (XD215): a second framing (Transfer-Encoding beside Content-Length) is request
+        smuggling, a wrong Content-Length or Host fails every export or goes elsewhere."""
+        why = _CLIENT_HEADERS.get(header.name.lower())
+        if why is None:
+            return
+        self.diagnose(
+            header.value,
+            rules.CLIENT_HEADER.code,
+            f"{header.name} is the HTTP client's to write: {why}",
+            Span(0, max(1, len(header.value.source))),
+            f"remove the {header.name} header (the HTTP client writes what the request needs)",
+        )
 
     def body_kind(self, request: Request) -> FieldKind:
         """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and

@@ -289,6 +289,32 @@ error that does not say why. Better: ``|-`` or ``>-`` (no final line break), or 
 """,
 )
 
+CLIENT_HEADER = Code(
+    "XD215",
+    "client-header",
+    Severity.ERROR,
+    """\
+A request sets a header that only the HTTP client may write: ``Host``, ``Content-Length``,
+``Transfer-Encoding``, ``Expect`` or a hop-by-hop header (``Connection``, ``Keep-Alive``,
+``Proxy-Connection``, ``Upgrade``, ``TE``, ``Trailer``).
+
+Anti-pattern::
+
+    export:
+      headers:
+        Transfer-Encoding: chunked      # the client sends Content-Length too: two framings
+        Content-Length: "5"             # the body is longer: every export fails
+        Host: crm.internal              # another virtual host than the URL names
+
+The client frames the body it sends (``Content-Length``), names the URL's host (``Host``) and
+manages the connection; a second framing makes the request ambiguous (request smuggling: a proxy and
+the back end may split it differently), a wrong length or host sends the report somewhere else or
+fails every export, and ``Expect: 100-continue`` waits for an answer the client never reads.
+
+Better: leave them out; the client writes each from the URL and the body. The URL names the host.
+""",
+)
+
 RULES = (
     UNDEFINED_VARIABLE,
     UNKNOWN_PROPERTY,
@@ -304,9 +330,11 @@ RULES = (
     LINE_BREAK_IN_HEADER,
     MALFORMED_URL,
     TRAILING_LINE_BREAK_IN_FORM,
+    CLIENT_HEADER,
 )
 
 __all__ = [
+    "CLIENT_HEADER",
     "DYNAMIC_CONTENT_TYPE",
     "LINE_BREAK_IN_HEADER",
     "MALFORMED_BODY",
