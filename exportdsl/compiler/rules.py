@@ -251,7 +251,8 @@ MALFORMED_URL = Code(
     Severity.ERROR,
     """\
 A URL's literal text cannot be sent: it does not start with ``http://host`` or ``https://host``,
-or it holds a line break, a space or a control character.
+it holds a line break, white space or an invisible character, or its port is not a number from 1
+to 65535.
 
 Anti-pattern::
 
@@ -259,6 +260,7 @@ Anti-pattern::
     url: localhost:8080/reports               # no scheme
     url: //crm.example/reports                # no scheme
     url: http:/crm.example/reports            # one slash
+    url: http://crm.example:99999/reports     # a client would connect to port 34463
     url: |                                    # the block adds a line break
       https://crm.example/reports
 

@@ -127,13 +127,46 @@ def _start_flaw(pieces: list[_Piece]) -> Problem | None:
     literal = "".join(piece.char or "\0" for piece in pieces)
     scheme = _SCHEME.match(literal)
     if scheme and scheme.end() < len(literal) and literal[scheme.end()] not in _PATH_START:
-        return None  # http(s):// and a host (literal, or a reference the compiler checks)
+        # http(s):// and a host (literal, or a reference the compiler checks)
+        return _port_flaw(literal, scheme.end(), pieces)
     return Problem(
         rules.MALFORMED_URL.code,
         "the URL must start with http:// or https:// and a host",
         Span(pieces[0].at, pieces[0].at + 1),
         _start_hint(literal),
     )
+
+
+_LITERAL_PORT = re.compile(r"(?:\[[^\]/?#\0]*\]|[^\[\]:/?#@]*):([^/?#\0]*)(?=[/?#]|\Z)")
+
+
+def _port_flaw(literal: str, start: int, pieces: list[_Piece]) -> Problem | None:
+    """A literal port out of 1 to 65535, or not a number (XD213): a client would connect to another
+    port (99999 is 34463 modulo 65536) or refuse the URL at every export. A port with a reference
+    in it is checked at every render."""
+    authority = literal[start:]
+    authority = authority[authority.rfind("@", 0, _end_of_authority(authority)) + 1 :]
+    offset = len(literal) - len(authority)
+    port = _LITERAL_PORT.match(authority)
+    if port is None or not port.group(1):
+        return None
+    digits = port.group(1)
+    if digits.isascii() and digits.isdigit() and 0 < int(digits) <= 65535:
+        return None
+    at = pieces[offset + port.start(1)].at
+    return Problem(
+        rules.MALFORMED_URL.code,
+        "the URL's port must be a number from 1 to 65535",
+        Span(at, at + len(digits)),
+        "a client would connect to another port (the number modulo 65536), or to none"
+        if digits.isdigit()
+        else "write the port in digits after the host's ':', or leave it out",
+    )
+
+
+def _end_of_authority(rest: str) -> int:
+    """Where a URL's authority ends: at the first '/', '?' or '#', or at the end."""
+    return next((i for i, char in enumerate(rest) if char in _PATH_START), len(rest))
 
 
 def _start_hint(literal: str) -> str:
