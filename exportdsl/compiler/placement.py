@@ -31,6 +31,7 @@ __all__ = [
     "Placement",
     "Problem",
     "body_shape",
+    "fold_key",
     "kind_for_content_type",
     "place",
     "shape_of",
@@ -58,6 +59,19 @@ class JsonKey:
         return key
 
 
+# Java's String.equalsIgnoreCase (Jackson's case-insensitive keys, many back ends) equals two
+# characters when their upper cases, or the lower cases of those, are equal. str.casefold() folds
+# each such pair alike (the long s and s, the Kelvin sign and k, final and other sigma, ...) but the
+# Turkish dotted capital I and dotless small i, whose Java cases reach the ASCII i.
+_JAVA_ONLY_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i"})
+
+
+def fold_key(key: str) -> str:
+    """A JSON key as parsers that ignore case compare it: equal folds for every two keys that
+    Python's casefold() or Java's equalsIgnoreCase() call equal (more rather than fewer)."""
+    return key.translate(_JAVA_ONLY_FOLDS).casefold()
+
+
 @dataclass(frozen=True, slots=True)
 class JsonObject:
     """One JSON object of a body that has keys with holes: its literal keys (decoded) and those.
@@ -71,12 +85,12 @@ class JsonObject:
 
     def repeated(self, values: Sequence[str]) -> tuple[JsonKey, str | JsonKey] | None:
         """The first key with holes that repeats a literal key or an earlier key with holes."""
-        seen: dict[str, str | JsonKey] = {key.casefold(): key for key in self.literal}
+        seen: dict[str, str | JsonKey] = {fold_key(key): key for key in self.literal}
         for key in self.keys:
             text = key.text(values)
             if text is None:
                 continue
-            other = seen.setdefault(text.casefold(), key)
+            other = seen.setdefault(fold_key(text), key)
             if other is not key:
                 return key, other
         return None

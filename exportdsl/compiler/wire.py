@@ -9,6 +9,7 @@ the author did not mean, so each is a compile error at its position (XD212, XD21
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -47,11 +48,22 @@ _LINE_BREAKS = "\r\n\x85\u2028\u2029"  # YAML's line breaks
 
 
 def _describe(char: str) -> str:
+    """The character in words: its kind, and for the less known ones its code and name."""
     if char in _LINE_BREAKS:
         return "a line break"
     if char == " ":
         return "a space"
-    return f"the control character U+{ord(char):04X}"
+    if unicodedata.category(char) == "Cc":
+        return f"the control character U+{ord(char):04X}"
+    kind = "white space" if char.isspace() else "an invisible character"
+    name = unicodedata.name(char, "")
+    return f"{kind} (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def _block_tail(pieces: list[_Piece], index: int) -> bool:
+    """Whether ``pieces[index]`` is the line feed a `|` block ends with: a block's final line
+    break is always LF (U+2028 or CR there was written in quotes), and only white space follows."""
+    return pieces[index].char == "\n" and _at_end(pieces, index + 1)
 
 
 def _is_space(char: str | None) -> bool:
@@ -65,7 +77,7 @@ def _at_end(pieces: list[_Piece], index: int) -> bool:
 
 # -- headers -----------------------------------------------------------------------------------
 
-_HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")  # TAB is allowed
+_HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # TAB is allowed
 
 
 def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
@@ -76,7 +88,7 @@ def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
             what = _describe(piece.char)
             if piece.char not in _LINE_BREAKS:
                 hint = _CONTROL_HINT
-            elif _at_end(pieces, index):
+            elif _block_tail(pieces, index):
                 hint = _BLOCK_HINT
             else:
                 hint = "a header value is one line: no request can carry a line break in it"
@@ -103,7 +115,7 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
         if piece.char is not None and (piece.char.isspace() or not piece.char.isprintable()):
             if not piece.char.isprintable() and piece.char not in _LINE_BREAKS:
                 hint = _CONTROL_HINT
-            elif _at_end(pieces, index):
+            elif _block_tail(pieces, index):
                 hint = _BLOCK_HINT
             else:
                 hint = "percent-encode it (a space is %20), or remove it"
