@@ -311,7 +311,8 @@ Anti-pattern::
 The client frames the body it sends (``Content-Length``), names the URL's host (``Host``) and
 manages the connection; a second framing makes the request ambiguous (request smuggling: a proxy and
 the back end may split it differently), a wrong length or host sends the report somewhere else or
-fails every export, and ``Expect: 100-continue`` waits for an answer the client never reads.
+fails every export, and ``Expect: 100-continue`` asks for an interim answer the client does not
+wait for.
 
 Better: leave them out; the client writes each from the URL and the body. The URL names the host.
 """,
