@@ -227,3 +227,53 @@ def test_lone_surrogates_are_a_render_error_never_a_crash(value: str, context: s
     except RenderError:
         return
     rendered.encode("utf-8")  # whatever renders can go on the wire
+
+
+# -- a body's shape (XD211) ---------------------------------------------------------------------
+
+_SHAPED_BODIES = [
+    '{"v": "$chat.visitor.name"}',
+    '[{"v": $chat.visitor.name}]',
+    "<a>$chat.visitor.name</a>",
+    "v=$chat.visitor.name&r=1",
+    "v=$chat.visitor.name;r=1",
+]
+# What may come before a body's first mark and hide nothing: references (they may render empty),
+# white space, a BOM, format characters.
+_LEADS = st.lists(
+    st.sampled_from(
+        [
+            *("${pdata.p}", "$!{chat.visitor.group}", " ", "\n", "\t", "\ufeff", "\u00a0"),
+            *("\u200b", "\u2060", "\u180e", "\u3000"),
+        ]
+    ),
+    max_size=6,
+)
+
+
+@given(st.sampled_from(_SHAPED_BODIES), _LEADS)
+def test_what_comes_before_a_body_does_not_hide_its_shape(body: str, lead: list[str]) -> None:
+    from exportdsl.compiler.placement import body_shape
+    from exportdsl.language.parser import parse
+
+    shape = body_shape(parse(body))
+    assert shape is not None
+    assert body_shape(parse("".join(lead) + body)) == shape
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="abcXYZ019 ,.!?'()-\n", max_size=12),
+            st.sampled_from(["$chat.visitor.name", "$report.bytes", "${ClientsID}"]),
+        ),
+        max_size=8,
+    )
+)
+def test_plain_text_with_references_is_text(pieces: list[str]) -> None:
+    """Without a bracket, a quote, '<' or '=', a template is a sentence, never shaped."""
+    from exportdsl.compiler.placement import body_shape
+    from exportdsl.language.parser import parse
+
+    source = "Hello " + " ".join(pieces)
+    assert body_shape(parse(source)) is None
