@@ -116,8 +116,7 @@ def _check_url(name: str, url: str) -> None:
         raise RenderError(  # the port is not quoted: it may come from a secret
             f"{name}: the URL's port is {'0' if port == 0 else 'over 65535'}; "
             "a port is a number from 1 to 65535",
-            hint="check the value that sets the port; nothing was sent (a client would connect "
-            "to another port, or to none)",
+            hint="check the value that sets the port; nothing was sent",
         )
 
 
