@@ -76,13 +76,12 @@ def test_an_illegal_header_value_names_its_field_and_is_never_sent(
 def test_a_local_protocol_error_is_a_configuration_error_the_outbox_does_not_retry(
     real_backend: Backend,
 ) -> None:
-    # a Content-Length the body does not have: h11 refuses the request while sending it
-    text = connector_text(real_backend.base_url, token=False).replace(
-        "    Content-Type: application/json\n",
-        "    Content-Type: application/json\n    Content-Length: 5\n",
-    )
+    # a Content-Length the body does not have: h11 refuses the request while sending it (a
+    # connector may not write one, XD215: the client's default headers bring it in here)
+    text = connector_text(real_backend.base_url, token=False)
     plan = compile_connector(parse_connector(text, "test.yaml"))
     with make_client() as client:
+        client.headers["Content-Length"] = "5"
         result = Exporter(plan, client, env=ENV, timing=Timing(sleep=lambda _: None)).run(
             sample_chat()
         )

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import exportdsl
@@ -58,3 +59,35 @@ def test_case(case: dict[str, Any]) -> None:
         rendered = render(case)._asdict()
         rendered["headers"] = [list(header) for header in rendered["headers"]]
         assert {key: rendered[key] for key in expected["request"]} == expected["request"]
+
+
+@pytest.mark.parametrize(
+    ("url", "env"),
+    [
+        ("http://$env.CRM_HOST/exp", {"CRM_HOST": "127.0.0.1:99999"}),  # 34463 modulo 65536
+        ("$env.CRM_BASE/exp", {"CRM_BASE": "http://127.0.0.1:0"}),
+    ],
+)
+def test_a_port_out_of_range_is_never_sent(url: str, env: dict[str, str]) -> None:
+    """The export fails where the render does, before anything goes out."""
+    from backend import sample_chat
+
+    from exportdsl.export.client import make_client
+    from exportdsl.export.exporter import Exporter
+
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    text = "\n".join(
+        ["connector: {id: 1, name: cases}", "client: {id: 7}", "export:", f"  url: {url}"]
+    )
+    plan = exportdsl.compile_connector(exportdsl.parse_connector(text + "\n", "c.yaml"))
+    with make_client(transport=httpx.MockTransport(answer)) as client:
+        result = Exporter(plan, client, env=env, render_pdf=lambda *_: b"%PDF").run(sample_chat())
+    assert isinstance(result.error, exportdsl.RenderError)
+    assert "export.url: the URL's port is" in result.error.message
+    assert result.error.location is not None and result.error.location.line == 4
+    assert sent == []

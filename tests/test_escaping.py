@@ -5,6 +5,7 @@ other than CR/LF/NUL, single-quoted attributes, trusted values) and exact output
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -49,7 +50,14 @@ TEMPLATES = {
 XML_FORBIDDEN = ["\x00", "\x01", "\x08", "\x0b", "\x0c", "\x0e", "\x1f", "\ufffe", "\uffff"]
 XML_CONTEXTS = ["xml", "xml-attribute", "xml-cdata"]
 # Printable and TAB: all a header may carry.
-HEADER_CONTROLS = [chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F]]
+HEADER_CONTROLS = [
+    chr(code) for code in [*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0)]
+]
+UNICODE_LINE_BREAKS = {
+    "\x85": "U+0085 NEXT LINE (NEL)",
+    "\u2028": "U+2028 LINE SEPARATOR",
+    "\u2029": "U+2029 PARAGRAPH SEPARATOR",
+}
 
 
 # Values known only at run time (here $env) before a URL's path: a connector's URL, no Template's.
@@ -164,13 +172,23 @@ def test_every_control_character_but_tab_is_refused_in_a_header(control: str) ->
         render("header", f"a{control}b")
     if control in "\r\n\0":
         assert "a header value may not contain CR, LF or NUL" in caught.value.message
+    elif control in UNICODE_LINE_BREAKS:
+        assert f"a line break ({UNICODE_LINE_BREAKS[control]})" in caught.value.message
     else:
         assert f"a header value may not contain the control character U+{ord(control):04X}" in (
             caught.value.message
         )
     assert caught.value.hint == (
-        "CR or LF would split the header; no control character may be sent in one"
+        "a line break would split the header; no control character may be sent in one"
     )
+
+
+@pytest.mark.parametrize("line_break", UNICODE_LINE_BREAKS)
+def test_a_unicode_line_break_from_data_is_refused_in_a_header(line_break: str) -> None:
+    """A receiver that decodes the header as text (Java's readers, Python's str.splitlines) may
+    split it there: U+2028, U+2029 and NEL go the way of CR and LF."""
+    with pytest.raises(RenderError, match=re.escape(UNICODE_LINE_BREAKS[line_break])):
+        render("header", f"ok{line_break}X-Admin: true")
 
 
 def test_the_first_control_character_is_the_one_named() -> None:
@@ -181,7 +199,7 @@ def test_the_first_control_character_is_the_one_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["\t", "a\tb", " ~!", "caf\u00e9 \u00a0 \u0085 \u2028", "\x80\x9f"]
+    "value", ["\t", "a\tb", " ~!", "caf\u00e9 \u00a0 \u200b \u00ff", "\xa0\U0001f600"]
 )
 def test_a_header_keeps_tab_and_everything_printable(value: str) -> None:
     assert render("header", value) == f"Bearer {value}".rstrip(" \t")

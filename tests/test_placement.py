@@ -50,7 +50,7 @@ def problems(source: str, kind: str) -> list[tuple[str, str, Span]]:
         ("https://h\\$x/$y", ["url-component"]),  # an escaped '$' is text
         ("https://EXAMPLE.COM:$port/", ["url"]),
         # only the first '://' ends the scheme: a second one is in the path
-        ("https://user:x://$v", ["url-component"]),
+        ("https://h://$v", ["url-component"]),
         ("https://$u://x$v", ["url", "url-component"]),
     ],
 )
@@ -75,7 +75,31 @@ def test_url_holes_are_placed_even_when_the_url_is_refused() -> None:
         ("https://h/a b/$v", "holds a space", Span(11, 12), "a space is %20"),
         ("https://h/\t$v", "the control character U+0009", Span(10, 11), "remove it"),
         ("https://h/$v\x7f", "the control character U+007F", Span(12, 13), "remove it"),
-        ("https://h/$v ", "holds a space", Span(12, 13), "write `|-`"),
+        ("https://h/$v ", "holds a space", Span(12, 13), "or remove it"),
+        ("https://h/$v\n", "holds a line break", Span(12, 13), "write `|-`"),
+        ("https://h/$v\u2028", "holds a line break", Span(12, 13), "percent-encode it"),
+        ("https://h/\u00a0$v", "white space (U+00A0 NO-BREAK SPACE)", Span(10, 11), "remove it"),
+        (
+            "https://h/\u200b$v",
+            "an invisible character (U+200B ZERO WIDTH SPACE)",
+            Span(10, 11),
+            "remove it",
+        ),
+        (
+            "http://127.0.0.1:99999/x",
+            "port must be a number from 1 to 65535",
+            Span(17, 22),
+            "65536",
+        ),
+        ("http://h:0", "port must be a number from 1 to 65535", Span(9, 10), "or to none"),
+        (
+            "https://u:p@[::1]:65536/",
+            "port must be a number from 1 to 65535",
+            Span(18, 23),
+            "65536",
+        ),
+        ("https://h:8o8o/x", "port must be a number from 1 to 65535", Span(10, 14), "in digits"),
+        ("http://$h:70000/x", "port must be a number from 1 to 65535", Span(10, 15), "65536"),
         ("ftp://files.example/x", "must start with http:// or https://", Span(0, 1), "only http"),
         ("localhost:8080/x", "must start with http://", Span(0, 1), "https://localhost:8080/x"),
         ("//crm.example/x", "must start with http://", Span(0, 1), "https://crm.example/x"),
@@ -109,6 +133,11 @@ def test_url_no_request_can_carry(source: str, message: str, span: Span, hint: s
         "${origin}#top",
         "https://h/a%20b",
         "https://h/## a comment ends the line\n",  # the comment takes the line break with it
+        "http://h:65535/x",
+        "http://h:1",
+        "http://h:/x",  # an empty port is the scheme's
+        "https://[::1]:8443?q=1:99999",
+        "http://h:$port/x",  # checked at every render
     ],
 )
 def test_url_that_can_be_sent(source: str) -> None:
@@ -125,6 +154,11 @@ def test_url_that_can_be_sent(source: str) -> None:
         ("x\x00", "the control character U+0000", Span(1, 2), "remove it"),
         ("x\x1b[31m", "the control character U+001B", Span(1, 2), "remove it"),
         ("x\u2028y", "holds a line break", Span(1, 2), "one line"),
+        # written in quotes: no `|` block ends with U+2028, U+2029, NEL or CR
+        ("Bearer $t\u2028", "holds a line break", Span(9, 10), "a header value is one line"),
+        ("Bearer $t\r", "holds a line break", Span(9, 10), "a header value is one line"),
+        ("x\x85", "holds a line break", Span(1, 2), "a header value is one line"),
+        ("x\x9b", "the control character U+009B", Span(1, 2), "remove it"),
     ],
 )
 def test_header_no_request_can_carry(source: str, message: str, span: Span, hint: str) -> None:
@@ -289,6 +323,14 @@ def test_json_keys_made_by_holes(
         ('{"x_$k": 1, "x_admin": 2}', ["admin"], "x_admin"),
         ("{$k: 1, $j: 2}", ['"a"', '"A"'], 0),  # two keys with holes: the first one
         ("{$k: 1, $j: 2}", ['"a"', '"b"'], None),
+        # keys Java's equalsIgnoreCase calls equal: the Turkish I's (casefold() alone misses them)
+        ('{"$k": 1, "admin": 2}', ["ADM\u0130N"], "admin"),  # dotted capital I
+        ('{"$k": 1, "admin": 2}', ["adm\u0131n"], "admin"),  # dotless small i
+        ('{"$k": 1, "is": 2}', ["\u0130\u017f"], "is"),  # and the long s
+        ('{"$k": 1, "kind": 2}', ["\u212aind"], "kind"),  # the Kelvin sign
+        ('{"$k": 1, "\u03c3": 2}', ["\u03c2"], "\u03c3"),  # final sigma
+        ('{"$k": 1, "stra\u00dfe": 2}', ["STRA\u1e9eE"], "stra\u00dfe"),  # capital sharp s
+        ('{"$k": 1, "admin": 2}', ["adm\u00ecn"], None),  # i with grave: another letter
     ],
 )
 def test_a_key_made_by_a_hole_may_not_repeat_a_key_of_its_object(
@@ -481,6 +523,21 @@ def test_media_types_that_name_a_format(media: str, kind: FieldKind) -> None:
         ("", None),
         ("x{$v}", None),
         ("x<$v>", None),
+        # the shape is the literal text's: leading holes, white space, BOM, format characters
+        # hide nothing (a hole there may render empty)
+        ('$p{"v": "$v"}', FieldKind.JSON),
+        ('$!{p}[{"v": "$v"}]', FieldKind.JSON),
+        ('\ufeff{"v": "$v"}', FieldKind.JSON),
+        ('\u00a0\u200b\u2060\n {"v": "$v"}', FieldKind.JSON),
+        ("$n<a>$v</a>", FieldKind.XML),
+        ("v=$v;r=$r", FieldKind.FORM),
+        ("${p}v=$v;r=1", FieldKind.FORM),
+        # JSON or XML text before a hole shapes the body wherever it starts
+        ('Report:\n{"v": "$v"}', FieldKind.JSON),
+        ('Report: "name": $v', FieldKind.JSON),
+        ("Dear <b>$v</b>", FieldKind.XML),
+        ("Dear $v,\nsee </p>", None),  # no hole after the mark
+        ("Hello $v, your chat (a=b; c) is {ready} at <$u>", None),
     ],
 )
 def test_body_shape(body: str, shape: FieldKind | None) -> None:

@@ -185,12 +185,14 @@ _REFUSALS = {
         "is not http(s)://host[:port]",
         "is not a host name, an IP address, optionally with ':port'",
     )
-}
+} | {"a port is a number from 1 to 65535"}
 
 
 @given(origins, st.booleans())
 @example("HTTP://0.0.0.300", True)
 @example("https://e.example:99999", True)
+@example("e.example:65536", False)
+@example("e.example:0", False)
 def test_a_run_time_value_before_the_path_changes_only_the_origin(
     value: str, at_start: bool
 ) -> None:
@@ -208,11 +210,13 @@ def test_a_run_time_value_before_the_path_changes_only_the_origin(
     try:
         sent = httpx.Request("POST", url).url
     except httpx.InvalidURL:
-        # A host httpx cannot take (``0.0.0.300``, a port over 65535): nothing is sent, and the
-        # export and the dry run report it as a render error (tests/test_client.py).
+        # A host httpx cannot take (``0.0.0.300``): nothing is sent, and the export and the dry
+        # run report it as a render error (tests/test_client.py).
         return
     assert (sent.raw_path, sent.userinfo, sent.fragment) == (b"/services/data?v=1", b"", "")
     assert sent.scheme in ("http", "https") and sent.host
+    # httpx keeps a port over 65535 (the socket would take it modulo 65536): the plan refuses it
+    assert sent.port is None or 0 < sent.port <= 65535
 
 
 @given(st.text(), st.sampled_from(["text", "url", "header", "json", "form"]))
@@ -223,3 +227,53 @@ def test_lone_surrogates_are_a_render_error_never_a_crash(value: str, context: s
     except RenderError:
         return
     rendered.encode("utf-8")  # whatever renders can go on the wire
+
+
+# -- a body's shape (XD211) ---------------------------------------------------------------------
+
+_SHAPED_BODIES = [
+    '{"v": "$chat.visitor.name"}',
+    '[{"v": $chat.visitor.name}]',
+    "<a>$chat.visitor.name</a>",
+    "v=$chat.visitor.name&r=1",
+    "v=$chat.visitor.name;r=1",
+]
+# What may come before a body's first mark and hide nothing: references (they may render empty),
+# white space, a BOM, format characters.
+_LEADS = st.lists(
+    st.sampled_from(
+        [
+            *("${pdata.p}", "$!{chat.visitor.group}", " ", "\n", "\t", "\ufeff", "\u00a0"),
+            *("\u200b", "\u2060", "\u180e", "\u3000"),
+        ]
+    ),
+    max_size=6,
+)
+
+
+@given(st.sampled_from(_SHAPED_BODIES), _LEADS)
+def test_what_comes_before_a_body_does_not_hide_its_shape(body: str, lead: list[str]) -> None:
+    from exportdsl.compiler.placement import body_shape
+    from exportdsl.language.parser import parse
+
+    shape = body_shape(parse(body))
+    assert shape is not None
+    assert body_shape(parse("".join(lead) + body)) == shape
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="abcXYZ019 ,.!?'()-\n", max_size=12),
+            st.sampled_from(["$chat.visitor.name", "$report.bytes", "${ClientsID}"]),
+        ),
+        max_size=8,
+    )
+)
+def test_plain_text_with_references_is_text(pieces: list[str]) -> None:
+    """Without a bracket, a quote, '<' or '=', a template is a sentence, never shaped."""
+    from exportdsl.compiler.placement import body_shape
+    from exportdsl.language.parser import parse
+
+    source = "Hello " + " ".join(pieces)
+    assert body_shape(parse(source)) is None

@@ -11,7 +11,13 @@ from typing import Any
 
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
-from exportdsl.compiler.placement import body_shape, kind_for_content_type, place
+from exportdsl.compiler.placement import (
+    BodyShape,
+    body_shape,
+    kind_for_content_type,
+    place,
+    shape_of,
+)
 from exportdsl.compiler.plan import (
     BasicAuthPlan,
     FieldPlan,
@@ -22,7 +28,7 @@ from exportdsl.compiler.plan import (
     parts,
 )
 from exportdsl.compiler.wire import form_flaws
-from exportdsl.connector.model import Connector, Request, TemplateField
+from exportdsl.connector.model import Connector, Header, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import Node, Reference, Text, format_path
 from exportdsl.language.parser import parse
@@ -39,6 +45,21 @@ _MEDIA_TYPES = {
     FieldKind.JSON: "application/json",
     FieldKind.XML: "application/xml",
     FieldKind.FORM: "application/x-www-form-urlencoded",
+}
+# Headers only the HTTP client may write (XD215), and why (RFC 9110 §7.2, §7.6.1, §8.6).
+_HOP_BY_HOP = "it manages the connection, hop by hop"
+_CLIENT_HEADERS = {
+    "host": "it names the URL's host (another one would reach another virtual host)",
+    "content-length": "it is the length of the body it sends",
+    "transfer-encoding": "it frames the body with Content-Length; two framings make the request "
+    "ambiguous (request smuggling)",
+    "expect": "it does not wait for a 100 Continue answer",
+    "connection": _HOP_BY_HOP,
+    "keep-alive": _HOP_BY_HOP,
+    "proxy-connection": _HOP_BY_HOP,
+    "upgrade": _HOP_BY_HOP,
+    "te": _HOP_BY_HOP,
+    "trailer": "it sends no trailer fields",
 }
 _URL_PREFIX_VARIABLES = frozenset({"pdata", "env", "ClientsID", "chatConnector", "tokenResponse"})
 # Of those, the values not written in the connector file: they may set only an origin there.
@@ -141,12 +162,28 @@ class _Compiler:
         if request.url:
             yield request.url.name, self.field(request.url, FieldKind.URL, phase)
         for header in request.headers:
+            self.check_client_header(header)
             yield header.value.name, self.field(header.value, FieldKind.HEADER, phase)
         if request.body:
             yield request.body.name, self.field(request.body, self.body_kind(request), phase)
         if request.auth:  # they end in a header: no control characters, as in one
             for credential in (request.auth.username, request.auth.password):
                 yield credential.name, self.field(credential, FieldKind.HEADER, phase)
+
+    def check_client_header(self, header: Header) -> None:
+        """Headers the HTTP client writes from the URL and the body, or for the connection, are
+        refused (XD215): a second framing (Transfer-Encoding beside Content-Length) is request
+        smuggling, a wrong Content-Length or Host fails every export or goes elsewhere."""
+        why = _CLIENT_HEADERS.get(header.name.lower())
+        if why is None:
+            return
+        self.diagnose(
+            header.value,
+            rules.CLIENT_HEADER.code,
+            f"{header.name} is the HTTP client's to write: {why}",
+            Span(0, max(1, len(header.value.source))),
+            f"remove the {header.name} header (the HTTP client writes what the request needs)",
+        )
 
     def body_kind(self, request: Request) -> FieldKind:
         """JSON, XML, form or text, from the request's Content-Type as it is sent (comments and
@@ -170,31 +207,46 @@ class _Compiler:
             )
         declared = "".join(node.value for node in nodes if isinstance(node, Text))
         kind = kind_for_content_type(declared)
+        why = f"its Content-Type is {declared.strip()!r}"
         if kind == FieldKind.TEXT and not references:
-            return self.unshaped_text(request, f"its Content-Type is {declared.strip()!r}")
+            return self.unshaped_text(request, why)
+        if kind != FieldKind.TEXT and self.contradicted(request, kind, why):
+            return FieldKind.TEXT  # one error (XD211), not the parse errors of the wrong kind
         return kind
 
     def unshaped_text(self, request: Request, why: str) -> FieldKind:
         """A text body; refused when it is shaped as JSON, XML or a form and has references: its
         values would go in unescaped and could add fields (XD211)."""
-        body = request.body
-        if body is None or not _has_references(body.source):
-            return FieldKind.TEXT
-        try:
-            shape = body_shape(parse(body.source))
-        except ExportDslError:
-            return FieldKind.TEXT  # reported as the body's own syntax error
-        if shape is not None:
-            media = _MEDIA_TYPES[shape]
+        shape = _shape(request)
+        if request.body is not None and shape is not None:
             self.diagnose(
-                body,
+                request.body,
                 rules.SHAPED_BODY_WITHOUT_TYPE.code,
-                f"the body looks like {_SHAPE_WORDS[shape]} but {why}, "
+                f"the body looks like {_SHAPE_WORDS[shape.kind]} but {why}, "
                 "so its values would go in as text, unescaped",
-                Span(0, max(1, len(body.source) - len(body.source.lstrip()) + 1)),
-                f"add the header Content-Type: {media} (the values are then escaped for it)",
+                Span(shape.at, shape.at + 1),
+                f"add the header Content-Type: {_MEDIA_TYPES[shape.kind]} "
+                "(the values are then escaped for it)",
             )
         return FieldKind.TEXT
+
+    def contradicted(self, request: Request, kind: FieldKind, why: str) -> bool:
+        """Whether a body with references starts as another kind than its Content-Type says
+        (XD211): JSON under a form type would have its values form-encoded inside JSON."""
+        shape = _shape(request)
+        if request.body is None or shape is None or not shape.leading or shape.kind == kind:
+            return False
+        self.diagnose(
+            request.body,
+            rules.SHAPED_BODY_WITHOUT_TYPE.code,
+            f"the body looks like {_SHAPE_WORDS[shape.kind]} but {why}, "
+            f"so its values would be escaped for {_SHAPE_WORDS[kind]} inside "
+            f"{_SHAPE_WORDS[shape.kind]}",
+            Span(shape.at, shape.at + 1),
+            f"write the Content-Type the body is: {_MEDIA_TYPES[shape.kind]}, or a body that "
+            f"is {_SHAPE_WORDS[kind]}",
+        )
+        return True
 
     def field(self, field: TemplateField, kind: FieldKind, phase: Phase) -> FieldPlan:
         try:
@@ -373,6 +425,18 @@ def _run_time_origins(nodes: tuple[Node, ...], contexts: tuple[Context, ...]) ->
                 context = Context.URL_HOST if literal_before else Context.URL_ORIGIN
             result.append(context)
     return result
+
+
+def _shape(request: Request) -> BodyShape | None:
+    """The shape of a request's body with references (`shape_of`); None without references or
+    when the body does not parse (reported as its own syntax error)."""
+    body = request.body
+    if body is None or not _has_references(body.source):
+        return None
+    try:
+        return shape_of(parse(body.source))
+    except ExportDslError:
+        return None
 
 
 def _has_references(source: str) -> bool:

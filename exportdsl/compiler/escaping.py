@@ -77,21 +77,30 @@ def text(value: Any) -> str:
     return _text(value)
 
 
-_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # every control character but TAB
+# Every control character but TAB (C0, DEL, C1 with NEL), and the Unicode line and paragraph
+# separators: a receiver that decodes the value as text may read each as a line break.
+_HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_UNICODE_BREAKS = {
+    "\x85": "NEXT LINE (NEL)",
+    "\u2028": "LINE SEPARATOR",
+    "\u2029": "PARAGRAPH SEPARATOR",
+}
 
 
 def header(value: Any) -> str:
     rendered = _text(value)
     bad = _HEADER_CONTROL.search(rendered)
     if bad:
-        what = (
-            "CR, LF or NUL"
-            if bad.group() in "\r\n\0"
-            else f"the control character U+{ord(bad.group()):04X}"
-        )
+        char = bad.group()
+        if char in "\r\n\0":
+            what = "CR, LF or NUL"
+        elif char in _UNICODE_BREAKS:
+            what = f"a line break (U+{ord(char):04X} {_UNICODE_BREAKS[char]})"
+        else:
+            what = f"the control character U+{ord(char):04X}"
         raise RenderError(
             f"a header value may not contain {what}",
-            hint="CR or LF would split the header; no control character may be sent in one",
+            hint="a line break would split the header; no control character may be sent in one",
         )
     return rendered
 

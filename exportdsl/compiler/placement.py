@@ -13,24 +13,28 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.parsers import expat
 
 from exportdsl.compiler import rules, wire
 from exportdsl.compiler.problem import Problem
-from exportdsl.language.nodes import Comment, Node, Reference, Text
+from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
 __all__ = [
+    "BodyShape",
     "JsonKey",
     "JsonObject",
     "Placement",
     "Problem",
     "body_shape",
+    "fold_key",
     "kind_for_content_type",
     "place",
+    "shape_of",
 ]
 
 
@@ -55,6 +59,19 @@ class JsonKey:
         return key
 
 
+# Java's String.equalsIgnoreCase (Jackson's case-insensitive keys, many back ends) equals two
+# characters when their upper cases, or the lower cases of those, are equal. str.casefold() folds
+# each such pair alike (the long s and s, the Kelvin sign and k, final and other sigma, ...) but the
+# Turkish dotted capital I and dotless small i, whose Java cases reach the ASCII i.
+_JAVA_ONLY_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i"})
+
+
+def fold_key(key: str) -> str:
+    """A JSON key as parsers that ignore case compare it: equal folds for every two keys that
+    Python's casefold() or Java's equalsIgnoreCase() call equal (more rather than fewer)."""
+    return key.translate(_JAVA_ONLY_FOLDS).casefold()
+
+
 @dataclass(frozen=True, slots=True)
 class JsonObject:
     """One JSON object of a body that has keys with holes: its literal keys (decoded) and those.
@@ -68,12 +85,12 @@ class JsonObject:
 
     def repeated(self, values: Sequence[str]) -> tuple[JsonKey, str | JsonKey] | None:
         """The first key with holes that repeats a literal key or an earlier key with holes."""
-        seen: dict[str, str | JsonKey] = {key.casefold(): key for key in self.literal}
+        seen: dict[str, str | JsonKey] = {fold_key(key): key for key in self.literal}
         for key in self.keys:
             text = key.text(values)
             if text is None:
                 continue
-            other = seen.setdefault(text.casefold(), key)
+            other = seen.setdefault(fold_key(text), key)
             if other is not key:
                 return key, other
         return None
@@ -101,22 +118,92 @@ def kind_for_content_type(content_type: str | None) -> FieldKind:
     return FieldKind.TEXT
 
 
-_FORM_SHAPE = re.compile(r"[\w.\-\[\]%]+=[^&=\s]*(?:&[\w.\-\[\]%]+=[^&=\s]*)*")
+_HOLE = "\0"  # a hole in the body's skeleton (a literal NUL reads as one: harmless for a shape)
+_FORM_SHAPE = re.compile(r"[\w.\-\[\]%\0]+=[^&;=\s]*(?:[&;][\w.\-\[\]%\0]+=[^&;=\s]*)*")
+# Literal text that only JSON or XML is made of: a key (`{"`, `":`), a tag (`<a`, `</a`).
+_INNER_MARKS = (
+    (FieldKind.JSON, re.compile(r'\{\s*"|"\s*:')),
+    (FieldKind.XML, re.compile(r"</?[A-Za-z_][\w.:-]*[\s/>]")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BodyShape:
+    """What a body looks like, and the source offset of the literal text that shows it."""
+
+    kind: FieldKind
+    at: int
+    leading: bool = True  # from the body's start (not from marks inside it)
+
+
+def _invisible(char: str) -> bool:
+    """What a reader does not see before a body's first mark: white space, a BOM or another
+    format character (U+200B, U+2060, …), a control character."""
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc", "Zs", "Zl", "Zp")
+
+
+def shape_of(nodes: tuple[Node, ...]) -> BodyShape | None:
+    """What a body looks like, whatever its Content-Type says (docs/design.md §8.4): its
+    *skeleton* is its literal text with each hole as a stand-in (comments produce nothing).
+
+    - JSON or XML when the skeleton's first visible character, after any holes, white space,
+      BOM or format characters, is ``{`` or ``[`` (JSON), ``<`` (XML): ``$pdata.p{"v": …}``
+      is JSON, since a hole there may well be empty;
+    - a form when the rest (or all of it) is ``name=value`` pairs joined by ``&`` or ``;``;
+    - JSON or XML too when text only those are made of (``{"``, ``":``, ``<tag``, ``</tag``)
+      comes before a hole: ``Report: {"v": "$name"}``, ``Dear <b>$name</b>``.
+
+    None for anything else (``Hello $chat.visitor.name, your chat…``)."""
+    skeleton, offsets = _skeleton(nodes)
+    visible = _skip(skeleton, 0, holes=False)
+    start = _skip(skeleton, visible, holes=True)
+    if skeleton[start : start + 1] in ("{", "["):
+        return BodyShape(FieldKind.JSON, offsets[start])
+    if skeleton[start : start + 1] == "<":
+        return BodyShape(FieldKind.XML, offsets[start])
+    for first in (visible, start):  # `$v=1` is a form, and so is `${pdata.p}v=$x;r=1`
+        if _FORM_SHAPE.fullmatch(skeleton[first:].rstrip()):
+            return BodyShape(FieldKind.FORM, offsets[first])
+    last_hole = skeleton.rfind(_HOLE)
+    marks = [
+        (match.start(), kind)
+        for kind, pattern in _INNER_MARKS
+        if (match := pattern.search(skeleton, 0, max(last_hole, 0))) is not None
+    ]
+    if not marks:
+        return None
+    first, kind = min(marks)
+    return BodyShape(kind, offsets[first], leading=False)
+
+
+def _skip(skeleton: str, start: int, holes: bool) -> int:
+    """The first position from ``start`` that is not invisible (nor a hole, with ``holes``)."""
+    while start < len(skeleton):
+        char = skeleton[start]
+        if not (holes if char == _HOLE else _invisible(char)):
+            return start
+        start += 1
+    return start
 
 
 def body_shape(nodes: tuple[Node, ...]) -> FieldKind | None:
-    """What a body looks like, whatever its Content-Type says: JSON (``{``, ``[``), XML (``<``) or
-    a form (``name=value&...``); None for anything else. Holes count as values."""
-    literal = "".join(
-        node.value if isinstance(node, Text) else "x"
-        for node in nodes
-        if not isinstance(node, Comment)
-    ).strip()
-    if literal[:1] in ("{", "["):
-        return FieldKind.JSON
-    if literal[:1] == "<":
-        return FieldKind.XML
-    return FieldKind.FORM if _FORM_SHAPE.fullmatch(literal) else None
+    """The kind `shape_of` finds, if any."""
+    shape = shape_of(nodes)
+    return shape.kind if shape is not None else None
+
+
+def _skeleton(nodes: tuple[Node, ...]) -> tuple[str, list[int]]:
+    """The body's literal text with a `_HOLE` per reference, and each character's source offset."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    for node in nodes:
+        if isinstance(node, Text):
+            chars.append(node.value)
+            offsets.extend(range(node.value_start, node.value_start + len(node.value)))
+        elif isinstance(node, Reference):
+            chars.append(_HOLE)
+            offsets.append(node.span.start)
+    return "".join(chars), offsets
 
 
 # Fields whose holes all land in the same context, whatever the text around them.

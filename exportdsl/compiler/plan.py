@@ -111,6 +111,24 @@ def _check_url(name: str, url: str) -> None:
     host = match.group(1).rpartition("@")[2] if match else ""  # without user info
     if not host or host.startswith(":"):
         raise RenderError(f"{name}: {shorten(url)!r} is not an http or https URL with a host")
+    port = port_of(host)
+    if port is not None and not 0 < port <= _MAX_PORT:
+        raise RenderError(  # the port is not quoted: it may come from a secret
+            f"{name}: the URL's port is {'0' if port == 0 else 'over 65535'}; "
+            "a port is a number from 1 to 65535",
+            hint="check the value that sets the port; nothing was sent",
+        )
+
+
+_MAX_PORT = 65535
+
+
+def port_of(host: str) -> int | None:
+    """The port a URL's ``host[:port]`` names; None when it names none, or none in digits (the
+    client refuses that URL itself)."""
+    port = host.rpartition("]")[2] if host.startswith("[") else host
+    digits = port.rpartition(":")[2] if ":" in port else ""
+    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
 # A header value's leading and trailing white space is not part of it (RFC 9110 §5.5: a recipient
@@ -181,7 +199,10 @@ class _Block:
                 texts.append(pattern % values[start : start + count])
                 start += count
         if self.url is not None:
-            _check_url(self.url, texts[0])
+            try:
+                _check_url(self.url, texts[0])
+            except RenderError as error:
+                raise self._locate_url(error) from None
         if any(self.headers):
             texts = [
                 text.strip(_OWS) if header else text
@@ -210,6 +231,14 @@ class _Block:
                 "so a value could replace a field the connector sets; put such values in an "
                 "object of their own",
             )
+
+    def _locate_url(self, error: RenderError) -> RenderError:
+        """A bad final URL, located at the last value before its path: what set the host or
+        the port (a URL without such values is checked at compile time, XD213)."""
+        before_path = [h for h in self.fields[0].holes if h.context is not Context.URL_COMPONENT]
+        if not before_path:
+            return error
+        return RenderError(error.message, location=before_path[-1].location, hint=error.hint)
 
     def _locate(self, error: RenderError) -> RenderError:
         hole = getattr(error, "hole", None)

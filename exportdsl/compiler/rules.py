@@ -193,7 +193,8 @@ SHAPED_BODY_WITHOUT_TYPE = Code(
     "shaped-body-without-content-type",
     Severity.ERROR,
     """\
-A body shaped as JSON, XML or a form has references, but its Content-Type does not say so.
+A body shaped as JSON, XML or a form has references, but its Content-Type does not say so (none,
+``text/plain``, …), or says it is another of the three.
 
 Anti-pattern::
 
@@ -201,9 +202,25 @@ Anti-pattern::
       url: https://crm.example/reports
       body: '{"visitor": "$chat.visitor.name"}'     # no Content-Type: the body would be text
 
+    export:
+      headers: {Content-Type: text/plain}
+      body: '$pdata.prefix{"visitor": "$chat.visitor.name"}'   # JSON after a reference
+
+    export:
+      headers: {Content-Type: application/x-www-form-urlencoded}
+      body: '{"visitor": "$chat.visitor.name"}'     # form-encoded values inside JSON
+
 Without a JSON, XML or form Content-Type the body's values would go in as text, unescaped: a visitor
-named ``Evil", "admin": true, "x": "`` would add a field. Better: declare what the body is
-(``Content-Type: application/json``, ``application/xml``,
+named ``Evil", "admin": true, "x": "`` would add a field; under another type's they would be
+escaped for that type, which does not protect this one.
+
+The shape is the literal text's, holes standing for values that may be empty: JSON when the first
+visible character after any references, white space, BOM or other invisible characters is ``{``
+or ``[``, XML when it is ``<``, a form when the text is ``name=value`` pairs joined by ``&`` or
+``;``; JSON or XML too when a key (``{"``, ``":``) or a tag (``<a``, ``</a``) comes before a
+reference anywhere in the body. Plain text (``Hello $chat.visitor.name, your chat…``) is text.
+
+Better: declare what the body is (``Content-Type: application/json``, ``application/xml``,
 ``application/x-www-form-urlencoded``); the values are then escaped for it.
 """,
 )
@@ -234,7 +251,8 @@ MALFORMED_URL = Code(
     Severity.ERROR,
     """\
 A URL's literal text cannot be sent: it does not start with ``http://host`` or ``https://host``,
-or it holds a line break, a space or a control character.
+it holds a line break, white space or an invisible character, or its port is not a number from 1
+to 65535.
 
 Anti-pattern::
 
@@ -242,6 +260,7 @@ Anti-pattern::
     url: localhost:8080/reports               # no scheme
     url: //crm.example/reports                # no scheme
     url: http:/crm.example/reports            # one slash
+    url: http://crm.example:99999/reports     # a client would connect to port 34463
     url: |                                    # the block adds a line break
       https://crm.example/reports
 
@@ -272,6 +291,33 @@ error that does not say why. Better: ``|-`` or ``>-`` (no final line break), or 
 """,
 )
 
+CLIENT_HEADER = Code(
+    "XD215",
+    "client-header",
+    Severity.ERROR,
+    """\
+A request sets a header that only the HTTP client may write: ``Host``, ``Content-Length``,
+``Transfer-Encoding``, ``Expect`` or a hop-by-hop header (``Connection``, ``Keep-Alive``,
+``Proxy-Connection``, ``Upgrade``, ``TE``, ``Trailer``).
+
+Anti-pattern::
+
+    export:
+      headers:
+        Transfer-Encoding: chunked      # the client sends Content-Length too: two framings
+        Content-Length: "5"             # the body is longer: every export fails
+        Host: crm.internal              # another virtual host than the URL names
+
+The client frames the body it sends (``Content-Length``), names the URL's host (``Host``) and
+manages the connection; a second framing makes the request ambiguous (request smuggling: a proxy and
+the back end may split it differently), a wrong length or host sends the report somewhere else or
+fails every export, and ``Expect: 100-continue`` asks for an interim answer the client does not
+wait for.
+
+Better: leave them out; the client writes each from the URL and the body. The URL names the host.
+""",
+)
+
 RULES = (
     UNDEFINED_VARIABLE,
     UNKNOWN_PROPERTY,
@@ -287,9 +333,11 @@ RULES = (
     LINE_BREAK_IN_HEADER,
     MALFORMED_URL,
     TRAILING_LINE_BREAK_IN_FORM,
+    CLIENT_HEADER,
 )
 
 __all__ = [
+    "CLIENT_HEADER",
     "DYNAMIC_CONTENT_TYPE",
     "LINE_BREAK_IN_HEADER",
     "MALFORMED_BODY",

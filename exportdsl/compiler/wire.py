@@ -9,6 +9,7 @@ the author did not mean, so each is a compile error at its position (XD212, XD21
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -47,11 +48,22 @@ _LINE_BREAKS = "\r\n\x85\u2028\u2029"  # YAML's line breaks
 
 
 def _describe(char: str) -> str:
+    """The character in words: its kind, and for the less known ones its code and name."""
     if char in _LINE_BREAKS:
         return "a line break"
     if char == " ":
         return "a space"
-    return f"the control character U+{ord(char):04X}"
+    if unicodedata.category(char) == "Cc":
+        return f"the control character U+{ord(char):04X}"
+    kind = "white space" if char.isspace() else "an invisible character"
+    name = unicodedata.name(char, "")
+    return f"{kind} (U+{ord(char):04X}{' ' + name if name else ''})"
+
+
+def _block_tail(pieces: list[_Piece], index: int) -> bool:
+    """Whether ``pieces[index]`` is the line feed a `|` block ends with: a block's final line
+    break is always LF (U+2028 or CR there was written in quotes), and only white space follows."""
+    return pieces[index].char == "\n" and _at_end(pieces, index + 1)
 
 
 def _is_space(char: str | None) -> bool:
@@ -65,7 +77,7 @@ def _at_end(pieces: list[_Piece], index: int) -> bool:
 
 # -- headers -----------------------------------------------------------------------------------
 
-_HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")  # TAB is allowed
+_HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # TAB is allowed
 
 
 def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
@@ -76,7 +88,7 @@ def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
             what = _describe(piece.char)
             if piece.char not in _LINE_BREAKS:
                 hint = _CONTROL_HINT
-            elif _at_end(pieces, index):
+            elif _block_tail(pieces, index):
                 hint = _BLOCK_HINT
             else:
                 hint = "a header value is one line: no request can carry a line break in it"
@@ -103,7 +115,7 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
         if piece.char is not None and (piece.char.isspace() or not piece.char.isprintable()):
             if not piece.char.isprintable() and piece.char not in _LINE_BREAKS:
                 hint = _CONTROL_HINT
-            elif _at_end(pieces, index):
+            elif _block_tail(pieces, index):
                 hint = _BLOCK_HINT
             else:
                 hint = "percent-encode it (a space is %20), or remove it"
@@ -127,13 +139,46 @@ def _start_flaw(pieces: list[_Piece]) -> Problem | None:
     literal = "".join(piece.char or "\0" for piece in pieces)
     scheme = _SCHEME.match(literal)
     if scheme and scheme.end() < len(literal) and literal[scheme.end()] not in _PATH_START:
-        return None  # http(s):// and a host (literal, or a reference the compiler checks)
+        # http(s):// and a host (literal, or a reference the compiler checks)
+        return _port_flaw(literal, scheme.end(), pieces)
     return Problem(
         rules.MALFORMED_URL.code,
         "the URL must start with http:// or https:// and a host",
         Span(pieces[0].at, pieces[0].at + 1),
         _start_hint(literal),
     )
+
+
+_LITERAL_PORT = re.compile(r"(?:\[[^\]/?#\0]*\]|[^\[\]:/?#@]*):([^/?#\0]*)(?=[/?#]|\Z)")
+
+
+def _port_flaw(literal: str, start: int, pieces: list[_Piece]) -> Problem | None:
+    """A literal port out of 1 to 65535, or not a number (XD213): a client would connect to another
+    port (99999 is 34463 modulo 65536) or refuse the URL at every export. A port with a reference
+    in it is checked at every render."""
+    authority = literal[start:]
+    authority = authority[authority.rfind("@", 0, _end_of_authority(authority)) + 1 :]
+    offset = len(literal) - len(authority)
+    port = _LITERAL_PORT.match(authority)
+    if port is None or not port.group(1):
+        return None
+    digits = port.group(1)
+    if digits.isascii() and digits.isdigit() and 0 < int(digits) <= 65535:
+        return None
+    at = pieces[offset + port.start(1)].at
+    return Problem(
+        rules.MALFORMED_URL.code,
+        "the URL's port must be a number from 1 to 65535",
+        Span(at, at + len(digits)),
+        "a client would connect to another port (the number modulo 65536), or to none"
+        if digits.isdigit()
+        else "write the port in digits after the host's ':', or leave it out",
+    )
+
+
+def _end_of_authority(rest: str) -> int:
+    """Where a URL's authority ends: at the first '/', '?' or '#', or at the end."""
+    return next((i for i, char in enumerate(rest) if char in _PATH_START), len(rest))
 
 
 def _start_hint(literal: str) -> str:
