@@ -225,6 +225,9 @@ def test_json(source: str, expected: list[str]) -> None:
         ("", "the body can never be valid JSON: expecting value", Span(0, 1)),
         ("[1]\n[$v]", "the body can never be valid JSON: extra data", Span(4, 5)),
         ('{"a": "\\#**#$v"}', "the body can never be valid JSON: invalid \\escape", Span(7, 8)),
+        # a string after the top-level value is refused, never read as a key of no object
+        ('$v "a"', "the body can never be valid JSON: extra data", Span(3, 4)),
+        ('{} "a"', "the body can never be valid JSON: extra data", Span(3, 4)),
         # a literal key that cannot be read is refused as such, next to a key made by a hole
         ('{"\\q": 1, $k: 2}', "the body can never be valid JSON: invalid \\escape", Span(2, 3)),
         (
