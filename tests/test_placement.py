@@ -259,6 +259,16 @@ def test_json(source: str, expected: list[str]) -> None:
         ("", "the body can never be valid JSON: expecting value", Span(0, 1)),
         ("[1]\n[$v]", "the body can never be valid JSON: extra data", Span(4, 5)),
         ('{"a": "\\#**#$v"}', "the body can never be valid JSON: invalid \\escape", Span(7, 8)),
+        # a string after the top-level value is refused, never read as a key of no object
+        ('$v "a"', "the body can never be valid JSON: extra data", Span(3, 4)),
+        ('{} "a"', "the body can never be valid JSON: extra data", Span(3, 4)),
+        # a literal key that cannot be read is refused as such, next to a key made by a hole
+        ('{"\\q": 1, $k: 2}', "the body can never be valid JSON: invalid \\escape", Span(2, 3)),
+        (
+            '{"a\tb": 1, $k: 2}',
+            "the body can never be valid JSON: invalid control character at",
+            Span(3, 4),
+        ),
     ],
 )
 def test_json_that_can_never_be_valid(source: str, message: str, span: Span) -> None:
@@ -347,6 +357,16 @@ def test_a_key_made_by_a_hole_may_not_repeat_a_key_of_its_object(
             assert key is json_object.keys[-1] and other is json_object.keys[repeated]
         else:
             assert key is json_object.keys[0] and other == repeated
+
+
+def test_a_key_that_cannot_be_read_does_not_hide_a_later_repeat() -> None:
+    """`repeated` is the last guard before a body is sent: a value no parser reads as a key (no
+    escaper makes one) is skipped, and the keys after it are still checked."""
+    (json_object,) = place(parse('{$j: 1, $k: 2, "admin": 3}'), "json").objects
+    found = json_object.repeated(['"\\q"', '"admin"'])
+    assert found is not None
+    key, other = found
+    assert key is json_object.keys[1] and other == "admin"
 
 
 # -- XML ---------------------------------------------------------------------------------------
@@ -451,6 +471,11 @@ def test_xml_that_can_never_be_well_formed(
 def test_flat_kinds(kind: str, context: str) -> None:
     source = 'a=$v&b={"x": "$w"}<r a="$x"/>https://$y/$z'
     assert contexts(source, kind) == [context] * 5
+
+
+@pytest.mark.parametrize("kind", [kind for kind in FieldKind if kind != FieldKind.JSON])
+def test_only_json_has_objects_whose_keys_are_checked(kind: FieldKind) -> None:
+    assert place(parse('{$k: "$v"}'), kind).objects == ()
 
 
 def test_no_holes_no_contexts() -> None:

@@ -144,26 +144,37 @@ def test_a_quiet_miss_hands_none_to_the_escaper(head: Any, rest: tuple[Any, ...]
 
 
 @pytest.mark.parametrize(
-    ("head", "rest", "depth", "null"),
+    ("head", "rest", "depth", "null", "keys"),
     [
-        (MISSING, (), 0, False),
-        (None, (), 1, True),
-        ({"a": 1}, ("b",), 1, False),
-        ({"a": None}, ("a",), 2, True),
-        ({"a": None}, ("a", "b"), 2, True),
-        ({"a": {"b": {}}}, ("a", "b", "c"), 3, False),
-        ({"a": [1]}, ("a", 1), 2, False),
-        (TextValue("raw", {"JSON": None}), ("JSON", "x"), 2, True),
-        (TextValue("raw", {}), ("JSON", "x"), 1, False),
+        (MISSING, (), 0, False, ()),
+        (None, (), 1, True, ()),
+        ({"a": 1, "c": 2}, ("b",), 1, False, ("a", "c")),
+        ({"a": None}, ("a",), 2, True, ()),
+        ({"a": None}, ("a", "b"), 2, True, ()),
+        ({"a": {"b": {}}}, ("a", "b", "c"), 3, False, ()),
+        ({"a": {"b": {"d": 1}}}, ("a", "b", "c"), 3, False, ("d",)),
+        ({"a": [1]}, ("a", 1), 2, False, ()),  # a list has no names to show
+        ({"a": "text"}, ("a", "b"), 2, False, ()),
+        (TextValue("raw", {"JSON": None}), ("JSON", "x"), 2, True, ()),
+        (TextValue("raw", {"JSON": {}}), ("JSONN", "x"), 1, False, ("JSON",)),  # its fields
+        ({"a": {1: "x"}}, ("a", "b"), 2, False, ("1",)),
     ],
 )
-def test_a_loud_miss_says_how_far_the_path_got(
-    head: Any, rest: tuple[Any, ...], depth: int, null: bool
+def test_a_loud_miss_says_how_far_the_path_got_and_what_names_were_there(
+    head: Any, rest: tuple[Any, ...], depth: int, null: bool, keys: tuple[str, ...]
 ) -> None:
     with pytest.raises(MissingValue) as caught:
         hole(head, rest, False, 4)
-    assert (caught.value.depth, caught.value.null) == (depth, null)
+    assert (caught.value.depth, caught.value.null, caught.value.keys) == (depth, null, keys)
     assert caught.value.hole == 4  # type: ignore[attr-defined]
+
+
+def test_a_loud_miss_keeps_the_first_thousand_names_of_a_huge_value() -> None:
+    """A token answer with a million fields costs no more than one with a thousand."""
+    answer = {f"k{index}": index for index in range(1500)}
+    with pytest.raises(MissingValue) as caught:
+        hole(answer, ("token",), False, 0)
+    assert caught.value.keys == tuple(f"k{index}" for index in range(1000))
 
 
 def test_an_escaper_error_leaves_tagged_with_the_hole_number() -> None:
@@ -220,6 +231,52 @@ def test_an_unset_environment_variable_is_named_as_one(
         assert error.hint is not None and error.hint.startswith("set it where the export runs")
     else:
         assert error.hint == f"write $!{{{path_text(path)}}} if it may be missing"
+
+
+HINT = "write $!{%s} if it may be missing"
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "keys", "hint"),
+    [
+        (
+            ("tokenResponse", "body", "JSON", "acess_token"),
+            3,
+            ("access_token", "token_type"),
+            "did you mean access_token? it has: access_token, token_type; "
+            + HINT % "tokenResponse.body.JSON.acess_token",
+        ),
+        (
+            ("tokenResponse", "body", "JSONN"),
+            2,
+            ("JSON",),
+            "did you mean JSON? it has: JSON; " + HINT % "tokenResponse.body.JSONN",
+        ),
+        # nothing close: only the names
+        (("r", "body", "zzz"), 2, ("a", "b"), "it has: a, b; " + HINT % "r.body.zzz"),
+        # a list index missing from a mapping: no "did you mean" for a number
+        (("r", "body", 3), 2, ("a3",), "it has: a3; " + HINT % "r.body[3]"),
+        # the environment's names are nobody's business, at any depth
+        (("env", "HOME", "x"), 2, ("PATH", "HOME"), HINT % "env.HOME.x"),
+        # a variable's own names are checked at compile time
+        (("pdata", "tennant"), 1, ("tenant",), HINT % "pdata.tennant"),
+        # a value without names: the plain hint
+        (("r", "body", "x"), 2, (), HINT % "r.body.x"),
+    ],
+)
+def test_a_missing_name_is_hinted_with_the_names_the_value_has(
+    path: tuple[str | int, ...], depth: int, keys: tuple[str, ...], hint: str
+) -> None:
+    error = describe_missing(MissingValue(depth, null=False, keys=keys), path)
+    assert error.hint == hint
+
+
+@pytest.mark.parametrize(("count", "ellipsis"), [(20, False), (21, True)])
+def test_a_missing_name_hint_shows_at_most_twenty_names(count: int, ellipsis: bool) -> None:
+    keys = tuple(f"k{index}" for index in range(count))
+    error = describe_missing(MissingValue(2, null=False, keys=keys), ("r", "body", "x"))
+    shown = ", ".join(keys[:20]) + (", …" if ellipsis else "")
+    assert error.hint == f"it has: {shown}; " + HINT % "r.body.x"
 
 
 def test_missing_value_has_a_message_of_its_own() -> None:

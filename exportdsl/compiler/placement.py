@@ -325,7 +325,7 @@ class _Keys:
         self.literal: list[str] = []
         self.templated: list[JsonKey] = []
 
-    def add(self, parts: list[str | int], bare: bool = False) -> None:
+    def add(self, parts: list[str | int], bare: bool) -> None:
         if bare or any(isinstance(part, int) for part in parts):
             merged: list[str | int] = []
             for part in parts:  # the scanner hands text over one character at a time
@@ -372,7 +372,8 @@ class _Json(_Scanner):
             self.key.append(char)
 
     def end_key(self, parts: list[str | int], bare: bool = False) -> None:
-        keys = self.keys[-1] if self.keys else None
+        # a key is only ever expected with an object open (`expect_key`): there is a last entry
+        keys = self.keys[-1]
         if keys is not None:
             keys.add(parts, bare)
 
