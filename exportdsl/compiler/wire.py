@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from exportdsl.compiler import rules
@@ -75,6 +75,26 @@ def _at_end(pieces: list[_Piece], index: int) -> bool:
     return all(_is_space(piece.char) for piece in pieces[index:])
 
 
+def _first_unsendable(
+    pieces: list[_Piece], unsendable: Callable[[str], bool], code: str, field: str, hint: str
+) -> Problem | None:
+    """The first literal character no request can carry in ``field``, with the hint for its
+    kind: a control character, the line break a `|` block adds, or any other (``hint``)."""
+    for index, piece in enumerate(pieces):
+        if piece.char is not None and unsendable(piece.char):
+            if not piece.char.isprintable() and piece.char not in _LINE_BREAKS:
+                hint = _CONTROL_HINT
+            elif _block_tail(pieces, index):
+                hint = _BLOCK_HINT
+            return Problem(
+                code,
+                f"{field} holds {_describe(piece.char)}, which no request can carry",
+                Span(piece.at, piece.at + 1),
+                hint,
+            )
+    return None
+
+
 # -- headers -----------------------------------------------------------------------------------
 
 _HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # TAB is allowed
@@ -82,23 +102,15 @@ _HEADER_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # T
 
 def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
     """A line break or another control character in a header's literal text (XD212); the first."""
-    pieces = _pieces(nodes)
-    for index, piece in enumerate(pieces):
-        if piece.char is not None and _HEADER_FORBIDDEN.match(piece.char):
-            what = _describe(piece.char)
-            if piece.char not in _LINE_BREAKS:
-                hint = _CONTROL_HINT
-            elif _block_tail(pieces, index):
-                hint = _BLOCK_HINT
-            else:
-                hint = "a header value is one line: no request can carry a line break in it"
-            yield Problem(
-                rules.LINE_BREAK_IN_HEADER.code,
-                f"the header's text holds {what}, which no request can carry",
-                Span(piece.at, piece.at + 1),
-                hint,
-            )
-            return
+    problem = _first_unsendable(
+        _pieces(nodes),
+        lambda char: _HEADER_FORBIDDEN.match(char) is not None,
+        rules.LINE_BREAK_IN_HEADER.code,
+        "the header's text",
+        "a header value is one line: no request can carry a line break in it",
+    )
+    if problem is not None:
+        yield problem
 
 
 # -- URLs --------------------------------------------------------------------------------------
@@ -111,21 +123,16 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
     """White space or a control character in a URL's literal text, or a start that is neither
     ``http(s)://`` and a host nor a reference that is the whole origin (XD213); the first."""
     pieces = _pieces(nodes)
-    for index, piece in enumerate(pieces):
-        if piece.char is not None and (piece.char.isspace() or not piece.char.isprintable()):
-            if not piece.char.isprintable() and piece.char not in _LINE_BREAKS:
-                hint = _CONTROL_HINT
-            elif _block_tail(pieces, index):
-                hint = _BLOCK_HINT
-            else:
-                hint = "percent-encode it (a space is %20), or remove it"
-            yield Problem(
-                rules.MALFORMED_URL.code,
-                f"the URL's text holds {_describe(piece.char)}, which no request can carry",
-                Span(piece.at, piece.at + 1),
-                hint,
-            )
-            return
+    problem = _first_unsendable(
+        pieces,
+        lambda char: char.isspace() or not char.isprintable(),
+        rules.MALFORMED_URL.code,
+        "the URL's text",
+        "percent-encode it (a space is %20), or remove it",
+    )
+    if problem is not None:
+        yield problem
+        return
     start = _start_flaw(pieces)
     if start is not None:
         yield start
