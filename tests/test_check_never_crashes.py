@@ -35,8 +35,14 @@ SEEDS = sorted((ROOT / "connectors").glob("*.yaml")) + sorted(
         ("connector: {id: " + "9" * 5000 + ", name: x}\nclient: {id: 2}\n", "5,000 characters"),
         (BASE + "retry: {backoff: !!float nope}\n", "'nope' cannot be read as a number"),
         # past a double's range (309 digits) a number in a float field overflowed its message
-        (BASE + "timeout: {connect: " + "9" * 400 + "}\n", "not a number of 400 digits"),
-        (BASE + "retry: {backoff: 0x" + "f" * 260 + "}\n", "not a number of 314 digits"),
+        (BASE + "timeout: {connect: " + "9" * 400 + "}\n", "more than 300 digits cannot be used"),
+        (BASE + "retry: {backoff: 0x" + "f" * 260 + "}\n", "more than 300 digits cannot be used"),
+        # the length that matters is the value's, not the text's: hex and base 60 are short
+        (BASE + "retry: {attempts: 0x" + "f" * 3600 + "}\n", "more than 300 digits cannot be used"),
+        (BASE + "timeout: {total: 1" + ":59" * 3000 + "}\n", "more than 300 digits cannot be used"),
+        ("connector: {id: 0b" + "1" * 15000 + ", name: x}\nclient: {id: 2}\n", "300 digits"),
+        (BASE + "pdata: {a: .inf}\n", "inf is not a finite number"),
+        ('{"connector": {"id": 1e999, "name": "x"}, "client": {"id": 2}}', "inf is not a finite"),
         (BASE + "retry: {attempts: 1_000_000_000_000_000_000}\n", "not 1000000000000000000"),
         (  # a JSON file: json's syntax check converted the number and raised ValueError
             '{"connector": {"id": ' + "9" * 5000 + ', "name": "x"}, "client": {"id": 2}}',

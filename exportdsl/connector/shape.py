@@ -5,6 +5,7 @@ with the file's own line and column; reading goes on, so a file gets all its pro
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from exportdsl.connector.model import AllowedHosts, BasicAuth, Header, IPNetwork
 from exportdsl.connector.yamlsource import node_location
 from exportdsl.errors import ConfigError, Diagnostic, closest
 from exportdsl.source import LineIndex, Location
+from exportdsl.strictjson import MAX_INTEGER_DIGITS
 
 __all__ = [
     "MAX_DEPTH",
@@ -254,11 +256,17 @@ class ShapeReader:
         try:
             if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
                 number = node.value
-                return float(number) if any(c in number for c in ".eE") else int(number)
-            return _scalar(node)
+                value = float(number) if any(c in number for c in ".eE") else int(number)
+            else:
+                value = _scalar(node)
         except (ValueError, KeyError, OverflowError, TypeError):
             self.fail(*_unreadable(node))
             return None
+        problem = _unusable_number(value)
+        if problem is not None:
+            self.fail(problem, node, "numbers in a connector are finite, of at most 300 digits")
+            return None
+        return value
 
 
 def _shown(number: float) -> str:
@@ -269,6 +277,22 @@ def _shown(number: float) -> str:
         return f"{number:g}"
     digits = len(str(abs(number)))
     return str(number) if digits <= 24 else f"a number of {digits:,} digits"
+
+
+_MAX_INTEGER_BITS = math.ceil(MAX_INTEGER_DIGITS * math.log2(10))  # 997: 2**997 has 301 digits
+
+
+def _unusable_number(value: Any) -> str | None:
+    """Why a number read from the file cannot be used (no request can carry it, and a later
+    ``str()`` or float conversion would raise), or None. Measured in bits, never converted: an
+    integer written in hex or base 60 can be far longer than its digits in the file."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS:
+        return f"a number of more than {MAX_INTEGER_DIGITS} digits cannot be used"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    return None
 
 
 _TAG_WORDS = {"int": "a number", "float": "a number", "bool": "a boolean (true or false)"}
