@@ -118,6 +118,21 @@ def _check_url(name: str, url: str) -> None:
             "a port is a number from 1 to 65535",
             hint="check the value that sets the port; nothing was sent",
         )
+    if _DOT_SEGMENT.search(url, match.end() if match else 0):
+        raise _DotSegment(
+            f"{name}: the URL's path has a '.' or '..' segment, which the client would remove "
+            "(the report would go to another resource)",
+            hint="a value next to a literal '.' was empty, leaving the dots alone in a segment; "
+            "give that segment literal text of its own (/v-${a}.${b}/)",
+        )
+
+
+# A "." or ".." path segment, before the query or fragment: RFC 3986 removes it (httpx does).
+_DOT_SEGMENT = re.compile(r"/\.{1,2}(?=[/?#]|\Z)")
+
+
+class _DotSegment(RenderError):
+    """Located at the path's values, not at the origin's (`_Request._locate_url`)."""
 
 
 _MAX_PORT = 65535
@@ -235,10 +250,15 @@ class _Block:
     def _locate_url(self, error: RenderError) -> RenderError:
         """A bad final URL, located at the last value before its path: what set the host or
         the port (a URL without such values is checked at compile time, XD213)."""
-        before_path = [h for h in self.fields[0].holes if h.context is not Context.URL_COMPONENT]
-        if not before_path:
+        in_path = isinstance(error, _DotSegment)
+        holes = [
+            hole
+            for hole in self.fields[0].holes
+            if (hole.context is Context.URL_COMPONENT) is in_path
+        ]
+        if not holes:
             return error
-        return RenderError(error.message, location=before_path[-1].location, hint=error.hint)
+        return RenderError(error.message, location=holes[-1].location, hint=error.hint)
 
     def _locate(self, error: RenderError) -> RenderError:
         hole = getattr(error, "hole", None)

@@ -250,9 +250,11 @@ MALFORMED_URL = Code(
     "malformed-url",
     Severity.ERROR,
     """\
-A URL's literal text cannot be sent: it does not start with ``http://host`` or ``https://host``,
-it holds a line break, white space or an invisible character, or its port is not a number from 1
-to 65535.
+A URL's literal text cannot be sent as written: it does not start with ``http://host`` or
+``https://host``, it holds a line break, white space, an invisible character or a backslash (a
+``/`` to browsers and proxies, not to httpx: ``http://a\\@b/`` names two different hosts), its port
+is not a number from 1 to 65535, or its path has a ``.`` or ``..`` segment (the client removes it,
+and the request goes to another resource).
 
 Anti-pattern::
 

@@ -53,6 +53,8 @@ def _describe(char: str) -> str:
         return "a line break"
     if char == " ":
         return "a space"
+    if char == "\\":
+        return "a backslash"
     if unicodedata.category(char) == "Cc":
         return f"the control character U+{ord(char):04X}"
     kind = "white space" if char.isspace() else "an invisible character"
@@ -116,6 +118,7 @@ def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
 # -- URLs --------------------------------------------------------------------------------------
 
 _SCHEME = re.compile(r"(?i)https?://")
+_LITERAL_DOT_SEGMENT = re.compile(r"/\.{1,2}(?=[/?#]|\Z)")  # no hole on either side
 _PATH_START = "/?#"
 
 
@@ -125,7 +128,9 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
     pieces = _pieces(nodes)
     problem = _first_unsendable(
         pieces,
-        lambda char: char.isspace() or not char.isprintable(),
+        # a backslash is a '/' to WHATWG parsers (browsers, many proxies), not to httpx: the two
+        # read `http://a\\@b/` as different hosts
+        lambda char: char.isspace() or not char.isprintable() or char == "\\",
         rules.MALFORMED_URL.code,
         "the URL's text",
         "percent-encode it (a space is %20), or remove it",
@@ -136,6 +141,18 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
     start = _start_flaw(pieces)
     if start is not None:
         yield start
+        return
+    literal = "".join(piece.char or "\0" for piece in pieces)
+    scheme = _SCHEME.match(literal)
+    dots = _LITERAL_DOT_SEGMENT.search(literal, scheme.end() if scheme else 0)
+    if dots is not None:
+        at = pieces[dots.start() + 1].at
+        yield Problem(
+            rules.MALFORMED_URL.code,
+            "the URL's path has a '.' or '..' segment, which the client would remove",
+            Span(at, at + len(dots.group()) - 1),
+            "write the path the back end means, without dot segments",
+        )
 
 
 def _start_flaw(pieces: list[_Piece]) -> Problem | None:
