@@ -23,8 +23,13 @@ id, count or timestamp needs them."""
 class NumberError(ValueError):
     """A number JSON allows but no consumer can use, or a constant JSON does not have.
 
-    The message names the number (shortened) and why; it never carries more of the text.
+    The message names the number (shortened) and why; it never carries more of the text. ``literal``
+    is the number as written, for a caller that can point at it (a template's own text).
     """
+
+    def __init__(self, message: str, literal: str) -> None:
+        super().__init__(message)
+        self.literal = literal
 
 
 def loads(text: str) -> object:
@@ -35,14 +40,15 @@ def loads(text: str) -> object:
 
 
 def _refuse_constant(name: str) -> NoReturn:
-    raise NumberError(f"{name} is not a JSON number")
+    raise NumberError(f"{name} is not a JSON number", name)
 
 
 def _integer(digits: str) -> int:
     if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
         raise NumberError(
             f"a number of {len(digits.lstrip('-'))} digits is too long"
-            f" (at most {MAX_INTEGER_DIGITS})"
+            f" (at most {MAX_INTEGER_DIGITS})",
+            digits,
         )
     return int(digits)
 
@@ -51,5 +57,5 @@ def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         shown = text if len(text) <= 24 else text[:21] + "..."
-        raise NumberError(f"{shown} is out of range for a number")
+        raise NumberError(f"{shown} is out of range for a number", text)
     return value

@@ -290,9 +290,22 @@ def test_json_nested_too_deeply() -> None:
     ]
 
 
-def test_json_with_a_huge_number_is_checked_for_syntax_only() -> None:
-    """Python refuses to convert integers over 4,300 digits; the check needs no conversion."""
-    assert place(parse('{"n": ' + "9" * 5000 + ', "v": $v}'), "json").problems == ()
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("9" * 5000, "a number of 5000 digits is too long (at most 300)"),  # never converted
+        ("-1e999", "-1e999 is out of range for a number"),
+        ("Infinity", "Infinity is not a JSON number"),
+    ],
+)
+def test_json_numbers_no_receiver_can_read_are_refused(number: str, message: str) -> None:
+    (problem,) = place(parse('{"v": $v, "n": ' + number + "}"), "json").problems
+    assert problem.message == f"the body's JSON has a number no receiver can read: {message}"
+    assert (problem.span.start, problem.span.end) == (15, 15 + len(number))
+
+
+def test_the_longest_json_integer_a_receiver_can_read_is_taken() -> None:
+    assert place(parse('{"n": ' + "9" * 300 + ', "v": $v}'), "json").problems == ()
 
 
 # -- JSON keys made by holes: each object's keys, for the render-time check ------------------

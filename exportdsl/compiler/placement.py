@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.parsers import expat
 
+from exportdsl import strictjson
 from exportdsl.compiler import rules, wire
 from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import Node, Reference, Text
@@ -420,7 +421,17 @@ class _Json(_Scanner):
     def validate(self, end: int) -> None:
         document = "".join(self.document)
         try:
-            json.loads(document, parse_int=str, parse_float=str)  # syntax only: no digit limit
+            strictjson.loads(document)
+        except strictjson.NumberError as error:  # NaN, 1e999, 400 digits: no receiver reads them
+            at = self.source_offset(max(document.find(error.literal), 0))
+            self.problems.append(
+                Problem(
+                    rules.MALFORMED_BODY.code,
+                    f"the body's JSON has a number no receiver can read: {error}",
+                    Span(at, at + len(error.literal)),
+                    "write the number as text in quotes, or leave it out",
+                )
+            )
         except json.JSONDecodeError as error:
             at = self.source_offset(error.pos) if error.pos < len(document) else end
             self.problems.append(
