@@ -41,11 +41,13 @@ from exportdsl.connector.yamlsource import (
     source_text,
     yaml_quoted,
 )
-from exportdsl.errors import ConnectorError
+from exportdsl.errors import ConfigError, ConnectorError, Diagnostic
 from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
 
 __all__ = ["load_connector", "parse_connector"]
+
+_SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
 # Files of a zone database that are not IANA zones: the host's own zone (differs per machine), a
 # placeholder ("-00"), and the posix/ and right/ (leap-second) copies of the real ones.
@@ -134,6 +136,9 @@ class _Reader(PdataReader):
         export = self.request(top, "export", url_required=False)
         xml_node = top.get("xml_template")
         xml_template = self.template(xml_node, "xml_template") if xml_node is not None else None
+        signing = self.signing(top.get("signing"))
+        if signing is not None and export is not None:
+            self.signed_headers_not_written(export.headers)
         return Connector(
             path=self.file,
             id=self.identifier(ident.get("id")),
@@ -148,7 +153,7 @@ class _Reader(PdataReader):
             text=self.index,
             retry=self.retry(top.get("retry")),
             timeout=self.timeout(top.get("timeout")),
-            signing=self.signing(top.get("signing")),
+            signing=signing,
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
             allow_hosts=self.allow_hosts(top.get("allow_hosts")),
         )
@@ -203,6 +208,23 @@ class _Reader(PdataReader):
             ),
             total=self.number(keys.get("total"), "timeout.total", default.total, (0.001, 3600)),
         )
+
+    def signed_headers_not_written(self, headers: tuple[Header, ...]) -> None:
+        """With ``signing:``, the signature's headers are the signer's: one the connector writes
+        would be replaced without a word (docs/export.md "Signing")."""
+        for header in headers:
+            if header.name.lower() in _SIGNATURE_HEADERS:
+                location = header.value.location()
+                self.diagnostics.append(
+                    Diagnostic(
+                        ConfigError.code,
+                        f"export.headers.{header.name}: the signer writes this header, so this "
+                        "value would be replaced without a word",
+                        location,
+                        "remove it; the signer writes webhook-id, webhook-timestamp and "
+                        "webhook-signature on every attempt",
+                    )
+                )
 
     def signing(self, node: Node | None) -> Signing | None:
         name = self.env_secret(node, "signing", _SIGNING_KEYS)
