@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exportdsl.compiler.placement import Placement, body_shape, kind_for_content_type, place
+from exportdsl.compiler.placement import (
+    BodyShape,
+    Placement,
+    body_shape,
+    kind_for_content_type,
+    place,
+    shape_of,
+)
 from exportdsl.language.nodes import Reference
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
@@ -580,3 +587,32 @@ def test_media_types_that_name_a_format(media: str, kind: FieldKind) -> None:
 )
 def test_body_shape(body: str, shape: FieldKind | None) -> None:
     assert body_shape(parse(body)) == shape
+
+
+@pytest.mark.parametrize(
+    ("body", "shape", "at", "leading"),
+    [
+        # from the body's start: the offset of its first visible literal character, which a
+        # contradicting Content-Type is reported at (XD211)
+        ('{"a": $v}', FieldKind.JSON, 0, True),
+        ('$p{"v": "$v"}', FieldKind.JSON, 2, True),
+        ("## c\n[$v]", FieldKind.JSON, 5, True),  # offsets count the comment's text
+        ("<a>$v</a>", FieldKind.XML, 0, True),
+        ("\n<a>$v</a>", FieldKind.XML, 1, True),
+        ("$v=1", FieldKind.FORM, 0, True),  # a form starting with a hole: the hole's offset
+        ("## c\n$v=1", FieldKind.FORM, 5, True),
+        ("a=$v&b=1\n", FieldKind.FORM, 0, True),  # a trailing line break is no part of a pair
+        # a control character is invisible too: what follows it starts the body
+        ('\x01{"v": "$v"}', FieldKind.JSON, 1, True),
+        ("\x7f<a>$v</a>", FieldKind.XML, 1, True),
+        # from marks inside the body: not leading, at the first mark before the last hole
+        ('Report: {"v": "$v"}', FieldKind.JSON, 8, False),
+        ("Dear $n, <b>$v</b>", FieldKind.XML, 9, False),  # a mark between two holes counts
+        ('": $v', FieldKind.JSON, 0, False),  # a key's end at the very start
+        ('Hi $n: "a": 1, <b>$v</b>', FieldKind.JSON, 9, False),  # the first of two marks
+    ],
+)
+def test_shape_of_says_where_the_shape_shows(
+    body: str, shape: FieldKind, at: int, leading: bool
+) -> None:
+    assert shape_of(parse(body)) == BodyShape(shape, at, leading)

@@ -17,6 +17,8 @@ from exportdsl.compiler.values import (
     TextValue,
     describe_missing,
     hole_function,
+    list_names,
+    looks_like_a_name,
     step,
     to_json,
     to_text,
@@ -282,6 +284,78 @@ def test_a_missing_name_hint_shows_at_most_twenty_names(count: int, ellipsis: bo
     error = describe_missing(MissingValue(2, null=False, keys=keys), ("r", "body", "x"))
     shown = ", ".join(keys[:20]) + (" and 1 other field" if ellipsis else "")
     assert error.hint == f"it has: {shown}; " + HINT % "r.body.x"
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "null", "hint"),
+    [
+        # a token answer's field: never "write $!{…}", which would send an empty credential
+        (
+            ("tokenResponse", "body", "JSON", "access_token"),
+            3,
+            True,
+            "the token endpoint answered null for it: no credential is sent empty",
+        ),
+        (
+            ("tokenResponse", "body", "JSON", "access_token"),
+            3,
+            False,
+            "check the name against what the token endpoint answers "
+            "(`exportdsl render --token-response FILE` renders with a saved answer)",
+        ),
+        (("tokenresponse", "x"), 1, True, "write $!{tokenresponse.x} if it may be missing"),
+    ],
+)
+def test_a_missing_token_field_is_never_hinted_quiet(
+    path: tuple[str | int, ...], depth: int, null: bool, hint: str
+) -> None:
+    assert describe_missing(MissingValue(depth, null), path).hint == hint
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("access_token", True),
+        ("tokenType", True),
+        ("x-request.id", True),
+        ("abcdefghijklmnop_abcdefghijklmno", True),  # 32 characters
+        ("abcdefghijklmnop_abcdefghijklmnop", False),  # 33
+        ("abcdefghijklmnop", True),  # a word of 16 letters
+        ("abcdefghijklmnopq", False),  # 17
+        ("accessTokenValueForTheClient", True),  # words end at a change of case
+        ("PLAINSECRETTOKENVALUE", False),
+        ("k123", True),  # 3 digits
+        ("k1234", False),  # 4
+        ("k12_v34", False),  # 4 in all
+        ("1abc", False),  # starts with a letter
+        ("a b", False),
+        ("a__b", False),
+        ("_a", False),
+        ("a-", False),
+        ("", False),
+        ("0123456789abcdef0123456789abcdef", False),  # 32 characters of hex: no name
+    ],
+)
+def test_which_field_names_may_be_shown(name: str, shown: bool) -> None:
+    assert looks_like_a_name(name) is shown
+
+
+@pytest.mark.parametrize(
+    ("names", "most", "listed"),
+    [
+        (["a", "b"], 20, "a, b"),
+        (["a", "b", "c"], 2, "a, b and 1 other field"),
+        (["a", "b", "c", "d"], 2, "a, b and 2 other fields"),
+        (["a", "PLAINSECRETTOKENVALUE", "b"], 20, "a, b and 1 other field"),  # counted, not shown
+        (["PLAINSECRETTOKENVALUE"], 20, "1 other field"),
+        (["PLAINSECRETTOKENVALUE", "k1234", "_x"], 20, "3 other fields"),
+        ([], 20, ""),
+    ],
+)
+def test_names_are_listed_up_to_a_number_the_others_counted(
+    names: list[str], most: int, listed: str
+) -> None:
+    assert list_names(names, most) == listed
 
 
 def test_missing_value_has_a_message_of_its_own() -> None:

@@ -139,8 +139,9 @@ class BodyShape:
 
 def _invisible(char: str) -> bool:
     """What a reader does not see before a body's first mark: white space, a BOM or another
-    format character (U+200B, U+2060, …), a control character."""
-    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc", "Zs", "Zl", "Zp")
+    format character (U+200B, U+2060, …), a control character. (``isspace`` covers every space
+    and line or paragraph separator: categories Zs, Zl, Zp.)"""
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Cc")
 
 
 def shape_of(nodes: tuple[Node, ...]) -> BodyShape | None:
