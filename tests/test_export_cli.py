@@ -310,3 +310,30 @@ def test_export_help_says_the_token_request_may_be_a_get() -> None:
     code, out, _ = invoke("export", "--help")
     text = " ".join(out.split())
     assert code == 0 and "token POST" not in text and "POST or GET" in text
+
+
+@pytest.mark.usefixtures("secrets_in_env")
+@pytest.mark.parametrize(
+    ("padding", "as_json"),
+    [
+        (190, False),  # the XD600 excerpt (200 characters) ends inside the secret
+        (190, True),  # the same in --json's error.message
+        ((64 << 10) - 8, True),  # --json's response.body (64 KiB) ends inside it
+    ],
+)
+def test_a_secret_cut_by_a_shortened_answer_shows_no_part(
+    tmp_path: Path, real_backend: Backend, padding: int, as_json: bool
+) -> None:
+    """The answer is redacted whole, then cut: cut first, the secret's first part is no longer
+    recognised and shows (issue 10: "api-K3Y-" was printed)."""
+    body = ("x" * padding + " " + API_KEY).encode()
+    real_backend.on("/report", Reply(401, body=body, headers={"Content-Type": "text/plain"}))
+    connector = write_connector(tmp_path, real_backend.base_url, token=False)
+    flags = ["--json"] if as_json else []
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), *flags)
+    assert code == 1 and "answered 401" in out + err
+    assert API_KEY[:8] not in out + err
+    if as_json and padding > 200:
+        response = json.loads(out)["response"]
+        assert response["truncated"] and response["body"] == "x" * padding + " "
+    assert_no_secret(out, err)

@@ -41,6 +41,7 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "Redactor",
     "SecretSet",
+    "cut",
     "guard_logs",
     "header_secrets",
     "is_sensitive_name",
@@ -240,6 +241,11 @@ class Redactor:
                 text = text.replace(form, REDACTED)
         return _redact_spellings(text, spellings) if spellings else text
 
+    def shorten(self, text: str, limit: int, ellipsis: str = "…") -> str:
+        """``text`` redacted, then cut to at most ``limit`` characters (`cut`). Never the other way
+        round: a secret cut in two is no longer recognised, and its first part would show."""
+        return cut(self(text), limit, ellipsis)
+
     def data(self, value: Any) -> Any:
         """A JSON-like value with every text inside redacted (keys included)."""
         if isinstance(value, str):
@@ -249,6 +255,22 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+def cut(text: str, limit: int, ellipsis: str = "…") -> str:
+    """A redacted ``text`` cut to at most ``limit`` characters, ``ellipsis`` included when cut.
+
+    A cut inside a `REDACTED` marker moves to the marker's start: a reader takes
+    ``[REDAC`` for text of the answer. Only for redacted text (`Redactor.shorten`): cutting a
+    text before redacting it leaves the part of a secret before the cut unrecognised.
+    """
+    if len(text) <= limit:
+        return text
+    end = max(limit - len(ellipsis), 0)
+    marker = text.rfind(REDACTED, max(end - len(REDACTED) + 1, 0), end + len(REDACTED) - 1)
+    if 0 <= marker < end < marker + len(REDACTED):
+        end = marker
+    return text[:end] + ellipsis
 
 
 def header_secrets(name: str, value: str) -> list[str]:
