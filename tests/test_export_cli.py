@@ -22,6 +22,7 @@ from backend import (
 from click.testing import CliRunner
 
 from exportdsl.cli.main import main
+from exportdsl.export.redact import REDACTED
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -337,3 +338,23 @@ def test_a_secret_cut_by_a_shortened_answer_shows_no_part(
         response = json.loads(out)["response"]
         assert response["truncated"] and response["body"] == "x" * padding + " "
     assert_no_secret(out, err)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_render_hides_an_env_value_trimmed_in_a_header_and_folded_in_a_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's value goes out trimmed and the URL's host lowercased: both are a form of the
+    `$env` value, and are hidden as it is (issue 10)."""
+    monkeypatch.setenv("HOST", "TenantSecret42.Example")
+    monkeypatch.setenv("TENANT", "\tENVSECRETTENANT")
+    connector = tmp_path / "connector.yaml"
+    connector.write_text(
+        "connector: {id: 3, name: T}\nclient: {id: 5}\nexport:\n  url: https://$env.HOST/x\n"
+        "  headers:\n    X-Tenant: $env.TENANT\n  body: $report.encoded.base64\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
+    assert code == 0, err
+    assert f"POST https://{REDACTED}/x" in out and f"X-Tenant: {REDACTED}" in out
+    assert "ENVSECRETTENANT" not in out + err and "tenantsecret42" not in (out + err).lower()

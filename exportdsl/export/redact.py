@@ -315,6 +315,29 @@ def _number_text(number: int | float) -> str:
 
 
 def _forms(secret: str) -> set[_Form]:
+    """Every form of the secret (`_encoded_forms`), of its trimmed form, and, as a carrier that
+    folds case shows them, of their lowercase (`_variants`)."""
+    exact, folded = _variants(secret)
+    forms: set[_Form] = set()
+    for variant in exact:
+        forms |= _encoded_forms(variant)
+    for variant in folded:
+        forms |= _literal_forms_of(variant)
+    return forms
+
+
+def _variants(secret: str) -> tuple[set[str], set[str]]:
+    """The texts that give a secret away: the secret and its trimmed form (a header's value is
+    trimmed before it is sent: ``$'\tSECRET'`` goes out as ``SECRET``), and apart, the lowercase of
+    each (a URL's host is folded to lowercase: ``$env.HOST`` of ``Tenant42.Example`` goes out as
+    ``tenant42.example``). Lowercase ones show only where case was folded, never encoded further
+    (base64 of a folded host is no template's), so they get the literal forms alone. Too short
+    ones are dropped (`MIN_SECRET_LENGTH`)."""
+    exact = {text for text in (secret, secret.strip()) if len(text) >= MIN_SECRET_LENGTH}
+    return exact, {text.lower() for text in exact} - exact
+
+
+def _encoded_forms(secret: str) -> set[_Form]:
     """The secret's spelling, and as literals its usual encodings (replaced in the order of their
     length with the rest: a Basic credential goes whole before its password's base64 inside it)
     and the base64 of each form a template can put it in."""
@@ -340,6 +363,15 @@ def _forms(secret: str) -> set[_Form]:
 
 
 def _literal_forms(value: str) -> set[_Form]:
+    """The literal forms (`_literal_forms_of`) of a value and of its trimmed form (`_variants`);
+    not of their lowercase: a literal never enters a template, so never a URL's host."""
+    forms: set[_Form] = set()
+    for variant in _variants(value)[0]:
+        forms |= _literal_forms_of(variant)
+    return forms
+
+
+def _literal_forms_of(value: str) -> set[_Form]:
     """A value an answer or a log shows as is or escaped, never base64-encoded: its spelling."""
     long_enough: set[_Form] = {
         form for form in _literal_strings(value) if len(form) >= MIN_SECRET_LENGTH
