@@ -21,6 +21,7 @@ from backend import (
 )
 from click.testing import CliRunner
 
+from exportdsl.cli.export import SHOWN_BODY_BYTES
 from exportdsl.cli.main import main
 from exportdsl.export.redact import REDACTED
 
@@ -358,3 +359,25 @@ def test_render_hides_an_env_value_trimmed_in_a_header_and_folded_in_a_host(
     assert code == 0, err
     assert f"POST https://{REDACTED}/x" in out and f"X-Tenant: {REDACTED}" in out
     assert "ENVSECRETTENANT" not in out + err and "tenantsecret42" not in (out + err).lower()
+
+
+def test_json_hides_a_secret_cut_when_the_answer_was_read(
+    tmp_path: Path, real_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer is read up to 1 MiB, before it is redacted: when it ends in the first part of a
+    secret and its redacted body fits in --json, that part must not show (a long key echoed over
+    and over redacts to little)."""
+    key = "K" + "".join(f"{number:03d}" for number in range(134))  # 403 characters
+    monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("API_KEY", key)
+    echo = (key + " ").encode() * (
+        (1 << 20) // (len(key) + 1) + 2
+    )  # read up to 1 MiB: cut in a key
+    real_backend.on("/report", Reply(500, body=echo, headers={"Content-Type": "text/plain"}))
+    connector = write_connector(tmp_path, real_backend.base_url, token=False)
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), "--json")
+    assert code == 1, err
+    response = json.loads(out)["response"]
+    assert response["truncated"] and response["body"].startswith(f"{REDACTED} {REDACTED} ")
+    assert len(response["body"]) < SHOWN_BODY_BYTES  # not cut by --json: the read cut shows
+    assert key[:20] not in out + err

@@ -320,6 +320,8 @@ def _answer_json(answer: Answer, redact: Redactor) -> dict[str, Any]:
     from exportdsl.export.redact import cut
 
     body = redact(answer.body.decode("utf-8", "replace"))
+    if answer.truncated:  # cut at reading, before it was redacted: it may end in part of a secret
+        body = redact.without_cut_off_tail(body)
     fits = body.encode("utf-8", "surrogatepass")[:SHOWN_BODY_BYTES].decode("utf-8", "ignore")
     shown = cut(body, len(fits), ellipsis="")
     return {

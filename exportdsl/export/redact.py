@@ -246,6 +246,14 @@ class Redactor:
         round: a secret cut in two is no longer recognised, and its first part would show."""
         return cut(self(text), limit, ellipsis)
 
+    def without_cut_off_tail(self, text: str) -> str:
+        """A redacted ``text`` whose original was cut before it was redacted (an answer read up to
+        `sending.MAX_ANSWER_BYTES`), without its last characters: it may end in the first part of
+        a secret, which is no longer recognised. As many go as the longest secret takes, spelled
+        in the widest escape; hiding a little of a cut-off answer's end costs nothing."""
+        longest = max((_reach(form) for form in self.ordered_forms()), default=0)
+        return cut(text, max(len(text) - _WIDEST_ESCAPE * longest, 0), ellipsis="")
+
     def data(self, value: Any) -> Any:
         """A JSON-like value with every text inside redacted (keys included)."""
         if isinstance(value, str):
@@ -400,6 +408,7 @@ _ESCAPE = re.compile(
     r"|\\(?P<short>[\"\\/bfnrt])"
     r"|&(?:(?P<named>amp|lt|gt|quot|apos)|#(?P<decimal>[0-9]{1,7})|#[xX](?P<hex>[0-9A-Fa-f]{1,6}));"
 )
+_WIDEST_ESCAPE = len("\\uD83D\\uDE00")  # text one decoded character may take (or %F0%9F%98%80)
 _SHORT_ESCAPES = {
     '"': '"',
     "\\": "\\",
