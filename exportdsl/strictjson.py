@@ -13,7 +13,7 @@ import json
 import math
 from typing import NoReturn
 
-__all__ = ["MAX_INTEGER_DIGITS", "NumberError", "loads"]
+__all__ = ["MAX_INTEGER_DIGITS", "NumberError", "loads", "loads_with_pairs"]
 
 MAX_INTEGER_DIGITS = 300
 """Longer integers are refused: they cannot become a finite double (the limit is ~1.8e308), and no
@@ -37,6 +37,26 @@ def loads(text: str) -> object:
     return json.loads(
         text, parse_constant=_refuse_constant, parse_int=_integer, parse_float=_finite_float
     )
+
+
+def loads_with_pairs(text: str) -> tuple[object, list[tuple[str, object]]]:
+    """`loads`, and every name-value pair of every object in ``text``, a repeated name's every
+    value included (the decoded object keeps only the last): a reader that must know every value
+    (the redactor, of a token answer) cannot take them from the object alone."""
+    pairs: list[tuple[str, object]] = []
+
+    def keep(found: list[tuple[str, object]]) -> dict[str, object]:
+        pairs.extend(found)
+        return dict(found)
+
+    value = json.loads(
+        text,
+        object_pairs_hook=keep,
+        parse_constant=_refuse_constant,
+        parse_int=_integer,
+        parse_float=_finite_float,
+    )
+    return value, pairs
 
 
 def _refuse_constant(name: str) -> NoReturn:

@@ -21,7 +21,9 @@ from backend import (
 )
 from click.testing import CliRunner
 
+from exportdsl.cli.export import SHOWN_BODY_BYTES
 from exportdsl.cli.main import main
+from exportdsl.export.redact import REDACTED
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -310,3 +312,72 @@ def test_export_help_says_the_token_request_may_be_a_get() -> None:
     code, out, _ = invoke("export", "--help")
     text = " ".join(out.split())
     assert code == 0 and "token POST" not in text and "POST or GET" in text
+
+
+@pytest.mark.usefixtures("secrets_in_env")
+@pytest.mark.parametrize(
+    ("padding", "as_json"),
+    [
+        (190, False),  # the XD600 excerpt (200 characters) ends inside the secret
+        (190, True),  # the same in --json's error.message
+        ((64 << 10) - 8, True),  # --json's response.body (64 KiB) ends inside it
+    ],
+)
+def test_a_secret_cut_by_a_shortened_answer_shows_no_part(
+    tmp_path: Path, real_backend: Backend, padding: int, as_json: bool
+) -> None:
+    """The answer is redacted whole, then cut: cut first, the secret's first part is no longer
+    recognised and shows (issue 10: "api-K3Y-" was printed)."""
+    body = ("x" * padding + " " + API_KEY).encode()
+    real_backend.on("/report", Reply(401, body=body, headers={"Content-Type": "text/plain"}))
+    connector = write_connector(tmp_path, real_backend.base_url, token=False)
+    flags = ["--json"] if as_json else []
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), *flags)
+    assert code == 1 and "answered 401" in out + err
+    assert API_KEY[:8] not in out + err
+    if as_json and padding > 200:
+        response = json.loads(out)["response"]
+        assert response["truncated"] and response["body"] == "x" * padding + " "
+    assert_no_secret(out, err)
+
+
+@pytest.mark.usefixtures("no_network")
+def test_render_hides_an_env_value_trimmed_in_a_header_and_folded_in_a_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header's value goes out trimmed and the URL's host lowercased: both are a form of the
+    `$env` value, and are hidden as it is (issue 10)."""
+    monkeypatch.setenv("HOST", "TenantSecret42.Example")
+    monkeypatch.setenv("TENANT", "\tENVSECRETTENANT")
+    connector = tmp_path / "connector.yaml"
+    connector.write_text(
+        "connector: {id: 3, name: T}\nclient: {id: 5}\nexport:\n  url: https://$env.HOST/x\n"
+        "  headers:\n    X-Tenant: $env.TENANT\n  body: $report.encoded.base64\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke("render", str(connector), str(SAMPLE_CHAT))
+    assert code == 0, err
+    assert f"POST https://{REDACTED}/x" in out and f"X-Tenant: {REDACTED}" in out
+    assert "ENVSECRETTENANT" not in out + err and "tenantsecret42" not in (out + err).lower()
+
+
+def test_json_hides_a_secret_cut_when_the_answer_was_read(
+    tmp_path: Path, real_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer is read up to 1 MiB, before it is redacted: when it ends in the first part of a
+    secret and its redacted body fits in --json, that part must not show (a long key echoed over
+    and over redacts to little)."""
+    key = "K" + "".join(f"{number:03d}" for number in range(134))  # 403 characters
+    monkeypatch.setenv("CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv("API_KEY", key)
+    echo = (key + " ").encode() * (
+        (1 << 20) // (len(key) + 1) + 2
+    )  # read up to 1 MiB: cut in a key
+    real_backend.on("/report", Reply(500, body=echo, headers={"Content-Type": "text/plain"}))
+    connector = write_connector(tmp_path, real_backend.base_url, token=False)
+    code, out, err = invoke("export", str(connector), str(SAMPLE_CHAT), "--json")
+    assert code == 1, err
+    response = json.loads(out)["response"]
+    assert response["truncated"] and response["body"].startswith(f"{REDACTED} {REDACTED} ")
+    assert len(response["body"]) < SHOWN_BODY_BYTES  # not cut by --json: the read cut shows
+    assert key[:20] not in out + err

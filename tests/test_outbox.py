@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backend import API_KEY, ENV, SAMPLE_CHAT, Backend, Reply, make_plan
 
+from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.groupcommit import GroupCommitter
-from exportdsl.delivery.outbox import Incoming, Outbox, Schedule
+from exportdsl.delivery.outbox import MAX_ERROR_CHARS, Incoming, Outbox, Schedule
 from exportdsl.errors import OutboxError
+from exportdsl.export.redact import REDACTED
 from exportdsl.vocabulary import DeliveryStatus
 
 PENDING, DELIVERED, DEAD = DeliveryStatus
@@ -276,3 +279,35 @@ def test_a_worker_survives_a_failing_database(
         time.sleep(0.05)
     assert pool.alive() == 1
     pool.stop()
+
+
+def test_a_stored_error_holds_no_part_of_a_secret_cut_in_its_excerpt(
+    outbox: Outbox, real_backend: Backend
+) -> None:
+    """A failed attempt's error as the outbox keeps it (and `queue list`, `queue show` and the
+    serve log print it): the back end's answer quoted in it is redacted before it is cut, so no
+    first part of a secret at the cut shows (issue 10)."""
+    real_backend.on(
+        "/report",
+        Reply(
+            401, body=b"x" * 190 + b" " + API_KEY.encode(), headers={"Content-Type": "text/plain"}
+        ),
+    )
+    plan = make_plan(real_backend.base_url, token=False)
+    deliver = ExportDeliverer({"acme": plan}, env=ENV)
+    outbox.accept_many([chat(1)])
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    result = deliver(delivery, SAMPLE_CHAT.read_bytes())
+    outbox.fail(delivery, "w", result.error, status=result.status, permanent=result.permanent)
+    stored = outbox.deliveries()[0].last_error
+    assert stored is not None and "answered 401" in stored and "x …" in stored
+    assert API_KEY[:8] not in stored
+
+
+def test_a_stored_error_is_never_cut_inside_a_redaction_marker(outbox: Outbox) -> None:
+    outbox.accept_many([chat(1)])
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    outbox.fail(delivery, "w", "e" * (MAX_ERROR_CHARS - 4) + REDACTED + "tail")
+    assert outbox.deliveries()[0].last_error == "e" * (MAX_ERROR_CHARS - 4) + "…"

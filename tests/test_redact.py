@@ -14,7 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exportdsl.export.exporter import Exporter
-from exportdsl.export.redact import REDACTED, Redactor, SecretSet, guard_logs, is_sensitive_name
+from exportdsl.export.redact import (
+    REDACTED,
+    Redactor,
+    SecretSet,
+    cut,
+    guard_logs,
+    is_sensitive_name,
+)
 from exportdsl.export.results import ExportResult
 from exportdsl.export.timing import Timing
 from exportdsl.vocabulary import Phase
@@ -281,3 +288,38 @@ def test_a_secret_percent_encoded_next_to_bytes_that_are_not_utf8_is_found() -> 
     secret = "pässwörd€😀x"
     redact = Redactor([secret])
     assert redact(f"%ff{quote(secret)}%c3 end") == f"%ff{REDACTED}%c3 end"
+
+
+@pytest.mark.parametrize("secret", ["\tENVSECRETTENANT", "  TENANTSECRET9  ", "SECRETLINE\r\n"])
+def test_a_secret_is_hidden_trimmed_too(secret: str) -> None:
+    """A header's value is trimmed before it is sent, and a back end echoes what it got: the
+    trimmed form of every secret is a secret too, however it was made known."""
+    trimmed = secret.strip()
+    line = f"X-Tenant: {trimmed}; {quote(trimmed)}"
+    assert Redactor([secret])(line) == f"X-Tenant: {REDACTED}; {REDACTED}"
+    literal = Redactor()
+    literal.add_literal(secret)
+    assert trimmed not in literal(line)
+    included = Redactor()
+    included.include(SecretSet([secret]))
+    assert trimmed not in included(line)
+
+
+def test_a_secret_is_hidden_in_lowercase_too() -> None:
+    """A URL's host is folded to lowercase before it is sent (and so shown): an `$env` value in it
+    must not show folded either."""
+    redact = Redactor(["TenantSecret42.Example"])
+    assert redact("POST https://tenantsecret42.example/x") == f"POST https://{REDACTED}/x"
+    assert redact("Host: TenantSecret42.Example") == f"Host: {REDACTED}"
+    included = Redactor()
+    included.include(SecretSet(["TenantSecret42.Example"]))
+    assert included("tenantsecret42.example") == REDACTED
+
+
+def test_cut_never_leaves_a_marker_cut_open() -> None:
+    text = f"ab{REDACTED}cd"
+    assert cut(text, 100) == text
+    for limit in range(3, 3 + len(REDACTED)):  # the cut (before the ellipsis) inside the marker
+        assert cut(text, limit) == "ab…"
+    assert cut(text, 3 + len(REDACTED)) == f"ab{REDACTED}…"
+    assert cut(text, 2) == "a…"

@@ -172,6 +172,58 @@ def test_export_json_never_shows_a_form_encoded_token(
     assert json.loads(result.stdout.splitlines()[0])["phases"]["token"]["status"] == 200
 
 
+@pytest.mark.parametrize(
+    ("reply", "unused"),
+    [
+        (  # JSON keeps the last copy: the first is the one not used
+            Reply(
+                200,
+                body=b'{"access_token": "SECRETVALdup", "access_token": "SECRETVALdup2",'
+                b' "nested": {"key": "NESTEDdupONE", "key": "NESTEDdupTWO"},'
+                b' "list": {"l": ["LISTdupONE"], "l": ["LISTdupTWO"]}}',
+                headers={"Content-Type": "application/json"},
+            ),
+            ["SECRETVALdup", "NESTEDdupONE", "LISTdupONE"],
+        ),
+        (  # a form keeps the first copy: the second is the one not used
+            Reply(
+                200, body=b"access_token=SECRETVALform1&access_token=SECRETVALform2", headers=FORM
+            ),
+            ["SECRETVALform2"],
+        ),
+    ],
+    ids=["json", "form"],
+)
+def test_every_copy_of_a_repeated_field_is_secret(
+    tmp_path: Path, real_backend: Backend, reply: Reply, unused: list[str]
+) -> None:
+    """A back end that repeats a field in its token answer may use, or echo, the copy that was not
+    read: every value of every pair is hidden, not only those the parsed fields keep (issue 10)."""
+    real_backend.on("/token", reply)
+    real_backend.on("/report", Reply(502, body=reply.body))  # echoes the token answer
+    connector = tmp_path / "connector.yaml"
+    connector.write_text(connector_text(real_backend.base_url), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["export", "--json", str(connector), str(SAMPLE_CHAT)], env=ENV
+    )
+    assert result.exit_code == 1, result.output
+    shown = result.stdout + result.stderr
+    assert json.loads(result.stdout)["response"]["status"] == 502
+    for value in unused:
+        assert_hidden(value, shown)
+
+
+def test_every_pair_is_read_with_the_number_checks_kept() -> None:
+    from exportdsl import strictjson
+
+    value, pairs = strictjson.loads_with_pairs('{"a": "1st", "b": {"a": 2}, "a": "2nd"}')
+    assert value == {"a": "2nd", "b": {"a": 2}}
+    assert ("a", "1st") in pairs and ("a", "2nd") in pairs and ("a", 2) in pairs
+    for text in ('{"a": NaN}', '{"a": 1e999}', '{"a": ' + "9" * 400 + "}"):
+        with pytest.raises(strictjson.NumberError):
+            strictjson.loads_with_pairs(text)
+
+
 # -- numbers and lifetimes (item 5) ----------------------------------------------------------------
 
 

@@ -273,7 +273,7 @@ def result_json(result: ExportResult, path: Path, redact: Redactor) -> dict[str,
         "idempotency_key": result.idempotency_key,
         "seconds": round(result.seconds, 4),
         "phases": phases,
-        "response": _answer_json(answers[-1]) if answers else None,
+        "response": _answer_json(answers[-1], redact) if answers else None,
         "error": _error_json(error) if error else None,
     }
     redacted: dict[str, Any] = redact.data(outcome)
@@ -314,13 +314,21 @@ def _unusable_connector_json(connector: Path, path: Path, error: ExportDslError)
     }
 
 
-def _answer_json(answer: Answer) -> dict[str, Any]:
-    body = answer.body[:SHOWN_BODY_BYTES]
+def _answer_json(answer: Answer, redact: Redactor) -> dict[str, Any]:
+    """The back end's answer, its body redacted whole before it is cut to `SHOWN_BODY_BYTES`: a
+    secret cut in two is no longer recognised, and its first part would show."""
+    from exportdsl.export.redact import cut
+
+    body = redact(answer.body.decode("utf-8", "replace"))
+    if answer.truncated:  # cut at reading, before it was redacted: it may end in part of a secret
+        body = redact.without_cut_off_tail(body)
+    fits = body.encode("utf-8", "surrogatepass")[:SHOWN_BODY_BYTES].decode("utf-8", "ignore")
+    shown = cut(body, len(fits), ellipsis="")
     return {
         "status": answer.status,
         "headers": dict(answer.headers),
-        "body": body.decode("utf-8", "replace"),
-        "truncated": answer.truncated or len(answer.body) > SHOWN_BODY_BYTES,
+        "body": shown,
+        "truncated": answer.truncated or len(shown) < len(body),
     }
 
 

@@ -20,9 +20,12 @@ from pathlib import Path
 
 from exportdsl.delivery.database import Database
 from exportdsl.errors import OutboxError
+from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
-__all__ = ["Accepted", "Delivery", "Incoming", "Outbox", "Queue", "Schedule"]
+__all__ = ["MAX_ERROR_CHARS", "Accepted", "Delivery", "Incoming", "Outbox", "Queue", "Schedule"]
+
+MAX_ERROR_CHARS = 2000  # of a failed attempt's (redacted) error, as stored
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,7 @@ class Outbox(Queue):
                 (
                     new_status,
                     now + (delay or 0),
-                    error[:2000],
+                    cut(error, MAX_ERROR_CHARS),  # redacted already: no marker cut open
                     status,
                     now if delay is None else None,
                     delivery.id,

@@ -148,7 +148,7 @@ class Exporter:
                 )
             answer = self._export_phase(export, variables, key, result.begin(Phase.EXPORT))
         if not 200 <= answer.status < 300:
-            raise refused(Phase.EXPORT, answer, exported.attempts)
+            raise refused(Phase.EXPORT, answer, exported.attempts, self.redact)
         result.failed_phase = None
 
     def _export_phase(

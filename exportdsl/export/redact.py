@@ -41,6 +41,7 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "Redactor",
     "SecretSet",
+    "cut",
     "guard_logs",
     "header_secrets",
     "is_sensitive_name",
@@ -240,6 +241,19 @@ class Redactor:
                 text = text.replace(form, REDACTED)
         return _redact_spellings(text, spellings) if spellings else text
 
+    def shorten(self, text: str, limit: int, ellipsis: str = "…") -> str:
+        """``text`` redacted, then cut to at most ``limit`` characters (`cut`). Never the other way
+        round: a secret cut in two is no longer recognised, and its first part would show."""
+        return cut(self(text), limit, ellipsis)
+
+    def without_cut_off_tail(self, text: str) -> str:
+        """A redacted ``text`` whose original was cut before it was redacted (an answer read up to
+        `sending.MAX_ANSWER_BYTES`), without its last characters: it may end in the first part of
+        a secret, which is no longer recognised. As many go as the longest secret takes, spelled
+        in the widest escape; hiding a little of a cut-off answer's end costs nothing."""
+        longest = max((_reach(form) for form in self.ordered_forms()), default=0)
+        return cut(text, max(len(text) - _WIDEST_ESCAPE * longest, 0), ellipsis="")
+
     def data(self, value: Any) -> Any:
         """A JSON-like value with every text inside redacted (keys included)."""
         if isinstance(value, str):
@@ -249,6 +263,22 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value
+
+
+def cut(text: str, limit: int, ellipsis: str = "…") -> str:
+    """A redacted ``text`` cut to at most ``limit`` characters, ``ellipsis`` included when cut.
+
+    A cut inside a `REDACTED` marker moves to the marker's start: a reader takes
+    ``[REDAC`` for text of the answer. Only for redacted text (`Redactor.shorten`): cutting a
+    text before redacting it leaves the part of a secret before the cut unrecognised.
+    """
+    if len(text) <= limit:
+        return text
+    end = max(limit - len(ellipsis), 0)
+    marker = text.rfind(REDACTED, max(end - len(REDACTED) + 1, 0), end + len(REDACTED) - 1)
+    if 0 <= marker < end < marker + len(REDACTED):
+        end = marker
+    return text[:end] + ellipsis
 
 
 def header_secrets(name: str, value: str) -> list[str]:
@@ -293,6 +323,29 @@ def _number_text(number: int | float) -> str:
 
 
 def _forms(secret: str) -> set[_Form]:
+    """Every form of the secret (`_encoded_forms`), of its trimmed form, and, as a carrier that
+    folds case shows them, of their lowercase (`_variants`)."""
+    exact, folded = _variants(secret)
+    forms: set[_Form] = set()
+    for variant in exact:
+        forms |= _encoded_forms(variant)
+    for variant in folded:
+        forms |= _literal_forms_of(variant)
+    return forms
+
+
+def _variants(secret: str) -> tuple[set[str], set[str]]:
+    """The texts that give a secret away: the secret and its trimmed form (a header's value is
+    trimmed before it is sent: ``$'\tSECRET'`` goes out as ``SECRET``), and apart, the lowercase of
+    each (a URL's host is folded to lowercase: ``$env.HOST`` of ``Tenant42.Example`` goes out as
+    ``tenant42.example``). Lowercase ones show only where case was folded, never encoded further
+    (base64 of a folded host is no template's), so they get the literal forms alone. Too short
+    ones are dropped (`MIN_SECRET_LENGTH`)."""
+    exact = {text for text in (secret, secret.strip()) if len(text) >= MIN_SECRET_LENGTH}
+    return exact, {text.lower() for text in exact} - exact
+
+
+def _encoded_forms(secret: str) -> set[_Form]:
     """The secret's spelling, and as literals its usual encodings (replaced in the order of their
     length with the rest: a Basic credential goes whole before its password's base64 inside it)
     and the base64 of each form a template can put it in."""
@@ -318,6 +371,15 @@ def _forms(secret: str) -> set[_Form]:
 
 
 def _literal_forms(value: str) -> set[_Form]:
+    """The literal forms (`_literal_forms_of`) of a value and of its trimmed form (`_variants`);
+    not of their lowercase: a literal never enters a template, so never a URL's host."""
+    forms: set[_Form] = set()
+    for variant in _variants(value)[0]:
+        forms |= _literal_forms_of(variant)
+    return forms
+
+
+def _literal_forms_of(value: str) -> set[_Form]:
     """A value an answer or a log shows as is or escaped, never base64-encoded: its spelling."""
     long_enough: set[_Form] = {
         form for form in _literal_strings(value) if len(form) >= MIN_SECRET_LENGTH
@@ -346,6 +408,7 @@ _ESCAPE = re.compile(
     r"|\\(?P<short>[\"\\/bfnrt])"
     r"|&(?:(?P<named>amp|lt|gt|quot|apos)|#(?P<decimal>[0-9]{1,7})|#[xX](?P<hex>[0-9A-Fa-f]{1,6}));"
 )
+_WIDEST_ESCAPE = len("\\uD83D\\uDE00")  # text one decoded character may take (or %F0%9F%98%80)
 _SHORT_ESCAPES = {
     '"': '"',
     "\\": "\\",

@@ -26,9 +26,9 @@ import httpx
 
 from exportdsl.connector.model import RetryPolicy
 from exportdsl.errors import ExportDslError, ExportError, RenderError, TokenAnswerError
+from exportdsl.export.redact import Redactor
 from exportdsl.export.results import Answer, PhaseResult
 from exportdsl.export.timing import Timing
-from exportdsl.source import shorten
 from exportdsl.vocabulary import Phase
 
 __all__ = [
@@ -246,9 +246,11 @@ def read_answer(response: httpx.Response, deadline: float) -> Answer:
 # -- errors ------------------------------------------------------------------------------------
 
 
-def refused(phase: Phase, answer: Answer, attempts: int) -> ExportError:
+def refused(phase: Phase, answer: Answer, attempts: int, redact: Redactor) -> ExportError:
     """The error for a final answer that is not a 2xx (the token phase describes its own unusable
-    answers without quoting them: `tokens.read_token_answer`)."""
+    answers without quoting them: `tokens.read_token_answer`). The excerpt of the answer is
+    redacted before it is cut (`Redactor.shorten`): a secret cut in two would show its first
+    part, as the redaction of the whole error later no longer recognises it."""
     where = f"{phase} request: the back end answered {answer.status} {answer.reason}".rstrip()
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if 300 <= answer.status < 400:
@@ -258,7 +260,7 @@ def refused(phase: Phase, answer: Answer, attempts: int) -> ExportError:
             hint="redirects are never followed; set the final URL in the connector",
         )
     content_type = answer.header("content-type") or "no content type"
-    body = shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
+    body = redact.shorten(answer.text.strip(), SHOWN_ANSWER_CHARS) or "(empty body)"
     return ExportError(
         f"{where} ({content_type}){tries}; expected a 2xx answer: {body}",
         hint=_status_hint(answer.status),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "TokenPhase",
     "expires_in_seconds",
     "form_fields",
+    "form_pairs",
     "lifetime",
     "read_token_answer",
 ]
@@ -98,6 +99,7 @@ _PUBLIC_HEADERS = frozenset(
     }
 )
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_Pairs = Sequence[tuple[str, object]]  # an answer's name-value pairs, a repeated name's every one
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]{0,63}/[A-Za-z0-9][\w.+-]{0,63}")
 _FORM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
@@ -200,8 +202,8 @@ def read_token_answer(answer: Answer, attempts: int, redact: Redactor) -> Token:
     describes it (status, content type, length) without quoting any of it."""
     text = answer.body.decode("utf-8-sig", "replace")  # a byte order mark is no part of the JSON
     content_type = answer.header("content-type") or ""
-    fields, problem = _parse_fields(text, content_type)
-    secrets = _answer_secrets(answer, text, fields)
+    fields, pairs, problem = _parse_fields(text, content_type)
+    secrets = _answer_secrets(answer, text, fields, pairs)
     redact.include(secrets)
     if not 200 <= answer.status < 300 or fields is None:
         raise _unusable(answer, attempts, fields, problem)
@@ -216,29 +218,37 @@ def read_token_answer(answer: Answer, attempts: int, redact: Redactor) -> Token:
 # -- reading the answer ------------------------------------------------------------------------
 
 
-def _parse_fields(text: str, content_type: str) -> tuple[Any, str]:
-    """The answer's fields (``.body.JSON``) and, when there are none, why: JSON whatever the type
+def _parse_fields(text: str, content_type: str) -> tuple[Any, _Pairs, str]:
+    """The answer's fields (``.body.JSON``), every name-value pair of them (a repeated name's
+    every value: the fields keep one) and, when there are none, why: JSON whatever the type
     says (servers label JSON text/plain or text/html), else form-encoded pairs when the type says
     so or does not say otherwise (text/plain, none)."""
     try:
-        return strictjson.loads(text), ""
+        return (*strictjson.loads_with_pairs(text), "")
     except strictjson.NumberError:  # its message quotes the number: an answer's, so not shown
-        return None, _NUMBER_PROBLEM
+        return None, [], _NUMBER_PROBLEM
     except RecursionError:
-        return None, "its JSON is nested too deeply"
+        return None, [], "its JSON is nested too deeply"
     except ValueError:
         pass
     media = content_type.partition(";")[0].strip().lower()
     if media in (_FORM_TYPE, "text/plain", ""):
-        form = form_fields(text.strip(), strict_names=media != _FORM_TYPE)
-        if form is not None:
-            return form, ""
-    return None, ""
+        pairs = form_pairs(text.strip(), strict_names=media != _FORM_TYPE)
+        if pairs is not None:
+            return _first_values(pairs), pairs, ""
+    return None, [], ""
 
 
 def form_fields(text: str, strict_names: bool = True) -> dict[str, str] | None:
     """``name=value&…`` as fields (a repeated name keeps its first value); None when the text is
-    not one. Under a type that does not say form, the names must look like names, so plain text
+    not one (`form_pairs`)."""
+    pairs = form_pairs(text, strict_names)
+    return None if pairs is None else _first_values(pairs)
+
+
+def form_pairs(text: str, strict_names: bool = True) -> list[tuple[str, str]] | None:
+    """``name=value&…`` as its pairs, a repeated name's every one; None when the text is not
+    one. Under a type that does not say form, the names must look like names, so plain text
     or a page with an ``=`` in it is not taken for a form."""
     if "=" not in text:
         return None
@@ -248,17 +258,25 @@ def form_fields(text: str, strict_names: bool = True) -> dict[str, str] | None:
         return None
     if strict_names and not all(_FORM_NAME.fullmatch(name) for name, _ in pairs):
         return None
+    return pairs
+
+
+def _first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for name, value in pairs:
         fields.setdefault(name, value)
     return fields
 
 
-def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
+def _answer_secrets(answer: Answer, text: str, fields: Any, pairs: _Pairs) -> SecretSet:
     """Every value of a token answer: each field (but the few that hold no secret: token_type,
-    expires_in, scope, …, and an OAuth error code), each header's (but the protocol's own:
+    expires_in, scope, …, and an OAuth error code), each value of a repeated field too (the fields
+    keep one; the back end may use, or echo, another), each header's (but the protocol's own:
     Content-Type, Date, …), and, when the body has no fields to tell them apart, the whole body."""
-    values = [value for value in json_secrets(fields, sensitive=True) if value not in _OAUTH_ERRORS]
+    found = json_secrets(fields, sensitive=True)
+    for name, value in pairs:  # objects below have their own pairs: not walked again
+        found += json_secrets({name: _without_objects(value)}, sensitive=True)
+    values = [value for value in dict.fromkeys(found) if value not in _OAUTH_ERRORS]
     for name, value in answer.headers:  # $tokenResponse.headers.<name> may go in a template too
         if name.lower() not in _PUBLIC_HEADERS:  # a redirect's Location may carry a code, say
             values += [value, *header_secrets(name, value)]
@@ -268,6 +286,16 @@ def _answer_secrets(answer: Answer, text: str, fields: Any) -> SecretSet:
     lines = body.splitlines()[:_HIDDEN_LINES] if fields is None and "\n" in body else []
     whole = [body, *(line.strip() for line in lines)] if fields is None else []
     return SecretSet(values, literals=[*whole, *_odd_names(fields)])
+
+
+def _without_objects(value: object) -> object:
+    """``value`` with every object in it left out: each object's pairs are listed on their own, so
+    walking them again below each of their parents would cost the depth times over."""
+    if isinstance(value, Mapping):
+        return None
+    if isinstance(value, list):
+        return [_without_objects(item) for item in value]
+    return value
 
 
 def _odd_names(value: Any) -> list[str]:
