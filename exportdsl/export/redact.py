@@ -233,13 +233,16 @@ class Redactor:
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        spellings = []
-        for form in self.ordered_forms():
-            if isinstance(form, _Spelling):
-                spellings.append(form.canonical)
-            elif form in text:
+        forms = self.ordered_forms()
+        # Spellings first: a literal form found first could take the '\\' of an escape that spells
+        # the secret's next character (``…\\u005c``) and leave the rest to show.
+        spellings = [form.canonical for form in forms if isinstance(form, _Spelling)]
+        if spellings:
+            text = _redact_spellings(text, spellings)
+        for form in forms:
+            if not isinstance(form, _Spelling) and form in text:
                 text = text.replace(form, REDACTED)
-        return _redact_spellings(text, spellings) if spellings else text
+        return text
 
     def shorten(self, text: str, limit: int, ellipsis: str = "…") -> str:
         """``text`` redacted, then cut to at most ``limit`` characters (`cut`). Never the other way
