@@ -22,7 +22,7 @@ from exportdsl.compiler.values import describe_missing
 from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
-from exportdsl.source import Location, shorten
+from exportdsl.source import Location
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 __all__ = [
@@ -110,7 +110,10 @@ def _check_url(name: str, url: str) -> None:
     match = _AUTHORITY.match(url)
     host = match.group(1).rpartition("@")[2] if match else ""  # without user info
     if not host or host.startswith(":"):
-        raise RenderError(f"{name}: {shorten(url)!r} is not an http or https URL with a host")
+        raise RenderError(  # the URL is not quoted: a value in it may be a secret, cut unrecognised
+            f"{name}: the URL is not an http or https URL with a host",
+            hint="check the values before its path; nothing was sent",
+        )
     port = port_of(host)
     if port is not None and not 0 < port <= _MAX_PORT:
         raise RenderError(  # the port is not quoted: it may come from a secret
