@@ -225,7 +225,7 @@ _HEAD = "connector: {id: 1, name: n}\nclient: {id: 1}\n"
     [
         (
             "floats.yaml",
-            _HEAD + "pdata: {y: 190:20:30.15, z: 010}\nretry: {backoff: .inf}\n",
+            _HEAD + "pdata: {y: 1.5e3, z: 0x10}\nretry: {backoff: .inf}\n",
             "inf is not a finite number",
         ),
         ("bomb.yaml", _BOMB, "more than 10,000 values"),

@@ -266,7 +266,35 @@ class ShapeReader:
         if problem is not None:
             self.fail(problem, node, "numbers in a connector are finite, of at most 300 digits")
             return None
+        if (
+            not self.json
+            and not node.style
+            and _YAML11_ONLY.get(node.tag, _NEVER).fullmatch(node.value)
+        ):
+            self.fail(
+                f"YAML 1.1 reads {node.value!r} as {_shown_value(value)}, which is seldom what is "
+                "meant",
+                node,
+                f"quote it for the text ('{node.value}'), or write "
+                f"{_shown_value(value)} as it is meant",
+            )
+            return None
         return value
+
+
+# Plain scalars only YAML 1.1 types (YAML 1.2 and JSON read them as text): yes/no/on/off as
+# booleans, a leading 0 as octal, ':' as base 60. `NO` (Norway) became false, an account
+# `0012345` the number 5349, a time `9:30` the number 570: refused, with the quoted form as hint.
+_YAML11_ONLY = {
+    _BOOL: re.compile(r"(?i:yes|no|on|off)"),
+    _INT: re.compile(r"[-+]?0[0-7_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"),
+    _FLOAT: re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"),
+}
+_NEVER = re.compile(r"(?!)")
+
+
+def _shown_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _shown(number: float) -> str:
