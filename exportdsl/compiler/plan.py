@@ -114,6 +114,12 @@ def _check_url(name: str, url: str) -> None:
             f"{name}: the URL is not an http or https URL with a host",
             hint="check the values before its path; nothing was sent",
         )
+    digits = _port_text(host)
+    if digits and not (digits.isascii() and digits.isdigit()):
+        raise RenderError(  # '١٨١٨١', '+18181', '18_181': parsers differ on them; httpx takes some
+            f"{name}: the URL's port is not written in the digits 0-9",
+            hint="check the value that sets the port; nothing was sent",
+        )
     port = port_of(host)
     if port is not None and not 0 < port <= _MAX_PORT:
         raise RenderError(  # the port is not quoted: it may come from a secret
@@ -144,9 +150,15 @@ _MAX_PORT = 65535
 def port_of(host: str) -> int | None:
     """The port a URL's ``host[:port]`` names; None when it names none, or none in digits (the
     client refuses that URL itself)."""
-    port = host.rpartition("]")[2] if host.startswith("[") else host
-    digits = port.rpartition(":")[2] if ":" in port else ""
+    digits = _port_text(host)
     return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+def _port_text(host: str) -> str:
+    """What follows the ':' of a URL's ``host[:port]`` (an IPv6 address in brackets has its own
+    colons); empty when there is no port."""
+    port = host.rpartition("]")[2] if host.startswith("[") else host
+    return port.rpartition(":")[2] if ":" in port else ""
 
 
 # A header value's leading and trailing white space is not part of it (RFC 9110 §5.5: a recipient
