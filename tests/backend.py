@@ -30,6 +30,7 @@ from exportdsl.chat.reader import parse_chat
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.reader import parse_connector
+from exportdsl.errors import ConnectorError
 
 __all__ = [
     "ACCESS_TOKEN",
@@ -271,4 +272,15 @@ def secret_forms(secret: str) -> list[str]:
         json.dumps(secret, ensure_ascii=False)[1:-1],
         base64.b64encode(data).decode(),
         base64.urlsafe_b64encode(data).decode(),
+    ]
+
+
+def loader_diagnostics(text: str) -> list[tuple[int, int, str, str | None]]:
+    """The loader's diagnostics of a connector text that must fail: line, column, message, hint."""
+    with pytest.raises(ConnectorError) as raised:
+        parse_connector(text, "c.yaml")
+    return [
+        (d.location.line, d.location.column, d.message, d.hint)
+        for d in raised.value.diagnostics
+        if d.location is not None
     ]

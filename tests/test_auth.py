@@ -7,13 +7,13 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
-from backend import CLIENT_SECRET, ENV, TOKEN, Backend, Reply, sample_chat
+from backend import CLIENT_SECRET, ENV, TOKEN, Backend, Reply, loader_diagnostics, sample_chat
 
 from exportdsl.cli.export import format_request
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.reader import parse_connector
-from exportdsl.errors import ConnectorError, RenderError
+from exportdsl.errors import RenderError
 from exportdsl.export.dryrun import dry_run
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.timing import Timing
@@ -115,16 +115,6 @@ def test_a_credential_with_a_line_break_is_a_render_error() -> None:
         dry_run(plan_of(text), sample_chat(), env=ENV | {"USER": "jan\nX-Admin: 1"})
 
 
-def diagnostics(text: str) -> list[tuple[int, int, str, str | None]]:
-    with pytest.raises(ConnectorError) as raised:
-        parse_connector(text, "auth.yaml")
-    return [
-        (d.location.line, d.location.column, d.message, d.hint)
-        for d in raised.value.diagnostics
-        if d.location is not None
-    ]
-
-
 @pytest.mark.parametrize(
     ("token", "expected"),
     [
@@ -158,18 +148,20 @@ def diagnostics(text: str) -> list[tuple[int, int, str, str | None]]:
 def test_the_new_keys_are_checked_with_positions(
     token: str, expected: tuple[int, int, str]
 ) -> None:
-    assert expected in [found[:3] for found in diagnostics(connector(token))]
+    assert expected in [found[:3] for found in loader_diagnostics(connector(token))]
 
 
 def test_auth_keys_get_did_you_mean() -> None:
-    found = diagnostics(connector("  auth: {basic: {usename: x, password: $env.CLIENT_SECRET}}"))
+    found = loader_diagnostics(
+        connector("  auth: {basic: {usename: x, password: $env.CLIENT_SECRET}}")
+    )
     assert ("did you mean 'username'?") in [hint for *_, hint in found]
-    found = diagnostics(connector("  auht: {basic: {username: x, password: y}}"))
+    found = loader_diagnostics(connector("  auht: {basic: {username: x, password: y}}"))
     assert "did you mean 'auth'?" in [hint for *_, hint in found]
 
 
 def test_the_report_request_is_never_a_get() -> None:
-    found = diagnostics(connector("", export_extra="  method: GET"))
+    found = loader_diagnostics(connector("", export_extra="  method: GET"))
     assert any("not supported for the export request" in message for _, _, message, _ in found)
 
 

@@ -7,7 +7,15 @@ import ipaddress
 
 import httpx
 import pytest
-from backend import ACCESS_TOKEN, ENV, Backend, Reply, connector_text, sample_chat
+from backend import (
+    ACCESS_TOKEN,
+    ENV,
+    Backend,
+    Reply,
+    connector_text,
+    loader_diagnostics,
+    sample_chat,
+)
 
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.compiler.plan import Plan
@@ -268,13 +276,7 @@ EXAMPLE_HINT = "a host name or an address range: allow_hosts: [crm.internal.exam
 
 def load_errors(allow_hosts: str) -> list[tuple[int, int, str, str | None]]:
     text = f"connector: {{id: 1, name: x}}\nclient: {{id: 2}}\nallow_hosts: {allow_hosts}\n"
-    with pytest.raises(ConnectorError) as raised:
-        parse_connector(text, "hosts.yaml")
-    return [
-        (d.location.line, d.location.column, d.message, d.hint)
-        for d in raised.value.diagnostics
-        if d.location is not None
-    ]
+    return loader_diagnostics(text)
 
 
 def test_allow_hosts_entries_are_checked_with_their_positions() -> None:
