@@ -307,8 +307,21 @@ def test_json_nested_too_deeply() -> None:
 )
 def test_json_numbers_no_receiver_can_read_are_refused(number: str, message: str) -> None:
     (problem,) = place(parse('{"v": $v, "n": ' + number + "}"), "json").problems
-    assert problem.message == f"the body's JSON has a number no receiver can read: {message}"
+    assert (problem.code, problem.message) == (
+        "XD210",
+        f"the body's JSON has a number no receiver can read: {message}",
+    )
+    assert problem.hint == "write the number as text in quotes, or leave it out"
     assert (problem.span.start, problem.span.end) == (15, 15 + len(number))
+
+
+@pytest.mark.parametrize(
+    ("body", "start"),
+    [("1e999", 0), ('{"a": 1e999, "b": [1e999]}', 6)],  # the number alone; the first of two
+)
+def test_the_number_no_receiver_can_read_is_pointed_at(body: str, start: int) -> None:
+    (problem,) = place(parse(body), "json").problems
+    assert (problem.span.start, problem.span.end) == (start, start + 5)
 
 
 def test_the_longest_json_integer_a_receiver_can_read_is_taken() -> None:
