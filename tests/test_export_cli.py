@@ -95,6 +95,25 @@ def test_render_full_with_a_token_response(tmp_path: Path) -> None:
     assert_no_secret(out, err)
 
 
+@pytest.mark.usefixtures("no_network")
+def test_render_shows_a_non_ascii_header_value_as_sent(tmp_path: Path) -> None:
+    # Header values go out in UTF-8; the dry run once showed them decoded as latin-1 (DuÅ¡an).
+    connector = tmp_path / "visitor.yaml"
+    connector.write_text(
+        "connector: {id: 9, name: CRM}\nclient: {id: 1001}\nexport:\n"
+        "  url: https://crm.example/r\n  headers: {X-Visitor: $chat.visitor.name}\n"
+        "  body: $report.encoded.base64\n",
+        encoding="utf-8",
+    )
+    chat = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
+    chat["visitor"]["name"] = "Dušan Kmeť"
+    chat_file = tmp_path / "chat.json"
+    chat_file.write_text(json.dumps(chat), encoding="utf-8")
+    code, out, err = invoke("render", str(connector), str(chat_file))
+    assert code == 0, err
+    assert "X-Visitor: Dušan Kmeť\n" in out
+
+
 @pytest.mark.usefixtures("secrets_in_env", "no_network")
 def test_render_takes_a_form_encoded_token_response(tmp_path: Path) -> None:
     # GitHub's token endpoint answers form-encoded unless asked for JSON: the stand-in may be too.

@@ -207,8 +207,8 @@ def format_request(phase: str, request: httpx.Request, redact: Redactor, full: b
     Long base64 is shortened. ``phase`` names it: "token" or "export", the phase that sends it.
     """
     lines = [f"### {phase} request", f"{request.method} {request.url}"]
-    lines += [
-        f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+    lines += [  # values are sent in UTF-8 (`build.build_request`); shown as the receiver reads them
+        f"{name.decode('latin-1')}: {value.decode('utf-8', 'replace')}"
         for name, value in request.headers.raw
     ]
     text = redact("\n".join(lines))
