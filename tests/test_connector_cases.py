@@ -57,6 +57,7 @@ def test_case(case: dict[str, Any]) -> None:
         assert want["message"] in error.message, error.message
         assert error.location is not None
         assert (error.location.line, error.location.column) == (want["line"], want["column"])
+        assert want.get("hint", "") in (error.hint or "")
         for secret in want.get("not_quoted", []):
             assert secret not in error.message and secret not in (error.hint or "")
     else:

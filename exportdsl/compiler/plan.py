@@ -20,6 +20,7 @@ from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
 from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
+from exportdsl.credentials import is_credential_header
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Location
@@ -281,10 +282,19 @@ class _Block:
             return error
         field, where = self.hole_fields[hole], self.holes[hole]
         if isinstance(error, MissingValue):
-            error = describe_missing(error, where.reference.path)
+            error = describe_missing(
+                error, where.reference.path, credential=_fills_credential(field.name)
+            )
         return RenderError(
             f"{field.name}: {error.message}", location=where.location, hint=error.hint
         )
+
+
+def _fills_credential(field_name: str) -> bool:
+    """A field whose value is a credential: ``export.auth.…``, ``token.headers.Authorization``."""
+    _, _, rest = field_name.partition(".")
+    kind, _, name = rest.partition(".")
+    return kind == "auth" or (kind == "headers" and is_credential_header(name))
 
 
 def _first_hole(key: JsonKey) -> int:

@@ -153,10 +153,13 @@ def hole_function(
     return hole
 
 
-def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> RenderError:
-    """The message for a missing value, now that the reference's full ``path`` is known."""
+def describe_missing(
+    error: MissingValue, path: tuple[str | int, ...], *, credential: bool = False
+) -> RenderError:
+    """The message for a missing value, now that the reference's full ``path`` is known;
+    ``credential``: the value fills a credential (an Authorization header, ``auth``)."""
     full = format_path(path)
-    hint = _fallback_hint(path, error.null)
+    hint = _fallback_hint(path, error.null, credential)
     if error.null:
         where = format_path(path[: error.depth])
         message = f"${full}: {where} is null" if where != full else f"${full} is null"
@@ -177,7 +180,7 @@ def describe_missing(error: MissingValue, path: tuple[str | int, ...]) -> Render
     )
 
 
-def _fallback_hint(path: tuple[str | int, ...], null: bool) -> str:
+def _fallback_hint(path: tuple[str | int, ...], null: bool, credential: bool = False) -> str:
     """What to do about a missing value: a quiet reference for a chat value that may be missing;
     never for a credential's source, where it would send an empty credential silently."""
     if path[0] == "tokenResponse":
@@ -186,6 +189,8 @@ def _fallback_hint(path: tuple[str | int, ...], null: bool) -> str:
         return _TOKEN_FIELD_HINT
     if path[0] == "env":
         return "set it where the export runs; `exportdsl check --env` finds unset variables first"
+    if credential:
+        return "it fills a credential, which is never sent empty: take the credential from $env"
     return f"write $!{{{format_path(path)}}} if it may be missing"
 
 

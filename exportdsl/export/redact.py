@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from exportdsl.credentials import CREDENTIAL_HEADERS
 from exportdsl.errors import ExportDslError
 
 __all__ = [
@@ -55,22 +56,7 @@ MIN_SECRET_LENGTH = 4
 """Shorter values are not treated as secrets: replacing every ``1`` or ``on`` would garble all
 output and such a value protects nothing anyway."""
 
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-        "x-api-key",
-        "api-key",
-        "apikey",
-        "x-auth-token",
-        "x-access-token",
-        "x-csrf-token",
-        "x-amz-security-token",
-        "webhook-signature",
-    }
-)
+SENSITIVE_HEADERS = CREDENTIAL_HEADERS  # every value of these headers is a secret
 _SENSITIVE_NAME = re.compile(
     r"(?i)token|secret|passw|api.?key|auth|session|cookie|credential|signature|jwt"
 )

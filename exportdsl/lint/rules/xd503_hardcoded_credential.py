@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from exportdsl.connector.model import TemplateField
+from exportdsl.credentials import CREDENTIAL_HEADERS
 from exportdsl.errors import Severity
 from exportdsl.language.nodes import format_path
 from exportdsl.lint.api import Finding, LintContext, rule
@@ -35,17 +36,7 @@ _SECRET_NAME = (
     r"(?:password|passwd|pwd|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token"
     r"|auth[_-]?token|refresh[_-]?token|token|private[_-]?key|signing[_-]?key)"
 )
-_SECRET_HEADERS = {
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "apikey",
-    "x-auth-token",
-    "x-access-token",
-    "x-token",
-    "cookie",
-}
+_SECRET_HEADERS = CREDENTIAL_HEADERS - {"set-cookie", "webhook-signature"}  # ours to send
 # A literal value: at least 4 characters, none of them a reference (NUL in the literal view).
 _QUERY = re.compile(
     rf"(?i)(?:^|[?&;]){_SECRET_NAME}=(?P<value>[^&#;\s\0]{{4,}})"
