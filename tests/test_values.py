@@ -469,3 +469,18 @@ def test_to_json_refuses_a_value_nested_too_deeply() -> None:
         deep = [deep]
     with pytest.raises(RenderError, match="cannot render as JSON"):
         to_json(deep)
+
+
+@pytest.mark.parametrize(
+    ("credential", "hint"),
+    [
+        (True, "it fills a credential, which is never sent empty: take the credential from $env"),
+        (False, "write $!{chat.visitor.variables.apiToken.value} if it may be missing"),
+    ],
+)
+def test_a_chat_value_that_fills_a_credential_is_never_hinted_quiet(
+    credential: bool, hint: str
+) -> None:
+    path = ("chat", "visitor", "variables", "apiToken", "value")
+    error = describe_missing(MissingValue(3, null=False), path, credential=credential)
+    assert error.hint == hint

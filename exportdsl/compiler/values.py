@@ -180,7 +180,7 @@ def describe_missing(
     )
 
 
-def _fallback_hint(path: tuple[str | int, ...], null: bool, credential: bool = False) -> str:
+def _fallback_hint(path: tuple[str | int, ...], null: bool, credential: bool) -> str:
     """What to do about a missing value: a quiet reference for a chat value that may be missing;
     never for a credential's source, where it would send an empty credential silently."""
     if path[0] == "tokenResponse":
