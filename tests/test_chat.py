@@ -313,3 +313,10 @@ def test_lone_surrogates_in_json_are_kept_for_the_report_to_show() -> None:
         json.loads('{"messages": [{"type": "visitor", "content": "a\\ud83d", "sentAt": 1}]}')
     )
     assert chat.messages[0].content == "a\ud83d"
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_id_is_refused(blank: str) -> None:
+    data = json.dumps({"messages": [], "channel": {"id": blank}}).encode()
+    with pytest.raises(ChatError, match=r"channel\.id: expected an id that is not empty"):
+        parse_chat_bytes(data)

@@ -175,6 +175,30 @@ def test_an_invalid_chat_is_400_with_its_json_path(serve: Callable[..., Running]
     assert running.hook("nope", chat_json(1), params={"token": INTAKE_SECRET}).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        # an empty channel.id would make every later chat with one a duplicate of this one
+        (json.dumps(CHAT | {"channel": CHAT["channel"] | {"id": ""}}), "channel.id"),
+    ],
+)
+def test_a_chat_no_export_could_carry_is_400_with_its_json_path(
+    serve: Callable[..., Running], tmp_path: Path, body: str, path: str
+) -> None:
+    running = serve(workers=1)
+    response = running.hook("crm", body.encode(), params={"token": INTAKE_SECRET})
+    assert (response.status_code, response.json()["path"]) == (400, path)
+    assert counts(tmp_path / "queue.db") == {}
+
+
+def test_a_number_no_consumer_can_read_is_400_not_500(serve: Callable[..., Running]) -> None:
+    running = serve(workers=1)
+    for number in ("9" * 400, "1e999"):
+        body = json.dumps(CHAT)[:-1] + f', "extra": {number}}}'
+        response = running.hook("crm", body.encode(), params={"token": INTAKE_SECRET})
+        assert response.status_code == 400, response.text
+
+
 def test_the_same_chat_twice_is_delivered_once(
     serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
 ) -> None:

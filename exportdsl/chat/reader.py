@@ -169,6 +169,9 @@ class _Reader:
 
     def ident(self, obj: Mapping[str, Any], key: str, path: str) -> int | str | None:
         value = obj.get(key)
+        if isinstance(value, str) and not value.strip():
+            # an empty channel.id would make every later chat with one a duplicate of this one
+            self.fail(_key_path(path, key), "an id that is not empty", value)
         if value is None or isinstance(value, str):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
