@@ -427,3 +427,31 @@ def test_a_wrong_token_is_refused_before_the_body_is_read(serve: Callable[..., R
             b"POST /hooks/crm?token=wrong HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n"
         )
         assert connection.recv(100).startswith(b"HTTP/1.1 401")  # no 10 MB were waited for
+
+
+def test_a_taken_port_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> None:
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("exportdsl")),
+                "serve",
+                "--connectors",
+                str(folder),
+                "--db",
+                str(tmp_path / "q.db"),
+                "--port",
+                str(port),
+            ],
+            env=os.environ | SERVE_ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"exportdsl serve: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr
+    )

@@ -6,6 +6,7 @@ Imports only click here; the server, SQLite and httpx load when a command runs.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from dataclasses import asdict
@@ -107,15 +108,30 @@ def serve(
         ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret)
         or "none"
     )
+    listener = _listen(host, port)
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
-    uvicorn.run(
-        intake.app(),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
-        access_log=False,
+    config = uvicorn.Config(
+        intake.app(), log_level="warning", timeout_graceful_shutdown=30, access_log=False
     )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here rather than by uvicorn: a taken port or an address this
+    machine does not have is a clear error (exit 1), not uvicorn's exit from inside its loop."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        click.echo(
+            f"exportdsl serve: cannot listen on {host}:{port}: {error.strerror or error}",
+            err=True,
+        )
+        sys.exit(1)
+    return listener
 
 
 def _schedule(text: str) -> Schedule:
