@@ -172,7 +172,33 @@ def test_an_invalid_chat_is_400_with_its_json_path(serve: Callable[..., Running]
     assert response.status_code == 400
     assert response.json()["path"] == "messages[0].sentAt"
     assert running.hook("crm", b"{not json", params={"token": INTAKE_SECRET}).status_code == 400
-    assert running.hook("nope", chat_json(1), params={"token": INTAKE_SECRET}).status_code == 404
+
+
+def test_an_unknown_connector_and_a_wrong_secret_answer_alike(
+    serve: Callable[..., Running],
+) -> None:
+    # the answers must not tell an outsider which connectors exist
+    running = serve(workers=1)
+    unknown = running.hook("nope", chat_json(1), params={"token": INTAKE_SECRET})
+    wrong = running.hook("crm", chat_json(1), params={"token": "wrong-" + INTAKE_SECRET})
+    assert (unknown.status_code, unknown.content) == (wrong.status_code, wrong.content)
+    assert unknown.status_code == 401
+    assert unknown.headers["www-authenticate"] == wrong.headers["www-authenticate"]
+
+
+def test_a_hook_without_any_credential_is_refused_before_its_body_is_read(
+    serve: Callable[..., Running],
+) -> None:
+    running = serve(workers=1)
+    host, port = running.url.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        # a body of 5 MB is announced and never sent: the answer cannot wait for it
+        connection.sendall(
+            b"POST /hooks/crm HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000000\r\n\r\n"
+        )
+        answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401 ")
 
 
 @pytest.mark.parametrize(

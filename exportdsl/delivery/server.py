@@ -158,11 +158,13 @@ class Intake:
         started = time.perf_counter()
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or endpoint.intake_secret is None:
-            return self._refuse("unknown connector", 404, "no connector takes hooks at this path")
+            # answered as a wrong secret is, so the answers do not tell which connectors exist
+            return self._refuse_unauthorized("unknown connector")
         unauthorized = self._refuse_unauthorized
-        if _presented_secret(request) is not None and not _secret_matches(
-            endpoint.intake_secret, request
-        ):
+        presented = _presented_secret(request)
+        if presented is None and not request.headers.get("webhook-signature"):
+            return unauthorized()  # no credential at all: refused before any body is read
+        if presented is not None and not _secret_matches(endpoint.intake_secret, request):
             return unauthorized()  # decided before reading a body nobody asked for
         try:
             body = await _read(request)
@@ -245,9 +247,9 @@ class Intake:
             media_type=CONTENT_TYPE_LATEST,
         )
 
-    def _refuse_unauthorized(self) -> Response:
+    def _refuse_unauthorized(self, reason: str = "unauthorized") -> Response:
         return self._refuse(
-            "unauthorized", 401, "missing or wrong intake secret", {"WWW-Authenticate": "Bearer"}
+            reason, 401, "missing or wrong intake secret", {"WWW-Authenticate": "Bearer"}
         )
 
     def _authorized(self, secret: str, request: Request, body: bytes) -> bool:
