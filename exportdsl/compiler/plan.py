@@ -19,6 +19,7 @@ from urllib.parse import quote_plus
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
+from exportdsl.compiler.wire import DOT_SEGMENT
 from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
 from exportdsl.credentials import is_credential_header
 from exportdsl.errors import MissingValue, RenderError
@@ -128,17 +129,13 @@ def _check_url(name: str, url: str) -> None:
             "a port is a number from 1 to 65535",
             hint="check the value that sets the port; nothing was sent",
         )
-    if _DOT_SEGMENT.search(url, match.end() if match else 0):
+    if DOT_SEGMENT.search(url, match.end() if match else 0):
         raise _DotSegment(
             f"{name}: the URL's path has a '.' or '..' segment, which the client would remove "
             "(the report would go to another resource)",
             hint="a value next to a literal '.' was empty, leaving the dots alone in a segment; "
             "give that segment literal text of its own (/v-${a}.${b}/)",
         )
-
-
-# A "." or ".." path segment, before the query or fragment: RFC 3986 removes it (httpx does).
-_DOT_SEGMENT = re.compile(r"/\.{1,2}(?=[/?#]|\Z)")
 
 
 class _DotSegment(RenderError):

@@ -18,7 +18,7 @@ from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.source import Span
 
-__all__ = ["form_flaws", "header_flaws", "url_flaws"]
+__all__ = ["DOT_SEGMENT", "form_flaws", "header_flaws", "url_flaws"]
 
 _BLOCK_HINT = "a `|` block ends with a line break: write `|-` or `>-`, or put it on one line"
 _CONTROL_HINT = "remove it (a YAML escape such as \\x1b, or pasted text, can bring one in)"
@@ -118,7 +118,10 @@ def header_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
 # -- URLs --------------------------------------------------------------------------------------
 
 _SCHEME = re.compile(r"(?i)https?://")
-_LITERAL_DOT_SEGMENT = re.compile(r"/\.{1,2}(?=[/?#]|\Z)")  # no hole on either side
+DOT_SEGMENT = re.compile(r"/\.{1,2}(?=[/?#]|\Z)")
+"""A ``.`` or ``..`` path segment before the query or fragment: RFC 3986 removes it (httpx does).
+In a field's literal text (holes as NUL) it is one no value can change; the plan looks for it in
+every rendered URL too."""
 _PATH_START = "/?#"
 
 
@@ -144,7 +147,7 @@ def url_flaws(nodes: tuple[Node, ...]) -> Iterator[Problem]:
         return
     literal = "".join(piece.char or "\0" for piece in pieces)
     scheme = _SCHEME.match(literal)
-    dots = _LITERAL_DOT_SEGMENT.search(literal, scheme.end() if scheme else 0)
+    dots = DOT_SEGMENT.search(literal, scheme.end() if scheme else 0)
     if dots is not None:
         at = pieces[dots.start() + 1].at
         yield Problem(
