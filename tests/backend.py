@@ -251,9 +251,20 @@ def make_plan(base: str, **options: Any) -> Plan:
 
 
 def sample_chat(**visitor: Any) -> ChatSession:
-    data = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
+    return parse_chat(_sample_chat_data(visitor))
+
+
+def sample_chat_file(folder: Path, **visitor: Any) -> Path:
+    """The sample chat with these visitor fields, as a file for the CLI."""
+    path = folder / "chat.json"
+    path.write_text(json.dumps(_sample_chat_data(visitor)), encoding="utf-8")
+    return path
+
+
+def _sample_chat_data(visitor: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
     data["visitor"].update(visitor)
-    return parse_chat(data)
+    return data
 
 
 ENV = {"CLIENT_SECRET": CLIENT_SECRET, "API_KEY": API_KEY}

@@ -17,6 +17,7 @@ from backend import (
     Backend,
     Reply,
     connector_text,
+    sample_chat_file,
     secret_forms,
 )
 from click.testing import CliRunner
@@ -105,11 +106,8 @@ def test_render_shows_a_non_ascii_header_value_as_sent(tmp_path: Path) -> None:
         "  body: $report.encoded.base64\n",
         encoding="utf-8",
     )
-    chat = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
-    chat["visitor"]["name"] = "Dušan Kmeť"
-    chat_file = tmp_path / "chat.json"
-    chat_file.write_text(json.dumps(chat), encoding="utf-8")
-    code, out, err = invoke("render", str(connector), str(chat_file))
+    chat = sample_chat_file(tmp_path, name="Dušan Kmeť")
+    code, out, err = invoke("render", str(connector), str(chat))
     assert code == 0, err
     assert "X-Visitor: Dušan Kmeť\n" in out
 
@@ -306,10 +304,7 @@ def test_render_words_a_run_time_error_as_export_does_with_its_code(tmp_path: Pa
         '  body: |\n    {"$chat.visitor.name": "$report.encoded.base64", "admin": false}\n',
         encoding="utf-8",
     )
-    data = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8"))
-    data["visitor"]["name"] = "admin"
-    chat = tmp_path / "admin.json"
-    chat.write_text(json.dumps(data), encoding="utf-8")
+    chat = sample_chat_file(tmp_path, name="admin")
     rendered, _, render_err = invoke("render", str(connector), str(chat))
     exported, export_out, _ = invoke("export", str(connector), str(chat))
     assert rendered == exported == 1

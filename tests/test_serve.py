@@ -330,23 +330,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def serve_command(folder: Path, database: Path, port: int, *options: str) -> list[str]:
+    """`exportdsl serve` as a separate process runs it."""
+    executable = str(Path(sys.executable).with_name("exportdsl"))
+    where = ["--connectors", str(folder), "--db", str(database), "--port", str(port)]
+    return [executable, "serve", *where, *options]
+
+
 def start_process(folder: Path, database: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [
-        str(Path(sys.executable).with_name("exportdsl")),
-        "serve",
-        "--connectors",
-        str(folder),
-        "--db",
-        str(database),
-        "--port",
-        str(port),
-        "--workers",
-        "4",
-        "--lease",
-        "2",
-        "--retry-schedule",
-        "0.2,0.2,0.2,0.2,0.2",
-    ]
+    schedule = "0.2,0.2,0.2,0.2,0.2"
+    options = ("--workers", "4", "--lease", "2", "--retry-schedule", schedule)
+    command = serve_command(folder, database, port, *options)
     process = subprocess.Popen(
         command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -462,16 +456,7 @@ def test_a_taken_port_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> No
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("exportdsl")),
-                "serve",
-                "--connectors",
-                str(folder),
-                "--db",
-                str(tmp_path / "q.db"),
-                "--port",
-                str(port),
-            ],
+            serve_command(folder, tmp_path / "q.db", port),
             env=os.environ | SERVE_ENV,
             capture_output=True,
             text=True,
