@@ -122,8 +122,7 @@ def _check_url(name: str, url: str) -> None:
             f"{name}: the URL's port is not written in the digits 0-9",
             hint="check the value that sets the port; nothing was sent",
         )
-    port = port_of(host)
-    if port is not None and not 0 < port <= _MAX_PORT:
+    if digits and not 0 < (port := int(digits)) <= _MAX_PORT:
         raise RenderError(  # the port is not quoted: it may come from a secret
             f"{name}: the URL's port is {'0' if port == 0 else 'over 65535'}; "
             "a port is a number from 1 to 65535",
@@ -143,13 +142,6 @@ class _DotSegment(RenderError):
 
 
 _MAX_PORT = 65535
-
-
-def port_of(host: str) -> int | None:
-    """The port a URL's ``host[:port]`` names; None when it names none, or none in digits (the
-    client refuses that URL itself)."""
-    digits = _port_text(host)
-    return int(digits) if digits.isascii() and digits.isdigit() else None
 
 
 def _port_text(host: str) -> str:
