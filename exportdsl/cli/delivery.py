@@ -79,6 +79,47 @@ STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enu
         "after the last, a delivery is dead."
     ),
 )
+@click.option(
+    "--max-header-size",
+    default=16384,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 20),
+    help="Bytes of request line and headers at most; a larger head is answered 431.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client has to send a request's head; then it is answered 408 and cut off.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client has to send a request's body after its head; then 408 and cut off.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help=(
+        "Open client connections at most; beyond, the one waiting longest for a request head is "
+        "closed (or the new one answered 503 when all are busy)."
+    ),
+)
+@click.option(
+    "--max-bodies",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help=(
+        "Hook bodies read at once, for token hooks and as many for signed ones (each up to "
+        "10 MiB); a hook waits 2 s for a turn, then is answered 503."
+    ),
+)
 def serve(
     folder: Path,
     database: Path,
@@ -88,16 +129,25 @@ def serve(
     per_target: int,
     lease: float,
     retry_schedule: str,
+    max_header_size: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    max_bodies: int,
 ) -> None:
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
     import uvicorn
 
+    from exportdsl.delivery.limits import Limits, connection_cap, server_config
     from exportdsl.delivery.service import Settings, build
 
+    limits = Limits(max_header_size, header_timeout, body_timeout, max_connections, max_bodies)
     try:
-        intake = build(
-            Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule))
+        settings = Settings(
+            folder, database, workers, per_target, lease, _schedule(retry_schedule), limits
         )
+        intake = build(settings)
+        connection_cap(limits)
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
@@ -110,8 +160,8 @@ def serve(
     )
     listener = _listen(host, port)
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
-    config = uvicorn.Config(
-        intake.app(), log_level="warning", timeout_graceful_shutdown=30, access_log=False
+    config = server_config(
+        intake.app(), limits, log_level="warning", timeout_graceful_shutdown=30, access_log=False
     )
     uvicorn.Server(config).run(sockets=[listener])
 

@@ -37,6 +37,7 @@ from starlette.routing import Route
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.limits import BodySlots, Limits
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
@@ -120,6 +121,7 @@ class Intake:
         outbox_path: str,
         pool: WorkerPool,
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.outbox = Outbox(
@@ -130,6 +132,12 @@ class Intake:
         self.clock = clock
         self.metrics = Metrics(self.outbox)
         self.accepting = True
+        # Bodies read at once, in two pools: a token is checked before its body is read, a signature
+        # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
+        bounds = limits or Limits()
+        self.body_slots = {
+            verified: BodySlots(bounds.max_bodies, bounds.body_wait) for verified in (True, False)
+        }
 
     def app(self) -> Starlette:
         return Starlette(
@@ -166,10 +174,17 @@ class Intake:
             return unauthorized()  # no credential at all: refused before any body is read
         if presented is not None and not _secret_matches(endpoint.intake_secret, request):
             return unauthorized()  # decided before reading a body nobody asked for
+        slots = self.body_slots[presented is not None]
+        if not await slots.acquire():
+            return self._refuse(
+                "busy", 503, "too many hooks being received; send it again", {"Retry-After": "1"}
+            )
         try:
             body = await _read(request)
         except ClientDisconnect:
             return Response(status_code=400)  # the sender went away; nobody reads this answer
+        finally:
+            slots.release()
         if body is None:
             return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
         if not self._authorized(endpoint.intake_secret, request, body):

@@ -15,6 +15,7 @@ from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import Connector
 from exportdsl.connector.reader import load_connector
 from exportdsl.delivery.deliver import ExportDeliverer
+from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
@@ -33,6 +34,7 @@ class Settings:
     per_target: int = 4
     lease: float = 120.0
     schedule: Schedule = field(default_factory=Schedule)
+    limits: Limits = field(default_factory=Limits)
 
 
 def load_endpoints(folder: Path, env: Mapping[str, str]) -> dict[str, Endpoint]:
@@ -94,6 +96,6 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> Intake:
         PoolSettings(settings.workers, settings.per_target, settings.lease),
         outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
     )
-    intake = Intake(endpoints, str(settings.database), pool)
+    intake = Intake(endpoints, str(settings.database), pool, limits=settings.limits)
     pool.observe = intake.metrics.observe
     return intake
