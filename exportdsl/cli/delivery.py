@@ -138,7 +138,12 @@ def serve(
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
     import uvicorn
 
-    from exportdsl.delivery.limits import Limits, connection_cap, server_config
+    from exportdsl.delivery.limits import (
+        Limits,
+        bound_receive_buffers,
+        connection_cap,
+        server_config,
+    )
     from exportdsl.delivery.service import Settings, build
 
     limits = Limits(max_header_size, header_timeout, body_timeout, max_connections, max_bodies)
@@ -159,6 +164,7 @@ def serve(
         or "none"
     )
     listener = _listen(host, port)
+    bound_receive_buffers(listener)
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
     config = server_config(
         intake.app(), limits, log_level="warning", timeout_graceful_shutdown=30, access_log=False
