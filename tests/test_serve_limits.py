@@ -29,6 +29,7 @@ from test_serve import (
     write_connectors,
 )
 
+from exportdsl.cli.delivery import serve
 from exportdsl.delivery.limits import Limits, server_config
 from exportdsl.delivery.service import Settings, build
 
@@ -251,3 +252,16 @@ def test_more_connections_than_descriptors_is_a_clear_error(tmp_path: Path) -> N
     assert result.returncode == 1, result.stderr
     assert "--max-connections 1000 needs 1128 file descriptors" in result.stderr
     assert "lower --max-connections to 128" in result.stderr
+
+
+def test_serve_option_defaults_are_the_limits_defaults() -> None:
+    # the CLI module imports only click, so it cannot take the defaults from `Limits` itself
+    defaults = {option.name: option.default for option in serve.params}
+    assert Limits() == dataclasses.replace(
+        Limits(),
+        max_head=defaults["max_header_size"],
+        head_timeout=defaults["header_timeout"],
+        body_timeout=defaults["body_timeout"],
+        max_connections=defaults["max_connections"],
+        max_bodies=defaults["max_bodies"],
+    )

@@ -146,7 +146,13 @@ def serve(
     )
     from exportdsl.delivery.service import Settings, build
 
-    limits = Limits(max_header_size, header_timeout, body_timeout, max_connections, max_bodies)
+    limits = Limits(
+        max_head=max_header_size,
+        head_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
+        max_bodies=max_bodies,
+    )
     try:
         settings = Settings(
             folder, database, workers, per_target, lease, _schedule(retry_schedule), limits

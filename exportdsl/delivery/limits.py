@@ -69,8 +69,8 @@ class Limits:
 
 class BodySlots:
     """At most `size` bodies read at once. A reader that finds none free waits `wait` seconds at
-    most, then is refused: waiting readers cost little (their bodies stay in the kernel's buffers),
-    but an unbounded wait would hold their connections for ever."""
+    most, then is refused: a waiting reader costs little (its body waits in the kernel's buffers
+    and uvicorn's 64 KiB), but an unbounded wait would hold its connection for ever."""
 
     def __init__(self, size: int, wait: float) -> None:
         self._free = asyncio.Semaphore(size)
@@ -245,8 +245,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(408, "the request body did not arrive in time")
 
     def _answer_and_close(self, status: int, message: str) -> None:
-        """An answer written by the protocol itself (no request is running), then the connection is
-        closed at once: nothing more the client sends is read."""
+        """An answer written by the protocol itself, then the connection is closed at once: nothing
+        more the client sends is read. Only the connection is closed when a response is already
+        being written (a pipelined request's): the two would mix."""
+        self._cancel_timers()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self.transport.close()
+            return
         text = message.encode()
         content = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
@@ -258,7 +264,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         content.append(text)
         self.transport.write(b"".join(content))
         self.transport.close()
-        self._cancel_timers()
 
 
 def bound_receive_buffers(listener: socket.socket) -> None:
