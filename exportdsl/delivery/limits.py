@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import resource
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -140,7 +141,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.waiting_since = self.loop.time()
+        self.waiting_since = time.monotonic()  # not the loop's time: one per loop turn
         self._arm_head_timer()
         if len(self.connections) > self.limits.max_connections:
             self._make_room()
@@ -210,7 +211,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        self.waiting_since = self.loop.time()  # idle now: keep-alive, until the next head
+        self.waiting_since = time.monotonic()  # idle now: keep-alive, until the next head
         super().on_response_complete()
 
     def _arm_head_timer(self) -> None:
