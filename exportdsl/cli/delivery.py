@@ -21,6 +21,9 @@ from exportdsl.vocabulary import DeliveryStatus
 __all__ = ["STATUSES", "list_", "purge", "queue", "retry", "serve", "show"]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
@@ -79,6 +82,14 @@ STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enu
         "after the last, a delivery is dead."
     ),
 )
+@click.option(
+    "--monitoring-token-env",
+    metavar="NAME",
+    help=(
+        "Environment variable holding a token (16+ characters) that GET /healthz and /metrics "
+        "then require as Authorization: Bearer; without it they are open."
+    ),
+)
 def serve(
     folder: Path,
     database: Path,
@@ -88,19 +99,29 @@ def serve(
     per_target: int,
     lease: float,
     retry_schedule: str,
+    monitoring_token_env: str | None,
 ) -> None:
-    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
+    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
+
+    SIGHUP reloads the connector folder."""
+    import os
+
     import uvicorn
 
-    from exportdsl.delivery.service import Settings, build
+    from exportdsl.delivery.service import Settings, build, load_connectors
 
+    schedule = _schedule(retry_schedule)
+    settings = Settings(
+        folder, database, workers, per_target, lease, schedule, monitoring_token_env
+    )
     try:
-        intake = build(
-            Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule))
-        )
+        connectors, loaded = load_connectors(folder, os.environ)
+        intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
+    for report in loaded.reports():  # the others serve; these are named, with why
+        click.echo(f"exportdsl serve: {report}", err=True)
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
     # take the GIL back sooner, so hooks are answered promptly while deliveries run.
     sys.setswitchinterval(0.001)
@@ -110,10 +131,23 @@ def serve(
     )
     listener = _listen(host, port)
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
+    _reload_on_hangup(connectors, intake.pool.wake)
     config = uvicorn.Config(
         intake.app(), log_level="warning", timeout_graceful_shutdown=30, access_log=False
     )
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None:
+    """SIGHUP reloads the connector folder. uvicorn handles only SIGINT and SIGTERM (graceful
+    shutdown), so this handler is beside them, not instead of one."""
+    import signal
+
+    from exportdsl.delivery.connectors import Reloader
+
+    reloader = Reloader(connectors, lambda line: click.echo(line, err=True), after)
+    reloader.start()
+    signal.signal(signal.SIGHUP, lambda *_: reloader.request())
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from exportdsl.delivery.outbox import Delivery, Outbox
@@ -31,6 +31,7 @@ class Outcome:
     permanent: bool = (
         False  # no point in trying again: not `sending.retryable` (most 4xx), a broken config
     )
+    held: bool = False  # not attempted: its connector is not served now; back as it was, uncounted
 
 
 Deliver = Callable[
@@ -67,6 +68,8 @@ class WorkerPool:
         self.idle = settings.idle
         self.observe = observe
         self.outbox_factory = outbox_factory
+        # the connectors whose deliveries may be claimed (None: all); the others' wait, untouched
+        self.serving: Callable[[], Collection[str]] | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._in_flight: dict[str, int] = {}  # owner -> the delivery it is attempting
@@ -114,7 +117,12 @@ class WorkerPool:
         try:
             while not self._stopping.is_set():
                 try:
-                    delivery = outbox.claim(owner, lease=self.lease, per_target=self.per_target)
+                    delivery = outbox.claim(
+                        owner,
+                        lease=self.lease,
+                        per_target=self.per_target,
+                        connectors=self.serving() if self.serving is not None else None,
+                    )
                     if delivery is None:
                         self._wake.wait(self.idle)
                         self._wake.clear()
@@ -160,10 +168,14 @@ class WorkerPool:
             with self._in_flight_lock:
                 self._in_flight.pop(owner, None)
         self._finish(outbox, owner, delivery, outcome)
-        if self.observe is not None:
+        if self.observe is not None and not outcome.held:  # held: no attempt was made
             self.observe(delivery, outcome, time.monotonic() - started)
 
     def _finish(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome.held:
+            outbox.release(delivery, owner)
+            log.info("delivery %s held: %s", delivery.id, outcome.error)
+            return
         if outcome.delivered:
             recorded = outbox.succeed(delivery, owner, outcome.status)
             state: str | None = "delivered" if recorded else None
