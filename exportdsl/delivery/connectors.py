@@ -99,11 +99,12 @@ class Reload:
     def reports(self) -> Iterator[str]:
         """Each broken connector's diagnostics, and what happens to it."""
         for broken in self.broken:
-            fate = (
-                "its previous version serves on"
-                if broken.name in self.kept
-                else "not served: its hooks get 503, its deliveries are held"
-            )
+            if broken.name in self.kept:
+                fate = "its previous version serves on"
+            elif broken.intake_secret is not None:
+                fate = "not served: its hooks get 503 (Retry-After), deliveries held"
+            else:  # nobody can be told why: to an outsider a broken connector looks like none
+                fate = "not served: its hooks get 401 (its secret is unknown), deliveries held"
             yield f"connector {broken.name} ({broken.file}) cannot serve; {fate}\n{broken.report()}"
 
 

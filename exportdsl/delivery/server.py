@@ -200,12 +200,12 @@ class Intake:
                 "invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id"
             )
         if not self.accepting:
-            return self._refuse("shutting down", 503, "shutting down; send it again", RETRY_LATER)
+            return self._refuse(
+                "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
+            )
         damage = self.storage.problem
         if damage is not None and damage.damaged:  # a write may succeed; reading it back may not
-            return self._refuse(
-                "storage", 503, "could not store the chat; send it again", RETRY_LATER
-            )
+            return self._refuse("storage", 503, "the outbox is damaged; send it again", RETRY_LATER)
         key = idempotency_key(
             endpoint.plan, chat
         )  # the export's own: a CLI export of this chat matches
@@ -215,7 +215,7 @@ class Intake:
         except Exception as error:  # nothing was stored: the sender must try again
             self.storage.failed(error)
             return self._refuse(
-                "storage", 503, "could not store the chat; send it again", RETRY_LATER
+                "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
             )
         self.storage.succeeded()
         self.metrics.accept_latency.observe(time.perf_counter() - started)
