@@ -57,7 +57,7 @@ class StorageHealth:
         return self._problem
 
     def failed(self, error: BaseException) -> None:
-        damaged = getattr(error, "sqlite_errorname", "").startswith(_DAMAGED)
+        damaged = str(getattr(error, "sqlite_errorname", None) or "").startswith(_DAMAGED)
         with self._lock:
             previous = self._problem
             self._problem = StorageProblem(

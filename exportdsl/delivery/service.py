@@ -37,12 +37,12 @@ def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, R
     connectors = Connectors(folder, env)
     loaded = connectors.reload()
     if not loaded.serving:
-        reports = "\n".join(loaded.reports())
         if not loaded.broken:
             raise ServeError(f"{folder}: no connector files (.yaml, .yml, .json)")
+        diagnostics = "\n".join(broken.report() for broken in loaded.broken)
         raise ServeError(
-            f"{folder}: no connector can serve\n{reports}",
-            hint="fix them (`exportdsl check --env` finds the same problems), then start again",
+            f"{folder}: no connector can serve; fix them (`exportdsl check --env {folder}` finds "
+            f"the same problems), then start again\n{diagnostics}"
         )
     return connectors, loaded
 
