@@ -115,6 +115,9 @@ class _Entry:
     endpoint: Endpoint | None  # what serves, maybe an earlier version of the file
     broken: Broken | None  # the file as last read cannot serve
 
+    def read_as(self, file: Path, text: str) -> bool:
+        return (self.file, self.text) == (file, text)
+
 
 class Connectors(Mapping[str, Endpoint]):
     """The connectors that serve, by URL name (a live view: a reload changes it), and the ones
@@ -155,9 +158,6 @@ class Connectors(Mapping[str, Endpoint]):
     def plans(self) -> Mapping[str, Plan]:
         return _Plans(self)
 
-    def broken(self) -> list[Broken]:
-        return [entry.broken for entry in self._entries.values() if entry.broken is not None]
-
     # --- loading -----------------------------------------------------------------------------
 
     def reload(self) -> Reload:
@@ -167,16 +167,8 @@ class Connectors(Mapping[str, Endpoint]):
             for name, files in self._files().items():
                 entry, file = old.get(name), files[0]
                 text, problem = _read(file) if len(files) == 1 else (None, _same_name(name, files))
-                if (
-                    entry is not None
-                    and text is not None
-                    and (entry.file, entry.text)
-                    == (
-                        file,
-                        text,
-                    )
-                ):
-                    new[name] = entry
+                if entry is not None and text is not None and entry.read_as(file, text):
+                    new[name] = entry  # not compiled again: the same Endpoint, token cache and all
                     if entry.endpoint is None:
                         change.still_broken.append(name)
                     continue
