@@ -32,9 +32,11 @@ from test_serve import (
     write_connectors,
 )
 
+from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.health import StorageHealth
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.service import Settings, build
+from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
 
 AUTH = {"params": {"token": INTAKE_SECRET}}
@@ -353,6 +355,32 @@ def test_an_unset_env_variable_holds_the_connectors_deliveries_never_dead(
         assert report.headers["idempotency-key"] == "key-7"
     finally:
         running.stop()
+
+
+def test_a_delivery_whose_connector_is_gone_at_its_attempt_is_put_back_uncounted(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "queue.db"
+    fill_outbox(database, "gone", 1)
+    # the connector was served at the claim and removed before the attempt: no plan for it now
+    pool = WorkerPool(str(database), ExportDeliverer({}), PoolSettings(1, 1, 30, idle=0.05))
+    pool.start()
+    try:
+        time.sleep(0.5)
+    finally:
+        pool.stop()
+    view = Outbox(database)
+    try:
+        (held,) = view.deliveries()
+    finally:
+        view.close()
+    assert (held.status, held.attempts, held.lease_owner, held.last_error) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+    assert held.next_attempt_at > held.created_at  # looked at again in a second, not at once
 
 
 # --- item 4: SIGHUP reloads the folder -----------------------------------------------------------

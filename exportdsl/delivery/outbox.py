@@ -292,15 +292,17 @@ class Outbox(Queue):
                 (self.clock() + lease, owner, *delivery_ids),
             ).rowcount
 
-    def release(self, delivery: Delivery, owner: str) -> bool:
-        """Put a claimed delivery back as it was before the claim, attempt uncounted: its connector
-        stopped being served between the claim and the attempt. False when the lease was lost."""
+    def release(self, delivery: Delivery, owner: str, hold: float = 1.0) -> bool:
+        """Put a claimed delivery back, attempt uncounted, to be looked at again in ``hold``
+        seconds (not the retry schedule: nothing was tried): its connector stopped being served
+        between the claim and the attempt. False when the lease was lost."""
         with self._transaction() as db:
             return (
                 db.execute(
                     "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,"
-                    " attempts = attempts - 1 WHERE id = ? AND lease_owner = ?",
-                    (delivery.id, owner),
+                    " attempts = attempts - 1, next_attempt_at = MAX(next_attempt_at, ?)"
+                    " WHERE id = ? AND lease_owner = ?",
+                    (self.clock() + hold, delivery.id, owner),
                 ).rowcount
                 == 1
             )
