@@ -302,6 +302,9 @@ def test_a_broken_connector_is_named_at_start_and_answers_503_while_the_others_s
     assert process.hook("notyaml", chat_json(5), **AUTH).content == unknown.content
     with sqlite3.connect(tmp_path / "queue.db") as db:  # only the serving connector's chat
         assert db.execute("SELECT connector, chat_id FROM chats").fetchall() == [("crm", "1")]
+    metrics = httpx.get(f"{process.url}/metrics", timeout=5).text  # for an alert; no names
+    assert 'exportdsl_connectors{state="not_served"} 3.0' in metrics
+    assert 'exportdsl_connectors{state="serving"} 3.0' in metrics
     with httpx.Client(base_url=process.url) as client:
         button = client.post("/connectors/typo/chats/1/export", **AUTH)  # type: ignore[arg-type]
         assert button.status_code == 503

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from exportdsl.compiler.analysis import compile_connector
@@ -34,7 +36,7 @@ from exportdsl.lint.rules.xd509_env_not_set import RULE as ENV_NOT_SET
 from exportdsl.lint.runner import CONNECTOR_SUFFIXES, FileReport
 from exportdsl.source import LineIndex
 
-__all__ = ["MIN_SECRET", "Broken", "Connectors", "Reload", "Reloader"]
+__all__ = ["MIN_SECRET", "Broken", "ConnectorGauge", "Connectors", "Reload", "Reloader"]
 
 MIN_SECRET = 16  # characters of an intake secret at least
 
@@ -151,6 +153,10 @@ class Connectors(Mapping[str, Endpoint]):
             return None
         return entry.broken.unavailable()
 
+    def not_served(self) -> int:
+        """How many connector names have a file that does not serve (and no earlier version)."""
+        return sum(entry.endpoint is None for entry in self._entries.values())
+
     def serving(self) -> frozenset[str]:
         return frozenset(self)
 
@@ -253,6 +259,22 @@ class Connectors(Mapping[str, Endpoint]):
                 "characters",
                 hint="set it to a long random value; Smartsupp gets it in the hook URL (?token=…)",
             )
+
+
+class ConnectorGauge(Collector):
+    """``exportdsl_connectors{state="serving|not_served"}`` for /metrics: an alert on a connector
+    that does not serve (counts only: names would tell an open /metrics' readers which exist)."""
+
+    def __init__(self, connectors: Connectors) -> None:
+        self.connectors = connectors
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "exportdsl_connectors", "Connector files by state", labels=["state"]
+        )
+        family.add_metric(["serving"], len(self.connectors))
+        family.add_metric(["not_served"], self.connectors.not_served())
+        yield family
 
 
 class _Plans(Mapping[str, Plan]):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from exportdsl.delivery.connectors import MIN_SECRET, Connectors, Reload
+from exportdsl.delivery.connectors import MIN_SECRET, ConnectorGauge, Connectors, Reload
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
@@ -82,4 +82,5 @@ def build(
     intake.unavailable = connectors.unavailable
     intake.monitoring_token = token
     pool.observe = intake.metrics.observe
+    intake.metrics.registry.register(ConnectorGauge(connectors))
     return intake
