@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -107,8 +108,8 @@ class Process:
             time.sleep(0.05)
         return False
 
-    def hook(self, connector: str, body: bytes, **options: object) -> httpx.Response:
-        return httpx.post(f"{self.url}/hooks/{connector}", content=body, timeout=10, **options)  # type: ignore[arg-type]
+    def hook(self, connector: str, body: bytes, **options: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}/hooks/{connector}", content=body, timeout=10, **options)
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -187,6 +188,8 @@ def test_a_storage_error_is_503_and_unhealthy_until_a_write_succeeds_again(
     try:
         refused = process.hook("crm", chat_json(2), **AUTH)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+        pressed = httpx.post(f"{process.url}/connectors/crm/chats/1/export", timeout=5, **AUTH)
+        assert pressed.status_code == 503 and pressed.headers["retry-after"] == "5"
         health = httpx.get(f"{process.url}/healthz", timeout=5)
         assert health.status_code == 503
         assert health.json()["status"] == "unhealthy"
@@ -306,7 +309,7 @@ def test_a_broken_connector_is_named_at_start_and_answers_503_while_the_others_s
     assert 'exportdsl_connectors{state="not_served"} 3.0' in metrics
     assert 'exportdsl_connectors{state="serving"} 3.0' in metrics
     with httpx.Client(base_url=process.url) as client:
-        button = client.post("/connectors/typo/chats/1/export", **AUTH)  # type: ignore[arg-type]
+        button = client.post("/connectors/typo/chats/1/export", **AUTH)
         assert button.status_code == 503
         assert client.post("/connectors/nothing-here/chats/1/export").status_code == 401
 
@@ -415,7 +418,7 @@ def test_sighup_reloads_new_fixed_changed_and_removed_connectors_without_droppin
             while not stop.is_set():
                 number += 1
                 url = f"{process.url}/hooks/crm"
-                answers.append(client.post(url, content=chat_json(number), **AUTH).status_code)  # type: ignore[arg-type]
+                answers.append(client.post(url, content=chat_json(number), **AUTH).status_code)
 
     hooking = threading.Thread(target=keep_hooking)
     hooking.start()

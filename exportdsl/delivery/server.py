@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -248,6 +249,12 @@ class Intake:
             )
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
+        except sqlite3.Error as error:  # nothing was stored: press again
+            self.storage.failed(error)
+            return self._refuse(
+                "storage", 503, "could not store the export; press again", RETRY_LATER
+            )
+        self.storage.succeeded()
         self.pool.wake()
         return JSONResponse(
             {"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202
