@@ -79,6 +79,13 @@ STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enu
         "after the last, a delivery is dead."
     ),
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The log on standard error: key=value text, or one JSON object a line.",
+)
 def serve(
     folder: Path,
     database: Path,
@@ -88,10 +95,14 @@ def serve(
     per_target: int,
     lease: float,
     retry_schedule: str,
+    log_format: str,
 ) -> None:
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
+    import os
+
     import uvicorn
 
+    from exportdsl.delivery import logs
     from exportdsl.delivery.service import Settings, build
 
     try:
@@ -110,10 +121,17 @@ def serve(
     )
     listener = _listen(host, port)
     click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
+    # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
+    # installs no handler of its own)
+    logs.install(log_format, logs.serve_secrets(intake.endpoints.values(), os.environ))
     config = uvicorn.Config(
-        intake.app(), log_level="warning", timeout_graceful_shutdown=30, access_log=False
+        intake.app(),
+        log_level="warning",
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        access_log=False,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    logs.Server(config, intake).run(sockets=[listener])
 
 
 def _listen(host: str, port: int) -> socket.socket:
