@@ -221,14 +221,14 @@ class WorkerPool:
         elif state == DeliveryStatus.DELIVERED:
             log.info(
                 "delivered",
-                extra=_about(delivery, attempts=delivery.attempts, status=outcome.status),
+                extra=_about(delivery, attempt=delivery.attempts, status=outcome.status),
             )
         elif state == DeliveryStatus.DEAD:
             log.warning(
                 "dead",
                 extra=_about(
                     delivery,
-                    attempts=delivery.attempts,
+                    attempt=delivery.attempts,
                     status=outcome.status,
                     reason=outcome.error,
                 ),
@@ -243,7 +243,7 @@ class WorkerPool:
             "retry scheduled",
             extra=_about(
                 delivery,
-                attempts=delivery.attempts,
+                attempt=delivery.attempts,
                 next_attempt=_iso(when) if when is not None else None,
                 in_s=round(when - outbox.clock(), 1) if when is not None else None,
                 retry_after=outcome.retry_after,
@@ -258,4 +258,4 @@ def _about(delivery: Delivery, **more: object) -> dict[str, object]:
 
 def _iso(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
