@@ -22,6 +22,7 @@ from exportdsl.vocabulary import DeliveryStatus
 __all__ = ["Deliver", "Observe", "Outcome", "PoolSettings", "WorkerPool", "log"]
 
 log = logging.getLogger("exportdsl.delivery")
+retention_log = logging.getLogger("exportdsl.retention")
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,15 @@ Observe = Callable[[Delivery, Outcome, float], None]  # metrics: what happened, 
 @dataclass(frozen=True)
 class PoolSettings:
     """How many workers, how many at once per back end, how long a claim holds, and how long an
-    idle worker waits before it looks again (seconds)."""
+    idle worker waits before it looks again (seconds); with a ``retention`` (seconds), every
+    ``sweep_every`` seconds what is delivered and older goes, with the chats no delivery needs."""
 
     workers: int = 4
     per_target: int = 4
     lease: float = 120.0
     idle: float = 0.2
+    retention: float | None = None
+    sweep_every: float = 3600.0
 
 
 class WorkerPool:
@@ -85,10 +89,17 @@ class WorkerPool:
         self._threads.append(
             threading.Thread(target=self._renew_leases, daemon=True, name="exportdsl-leases")
         )
+        self.retention = settings.retention
+        self.sweep_every = settings.sweep_every
+        self._sweeper = threading.Thread(
+            target=self._sweep, daemon=True, name="exportdsl-retention"
+        )
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        if self.retention is not None:
+            self._sweeper.start()
 
     def wake(self) -> None:
         """Something was accepted: look now rather than at the next idle tick."""
@@ -118,6 +129,8 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._sweeper.is_alive():
+            self._sweeper.join(max(0.0, deadline - time.monotonic()))
         left = self.in_flight()
         log.log(
             logging.WARNING if left else logging.INFO,
@@ -166,6 +179,30 @@ class WorkerPool:
                         log.exception(
                             "could not renew the lease", extra=fields(delivery=delivery_id)
                         )
+        finally:
+            outbox.close()
+
+    def _sweep(self) -> None:
+        """Retention: at the start and every `sweep_every` seconds, the deliveries delivered longer
+        ago than the retention go, and the chats no delivery needs any more (`Outbox.expire`)."""
+        retention = self.retention or 0.0
+        outbox = self.outbox_factory(self.outbox_path)
+        about = fields(retention_days=round(retention / 86400, 3), every_s=self.sweep_every)
+        retention_log.info("retention on", extra=about)
+        try:
+            while True:
+                try:
+                    expired = outbox.expire(retention)
+                except Exception:  # a locked or failing database: the next sweep tries again
+                    retention_log.exception("retention: the outbox failed", extra=about)
+                else:
+                    if expired.deliveries or expired.chats:
+                        retention_log.info(
+                            "retention: removed",
+                            extra=fields(deliveries=expired.deliveries, chats=expired.chats),
+                        )
+                if self._stopping.wait(self.sweep_every):
+                    return
         finally:
             outbox.close()
 
