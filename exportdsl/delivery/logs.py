@@ -77,6 +77,10 @@ def install(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error"):  # a handler of uvicorn's own would write unredacted
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
     logging.getLogger("exportdsl").setLevel(logging.INFO)
     return handler
 

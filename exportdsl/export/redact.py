@@ -36,6 +36,7 @@ from exportdsl.credentials import CREDENTIAL_HEADERS
 from exportdsl.errors import ExportDslError
 
 __all__ = [
+    "LOGGERS",
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "SENSITIVE_HEADERS",
@@ -585,16 +586,34 @@ _LIVE_LOCK = threading.Lock()  # exports register and release from many threads
 _ESCAPED = "_exportdsl_redactors"  # on an exception: the redactors of the exports it escaped
 # Where no handler is configured (the CLI), Python writes warnings through `logging.lastResort`.
 _LAST_RESORT = LogRedaction()
+# Whatever handlers an application embedding exportdsl has, the loggers that see requests redact
+# their own records too (httpx logs each request's URL). A logger's filter sees only its own
+# records, so the names are listed; the handler's filter above is what covers every logger.
+_AT_SOURCE = LogRedaction()
+LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "exportdsl",
+)
 
 
 def guard_logs(redactor: Redactor) -> None:
     """From now on, and while ``redactor`` lives, log records pass through it on their way out of
     every handler with a `LogRedaction` (the one `exportdsl serve` installs, and Python's last
-    resort handler)."""
-    last_resort = logging.lastResort
-    if last_resort is not None and _LAST_RESORT not in last_resort.filters:
-        last_resort.addFilter(_LAST_RESORT)
+    resort handler), and those of `LOGGERS` through any handler."""
     with _LIVE_LOCK:
+        if not _LIVE:
+            last_resort = logging.lastResort
+            if last_resort is not None and _LAST_RESORT not in last_resort.filters:
+                last_resort.addFilter(_LAST_RESORT)
+            for name in LOGGERS:
+                logger = logging.getLogger(name)
+                if _AT_SOURCE not in logger.filters:
+                    logger.addFilter(_AT_SOURCE)
         _LIVE.add(redactor)
 
 
