@@ -169,10 +169,10 @@ def serve(
         or "none"
     )
     listener = _listen(host, port)
-    click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
-    # installs no handler of its own)
+    # installs no handler of its own); in JSON, every line is a record, the first one too
     logs.install(log_format, logs.serve_secrets(intake.endpoints.values(), os.environ))
+    logs.listening(f"http://{host}:{port}", names, database)
     config = uvicorn.Config(
         intake.app(),
         log_level="warning",

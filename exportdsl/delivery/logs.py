@@ -35,6 +35,7 @@ __all__ = [
     "TextFormatter",
     "fields",
     "install",
+    "listening",
     "serve_secrets",
 ]
 
@@ -83,6 +84,11 @@ def install(
         logger.propagate = True
     logging.getLogger("exportdsl").setLevel(logging.INFO)
     return handler
+
+
+def listening(url: str, hooks: str, outbox: object) -> None:
+    """The first record: where the server listens, its hooks, its outbox."""
+    log.info("listening", extra=fields(url=url, hooks=hooks, outbox=str(outbox)))
 
 
 class TextFormatter(logging.Formatter):
