@@ -239,3 +239,17 @@ def test_serve_removes_what_its_retention_no_longer_keeps(
     (removed,) = [r for r in caplog.records if r.message == "retention: removed"]
     assert removed.fields == {"deliveries": 1, "chats": 1}  # type: ignore[attr-defined]
     assert any(r.message == "retention on" for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "a retention of 0 would remove every chat"), ("soon", "'soon': expected a time span")],
+)
+def test_serve_refuses_a_retention_that_means_nothing(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    arguments = ["serve", "--connectors", str(folder), "--db", str(tmp_path / "q.db")]
+    result = CliRunner().invoke(main, [*arguments, "--retention", value])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "q.db").exists()  # refused before anything started

@@ -57,6 +57,15 @@ def _age(_: click.Context, __: click.Parameter, value: str | None) -> float | No
     return None if value is None else seconds_of(value)
 
 
+def _retention(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> float | None:
+    seconds = _age(context, parameter, value)
+    if seconds == 0:  # every chat would go the moment it is delivered: the button could never work
+        raise click.BadParameter("a retention of 0 would remove every chat once delivered")
+    return seconds
+
+
 @click.command(short_help="Take chats in real time and deliver them.")
 @click.option(
     "--connectors",
@@ -119,7 +128,7 @@ def _age(_: click.Context, __: click.Parameter, value: str | None) -> float | No
 )
 @click.option(
     "--retention",
-    callback=_age,
+    callback=_retention,
     metavar="AGE",
     help=(
         "Remove deliveries delivered longer ago than this, and the chats no delivery needs any "

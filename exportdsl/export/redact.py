@@ -548,6 +548,8 @@ class LogRedaction(logging.Filter):
     def __init__(self, secrets: Redactor | None = None) -> None:
         super().__init__()
         self.secrets = secrets
+        # the last combination: (each redactor's ordered forms, the redactor made of them all)
+        self._combined: tuple[tuple[tuple[_Form, ...], ...], Redactor] = ((), Redactor())
 
     def filter(self, record: logging.LogRecord) -> bool:
         redact = self._redactor(record)
@@ -574,9 +576,15 @@ class LogRedaction(logging.Filter):
         redactors = [redactor for redactor in (self.secrets, *live, *escaped) if redactor]
         if len(redactors) == 1:
             return redactors[0]
-        combined = Redactor()  # one, so a longer form is never half-replaced by another's shorter
-        for redactor in redactors:
-            combined.merge(redactor)
+        # one redactor of them all, so a longer form is never half-replaced by another's shorter;
+        # made again only when the set changed (an export began or ended, or met a secret)
+        forms = tuple(redactor.ordered_forms() for redactor in redactors)
+        known, combined = self._combined
+        if len(known) != len(forms) or any(a is not b for a, b in zip(known, forms, strict=True)):
+            combined = Redactor()
+            for redactor in redactors:
+                combined.merge(redactor)
+            self._combined = (forms, combined)
         return combined
 
 
