@@ -137,6 +137,10 @@ def test_normal_traffic_is_logged_with_connector_chat_and_delivery(
         assert served.hook(1).status_code == 200  # the duplicate
         assert served.hook(2).status_code == 202  # 410: dead at once
         wait_for(lambda: '"dead"' in served.text() or " dead " in served.text())
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as garbage:
+            garbage.sendall(b"NOT HTTP\r\n\r\n")  # uvicorn's own warning
+            garbage.recv(100)
+        wait_for(lambda: "uvicorn.error" in served.text(), seconds=10)
     finally:
         text = served.stop()
     if log_format == "json":  # every line is one JSON object, the first one too
@@ -167,6 +171,8 @@ def test_normal_traffic_is_logged_with_connector_chat_and_delivery(
     assert the(found, "workers stopping: waiting for the deliveries in flight")["wait_s"] == 30
     assert the(found, "workers stopped")["deliveries"] == 0
     assert found[-1]["message"] == "stopped"
+    # uvicorn's records come through the same handler, in the same format
+    assert any(r["logger"] == "uvicorn.error" and r["level"] == "WARNING" for r in found)
     assert_no_secret(text)
 
 
