@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from starlette.routing import Route
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
@@ -46,6 +48,8 @@ from exportdsl.export.webhooks import verify
 __all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
+
+log = logging.getLogger("exportdsl.intake")
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,12 @@ class Intake:
         self.clock = clock
         self.metrics = Metrics(self.outbox)
         self.accepting = True
+        self.hooks_in_flight = 0  # what a shutdown waits for (logged)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/hooks/{connector}", self.hook, methods=["POST"]),
+                Route("/hooks/{connector}", self._counted_hook, methods=["POST"]),
                 Route(
                     "/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]
                 ),
@@ -153,6 +158,13 @@ class Intake:
             self.accepting = False
             await asyncio.to_thread(self.committer.close)
             await asyncio.to_thread(self.pool.stop)
+
+    async def _counted_hook(self, request: Request) -> Response:
+        self.hooks_in_flight += 1  # the event loop's thread alone changes it
+        try:
+            return await self.hook(request)
+        finally:
+            self.hooks_in_flight -= 1
 
     async def hook(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -197,6 +209,12 @@ class Intake:
                 "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
             )
         self.metrics.accept_latency.observe(time.perf_counter() - started)
+        log.info(
+            "hook duplicate" if accepted.duplicate else "hook accepted",
+            extra=fields(
+                connector=endpoint.name, chat=incoming.chat_id, delivery=accepted.delivery_id
+            ),
+        )
         if accepted.duplicate:
             self.metrics.duplicates.labels(endpoint.name).inc()
             return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)

@@ -33,6 +33,8 @@ class Settings:
     per_target: int = 4
     lease: float = 120.0
     schedule: Schedule = field(default_factory=Schedule)
+    retention: float | None = None  # seconds; None: delivered deliveries and chats are kept
+    sweep_every: float = 3600.0  # seconds between two retention passes
 
 
 def load_endpoints(folder: Path, env: Mapping[str, str]) -> dict[str, Endpoint]:
@@ -91,7 +93,13 @@ def build(settings: Settings, env: Mapping[str, str] | None = None) -> Intake:
     pool = WorkerPool(
         str(settings.database),
         deliverer,
-        PoolSettings(settings.workers, settings.per_target, settings.lease),
+        PoolSettings(
+            settings.workers,
+            settings.per_target,
+            settings.lease,
+            retention=settings.retention,
+            sweep_every=settings.sweep_every,
+        ),
         outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
     )
     intake = Intake(endpoints, str(settings.database), pool)
