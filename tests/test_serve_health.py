@@ -287,7 +287,9 @@ def test_a_broken_connector_is_named_at_start_and_answers_503_while_the_others_s
     # every $env variable the export uses, not only the intake secret
     assert "environment variable XD_UNSET_KEY_ONE is not set [XD509]" in stderr
     assert "environment variable XD_UNSET_KEY_TWO is not set [XD509]" in stderr
-    assert "hooks: /hooks/crm, /hooks/forward, /hooks/nobutton" in stderr
+    assert 'hooks="/hooks/crm, /hooks/forward, /hooks/nobutton"' in stderr
+    assert "connector not served; its deliveries are held connector=typo hooks=503" in stderr
+    assert "connector not served; its deliveries are held connector=notyaml hooks=401" in stderr
 
     assert process.hook("crm", chat_json(1), **AUTH).status_code == 202  # the others serve
     typo = process.hook("typo", chat_json(2), **AUTH)
@@ -429,7 +431,7 @@ def test_sighup_reloads_new_fixed_changed_and_removed_connectors_without_droppin
         crm = (folder / "crm.yaml").read_text()
         (folder / "crm.yaml").write_text(crm + "expot: {}\n")  # was good, now broken
         process.popen.send_signal(signal.SIGHUP)
-        wait_for(lambda: "exportdsl: reloaded:" in process.stderr, 10)
+        wait_for(lambda: "connectors reloaded" in process.stderr, 10)
         time.sleep(0.2)
     finally:
         stop.set()
@@ -443,12 +445,13 @@ def test_sighup_reloads_new_fixed_changed_and_removed_connectors_without_droppin
     # the delivery held while later.yaml was broken goes now, with the others
     wait_for(lambda: {r.json["channel"]["id"] for r in real_backend.requests_to("/later")} >= {40})
     stderr = process.stderr
-    assert "added: new; fixed: later; removed (their deliveries are held): forward" in stderr
-    assert "broken, the previous version serves on: crm" in stderr
+    assert "connectors reloaded added=new fixed=later removed=forward" in stderr
+    assert "broken_previous_serves=crm serving=crm,later,new,nobutton" in stderr
+    assert "connector broken; its previous version serves on connector=crm" in stderr
     assert f"{folder / 'crm.yaml'}:" in stderr and "unknown key 'expot'" in stderr
     # and another reload after the fix of crm.yaml takes the fixed file
     (folder / "crm.yaml").write_text(crm)
     process.popen.send_signal(signal.SIGHUP)
-    wait_for(lambda: "changed: crm" in process.stderr, 10)
+    wait_for(lambda: "changed=crm" in process.stderr, 10)
     stop_state = json.loads(httpx.get(f"{process.url}/healthz", timeout=5).text)
     assert stop_state["status"] == "ok"

@@ -12,6 +12,7 @@ serving (a slip in an edit must not take a working connector down); the reload r
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +29,7 @@ from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import Connector
 from exportdsl.connector.reader import ENV_REFERENCE, parse_connector
 from exportdsl.connector.yamlsource import compose, read_text
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.server import Endpoint, Unavailable
 from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint.api import LintContext
@@ -41,6 +43,8 @@ __all__ = ["MIN_SECRET", "Broken", "ConnectorGauge", "Connectors", "Reload", "Re
 MIN_SECRET = 16  # characters of an intake secret at least
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+log = logging.getLogger("exportdsl.connectors")
 
 
 @dataclass(frozen=True)
@@ -82,32 +86,48 @@ class Reload:
     still_broken: list[str] = field(default_factory=list)  # unchanged, and still not served
     serving: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        parts = [
-            f"{label}: {', '.join(names)}"
-            for label, names in (
-                ("added", self.added),
-                ("changed", self.changed),
-                ("fixed", self.fixed),
-                ("removed (their deliveries are held)", self.removed),
-                ("not served", [b.name for b in self.broken if b.name not in self.kept]),
-                ("broken, the previous version serves on", self.kept),
-                ("still not served, unchanged", self.still_broken),
-            )
-            if names
-        ]
-        return "; ".join(parts) or "nothing changed"
-
-    def reports(self) -> Iterator[str]:
-        """Each broken connector's diagnostics, and what happens to it."""
+    def log(self) -> None:
+        """A record for each problem of each connector that cannot serve (``problem`` as `check`
+        words it: file:line:col, message, code), saying what becomes of the connector."""
         for broken in self.broken:
             if broken.name in self.kept:
-                fate = "its previous version serves on"
+                message, hooks = "connector broken; its previous version serves on", None
             elif broken.intake_secret is not None:
-                fate = "not served: its hooks get 503 (Retry-After), deliveries held"
+                message, hooks = "connector not served; its deliveries are held", 503
             else:  # nobody can be told why: to an outsider a broken connector looks like none
-                fate = "not served: its hooks get 401 (its secret is unknown), deliveries held"
-            yield f"connector {broken.name} ({broken.file}) cannot serve; {fate}\n{broken.report()}"
+                message, hooks = "connector not served; its deliveries are held", 401
+            for problem in broken.diagnostics:
+                where = "" if problem.location else f"{broken.file}: "
+                log.warning(
+                    message,
+                    extra=fields(
+                        connector=broken.name,
+                        hooks=hooks,
+                        problem=f"{where}{problem}",
+                        hint=problem.hint,
+                    ),
+                )
+
+    def log_summary(self) -> None:
+        log.info(
+            "connectors reloaded",
+            extra=fields(
+                **{
+                    key: ",".join(names)
+                    for key, names in (
+                        ("added", self.added),
+                        ("changed", self.changed),
+                        ("fixed", self.fixed),
+                        ("removed", self.removed),
+                        ("not_served", [b.name for b in self.broken if b.name not in self.kept]),
+                        ("broken_previous_serves", self.kept),
+                        ("still_not_served", self.still_broken),
+                    )
+                    if names
+                },
+                serving=",".join(self.serving) or "none",
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -342,13 +362,10 @@ def _target(connector: Connector, name: str) -> str:
 class Reloader:
     """Reloads the connectors when asked (SIGHUP), in a thread of its own: a signal handler must
     not compile connectors on the event loop's thread, and asking twice while a reload runs
-    makes one more reload, not two."""
+    makes one more reload, not two. What a reload did is logged."""
 
-    def __init__(
-        self, connectors: Connectors, report: Callable[[str], None], after: Callable[[], None]
-    ) -> None:
+    def __init__(self, connectors: Connectors, after: Callable[[], None]) -> None:
         self.connectors = connectors
-        self.report = report  # where the operator reads what the reload did
         self.after = after  # e.g. wake the workers: a fixed connector's held deliveries can go
         self._requested = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="exportdsl-reload")
@@ -364,24 +381,16 @@ class Reloader:
         while True:
             self._requested.wait()
             self._requested.clear()
-            self.report(f"exportdsl: reloading the connectors in {self.connectors.folder}")
+            folder = str(self.connectors.folder)
+            log.info("reloading the connectors", extra=fields(folder=folder))
             try:
                 change = self.connectors.reload()
-            except OSError as error:  # the folder is gone or unreadable: keep what serves
-                self.report(
-                    f"exportdsl: reload failed, the connectors serve on as they were: "
-                    f"{self.connectors.folder}: {error.strerror or error}"
+            except Exception as error:  # the folder is gone, or a bug: keep what serves
+                log.exception(
+                    "reload failed; the connectors serve on as they were",
+                    extra=fields(folder=folder, error=getattr(error, "strerror", None)),
                 )
                 continue
-            except Exception as error:  # a bug in one reload must not end the reloads
-                self.report(
-                    f"exportdsl: reload failed, the connectors serve on as they were: {error!r}"
-                )
-                continue
-            for report in change.reports():
-                self.report(report)
-            self.report(
-                f"exportdsl: reloaded: {change.summary()}; serving: "
-                f"{', '.join(change.serving) or 'none'}"
-            )
+            change.log()
+            change.log_summary()
             self.after()

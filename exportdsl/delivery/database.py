@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
+-- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
+CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id);
 """
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -39,6 +40,7 @@ from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.health import StorageHealth
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
@@ -49,6 +51,8 @@ __all__ = ["MAX_BODY", "RETRY_LATER", "Endpoint", "Intake", "Metrics", "Unavaila
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
 RETRY_LATER = {"Retry-After": "5"}  # 503s the sender should send again: seconds
+
+log = logging.getLogger("exportdsl.intake")
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class Intake:
         self.clock = clock
         self.metrics = Metrics(self.outbox)
         self.accepting = True
+        self.hooks_in_flight = 0  # what a shutdown waits for (logged)
         self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
         self.storage = StorageHealth(clock)
         self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
@@ -153,7 +158,7 @@ class Intake:
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/hooks/{connector}", self.hook, methods=["POST"]),
+                Route("/hooks/{connector}", self._counted_hook, methods=["POST"]),
                 Route(
                     "/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]
                 ),
@@ -172,6 +177,13 @@ class Intake:
             self.accepting = False
             await asyncio.to_thread(self.committer.close)
             await asyncio.to_thread(self.pool.stop)
+
+    async def _counted_hook(self, request: Request) -> Response:
+        self.hooks_in_flight += 1  # the event loop's thread alone changes it
+        try:
+            return await self.hook(request)
+        finally:
+            self.hooks_in_flight -= 1
 
     async def hook(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -220,6 +232,12 @@ class Intake:
             )
         self.storage.succeeded()
         self.metrics.accept_latency.observe(time.perf_counter() - started)
+        log.info(
+            "hook duplicate" if accepted.duplicate else "hook accepted",
+            extra=fields(
+                connector=endpoint.name, chat=incoming.chat_id, delivery=accepted.delivery_id
+            ),
+        )
         if accepted.duplicate:
             self.metrics.duplicates.labels(endpoint.name).inc()
             return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)

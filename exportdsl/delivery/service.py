@@ -12,11 +12,11 @@ from exportdsl.delivery.connectors import MIN_SECRET, ConnectorGauge, Connectors
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Outbox, Schedule
-from exportdsl.delivery.server import Intake
+from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
 
-__all__ = ["Settings", "build", "load_connectors", "monitoring_token"]
+__all__ = ["Settings", "build", "load_connectors", "load_endpoints", "monitoring_token"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Settings:
     per_target: int = 4
     lease: float = 120.0
     schedule: Schedule = field(default_factory=Schedule)
+    retention: float | None = None  # seconds; None: delivered deliveries and chats are kept
+    sweep_every: float = 3600.0  # seconds between two retention passes
     # the environment variable holding the token /healthz and /metrics require (None: open)
     monitoring_token_env: str | None = None
 
@@ -45,6 +47,13 @@ def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, R
             f"the same problems), then start again\n{diagnostics}"
         )
     return connectors, loaded
+
+
+def load_endpoints(folder: Path, env: Mapping[str, str]) -> Mapping[str, Endpoint]:
+    """The connectors of ``folder`` that serve, by URL name (`load_connectors`, without what it
+    found wrong with the others)."""
+    connectors, _ = load_connectors(folder, env)
+    return connectors
 
 
 def monitoring_token(variable: str | None, env: Mapping[str, str]) -> str | None:
@@ -74,7 +83,13 @@ def build(
     pool = WorkerPool(
         str(settings.database),
         deliverer,
-        PoolSettings(settings.workers, settings.per_target, settings.lease),
+        PoolSettings(
+            settings.workers,
+            settings.per_target,
+            settings.lease,
+            retention=settings.retention,
+            sweep_every=settings.sweep_every,
+        ),
         outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
     )
     pool.serving = connectors.serving
