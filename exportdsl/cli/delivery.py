@@ -31,6 +31,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
@@ -120,6 +123,14 @@ def _retention(
     ),
 )
 @click.option(
+    "--monitoring-token-env",
+    metavar="NAME",
+    help=(
+        "Environment variable holding a token (16+ characters) that GET /healthz and /metrics "
+        "then require as Authorization: Bearer; without it they are open."
+    ),
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -144,29 +155,34 @@ def serve(
     per_target: int,
     lease: float,
     retry_schedule: str,
+    monitoring_token_env: str | None,
     log_format: str,
     retention: float | None,
 ) -> None:
-    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
+    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
+
+    SIGHUP reloads the connector folder."""
     import os
 
     import uvicorn
 
     from exportdsl.delivery import logs
-    from exportdsl.delivery.service import Settings, build
+    from exportdsl.delivery.service import Settings, build, load_connectors
 
+    schedule = _schedule(retry_schedule)
+    settings = Settings(
+        folder,
+        database,
+        workers,
+        per_target,
+        lease,
+        schedule,
+        retention=retention,
+        monitoring_token_env=monitoring_token_env,
+    )
     try:
-        intake = build(
-            Settings(
-                folder,
-                database,
-                workers,
-                per_target,
-                lease,
-                _schedule(retry_schedule),
-                retention=retention,
-            )
-        )
+        connectors, loaded = load_connectors(folder, os.environ)
+        intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
@@ -180,8 +196,16 @@ def serve(
     listener = _listen(host, port)
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
     # installs no handler of its own); in JSON, every line is a record, the first one too
-    logs.install(log_format, logs.serve_secrets(intake.endpoints.values(), os.environ))
+    secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
+    logs.install(log_format, secrets)
     logs.listening(f"http://{host}:{port}", names, database)
+    loaded.log()  # the connectors that do not serve, each problem a record; the others serve
+
+    def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
+        secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
+        intake.pool.wake()
+
+    _reload_on_hangup(connectors, reloaded)
     config = uvicorn.Config(
         intake.app(),
         log_level="warning",
@@ -190,6 +214,18 @@ def serve(
         access_log=False,
     )
     logs.Server(config, intake).run(sockets=[listener])
+
+
+def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None:
+    """SIGHUP reloads the connector folder. uvicorn handles only SIGINT and SIGTERM (graceful
+    shutdown), so this handler is beside them, not instead of one."""
+    import signal
+
+    from exportdsl.delivery.connectors import Reloader
+
+    reloader = Reloader(connectors, after)
+    reloader.start()
+    signal.signal(signal.SIGHUP, lambda *_: reloader.request())
 
 
 def _listen(host: str, port: int) -> socket.socket:

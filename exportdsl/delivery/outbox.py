@@ -10,11 +10,12 @@ the one that took over.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,18 +308,28 @@ class Outbox(Queue):
 
     # --- working ---------------------------------------------------------------------------------
 
-    def claim(self, owner: str, lease: float = 60.0, per_target: int = 4) -> Delivery | None:
+    def claim(
+        self,
+        owner: str,
+        lease: float = 60.0,
+        per_target: int = 4,
+        connectors: Collection[str] | None = None,
+    ) -> Delivery | None:
         """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is
-        due (or every due target is at its concurrency limit)."""
+        due (or every due target is at its concurrency limit). With ``connectors``, only theirs:
+        the deliveries of a connector that is not served are held, untouched, until it is."""
         now = self.clock()
+        only = (
+            "" if connectors is None else " AND connector IN (SELECT value FROM json_each(:only))"
+        )
         with self._transaction() as db:
             row = db.execute(
                 "SELECT id FROM deliveries AS d WHERE status = 'pending'"
                 " AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :now)"
                 " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
-                "      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit"
+                f"      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit{only}"
                 " ORDER BY next_attempt_at, id LIMIT 1",
-                {"now": now, "limit": per_target},
+                {"now": now, "limit": per_target, "only": json.dumps(sorted(connectors or ()))},
             ).fetchone()
             if row is None:
                 return None
@@ -340,6 +351,21 @@ class Outbox(Queue):
                 f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
                 (self.clock() + lease, owner, *delivery_ids),
             ).rowcount
+
+    def release(self, delivery: Delivery, owner: str, hold: float = 1.0) -> bool:
+        """Put a claimed delivery back, attempt uncounted, to be looked at again in ``hold``
+        seconds (not the retry schedule: nothing was tried): its connector stopped being served
+        between the claim and the attempt. False when the lease was lost."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,"
+                    " attempts = attempts - 1, next_attempt_at = MAX(next_attempt_at, ?)"
+                    " WHERE id = ? AND lease_owner = ?",
+                    (self.clock() + hold, delivery.id, owner),
+                ).rowcount
+                == 1
+            )
 
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
         with self._transaction() as db:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,6 +34,7 @@ class Outcome:
     permanent: bool = (
         False  # no point in trying again: not `sending.retryable` (most 4xx), a broken config
     )
+    held: bool = False  # not attempted: its connector is not served now; back as it was, uncounted
 
 
 Deliver = Callable[
@@ -73,6 +74,8 @@ class WorkerPool:
         self.idle = settings.idle
         self.observe = observe
         self.outbox_factory = outbox_factory
+        # the connectors whose deliveries may be claimed (None: all); the others' wait, untouched
+        self.serving: Callable[[], Collection[str]] | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._in_flight: dict[str, int] = {}  # owner -> the delivery it is attempting
@@ -145,7 +148,12 @@ class WorkerPool:
         try:
             while not self._stopping.is_set():
                 try:
-                    delivery = outbox.claim(owner, lease=self.lease, per_target=self.per_target)
+                    delivery = outbox.claim(
+                        owner,
+                        lease=self.lease,
+                        per_target=self.per_target,
+                        connectors=self.serving() if self.serving is not None else None,
+                    )
                     if delivery is None:
                         self._wake.wait(self.idle)
                         self._wake.clear()
@@ -219,6 +227,10 @@ class WorkerPool:
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(owner, None)
+        if outcome.held:  # no attempt was made: nothing to log or count as one
+            outbox.release(delivery, owner)
+            log.info("held: its connector is not served", extra=_about(delivery))
+            return
         seconds = time.monotonic() - started
         log.info(
             "attempt",
