@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exportdsl.errors import OutboxError
 
-__all__ = ["Database"]
+__all__ = ["Database", "check_intact"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
+-- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
+CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id);
 """
 
 
@@ -154,3 +156,44 @@ def _check_schema(path: str) -> None:
                 )
     finally:
         db.close()
+
+
+def check_intact(path: str | Path) -> None:
+    """Refuses an outbox file that SQLite finds damaged (``PRAGMA quick_check``), read-only.
+
+    Run before a server writes to the file: a damaged outbox would answer 202 to hooks it cannot
+    read back. A file that does not exist yet is fine (it is made); one that is not a SQLite file
+    at all is refused too, in the same words. quick_check reads every page once: seconds for a
+    file of gigabytes, once per start."""
+    file = Path(path)
+    if not file.is_file() or file.stat().st_size == 0:
+        return
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = [str(row[0]) for row in db.execute("PRAGMA quick_check(20)")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        found = [str(error)]
+    if found != ["ok"]:
+        raise OutboxError(
+            f"{file}: the outbox is damaged (or not a SQLite file); PRAGMA quick_check says: "
+            f"{'; '.join(found)}",
+            hint=(
+                "nothing was served from it; keep the file, then restore the outbox from a backup, "
+                f"or save what SQLite can still read (`sqlite3 {file} .recover | sqlite3 NEW.db`) "
+                "and serve NEW.db"
+            ),
+        )
+
+
+def probe_write(database: Database) -> None:
+    """A durable write that changes nothing: is the outbox writable again after a storage error?
+
+    A table is made and dropped in one transaction, so the commit writes the schema page through
+    the WAL and waits for the disk, as an accept's commit does, whatever the tables hold; raises
+    the error SQLite gives."""
+    with database._transaction() as db:
+        db.execute("CREATE TABLE exportdsl_write_probe (x)")
+        db.execute("DROP TABLE exportdsl_write_probe")

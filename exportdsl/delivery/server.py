@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -37,16 +39,21 @@ from starlette.routing import Route
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.health import StorageHealth
 from exportdsl.delivery.limits import BodySlots, Limits
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.export.build import idempotency_key
 from exportdsl.export.webhooks import verify
 
-__all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]
+__all__ = ["MAX_BODY", "RETRY_LATER", "Endpoint", "Intake", "Metrics", "Unavailable"]
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
+RETRY_LATER = {"Retry-After": "5"}  # 503s the sender should send again: seconds
+
+log = logging.getLogger("exportdsl.intake")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,19 @@ class Endpoint:
     @property
     def export_enabled(self) -> bool:
         return self.plan.export_enabled
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A connector whose file is in the folder but does not serve now (connectors.py), and why."""
+
+    name: str
+    intake_secret: str | None  # None: not known, so nobody can be told more than 401
+    reasons: tuple[str, ...]
+
+
+def _nothing_unavailable(_: str) -> Unavailable | None:
+    return None
 
 
 class Metrics(Collector):
@@ -132,6 +152,10 @@ class Intake:
         self.clock = clock
         self.metrics = Metrics(self.outbox)
         self.accepting = True
+        self.hooks_in_flight = 0  # what a shutdown waits for (logged)
+        self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
+        self.storage = StorageHealth(clock)
+        self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
         # Bodies read at once, in two pools: a token is checked before its body is read, a signature
         # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
         bounds = limits or Limits()
@@ -142,7 +166,7 @@ class Intake:
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/hooks/{connector}", self.hook, methods=["POST"]),
+                Route("/hooks/{connector}", self._counted_hook, methods=["POST"]),
                 Route(
                     "/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]
                 ),
@@ -162,31 +186,27 @@ class Intake:
             await asyncio.to_thread(self.committer.close)
             await asyncio.to_thread(self.pool.stop)
 
+    async def _counted_hook(self, request: Request) -> Response:
+        self.hooks_in_flight += 1  # the event loop's thread alone changes it
+        try:
+            return await self.hook(request)
+        finally:
+            self.hooks_in_flight -= 1
+
     async def hook(self, request: Request) -> Response:
         started = time.perf_counter()
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or endpoint.intake_secret is None:
-            # answered as a wrong secret is, so the answers do not tell which connectors exist
-            return self._refuse_unauthorized("unknown connector")
+            return await self._not_served(request, signatures=True)
         unauthorized = self._refuse_unauthorized
         presented = _presented_secret(request)
         if presented is None and not request.headers.get("webhook-signature"):
             return unauthorized()  # no credential at all: refused before any body is read
         if presented is not None and not _secret_matches(endpoint.intake_secret, request):
             return unauthorized()  # decided before reading a body nobody asked for
-        slots = self.body_slots[presented is not None]
-        if not await slots.acquire():
-            return self._refuse(
-                "busy", 503, "too many hooks being received; send it again", {"Retry-After": "1"}
-            )
-        try:
-            body = await _read(request)
-        except ClientDisconnect:
-            return Response(status_code=400)  # the sender went away; nobody reads this answer
-        finally:
-            slots.release()
-        if body is None:
-            return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
+        body = await self._read_in_turn(request, verified=presented is not None)
+        if isinstance(body, Response):
+            return body
         if not self._authorized(endpoint.intake_secret, request, body):
             return unauthorized()
         try:
@@ -201,17 +221,28 @@ class Intake:
             return self._refuse(
                 "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
             )
+        damage = self.storage.problem
+        if damage is not None and damage.damaged:  # a write may succeed; reading it back may not
+            return self._refuse("storage", 503, "the outbox is damaged; send it again", RETRY_LATER)
         key = idempotency_key(
             endpoint.plan, chat
         )  # the export's own: a CLI export of this chat matches
         incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target, key)
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
-        except Exception:  # nothing was stored: the sender must try again
+        except Exception as error:  # nothing was stored: the sender must try again
+            self.storage.failed(error)
             return self._refuse(
                 "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
             )
+        self.storage.succeeded()
         self.metrics.accept_latency.observe(time.perf_counter() - started)
+        log.info(
+            "hook duplicate" if accepted.duplicate else "hook accepted",
+            extra=fields(
+                connector=endpoint.name, chat=incoming.chat_id, delivery=accepted.delivery_id
+            ),
+        )
         if accepted.duplicate:
             self.metrics.duplicates.labels(endpoint.name).inc()
             return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)
@@ -224,14 +255,16 @@ class Intake:
 
     async def button(self, request: Request) -> Response:
         endpoint = self.endpoints.get(request.path_params["connector"])
-        if endpoint is None or not endpoint.export_enabled:
-            return JSONResponse(
-                {"error": "no Report Export for this connector (export.url is not set)"}, 404
-            )
+        if endpoint is None:
+            return await self._not_served(request, signatures=False)
         # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor
         # the path, and could be replayed to export any chat again
         if endpoint.intake_secret is None or not _secret_matches(endpoint.intake_secret, request):
             return self._refuse_unauthorized()
+        if not endpoint.export_enabled:  # said only to the secret's holder, as the rest
+            return JSONResponse(
+                {"error": "no Report Export for this connector (export.url is not set)"}, 404
+            )
         chat_id = request.path_params["chat_id"]
         try:
             delivery = await asyncio.to_thread(
@@ -239,12 +272,27 @@ class Intake:
             )
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
+        except sqlite3.Error as error:  # nothing was stored: press again
+            self.storage.failed(error)
+            return self._refuse(
+                "storage", 503, "could not store the export; press again", RETRY_LATER
+            )
+        self.storage.succeeded()
         self.pool.wake()
         return JSONResponse(
             {"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202
         )
 
-    async def health(self, _: Request) -> Response:
+    async def health(self, request: Request) -> Response:
+        refused = self._monitoring_refused(request)
+        if refused is not None:
+            return refused
+        problem = await asyncio.to_thread(self.storage.check, self.outbox)
+        if problem is not None:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(problem.since))
+            return JSONResponse(
+                {"status": "unhealthy", "error": problem.describe(), "since": since}, 503
+            )
         try:
             counts = await asyncio.to_thread(self.outbox.counts)
         except Exception as error:
@@ -256,10 +304,66 @@ class Intake:
             {"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503
         )
 
-    async def prometheus(self, _: Request) -> Response:
+    async def prometheus(self, request: Request) -> Response:
+        refused = self._monitoring_refused(request)
+        if refused is not None:
+            return refused
         return Response(
             await asyncio.to_thread(generate_latest, self.metrics.registry),
             media_type=CONTENT_TYPE_LATEST,
+        )
+
+    async def _not_served(self, request: Request, *, signatures: bool) -> Response:
+        """A connector that does not serve: its reasons (503) for whoever presents its secret; to
+        anyone else, and for names that are no connector, what a wrong secret gets (401), so the
+        answers tell no outsider which connectors exist."""
+        unavailable = self.unavailable(request.path_params["connector"])
+        secret = unavailable.intake_secret if unavailable is not None else None
+        if unavailable is None or secret is None:
+            return self._refuse_unauthorized("unknown connector")
+        if _presented_secret(request) is not None:
+            authorized = _secret_matches(secret, request)
+        elif signatures and request.headers.get("webhook-signature"):
+            body = await self._read_in_turn(request, verified=False)
+            authorized = isinstance(body, bytes) and self._authorized(secret, request, body)
+        else:
+            authorized = False
+        if not authorized:
+            return self._refuse_unauthorized()
+        self.metrics.rejected.labels("not served").inc()
+        message = f"connector {unavailable.name} is not served now; send it again later"
+        return JSONResponse(
+            {"error": message, "problems": list(unavailable.reasons)}, 503, headers=RETRY_LATER
+        )
+
+    async def _read_in_turn(self, request: Request, *, verified: bool) -> bytes | Response:
+        """The body, read when one of its kind's `BodySlots` is free; or the answer when it cannot
+        be: 503 when no slot came in time, 413 when too large, 400 when the sender went away."""
+        slots = self.body_slots[verified]
+        if not await slots.acquire():
+            return self._refuse(
+                "busy", 503, "too many hooks being received; send it again", {"Retry-After": "1"}
+            )
+        try:
+            body = await _read(request)
+        except ClientDisconnect:
+            return Response(status_code=400)  # the sender went away; nobody reads this answer
+        finally:
+            slots.release()
+        if body is None:
+            return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
+        return body
+
+    def _monitoring_refused(self, request: Request) -> Response | None:
+        """/healthz and /metrics: None when open, or when the monitoring token is presented."""
+        token = self.monitoring_token
+        given = _bearer(request.headers.get("authorization", ""))
+        if token is None or hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        return JSONResponse(
+            {"error": "missing or wrong monitoring token (Authorization: Bearer)"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
     def _refuse_unauthorized(self, reason: str = "unauthorized") -> Response:
