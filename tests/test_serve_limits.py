@@ -29,6 +29,7 @@ from test_serve import (
     wait_for,
     write_connectors,
 )
+from test_serve_health import TYPO
 
 from exportdsl.cli.delivery import serve
 from exportdsl.delivery.limits import Limits, server_config
@@ -51,12 +52,15 @@ SIGNED_HOOK = (
 
 @pytest.fixture
 def limited(tmp_path: Path, real_backend: Backend) -> Iterator[Callable[..., Running]]:
-    """An intake served under `SHORT` limits (changed by keyword) as `exportdsl serve` serves it."""
+    """An intake served under `SHORT` limits (changed by keyword) as `exportdsl serve` serves it;
+    ``files`` adds connector files (name: text) to the usual ones."""
     started: list[Running] = []
 
-    def start(**changes: Any) -> Running:
+    def start(files: dict[str, str] | None = None, **changes: Any) -> Running:
         limits = dataclasses.replace(SHORT, **changes)
         folder = write_connectors(tmp_path / "connectors", real_backend.base_url)
+        for name, text in (files or {}).items():
+            (folder / name).write_text(text)
         intake = build(Settings(folder, tmp_path / "queue.db", workers=1, limits=limits), SERVE_ENV)
         config = server_config(
             intake.app(), limits, host="127.0.0.1", port=0, log_level="warning", access_log=False
@@ -184,6 +188,17 @@ def test_bodies_read_at_once_are_bounded_and_a_hook_over_the_bound_is_503(
         # a token is checked before the body: token hooks have slots of their own
         assert running.hook("crm", chat_json(3), params={"token": INTAKE_SECRET}).status_code == 202
     assert running.hook("crm", chat_json(4), headers=signature).status_code == 401  # read again
+
+
+def test_a_signed_hook_to_a_connector_that_does_not_serve_reads_its_body_in_a_slot_too(
+    limited: Callable[..., Running],
+) -> None:
+    running = limited(files={"typo.yaml": TYPO})  # held: its secret is known, its export broken
+    with connect(running) as holding:
+        holding.sendall(SIGNED_HOOK.replace(b"/crm", b"/typo") + b"Content-Length: 100\r\n\r\n{")
+        time.sleep(0.1)
+        signature = {"webhook-id": "m2", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+        assert running.hook("crm", chat_json(6), headers=signature).status_code == 503
 
 
 def test_over_the_connection_cap_the_longest_waiting_connection_is_closed(
