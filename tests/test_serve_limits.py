@@ -253,12 +253,12 @@ def test_serve_takes_the_limits_from_its_options(tmp_path: Path, real_backend: B
         process.wait(30)
 
 
+def few_descriptors() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+
 def test_more_connections_than_descriptors_is_a_clear_error(tmp_path: Path) -> None:
     folder = write_connectors(tmp_path / "c", "http://127.0.0.1:9")
-
-    def few_descriptors() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
     result = subprocess.run(
         serve_command(folder, tmp_path / "q.db", free_port(), "--max-connections", "1000"),
         env=os.environ | SERVE_ENV,
@@ -283,3 +283,23 @@ def test_serve_option_defaults_are_the_limits_defaults() -> None:
         max_connections=defaults["max_connections"],
         max_bodies=defaults["max_bodies"],
     )
+
+
+def test_the_default_connection_cap_is_lowered_to_the_descriptors_allowed(tmp_path: Path) -> None:
+    folder, port = write_connectors(tmp_path / "c", "http://127.0.0.1:9"), free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            serve_command(folder, tmp_path / "q.db", port),
+            env=os.environ | SERVE_ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=few_descriptors,
+        )
+        try:
+            wait_for(lambda: "connection cap lowered" in log.read_text() or bool(process.poll()))
+        finally:
+            process.terminate()
+            process.wait(30)
+    assert "connection cap lowered to fit the file descriptor limit" in log.read_text()
+    assert "max_connections=128 descriptors=256" in log.read_text()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from exportdsl.errors import ExportDslError
 from exportdsl.vocabulary import DeliveryStatus
@@ -215,6 +216,7 @@ def serve(
         Limits,
         bound_receive_buffers,
         connection_cap,
+        log_connection_cap,
         server_config,
     )
     from exportdsl.delivery.service import Settings, build, load_connectors
@@ -226,22 +228,23 @@ def serve(
         max_connections=max_connections,
         max_bodies=max_bodies,
     )
+    asked = click.get_current_context().get_parameter_source("max_connections")
     schedule = _schedule(retry_schedule)
-    settings = Settings(
-        folder,
-        database,
-        workers,
-        per_target,
-        lease,
-        schedule,
-        retention=retention,
-        monitoring_token_env=monitoring_token_env,
-        limits=limits,
-    )
     try:
+        limits = connection_cap(limits, asked=asked is not ParameterSource.DEFAULT)
+        settings = Settings(
+            folder,
+            database,
+            workers,
+            per_target,
+            lease,
+            schedule,
+            retention=retention,
+            monitoring_token_env=monitoring_token_env,
+            limits=limits,
+        )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
-        connection_cap(limits)
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
@@ -260,6 +263,7 @@ def serve(
     logs.install(log_format, secrets)
     logs.listening(f"http://{host}:{port}", names, database)
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
+    log_connection_cap(limits, max_connections)
 
     def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
         secrets.merge(logs.serve_secrets(connectors.values(), os.environ))

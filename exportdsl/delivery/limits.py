@@ -22,6 +22,8 @@ requests whose head is complete, so slow clients holding connections would make 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import resource
 import socket
 import time
@@ -32,10 +34,12 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from exportdsl.delivery.logs import fields
 from exportdsl.errors import ServeError
 
 __all__ = [
     "DESCRIPTOR_RESERVE",
+    "MIN_CONNECTIONS",
     "RECEIVE_BUFFER",
     "BodySlots",
     "LimitedHttpToolsProtocol",
@@ -43,6 +47,7 @@ __all__ = [
     "bound_receive_buffers",
     "close_unread_bodies",
     "connection_cap",
+    "log_connection_cap",
     "server_config",
 ]
 
@@ -54,6 +59,9 @@ RECEIVE_BUFFER = 128 << 10
 # Descriptors the server needs besides its clients' connections: the outbox's SQLite files (a
 # connection per thread, each with its WAL and shared memory), the workers' HTTP connections, logs.
 DESCRIPTOR_RESERVE = 128
+MIN_CONNECTIONS = 16  # a default cap is lowered no further: a server this small is a mistake
+
+log = logging.getLogger("exportdsl.intake")
 
 
 @dataclass(frozen=True)
@@ -272,23 +280,44 @@ def bound_receive_buffers(listener: socket.socket) -> None:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
-def connection_cap(limits: Limits) -> Limits:
+def connection_cap(limits: Limits, *, asked: bool) -> Limits:
     """``limits`` with its connection cap checked against the descriptors this process may open
     (the soft limit is raised towards the hard one when the cap needs it): a server that runs out of
-    descriptors cannot accept anything, health checks included."""
+    descriptors cannot accept anything, health checks included. A cap the operator ``asked`` for is
+    an error when it does not fit; the default one is lowered to what fits, and logged."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = limits.max_connections + DESCRIPTOR_RESERVE
     if needed > soft and (hard == resource.RLIM_INFINITY or needed <= hard):
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
         soft = needed
-    if needed > soft:
-        raise ServeError(
-            f"--max-connections {limits.max_connections} needs {needed} file descriptors "
-            f"({DESCRIPTOR_RESERVE} for the server itself); this process may open {soft}",
-            hint=f"lower --max-connections to {max(1, soft - DESCRIPTOR_RESERVE)} "
-            "or raise the limit (ulimit -n, LimitNOFILE= in a systemd unit)",
+    if needed <= soft:
+        return limits
+    room = soft - DESCRIPTOR_RESERVE
+    if not asked and room >= MIN_CONNECTIONS:
+        return dataclasses.replace(limits, max_connections=room)
+    raise ServeError(
+        f"--max-connections {limits.max_connections} needs {needed} file descriptors "
+        f"({DESCRIPTOR_RESERVE} for the server itself); this process may open {soft}",
+        hint=(
+            f"lower --max-connections to {room} or raise the limit"
+            if room >= MIN_CONNECTIONS
+            else "raise the limit"
         )
-    return limits
+        + " (ulimit -n, LimitNOFILE= in a systemd unit)",
+    )
+
+
+def log_connection_cap(limits: Limits, default: int) -> None:
+    """A default cap lowered to the descriptors allowed is worth a warning: the operator may want
+    to raise the limit."""
+    if limits.max_connections < default:
+        log.warning(
+            "connection cap lowered to fit the file descriptor limit",
+            extra=fields(
+                max_connections=limits.max_connections,
+                descriptors=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            ),
+        )
 
 
 def server_config(app: ASGIApp, limits: Limits, **options: Any) -> uvicorn.Config:
