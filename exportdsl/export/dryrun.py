@@ -97,7 +97,7 @@ def _requests(
             ).response
         )
     with located(plan, Phase.EXPORT):
-        rendered = exporter.render_export(export, variables)
+        rendered = exporter.render_export(export, variables, chat)
         export_request = _signed(exporter, rendered, idempotency_key(plan, chat))
     yield Phase.EXPORT, export_request
 
