@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from backend import Backend, Reply
 from click.testing import CliRunner
-from test_serve import INTAKE_SECRET, Running, counts, serve, wait_for
+from test_serve import CHAT, INTAKE_SECRET, Running, counts, serve, wait_for
 
 from exportdsl.cli.main import main
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import parse_connector
+from exportdsl.delivery.admission import Admission
+from exportdsl.errors import ChatError
 
 __all__ = ["serve"]  # the fixture, imported for the tests below
 
@@ -86,3 +90,102 @@ def test_forward_mode_is_a_body_of_exactly_the_chat(body: str, forwards: bool) -
     )
     plan = compile_connector(parse_connector(text, "forward.yaml"))
     assert plan.export is not None and plan.export.forwards_chat is forwards
+
+
+# --- the render check: a chat the connector cannot send is refused with the value's path ---------
+
+HEADERS_CONNECTOR = """connector: {{id: 10, name: Headers}}
+client: {{id: 1001}}
+intake: {{secret: $env.INTAKE_SECRET}}
+export:
+  url: {base}/headers
+  headers: {{Content-Type: application/json, X-Visitor: $chat.visitor.name}}
+  body: '{{"vars": $chat.visitor.variables, "pdf": "$report.encoded.base64"}}'
+"""
+
+
+def chat_with(**changes: Any) -> bytes:
+    """The sample chat with top-level blocks changed (``visitor={...}`` is merged)."""
+    chat = dict(CHAT)
+    for name, value in changes.items():
+        chat[name] = chat[name] | value if isinstance(value, dict) else value
+    return json.dumps(chat).encode()
+
+
+@pytest.fixture
+def headers_connector(tmp_path: Path, real_backend: Backend) -> None:
+    folder = tmp_path / "connectors"
+    folder.mkdir()
+    (folder / "headers.yaml").write_text(HEADERS_CONNECTOR.format(base=real_backend.base_url))
+
+
+def refused(answer: httpx.Response) -> tuple[int, str]:
+    return answer.status_code, answer.json().get("path")
+
+
+def test_a_lone_surrogate_that_would_be_sent_is_refused_with_its_path(
+    serve: Callable[..., Running], tmp_path: Path
+) -> None:
+    running = serve(workers=1)
+    # crm puts visitor.name in its JSON body and its XML template: neither can carry it
+    answer = running.hook("crm", chat_with(visitor={"name": "Ren\ud800e"}), params=AUTH)
+    assert refused(answer) == (400, "visitor.name")
+    assert "lone surrogate" in answer.json()["error"] or "U+D800" in answer.json()["error"]
+    assert counts(tmp_path / "queue.db") == {}  # nothing stored, nothing to go dead
+
+
+def test_a_lone_surrogate_only_the_transcript_shows_is_accepted(
+    serve: Callable[..., Running], tmp_path: Path
+) -> None:
+    running = serve(workers=0)
+    messages = [CHAT["messages"][0] | {"content": "cut emoji \ud83d"}, *CHAT["messages"][1:]]
+    answer = running.hook("crm", chat_with(messages=messages), params=AUTH)
+    assert answer.status_code == 202, answer.text
+
+
+@pytest.mark.usefixtures("headers_connector")
+def test_values_a_header_or_a_body_cannot_carry_are_refused_with_their_paths(
+    serve: Callable[..., Running], tmp_path: Path
+) -> None:
+    running = serve(workers=0)
+    nested = {"plan": {"label": "Plan", "value": ["ok", "bad \udc00"]}}
+    cases = {
+        "visitor.name": chat_with(visitor={"name": "two\nlines"}),  # a header: no line break
+        "visitor.variables.plan.value[1]": chat_with(visitor={"variables": nested}),
+    }
+    for path, body in cases.items():
+        assert refused(running.hook("headers", body, params=AUTH)) == (400, path)
+    without_name = {key: value for key, value in CHAT["visitor"].items() if key != "name"}
+    answer = running.hook(
+        "headers", json.dumps(CHAT | {"visitor": without_name}).encode(), params=AUTH
+    )
+    assert refused(answer) == (400, "visitor.name")  # a value the connector needs is missing
+    assert "visitor has no 'name'" in answer.json()["error"]
+    assert running.hook("headers", chat_with(), params=AUTH).status_code == 202
+    assert counts(tmp_path / "queue.db") == {"pending": 1}
+
+
+def test_forward_mode_passes_a_lone_surrogate_on_as_posted(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
+    real_backend.on("/forward", Reply(200, json={}))
+    running = serve(workers=1)
+    body = chat_with(visitor={"name": "Ren\ud800e"})  # json.dumps writes it as \ud800
+    assert running.hook("forward", body, params=AUTH).status_code == 202
+    wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 1)
+    (forwarded,) = real_backend.requests_to("/forward")
+    assert forwarded.body == body
+
+
+def test_the_render_check_names_a_list_item_by_its_index() -> None:
+    text = (
+        "connector: {id: 11, name: Second}\nclient: {id: 1001}\n"
+        "export:\n  url: https://crm.example/in\n"
+        "  headers: {X-Second: '$chat.messages[1].content'}\n  body: $report.encoded.base64\n"
+    )
+    admission = Admission(compile_connector(parse_connector(text, "second.yaml")))
+    messages = [CHAT["messages"][0], CHAT["messages"][1] | {"content": "a\rb"}]
+    with pytest.raises(ChatError) as refusal:
+        admission(chat_with(messages=messages))
+    assert refusal.value.json_path == "messages[1].content"
+    assert admission(chat_with()).chat.channel.id == CHAT["channel"]["id"]

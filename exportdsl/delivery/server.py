@@ -14,6 +14,7 @@ or a Standard Webhooks signature.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -34,13 +35,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
+from exportdsl.delivery.admission import Admission
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
-from exportdsl.export.build import idempotency_key
 from exportdsl.export.webhooks import verify
 
 __all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]
@@ -60,6 +60,11 @@ class Endpoint:
     @property
     def export_enabled(self) -> bool:
         return self.plan.export_enabled
+
+    @functools.cached_property
+    def admission(self) -> Admission:
+        """What its hooks must pass: the chat model and the render check (`admission`)."""
+        return Admission(self.plan)
 
 
 class Metrics(Collector):
@@ -174,22 +179,18 @@ class Intake:
             return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
         if not self._authorized(endpoint.intake_secret, request, body):
             return unauthorized()
-        try:
-            chat = parse_chat_bytes(body)
+        try:  # off the event loop: a 10 MB chat takes a while to read, check and render
+            admitted = await asyncio.to_thread(endpoint.admission, body)
         except ExportDslError as error:
             return self._refuse("invalid", 400, error.message, path=getattr(error, "json_path", ""))
-        if chat.channel.id is None:
-            return self._refuse(
-                "invalid", 400, "channel.id: missing, expected the chat's id", path="channel.id"
-            )
         if not self.accepting:
             return self._refuse(
                 "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
             )
-        key = idempotency_key(
-            endpoint.plan, chat
-        )  # the export's own: a CLI export of this chat matches
-        incoming = Incoming(endpoint.name, str(chat.channel.id), body, endpoint.target, key)
+        chat = admitted.chat  # its key is the export's own: a CLI export of this chat matches
+        incoming = Incoming(
+            endpoint.name, str(chat.channel.id), body, endpoint.target, admitted.key
+        )
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
         except Exception:  # nothing was stored: the sender must try again

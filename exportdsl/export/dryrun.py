@@ -5,12 +5,15 @@ It takes the exporter's own steps (`Exporter.variables`, `Exporter.build`,
 transport that cannot send: what ``exportdsl render`` prints is what ``exportdsl export`` sends.
 What only a real export knows shows as a placeholder: ``<tokenResponse.body.JSON.access_token>``,
 ``<env.NAME>`` for an unset variable, ``<time of sending>`` for an unsigned request's timestamp.
+`RenderCheck` is the same dry run made cheap for the intake, which checks every hook's chat with it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +33,7 @@ from exportdsl.export.timing import Clock, Timing
 from exportdsl.export.tokens import read_token_answer
 from exportdsl.vocabulary import Phase
 
-__all__ = ["DryRun", "dry_run", "placeholder"]
+__all__ = ["DryRun", "RenderCheck", "dry_run", "placeholder"]
 
 # "<env.NAME>", "Bearer <tokenResponse.body.JSON.access_token>", "<v1,signature with $env.NAME>"
 _PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z|\A<v1,signature with \$env\.\w+>\Z")
@@ -77,8 +80,59 @@ def dry_run(
     return DryRun(requests, redact, tuple(dry_env.missing))
 
 
+class RenderCheck:
+    """The dry run of one connector for chat after chat, cheap enough for every hook the intake
+    takes: it raises the `RenderError` (or other `ExportDslError`) the export would meet with a
+    chat's values, and sends nothing. Unlike `dry_run` it never makes the PDF (an empty one stands
+    in for ``$report``), every ``$env`` value is a stand-in like ``$tokenResponse``'s (they are
+    the export's to know, not the chat's), and it keeps nothing of one chat for the next: no
+    secret is registered, no client made per chat. Thread-safe: an exporter per thread."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._local = threading.local()
+
+    def __call__(self, chat: ChatSession, key: str) -> None:
+        """Render every request of an export of ``chat``; ``key``: its Idempotency-Key."""
+        for _ in _requests(self._exporter(), chat, None, key):
+            pass
+
+    def _exporter(self) -> Exporter:
+        exporter: Exporter | None = getattr(self._local, "exporter", None)
+        if exporter is None:
+            exporter = self._local.exporter = Exporter(
+                self.plan,
+                _offline_client(),
+                env=_DryRunEnv({}),
+                redactor=_Forgetful(),
+                render_pdf=_no_pdf,
+            )
+        return exporter
+
+
+@functools.cache
+def _offline_client() -> httpx.Client:
+    """One client for every render check: only its `build_request` is called, which reads it."""
+    return make_client(transport=_NoNetwork())
+
+
+def _no_pdf(chat: ChatSession, timezone: str) -> bytes:
+    return b""  # base64 of nothing: a value every place a report may land takes
+
+
+class _Forgetful(Redactor):
+    """The render check's: nothing it renders is shown anywhere, so nothing is kept (a long-lived
+    redactor that learned every chat's secret-looking header values would only grow)."""
+
+    def add(self, secret: str) -> None:
+        pass
+
+    def add_literal(self, value: str) -> None:
+        pass
+
+
 def _requests(
-    exporter: Exporter, chat: ChatSession, token_answer: bytes | None
+    exporter: Exporter, chat: ChatSession, token_answer: bytes | None, key: str | None = None
 ) -> Iterator[tuple[Phase, httpx.Request]]:
     plan = exporter.plan
     export = enabled_export(plan)
@@ -98,7 +152,8 @@ def _requests(
         )
     with located(plan, Phase.EXPORT):
         rendered = exporter.render_export(export, variables, chat)
-        export_request = _signed(exporter, rendered, idempotency_key(plan, chat))
+        key = idempotency_key(plan, chat) if key is None else key
+        export_request = _signed(exporter, rendered, key)
     yield Phase.EXPORT, export_request
 
 
