@@ -5,6 +5,9 @@ a real outbox, a real receiver; loopback only, bounded). The serve fixtures are 
 from __future__ import annotations
 
 import json
+import select
+import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,3 +192,27 @@ def test_the_render_check_names_a_list_item_by_its_index() -> None:
         admission(chat_with(messages=messages))
     assert refusal.value.json_path == "messages[1].content"
     assert admission(chat_with()).chat.channel.id == CHAT["channel"]["id"]
+
+
+# --- parsing off the event loop -------------------------------------------------------------------
+
+
+def test_health_is_answered_while_a_large_hook_is_parsed(serve: Callable[..., Running]) -> None:
+    running = serve(workers=0)
+    message = {"type": "visitor", "sentAt": 1700000000000, "content": "x" * 120, "from": "v:1"}
+    last = {"type": "visitor", "content": "no time"}  # refused only once all is read (~0.3 s)
+    body = json.dumps(CHAT | {"messages": [message] * 45000 + [last]}).encode()
+    assert 8_000_000 < len(body) < 10_000_000
+    head = (
+        f"POST /hooks/crm?token={INTAKE_SECRET} HTTP/1.1\r\nHost: intake\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    host, port = running.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as hook:
+        hook.sendall(head.encode() + body)
+        time.sleep(0.05)  # the last bytes are read; the chat is being parsed
+        assert running.client.get("/healthz").status_code == 200
+        readable, _, _ = select.select([hook], [], [], 0)
+        assert not readable, "the hook was answered before /healthz: its parse held the loop"
+        answer = hook.recv(65536)  # bounded by the socket's timeout
+    assert answer.startswith(b"HTTP/1.1 400") and b"messages[45000].sentAt" in answer
