@@ -18,11 +18,13 @@ from backend import Backend, Reply
 from click.testing import CliRunner
 from test_serve import CHAT, INTAKE_SECRET, Running, counts, serve, wait_for
 
+from exportdsl.chat.reader import parse_chat, parse_chat_bytes
 from exportdsl.cli.main import main
 from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import parse_connector
 from exportdsl.delivery.admission import Admission
 from exportdsl.errors import ChatError
+from exportdsl.export.build import idempotency_key
 
 __all__ = ["serve"]  # the fixture, imported for the tests below
 
@@ -68,8 +70,6 @@ def test_forward_export_of_a_file_sends_its_bytes(tmp_path: Path, real_backend: 
 
 
 def test_the_chat_model_keeps_the_bytes_it_was_read_from() -> None:
-    from exportdsl.chat.reader import parse_chat, parse_chat_bytes
-
     assert parse_chat_bytes(PECULIAR).posted == PECULIAR
     assert parse_chat(json.loads(PECULIAR)).posted is None
 
@@ -216,3 +216,38 @@ def test_health_is_answered_while_a_large_hook_is_parsed(serve: Callable[..., Ru
         assert not readable, "the hook was answered before /healthz: its parse held the loop"
         answer = hook.recv(65536)  # bounded by the socket's timeout
     assert answer.startswith(b"HTTP/1.1 400") and b"messages[45000].sentAt" in answer
+
+
+# --- a re-opened chat is a new delivery -----------------------------------------------------------
+
+
+def test_a_reopened_chat_is_delivered_again_with_a_key_of_its_own(
+    serve: Callable[..., Running], real_backend: Backend, tmp_path: Path
+) -> None:
+    real_backend.on("/forward", Reply(200, json={}))
+    running = serve(workers=1)
+    first = json.dumps(CHAT).encode()
+    more = [*CHAT["messages"], CHAT["messages"][-1] | {"sentAt": CHAT["endAt"] + 60_000}]
+    reopened = json.dumps(CHAT | {"endAt": CHAT["endAt"] + 60_000, "messages": more}).encode()
+    earlier = json.dumps(CHAT | {"endAt": CHAT["endAt"] - 1}).encode()
+    assert running.hook("forward", first, params=AUTH).status_code == 202
+    assert running.hook("forward", reopened, params=AUTH).status_code == 202
+    for again in (first, reopened, earlier):  # nothing later than what is stored: duplicates
+        answer = running.hook("forward", again, params=AUTH)
+        assert answer.status_code == 200 and answer.json()["status"] == "duplicate"
+    wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 2)
+    pressed = running.client.post(f"/connectors/forward/chats/{CHAT['channel']['id']}/export")
+    assert pressed.status_code == 401  # (the button wants the secret too)
+    url = f"/connectors/forward/chats/{CHAT['channel']['id']}/export"
+    assert running.client.post(url, params=AUTH).status_code == 202
+    wait_for(lambda: counts(tmp_path / "queue.db").get("delivered") == 3)
+
+    sent = real_backend.requests_to("/forward")
+    assert [request.body for request in sent] == [first, reopened, reopened]  # the latest
+    keys = [request.headers["idempotency-key"] for request in sent]
+    assert len(set(keys)) == 3 and keys[2] == f"{keys[1]}.export-1"
+    plan = running.intake.endpoints["forward"].plan
+    assert keys[:2] == [  # what `exportdsl export` sends for each version
+        idempotency_key(plan, parse_chat_bytes(first)),
+        idempotency_key(plan, parse_chat_bytes(reopened)),
+    ]

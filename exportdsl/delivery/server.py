@@ -189,7 +189,7 @@ class Intake:
             )
         chat = admitted.chat  # its key is the export's own: a CLI export of this chat matches
         incoming = Incoming(
-            endpoint.name, str(chat.channel.id), body, endpoint.target, admitted.key
+            endpoint.name, str(chat.channel.id), body, endpoint.target, admitted.key, chat.end_at
         )
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
