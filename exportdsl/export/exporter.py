@@ -47,7 +47,7 @@ from exportdsl.export.timing import Timing
 from exportdsl.export.tokens import TokenCache, TokenPhase
 from exportdsl.vocabulary import Phase
 
-__all__ = ["DATE_FORMAT", "Exporter", "env_names", "forwarded", "located"]
+__all__ = ["DATE_FORMAT", "Exporter", "env_names", "located"]
 
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # $dateTime: yyyy-MM-dd HH:mm:ss
 
@@ -217,10 +217,10 @@ class Exporter:
         self, export: RequestPlan, variables: dict[str, Any], chat: ChatSession
     ) -> RenderedRequest:
         """The XML template, then the export request; its secret-looking headers are registered.
-        In forward mode the body is the chat's JSON as it was posted (`forwarded`)."""
+        In forward mode the body is the chat's JSON as it was posted (`_forwarded`)."""
         self.add_xml_template(variables)
         if self.forward is not None and chat.posted is not None:
-            rendered = self.forward.render(variables)._replace(body=forwarded(chat.posted))
+            rendered = self.forward.render(variables)._replace(body=_forwarded(chat.posted))
         else:
             rendered = export.render(variables)
         for name, value in rendered.headers:
@@ -266,7 +266,7 @@ def _without_body(export: RequestPlan) -> RequestPlan:
     return dataclasses.replace(export, body=None, block=block)
 
 
-def forwarded(posted: bytes) -> str:
+def _forwarded(posted: bytes) -> str:
     """The body forward mode sends: the chat's bytes as posted. They are UTF-8 (the reader took
     them), so encoding this text for the wire gives them back byte for byte; only a leading
     byte-order mark, which the reader allows and JSON on the wire may not have (RFC 8259 §8.1),
