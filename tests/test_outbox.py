@@ -402,3 +402,18 @@ def test_a_queue_made_before_chats_had_versions_is_upgraded_on_open(
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     Outbox(path, clock=clock)  # opened again: nothing left to upgrade
+
+
+def test_purging_chats_removes_a_version_no_delivery_needs_and_keeps_the_other(
+    outbox: Outbox, clock: Clock
+) -> None:
+    outbox.accept_many([Incoming("acme", "1", b"first", "crm", "k1", 100)])
+    outbox.accept_many([Incoming("acme", "1", b"reopened", "crm", "k2", 200)])
+    claimed = outbox.claim("w1")
+    assert claimed is not None and claimed.end_at == 100
+    assert outbox.succeed(claimed, "w1") and outbox.purge(ids=[claimed.id]) == 1
+    clock.now += 60
+    assert outbox.purge_chats(older_than=30) == 1  # the first version: no delivery refers to it
+    assert outbox.chat_body("acme", "1") == b"reopened"  # its pending delivery still needs it
+    with pytest.raises(OutboxError):
+        outbox.chat_body("acme", "1", 100)

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.redact import (
     REDACTED,
+    LogRedaction,
     Redactor,
     SecretSet,
     cut,
     guard_logs,
     is_sensitive_name,
+    release_logs,
 )
 from exportdsl.export.results import ExportResult
 from exportdsl.export.timing import Timing
@@ -110,12 +112,14 @@ def test_data_redacts_keys_and_values() -> None:
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     redact = Redactor([SECRET])
     guard_logs(redact)
+    caplog.handler.addFilter(LogRedaction())  # as `exportdsl serve` puts it on its handler
     with caplog.at_level(logging.INFO, logger="httpx"):
         logging.getLogger("httpx").info(
             "HTTP Request: POST %s", f"https://x.example/?k={quote(SECRET, safe='')}"
         )
     assert SECRET not in caplog.text and quote(SECRET, safe="") not in caplog.text
     assert REDACTED in caplog.text
+    release_logs(redact)
 
 
 def test_a_secret_escaped_in_xml_and_then_base64_encoded_is_hidden() -> None:
@@ -213,11 +217,11 @@ def test_the_redactor_does_not_grow_with_the_exports() -> None:
 
 
 def test_an_export_no_longer_filters_the_logs_once_it_is_done() -> None:
-    from exportdsl.export.redact import _LOG_FILTER
+    from exportdsl.export.redact import _LIVE, _LIVE_LOCK
 
     exporter, results = signed_failing_exports(3)
-    with _LOG_FILTER.lock:
-        live = set(_LOG_FILTER.redactors)
+    with _LIVE_LOCK:
+        live = set(_LIVE)
     assert exporter.secrets in live
     assert not any(result.redact in live for result in results)
 

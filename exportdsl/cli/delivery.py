@@ -18,12 +18,55 @@ import click
 from exportdsl.errors import ExportDslError
 from exportdsl.vocabulary import DeliveryStatus
 
-__all__ = ["STATUSES", "list_", "purge", "queue", "retry", "serve", "show"]
+__all__ = [
+    "CHAT_RETENTION",
+    "STATUSES",
+    "list_",
+    "purge",
+    "queue",
+    "retry",
+    "seconds_of",
+    "serve",
+    "show",
+]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
+CHAT_RETENTION = "30d"  # what `queue purge` keeps of chats no delivery needs, by default
+
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def seconds_of(span: str) -> float:
+    """A time span in seconds: ``30d``, ``12h``, ``90m``, ``45s``; a bare number is days."""
+    text = span.strip().lower()
+    unit = _UNITS.get(text[-1:])
+    try:
+        seconds = float(text[:-1] if unit is not None else text) * (unit or _UNITS["d"])
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise click.BadParameter(f"{span!r}: expected a time span such as 30d, 12h, 90m or 45s")
+    return seconds
+
+
+def _age(_: click.Context, __: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else seconds_of(value)
+
+
+def _retention(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> float | None:
+    seconds = _age(context, parameter, value)
+    if seconds == 0:  # every chat would go the moment it is delivered: the button could never work
+        raise click.BadParameter("a retention of 0 would remove every chat once delivered")
+    return seconds
 
 
 @click.command(short_help="Take chats in real time and deliver them.")
@@ -79,6 +122,30 @@ STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enu
         "after the last, a delivery is dead."
     ),
 )
+@click.option(
+    "--monitoring-token-env",
+    metavar="NAME",
+    help=(
+        "Environment variable holding a token (16+ characters) that GET /healthz and /metrics "
+        "then require as Authorization: Bearer; without it they are open."
+    ),
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="The log on standard error: key=value text, or one JSON object a line.",
+)
+@click.option(
+    "--retention",
+    callback=_retention,
+    metavar="AGE",
+    help=(
+        "Remove deliveries delivered longer ago than this, and the chats no delivery needs any "
+        "more received before then (checked every hour), e.g. 30d; by default they are kept."
+    ),
+)
 def serve(
     folder: Path,
     database: Path,
@@ -88,16 +155,34 @@ def serve(
     per_target: int,
     lease: float,
     retry_schedule: str,
+    monitoring_token_env: str | None,
+    log_format: str,
+    retention: float | None,
 ) -> None:
-    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them."""
+    """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
+
+    SIGHUP reloads the connector folder."""
+    import os
+
     import uvicorn
 
-    from exportdsl.delivery.service import Settings, build
+    from exportdsl.delivery import logs
+    from exportdsl.delivery.service import Settings, build, load_connectors
 
+    schedule = _schedule(retry_schedule)
+    settings = Settings(
+        folder,
+        database,
+        workers,
+        per_target,
+        lease,
+        schedule,
+        retention=retention,
+        monitoring_token_env=monitoring_token_env,
+    )
     try:
-        intake = build(
-            Settings(folder, database, workers, per_target, lease, _schedule(retry_schedule))
-        )
+        connectors, loaded = load_connectors(folder, os.environ)
+        intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
         click.echo(f"exportdsl serve: {error}", err=True)
         sys.exit(1)
@@ -109,11 +194,38 @@ def serve(
         or "none"
     )
     listener = _listen(host, port)
-    click.echo(f"exportdsl: http://{host}:{port}  hooks: {names}  outbox: {database}", err=True)
+    # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
+    # installs no handler of its own); in JSON, every line is a record, the first one too
+    secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
+    logs.install(log_format, secrets)
+    logs.listening(f"http://{host}:{port}", names, database)
+    loaded.log()  # the connectors that do not serve, each problem a record; the others serve
+
+    def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
+        secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
+        intake.pool.wake()
+
+    _reload_on_hangup(connectors, reloaded)
     config = uvicorn.Config(
-        intake.app(), log_level="warning", timeout_graceful_shutdown=30, access_log=False
+        intake.app(),
+        log_level="warning",
+        log_config=None,
+        timeout_graceful_shutdown=30,
+        access_log=False,
     )
-    uvicorn.Server(config).run(sockets=[listener])
+    logs.Server(config, intake).run(sockets=[listener])
+
+
+def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None:
+    """SIGHUP reloads the connector folder. uvicorn handles only SIGINT and SIGTERM (graceful
+    shutdown), so this handler is beside them, not instead of one."""
+    import signal
+
+    from exportdsl.delivery.connectors import Reloader
+
+    reloader = Reloader(connectors, after)
+    reloader.start()
+    signal.signal(signal.SIGHUP, lambda *_: reloader.request())
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -228,20 +340,66 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} queued again", err=True)
 
 
-@queue.command(short_help="Remove finished deliveries.")
+@queue.command(short_help="Remove finished deliveries, and the chats no delivery needs.")
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option(
     "--status", type=click.Choice(["delivered", "dead"]), help="Every delivery in this state."
 )
-def purge(database: Path, delivery_ids: tuple[int, ...], status: str | None) -> None:
-    """Remove finished deliveries (pending ones are accepted work and are never purged)."""
-    if not delivery_ids and not status:
-        raise click.UsageError("name deliveries, or say --status delivered|dead")
+@click.option(
+    "--older-than",
+    callback=_age,
+    metavar="AGE",
+    help="Only deliveries finished longer ago than this (30d, 12h, 90m, 45s).",
+)
+@click.option(
+    "--chats-older-than",
+    callback=_age,
+    metavar="AGE",
+    help=(
+        f"Remove the chats no delivery refers to any more received longer ago than this "
+        f"(default {CHAT_RETENTION}: the Report Export button needs the stored chat)."
+    ),
+)
+@click.option("--vacuum", is_flag=True, help="Then give the freed space back (rewrites the file).")
+def purge(
+    database: Path,
+    delivery_ids: tuple[int, ...],
+    status: str | None,
+    older_than: float | None,
+    chats_older_than: float | None,
+    vacuum: bool,
+) -> None:
+    """Remove finished deliveries (pending ones are accepted work and are never purged), then the
+    chats no delivery refers to any more (they hold visitors' personal data). A chat with a dead
+    delivery stays until that is purged: `queue retry` needs it."""
+    if older_than is not None and not status:
+        raise click.UsageError("--older-than goes with --status delivered|dead")
+    if not delivery_ids and not status and chats_older_than is None:
+        raise click.UsageError(
+            "name deliveries, say --status delivered|dead, or --chats-older-than AGE"
+        )
     view = _queue(database)
     _known(view, delivery_ids)
-    count = view.purge(delivery_ids, status if not delivery_ids else None)
-    click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} removed", err=True)
+    if delivery_ids or status:
+        count = view.purge(delivery_ids, status if not delivery_ids else None, older_than)
+        click.echo(f"{count} deliver{'y' if count == 1 else 'ies'} removed", err=True)
+    keep = chats_older_than if chats_older_than is not None else seconds_of(CHAT_RETENTION)
+    chats = view.purge_chats(keep)
+    click.echo(
+        f"{chats} chat{'' if chats == 1 else 's'} removed (no delivery refers to "
+        f"{'it' if chats == 1 else 'them'}, received over {_span(keep)} ago)",
+        err=True,
+    )
+    if vacuum:
+        view.vacuum()
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _known(view: Queue, delivery_ids: tuple[int, ...]) -> None:

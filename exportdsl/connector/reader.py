@@ -45,7 +45,7 @@ from exportdsl.errors import ConfigError, ConnectorError, Diagnostic
 from exportdsl.source import LineIndex, shorten
 from exportdsl.vocabulary import Phase
 
-__all__ = ["load_connector", "parse_connector"]
+__all__ = ["ENV_REFERENCE", "load_connector", "parse_connector"]
 
 _SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
@@ -98,9 +98,7 @@ _RETRY_KEYS = {
 _TIMEOUT_KEYS = {"connect": "seconds to open a connection", "total": "seconds one attempt may take"}
 _SIGNING_KEYS = {"secret": "$env.NAME holding the whsec_... secret"}
 _INTAKE_KEYS = {"secret": "$env.NAME holding the secret hooks must present"}
-_ENV_REFERENCE = re.compile(
-    r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z"
-)
+ENV_REFERENCE = re.compile(r"\$(?:env\.([A-Za-z][A-Za-z0-9_]*)|\{env\.([A-Za-z][A-Za-z0-9_]*)\})\Z")
 _REQUEST_KEYS = {
     "url": "the request URL",
     "method": "POST, PUT or PATCH (GET too for the token request)",
@@ -238,7 +236,7 @@ class _Reader(PdataReader):
         if not keys or "secret" not in keys:
             return None
         secret = keys["secret"]
-        match = _ENV_REFERENCE.match(self.text(secret, f"{section}.secret"))
+        match = ENV_REFERENCE.match(self.text(secret, f"{section}.secret"))
         if match is None:
             self.fail(
                 f"{section}.secret must be a reference to an environment variable",

@@ -16,7 +16,7 @@ from pathlib import Path
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.errors import ExportDslError, OutboxError
 
-__all__ = ["NO_END", "Database"]
+__all__ = ["NO_END", "Database", "check_intact"]
 
 NO_END = -1
 """The version of a chat without ``endAt``: any chat with one is later."""
@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
+-- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
+CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
 """
 # Columns a queue made before chats had versions lacks; opening it adds them (`_upgrade`).
 _VERSION_COLUMNS = frozenset({"end_at"})
@@ -197,7 +199,7 @@ def _upgrade(path: str) -> None:
 def _rebuild(db: sqlite3.Connection) -> None:
     sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
     old = {table: _columns(db, table) for table in ("chats", "deliveries")}
-    for index in ("deliveries_due", "deliveries_target"):  # their names are the new tables'
+    for index in ("deliveries_due", "deliveries_target", "deliveries_chat"):  # names to reuse
         db.execute(f"DROP INDEX IF EXISTS {index}")
     for table in old:
         db.execute(f"ALTER TABLE {table} RENAME TO {table}_unversioned")
@@ -239,3 +241,44 @@ def _end_at(body: bytes) -> int:
     except ExportDslError:
         return NO_END
     return NO_END if end_at is None else end_at
+
+
+def check_intact(path: str | Path) -> None:
+    """Refuses an outbox file that SQLite finds damaged (``PRAGMA quick_check``), read-only.
+
+    Run before a server writes to the file: a damaged outbox would answer 202 to hooks it cannot
+    read back. A file that does not exist yet is fine (it is made); one that is not a SQLite file
+    at all is refused too, in the same words. quick_check reads every page once: seconds for a
+    file of gigabytes, once per start."""
+    file = Path(path)
+    if not file.is_file() or file.stat().st_size == 0:
+        return
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = [str(row[0]) for row in db.execute("PRAGMA quick_check(20)")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        found = [str(error)]
+    if found != ["ok"]:
+        raise OutboxError(
+            f"{file}: the outbox is damaged (or not a SQLite file); PRAGMA quick_check says: "
+            f"{'; '.join(found)}",
+            hint=(
+                "nothing was served from it; keep the file, then restore the outbox from a backup, "
+                f"or save what SQLite can still read (`sqlite3 {file} .recover | sqlite3 NEW.db`) "
+                "and serve NEW.db"
+            ),
+        )
+
+
+def probe_write(database: Database) -> None:
+    """A durable write that changes nothing: is the outbox writable again after a storage error?
+
+    A table is made and dropped in one transaction, so the commit writes the schema page through
+    the WAL and waits for the disk, as an accept's commit does, whatever the tables hold; raises
+    the error SQLite gives."""
+    with database._transaction() as db:
+        db.execute("CREATE TABLE exportdsl_write_probe (x)")
+        db.execute("DROP TABLE exportdsl_write_probe")

@@ -40,10 +40,11 @@ class ExportDeliverer:
         env: Mapping[str, str] | None = None,
         client_factory: Callable[[], httpx.Client] = make_client,
     ) -> None:
-        self.plans = plans
+        self.plans = plans  # may change while serving (a reload): looked up at each delivery
         self.env = env
         self.client_factory = client_factory
-        self.tokens = {name: TokenCache() for name in plans}
+        self._tokens: dict[str, tuple[Plan, TokenCache]] = {}  # a changed plan gets a new cache
+        self._tokens_lock = threading.Lock()
         self._local = threading.local()
         # The transcript is pure-Python CPU work: the GIL runs one at a time anyway, and several
         # threads wanting it at once would keep the intake's event loop waiting for it.
@@ -51,9 +52,9 @@ class ExportDeliverer:
 
     def __call__(self, delivery: Delivery, body: bytes) -> Outcome:
         plan = self.plans.get(delivery.connector)
-        if plan is None:
+        if plan is None:  # it stopped being served after the claim: held until it is served again
             return Outcome(
-                False, error=f"connector {delivery.connector!r} is not loaded", permanent=True
+                False, error=f"connector {delivery.connector!r} is not served", held=True
             )
         try:
             chat = parse_chat_bytes(body)
@@ -67,19 +68,30 @@ class ExportDeliverer:
         return outcome(result)
 
     def _exporter(self, name: str, plan: Plan) -> Exporter:
-        exporters: dict[str, Exporter] | None = getattr(self._local, "exporters", None)
+        exporters: dict[str, tuple[Plan, Exporter]] | None = getattr(self._local, "exporters", None)
         if exporters is None:
             exporters = self._local.exporters = {}
             self._local.client = self.client_factory()
-        if name not in exporters:
-            exporters[name] = Exporter(
+        made = exporters.get(name)
+        if made is None or made[0] is not plan:  # new, or the connector was changed and reloaded
+            exporter = Exporter(
                 dataclasses.replace(plan, retry=ONE_ATTEMPT),  # the outbox schedules the next one
                 self._local.client,
                 env=self.env,
-                tokens=self.tokens[name],
+                tokens=self._token_cache(name, plan),
                 render_pdf=self._render,
             )
-        return exporters[name]
+            made = exporters[name] = (plan, exporter)
+        return made[1]
+
+    def _token_cache(self, name: str, plan: Plan) -> TokenCache:
+        """One per connector for all the workers, new when the connector's plan changes (its token
+        request may have changed)."""
+        with self._tokens_lock:
+            cached = self._tokens.get(name)
+            if cached is None or cached[0] is not plan:
+                cached = self._tokens[name] = (plan, TokenCache())
+            return cached[1]
 
     def _render(self, chat: ChatSession, timezone: str) -> bytes:
         from exportdsl.transcript.pdf import render_transcript

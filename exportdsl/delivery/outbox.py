@@ -10,11 +10,12 @@ the one that took over.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,20 @@ from exportdsl.errors import OutboxError
 from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
-__all__ = ["MAX_ERROR_CHARS", "Accepted", "Delivery", "Incoming", "Outbox", "Queue", "Schedule"]
+__all__ = [
+    "MAX_ERROR_CHARS",
+    "PURGE_BATCH",
+    "Accepted",
+    "Delivery",
+    "Expired",
+    "Incoming",
+    "Outbox",
+    "Queue",
+    "Schedule",
+]
 
 MAX_ERROR_CHARS = 2000  # of a failed attempt's (redacted) error, as stored
+PURGE_BATCH = 1000  # rows removed in one transaction
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,14 @@ class Incoming:
 
 
 @dataclass(frozen=True)
+class Expired:
+    """What a retention pass removed."""
+
+    deliveries: int
+    chats: int
+
+
+@dataclass(frozen=True)
 class Accepted:
     delivery_id: int | None  # None when the chat was already accepted before (a duplicate)
     duplicate: bool
@@ -148,13 +168,56 @@ class Queue(Database):
                 (now, *args, now),
             ).rowcount
 
-    def purge(self, ids: Sequence[int] = (), status: str | None = None) -> int:
-        """Remove finished deliveries (never pending ones: they are accepted work)."""
+    def purge(
+        self, ids: Sequence[int] = (), status: str | None = None, older_than: float | None = None
+    ) -> int:
+        """Remove finished deliveries (never pending ones: they are accepted work); with
+        ``older_than``, only those finished more than that many seconds ago."""
         where, args = _selection(ids, status)
-        with self._transaction() as db:
-            return db.execute(
-                f"DELETE FROM deliveries WHERE status != 'pending' AND ({where})", args
-            ).rowcount
+        if older_than is not None:
+            where, args = f"({where}) AND finished_at < ?", [*args, self.clock() - older_than]
+        return self._delete("deliveries", f"status != 'pending' AND {where}", args)
+
+    def purge_chats(self, older_than: float) -> int:
+        """Remove the chats no delivery needs any more: none refers to them (pending, dead or
+        delivered; a dead one may be retried) and they were received more than ``older_than``
+        seconds ago (the Report Export button may still ask for a younger one). Each version of
+        a re-opened chat is a chat of its own here."""
+        unused = (
+            "received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries AS d"
+            " WHERE d.connector = chats.connector AND d.chat_id = chats.chat_id"
+            " AND d.end_at = chats.end_at)"
+        )
+        return self._delete("chats", unused, [self.clock() - older_than])
+
+    def expire(self, older_than: float) -> Expired:
+        """Retention: the deliveries delivered more than ``older_than`` seconds ago, then the
+        chats no delivery needs any more received before then (`purge_chats`). Pending and dead
+        deliveries and their chats stay."""
+        deliveries = self.purge(status=DeliveryStatus.DELIVERED, older_than=older_than)
+        return Expired(deliveries, self.purge_chats(older_than))
+
+    def vacuum(self) -> None:
+        """Give the space of removed rows back to the file system: SQLite rewrites the file, and
+        every writer waits meanwhile (without it, later chats reuse the space)."""
+        db = self._connection()
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks only then
+
+    def _delete(self, table: str, where: str, args: Sequence[object]) -> int:
+        """DELETE in transactions of `PURGE_BATCH` rows: a large purge never holds the write lock
+        for long, so hooks are still committed while it runs."""
+        removed = 0
+        while True:
+            with self._transaction() as db:
+                count = db.execute(
+                    f"DELETE FROM {table} WHERE rowid IN"
+                    f" (SELECT rowid FROM {table} WHERE {where} LIMIT {PURGE_BATCH})",
+                    args,
+                ).rowcount
+            removed += count
+            if count < PURGE_BATCH:
+                return removed
 
     def counts(self) -> dict[str, int]:
         """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
@@ -264,18 +327,28 @@ class Outbox(Queue):
 
     # --- working ---------------------------------------------------------------------------------
 
-    def claim(self, owner: str, lease: float = 60.0, per_target: int = 4) -> Delivery | None:
+    def claim(
+        self,
+        owner: str,
+        lease: float = 60.0,
+        per_target: int = 4,
+        connectors: Collection[str] | None = None,
+    ) -> Delivery | None:
         """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is
-        due (or every due target is at its concurrency limit)."""
+        due (or every due target is at its concurrency limit). With ``connectors``, only theirs:
+        the deliveries of a connector that is not served are held, untouched, until it is."""
         now = self.clock()
+        only = (
+            "" if connectors is None else " AND connector IN (SELECT value FROM json_each(:only))"
+        )
         with self._transaction() as db:
             row = db.execute(
                 "SELECT id FROM deliveries AS d WHERE status = 'pending'"
                 " AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :now)"
                 " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
-                "      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit"
+                f"      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit{only}"
                 " ORDER BY next_attempt_at, id LIMIT 1",
-                {"now": now, "limit": per_target},
+                {"now": now, "limit": per_target, "only": json.dumps(sorted(connectors or ()))},
             ).fetchone()
             if row is None:
                 return None
@@ -297,6 +370,21 @@ class Outbox(Queue):
                 f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
                 (self.clock() + lease, owner, *delivery_ids),
             ).rowcount
+
+    def release(self, delivery: Delivery, owner: str, hold: float = 1.0) -> bool:
+        """Put a claimed delivery back, attempt uncounted, to be looked at again in ``hold``
+        seconds (not the retry schedule: nothing was tried): its connector stopped being served
+        between the claim and the attempt. False when the lease was lost."""
+        with self._transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,"
+                    " attempts = attempts - 1, next_attempt_at = MAX(next_attempt_at, ?)"
+                    " WHERE id = ? AND lease_owner = ?",
+                    (self.clock() + hold, delivery.id, owner),
+                ).rowcount
+                == 1
+            )
 
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
         with self._transaction() as db:

@@ -5,8 +5,9 @@
     GET  /healthz                                    the database answers
     GET  /metrics                                    Prometheus text
 
-A hook is answered 2xx only after its chat and delivery are committed to disk (group commit), and
-a chat already accepted for the connector (same ``channel.id``) is acknowledged without a second
+A hook is answered 2xx only after its chat passed admission (`admission`: it can be delivered) and
+it and its delivery are committed to disk (group commit); a chat already accepted for the
+connector (same ``channel.id``, same or later ``endAt``) is acknowledged without a second
 delivery. Authentication is the connector's intake secret: ``?token=``, ``Authorization: Bearer``,
 or a Standard Webhooks signature.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -38,14 +41,19 @@ from starlette.routing import Route
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.admission import INLINE_ADMISSION, Admission
 from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.health import StorageHealth
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.export.webhooks import verify
 
-__all__ = ["MAX_BODY", "Endpoint", "Intake", "Metrics"]
+__all__ = ["MAX_BODY", "RETRY_LATER", "Endpoint", "Intake", "Metrics", "Unavailable"]
 
 MAX_BODY = 10 << 20  # a chat with 50,000 messages is ~5 MB of JSON
+RETRY_LATER = {"Retry-After": "5"}  # 503s the sender should send again: seconds
+
+log = logging.getLogger("exportdsl.intake")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,19 @@ class Endpoint:
     def admission(self) -> Admission:
         """What its hooks must pass: the chat model and the render check (`admission`)."""
         return Admission(self.plan)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A connector whose file is in the folder but does not serve now (connectors.py), and why."""
+
+    name: str
+    intake_secret: str | None  # None: not known, so nobody can be told more than 401
+    reasons: tuple[str, ...]
+
+
+def _nothing_unavailable(_: str) -> Unavailable | None:
+    return None
 
 
 class Metrics(Collector):
@@ -135,11 +156,15 @@ class Intake:
         self.clock = clock
         self.metrics = Metrics(self.outbox)
         self.accepting = True
+        self.hooks_in_flight = 0  # what a shutdown waits for (logged)
+        self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
+        self.storage = StorageHealth(clock)
+        self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
-                Route("/hooks/{connector}", self.hook, methods=["POST"]),
+                Route("/hooks/{connector}", self._counted_hook, methods=["POST"]),
                 Route(
                     "/connectors/{connector}/chats/{chat_id}/export", self.button, methods=["POST"]
                 ),
@@ -159,12 +184,18 @@ class Intake:
             await asyncio.to_thread(self.committer.close)
             await asyncio.to_thread(self.pool.stop)
 
+    async def _counted_hook(self, request: Request) -> Response:
+        self.hooks_in_flight += 1  # the event loop's thread alone changes it
+        try:
+            return await self.hook(request)
+        finally:
+            self.hooks_in_flight -= 1
+
     async def hook(self, request: Request) -> Response:
         started = time.perf_counter()
         endpoint = self.endpoints.get(request.path_params["connector"])
         if endpoint is None or endpoint.intake_secret is None:
-            # answered as a wrong secret is, so the answers do not tell which connectors exist
-            return self._refuse_unauthorized("unknown connector")
+            return await self._not_served(request, signatures=True)
         unauthorized = self._refuse_unauthorized
         presented = _presented_secret(request)
         if presented is None and not request.headers.get("webhook-signature"):
@@ -190,17 +221,28 @@ class Intake:
             return self._refuse(
                 "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
             )
+        damage = self.storage.problem
+        if damage is not None and damage.damaged:  # a write may succeed; reading it back may not
+            return self._refuse("storage", 503, "the outbox is damaged; send it again", RETRY_LATER)
         chat = admitted.chat  # its key is the export's own: a CLI export of this chat matches
         incoming = Incoming(
             endpoint.name, str(chat.channel.id), body, endpoint.target, admitted.key, chat.end_at
         )
         try:
             accepted = await asyncio.wrap_future(self.committer.submit(incoming))
-        except Exception:  # nothing was stored: the sender must try again
+        except Exception as error:  # nothing was stored: the sender must try again
+            self.storage.failed(error)
             return self._refuse(
                 "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
             )
+        self.storage.succeeded()
         self.metrics.accept_latency.observe(time.perf_counter() - started)
+        log.info(
+            "hook duplicate" if accepted.duplicate else "hook accepted",
+            extra=fields(
+                connector=endpoint.name, chat=incoming.chat_id, delivery=accepted.delivery_id
+            ),
+        )
         if accepted.duplicate:
             self.metrics.duplicates.labels(endpoint.name).inc()
             return JSONResponse({"status": "duplicate", "chat": incoming.chat_id}, status_code=200)
@@ -213,14 +255,16 @@ class Intake:
 
     async def button(self, request: Request) -> Response:
         endpoint = self.endpoints.get(request.path_params["connector"])
-        if endpoint is None or not endpoint.export_enabled:
-            return JSONResponse(
-                {"error": "no Report Export for this connector (export.url is not set)"}, 404
-            )
+        if endpoint is None:
+            return await self._not_served(request, signatures=False)
         # ?token= or Bearer only: a signature over an empty body would cover neither the chat nor
         # the path, and could be replayed to export any chat again
         if endpoint.intake_secret is None or not _secret_matches(endpoint.intake_secret, request):
             return self._refuse_unauthorized()
+        if not endpoint.export_enabled:  # said only to the secret's holder, as the rest
+            return JSONResponse(
+                {"error": "no Report Export for this connector (export.url is not set)"}, 404
+            )
         chat_id = request.path_params["chat_id"]
         try:
             delivery = await asyncio.to_thread(
@@ -228,12 +272,27 @@ class Intake:
             )
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
+        except sqlite3.Error as error:  # nothing was stored: press again
+            self.storage.failed(error)
+            return self._refuse(
+                "storage", 503, "could not store the export; press again", RETRY_LATER
+            )
+        self.storage.succeeded()
         self.pool.wake()
         return JSONResponse(
             {"status": "accepted", "chat": chat_id, "delivery": delivery}, status_code=202
         )
 
-    async def health(self, _: Request) -> Response:
+    async def health(self, request: Request) -> Response:
+        refused = self._monitoring_refused(request)
+        if refused is not None:
+            return refused
+        problem = await asyncio.to_thread(self.storage.check, self.outbox)
+        if problem is not None:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(problem.since))
+            return JSONResponse(
+                {"status": "unhealthy", "error": problem.describe(), "since": since}, 503
+            )
         try:
             counts = await asyncio.to_thread(self.outbox.counts)
         except Exception as error:
@@ -245,10 +304,51 @@ class Intake:
             {"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503
         )
 
-    async def prometheus(self, _: Request) -> Response:
+    async def prometheus(self, request: Request) -> Response:
+        refused = self._monitoring_refused(request)
+        if refused is not None:
+            return refused
         return Response(
             await asyncio.to_thread(generate_latest, self.metrics.registry),
             media_type=CONTENT_TYPE_LATEST,
+        )
+
+    async def _not_served(self, request: Request, *, signatures: bool) -> Response:
+        """A connector that does not serve: its reasons (503) for whoever presents its secret; to
+        anyone else, and for names that are no connector, what a wrong secret gets (401), so the
+        answers tell no outsider which connectors exist."""
+        unavailable = self.unavailable(request.path_params["connector"])
+        secret = unavailable.intake_secret if unavailable is not None else None
+        if unavailable is None or secret is None:
+            return self._refuse_unauthorized("unknown connector")
+        if _presented_secret(request) is not None:
+            authorized = _secret_matches(secret, request)
+        elif signatures and request.headers.get("webhook-signature"):
+            try:
+                body = await _read(request)
+            except ClientDisconnect:
+                return Response(status_code=400)
+            authorized = body is not None and self._authorized(secret, request, body)
+        else:
+            authorized = False
+        if not authorized:
+            return self._refuse_unauthorized()
+        self.metrics.rejected.labels("not served").inc()
+        message = f"connector {unavailable.name} is not served now; send it again later"
+        return JSONResponse(
+            {"error": message, "problems": list(unavailable.reasons)}, 503, headers=RETRY_LATER
+        )
+
+    def _monitoring_refused(self, request: Request) -> Response | None:
+        """/healthz and /metrics: None when open, or when the monitoring token is presented."""
+        token = self.monitoring_token
+        given = _bearer(request.headers.get("authorization", ""))
+        if token is None or hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        return JSONResponse(
+            {"error": "missing or wrong monitoring token (Authorization: Bearer)"},
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
     def _refuse_unauthorized(self, reason: str = "unauthorized") -> Response:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Delivery, Outbox
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["Deliver", "Observe", "Outcome", "PoolSettings", "WorkerPool", "log"]
 
 log = logging.getLogger("exportdsl.delivery")
+retention_log = logging.getLogger("exportdsl.retention")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Outcome:
     permanent: bool = (
         False  # no point in trying again: not `sending.retryable` (most 4xx), a broken config
     )
+    held: bool = False  # not attempted: its connector is not served now; back as it was, uncounted
 
 
 Deliver = Callable[
@@ -42,12 +46,15 @@ Observe = Callable[[Delivery, Outcome, float], None]  # metrics: what happened, 
 @dataclass(frozen=True)
 class PoolSettings:
     """How many workers, how many at once per back end, how long a claim holds, and how long an
-    idle worker waits before it looks again (seconds)."""
+    idle worker waits before it looks again (seconds); with a ``retention`` (seconds), every
+    ``sweep_every`` seconds what is delivered and older goes, with the chats no delivery needs."""
 
     workers: int = 4
     per_target: int = 4
     lease: float = 120.0
     idle: float = 0.2
+    retention: float | None = None
+    sweep_every: float = 3600.0
 
 
 class WorkerPool:
@@ -67,6 +74,8 @@ class WorkerPool:
         self.idle = settings.idle
         self.observe = observe
         self.outbox_factory = outbox_factory
+        # the connectors whose deliveries may be claimed (None: all); the others' wait, untouched
+        self.serving: Callable[[], Collection[str]] | None = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._in_flight: dict[str, int] = {}  # owner -> the delivery it is attempting
@@ -83,10 +92,17 @@ class WorkerPool:
         self._threads.append(
             threading.Thread(target=self._renew_leases, daemon=True, name="exportdsl-leases")
         )
+        self.retention = settings.retention
+        self.sweep_every = settings.sweep_every
+        self._sweeper = threading.Thread(
+            target=self._sweep, daemon=True, name="exportdsl-retention"
+        )
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+        if self.retention is not None:
+            self._sweeper.start()
 
     def wake(self) -> None:
         """Something was accepted: look now rather than at the next idle tick."""
@@ -100,13 +116,31 @@ class WorkerPool:
     def size(self) -> int:
         return len(self._threads) - 1
 
+    def in_flight(self) -> int:
+        """Deliveries being attempted right now."""
+        with self._in_flight_lock:
+            return len(self._in_flight)
+
     def stop(self, timeout: float = 30.0) -> None:
         """Finish what is in flight (up to ``timeout``), claim nothing new."""
         self._stopping.set()
         self._wake.set()
+        log.info(
+            "workers stopping: waiting for the deliveries in flight",
+            extra=fields(deliveries=self.in_flight(), wait_s=timeout),
+        )
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._sweeper.is_alive():
+            self._sweeper.join(max(0.0, deadline - time.monotonic()))
+        left = self.in_flight()
+        log.log(
+            logging.WARNING if left else logging.INFO,
+            "workers stopped"
+            + ("; the deliveries still in flight stay pending for the next start" if left else ""),
+            extra=fields(deliveries=left),
+        )
 
     def _work(self, name: str) -> None:
         outbox = self.outbox_factory(self.outbox_path)
@@ -114,7 +148,12 @@ class WorkerPool:
         try:
             while not self._stopping.is_set():
                 try:
-                    delivery = outbox.claim(owner, lease=self.lease, per_target=self.per_target)
+                    delivery = outbox.claim(
+                        owner,
+                        lease=self.lease,
+                        per_target=self.per_target,
+                        connectors=self.serving() if self.serving is not None else None,
+                    )
                     if delivery is None:
                         self._wake.wait(self.idle)
                         self._wake.clear()
@@ -123,7 +162,10 @@ class WorkerPool:
                 except (
                     Exception
                 ):  # a locked or failing database must not end the worker: wait, go on
-                    log.exception("worker %s: the outbox failed; trying again in a second", name)
+                    log.exception(
+                        "the outbox failed; the worker tries again in a second",
+                        extra=fields(worker=name),
+                    )
                     self._stopping.wait(1.0)
         finally:
             outbox.close()
@@ -142,7 +184,33 @@ class WorkerPool:
                     try:
                         outbox.renew([delivery_id], owner, self.lease)
                     except Exception:
-                        log.exception("could not renew the lease of delivery %s", delivery_id)
+                        log.exception(
+                            "could not renew the lease", extra=fields(delivery=delivery_id)
+                        )
+        finally:
+            outbox.close()
+
+    def _sweep(self) -> None:
+        """Retention: at the start and every `sweep_every` seconds, the deliveries delivered longer
+        ago than the retention go, and the chats no delivery needs any more (`Outbox.expire`)."""
+        retention = self.retention or 0.0
+        outbox = self.outbox_factory(self.outbox_path)
+        about = fields(retention_days=round(retention / 86400, 3), every_s=self.sweep_every)
+        retention_log.info("retention on", extra=about)
+        try:
+            while True:
+                try:
+                    expired = outbox.expire(retention)
+                except Exception:  # a locked or failing database: the next sweep tries again
+                    retention_log.exception("retention: the outbox failed", extra=about)
+                else:
+                    if expired.deliveries or expired.chats:
+                        retention_log.info(
+                            "retention: removed",
+                            extra=fields(deliveries=expired.deliveries, chats=expired.chats),
+                        )
+                if self._stopping.wait(self.sweep_every):
+                    return
         finally:
             outbox.close()
 
@@ -154,19 +222,34 @@ class WorkerPool:
             body = outbox.chat_body(delivery.connector, delivery.chat_id, delivery.end_at)
             outcome = self.deliver(delivery, body)
         except Exception as error:  # a bug must not kill the worker; the delivery is retried
-            log.exception("delivery %s failed unexpectedly", delivery.id)
+            log.exception("attempt failed unexpectedly", extra=_about(delivery))
             outcome = Outcome(False, error=f"internal error: {type(error).__name__}")
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(owner, None)
+        if outcome.held:  # no attempt was made: nothing to log or count as one
+            outbox.release(delivery, owner)
+            log.info("held: its connector is not served", extra=_about(delivery))
+            return
+        seconds = time.monotonic() - started
+        log.info(
+            "attempt",
+            extra=_about(
+                delivery,
+                attempt=delivery.attempts,
+                duration_ms=round(seconds * 1000, 1),
+                status=outcome.status,
+                error=None if outcome.delivered else outcome.error,
+            ),
+        )
         self._finish(outbox, owner, delivery, outcome)
         if self.observe is not None:
-            self.observe(delivery, outcome, time.monotonic() - started)
+            self.observe(delivery, outcome, seconds)
 
     def _finish(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.delivered:
             recorded = outbox.succeed(delivery, owner, outcome.status)
-            state: str | None = "delivered" if recorded else None
+            state: str | None = DeliveryStatus.DELIVERED if recorded else None
         else:
             state = outbox.fail(
                 delivery,
@@ -180,15 +263,48 @@ class WorkerPool:
             state is None
         ):  # the lease was lost (a stall longer than a lease): another worker has it now
             log.warning(
-                "delivery %s: lease lost during the attempt; its result (%s) is left to the worker "
-                "that took it over, which sends it again under the same key",
-                delivery.id,
-                "delivered" if outcome.delivered else outcome.error,
+                "lease lost during the attempt; its result is left to the worker that took it "
+                "over, which sends it again under the same key",
+                extra=_about(delivery, result="delivered" if outcome.delivered else outcome.error),
+            )
+        elif state == DeliveryStatus.DELIVERED:
+            log.info(
+                "delivered",
+                extra=_about(delivery, attempt=delivery.attempts, status=outcome.status),
             )
         elif state == DeliveryStatus.DEAD:
             log.warning(
-                "delivery %s is dead after %s attempts: %s",
-                delivery.id,
-                delivery.attempts,
-                outcome.error,
+                "dead",
+                extra=_about(
+                    delivery,
+                    attempt=delivery.attempts,
+                    status=outcome.status,
+                    reason=outcome.error,
+                ),
             )
+        else:
+            self._log_retry(outbox, delivery, outcome)
+
+    def _log_retry(self, outbox: Outbox, delivery: Delivery, outcome: Outcome) -> None:
+        again = outbox.delivery(delivery.id)  # the outbox decided when, with its jitter
+        when = again.next_attempt_at if again is not None else None
+        log.info(
+            "retry scheduled",
+            extra=_about(
+                delivery,
+                attempt=delivery.attempts,
+                next_attempt=_iso(when) if when is not None else None,
+                in_s=round(when - outbox.clock(), 1) if when is not None else None,
+                retry_after=outcome.retry_after,
+            ),
+        )
+
+
+def _about(delivery: Delivery, **more: object) -> dict[str, object]:
+    """``extra=`` naming the delivery (connector, chat, delivery id), with ``more`` fields."""
+    return fields(connector=delivery.connector, chat=delivery.chat_id, delivery=delivery.id, **more)
+
+
+def _iso(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -40,6 +40,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
     "SENSITIVE_HEADERS",
+    "LogRedaction",
     "Redactor",
     "SecretSet",
     "cut",
@@ -535,30 +536,68 @@ def _xml_escape(text: str) -> str:
     )
 
 
-class _LogFilter(logging.Filter):
-    """Redacts the records of the loggers that may see requests (httpx logs each request's URL).
+class LogRedaction(logging.Filter):
+    """A handler's filter that redacts every record the handler gets, from any logger (a logger's
+    own filters never see its children's records): the message, the traceback and stack (as the
+    handler would format them, so `exc_info` is formatted here and kept redacted in `exc_text`) and
+    the structured fields (``record.fields``). ``secrets`` are known for the handler's life (what
+    `exportdsl serve` learns at start); on top, every redactor an export has registered
+    (`guard_logs`) while it runs, and those of the exports an exception escaped from (a traceback is
+    logged after its export is over)."""
 
-    Exports register their scope while they run and release it when done, from many threads: the
-    set is copied under a lock, so no thread iterates it while another changes it."""
-
-    def __init__(self) -> None:
+    def __init__(self, secrets: Redactor | None = None) -> None:
         super().__init__()
-        self.redactors: weakref.WeakSet[Redactor] = weakref.WeakSet()
-        self.lock = threading.Lock()
+        self.secrets = secrets
+        # the last combination: (each redactor's ordered forms, the redactor made of them all)
+        self._combined: tuple[tuple[tuple[_Form, ...], ...], Redactor] = ((), Redactor())
 
     def filter(self, record: logging.LogRecord) -> bool:
-        with self.lock:
-            redactors = [redactor for redactor in self.redactors if redactor]
-        if redactors:
-            message = record.getMessage()
-            for redactor in redactors:
-                message = redactor(message)
-            record.msg, record.args = message, None
+        redact = self._redactor(record)
+        if not redact:
+            return True
+        record.msg, record.args = redact(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        record.exc_info = None  # only the redacted text goes on to any formatter
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, Mapping):
+            record.fields = {key: redact.data(value) for key, value in fields.items()}
         return True
 
+    def _redactor(self, record: logging.LogRecord) -> Redactor:
+        """One redactor over the handler's secrets, the live exports' and the escaped ones'."""
+        with _LIVE_LOCK:
+            live = [redactor for redactor in _LIVE if redactor]
+        escaped = _escaped_redactors(record.exc_info[1] if record.exc_info else None)
+        redactors = [redactor for redactor in (self.secrets, *live, *escaped) if redactor]
+        if len(redactors) == 1:
+            return redactors[0]
+        # one redactor of them all, so a longer form is never half-replaced by another's shorter;
+        # made again only when the set changed (an export began or ended, or met a secret)
+        forms = tuple(redactor.ordered_forms() for redactor in redactors)
+        known, combined = self._combined
+        if len(known) != len(forms) or any(a is not b for a, b in zip(known, forms, strict=True)):
+            combined = Redactor()
+            for redactor in redactors:
+                combined.merge(redactor)
+            self._combined = (forms, combined)
+        return combined
 
-_LOG_FILTER = _LogFilter()
-# a logger's filters do not see its children's records, so httpcore's are named one by one
+
+_FORMATTER = logging.Formatter()
+_LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()  # exports register and release from many threads
+_ESCAPED = "_exportdsl_redactors"  # on an exception: the redactors of the exports it escaped
+# Where no handler is configured (the CLI), Python writes warnings through `logging.lastResort`.
+_LAST_RESORT = LogRedaction()
+# Whatever handlers an application embedding exportdsl has, the loggers that see requests redact
+# their own records too (httpx logs each request's URL). A logger's filter sees only its own
+# records, so the names are listed; the handler's filter above is what covers every logger.
+_AT_SOURCE = LogRedaction()
 LOGGERS = (
     "httpx",
     "httpcore",
@@ -571,20 +610,41 @@ LOGGERS = (
 
 
 def guard_logs(redactor: Redactor) -> None:
-    """From now on, and while ``redactor`` lives, log records of `LOGGERS` pass through it."""
-    with _LOG_FILTER.lock:
-        if not _LOG_FILTER.redactors:
+    """From now on, and while ``redactor`` lives, log records pass through it on their way out of
+    every handler with a `LogRedaction` (the one `exportdsl serve` installs, and Python's last
+    resort handler), and those of `LOGGERS` through any handler."""
+    with _LIVE_LOCK:
+        if not _LIVE:
+            last_resort = logging.lastResort
+            if last_resort is not None and _LAST_RESORT not in last_resort.filters:
+                last_resort.addFilter(_LAST_RESORT)
             for name in LOGGERS:
                 logger = logging.getLogger(name)
-                if _LOG_FILTER not in logger.filters:
-                    logger.addFilter(_LOG_FILTER)
-        _LOG_FILTER.redactors.add(redactor)
+                if _AT_SOURCE not in logger.filters:
+                    logger.addFilter(_AT_SOURCE)
+        _LIVE.add(redactor)
 
 
 def release_logs(redactor: Redactor) -> None:
-    """``redactor`` no longer sees log records: its export is over (its records went out)."""
-    with _LOG_FILTER.lock:
-        _LOG_FILTER.redactors.discard(redactor)
+    """``redactor`` no longer sees log records: its export is over (its records went out). When an
+    exception is escaping the export, the redactor goes with it: whoever catches it may log its
+    traceback, which can quote the export's token."""
+    with _LIVE_LOCK:
+        _LIVE.discard(redactor)
+    escaping = sys.exception()
+    if escaping is not None and redactor:
+        escaping.__dict__.setdefault(_ESCAPED, []).append(redactor)
+
+
+def _escaped_redactors(error: BaseException | None) -> list[Redactor]:
+    """The redactors attached to an exception and to those it was chained to."""
+    found: list[Redactor] = []
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        found += error.__dict__.get(_ESCAPED, [])
+        error = error.__cause__ or error.__context__
+    return found
 
 
 def redact_error(redact: Redactor, error: ExportDslError) -> ExportDslError:
