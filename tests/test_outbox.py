@@ -354,14 +354,17 @@ CREATE INDEX deliveries_target ON deliveries (target, lease_until);
 """
 
 
+@pytest.mark.parametrize(
+    "extra", ["", "CREATE INDEX deliveries_chat ON deliveries (connector, chat_id);"]
+)  # the schema before retention (issue 11 item 6) added an index, and after
 def test_a_queue_made_before_chats_had_versions_is_upgraded_on_open(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, extra: str
 ) -> None:
     path = tmp_path / "queue.db"
     sample = SAMPLE_CHAT.read_bytes()
     end_at = json.loads(sample)["endAt"]
     with sqlite3.connect(path) as db:
-        db.executescript(UNVERSIONED_SCHEMA)
+        db.executescript(UNVERSIONED_SCHEMA + extra)
         db.execute("PRAGMA journal_mode=WAL")
         db.executemany(
             "INSERT INTO chats VALUES ('acme', ?, ?, 1.0, ?, ?)",
