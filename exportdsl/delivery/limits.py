@@ -141,6 +141,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_bytes = 0  # of the head being read
         self.in_body = False  # between a head's end and its body's end
+        self.chunked = False  # the body being read has chunk framing, and may have trailers
+        self.body_received = 0  # of the body being read (what the parser gave as body)
+        self.framing = 0  # bytes of a chunked body since its last body byte: framing, trailers
         self.waiting_since = 0.0  # when the connection began waiting for a head
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
@@ -187,29 +190,62 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # --- the request head --------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        # The head is fed to the parser no further than the limit: httptools keeps a header being
-        # read in memory whatever its length, so what exceeds the limit is never handed to it.
-        while data and not self.in_body and self.parser is not None:
-            if self.head_timer is None:
-                self._arm_head_timer()
-            room = self.limits.max_head - self.head_bytes
-            piece, data = data[:room], data[room:]
-            self.head_bytes += len(piece)
-            super().data_received(piece)
-            if self.transport.is_closing():
-                return
-            if not self.in_body and self.head_bytes >= self.limits.max_head:
-                self._answer_and_close(431, "the request head is larger than the limit")
-                return
-        if data and self.parser is not None:
+        # The parser is fed no further than the limits: httptools keeps a header (or a chunked
+        # body's trailer) being read in memory whatever its length, so what exceeds the limit is
+        # never handed to it.
+        while data and self.parser is not None and not self.transport.is_closing():
+            data = self._feed_body(data) if self.in_body else self._feed_head(data)
+
+    def _feed_head(self, data: bytes) -> bytes:
+        """Feeds ``data`` to the parser up to the head's limit (431 beyond it); returns the rest."""
+        if self.head_timer is None:
+            self._arm_head_timer()
+        room = self.limits.max_head - self.head_bytes
+        piece, rest = data[:room], data[room:]
+        self.head_bytes += len(piece)
+        super().data_received(piece)
+        if (
+            not self.transport.is_closing()
+            and not self.in_body
+            and self.head_bytes >= self.limits.max_head
+        ):
+            self._answer_and_close(431, "the request head is larger than the limit")
+        return rest
+
+    def _feed_body(self, data: bytes) -> bytes:
+        """Feeds the body being read; returns what is left to feed. A chunked body is fed in pieces,
+        and what is not body in them is counted: its trailers are headers at its end, which the
+        parser keeps in memory as any header (and uvicorn adds to the request's headers), and
+        framing without body holds a body slot for nothing: the head's limit bounds both (431)."""
+        if not self.chunked:
             super().data_received(data)
+            return b""
+        piece, rest = data[: self.limits.max_head], data[self.limits.max_head :]
+        before = self.body_received
+        super().data_received(piece)
+        if self.transport.is_closing() or not self.in_body:
+            return rest
+        body = self.body_received - before
+        self.framing = len(piece) - body if body else self.framing + len(piece)
+        if self.framing >= self.limits.max_head:
+            self._refuse_body(
+                431, "the request's chunk framing or trailers are larger than the limit"
+            )
+        return rest
 
     def on_headers_complete(self) -> None:
         self._cancel_head_timer()
         self.head_bytes = 0
         self.in_body = True
+        headers = dict(self.headers)
+        self.chunked = b"transfer-encoding" in headers
+        self.body_received = self.framing = 0
         self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.body_received += len(body)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.in_body = False
@@ -243,6 +279,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         self.body_timer = None
+        self._refuse_body(408, "the request body did not arrive in time")
+
+    def _refuse_body(self, status: int, message: str) -> None:
+        """Answers ``status`` for a request whose body is being read, and closes."""
         cycle = self.cycle
         if self.transport.is_closing() or cycle is None:
             return
@@ -251,7 +291,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         cycle.disconnected = True  # the application reading the body is told the client went away
         cycle.message_event.set()
-        self._answer_and_close(408, "the request body did not arrive in time")
+        self._answer_and_close(status, message)
 
     def _answer_and_close(self, status: int, message: str) -> None:
         """An answer written by the protocol itself, then the connection is closed at once: nothing

@@ -1,0 +1,62 @@
+"""A review of the intake's limits and admission (issue 11) as an attacker and a new integrator
+would use them: each test is a defect found on a real server on 127.0.0.1, bounded in time."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+from test_serve import Running, chat_json
+from test_serve_limits import SIGNED_HOOK, TOKEN_HOOK, answer, connect, limited
+
+__all__ = ["limited"]  # the fixture, used here under its name
+
+
+def test_a_chunked_body_s_trailers_are_bounded_as_a_head_is(
+    limited: Callable[..., Running],
+) -> None:
+    """Trailers after a chunked body were read for as long as the body timeout allowed, and kept
+    (uvicorn adds them to the request's headers): a hook with a made-up signature (its body is
+    read before the signature is checked) took the server to 5.6 GB in 20 s."""
+    running = limited(body_timeout=30.0)  # the limit, not the timeout, must stop it
+    trailer = b"X-Trailer: " + b"a" * 1000 + b"\r\n"
+    with connect(running) as connection:
+        connection.sendall(SIGNED_HOOK + b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n0\r\n")
+        sent, started = 0, time.monotonic()
+        with pytest.raises(OSError):  # reset, or a send that waits for reading that never comes
+            while sent < 64 << 20 and time.monotonic() - started < 5:
+                connection.sendall(trailer)
+                sent += len(trailer)
+        assert answer(connection).startswith(b"HTTP/1.1 431 ")
+    assert sent < 16 << 20  # the kernel's buffers, not the 64 MB offered
+    assert running.client.get("/healthz").status_code == 200
+
+
+def test_a_chunked_hook_in_small_chunks_with_a_trailer_is_accepted(
+    limited: Callable[..., Running],
+) -> None:
+    running = limited()
+    body = chat_json(11)
+    chunks = [body[start : start + 10] for start in range(0, len(body), 10)]
+    framed = b"".join(b"%x;note=ok\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks)
+    with connect(running) as connection:
+        connection.sendall(
+            TOKEN_HOOK + b"Transfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\nX-Sum: 1\r\n\r\n"
+        )
+        assert answer_head(connection).startswith(b"HTTP/1.1 202 ")
+
+
+def answer_head(connection: socket.socket, seconds: float = 3) -> bytes:
+    """The head of the server's first answer on a connection it keeps open."""
+    received, deadline = b"", time.monotonic() + seconds
+    while b"\r\n\r\n" not in received:
+        assert time.monotonic() < deadline, f"no answer; got {received[:80]!r}"
+        ready, _, _ = select.select([connection], [], [], 0.05)
+        if ready:
+            chunk = connection.recv(65536)
+            assert chunk, f"closed; got {received[:80]!r}"
+            received += chunk
+    return received.split(b"\r\n\r\n")[0]
