@@ -60,3 +60,19 @@ def answer_head(connection: socket.socket, seconds: float = 3) -> bytes:
             assert chunk, f"closed; got {received[:80]!r}"
             received += chunk
     return received.split(b"\r\n\r\n")[0]
+
+
+def test_a_head_pipelined_after_a_body_is_bounded_too(limited: Callable[..., Running]) -> None:
+    """The head limit was counted only from the start of a read: a request head that came in the
+    same read as the end of the previous request's body was parsed whole, whatever its size (a
+    100 KB head was served under a 16 KiB limit)."""
+    running = limited()  # max_head 4096
+    body = chat_json(21)
+    flood = b"".join(b"X-F%d: %s\r\n" % (n, b"a" * 1000) for n in range(12))
+    with connect(running) as connection:
+        connection.sendall(TOKEN_HOOK + b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(0.2)  # the body's end comes in a read of its own, with the next head
+        connection.sendall(body[10:] + b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + flood + b"\r\n")
+        reply = answer(connection)
+    # the hook is answered first, then the connection is closed: the oversized head never runs
+    assert reply.startswith(b"HTTP/1.1 202 ") and reply.count(b"HTTP/1.1 ") == 1, reply

@@ -142,6 +142,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.head_bytes = 0  # of the head being read
         self.in_body = False  # between a head's end and its body's end
         self.chunked = False  # the body being read has chunk framing, and may have trailers
+        self.body_left = 0  # of a Content-Length body being read
+        self.refused = False  # a head was refused while an earlier request is being answered
         self.body_received = 0  # of the body being read (what the parser gave as body)
         self.framing = 0  # bytes of a chunked body since its last body byte: framing, trailers
         self.waiting_since = 0.0  # when the connection began waiting for a head
@@ -193,7 +195,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # The parser is fed no further than the limits: httptools keeps a header (or a chunked
         # body's trailer) being read in memory whatever its length, so what exceeds the limit is
         # never handed to it.
-        while data and self.parser is not None and not self.transport.is_closing():
+        while data and not self.refused and self.parser is not None:
+            if self.transport.is_closing():
+                return
             data = self._feed_body(data) if self.in_body else self._feed_head(data)
 
     def _feed_head(self, data: bytes) -> bytes:
@@ -209,17 +213,35 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             and not self.in_body
             and self.head_bytes >= self.limits.max_head
         ):
-            self._answer_and_close(431, "the request head is larger than the limit")
+            self._refuse_head()
         return rest
 
+    def _refuse_head(self) -> None:
+        """431 for a head over the limit. A pipelined one behind a request still being answered
+        is not read further: that answer goes first (a 431 now would be taken for it), then the
+        connection is closed."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self._answer_and_close(431, "the request head is larger than the limit")
+            return
+        self.refused = True
+        cycle.keep_alive = False
+        self._cancel_timers()
+
     def _feed_body(self, data: bytes) -> bytes:
-        """Feeds the body being read; returns what is left to feed. A chunked body is fed in pieces,
-        and what is not body in them is counted: its trailers are headers at its end, which the
-        parser keeps in memory as any header (and uvicorn adds to the request's headers), and
-        framing without body holds a body slot for nothing: the head's limit bounds both (431)."""
+        """Feeds the body being read; returns what follows it, or what is left to feed. A
+        Content-Length body is fed to its end and no further: what follows is the next request's
+        head (pipelined), and is counted as a head. A chunked body is fed in pieces, and what is
+        not body in them is counted: its trailers are headers at its end, which the parser keeps
+        in memory as any header (and uvicorn adds to the request's headers), and framing without
+        body holds a body slot for nothing: the head's limit bounds both (431)."""
         if not self.chunked:
-            super().data_received(data)
-            return b""
+            if self.body_left <= 0:  # no length to go by: the parser ends the body as it sees fit
+                super().data_received(data)
+                return b""
+            piece, rest = data[: self.body_left], data[self.body_left :]
+            super().data_received(piece)
+            return rest
         piece, rest = data[: self.limits.max_head], data[self.limits.max_head :]
         before = self.body_received
         super().data_received(piece)
@@ -239,12 +261,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.in_body = True
         headers = dict(self.headers)
         self.chunked = b"transfer-encoding" in headers
+        length = headers.get(b"content-length", b"").strip()
+        self.body_left = int(length) if length.isdigit() else 0
         self.body_received = self.framing = 0
         self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         self.body_received += len(body)
+        self.body_left -= len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
