@@ -3,16 +3,17 @@ would use them: each test is a defect found on a real server on 127.0.0.1, bound
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import time
 from collections.abc import Callable
 
 import pytest
-from test_serve import Running, chat_json
+from test_serve import CHAT, INTAKE_SECRET, Running, chat_json, serve
 from test_serve_limits import SIGNED_HOOK, TOKEN_HOOK, answer, connect, limited
 
-__all__ = ["limited"]  # the fixture, used here under its name
+__all__ = ["limited", "serve"]  # the fixtures, used here under their names
 
 
 def test_a_chunked_body_s_trailers_are_bounded_as_a_head_is(
@@ -76,3 +77,19 @@ def test_a_head_pipelined_after_a_body_is_bounded_too(limited: Callable[..., Run
         reply = answer(connection)
     # the hook is answered first, then the connection is closed: the oversized head never runs
     assert reply.startswith(b"HTTP/1.1 202 ") and reply.count(b"HTTP/1.1 ") == 1, reply
+
+
+def test_a_chat_id_with_a_lone_surrogate_is_refused_with_its_path(
+    serve: Callable[..., Running],
+) -> None:
+    """A chat id holding a lone surrogate passed admission and broke the commit: SQLite cannot
+    store it, so the hook got 503 "send it again" (for ever), the outbox was marked unhealthy, and
+    every other hook committed in the same group got 503 too."""
+    running = serve()
+    chat = CHAT | {"channel": CHAT["channel"] | {"id": "chat-\ud83d"}}
+    answer = running.hook("crm", json.dumps(chat).encode(), params={"token": INTAKE_SECRET})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["path"] == "channel.id"
+    assert "lone surrogate" in answer.json()["error"]
+    assert running.client.get("/healthz").status_code == 200
+    assert running.hook("crm", chat_json(31), params={"token": INTAKE_SECRET}).status_code == 202
