@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 import select
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from backend import SAMPLE_CHAT
+from test_outbox import UNVERSIONED_SCHEMA
 from test_serve import CHAT, INTAKE_SECRET, Running, chat_json, serve
 from test_serve_limits import SIGNED_HOOK, TOKEN_HOOK, answer, connect, limited
+
+from exportdsl.delivery.outbox import Outbox
 
 __all__ = ["limited", "serve"]  # the fixtures, used here under their names
 
@@ -93,3 +99,36 @@ def test_a_chat_id_with_a_lone_surrogate_is_refused_with_its_path(
     assert "lone surrogate" in answer.json()["error"]
     assert running.client.get("/healthz").status_code == 200
     assert running.hook("crm", chat_json(31), params={"token": INTAKE_SECRET}).status_code == 202
+
+
+# How a process of the exportdsl before chats had versions stored a hook's chat (its outbox.py): a
+# row ignored was a duplicate.
+UNVERSIONED_ACCEPT = (
+    "INSERT OR IGNORE INTO chats (connector, chat_id, body, received_at, hook_key)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def test_an_older_process_still_running_cannot_store_into_an_upgraded_outbox(
+    tmp_path: Path,
+) -> None:
+    """Two processes serve one outbox; the first upgraded to the versioned schema upgrades the
+    file while the older one runs on. The older one then stored chats with the default version
+    -1: a replayed hook was a chat beside the stored one, delivered a second time. Its insert must
+    fail (its hook gets 503: nothing stored), not be ignored (answered as a duplicate, lost)."""
+    path = tmp_path / "queue.db"
+    sample = SAMPLE_CHAT.read_bytes()
+    with sqlite3.connect(path) as db:
+        db.executescript(UNVERSIONED_SCHEMA)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("INSERT INTO chats VALUES ('crm', '55039', ?, 1.0, 'key', 0)", (sample,))
+    older = sqlite3.connect(path, isolation_level=None)  # the older process, still running
+    Outbox(path)  # a newer process starts on the file: it is upgraded
+    for chat_id in ("55039", "55040"):  # a replayed hook, a new chat
+        with pytest.raises(sqlite3.IntegrityError, match="an older exportdsl cannot store"):
+            older.execute(UNVERSIONED_ACCEPT, ("crm", chat_id, sample, 2.0, "key"))
+    older.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT chat_id, end_at FROM chats").fetchall() == [
+            ("55039", json.loads(sample)["endAt"])
+        ]
