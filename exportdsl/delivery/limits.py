@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import httptools
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -144,6 +145,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.chunked = False  # the body being read has chunk framing, and may have trailers
         self.body_left = 0  # of a Content-Length body being read
         self.refused = False  # a head was refused while an earlier request is being answered
+        self.upgrade_ignored = False  # the body of a request asking to upgrade, read by hand
         self.body_received = 0  # of the body being read (what the parser gave as body)
         self.framing = 0  # bytes of a chunked body since its last body byte: framing, trailers
         self.waiting_since = 0.0  # when the connection began waiting for a head
@@ -207,7 +209,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         room = self.limits.max_head - self.head_bytes
         piece, rest = data[:room], data[room:]
         self.head_bytes += len(piece)
-        super().data_received(piece)
+        rest = self._parse(piece) + rest
         if (
             not self.transport.is_closing()
             and not self.in_body
@@ -235,16 +237,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         not body in them is counted: its trailers are headers at its end, which the parser keeps
         in memory as any header (and uvicorn adds to the request's headers), and framing without
         body holds a body slot for nothing: the head's limit bounds both (431)."""
+        if self.upgrade_ignored:
+            return self._feed_upgrade_body(data)
         if not self.chunked:
             if self.body_left <= 0:  # no length to go by: the parser ends the body as it sees fit
-                super().data_received(data)
-                return b""
+                return self._parse(data)
             piece, rest = data[: self.body_left], data[self.body_left :]
-            super().data_received(piece)
-            return rest
+            return self._parse(piece) + rest
         piece, rest = data[: self.limits.max_head], data[self.limits.max_head :]
         before = self.body_received
-        super().data_received(piece)
+        rest = self._parse(piece) + rest
         if self.transport.is_closing() or not self.in_body:
             return rest
         body = self.body_received - before
@@ -253,6 +255,38 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_body(
                 431, "the request's chunk framing or trailers are larger than the limit"
             )
+        return rest
+
+    def _parse(self, data: bytes) -> bytes:
+        """uvicorn's `data_received` (the parser fed, a malformed request answered 400), but what
+        follows the head of a request asking to upgrade to what this server does not speak (h2c:
+        `curl --http2`) is returned, to be read on as HTTP/1.1 (RFC 9110 §7.8 lets a server ignore
+        Upgrade). uvicorn drops it, and the request's body with it: the hook was read as empty."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._should_upgrade():  # a websocket, when uvicorn has a library for them
+                self.handle_websocket_upgrade()
+            elif self.upgrade_ignored and self.chunked:  # no parser left to read its chunks
+                self._refuse_body(400, "send a request asking to upgrade with a Content-Length")
+            else:
+                return data[upgrade.args[0] :]
+        return b""
+
+    def _feed_upgrade_body(self, data: bytes) -> bytes:
+        """The Content-Length body of a request asking to upgrade: the parser took the request as
+        ending with its head (httptools has it skip the body of an upgrade), so it is given to
+        the application here; returns what follows it."""
+        piece, rest = data[: self.body_left], data[self.body_left :]
+        if piece:
+            self.on_body(piece)
+        if self.body_left <= 0:
+            self.upgrade_ignored = False
+            self.on_message_complete()
         return rest
 
     def on_headers_complete(self) -> None:
@@ -264,6 +298,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         length = headers.get(b"content-length", b"").strip()
         self.body_left = int(length) if length.isdigit() else 0
         self.body_received = self.framing = 0
+        self.upgrade_ignored = (
+            self.parser.should_upgrade()
+            and not self._should_upgrade()
+            and (self.chunked or self.body_left > 0)
+        )
         self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
@@ -273,6 +312,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        if self.upgrade_ignored:  # the parser's end of an upgrade's head: its body is to come
+            return
         self.in_body = False
         if self.body_timer is not None:
             self.body_timer.cancel()
