@@ -6,6 +6,7 @@ Imports only click here; the server, SQLite and httpx load when a command runs.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import sys
 import time
@@ -69,6 +70,14 @@ def _retention(
     return seconds
 
 
+def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false); a lease of NaN is
+    stored as NULL, a lease nobody holds, so every worker would claim and send the same delivery."""
+    if math.isnan(value):
+        raise click.BadParameter("expected a number of seconds, not nan")
+    return value
+
+
 @click.command(short_help="Take chats in real time and deliver them.")
 @click.option(
     "--connectors",
@@ -111,6 +120,7 @@ def _retention(
     default=120.0,
     show_default=True,
     type=click.FloatRange(1, 3600),
+    callback=_finite,
     help="Seconds a worker holds a delivery; after a crash, another takes it over then.",
 )
 @click.option(
