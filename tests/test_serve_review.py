@@ -3,16 +3,23 @@ a defect found on main, with a real server, process or outbox (loopback only, bo
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_serve import write_connectors
+from test_serve import wait_for, write_connectors
+from test_serve_health import Process, processes
 
 from exportdsl.cli.main import main
 from exportdsl.delivery.database import check_intact
+from exportdsl.delivery.outbox import Outbox
 from exportdsl.errors import OutboxError
+
+__all__ = ["processes"]  # the fixture, from test_serve_health
 
 
 def serve_arguments(tmp_path: Path, *options: str) -> list[str]:
@@ -47,3 +54,38 @@ def test_an_outbox_another_process_holds_is_not_called_damaged(tmp_path: Path) -
     assert "cannot check the outbox: database is locked (another process holds it)" in message
     assert "damaged" not in message and "backup" not in message
     check_intact(database)  # once it is let go, the file is fine
+
+
+def opened_by(pid: int, file: Path) -> bool:
+    """Whether the process has ``file`` open (Linux: /proc/PID/fd)."""
+    try:
+        links = [os.readlink(link) for link in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return str(file.resolve()) in links
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_a_sighup_while_the_server_starts_does_not_kill_it(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    database = tmp_path / "queue.db"
+    Outbox(database).close()
+    # The start's outbox check is held at a point the test controls: the file (not in WAL mode,
+    # as a restored outbox may be) is being written by another connection while the check waits.
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=DELETE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("DELETE FROM chats")
+        process = Process(tmp_path, folder, database)
+        processes.append(process)
+        wait_for(lambda: opened_by(process.popen.pid, database), seconds=20)
+        process.popen.send_signal(signal.SIGHUP)  # e.g. `systemctl reload` right after a start
+        time.sleep(0.2)
+    finally:
+        holder.close()
+    assert process.answering(), f"a SIGHUP during the start ended the server:\n{process.stderr}"
+    # the reload asked for is made once the server is ready: the folder may have changed
+    wait_for(lambda: "connectors reloaded" in process.stderr, seconds=10)

@@ -9,6 +9,7 @@ import json
 import math
 import socket
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -172,6 +173,7 @@ def serve(
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
 
     SIGHUP reloads the connector folder."""
+    hangups = _note_hangups()  # first of all: until then a SIGHUP would end the starting server
     import os
 
     import uvicorn
@@ -215,7 +217,7 @@ def serve(
         secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
         intake.pool.wake()
 
-    _reload_on_hangup(connectors, reloaded)
+    _reload_on_hangup(connectors, reloaded, hangups)
     config = uvicorn.Config(
         intake.app(),
         log_level="warning",
@@ -226,9 +228,23 @@ def serve(
     logs.Server(config, intake).run(sockets=[listener])
 
 
-def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None:
+def _note_hangups() -> threading.Event:
+    """From the start on, a SIGHUP is noted instead of ending the process (its default action): a
+    start takes seconds (the outbox check reads every page), and a `systemctl reload` meanwhile
+    killed the server without a word. The reload asked for is made once the server is ready."""
+    import signal
+
+    asked = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: asked.set())
+    return asked
+
+
+def _reload_on_hangup(
+    connectors: Connectors, after: Callable[[], None], asked: threading.Event
+) -> None:
     """SIGHUP reloads the connector folder. uvicorn handles only SIGINT and SIGTERM (graceful
-    shutdown), so this handler is beside them, not instead of one."""
+    shutdown), so this handler is beside them, not instead of one. A SIGHUP during the start
+    (``asked``) reloads now: the folder may have changed since it was read."""
     import signal
 
     from exportdsl.delivery.connectors import Reloader
@@ -236,6 +252,8 @@ def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None
     reloader = Reloader(connectors, after)
     reloader.start()
     signal.signal(signal.SIGHUP, lambda *_: reloader.request())
+    if asked.is_set():
+        reloader.request()
 
 
 def _listen(host: str, port: int) -> socket.socket:
