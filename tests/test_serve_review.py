@@ -4,8 +4,11 @@ a defect found on main, with a real server, process or outbox (loopback only, bo
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from test_serve_health import Process, processes
 
 from exportdsl.cli.main import main
 from exportdsl.delivery.database import check_intact
-from exportdsl.delivery.outbox import Outbox
+from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
 
 __all__ = ["processes"]  # the fixture, from test_serve_health
@@ -89,3 +92,32 @@ def test_a_sighup_while_the_server_starts_does_not_kill_it(
     assert process.answering(), f"a SIGHUP during the start ended the server:\n{process.stderr}"
     # the reload asked for is made once the server is ready: the folder may have changed
     wait_for(lambda: "connectors reloaded" in process.stderr, seconds=10)
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE")
+def test_queue_purge_on_an_outbox_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    database = tmp_path / "q.db"
+    outbox = Outbox(database)  # kept open: its WAL, past 4 KiB, stays for the purge to write to
+    for number in range(3):
+        outbox.accept_many([Incoming("crm", str(number), b"{}" * 3000, "t", f"key-{number}")])
+        delivery = outbox.claim("w")
+        assert delivery is not None and outbox.succeed(delivery, "w", 201)
+
+    def small_files() -> None:  # a real write error: no file may grow past 4 KiB (EFBIG)
+        hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+
+    purge = ["queue", "purge", "--db", str(database), "--status", "delivered"]
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("exportdsl")), *purge],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=small_files,
+        )
+    finally:
+        outbox.close()
+    assert result.returncode == 1, result.stderr
+    assert f"Error: {database}: the outbox failed: disk I/O error; try again" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ Imports only click here; the server, SQLite and httpx load when a command runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import socket
@@ -13,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 import click
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
+_P = ParamSpec("_P")
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 CHAT_RETENTION = "30d"  # what `queue purge` keeps of chats no delivery needs, by default
 
@@ -300,6 +302,26 @@ _DB = click.option(
 )
 
 
+def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
+    """A queue command whose outbox fails (held by another process past SQLite's 30 s wait, a full
+    disk, an I/O error) says so and exits 1, rather than as an internal error (exit 3)."""
+
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        import sqlite3
+
+        try:
+            command(*args, **kwargs)
+        except sqlite3.Error as error:
+            where = kwargs.get("database")
+            busy = str(getattr(error, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+            why = " (another process held it all along: a VACUUM, an sqlite3 shell?)" * busy
+            message = f"{where}: the outbox failed: {error}{why}; try again"
+            raise click.ClickException(message) from None
+
+    return run
+
+
 def _queue(database: Path) -> Queue:
     from exportdsl.delivery.outbox import Queue
 
@@ -321,6 +343,7 @@ def _queue(database: Path) -> Queue:
     help="How many deliveries to list at most.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
+@_outbox_errors
 def list_(
     database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
 ) -> None:
@@ -345,6 +368,7 @@ def list_(
 @queue.command()
 @_DB
 @click.argument("delivery_id", type=int)
+@_outbox_errors
 def show(database: Path, delivery_id: int) -> None:
     """Show everything about one delivery."""
     delivery = _queue(database).delivery(delivery_id)
@@ -358,6 +382,7 @@ def show(database: Path, delivery_id: int) -> None:
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option("--dead", is_flag=True, help="Every dead delivery.")
+@_outbox_errors
 def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
     if not delivery_ids and not dead:
@@ -390,6 +415,7 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     ),
 )
 @click.option("--vacuum", is_flag=True, help="Then give the freed space back (rewrites the file).")
+@_outbox_errors
 def purge(
     database: Path,
     delivery_ids: tuple[int, ...],
