@@ -3,9 +3,11 @@ a defect found on main, with a real server, process or outbox (loopback only, bo
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_serve import wait_for, write_connectors
+from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_connectors
 from test_serve_health import Process, processes
 
 from exportdsl.cli.main import main
@@ -121,3 +123,31 @@ def test_queue_purge_on_an_outbox_that_cannot_be_written_is_a_clear_error(tmp_pa
     assert result.returncode == 1, result.stderr
     assert f"Error: {database}: the outbox failed: disk I/O error; try again" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("problem", ["no connector serves", "the port is taken"])
+def test_with_json_logs_a_start_that_fails_says_why_in_a_record(
+    tmp_path: Path, problem: str
+) -> None:
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    if problem == "no connector serves":
+        for file in folder.iterdir():
+            file.write_text(file.read_text().replace("export", "expot"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1] if problem == "the port is taken" else free_port()
+        result = subprocess.run(
+            serve_command(folder, tmp_path / "q.db", port, "--log-format", "json"),
+            env=os.environ | SERVE_ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1, result.stderr
+    # every line of standard error is a record, the one saying why the server is down too
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    (error,) = [record for record in records if record["level"] == "ERROR"]
+    assert error["message"] == "cannot start"
+    expected = "no connector can serve" if problem == "no connector serves" else "cannot listen"
+    assert expected in error["error"]

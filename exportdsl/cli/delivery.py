@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec
+from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
 import click
 
@@ -198,8 +198,7 @@ def serve(
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
-        click.echo(f"exportdsl serve: {error}", err=True)
-        sys.exit(1)
+        _cannot_start(log_format, str(error))
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
     # take the GIL back sooner, so hooks are answered promptly while deliveries run.
     sys.setswitchinterval(0.001)
@@ -207,7 +206,7 @@ def serve(
         ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret)
         or "none"
     )
-    listener = _listen(host, port)
+    listener = _listen(host, port, log_format)
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
     # installs no handler of its own); in JSON, every line is a record, the first one too
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
@@ -258,7 +257,25 @@ def _reload_on_hangup(
         reloader.request()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _cannot_start(log_format: str, message: str) -> NoReturn:
+    """Exit 1 saying why the server cannot start; with ``--log-format json`` as a record (level
+    ERROR, ``error``: the message), since every line of standard error is one then: a log pipeline
+    parsing the lines would otherwise lose the one that says why the server is down."""
+    if log_format == "json":
+        import logging
+
+        from exportdsl.delivery import logs
+
+        logs.install(log_format)
+        logging.getLogger("exportdsl.intake").error(
+            "cannot start", extra=logs.fields(error=message)
+        )
+    else:
+        click.echo(f"exportdsl serve: {message}", err=True)
+    sys.exit(1)
+
+
+def _listen(host: str, port: int, log_format: str) -> socket.socket:
     """The listening socket, bound here rather than by uvicorn: a taken port or an address this
     machine does not have is a clear error (exit 1), not uvicorn's exit from inside its loop."""
     try:
@@ -268,11 +285,7 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.bind((host, port))
         listener.listen(2048)
     except OSError as error:
-        click.echo(
-            f"exportdsl serve: cannot listen on {host}:{port}: {error.strerror or error}",
-            err=True,
-        )
-        sys.exit(1)
+        _cannot_start(log_format, f"cannot listen on {host}:{port}: {error.strerror or error}")
     return listener
 
 
