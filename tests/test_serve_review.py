@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_connectors
@@ -151,3 +152,22 @@ def test_with_json_logs_a_start_that_fails_says_why_in_a_record(
     assert error["message"] == "cannot start"
     expected = "no connector can serve" if problem == "no connector serves" else "cannot listen"
     assert expected in error["error"]
+
+
+def test_the_listening_record_says_the_port_bound(tmp_path: Path) -> None:
+    # --port 0 takes a free port, and the log is the only place that says which: it said 0
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    command = serve_command(folder, tmp_path / "q.db", 0, "--log-format", "json")
+    process = subprocess.Popen(
+        command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        assert process.stderr is not None
+        listening = json.loads(process.stderr.readline())
+        assert listening["message"] == "listening"
+        url = listening["url"]
+        assert not url.endswith(":0")
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)

@@ -211,7 +211,7 @@ def serve(
     # installs no handler of its own); in JSON, every line is a record, the first one too
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
     logs.install(log_format, secrets)
-    logs.listening(f"http://{host}:{port}", names, database)
+    logs.listening(_url(host, listener), names, database)
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
 
     def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
@@ -287,6 +287,12 @@ def _listen(host: str, port: int, log_format: str) -> socket.socket:
     except OSError as error:
         _cannot_start(log_format, f"cannot listen on {host}:{port}: {error.strerror or error}")
     return listener
+
+
+def _url(host: str, listener: socket.socket) -> str:
+    """Where the server listens: the port bound (``--port 0`` takes a free one, and the log is the
+    only place that says which), an IPv6 address in brackets."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{listener.getsockname()[1]}"
 
 
 def _schedule(text: str) -> Schedule:
