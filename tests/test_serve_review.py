@@ -21,6 +21,7 @@ from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_conn
 from test_serve_health import Process, processes
 
 from exportdsl.cli.main import main
+from exportdsl.delivery.connectors import Connectors
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
@@ -171,3 +172,16 @@ def test_the_listening_record_says_the_port_bound(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def test_every_reload_names_a_broken_file_whose_previous_version_serves(tmp_path: Path) -> None:
+    # the second reload said only serving=crm,…: an operator took the typo for fixed, and the next
+    # restart (the previous version gone) did not serve the connector
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    connectors = Connectors(folder, SERVE_ENV)
+    connectors.reload()
+    crm = folder / "crm.yaml"
+    crm.write_text(crm.read_text().replace("export:", "expot:"))
+    first, again = connectors.reload(), connectors.reload()
+    assert first.kept == again.kept == ["crm"] and "crm" in connectors
+    assert again.changed == again.fixed == again.added == []

@@ -197,6 +197,8 @@ class Connectors(Mapping[str, Endpoint]):
                     new[name] = entry  # not compiled again: the same Endpoint, token cache and all
                     if entry.endpoint is None:
                         change.still_broken.append(name)
+                    elif entry.broken is not None:  # named at every reload: a restart would not
+                        change.kept.append(name)  # serve it (the previous version is gone then)
                     continue
                 loaded = problem or self._load(name, file, text or "")
                 new[name] = self._entry(name, file, text, loaded, entry, change)
