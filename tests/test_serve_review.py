@@ -13,12 +13,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_connectors
-from test_serve_health import Process, processes
+from test_serve_health import Process, fill_outbox, processes
 
 from exportdsl.cli.main import main
 from exportdsl.delivery.connectors import Connectors
@@ -185,3 +186,30 @@ def test_every_reload_names_a_broken_file_whose_previous_version_serves(tmp_path
     first, again = connectors.reload(), connectors.reload()
     assert first.kept == again.kept == ["crm"] and "crm" in connectors
     assert again.changed == again.fixed == again.added == []
+
+
+def test_deliveries_no_connector_file_is_there_to_send_are_named(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    # held without a word: a renamed or removed file's pending deliveries waited unseen
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    database = tmp_path / "queue.db"
+    fill_outbox(database, "gone", 1, 2)
+    fill_outbox(database, "crm", 3)  # its attempts fail (nothing listens): pending, retried later
+    process = Process(tmp_path, folder, database, "--log-format", "json")
+    processes.append(process)
+    assert process.answering()
+
+    def held() -> list[dict[str, Any]]:
+        records = [json.loads(line) for line in process.stderr.splitlines()]
+        return [r for r in records if r["message"].startswith("deliveries held")]
+
+    wait_for(lambda: len(held()) == 1, seconds=10)
+    assert {key: held()[0][key] for key in ("connector", "deliveries")} == {
+        "connector": "gone",
+        "deliveries": 2,
+    }
+    (folder / "crm.yaml").rename(folder / "crm-v2.yaml")
+    process.popen.send_signal(signal.SIGHUP)
+    wait_for(lambda: any(r["connector"] == "crm" for r in held()), seconds=10)
+    assert [r["connector"] for r in held()] == ["gone", "crm", "gone"]

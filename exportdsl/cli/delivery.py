@@ -213,10 +213,12 @@ def serve(
     logs.install(log_format, secrets)
     logs.listening(_url(host, listener), names, database)
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
+    _log_held(connectors, intake.outbox)
 
     def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
         secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
         intake.pool.wake()
+        _log_held(connectors, intake.outbox)
 
     _reload_on_hangup(connectors, reloaded, hangups)
     config = uvicorn.Config(
@@ -227,6 +229,17 @@ def serve(
         access_log=False,
     )
     logs.Server(config, intake).run(sockets=[listener])
+
+
+def _log_held(connectors: Connectors, outbox: Queue) -> None:
+    """Warnings for the deliveries no connector file in the folder is there to send."""
+    import sqlite3
+
+    try:
+        pending = outbox.pending_by_connector()
+    except sqlite3.Error:  # the storage health says so (/healthz); this is only a courtesy
+        return
+    connectors.log_held(pending)
 
 
 def _note_hangups() -> threading.Event:

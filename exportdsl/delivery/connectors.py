@@ -177,6 +177,18 @@ class Connectors(Mapping[str, Endpoint]):
         """How many connector names have a file that does not serve (and no earlier version)."""
         return sum(entry.endpoint is None for entry in self._entries.values())
 
+    def log_held(self, pending: Mapping[str, int]) -> None:
+        """A warning for each connector name with pending deliveries (``pending``) and no file in
+        the folder (removed, renamed, or served by another process on the outbox): its deliveries
+        are held, and nothing else would say so. A file that does not serve has warnings of its
+        own."""
+        for name, count in sorted(pending.items()):
+            if name not in self._entries:
+                log.warning(
+                    "deliveries held: no connector file in the folder has this name",
+                    extra=fields(connector=name, deliveries=count, folder=str(self.folder)),
+                )
+
     def serving(self) -> frozenset[str]:
         return frozenset(self)
 
