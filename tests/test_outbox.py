@@ -3,6 +3,7 @@ replay, and two processes claiming from one database."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 import sqlite3
@@ -311,3 +312,111 @@ def test_a_stored_error_is_never_cut_inside_a_redaction_marker(outbox: Outbox) -
     assert delivery is not None
     outbox.fail(delivery, "w", "e" * (MAX_ERROR_CHARS - 4) + REDACTED + "tail")
     assert outbox.deliveries()[0].last_error == "e" * (MAX_ERROR_CHARS - 4) + "…"
+
+
+# --- a re-opened chat, and a queue made before chats had versions -------------------------------
+
+
+def test_a_later_end_at_is_a_new_version_an_earlier_or_equal_one_a_duplicate(
+    outbox: Outbox,
+) -> None:
+    def version(end_at: int | None, body: bytes = b"{}") -> Incoming:
+        return Incoming("acme", "1", body, "crm.example", f"key-{end_at}", end_at)
+
+    results = outbox.accept_many(
+        [version(None), version(100, b"v100"), version(100), version(50), version(200, b"v200")]
+    )
+    assert [result.duplicate for result in results] == [False, False, True, True, False]
+    assert outbox.chat_body("acme", "1") == b"v200"  # the latest
+    assert outbox.chat_body("acme", "1", 100) == b"v100"  # a delivery's own version
+    keys = {delivery.end_at: delivery.idempotency_key for delivery in outbox.deliveries()}
+    assert keys == {-1: "key-None", 100: "key-100", 200: "key-200"}
+
+
+# The schema of the queues `exportdsl serve` made before chats had versions (issue 11).
+UNVERSIONED_SCHEMA = """
+CREATE TABLE chats (
+    connector TEXT NOT NULL, chat_id TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL,
+    hook_key TEXT NOT NULL, presses INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (connector, chat_id)
+);
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, connector TEXT NOT NULL, chat_id TEXT NOT NULL,
+    reason TEXT NOT NULL, idempotency_key TEXT NOT NULL, target TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, lease_owner TEXT,
+    lease_until REAL, last_error TEXT, last_status INTEGER, created_at REAL NOT NULL,
+    finished_at REAL,
+    FOREIGN KEY (connector, chat_id) REFERENCES chats (connector, chat_id)
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_target ON deliveries (target, lease_until);
+"""
+
+
+@pytest.mark.parametrize(
+    "extra", ["", "CREATE INDEX deliveries_chat ON deliveries (connector, chat_id);"]
+)  # the schema before retention (issue 11 item 6) added an index, and after
+def test_a_queue_made_before_chats_had_versions_is_upgraded_on_open(
+    tmp_path: Path, clock: Clock, extra: str
+) -> None:
+    path = tmp_path / "queue.db"
+    sample = SAMPLE_CHAT.read_bytes()
+    end_at = json.loads(sample)["endAt"]
+    with sqlite3.connect(path) as db:
+        db.executescript(UNVERSIONED_SCHEMA + extra)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executemany(
+            "INSERT INTO chats VALUES ('acme', ?, ?, 1.0, ?, ?)",
+            [("55039", sample, "hook-key", 1), ("7", b'{"channel": {"id": 7}}', "k7", 0)],
+        )
+        rows = [
+            (1, "55039", "hook", "hook-key", "delivered"),
+            (2, "55039", "button", "hook-key.export-1", "pending"),
+            (3, "7", "hook", "k7", "dead"),
+            (4, "7", "button", "k7.export-1", "dead"),
+        ]
+        db.executemany(
+            "INSERT INTO deliveries (id, connector, chat_id, reason, idempotency_key, target,"
+            " status, next_attempt_at, created_at) VALUES (?, 'acme', ?, ?, ?, 'crm', ?, 0, 0)",
+            rows,
+        )
+        db.execute("DELETE FROM deliveries WHERE id = 4")  # purged: its id is never given again
+
+    outbox = Outbox(path, clock=clock)
+    assert [(d.id, d.chat_id, d.end_at, d.status) for d in outbox.deliveries()] == [
+        (3, "7", -1, DEAD),  # a body without endAt
+        (2, "55039", end_at, PENDING),
+        (1, "55039", end_at, DELIVERED),
+    ]
+    assert outbox.chat_body("acme", "55039", end_at) == sample
+    same = Incoming("acme", "55039", sample, "crm", "hook-key", end_at)
+    later = Incoming("acme", "55039", b"{}", "crm", "later", end_at + 1)
+    accepted = outbox.accept_many([same, later])
+    assert [each.duplicate for each in accepted] == [True, False]  # as stored; re-opened
+    assert outbox.deliveries(limit=1)[0].id == 5  # after the purged 4
+    assert outbox.request_export("acme", "55039", "crm") == 6
+    pressed = outbox.delivery(6)
+    assert pressed is not None and pressed.idempotency_key == "later.export-1"  # the latest
+    claimed = outbox.claim("w1")
+    assert claimed is not None and claimed.id == 2  # the old pending one, with its own version
+    assert outbox.chat_body(claimed.connector, claimed.chat_id, claimed.end_at) == sample
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    Outbox(path, clock=clock)  # opened again: nothing left to upgrade
+
+
+def test_purging_chats_removes_a_version_no_delivery_needs_and_keeps_the_other(
+    outbox: Outbox, clock: Clock
+) -> None:
+    outbox.accept_many([Incoming("acme", "1", b"first", "crm", "k1", 100)])
+    outbox.accept_many([Incoming("acme", "1", b"reopened", "crm", "k2", 200)])
+    claimed = outbox.claim("w1")
+    assert claimed is not None and claimed.end_at == 100
+    assert outbox.succeed(claimed, "w1") and outbox.purge(ids=[claimed.id]) == 1
+    clock.now += 60
+    assert outbox.purge_chats(older_than=30) == 1  # the first version: no delivery refers to it
+    assert outbox.chat_body("acme", "1") == b"reopened"  # its pending delivery still needs it
+    with pytest.raises(OutboxError):
+        outbox.chat_body("acme", "1", 100)

@@ -2,8 +2,8 @@
 
 `exportdsl.chat.reader` builds these from JSON and validates it on the way; everything downstream
 (the templates, the transcript, the delivery queue) reads only these types. `ChatSession.raw` is
-the very dict that was parsed, never modified: templates see it as ``$chat`` and a forward
-connector posts it as it came.
+the very dict that was parsed, never modified: templates see it as ``$chat``. `ChatSession.posted`
+is the JSON as it came (a hook's body, a file's bytes): a forward connector posts those bytes.
 """
 
 from __future__ import annotations
@@ -111,3 +111,6 @@ class ChatSession:
     paths: tuple[PageVisit, ...]
     messages: tuple[Message, ...]
     raw: dict[str, Any] = field(repr=False, compare=False, hash=False)
+    # the JSON text ``raw`` was read from, byte for byte (None when the chat was built from a
+    # dict): what forward mode sends, so key order, white space and escapes are the sender's
+    posted: bytes | None = field(default=None, repr=False, compare=False, hash=False)

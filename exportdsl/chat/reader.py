@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +21,7 @@ from exportdsl.chat.model import Channel, ChatSession, Message, PageVisit, Varia
 from exportdsl.errors import ChatError
 
 # ChatSession is what every reader returns; it is listed so that callers need only this module.
-__all__ = ["MAX_NESTING", "ChatSession", "load_chat", "parse_chat", "parse_chat_bytes"]
+__all__ = ["MAX_NESTING", "ChatSession", "json_path", "load_chat", "parse_chat", "parse_chat_bytes"]
 
 MAX_NESTING = 64
 """Deeper JSON than this is refused: no Smartsupp payload nests more than a few levels, and a
@@ -44,21 +44,25 @@ def load_chat(path: str | Path) -> ChatSession:
         raise ChatError("file not found", file=file) from None
     except OSError as error:
         raise ChatError(f"cannot read the file: {error.strerror or error}", file=file) from None
-    return parse_chat(_decode_json(data, file), file=file)
+    return _session(_decode_json(data, file), file, posted=data)
 
 
 def parse_chat(data: object, *, file: str | None = None) -> ChatSession:
     """Validate already-decoded JSON (a dict) and build the typed session around it."""
-    reader = _Reader(file)
-    if not isinstance(data, dict):
-        reader.fail("", "a JSON object (the chat session)", data)
-    _check_nesting(data, reader)
-    return reader.session(data)
+    return _session(data, file, posted=None)
 
 
 def parse_chat_bytes(data: bytes) -> ChatSession:
     """A chat from JSON bytes as received (a POST hook's body); errors name the JSON path only."""
-    return parse_chat(_decode_json(data, ""))
+    return _session(_decode_json(data, ""), None, posted=data)
+
+
+def _session(data: object, file: str | None, posted: bytes | None) -> ChatSession:
+    reader = _Reader(file)
+    if not isinstance(data, dict):
+        reader.fail("", "a JSON object (the chat session)", data)
+    _check_nesting(data, reader)
+    return reader.session(data, posted)
 
 
 def _decode_json(data: bytes, file: str) -> object:
@@ -112,6 +116,15 @@ def _quoted(text: str) -> str:
     """A JSON string literal that can always be printed: lone surrogates are escaped, not kept."""
     literal = json.dumps(text, ensure_ascii=False)
     return literal.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def json_path(steps: Iterable[str | int]) -> str:
+    """A path into the chat written as the reader's errors write it: ``messages[3].content``,
+    ``visitor.variables["odd key"]``; the empty string is the chat itself."""
+    path = ""
+    for step in steps:
+        path = f"{path}[{step}]" if isinstance(step, int) else _key_path(path, step)
+    return path
 
 
 def _key_path(parent: str, key: str) -> str:
@@ -233,7 +246,7 @@ class _Reader:
         self.fail(_key_path(path, key), "a list", value, missing=key not in obj)
 
     # -- the model ---------------------------------------------------------------------------
-    def session(self, data: dict[str, Any]) -> ChatSession:
+    def session(self, data: dict[str, Any], posted: bytes | None = None) -> ChatSession:
         messages = self.items(data, "messages", "", required=True)
         return ChatSession(
             account_id=self.ident(data, "accountId", ""),
@@ -249,6 +262,7 @@ class _Reader:
                 self.message(item, f"messages[{index}]") for index, item in enumerate(messages)
             ),
             raw=data,
+            posted=posted,
         )
 
     def channel(self, obj: Mapping[str, Any], path: str) -> Channel:

@@ -89,6 +89,18 @@ class FieldPlan:
         return "".join(piece for piece in self.pieces if isinstance(piece, str))
 
     @functools.cached_property
+    def forwards_chat(self) -> bool:
+        """The field is the chat itself: ``$chat`` (``$!chat``, ``${chat}``) and nothing else but
+        white space and comments. A report body like that is forward mode: the chat goes on as
+        it was posted (docs/serve.md)."""
+        meaningful = [piece for piece in self.pieces if not isinstance(piece, str) or piece.strip()]
+        return (
+            len(meaningful) == 1
+            and isinstance(meaningful[0], Hole)
+            and meaningful[0].reference.path == ("chat",)
+        )
+
+    @functools.cached_property
     def pattern(self) -> str:
         """The field as a ``%`` format: literal text around one ``%s`` per hole."""
         return "".join(
@@ -376,6 +388,11 @@ class RequestPlan:
     @functools.cached_property
     def header_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.headers)
+
+    @property
+    def forwards_chat(self) -> bool:
+        """Forward mode: the body is exactly ``$chat`` (`FieldPlan.forwards_chat`)."""
+        return self.body is not None and self.body.forwards_chat
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,33 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from exportdsl.errors import OutboxError
+from exportdsl.chat.reader import parse_chat_bytes
+from exportdsl.errors import ExportDslError, OutboxError
 
-__all__ = ["Database", "check_intact"]
+__all__ = ["NO_END", "Database", "check_intact"]
+
+NO_END = -1
+"""The version of a chat without ``endAt``: any chat with one is later."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     connector   TEXT NOT NULL,
     chat_id     TEXT NOT NULL,
+    -- the version: the chat's endAt (ms since 1970), -1 without one. A re-opened chat (a later
+    -- endAt) is stored again, beside the earlier version its deliveries may still need
+    end_at      INTEGER NOT NULL DEFAULT -1,
     body        BLOB NOT NULL,            -- the JSON exactly as received
     received_at REAL NOT NULL,
     hook_key    TEXT NOT NULL,            -- the hook delivery's Idempotency-Key
     -- Report Export presses so far: each gets a key of its own
     presses     INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (connector, chat_id)
+    PRIMARY KEY (connector, chat_id, end_at)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a purge
     connector       TEXT NOT NULL,
     chat_id         TEXT NOT NULL,
+    end_at          INTEGER NOT NULL DEFAULT -1,  -- the version of the chat it delivers
     reason          TEXT NOT NULL,        -- hook | button
     idempotency_key TEXT NOT NULL,
     target          TEXT NOT NULL,        -- the back end's host: the unit of the concurrency limit
@@ -44,13 +52,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_status     INTEGER,
     created_at      REAL NOT NULL,
     finished_at     REAL,
-    FOREIGN KEY (connector, chat_id) REFERENCES chats (connector, chat_id)
+    FOREIGN KEY (connector, chat_id, end_at) REFERENCES chats (connector, chat_id, end_at)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
 -- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
-CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id);
+CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
 """
+# Columns a queue made before chats had versions lacks; opening it adds them (`_upgrade`).
+_VERSION_COLUMNS = frozenset({"end_at"})
 
 
 class Database:
@@ -64,7 +74,8 @@ class Database:
         existing = Path(self.path).is_file() and Path(self.path).stat().st_size > 0
         try:
             if existing:  # looked at read-only first: a foreign file is left as it was
-                _check_schema(self.path)
+                if _check_schema(self.path):
+                    _upgrade(self.path)
             elif not create:
                 raise OutboxError(f"{self.path} is not an exportdsl queue (an empty file)")
             if create:
@@ -145,20 +156,94 @@ def _expected_columns() -> dict[str, frozenset[str]]:
         db.close()
 
 
-def _check_schema(path: str) -> None:
-    """Refuses a file that is not an exportdsl queue, opened read-only so nothing in it changes."""
+def _check_schema(path: str) -> bool:
+    """Refuses a file that is not an exportdsl queue, opened read-only so nothing in it changes.
+    True when it is a queue made before chats had versions, to upgrade (`_upgrade`)."""
     db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
+        older = False
         for table, columns in _expected_columns().items():
             found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            if not columns <= found:
+            if not columns - _VERSION_COLUMNS <= found:
                 missing = "no such table" if not found else "other columns"
                 raise OutboxError(
                     f"{path} is not an exportdsl queue (table {table}: {missing})",
                     hint="point --db at the file `exportdsl serve --db` writes",
                 )
+            older = older or not columns <= found
+        return older
     finally:
         db.close()
+
+
+def _upgrade(path: str) -> None:
+    """A queue made before chats had versions, upgraded in place, in one transaction: both
+    tables are made anew with ``end_at`` in their keys (SQLite cannot change a key otherwise), each
+    stored chat's version read from its body, every delivery keeping its id, and ids still never
+    reused. Another process that opens the file meanwhile waits, then finds it upgraded."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA foreign_keys=OFF")  # the old tables are dropped before the check
+        db.create_function("chat_end_at", 1, _end_at, deterministic=True)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "end_at" in _columns(db, "chats"):
+                db.execute("ROLLBACK")  # upgraded by another process meanwhile
+                return
+            _rebuild(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _rebuild(db: sqlite3.Connection) -> None:
+    sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'").fetchone()
+    old = {table: _columns(db, table) for table in ("chats", "deliveries")}
+    for index in ("deliveries_due", "deliveries_target", "deliveries_chat"):  # names to reuse
+        db.execute(f"DROP INDEX IF EXISTS {index}")
+    for table in old:
+        db.execute(f"ALTER TABLE {table} RENAME TO {table}_unversioned")
+    for statement in _SCHEMA.split(";"):
+        db.execute(statement)
+    chats = [column for column in old["chats"] if column != "end_at"]
+    db.execute(
+        f"INSERT INTO chats ({', '.join(chats)}, end_at) SELECT {', '.join(chats)},"
+        " chat_end_at(body) FROM chats_unversioned"
+    )
+    kept = [column for column in old["deliveries"] if column != "end_at"]
+    db.execute(
+        f"INSERT INTO deliveries ({', '.join(kept)}, end_at)"
+        f" SELECT {', '.join('d.' + column for column in kept)}, COALESCE(c.end_at, {NO_END})"
+        " FROM deliveries_unversioned AS d LEFT JOIN chats AS c"
+        " ON c.connector = d.connector AND c.chat_id = d.chat_id"
+    )
+    db.execute("DROP TABLE deliveries_unversioned")
+    db.execute("DROP TABLE chats_unversioned")
+    if sequence is not None:  # the highest id ever given, purged ones included
+        db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'deliveries'", sequence)
+        db.execute(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'deliveries', ?"
+            " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries')",
+            sequence,
+        )
+    if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+        raise OutboxError("the queue database could not be upgraded: a delivery lost its chat")
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def _end_at(body: bytes) -> int:
+    """A stored chat's version (its ``endAt``); a body the chat model no longer reads has none."""
+    try:
+        end_at = parse_chat_bytes(bytes(body)).end_at
+    except ExportDslError:
+        return NO_END
+    return NO_END if end_at is None else end_at
 
 
 def check_intact(path: str | Path) -> None:

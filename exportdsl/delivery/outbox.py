@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exportdsl.delivery.database import Database
+from exportdsl.delivery.database import NO_END, Database
 from exportdsl.errors import OutboxError
 from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
@@ -88,18 +88,21 @@ class Delivery:
     last_status: int | None
     created_at: float
     finished_at: float | None
+    end_at: int = NO_END  # the version of the chat it delivers (`Incoming.end_at`)
 
 
 @dataclass(frozen=True)
 class Incoming:
-    """A chat to accept: for which connector, its id, the JSON as received, where it will go, and
-    the Idempotency-Key its delivery carries (the export's own, so a CLI export of it matches)."""
+    """A chat to accept: for which connector, its id, the JSON as received, where it will go, the
+    Idempotency-Key its delivery carries (the export's own, so a CLI export of it matches), and
+    its version: its ``endAt``, later when the chat was re-opened and finished again."""
 
     connector: str
     chat_id: str
     body: bytes
     target: str
     key: str
+    end_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,10 +181,12 @@ class Queue(Database):
     def purge_chats(self, older_than: float) -> int:
         """Remove the chats no delivery needs any more: none refers to them (pending, dead or
         delivered; a dead one may be retried) and they were received more than ``older_than``
-        seconds ago (the Report Export button may still ask for a younger one)."""
+        seconds ago (the Report Export button may still ask for a younger one). Each version of
+        a re-opened chat is a chat of its own here."""
         unused = (
             "received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries AS d"
-            " WHERE d.connector = chats.connector AND d.chat_id = chats.chat_id)"
+            " WHERE d.connector = chats.connector AND d.chat_id = chats.chat_id"
+            " AND d.end_at = chats.end_at)"
         )
         return self._delete("chats", unused, [self.clock() - older_than])
 
@@ -261,55 +266,69 @@ class Outbox(Queue):
     def accept_many(self, batch: Sequence[Incoming]) -> list[Accepted]:
         """Store chats and their deliveries in one transaction.
 
-        A group commit: one fsync for all.
+        A group commit: one fsync for all. A chat is a duplicate when the connector holds it
+        already with the same ``endAt`` or a later one; with a later ``endAt`` it was re-opened,
+        and is stored (beside the earlier version) and delivered again.
         """
         now = self.clock()
         results = []
         with self._transaction() as db:
             for item in batch:
+                version = NO_END if item.end_at is None else item.end_at
                 stored = db.execute(
-                    "INSERT OR IGNORE INTO chats (connector, chat_id, body, received_at, hook_key)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (item.connector, item.chat_id, item.body, now, item.key),
+                    "INSERT INTO chats (connector, chat_id, end_at, body, received_at, hook_key)"
+                    " SELECT :connector, :chat, :version, :body, :now, :key"
+                    " WHERE NOT EXISTS (SELECT 1 FROM chats WHERE connector = :connector"
+                    " AND chat_id = :chat AND end_at >= :version)",
+                    {
+                        "connector": item.connector,
+                        "chat": item.chat_id,
+                        "version": version,
+                        "body": item.body,
+                        "now": now,
+                        "key": item.key,
+                    },
                 ).rowcount
                 if not stored:
                     results.append(Accepted(None, duplicate=True))
                     continue
                 delivery = self._enqueue(
-                    db, item.connector, item.chat_id, "hook", item.target, item.key, now
+                    db, (item.connector, item.chat_id, version), "hook", item.target, item.key, now
                 )
                 results.append(Accepted(delivery, duplicate=False))
         return results
 
     def request_export(self, connector: str, chat_id: str, target: str) -> int:
-        """The Report Export button: a new delivery of a stored chat, with a key of its own (the
-        hook's and a number), since pressing the button again means exporting again."""
+        """The Report Export button: a new delivery of a stored chat (its latest version), with a
+        key of its own (the hook's and a number), since pressing the button again means
+        exporting again."""
         now = self.clock()
         with self._transaction() as db:
             chat = db.execute(
                 "UPDATE chats SET presses = presses + 1 WHERE connector = ? AND chat_id = ?"
-                " RETURNING hook_key, presses",
-                (connector, chat_id),
+                " AND end_at = (SELECT MAX(end_at) FROM chats WHERE connector = ? AND chat_id = ?)"
+                " RETURNING hook_key, presses, end_at",
+                (connector, chat_id, connector, chat_id),
             ).fetchone()
             if chat is None:
                 raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
             key = f"{chat['hook_key']}.export-{chat['presses']}"
-            return self._enqueue(db, connector, chat_id, "button", target, key, now)
+            version = (connector, chat_id, chat["end_at"])
+            return self._enqueue(db, version, "button", target, key, now)
 
     def _enqueue(
         self,
         db: sqlite3.Connection,
-        connector: str,
-        chat_id: str,
+        version: tuple[str, str, int],  # connector, chat id, end_at: the chat it delivers
         reason: str,
         target: str,
         key: str,
         now: float,
     ) -> int:
         cursor = db.execute(
-            "INSERT INTO deliveries (connector, chat_id, reason, idempotency_key, target, status,"
-            " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (connector, chat_id, reason, key, target, now, now),
+            "INSERT INTO deliveries (connector, chat_id, end_at, reason, idempotency_key, target,"
+            " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (*version, reason, key, target, now, now),
         )
         return int(cursor.lastrowid or 0)
 
@@ -418,11 +437,15 @@ class Outbox(Queue):
             ).rowcount
         return new_status if changed else None
 
-    def chat_body(self, connector: str, chat_id: str) -> bytes:
+    def chat_body(self, connector: str, chat_id: str, end_at: int | None = None) -> bytes:
+        """A stored chat as received: the version ``end_at`` (a delivery's), or the latest."""
+        version, args = ("", ()) if end_at is None else (" AND end_at = ?", (end_at,))
         row = (
             self._connection()
             .execute(
-                "SELECT body FROM chats WHERE connector = ? AND chat_id = ?", (connector, chat_id)
+                f"SELECT body FROM chats WHERE connector = ? AND chat_id = ?{version}"
+                " ORDER BY end_at DESC LIMIT 1",
+                (connector, chat_id, *args),
             )
             .fetchone()
         )

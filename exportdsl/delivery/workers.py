@@ -219,7 +219,7 @@ class WorkerPool:
         with self._in_flight_lock:
             self._in_flight[owner] = delivery.id
         try:
-            body = outbox.chat_body(delivery.connector, delivery.chat_id)
+            body = outbox.chat_body(delivery.connector, delivery.chat_id, delivery.end_at)
             outcome = self.deliver(delivery, body)
         except Exception as error:  # a bug must not kill the worker; the delivery is retried
             log.exception("attempt failed unexpectedly", extra=_about(delivery))

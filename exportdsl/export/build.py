@@ -72,9 +72,13 @@ def checked_destinations(plan: Plan, request: RequestPlan | None) -> AllowedHost
 
 
 def idempotency_key(plan: Plan, chat: ChatSession) -> str:
-    """Stable for a connector and a chat: the same on every attempt and every run (a UUIDv5)."""
+    """Stable for a connector and a chat: the same on every attempt and every run (a UUIDv5).
+    A chat is its account, its id and its ``endAt``: a chat re-opened and finished again (a
+    later ``endAt``) is new to the back end, and gets a key of its own."""
     if chat.account_id is not None and chat.channel.id is not None:
         identity = f"{chat.account_id}/{chat.channel.id}"
+        if chat.end_at is not None:
+            identity += f"@{chat.end_at}"
     else:  # no ids: the chat's content is its identity
         canonical = json.dumps(chat.raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         identity = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()

@@ -15,6 +15,7 @@ exports for months hides as much on the last as on the first, at the same cost.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from exportdsl.chat.reader import ChatSession
-from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan
+from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan, compile_blocks
 from exportdsl.compiler.values import SafeText, TextValue
 from exportdsl.connector.model import AllowedHosts
 from exportdsl.errors import ExportDslError, RenderError
@@ -86,6 +87,10 @@ class Exporter:
         self.sender = Sender(client, plan.retry, self.timing, plan.timeout.total)
         # a report whose host comes from the token answer goes only where the connector allows
         self.export_destinations = checked_destinations(plan, plan.export)
+        # forward mode: the export request without its body, which is the chat as posted
+        export = plan.export
+        forwards = export is not None and export.url is not None and export.forwards_chat
+        self.forward = _without_body(export) if export is not None and forwards else None
         self.token = (
             None
             if plan.token is None
@@ -135,7 +140,7 @@ class Exporter:
                     variables, result.begin(Phase.TOKEN), self._send, self.redact
                 )
         exported = result.begin(Phase.EXPORT)
-        answer = self._export_phase(export, variables, key, exported)
+        answer = self._export_phase(export, variables, chat, key, exported)
         if answer.status == 401 and self.token is not None:
             # the token may have been revoked before it expired: one new token, one more try
             with located(self.plan, Phase.TOKEN):
@@ -146,16 +151,21 @@ class Exporter:
                     self.redact,
                     refused=variables["tokenResponse"],
                 )
-            answer = self._export_phase(export, variables, key, result.begin(Phase.EXPORT))
+            answer = self._export_phase(export, variables, chat, key, result.begin(Phase.EXPORT))
         if not 200 <= answer.status < 300:
             raise refused(Phase.EXPORT, answer, exported.attempts, self.redact)
         result.failed_phase = None
 
     def _export_phase(
-        self, export: RequestPlan, variables: dict[str, Any], key: str, phase: PhaseResult
+        self,
+        export: RequestPlan,
+        variables: dict[str, Any],
+        chat: ChatSession,
+        key: str,
+        phase: PhaseResult,
     ) -> Answer:
         with located(self.plan, Phase.EXPORT):
-            rendered = self.render_export(export, variables)
+            rendered = self.render_export(export, variables, chat)
             answer = self._send(phase, rendered, key, self.signer(), self.export_destinations)
         for name, value in answer.headers:  # the back end's cookies: this export's, not ours
             self.redact.add_header(name, value, literal=True)
@@ -203,10 +213,16 @@ class Exporter:
             encoded = SafeText(base64.b64encode(xml.encode("utf-8")).decode("ascii"))
             variables["xmlTemplate"] = TextValue(xml, {"encoded": {"base64": encoded}})
 
-    def render_export(self, export: RequestPlan, variables: dict[str, Any]) -> RenderedRequest:
-        """The XML template, then the export request; its secret-looking headers are registered."""
+    def render_export(
+        self, export: RequestPlan, variables: dict[str, Any], chat: ChatSession
+    ) -> RenderedRequest:
+        """The XML template, then the export request; its secret-looking headers are registered.
+        In forward mode the body is the chat's JSON as it was posted (`_forwarded`)."""
         self.add_xml_template(variables)
-        rendered = export.render(variables)
+        if self.forward is not None and chat.posted is not None:
+            rendered = self.forward.render(variables)._replace(body=_forwarded(chat.posted))
+        else:
+            rendered = export.render(variables)
         for name, value in rendered.headers:
             self.redact.add_header(name, value)
         return rendered
@@ -239,6 +255,23 @@ class Exporter:
             signature = request.headers["webhook-signature"]
             self.redact.add_header("webhook-signature", signature, literal=True)
         return request
+
+
+def _without_body(export: RequestPlan) -> RequestPlan:
+    """A forward connector's export request without its body (`$chat`): the URL and headers are
+    rendered as ever, and the chat as posted takes the body's place, so it is never re-serialised
+    (a 5 MB chat is not encoded again either)."""
+    fields = [field for field in export.fields if field is not export.body]
+    (block,) = compile_blocks([fields])
+    return dataclasses.replace(export, body=None, block=block)
+
+
+def _forwarded(posted: bytes) -> str:
+    """The body forward mode sends: the chat's bytes as posted. They are UTF-8 (the reader took
+    them), so encoding this text for the wire gives them back byte for byte; only a leading
+    byte-order mark, which the reader allows and JSON on the wire may not have (RFC 8259 §8.1),
+    is left out."""
+    return posted.decode("utf-8-sig")
 
 
 @contextmanager

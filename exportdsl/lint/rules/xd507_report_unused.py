@@ -19,7 +19,6 @@ from collections.abc import Iterator
 
 from exportdsl.connector.model import TemplateField
 from exportdsl.errors import Severity
-from exportdsl.language.nodes import Node, Reference, Text
 from exportdsl.lint.api import Finding, LintContext, rule
 
 __all__ = ["RULE", "check"]
@@ -29,7 +28,8 @@ def check(context: LintContext) -> Iterator[Finding]:
     export = context.connector.export
     if export is None or export.url is None:
         return
-    if export.body is not None and _forwards_chat(context.nodes(export.body)):
+    body = context.plan(export.body) if export.body is not None else None
+    if body is not None and body.forwards_chat:
         return  # forward mode: the chat JSON is the payload
     if not all(context.parses(template) for template in _export_templates(context)):
         return  # a syntax error hides what the export uses; it is reported on its own
@@ -40,16 +40,6 @@ def check(context: LintContext) -> Iterator[Finding]:
         where.location(),
         "the export never sends the report: $report is used nowhere",
         'add e.g. "pdf": "$report.encoded.base64" to the body',
-    )
-
-
-def _forwards_chat(nodes: tuple[Node, ...]) -> bool:
-    """The body is the chat itself: $chat, $!chat, ${chat}, … and nothing else but white space."""
-    meaningful = [node for node in nodes if not (isinstance(node, Text) and not node.value.strip())]
-    return (
-        len(meaningful) == 1
-        and isinstance(meaningful[0], Reference)
-        and meaningful[0].path == ("chat",)
     )
 
 
