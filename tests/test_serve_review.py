@@ -24,6 +24,7 @@ from test_serve_health import Process, fill_outbox, processes
 from exportdsl.cli.main import main
 from exportdsl.delivery.connectors import Connectors
 from exportdsl.delivery.database import check_intact
+from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
 
@@ -213,3 +214,24 @@ def test_deliveries_no_connector_file_is_there_to_send_are_named(
     process.popen.send_signal(signal.SIGHUP)
     wait_for(lambda: any(r["connector"] == "crm" for r in held()), seconds=10)
     assert [r["connector"] for r in held()] == ["gone", "crm", "gone"]
+
+
+def test_a_cancelled_hook_does_not_stop_the_group_commit(tmp_path: Path) -> None:
+    # uvicorn cancels the hooks still waiting for their commit when its graceful shutdown runs
+    # out (their commit held up by a VACUUM, say): setting the cancelled one's result raised in
+    # the committer's thread, which died (its traceback raw on stderr); no later hook was answered
+    database = tmp_path / "q.db"
+    Outbox(database).close()
+    committer = GroupCommitter(Outbox(database))
+    holder = sqlite3.connect(database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the commit waits for this writer
+        cancelled = committer.submit(Incoming("crm", "1", b"{}", "t", "key-1"))
+        assert cancelled.cancel()
+        time.sleep(0.2)
+        holder.execute("ROLLBACK")
+        later = committer.submit(Incoming("crm", "2", b"{}", "t", "key-2"))
+        assert later.result(timeout=10).delivery_id is not None
+    finally:
+        holder.close()
+        committer.close()
