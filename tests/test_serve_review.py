@@ -3,6 +3,7 @@ a defect found on main, with a real server, process or outbox (loopback only, bo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -11,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,18 @@ import pytest
 from click.testing import CliRunner
 from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_connectors
 from test_serve_health import Process, fill_outbox, processes
+from test_serve_logs import log_stream
 
 from exportdsl.cli.main import main
+from exportdsl.delivery import logs
 from exportdsl.delivery.connectors import Connectors
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
+from exportdsl.export.redact import Redactor
 
-__all__ = ["processes"]  # the fixture, from test_serve_health
+__all__ = ["log_stream", "processes"]  # fixtures, from test_serve_logs and test_serve_health
 
 
 def serve_arguments(tmp_path: Path, *options: str) -> list[str]:
@@ -235,3 +240,22 @@ def test_a_cancelled_hook_does_not_stop_the_group_commit(tmp_path: Path) -> None
     finally:
         holder.close()
         committer.close()
+
+
+def test_a_thread_that_dies_is_a_redacted_record(log_stream: io.StringIO) -> None:
+    # Python wrote a thread's uncaught exception straight to stderr: not redacted, and with
+    # --log-format json not a record (as the group commit's thread did when it died)
+    secret = "thread-SECRET-0123456789"
+    logs.install("json", Redactor([secret]), log_stream)
+
+    def fail() -> None:
+        raise RuntimeError(f"failed with {secret}")
+
+    thread = threading.Thread(target=fail, name="exportdsl-test")
+    thread.start()
+    thread.join(10)
+    (record,) = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert record["message"] == "a thread ended with an uncaught exception"
+    assert record["thread"] == "exportdsl-test"
+    assert "RuntimeError: failed with [REDACTED]" in record["exception"]
+    assert secret not in log_stream.getvalue()
