@@ -14,13 +14,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from test_serve import SERVE_ENV, free_port, serve_command, wait_for, write_connectors
+from test_serve import (
+    SERVE_ENV,
+    Running,
+    chat_json,
+    free_port,
+    serve,
+    serve_command,
+    wait_for,
+    write_connectors,
+)
 from test_serve_health import Process, fill_outbox, processes
 from test_serve_logs import log_stream
 
@@ -33,7 +43,7 @@ from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
 from exportdsl.export.redact import Redactor
 
-__all__ = ["log_stream", "processes"]  # fixtures, from test_serve_logs and test_serve_health
+__all__ = ["log_stream", "processes", "serve"]  # fixtures from the other serve tests
 
 
 def serve_arguments(tmp_path: Path, *options: str) -> list[str]:
@@ -259,3 +269,20 @@ def test_a_thread_that_dies_is_a_redacted_record(log_stream: io.StringIO) -> Non
     assert record["thread"] == "exportdsl-test"
     assert "RuntimeError: failed with [REDACTED]" in record["exception"]
     assert secret not in log_stream.getvalue()
+
+
+def test_an_open_metrics_does_not_tell_which_connectors_exist(
+    serve: Callable[..., Running],
+) -> None:
+    # a hook to a name that is no connector was counted as reason="unknown connector", one to a
+    # connector without its secret as "unauthorized": post to a guess, read the open /metrics
+    running = serve(workers=1)
+
+    def rejected() -> list[str]:
+        text = running.client.get("/metrics").text
+        return sorted(line for line in text.splitlines() if "hooks_rejected_total{" in line)
+
+    assert running.hook("crm", chat_json(1)).status_code == 401
+    assert rejected() == ['exportdsl_hooks_rejected_total{reason="unauthorized"} 1.0']
+    assert running.hook("guess", chat_json(1)).status_code == 401
+    assert rejected() == ['exportdsl_hooks_rejected_total{reason="unauthorized"} 2.0']
