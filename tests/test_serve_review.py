@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import resource
 import signal
@@ -36,7 +37,7 @@ from test_serve_logs import log_stream
 
 from exportdsl.cli.main import main
 from exportdsl.delivery import logs
-from exportdsl.delivery.connectors import Connectors
+from exportdsl.delivery.connectors import Connectors, Reloader
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.outbox import Incoming, Outbox
@@ -286,3 +287,23 @@ def test_an_open_metrics_does_not_tell_which_connectors_exist(
     assert rejected() == ['exportdsl_hooks_rejected_total{reason="unauthorized"} 1.0']
     assert running.hook("guess", chat_json(1)).status_code == 401
     assert rejected() == ['exportdsl_hooks_rejected_total{reason="unauthorized"} 2.0']
+
+
+def test_a_reload_of_a_folder_that_is_gone_says_so_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    connectors = Connectors(folder, SERVE_ENV)
+    connectors.reload()
+    folder.rename(tmp_path / "elsewhere")  # moved away by a deployment, say
+    reloaded = threading.Event()
+    reloader = Reloader(connectors, reloaded.set)
+    reloader.start()
+    with caplog.at_level(logging.INFO, logger="exportdsl.connectors"):
+        reloader.request()
+        wait_for(lambda: any(r.levelno == logging.ERROR for r in caplog.records), seconds=10)
+    (failed,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed.getMessage() == "reload failed; the connectors serve on as they were"
+    assert failed.fields["error"] == "No such file or directory"  # type: ignore[attr-defined]
+    assert failed.exc_info is None  # an operator's matter, not a bug: no traceback
+    assert "crm" in connectors and not reloaded.is_set()

@@ -399,10 +399,16 @@ class Reloader:
             log.info("reloading the connectors", extra=fields(folder=folder))
             try:
                 change = self.connectors.reload()
-            except Exception as error:  # the folder is gone, or a bug: keep what serves
+            except OSError as error:  # the folder is gone or unreadable: said, with no traceback
+                log.error(  # (it is the operator's to fix, not a bug)
+                    "reload failed; the connectors serve on as they were",
+                    extra=fields(folder=folder, error=error.strerror or str(error)),
+                )
+                continue
+            except Exception:  # a bug: keep what serves
                 log.exception(
                     "reload failed; the connectors serve on as they were",
-                    extra=fields(folder=folder, error=getattr(error, "strerror", None)),
+                    extra=fields(folder=folder),
                 )
                 continue
             change.log()
