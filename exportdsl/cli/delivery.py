@@ -237,7 +237,7 @@ def _log_held(connectors: Connectors, outbox: Queue) -> None:
 
     try:
         pending = outbox.pending_by_connector()
-    except sqlite3.Error:  # the storage health says so (/healthz); this is only a courtesy
+    except (sqlite3.Error, ExportDslError):  # /healthz says the storage's state; this is a courtesy
         return
     connectors.log_held(pending)
 
