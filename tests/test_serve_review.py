@@ -40,6 +40,7 @@ from exportdsl.delivery import logs
 from exportdsl.delivery.connectors import Connectors, Reloader
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.groupcommit import GroupCommitter
+from exportdsl.delivery.health import PROBE_INTERVAL, StorageHealth
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.errors import OutboxError
 from exportdsl.export.redact import Redactor
@@ -307,3 +308,25 @@ def test_a_reload_of_a_folder_that_is_gone_says_so_without_a_traceback(
     assert failed.fields["error"] == "No such file or directory"  # type: ignore[attr-defined]
     assert failed.exc_info is None  # an operator's matter, not a bug: no traceback
     assert "crm" in connectors and not reloaded.is_set()
+
+
+def test_health_checks_do_not_queue_behind_a_probe_of_a_held_outbox(tmp_path: Path) -> None:
+    # after a failed commit, /healthz probes the outbox at most once a second; with the outbox
+    # held (a VACUUM, say) every probe waited up to 30 s, and each later /healthz started one more
+    # behind it: health checks piled up, each holding one of the few threads the intake parses on
+    outbox = Outbox(tmp_path / "q.db")
+    health = StorageHealth()
+    health.failed(sqlite3.OperationalError("database is locked"))  # as a commit that waited 30 s
+    holder = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    first = threading.Thread(target=health.check, args=(outbox,), daemon=True)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        first.start()  # its probe waits for the holder
+        time.sleep(PROBE_INTERVAL + 0.1)
+        started = time.monotonic()
+        assert health.check(outbox) is not None  # still unhealthy, said at once
+        assert time.monotonic() - started < 0.5
+    finally:
+        holder.close()
+    first.join(40)
+    assert health.problem is None  # the first probe's write went through once the holder let go
