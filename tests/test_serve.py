@@ -59,10 +59,11 @@ def write_connectors(folder: Path, base: str) -> Path:
 class Running:
     """An intake served by uvicorn in a thread of this process."""
 
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, config: uvicorn.Config | None = None) -> None:
         self.intake = intake
         self.server = uvicorn.Server(
-            uvicorn.Config(
+            config
+            or uvicorn.Config(
                 intake.app(), host="127.0.0.1", port=0, log_level="warning", access_log=False
             )
         )
@@ -337,9 +338,9 @@ def serve_command(folder: Path, database: Path, port: int, *options: str) -> lis
     return [executable, "serve", *where, *options]
 
 
-def start_process(folder: Path, database: Path, port: int) -> subprocess.Popen[bytes]:
+def start_process(folder: Path, database: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     schedule = "0.2,0.2,0.2,0.2,0.2"
-    options = ("--workers", "4", "--lease", "2", "--retry-schedule", schedule)
+    options = ("--workers", "4", "--lease", "2", "--retry-schedule", schedule, *extra)
     command = serve_command(folder, database, port, *options)
     process = subprocess.Popen(
         command, env=os.environ | SERVE_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

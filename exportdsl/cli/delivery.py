@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
 import click
+from click.core import ParameterSource
 
 from exportdsl.errors import ExportDslError
 from exportdsl.vocabulary import DeliveryStatus
@@ -159,6 +160,47 @@ def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
         "more received before then (checked every hour), e.g. 30d; by default they are kept."
     ),
 )
+@click.option(
+    "--max-header-size",
+    default=16384,
+    show_default=True,
+    type=click.IntRange(1024, 1 << 20),
+    help="Bytes of request line and headers at most; a larger head is answered 431.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client has to send a request's head; then it is answered 408 and cut off.",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a client has to send a request's body after its head; then 408 and cut off.",
+)
+@click.option(
+    "--max-connections",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help=(
+        "Open client connections at most; beyond, the one waiting longest for a request head is "
+        "closed (or the new one answered 503 when all are busy)."
+    ),
+)
+@click.option(
+    "--max-bodies",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help=(
+        "Hook bodies read at once, for token hooks and as many for signed ones (each up to "
+        "10 MiB); a hook waits 2 s for a turn, then is answered 503."
+    ),
+)
 def serve(
     folder: Path,
     database: Path,
@@ -171,6 +213,11 @@ def serve(
     monitoring_token_env: str | None,
     log_format: str,
     retention: float | None,
+    max_header_size: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    max_bodies: int,
 ) -> None:
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
 
@@ -178,23 +225,38 @@ def serve(
     hangups = _note_hangups()  # first of all: until then a SIGHUP would end the starting server
     import os
 
-    import uvicorn
-
     from exportdsl.delivery import logs
+    from exportdsl.delivery.limits import (
+        Limits,
+        bound_receive_buffers,
+        connection_cap,
+        log_connection_cap,
+        server_config,
+    )
     from exportdsl.delivery.service import Settings, build, load_connectors
 
-    schedule = _schedule(retry_schedule)
-    settings = Settings(
-        folder,
-        database,
-        workers,
-        per_target,
-        lease,
-        schedule,
-        retention=retention,
-        monitoring_token_env=monitoring_token_env,
+    limits = Limits(
+        max_head=max_header_size,
+        head_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
+        max_bodies=max_bodies,
     )
+    asked = click.get_current_context().get_parameter_source("max_connections")
+    schedule = _schedule(retry_schedule)
     try:
+        limits = connection_cap(limits, asked=asked is not ParameterSource.DEFAULT)
+        settings = Settings(
+            folder,
+            database,
+            workers,
+            per_target,
+            lease,
+            schedule,
+            retention=retention,
+            monitoring_token_env=monitoring_token_env,
+            limits=limits,
+        )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
@@ -207,6 +269,7 @@ def serve(
         or "none"
     )
     listener = _listen(host, port, log_format)
+    bound_receive_buffers(listener)
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
     # installs no handler of its own); in JSON, every line is a record, the first one too
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
@@ -214,6 +277,7 @@ def serve(
     logs.listening(_url(host, listener), names, database)
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
     _log_held(connectors, intake.outbox)
+    log_connection_cap(limits, max_connections)
 
     def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
         secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
@@ -221,8 +285,9 @@ def serve(
         _log_held(connectors, intake.outbox)
 
     _reload_on_hangup(connectors, reloaded, hangups)
-    config = uvicorn.Config(
+    config = server_config(
         intake.app(),
+        limits,
         log_level="warning",
         log_config=None,
         timeout_graceful_shutdown=30,

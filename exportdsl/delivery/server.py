@@ -42,6 +42,7 @@ from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.admission import INLINE_ADMISSION, Admission
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.health import StorageHealth
+from exportdsl.delivery.limits import BodySlots, Limits
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
@@ -146,6 +147,7 @@ class Intake:
         outbox_path: str,
         pool: WorkerPool,
         clock: Callable[[], float] = time.time,
+        limits: Limits | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.outbox = Outbox(
@@ -160,6 +162,12 @@ class Intake:
         self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
         self.storage = StorageHealth(clock)
         self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
+        # Bodies read at once, in two pools: a token is checked before its body is read, a signature
+        # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
+        bounds = limits or Limits()
+        self.body_slots = {
+            verified: BodySlots(bounds.max_bodies, bounds.body_wait) for verified in (True, False)
+        }
 
     def app(self) -> Starlette:
         return Starlette(
@@ -202,12 +210,9 @@ class Intake:
             return unauthorized()  # no credential at all: refused before any body is read
         if presented is not None and not _secret_matches(endpoint.intake_secret, request):
             return unauthorized()  # decided before reading a body nobody asked for
-        try:
-            body = await _read(request)
-        except ClientDisconnect:
-            return Response(status_code=400)  # the sender went away; nobody reads this answer
-        if body is None:
-            return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
+        body = await self._read_in_turn(request, verified=presented is not None)
+        if isinstance(body, Response):
+            return body
         if not self._authorized(endpoint.intake_secret, request, body):
             return unauthorized()
         try:  # a large chat off the event loop: 10 MB take ~0.3 s to read, check and key
@@ -324,11 +329,8 @@ class Intake:
         if _presented_secret(request) is not None:
             authorized = _secret_matches(secret, request)
         elif signatures and request.headers.get("webhook-signature"):
-            try:
-                body = await _read(request)
-            except ClientDisconnect:
-                return Response(status_code=400)
-            authorized = body is not None and self._authorized(secret, request, body)
+            body = await self._read_in_turn(request, verified=False)
+            authorized = isinstance(body, bytes) and self._authorized(secret, request, body)
         else:
             authorized = False
         if not authorized:
@@ -338,6 +340,24 @@ class Intake:
         return JSONResponse(
             {"error": message, "problems": list(unavailable.reasons)}, 503, headers=RETRY_LATER
         )
+
+    async def _read_in_turn(self, request: Request, *, verified: bool) -> bytes | Response:
+        """The body, read when one of its kind's `BodySlots` is free; or the answer when it cannot
+        be: 503 when no slot came in time, 413 when too large, 400 when the sender went away."""
+        slots = self.body_slots[verified]
+        if not await slots.acquire():
+            return self._refuse(
+                "busy", 503, "too many hooks being received; send it again", {"Retry-After": "1"}
+            )
+        try:
+            body = await _read(request)
+        except ClientDisconnect:
+            return Response(status_code=400)  # the sender went away; nobody reads this answer
+        finally:
+            slots.release()
+        if body is None:
+            return self._refuse("too large", 413, f"the body is larger than {MAX_BODY} bytes")
+        return body
 
     def _monitoring_refused(self, request: Request) -> Response | None:
         """/healthz and /metrics: None when open, or when the monitoring token is presented."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from exportdsl.delivery.connectors import MIN_SECRET, ConnectorGauge, Connectors, Reload
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
+from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.delivery.server import Endpoint, Intake
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
@@ -31,6 +32,7 @@ class Settings:
     sweep_every: float = 3600.0  # seconds between two retention passes
     # the environment variable holding the token /healthz and /metrics require (None: open)
     monitoring_token_env: str | None = None
+    limits: Limits = field(default_factory=Limits)
 
 
 def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, Reload]:
@@ -93,7 +95,7 @@ def build(
         outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
     )
     pool.serving = connectors.serving
-    intake = Intake(connectors, str(settings.database), pool)
+    intake = Intake(connectors, str(settings.database), pool, limits=settings.limits)
     intake.unavailable = connectors.unavailable
     intake.monitoring_token = token
     pool.observe = intake.metrics.observe
