@@ -324,8 +324,8 @@ class Intake:
         answers tell no outsider which connectors exist."""
         unavailable = self.unavailable(request.path_params["connector"])
         secret = unavailable.intake_secret if unavailable is not None else None
-        if unavailable is None or secret is None:
-            return self._refuse_unauthorized("unknown connector")
+        if unavailable is None or secret is None:  # counted as a wrong secret too: an open
+            return self._refuse_unauthorized()  # /metrics must not tell which names exist
         if _presented_secret(request) is not None:
             authorized = _secret_matches(secret, request)
         elif signatures and request.headers.get("webhook-signature"):
