@@ -101,12 +101,16 @@ class Velocity:
                 "the Velocity 1.7 oracle needs " + ", ".join(missing)
                 + " (apt-get install velocity default-jdk-headless)"
             )  # fmt: skip
-        classpath = [str(_compiled_classes()), *map(str, CLASSPATH_JARS)]
+        classes = _compiled_classes()
+        classpath = [str(classes), *map(str, CLASSPATH_JARS)]
+        # Run in the class directory: Velocity's file loader (#parse, #include, the global macro
+        # library VM_global_library.vm) reads the working directory, which must not be the repo.
         process = subprocess.Popen(
             ["java", "-Xss8m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
              os.pathsep.join(classpath), "VelocityOracle"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            cwd=classes,
         )  # fmt: skip
         oracle = cls(process)
         if oracle.render("ok", timeout=START_TIMEOUT).output != "ok":
