@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from backend import backend_fixture, real_backend_fixture
-from oracle.velocity import OracleUnavailable, Velocity
+from oracle.velocity import OracleUnavailable, Velocity, oracle_required
 
 __all__ = ["backend_fixture", "real_backend_fixture", "velocity"]
 
@@ -21,8 +21,7 @@ def velocity() -> Iterator[Velocity]:
     try:
         oracle = Velocity.start()
     except OracleUnavailable as missing:
-        ci = os.environ.get("CI", "").lower() not in ("", "0", "false")
-        if ci or os.environ.get("VELOCITY_ORACLE") == "required":
+        if oracle_required(os.environ):
             pytest.fail(f"CI runs the Velocity oracle: {missing}")
         pytest.skip(str(missing))
     with oracle:

@@ -3,9 +3,11 @@ generator's templates all render, and the oracle itself behaves as docs/design.m
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from oracle import velocity as oracle
 from oracle.cases import CASE_FILES, load_cases, render_case
 from oracle.generate import generate
 from oracle.velocity import Velocity
@@ -72,3 +74,29 @@ def test_values_reach_velocity_with_their_java_types(velocity: Velocity) -> None
     assert velocity.render(template, variables).output == (
         '7 3000000000 2.5 true [1, a] {k=v} null č😀\u2028"\\'
     )
+
+
+@pytest.mark.parametrize(
+    ("environ", "required"),
+    [
+        ({}, False),
+        ({"CI": ""}, False),
+        ({"CI": "false"}, False),
+        ({"CI": "0"}, False),
+        ({"CI": "true"}, True),
+        ({"CI": "1"}, True),
+        ({"VELOCITY_ORACLE": "required"}, True),
+        ({"VELOCITY_ORACLE": "optional"}, False),
+    ],
+)
+def test_a_missing_oracle_fails_only_under_ci(environ: dict[str, str], required: bool) -> None:
+    assert oracle.oracle_required(environ) is required
+
+
+def test_what_is_missing_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    absent = tmp_path / "velocity-1.7.jar"
+    monkeypatch.setattr(oracle, "CLASSPATH_JARS", (absent,))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert oracle.find_missing() == ["java", "javac", str(absent)]
+    with pytest.raises(oracle.OracleUnavailable, match="apt-get install velocity"):
+        Velocity.start()
