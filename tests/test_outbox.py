@@ -306,6 +306,25 @@ def test_a_stored_error_holds_no_part_of_a_secret_cut_in_its_excerpt(
     assert API_KEY[:8] not in stored
 
 
+def test_a_back_end_echoing_the_intake_secret_has_it_redacted_in_the_stored_error(
+    outbox: Outbox, real_backend: Backend
+) -> None:
+    """The intake secret is never sent, but a back end that knows it may quote it: it is one of
+    the connector's secrets like every ``$env`` value its templates name (review of issue 11)."""
+    intake_secret = "intake-secret-0123456789abcdef"
+    real_backend.on(
+        "/report", Reply(400, body=f"bad: {intake_secret}".encode(), headers={"Content-Type": "x"})
+    )
+    plan = make_plan(real_backend.base_url, token=False, extra="intake: {secret: $env.INTAKE}\n")
+    deliver = ExportDeliverer({"acme": plan}, env=ENV | {"INTAKE": intake_secret})
+    outbox.accept_many([chat(1)])
+    delivery = outbox.claim("w")
+    assert delivery is not None
+    result = deliver(delivery, SAMPLE_CHAT.read_bytes())
+    assert "answered 400" in result.error and intake_secret not in result.error
+    assert REDACTED in result.error
+
+
 def test_a_stored_error_is_never_cut_inside_a_redaction_marker(outbox: Outbox) -> None:
     outbox.accept_many([chat(1)])
     delivery = outbox.claim("w")

@@ -201,6 +201,25 @@ def test_a_signed_hook_to_a_connector_that_does_not_serve_reads_its_body_in_a_sl
         assert running.hook("crm", chat_json(6), headers=signature).status_code == 503
 
 
+@pytest.mark.parametrize("name", [b"/crm", b"/no-such-connector"])
+def test_a_signed_hook_is_answered_alike_whatever_its_connector_name(
+    limited: Callable[..., Running], name: bytes
+) -> None:
+    # A served connector must read a signed body before it can answer; a name that is no connector
+    # answered 401 at once, so a large declared length (413 or 401) or a body held back (a wait or
+    # 401 at once) told which connectors exist.
+    running = limited()
+    signed = SIGNED_HOOK.replace(b"/crm", name)
+    with connect(running) as connection:
+        connection.sendall(signed + b"Content-Length: 20000000\r\n\r\n")
+        assert answer(connection).startswith(b"HTTP/1.1 413 ")
+    with connect(running) as connection:
+        connection.sendall(signed + b"Content-Length: 100\r\n\r\n{")
+        started = time.monotonic()
+        assert answer(connection).startswith(b"HTTP/1.1 408 ")  # the body deadline, for both
+        assert time.monotonic() - started > 0.5
+
+
 def test_over_the_connection_cap_the_longest_waiting_connection_is_closed(
     limited: Callable[..., Running],
 ) -> None:

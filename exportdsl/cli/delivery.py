@@ -5,13 +5,16 @@ Imports only click here; the server, SQLite and httpx load when a command runs.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import socket
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, ParamSpec
 
 import click
 from click.core import ParameterSource
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.outbox import Delivery, Queue, Schedule
 
+_P = ParamSpec("_P")
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 CHAT_RETENTION = "30d"  # what `queue purge` keeps of chats no delivery needs, by default
 
@@ -68,6 +72,14 @@ def _retention(
     if seconds == 0:  # every chat would go the moment it is delivered: the button could never work
         raise click.BadParameter("a retention of 0 would remove every chat once delivered")
     return seconds
+
+
+def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false); a lease of NaN is
+    stored as NULL, a lease nobody holds, so every worker would claim and send the same delivery."""
+    if math.isnan(value):
+        raise click.BadParameter("expected a number of seconds, not nan")
+    return value
 
 
 @click.command(short_help="Take chats in real time and deliver them.")
@@ -112,6 +124,7 @@ def _retention(
     default=120.0,
     show_default=True,
     type=click.FloatRange(1, 3600),
+    callback=_finite,
     help="Seconds a worker holds a delivery; after a crash, another takes it over then.",
 )
 @click.option(
@@ -209,6 +222,7 @@ def serve(
     """Take Smartsupp-style POST hooks and Report Export presses, store them, deliver them.
 
     SIGHUP reloads the connector folder."""
+    hangups = _note_hangups()  # first of all: until then a SIGHUP would end the starting server
     import os
 
     from exportdsl.delivery import logs
@@ -246,8 +260,7 @@ def serve(
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
     except ExportDslError as error:
-        click.echo(f"exportdsl serve: {error}", err=True)
-        sys.exit(1)
+        _cannot_start(log_format, str(error))
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
     # take the GIL back sooner, so hooks are answered promptly while deliveries run.
     sys.setswitchinterval(0.001)
@@ -255,21 +268,23 @@ def serve(
         ", ".join(f"/hooks/{name}" for name, e in intake.endpoints.items() if e.intake_secret)
         or "none"
     )
-    listener = _listen(host, port)
+    listener = _listen(host, port, log_format)
     bound_receive_buffers(listener)
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
     # installs no handler of its own); in JSON, every line is a record, the first one too
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
     logs.install(log_format, secrets)
-    logs.listening(f"http://{host}:{port}", names, database)
+    logs.listening(_url(host, listener), names, database)
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
+    _log_held(connectors, intake.outbox)
     log_connection_cap(limits, max_connections)
 
     def reloaded() -> None:  # a new connector's $env values are secrets too; held ones may go
         secrets.merge(logs.serve_secrets(connectors.values(), os.environ))
         intake.pool.wake()
+        _log_held(connectors, intake.outbox)
 
-    _reload_on_hangup(connectors, reloaded)
+    _reload_on_hangup(connectors, reloaded, hangups)
     config = server_config(
         intake.app(),
         limits,
@@ -281,9 +296,34 @@ def serve(
     logs.Server(config, intake).run(sockets=[listener])
 
 
-def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None:
+def _log_held(connectors: Connectors, outbox: Queue) -> None:
+    """Warnings for the deliveries no connector file in the folder is there to send."""
+    import sqlite3
+
+    try:
+        pending = outbox.pending_by_connector()
+    except (sqlite3.Error, ExportDslError):  # /healthz says the storage's state; this is a courtesy
+        return
+    connectors.log_held(pending)
+
+
+def _note_hangups() -> threading.Event:
+    """From the start on, a SIGHUP is noted instead of ending the process (its default action): a
+    start takes seconds (the outbox check reads every page), and a `systemctl reload` meanwhile
+    killed the server without a word. The reload asked for is made once the server is ready."""
+    import signal
+
+    asked = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: asked.set())
+    return asked
+
+
+def _reload_on_hangup(
+    connectors: Connectors, after: Callable[[], None], asked: threading.Event
+) -> None:
     """SIGHUP reloads the connector folder. uvicorn handles only SIGINT and SIGTERM (graceful
-    shutdown), so this handler is beside them, not instead of one."""
+    shutdown), so this handler is beside them, not instead of one. A SIGHUP during the start
+    (``asked``) reloads now: the folder may have changed since it was read."""
     import signal
 
     from exportdsl.delivery.connectors import Reloader
@@ -291,9 +331,29 @@ def _reload_on_hangup(connectors: Connectors, after: Callable[[], None]) -> None
     reloader = Reloader(connectors, after)
     reloader.start()
     signal.signal(signal.SIGHUP, lambda *_: reloader.request())
+    if asked.is_set():
+        reloader.request()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _cannot_start(log_format: str, message: str) -> NoReturn:
+    """Exit 1 saying why the server cannot start; with ``--log-format json`` as a record (level
+    ERROR, ``error``: the message), since every line of standard error is one then: a log pipeline
+    parsing the lines would otherwise lose the one that says why the server is down."""
+    if log_format == "json":
+        import logging
+
+        from exportdsl.delivery import logs
+
+        logs.install(log_format)
+        logging.getLogger("exportdsl.intake").error(
+            "cannot start", extra=logs.fields(error=message)
+        )
+    else:
+        click.echo(f"exportdsl serve: {message}", err=True)
+    sys.exit(1)
+
+
+def _listen(host: str, port: int, log_format: str) -> socket.socket:
     """The listening socket, bound here rather than by uvicorn: a taken port or an address this
     machine does not have is a clear error (exit 1), not uvicorn's exit from inside its loop."""
     try:
@@ -303,12 +363,14 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.bind((host, port))
         listener.listen(2048)
     except OSError as error:
-        click.echo(
-            f"exportdsl serve: cannot listen on {host}:{port}: {error.strerror or error}",
-            err=True,
-        )
-        sys.exit(1)
+        _cannot_start(log_format, f"cannot listen on {host}:{port}: {error.strerror or error}")
     return listener
+
+
+def _url(host: str, listener: socket.socket) -> str:
+    """Where the server listens: the port bound (``--port 0`` takes a free one, and the log is the
+    only place that says which), an IPv6 address in brackets."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{listener.getsockname()[1]}"
 
 
 def _schedule(text: str) -> Schedule:
@@ -337,6 +399,26 @@ _DB = click.option(
 )
 
 
+def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
+    """A queue command whose outbox fails (held by another process past SQLite's 30 s wait, a full
+    disk, an I/O error) says so and exits 1, rather than as an internal error (exit 3)."""
+
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
+        import sqlite3
+
+        try:
+            command(*args, **kwargs)
+        except sqlite3.Error as error:
+            where = kwargs.get("database")
+            busy = str(getattr(error, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+            why = " (another process held it all along: a VACUUM, an sqlite3 shell?)" * busy
+            message = f"{where}: the outbox failed: {error}{why}; try again"
+            raise click.ClickException(message) from None
+
+    return run
+
+
 def _queue(database: Path) -> Queue:
     from exportdsl.delivery.outbox import Queue
 
@@ -358,6 +440,7 @@ def _queue(database: Path) -> Queue:
     help="How many deliveries to list at most.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
+@_outbox_errors
 def list_(
     database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
 ) -> None:
@@ -382,6 +465,7 @@ def list_(
 @queue.command()
 @_DB
 @click.argument("delivery_id", type=int)
+@_outbox_errors
 def show(database: Path, delivery_id: int) -> None:
     """Show everything about one delivery."""
     delivery = _queue(database).delivery(delivery_id)
@@ -395,6 +479,7 @@ def show(database: Path, delivery_id: int) -> None:
 @_DB
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option("--dead", is_flag=True, help="Every dead delivery.")
+@_outbox_errors
 def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
     if not delivery_ids and not dead:
@@ -427,6 +512,7 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
     ),
 )
 @click.option("--vacuum", is_flag=True, help="Then give the freed space back (rewrites the file).")
+@_outbox_errors
 def purge(
     database: Path,
     delivery_ids: tuple[int, ...],

@@ -137,6 +137,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
         timeout=connector.timeout,
         signing=connector.signing,
         allow_hosts=connector.allow_hosts,
+        intake_env=connector.intake_secret_env,
     )
 
 

@@ -412,6 +412,8 @@ class Plan:
     timeout: Timeouts = field(default_factory=Timeouts)
     signing: Signing | None = None
     allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
+    # the variable holding the intake secret: never sent, yet a back end may echo it, so redacted
+    intake_env: str | None = None
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""

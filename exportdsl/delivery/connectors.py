@@ -177,6 +177,18 @@ class Connectors(Mapping[str, Endpoint]):
         """How many connector names have a file that does not serve (and no earlier version)."""
         return sum(entry.endpoint is None for entry in self._entries.values())
 
+    def log_held(self, pending: Mapping[str, int]) -> None:
+        """A warning for each connector name with pending deliveries (``pending``) and no file in
+        the folder (removed, renamed, or served by another process on the outbox): its deliveries
+        are held, and nothing else would say so. A file that does not serve has warnings of its
+        own."""
+        for name, count in sorted(pending.items()):
+            if name not in self._entries:
+                log.warning(
+                    "deliveries held: no connector file in the folder has this name",
+                    extra=fields(connector=name, deliveries=count, folder=str(self.folder)),
+                )
+
     def serving(self) -> frozenset[str]:
         return frozenset(self)
 
@@ -197,6 +209,8 @@ class Connectors(Mapping[str, Endpoint]):
                     new[name] = entry  # not compiled again: the same Endpoint, token cache and all
                     if entry.endpoint is None:
                         change.still_broken.append(name)
+                    elif entry.broken is not None:  # named at every reload: a restart would not
+                        change.kept.append(name)  # serve it (the previous version is gone then)
                     continue
                 loaded = problem or self._load(name, file, text or "")
                 new[name] = self._entry(name, file, text, loaded, entry, change)
@@ -385,10 +399,16 @@ class Reloader:
             log.info("reloading the connectors", extra=fields(folder=folder))
             try:
                 change = self.connectors.reload()
-            except Exception as error:  # the folder is gone, or a bug: keep what serves
+            except OSError as error:  # the folder is gone or unreadable: said, with no traceback
+                log.error(  # (it is the operator's to fix, not a bug)
+                    "reload failed; the connectors serve on as they were",
+                    extra=fields(folder=folder, error=error.strerror or str(error)),
+                )
+                continue
+            except Exception:  # a bug: keep what serves
                 log.exception(
                     "reload failed; the connectors serve on as they were",
-                    extra=fields(folder=folder, error=getattr(error, "strerror", None)),
+                    extra=fields(folder=folder),
                 )
                 continue
             change.log()

@@ -138,6 +138,9 @@ class Database:
             self._local.db = None
 
 
+# SQLite's names for a file another connection holds (SQLITE_BUSY, SQLITE_LOCKED and their kinds)
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+
 _WRITERS: dict[str, threading.Lock] = {}
 _WRITERS_LOCK = threading.Lock()
 
@@ -272,6 +275,13 @@ def check_intact(path: str | Path) -> None:
         finally:
             db.close()
     except sqlite3.DatabaseError as error:
+        if str(getattr(error, "sqlite_errorname", "")).startswith(_BUSY):
+            # another process holds the file: that says nothing about its pages, and "restore a
+            # backup" would throw away every chat accepted since the backup
+            raise OutboxError(
+                f"{file}: cannot check the outbox: {error} (another process holds it)",
+                hint="find what holds it (an sqlite3 shell, a VACUUM), then start again",
+            ) from None
         found = [str(error)]
     if found != ["ok"]:
         raise OutboxError(

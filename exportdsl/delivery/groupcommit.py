@@ -48,7 +48,7 @@ class GroupCommitter:
                 except queue.Empty:
                     break
             stopping = _STOP in batch
-            work = [item for item in batch if item is not _STOP]
+            work = [item for item in batch if item is not _STOP and _running(item)]
             if work:
                 self._commit(work)  # type: ignore[arg-type]
         self.outbox.close()
@@ -62,3 +62,13 @@ class GroupCommitter:
             return
         for (_, future), result in zip(work, results, strict=True):
             future.set_result(result)
+
+
+def _running(item: object) -> bool:
+    """Whether a waiter still waits, its future now running, so it can no longer be cancelled: a
+    cancelled future's result cannot be set, and the error killed this thread (uvicorn cancels the
+    hooks still waiting when its graceful shutdown runs out), so no later hook was answered. A
+    cancelled one is not stored: nobody was told it was."""
+    assert isinstance(item, tuple)
+    future: Future[Accepted] = item[1]
+    return future.set_running_or_notify_cancel()

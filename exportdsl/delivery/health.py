@@ -51,6 +51,7 @@ class StorageHealth:
         self._problem: StorageProblem | None = None
         self._lock = threading.Lock()
         self._last_probe = float("-inf")
+        self._probing = False  # a probe is under way (it may wait up to 30 s for a held outbox)
 
     @property
     def problem(self) -> StorageProblem | None:
@@ -73,19 +74,23 @@ class StorageHealth:
 
     def check(self, database: Database) -> StorageProblem | None:
         """The problem, if it lasts: while there is one that a write can clear, a probe write is
-        made (at most every `PROBE_INTERVAL` seconds). Blocks: run it off the event loop."""
+        made (at most every `PROBE_INTERVAL` seconds, and one at a time: while one waits for an
+        outbox another process holds, the others answer with the problem as it stands instead of
+        queueing behind it, each holding a thread). Blocks: run it off the event loop."""
         problem = self._problem
         if problem is None or problem.damaged:
             return problem
         with self._lock:
             now = time.monotonic()
-            if now - self._last_probe < PROBE_INTERVAL:
+            if self._probing or now - self._last_probe < PROBE_INTERVAL:
                 return self._problem
-            self._last_probe = now
+            self._last_probe, self._probing = now, True
         try:
             probe_write(database)
         except (sqlite3.Error, OutboxError) as error:
             self.failed(error)
         else:
             self.succeeded()
+        finally:
+            self._probing = False
         return self._problem

@@ -16,6 +16,7 @@ import logging
 import re
 import socket
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -83,7 +84,23 @@ def install(
         logger.handlers.clear()
         logger.propagate = True
     logging.getLogger("exportdsl").setLevel(logging.INFO)
+    # what Python would write to stderr itself goes through the handler too: redacted, and in JSON
+    # a record like every other line
+    threading.excepthook = _thread_died
+    logging.captureWarnings(True)
     return handler
+
+
+def _thread_died(uncaught: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught exception, as a record with its traceback (Python's default writes the
+    traceback straight to stderr: neither redacted nor, with ``--log-format json``, a record)."""
+    if uncaught.exc_type is SystemExit:
+        return
+    logging.getLogger("exportdsl").error(
+        "a thread ended with an uncaught exception",
+        exc_info=uncaught.exc_value,
+        extra=fields(thread=uncaught.thread.name if uncaught.thread else None),
+    )
 
 
 def listening(url: str, hooks: str, outbox: object) -> None:

@@ -219,6 +219,13 @@ class Queue(Database):
             if count < PURGE_BATCH:
                 return removed
 
+    def pending_by_connector(self) -> dict[str, int]:
+        """Pending deliveries (accepted work not delivered yet) by connector name."""
+        rows = self._connection().execute(
+            "SELECT connector, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY connector"
+        )
+        return {str(connector): int(count) for connector, count in rows}
+
     def counts(self) -> dict[str, int]:
         """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
         db = self._connection()

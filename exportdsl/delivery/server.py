@@ -223,9 +223,7 @@ class Intake:
         except ExportDslError as error:
             return self._refuse("invalid", 400, error.message, path=getattr(error, "json_path", ""))
         if not self.accepting:
-            return self._refuse(
-                "shutting down", 503, "shutting down; send it again", {"Retry-After": "5"}
-            )
+            return self._refuse("shutting down", 503, "shutting down; send it again", RETRY_LATER)
         damage = self.storage.problem
         if damage is not None and damage.damaged:  # a write may succeed; reading it back may not
             return self._refuse("storage", 503, "the outbox is damaged; send it again", RETRY_LATER)
@@ -238,7 +236,7 @@ class Intake:
         except Exception as error:  # nothing was stored: the sender must try again
             self.storage.failed(error)
             return self._refuse(
-                "storage", 503, "could not store the chat; send it again", {"Retry-After": "5"}
+                "storage", 503, "could not store the chat; send it again", RETRY_LATER
             )
         self.storage.succeeded()
         self.metrics.accept_latency.observe(time.perf_counter() - started)
@@ -321,18 +319,27 @@ class Intake:
     async def _not_served(self, request: Request, *, signatures: bool) -> Response:
         """A connector that does not serve: its reasons (503) for whoever presents its secret; to
         anyone else, and for names that are no connector, what a wrong secret gets (401), so the
-        answers tell no outsider which connectors exist."""
+        answers tell no outsider which connectors exist.
+
+        A signed hook's body is read whatever the name, as a served connector's is before its
+        signature can be checked: else a large declared length (413 or 401), a body held back
+        (a wait or 401 at once) or full body slots (503 or 401) would tell the names apart."""
         unavailable = self.unavailable(request.path_params["connector"])
         secret = unavailable.intake_secret if unavailable is not None else None
-        if unavailable is None or secret is None:
-            return self._refuse_unauthorized("unknown connector")
-        if _presented_secret(request) is not None:
-            authorized = _secret_matches(secret, request)
-        elif signatures and request.headers.get("webhook-signature"):
-            body = await self._read_in_turn(request, verified=False)
-            authorized = isinstance(body, bytes) and self._authorized(secret, request, body)
-        else:
-            authorized = False
+        body: bytes | None = None
+        signed = _presented_secret(request) is None and request.headers.get("webhook-signature")
+        if signatures and signed:
+            read = await self._read_in_turn(request, verified=False)
+            if isinstance(read, Response):
+                return read
+            body = read
+        if unavailable is None or secret is None:  # counted as a wrong secret too: an open
+            return self._refuse_unauthorized()  # /metrics must not tell which names exist
+        authorized = (
+            self._authorized(secret, request, body)
+            if body is not None
+            else _secret_matches(secret, request)
+        )
         if not authorized:
             return self._refuse_unauthorized()
         self.metrics.rejected.labels("not served").inc()

@@ -310,4 +310,6 @@ def env_names(plan: Plan) -> set[str]:
     }
     if plan.signing is not None:
         names.add(plan.signing.env)
+    if plan.intake_env is not None:
+        names.add(plan.intake_env)
     return names
