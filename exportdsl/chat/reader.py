@@ -134,6 +134,15 @@ def _key_path(parent: str, key: str) -> str:
     return f"{parent}.{part}" if parent else part
 
 
+def _utf8(text: str) -> bool:
+    """Whether UTF-8 can carry ``text`` (it holds no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _describe(value: object) -> str:
     if value is None:
         return "null"
@@ -190,6 +199,16 @@ class _Reader:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         self.fail(_key_path(path, key), "an id (a number or a string)", value)
+
+    def chat_id(self, obj: Mapping[str, Any], path: str) -> int | str | None:
+        """``channel.id``: an id that UTF-8 can carry, since it is the chat's key (the outbox
+        stores it, the log names it), where JSON's ``\\ud83d`` escape can make a lone surrogate."""
+        value = self.ident(obj, "id", path)
+        if isinstance(value, str) and not _utf8(value):
+            self.fail(
+                _key_path(path, "id"), "an id without a lone surrogate (half an emoji)", value
+            )
+        return value
 
     def flag(self, obj: Mapping[str, Any], key: str, path: str) -> bool:
         value = obj.get(key)
@@ -267,7 +286,7 @@ class _Reader:
 
     def channel(self, obj: Mapping[str, Any], path: str) -> Channel:
         return Channel(
-            id=self.ident(obj, "id", path),
+            id=self.chat_id(obj, path),
             is_chat=self.flag(obj, "isChat", path),
             is_missed=self.flag(obj, "isMissed", path),
             is_triggered=self.flag(obj, "isTriggered", path),

@@ -26,8 +26,9 @@ CREATE TABLE IF NOT EXISTS chats (
     connector   TEXT NOT NULL,
     chat_id     TEXT NOT NULL,
     -- the version: the chat's endAt (ms since 1970), -1 without one. A re-opened chat (a later
-    -- endAt) is stored again, beside the earlier version its deliveries may still need
-    end_at      INTEGER NOT NULL DEFAULT -1,
+    -- endAt) is stored again, beside the earlier version its deliveries may still need. No
+    -- default: an older exportdsl, which does not name it, cannot store a chat (_OLDER_WRITERS)
+    end_at      INTEGER NOT NULL,
     body        BLOB NOT NULL,            -- the JSON exactly as received
     received_at REAL NOT NULL,
     hook_key    TEXT NOT NULL,            -- the hook delivery's Idempotency-Key
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a purge
     connector       TEXT NOT NULL,
     chat_id         TEXT NOT NULL,
-    end_at          INTEGER NOT NULL DEFAULT -1,  -- the version of the chat it delivers
+    end_at          INTEGER NOT NULL,     -- the version of the chat it delivers (no default)
     reason          TEXT NOT NULL,        -- hook | button
     idempotency_key TEXT NOT NULL,
     target          TEXT NOT NULL,        -- the back end's host: the unit of the concurrency limit
@@ -61,6 +62,16 @@ CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, en
 """
 # Columns a queue made before chats had versions lacks; opening it adds them (`_upgrade`).
 _VERSION_COLUMNS = frozenset({"end_at"})
+# An older exportdsl still running on a queue upgraded under it (two processes serve one file)
+# stores chats without a version, with INSERT OR IGNORE, which would ignore the missing value
+# (its hook answered "duplicate", the chat lost). Its insert is refused instead: its hook gets
+# 503 (nothing stored, the sender sends again) and its /healthz says why.
+_OLDER_WRITERS = """
+CREATE TRIGGER IF NOT EXISTS chats_need_a_version BEFORE INSERT ON chats WHEN NEW.end_at IS NULL
+BEGIN
+    SELECT RAISE(ABORT, 'an older exportdsl cannot store chats in this upgraded queue; stop it');
+END
+"""
 
 
 class Database:
@@ -80,7 +91,7 @@ class Database:
                 raise OutboxError(f"{self.path} is not an exportdsl queue (an empty file)")
             if create:
                 # its own transaction (executescript commits first)
-                self._connection().executescript(_SCHEMA)
+                self._connection().executescript(_SCHEMA + ";" + _OLDER_WRITERS)
         except sqlite3.DatabaseError as error:
             raise OutboxError(
                 f"{self.path}: {error}", hint="is this an exportdsl queue database?"
@@ -208,6 +219,7 @@ def _rebuild(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE {table} RENAME TO {table}_unversioned")
     for statement in _SCHEMA.split(";"):
         db.execute(statement)
+    db.execute(_OLDER_WRITERS)
     chats = [column for column in old["chats"] if column != "end_at"]
     db.execute(
         f"INSERT INTO chats ({', '.join(chats)}, end_at) SELECT {', '.join(chats)},"

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import httptools
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -141,6 +142,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_bytes = 0  # of the head being read
         self.in_body = False  # between a head's end and its body's end
+        self.chunked = False  # the body being read has chunk framing, and may have trailers
+        self.body_left = 0  # of a Content-Length body being read
+        self.refused = False  # a head was refused while an earlier request is being answered
+        self.upgrade_ignored = False  # the body of a request asking to upgrade, read by hand
+        self.body_received = 0  # of the body being read (what the parser gave as body)
+        self.framing = 0  # bytes of a chunked body since its last body byte: framing, trailers
         self.waiting_since = 0.0  # when the connection began waiting for a head
         self.head_timer: asyncio.TimerHandle | None = None
         self.body_timer: asyncio.TimerHandle | None = None
@@ -187,31 +194,126 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # --- the request head --------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
-        # The head is fed to the parser no further than the limit: httptools keeps a header being
-        # read in memory whatever its length, so what exceeds the limit is never handed to it.
-        while data and not self.in_body and self.parser is not None:
-            if self.head_timer is None:
-                self._arm_head_timer()
-            room = self.limits.max_head - self.head_bytes
-            piece, data = data[:room], data[room:]
-            self.head_bytes += len(piece)
-            super().data_received(piece)
+        # The parser is fed no further than the limits: httptools keeps a header (or a chunked
+        # body's trailer) being read in memory whatever its length, so what exceeds the limit is
+        # never handed to it.
+        while data and not self.refused and self.parser is not None:
             if self.transport.is_closing():
                 return
-            if not self.in_body and self.head_bytes >= self.limits.max_head:
-                self._answer_and_close(431, "the request head is larger than the limit")
-                return
-        if data and self.parser is not None:
-            super().data_received(data)
+            data = self._feed_body(data) if self.in_body else self._feed_head(data)
+
+    def _feed_head(self, data: bytes) -> bytes:
+        """Feeds ``data`` to the parser up to the head's limit (431 beyond it); returns the rest."""
+        if self.head_timer is None:
+            self._arm_head_timer()
+        room = self.limits.max_head - self.head_bytes
+        piece, rest = data[:room], data[room:]
+        self.head_bytes += len(piece)
+        rest = self._parse(piece) + rest
+        if (
+            not self.transport.is_closing()
+            and not self.in_body
+            and self.head_bytes >= self.limits.max_head
+        ):
+            self._refuse_head()
+        return rest
+
+    def _refuse_head(self) -> None:
+        """431 for a head over the limit. A pipelined one behind a request still being answered
+        is not read further: that answer goes first (a 431 now would be taken for it), then the
+        connection is closed."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self._answer_and_close(431, "the request head is larger than the limit")
+            return
+        self.refused = True
+        cycle.keep_alive = False
+        self._cancel_timers()
+
+    def _feed_body(self, data: bytes) -> bytes:
+        """Feeds the body being read; returns what follows it, or what is left to feed. A
+        Content-Length body is fed to its end and no further: what follows is the next request's
+        head (pipelined), and is counted as a head. A chunked body is fed in pieces, and what is
+        not body in them is counted: its trailers are headers at its end, which the parser keeps
+        in memory as any header (and uvicorn adds to the request's headers), and framing without
+        body holds a body slot for nothing: the head's limit bounds both (431)."""
+        if self.upgrade_ignored:
+            return self._feed_upgrade_body(data)
+        if not self.chunked:
+            if self.body_left <= 0:  # no length to go by: the parser ends the body as it sees fit
+                return self._parse(data)
+            piece, rest = data[: self.body_left], data[self.body_left :]
+            return self._parse(piece) + rest
+        piece, rest = data[: self.limits.max_head], data[self.limits.max_head :]
+        before = self.body_received
+        rest = self._parse(piece) + rest
+        if self.transport.is_closing() or not self.in_body:
+            return rest
+        body = self.body_received - before
+        self.framing = len(piece) - body if body else self.framing + len(piece)
+        if self.framing >= self.limits.max_head:
+            self._refuse_body(
+                431, "the request's chunk framing or trailers are larger than the limit"
+            )
+        return rest
+
+    def _parse(self, data: bytes) -> bytes:
+        """uvicorn's `data_received` (the parser fed, a malformed request answered 400), but what
+        follows the head of a request asking to upgrade to what this server does not speak (h2c:
+        `curl --http2`) is returned, to be read on as HTTP/1.1 (RFC 9110 §7.8 lets a server ignore
+        Upgrade). uvicorn drops it, and the request's body with it: the hook was read as empty."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.logger.warning("Invalid HTTP request received.")
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade as upgrade:
+            if self._should_upgrade():  # a websocket, when uvicorn has a library for them
+                self.handle_websocket_upgrade()
+            elif self.upgrade_ignored and self.chunked:  # no parser left to read its chunks
+                self._refuse_body(400, "send a request asking to upgrade with a Content-Length")
+            else:
+                return data[upgrade.args[0] :]
+        return b""
+
+    def _feed_upgrade_body(self, data: bytes) -> bytes:
+        """The Content-Length body of a request asking to upgrade: the parser took the request as
+        ending with its head (httptools has it skip the body of an upgrade), so it is given to
+        the application here; returns what follows it."""
+        piece, rest = data[: self.body_left], data[self.body_left :]
+        if piece:
+            self.on_body(piece)
+        if self.body_left <= 0:
+            self.upgrade_ignored = False
+            self.on_message_complete()
+        return rest
 
     def on_headers_complete(self) -> None:
         self._cancel_head_timer()
         self.head_bytes = 0
         self.in_body = True
+        headers = dict(self.headers)
+        self.chunked = b"transfer-encoding" in headers
+        length = headers.get(b"content-length", b"").strip()
+        self.body_left = int(length) if length.isdigit() else 0
+        self.body_received = self.framing = 0
+        self.upgrade_ignored = (
+            self.parser.should_upgrade()
+            and not self._should_upgrade()
+            and (self.chunked or self.body_left > 0)
+        )
         self.body_timer = self.loop.call_later(self.limits.body_timeout, self._body_timed_out)
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        self.body_received += len(body)
+        self.body_left -= len(body)
+        super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self.upgrade_ignored:  # the parser's end of an upgrade's head: its body is to come
+            return
         self.in_body = False
         if self.body_timer is not None:
             self.body_timer.cancel()
@@ -243,6 +345,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         self.body_timer = None
+        self._refuse_body(408, "the request body did not arrive in time")
+
+    def _refuse_body(self, status: int, message: str) -> None:
+        """Answers ``status`` for a request whose body is being read, and closes."""
         cycle = self.cycle
         if self.transport.is_closing() or cycle is None:
             return
@@ -251,7 +357,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         cycle.disconnected = True  # the application reading the body is told the client went away
         cycle.message_event.set()
-        self._answer_and_close(408, "the request body did not arrive in time")
+        self._answer_and_close(status, message)
 
     def _answer_and_close(self, status: int, message: str) -> None:
         """An answer written by the protocol itself, then the connection is closed at once: nothing
