@@ -75,6 +75,9 @@ class Limits:
     max_connections: int = 1000  # open client connections
     max_bodies: int = 8  # hook bodies read at once, per kind (token-checked; signed)
     body_wait: float = 2.0  # seconds a hook waits for a free body slot before its 503
+    # seconds a new (or newly idle) connection is not closed to make room: a real client's head
+    # comes a round trip after it connects, and closing it then would leave it without an answer
+    eviction_grace: float = 0.5
 
 
 class BodySlots:
@@ -167,13 +170,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _make_room(self) -> None:
         """Over the cap: close the connection that has waited longest for a request head (a slow
-        client's, or an idle keep-alive), or refuse this one when every other is busy."""
+        client's, or an idle keep-alive) once it has had its grace, or refuse this one (503, an
+        answer its sender can retry) when every other is busy or has just connected."""
+        now = time.monotonic()
         waiting = [
             other
             for other in self.connections
             if isinstance(other, LimitedHttpToolsProtocol)
             and other is not self
             and other.waiting()
+            and now - other.waiting_since >= self.limits.eviction_grace
             and not other.transport.is_closing()
         ]
         if waiting:
