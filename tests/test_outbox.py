@@ -3,6 +3,7 @@ replay, and two processes claiming from one database."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import random
@@ -175,6 +176,30 @@ def test_group_commit_answers_every_waiter(tmp_path: Path) -> None:
     committer.close()
     assert sum(not r.duplicate for r in results) == 150
     assert Outbox(tmp_path / "queue.db").counts()["pending"] == 150
+
+
+def test_one_chat_the_outbox_cannot_store_fails_alone_not_its_whole_group(
+    tmp_path: Path,
+) -> None:
+    """A group commit is one transaction: an item SQLite refuses failed every hook that shared it
+    (18 of 40 in a review), each answered 503 for nothing of its own. The batch is tried again one
+    by one, so only the item that cannot be stored fails."""
+    outbox = Outbox(tmp_path / "queue.db")
+    committer = GroupCommitter(Outbox(tmp_path / "queue.db"))
+    with outbox._writer:  # hold the writers back, so the next three are one batch
+        first = committer.submit(chat(1))
+        deadline = time.monotonic() + 10
+        while not committer._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        good = committer.submit(chat(2))
+        unstorable = committer.submit(dataclasses.replace(chat(3), chat_id="\ud800"))
+        other = committer.submit(chat(4))
+    assert not first.result(timeout=30).duplicate
+    assert not good.result(timeout=30).duplicate and not other.result(timeout=30).duplicate
+    with pytest.raises(UnicodeEncodeError):
+        unstorable.result(timeout=30)
+    committer.close()
+    assert outbox.counts()["pending"] == 3
 
 
 def _claim_all(path: str, owner: str, found: multiprocessing.Queue[list[int]], start: Any) -> None:

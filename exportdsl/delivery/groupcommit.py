@@ -56,9 +56,14 @@ class GroupCommitter:
     def _commit(self, work: list[tuple[Incoming, Future[Accepted]]]) -> None:
         try:
             results = self.outbox.accept_many([incoming for incoming, _ in work])
-        except Exception as error:  # the waiters answer 503; nothing was stored, nothing is lost
-            for _, future in work:
-                future.set_exception(error)
+        except Exception as error:  # nothing of the batch was stored
+            if len(work) == 1:  # the waiter answers 503: nothing was stored, nothing is lost
+                work[0][1].set_exception(error)
+                return
+            # One item the database refuses must not fail every hook that shared its transaction:
+            # each is tried on its own (a disk that refuses all fails each again, as it should).
+            for item in work:
+                self._commit([item])
             return
         for (_, future), result in zip(work, results, strict=True):
             future.set_result(result)
