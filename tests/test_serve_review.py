@@ -53,12 +53,13 @@ def serve_arguments(tmp_path: Path, *options: str) -> list[str]:
     return ["serve", "--connectors", str(folder), "--db", str(tmp_path / "q.db"), *options]
 
 
-def test_a_lease_of_nan_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("option", ["--lease", "--header-timeout", "--body-timeout"])
+def test_seconds_of_nan_are_refused(tmp_path: Path, option: str) -> None:
     # click's FloatRange let NaN through; stored as a NULL lease, every worker claimed the same
-    # delivery again and again (149 sends of one chat in two seconds)
-    result = CliRunner().invoke(main, serve_arguments(tmp_path, "--lease", "nan"))
+    # delivery again and again (149 sends of one chat in two seconds); a timeout of NaN started
+    result = CliRunner().invoke(main, serve_arguments(tmp_path, option, "nan"))
     assert result.exit_code == 2, result.output
-    assert "Invalid value for '--lease': expected a number of seconds, not nan" in result.output
+    assert f"Invalid value for '{option}': expected a number of seconds, not nan" in result.output
     assert not (tmp_path / "q.db").exists()  # refused before anything started
 
 

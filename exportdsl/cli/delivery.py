@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, ParamSpec
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec
 
 import click
 from click.core import ParameterSource
@@ -74,12 +74,20 @@ def _retention(
     return seconds
 
 
-def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
-    """click's FloatRange lets NaN through (every comparison with it is false); a lease of NaN is
-    stored as NULL, a lease nobody holds, so every worker would claim and send the same delivery."""
-    if math.isnan(value):
-        raise click.BadParameter("expected a number of seconds, not nan")
-    return value
+class Seconds(click.FloatRange):
+    """A number of seconds within a range, never NaN: click's FloatRange lets NaN through (every
+    comparison with it is false). A lease of NaN is stored as NULL, a lease nobody holds, so every
+    worker would claim and send the same delivery; a timeout of NaN would never cut anyone off."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail("expected a number of seconds, not nan", param, ctx)
+        return seconds
 
 
 @click.command(short_help="Take chats in real time and deliver them.")
@@ -123,8 +131,7 @@ def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
     "--lease",
     default=120.0,
     show_default=True,
-    type=click.FloatRange(1, 3600),
-    callback=_finite,
+    type=Seconds(1, 3600),
     help="Seconds a worker holds a delivery; after a crash, another takes it over then.",
 )
 @click.option(
@@ -171,14 +178,14 @@ def _finite(_: click.Context, __: click.Parameter, value: float) -> float:
     "--header-timeout",
     default=10.0,
     show_default=True,
-    type=click.FloatRange(0.1, 3600),
+    type=Seconds(0.1, 3600),
     help="Seconds a client has to send a request's head; then it is answered 408 and cut off.",
 )
 @click.option(
     "--body-timeout",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(0.1, 3600),
+    type=Seconds(0.1, 3600),
     help="Seconds a client has to send a request's body after its head; then 408 and cut off.",
 )
 @click.option(
