@@ -82,7 +82,7 @@ class Seconds(click.FloatRange):
     name = "seconds"
 
     def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
         seconds = super().convert(value, param, ctx)
         if math.isnan(seconds):
