@@ -25,6 +25,8 @@ from exportdsl.connector.reader import parse_connector
 from exportdsl.errors import ExportDslError, RenderError, TemplateSyntaxError
 from exportdsl.language.nodes import Binary, Branch, Foreach, If, Literal, Not, Reference, Set, Text
 from exportdsl.language.parser import parse
+from exportdsl.lint.runner import lint_file
+from exportdsl.lint.settings import Settings
 from exportdsl.source import Span
 from tests.render import render_template
 
@@ -248,3 +250,17 @@ def test_json_and_xml_bodies_with_loops_stay_well_formed(items: list[str], note:
         assume(False)  # a character XML cannot carry
     assert [element.get("v") for element in document] == items
     assert [element.text or "" for element in document] == items
+
+
+def test_the_linter_reads_inside_directives(tmp_path: Path) -> None:
+    """$report inside an #if is used (no XD507), a credential inside a loop is found (XD503)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "connector: {id: 40, name: c}\nclient: {id: 1}\nexport:\n"
+        "  url: https://crm.example/r\n  headers:\n    Content-Type: application/json\n"
+        "    X-Key: '#if(true)sk_live_4eC39HqLyjWDarjtT1zdp7dc#end'\n"
+        """  body: '{#if($chat.visitor.email)"pdf": "$report.encoded.base64"#end}'\n""",
+        encoding="utf-8",
+    )
+    codes = [d.code for d in lint_file(path, Settings(root=tmp_path)).diagnostics]
+    assert codes == ["XD503"]

@@ -44,6 +44,8 @@ from exportdsl.language.nodes import (
     Reference,
     Set,
     Text,
+    references_in,
+    walk,
 )
 from exportdsl.source import Location, Span
 from exportdsl.vocabulary import Context
@@ -172,28 +174,44 @@ class Program:
         self._escaped = escaped
         self._where = locate
         self._credential = credential
+        self._read_names = frozenset(reference.name for reference in _all_references(nodes))
         self._run = self._block(nodes)
 
     def render(self, variables: Mapping[str, Any]) -> str:
         scope: _Scope = dict(variables)
         out: list[str] = []
-        self._run(scope, out, _Budget())  # a #break outside a loop is a compile error (XD217)
+        budget = _Budget()
+        self._run(scope, out, budget)  # a #break outside a loop is a compile error (XD217)
+        if budget.size > MAX_OUTPUT:
+            raise _too_long()
         return "".join(out)
 
     # statements
 
     def _block(self, nodes: tuple[Node, ...]) -> _Run:
-        runs = [self._node(node) for node in nodes if not isinstance(node, Comment)]
+        """A body: its text appended as is (a type test is cheaper than a call), the rest run."""
+        steps: list[str | _Run] = []
+        for node in nodes:
+            if isinstance(node, Text):
+                if steps and isinstance(steps[-1], str):
+                    steps[-1] += node.value
+                elif node.value:
+                    steps.append(node.value)
+            elif not isinstance(node, Comment):
+                steps.append(self._node(node))
+        static = sum(len(action) for action in steps if isinstance(action, str))
 
         def block(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            for run in runs:
-                run(scope, out, budget)
+            budget.size += static  # compared once per loop iteration (`_foreach`)
+            for action in steps:
+                if type(action) is str:
+                    out.append(action)
+                else:
+                    action(scope, out, budget)  # type: ignore[operator]
 
         return block
 
     def _node(self, node: Node) -> _Run:
-        if isinstance(node, Text):
-            return self._text(node.value)
         if isinstance(node, Reference):
             return self._hole(node)
         if isinstance(node, If):
@@ -206,34 +224,31 @@ class Program:
             return _break
         raise AssertionError(f"no rendering for {type(node).__name__}")  # pragma: no cover
 
-    @staticmethod
-    def _text(value: str) -> _Run:
-        def text(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            out.append(value)
-            budget.size += len(value)
-            if budget.size > MAX_OUTPUT:
-                raise _too_long()
-
-        return text
-
     def _hole(self, reference: Reference) -> _Run:
         context = self._contexts.get(reference.span.start, Context.TEXT)
         escape = ESCAPERS[context]
         if not self._escaped.get(reference.span.start, True):
             escape = trusting(escape)
-        look_up = hole_function(escape)
+        look_up = hole_function(escape)  # the slow path: a miss, worded as holes word it
         name, rest, quiet = reference.name, reference.path[1:], reference.quiet
         where = self._where(reference.span)
 
+        read = self._read(reference)
+
         def hole(scope: _Scope, out: list[str], budget: _Budget) -> None:
+            value = read(scope)
             try:
-                value = str(look_up(scope.get(name, MISSING), rest, quiet, 0))
+                text = (
+                    look_up(scope.get(name, MISSING), rest, quiet, 0)
+                    if value is MISSING or value is None
+                    else escape(value)
+                )
             except RenderError as error:
                 raise self._locate(error, reference, where) from None
-            out.append(value)
-            budget.size += len(value)
-            if budget.size > MAX_OUTPUT:
-                raise _too_long()
+            if type(text) is not str:
+                text = str(text)
+            out.append(text)
+            budget.size += len(text)  # compared once per loop iteration (`_foreach`)
 
         return hole
 
@@ -254,6 +269,24 @@ class Program:
             )
             for branch in node.branches
         ]
+        if len(arms) == 1:  # the common #if(…)…#end, without a loop over its arms
+            ((only, body),) = arms
+            assert only is not None
+            text = _constant(node.branches[0].body)
+            if text is not None:  # #if($foreach.hasNext),#end
+
+                def when_text(scope: _Scope, out: list[str], budget: _Budget) -> None:
+                    if only(scope):
+                        out.append(text)
+                        budget.size += len(text)
+
+                return when_text
+
+            def when(scope: _Scope, out: list[str], budget: _Budget) -> None:
+                if only(scope):
+                    body(scope, out, budget)
+
+            return when
 
         def choose(scope: _Scope, out: list[str], budget: _Budget) -> None:
             for condition, body in arms:
@@ -267,6 +300,8 @@ class Program:
         source = self._value(node.source)
         body = self._block(node.body)
         variable = node.variable
+        state = "foreach" in self._read_names  # build $foreach only for a template that reads it
+        older = bool(self._read_names & {"velocityCount", "velocityHasNext"})
         words = f"{self.name}: #foreach(${variable} in {_shown(node.source)})"
         where = self._where(node.source.span)
 
@@ -287,18 +322,22 @@ class Program:
                             "in one render",
                             hint="a report carries fewer items; check the list the loop reads",
                         )
+                    if budget.size > MAX_OUTPUT:
+                        raise _too_long()
                     more = index + 1 < count
                     scope[variable] = item
-                    scope["foreach"] = {
-                        "count": index + 1,
-                        "index": index,
-                        "hasNext": more,
-                        "first": index == 0,
-                        "last": not more,
-                        "parent": None if parent is MISSING else parent,
-                    }
-                    scope["velocityCount"] = index + 1
-                    scope["velocityHasNext"] = more
+                    if state:
+                        scope["foreach"] = {
+                            "count": index + 1,
+                            "index": index,
+                            "hasNext": more,
+                            "first": index == 0,
+                            "last": not more,
+                            "parent": None if parent is MISSING else parent,
+                        }
+                    if older:
+                        scope["velocityCount"] = index + 1
+                        scope["velocityHasNext"] = more
                     try:
                         body(scope, out, budget)
                     except _BreakLoop:
@@ -332,7 +371,12 @@ class Program:
             return lambda scope: False
         if isinstance(expression, Reference):
             read = self._read(expression)
-            return lambda scope: truthy(read(scope))
+
+            def true(scope: _Scope) -> bool:
+                value = read(scope)
+                return not (value is None or value is MISSING or value is False)
+
+            return true
         if isinstance(expression, Not):
             inner = self._condition(expression.operand)
             return lambda scope: not inner(scope)
@@ -374,16 +418,27 @@ class Program:
             return self._interpolate(expression)
         return self._condition(expression)
 
-    def _read(self, reference: Reference) -> _Eval:
-        """A reference's value as is, `MISSING` when absent (conditions read misses as false)."""
+    @staticmethod
+    def _read(reference: Reference) -> _Eval:
+        """A reference's value as is, `MISSING` when absent (conditions read misses as false).
+        Plain dicts take a fast path, the usual one-step path (``$m.content``) a faster one;
+        anything else (lists, `TextValue`) goes by `step`."""
         name, rest = reference.name, reference.path[1:]
+        if not rest:
+            return lambda scope: scope.get(name, MISSING)
+        if len(rest) == 1:
+            (key,) = rest
+
+            def read_one(scope: _Scope) -> Any:
+                value = scope.get(name, MISSING)
+                return value.get(key, MISSING) if type(value) is dict else step(value, key)
+
+            return read_one
 
         def read(scope: _Scope) -> Any:
             value = scope.get(name, MISSING)
             for key in rest:
-                if value is MISSING or value is None:
-                    return MISSING
-                value = step(value, key)
+                value = value.get(key, MISSING) if type(value) is dict else step(value, key)
             return value
 
         return read
@@ -414,6 +469,30 @@ class Program:
             return "".join(texts)
 
         return interpolate
+
+
+def _constant(nodes: tuple[Node, ...]) -> str | None:
+    """A body's text when it has nothing else (comments aside)."""
+    if not all(isinstance(node, (Text, Comment)) for node in nodes):
+        return None
+    return "".join(node.value for node in nodes if isinstance(node, Text))
+
+
+def _all_references(nodes: tuple[Node, ...]) -> list[Reference]:
+    """Every reference of the template: holes, conditions, loop sources, #set values."""
+    found: list[Reference] = []
+    for node in walk(nodes):
+        if isinstance(node, Reference):
+            found.append(node)
+        elif isinstance(node, If):
+            for branch in node.branches:
+                if branch.condition is not None:
+                    found.extend(references_in(branch.condition))
+        elif isinstance(node, Foreach):
+            found.extend(references_in(node.source))
+        elif isinstance(node, Set):
+            found.extend(references_in(node.value))
+    return found
 
 
 def _break(scope: _Scope, out: list[str], budget: _Budget) -> None:
