@@ -174,6 +174,8 @@ def test_explain_shows_the_holes_inside_directives() -> None:
     shown = explain("c.yaml", _plan(XML_AND_JSON))
     assert "$m.content" in shown and "escaped as JSON string content" in shown
     assert "XML-escaped" in shown
+    assert "[inside #foreach($m in $chat.messages)]" in shown
+    assert "each value keeps this escaping in every branch and loop run" in shown
 
 
 def _diagnostics(body: str, content_type: str = "application/json") -> list[tuple[str, str]]:

@@ -174,6 +174,7 @@ class Program:
         self._escaped = escaped
         self._where = locate
         self._credential = credential
+        self.nodes = nodes
         self._read_names = frozenset(reference.name for reference in _all_references(nodes))
         self._run = self._block(nodes)
 

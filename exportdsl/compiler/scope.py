@@ -22,7 +22,7 @@ from exportdsl.language.nodes import (
     walk,
 )
 
-__all__ = ["loop_problems", "output_references", "read_references"]
+__all__ = ["enclosures", "loop_problems", "output_references", "read_references"]
 
 
 def output_references(nodes: tuple[Node, ...]) -> list[Reference]:
@@ -76,3 +76,24 @@ def _breaks(nodes: tuple[Node, ...], depth: int) -> Iterator[Problem]:
                 yield from _breaks(branch.body, depth)
         elif isinstance(node, Foreach):
             yield from _breaks(node.body, depth + 1)
+
+
+def enclosures(nodes: tuple[Node, ...], around: str = "") -> dict[int, str]:
+    """Each hole (by span start) inside a directive, with the directives around it as a user
+    reads them: ``#foreach($m in $chat.messages) > #if``, for `explain`."""
+    found: dict[int, str] = {}
+    for node in nodes:
+        if isinstance(node, Reference) and around:
+            found[node.span.start] = around
+        elif isinstance(node, If):
+            for number, branch in enumerate(node.branches):
+                arm = "#if" if number == 0 else "#elseif" if branch.condition else "#else"
+                found |= enclosures(branch.body, f"{around} > {arm}" if around else arm)
+        elif isinstance(node, Foreach):
+            label = f"#foreach(${node.variable} in {_source_text(node)})"
+            found |= enclosures(node.body, f"{around} > {label}" if around else label)
+    return found
+
+
+def _source_text(node: Foreach) -> str:
+    return str(node.source) if isinstance(node.source, Reference) else "…"
