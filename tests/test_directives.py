@@ -266,3 +266,28 @@ def test_the_linter_reads_inside_directives(tmp_path: Path) -> None:
     )
     codes = [d.code for d in lint_file(path, Settings(root=tmp_path)).diagnostics]
     assert codes == ["XD503"]
+
+
+def _codes(text: str) -> list[str]:
+    return [d.code for d in check_connector(parse_connector(text, "c.yaml"))]
+
+
+def test_a_json_body_whose_values_are_all_in_a_loop_still_needs_its_content_type() -> None:
+    """Values only inside directives: the body's shape and its references are still seen (XD211),
+    or they would go in as text, unescaped."""
+    text = (
+        "connector: {id: 30, name: c}\nclient: {id: 1}\nexport:\n"
+        "  url: https://crm.example/reports\n"
+        """  body: '[#foreach($m in $chat.messages)"$m.content"#end]'\n"""
+    )
+    assert "XD211" in _codes(text)
+
+
+def test_a_content_type_with_a_directive_is_dynamic() -> None:
+    text = (
+        "connector: {id: 30, name: c}\nclient: {id: 1}\nexport:\n"
+        "  url: https://crm.example/reports\n  headers:\n"
+        '    Content-Type: "#if($chat.visitor.email)application/json#{else}text/plain#end"\n'
+        """  body: '{"p": #if($report)"$report.encoded.base64"#{else}1#end}'\n"""
+    )
+    assert "XD207" in _codes(text)

@@ -35,6 +35,7 @@ from exportdsl.compiler.wire import form_flaws
 from exportdsl.connector.model import Connector, Header, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
 from exportdsl.language.nodes import (
+    Comment,
     Expression,
     Foreach,
     If,
@@ -213,12 +214,15 @@ class _Compiler:
         except ExportDslError:
             return FieldKind.TEXT  # reported as the header's own syntax error
         references = [node for node in nodes if isinstance(node, Reference)]
-        if references and request.body is not None and _has_references(request.body.source):
+        # a directive makes the Content-Type as dynamic as a reference does
+        dynamic = [node for node in nodes if not isinstance(node, (Text, Comment))]
+        if dynamic and request.body is not None and _has_references(request.body.source):
+            what = "reference" if isinstance(dynamic[0], Reference) else "directive"
             self.diagnose(
                 header.value,
                 rules.DYNAMIC_CONTENT_TYPE.code,
-                "the Content-Type holds a reference, so the body's escaping cannot be decided",
-                references[0].span,
+                f"the Content-Type holds a {what}, so the body's escaping cannot be decided",
+                dynamic[0].span,
                 "write the Content-Type literally (application/json, application/xml, …)",
             )
         declared = "".join(node.value for node in nodes if isinstance(node, Text))
@@ -630,14 +634,14 @@ def _shape(request: Request) -> BodyShape | None:
     body = request.body
     if body is None or not _has_references(body.source):
         return None
-    try:
-        return shape_of(parse(body.source))
+    try:  # every branch's and loop body's text too: a directive cannot hide the shape
+        return shape_of(tuple(walk(parse(body.source))))
     except ExportDslError:
         return None
 
 
 def _has_references(source: str) -> bool:
     try:
-        return any(isinstance(node, Reference) for node in parse(source))
+        return bool(output_references(parse(source)))
     except ExportDslError:
         return "$" in source
