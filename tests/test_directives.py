@@ -291,3 +291,25 @@ def test_a_content_type_with_a_directive_is_dynamic() -> None:
         """  body: '{"p": #if($report)"$report.encoded.base64"#{else}1#end}'\n"""
     )
     assert "XD207" in _codes(text)
+
+
+@pytest.mark.parametrize("arms", [0, 40])
+def test_nested_loops_are_expanded_together_however_many_arms(arms: int) -> None:
+    """An empty inner list after an item of the outer one leaves a dangling comma: found with 40
+    #if arms around too (past the combinations tried in full, loops still are)."""
+    fields = "".join(f'"k{i}": #if($a{i})"$a{i}"#{{else}}null#end, ' for i in range(arms))
+    good = (
+        "{"
+        + fields
+        + '"l": [#foreach($m in $ms)[#foreach($n in $m)"$n"'
+        + ("#if($foreach.hasNext),#end#end]#if($foreach.hasNext),#end#end]}")
+    )
+    exportdsl.Template(good, "json")
+    bad = (
+        "{"
+        + fields
+        + '"l": [#foreach($m in $ms)#foreach($n in $m)"$n"'
+        + ("#if($foreach.hasNext),#end#end#if($foreach.hasNext),#end#end]}")
+    )
+    with pytest.raises(errors.CompileError, match="can never be valid JSON"):
+        exportdsl.Template(bad, "json")

@@ -155,16 +155,41 @@ def _choices(nodes: tuple[Node, ...]) -> list[tuple[int, tuple[int, ...]]]:
 
 
 def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
+    """Every combination while there are at most `_MAX_COMBINATIONS`; else every combination of
+    the loops' runs (nested loops' empty inner lists are where lists break) with the arms at
+    their baseline, then each arm's choices against the baseline."""
     choices = _choices(nodes)
+    if _count(choices) <= _MAX_COMBINATIONS:
+        yield from (_expand(nodes, chosen) for chosen in _every(choices))
+        return
+    baseline = {key: options[0] for key, options in choices}
+    loops = [(key, options) for key, options in choices if options is _LOOP_RUNS]
+    arms = [(key, options) for key, options in choices if options is not _LOOP_RUNS]
+    if _count(loops) <= _MAX_COMBINATIONS:
+        yield from (_expand(nodes, baseline | chosen) for chosen in _every(loops))
+    else:
+        yield from _deviations(nodes, baseline, loops)
+    yield from _deviations(nodes, baseline, arms)
+
+
+def _count(choices: Sequence[tuple[int, tuple[int, ...]]]) -> int:
     total = 1
     for _, options in choices:
         total *= len(options)
-    if total <= _MAX_COMBINATIONS:
-        keys = [key for key, _ in choices]
-        for combination in itertools.product(*(options for _, options in choices)):
-            yield _expand(nodes, dict(zip(keys, combination, strict=True)))
-        return
-    baseline = {key: options[0] for key, options in choices}
+    return total
+
+
+def _every(choices: Sequence[tuple[int, tuple[int, ...]]]) -> Iterator[dict[int, int]]:
+    keys = [key for key, _ in choices]
+    for combination in itertools.product(*(options for _, options in choices)):
+        yield dict(zip(keys, combination, strict=True))
+
+
+def _deviations(
+    nodes: tuple[Node, ...],
+    baseline: dict[int, int],
+    choices: Sequence[tuple[int, tuple[int, ...]]],
+) -> Iterator[tuple[_Piece, ...]]:
     yield _expand(nodes, baseline)
     for key, options in choices:
         for option in options[1:]:
