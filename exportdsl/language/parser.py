@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,6 +266,8 @@ class _Builder(Transformer[Token, Any]):
         _, span = _trimmed(opener)
         return str(name), Span(span.start, name.end_pos or 0)
 
+    set_variable = loop_variable
+
     def other_directive(self, children: list[Token]) -> _Marker:
         text, span = _trimmed(children[0])
         name = text[1:].split("(")[0].strip(" \t{}")
@@ -446,13 +449,7 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
             "write '\\${' for a literal '${'",
         )
     if expected & _EXPRESSION_TERMINALS:
-        words = " or ".join(sorted({_EXPECTED_WORDS.get(name, name) for name in expected}))
-        return _syntax_error(
-            f"inside a directive's parentheses: expected {words}, found {found}",
-            Span(position, position + 1),
-            "a condition compares references and literals: #if($a == 'x' && !$b); "
-            "#foreach($m in $chat.messages); #set($name = 'text')",
-        )
+        return _directive_error(source, position, expected)
     if opener is not None:
         words = " or ".join(sorted(_EXPECTED_WORDS.get(name, name) for name in expected))
         return _syntax_error(
@@ -463,6 +460,38 @@ def _translate(source: str, error: UnexpectedInput) -> TemplateSyntaxError:
             + _LITERAL_HINT,
         )
     return _syntax_error(f"unexpected {found}", Span(position, position + 1), _LITERAL_HINT)
+
+
+_OPERAND_TERMINALS = frozenset({"X_SHORT_OPEN", "X_FORMAL_OPEN", "X_STRING", "X_NUMBER"})
+_DIRECTIVE_OPENER = re.compile(r"#\{?(if|elseif|foreach|set)\}?[ \t]*\(")
+_DIRECTIVE_HINTS = {
+    "if": "a condition: #if($a == 'x' && !$b), with == != < > <= >= && || ! and parentheses",
+    "elseif": "a condition: #elseif($a == 'x' && !$b), with == != < > <= >= && || ! and (…)",
+    "foreach": "#foreach($m in $chat.messages): a variable, 'in', a list",
+    "set": "#set($name = value): a reference, 'text', \"text with $refs\", a number, true or false",
+}
+
+
+def _directive_error(source: str, position: int, expected: set[str]) -> TemplateSyntaxError:
+    """An error inside a directive's parentheses, worded for the directive it is in."""
+    while position < len(source) and source[position] in " \t\r\n":
+        position += 1  # the expression terminals take the white space before them
+    found = found_at(source, position).replace("the end of the text", "the end of the template")
+    if "ASSIGN" in expected:
+        wanted = "'='"
+    elif "IN" in expected:
+        wanted = "'in'"
+    elif expected & _OPERAND_TERMINALS:
+        wanted = "a value (a reference, 'text', \"text\", a number, true or false)"
+    else:
+        wanted = "')' or an operator (== != < > <= >= && ||)"
+    openers = list(_DIRECTIVE_OPENER.finditer(source, 0, position + 1))
+    kind = openers[-1].group(1) if openers else "if"
+    return _syntax_error(
+        f"inside #{kind}(…): expected {wanted}, found {found}",
+        Span(position, position + 1),
+        _DIRECTIVE_HINTS[kind],
+    )
 
 
 def _expected(error: UnexpectedInput) -> set[str]:
