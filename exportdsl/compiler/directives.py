@@ -109,11 +109,6 @@ def truthy(value: Any) -> bool:
     return not (value is None or value is MISSING or value is False)
 
 
-def _velocity_text(value: Any) -> str:
-    """A value's text as 1.7 compares it (Java's toString of booleans and numbers)."""
-    return value_text(value)
-
-
 def equal(left: Any, right: Any) -> bool:
     """1.7's ``==``: numbers numerically, same kinds by equality, others by their text."""
     left, right = _present(left), _present(right)
@@ -123,7 +118,7 @@ def equal(left: Any, right: Any) -> bool:
         return bool(left == right)
     if type(left) is type(right) or (isinstance(left, str) and isinstance(right, str)):
         return bool(left == right)
-    return _velocity_text(left) == _velocity_text(right)
+    return value_text(left) == value_text(right)  # Java's toString of booleans and numbers
 
 
 def order(operator: str, left: Any, right: Any) -> bool:
@@ -155,8 +150,8 @@ class Program:
     """One field's template with directives, ready to render.
 
     ``contexts`` gives each output reference (by its span's start) the context its escaper is
-    chosen by, and ``escaped`` whether its value needs escaping there; ``locations`` where it was
-    written (for errors).
+    chosen by, and ``escaped`` whether its value needs escaping there (absent: it does);
+    ``locate`` turns a span of the template into a position in its file, for errors.
     """
 
     def __init__(
@@ -373,11 +368,7 @@ class Program:
         if isinstance(expression, Reference):
             read = self._read(expression)
 
-            def true(scope: _Scope) -> bool:
-                value = read(scope)
-                return not (value is None or value is MISSING or value is False)
-
-            return true
+            return lambda scope: truthy(read(scope))
         if isinstance(expression, Not):
             inner = self._condition(expression.operand)
             return lambda scope: not inner(scope)
