@@ -44,6 +44,7 @@ from exportdsl.language.nodes import (
     Reference,
     Set,
     Text,
+    format_path,
     references_in,
     walk,
 )
@@ -229,7 +230,7 @@ class Program:
         name, rest, quiet = reference.name, reference.path[1:], reference.quiet
         where = self._where(reference.span)
 
-        read = self._read(reference)
+        read = self._lookup(reference)
 
         def hole(scope: _Scope, out: list[str], budget: _Budget) -> None:
             value = read(scope)
@@ -366,8 +367,7 @@ class Program:
         if isinstance(expression, Interpolated):
             return lambda scope: False
         if isinstance(expression, Reference):
-            read = self._read(expression)
-
+            read = self._read(expression, truth=True)
             return lambda scope: truthy(read(scope))
         if isinstance(expression, Not):
             inner = self._condition(expression.operand)
@@ -410,9 +410,47 @@ class Program:
             return self._interpolate(expression)
         return self._condition(expression)
 
+    def _read(self, reference: Reference, *, truth: bool = False) -> _Eval:
+        """A reference's value in an expression, as strict 1.7 reads it: a name the render does
+        not hold is an error (but for a bare name tested for truth, which is false), a step on
+        null is an error, a missing last key is null (a missing leaf)."""
+        name, rest = reference.name, reference.path[1:]
+        if truth and not rest:
+            return lambda scope: scope.get(name)
+        where = self._where(reference.span)
+        field = self.name
+
+        def read(scope: _Scope) -> Any:
+            value = scope.get(name, MISSING)
+            if value is MISSING:
+                raise _Located(
+                    f"{field}: ${name} is not defined here",
+                    location=where,
+                    hint="a name needs a value before it is read: from the render's variables, "
+                    "its loop or a #set that ran",
+                )
+            for depth, key in enumerate(rest):
+                if type(value) is dict:
+                    value = value.get(key)
+                    continue
+                found = _expression_step(value, key)
+                if found is MISSING:
+                    walked = "$" + format_path(reference.path[: depth + 1])
+                    step_text = format_path(("", key)).lstrip(".")
+                    raise _Located(
+                        f"{field}: {reference}: {walked} "
+                        + ("is null" if value is None else f"has no {step_text!r}"),
+                        location=where,
+                        hint=f"test it first: #if({walked})…#end",
+                    )
+                value = found
+            return value
+
+        return read
+
     @staticmethod
-    def _read(reference: Reference) -> _Eval:
-        """A reference's value as is, `MISSING` when absent (conditions read misses as false).
+    def _lookup(reference: Reference) -> _Eval:
+        """A hole's value as is, `MISSING` when absent (the hole words the error, or is quiet).
         Plain dicts take a fast path, the usual one-step path (``$m.content``) a faster one;
         anything else (lists, `TextValue`) goes by `step`."""
         name, rest = reference.name, reference.path[1:]
@@ -461,6 +499,21 @@ class Program:
             return "".join(texts)
 
         return interpolate
+
+
+def _expression_step(value: Any, key: str | int) -> Any:
+    """One path step inside an expression: a missing key of an object (or a list index out of
+    range) is null; a step on null or on a value with no such parts is `MISSING`, an error."""
+    if isinstance(value, TextValue):
+        value = value.fields
+    if isinstance(value, Mapping):
+        return value.get(key)
+    if value is None:
+        return MISSING
+    found = step(value, key)
+    if found is MISSING and isinstance(key, int) and isinstance(value, Sequence):
+        return None if not isinstance(value, str) else MISSING
+    return found
 
 
 def _constant(nodes: tuple[Node, ...]) -> str | None:

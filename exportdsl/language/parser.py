@@ -303,9 +303,10 @@ class _Builder(Transformer[Token, Any]):
     def string(self, children: list[Token]) -> Literal | Interpolated:
         text, span = _trimmed(children[0])
         if text.startswith("'"):
-            return Literal(text[1:-1], span)
+            return Literal(text[1:-1].replace("''", "'"), span)
         parts = []
-        for node in parse(text[1:-1]):
+        # (after a doubled quote, the positions inside the string are one character early)
+        for node in parse(text[1:-1].replace('""', '"')):
             if not isinstance(node, (Text, Reference)):
                 raise _syntax_error(
                     'a "…" string inside a directive takes text and references only',
