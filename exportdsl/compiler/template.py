@@ -28,7 +28,8 @@ class Template:
     ``kind`` is what the output is (text, url, header, json, xml or form: a `FieldKind`) and decides
     the escaping of every hole (``context=`` is its older name, still taken). With no catalogue, a
     reference missing from the mapping is a render error naming the path and its first missing
-    segment, unless it is quiet (``$!name``).
+    segment, unless it is quiet (``$!name``). Directives (#if, #foreach, #set, #break) are checked
+    and placed as in a connector, but for the catalogue's checks (`directives`, `variants`).
     """
 
     def __init__(
