@@ -95,7 +95,7 @@ CASES: list[tuple[str, tuple[Node, ...]]] = [
     ("#[[$a ## b]]#", (text("$a ## b", 0, 13, 3),)),
     ("x#[[]]#y", (text("x", 0), text("", 1, 7, 4), text("y", 7))),
     # a hash that starts none of the forms is text
-    ("#if($x)", (text("#", 0), text("if(", 1), ref("x", 4, 6, 5), text(")", 6))),
+    ("#1($x)", (text("#", 0), text("1(", 1), ref("x", 3, 5, 4), text(")", 5))),
     ("# #", (text("#", 0), text(" ", 1), text("#", 2))),
 ]
 

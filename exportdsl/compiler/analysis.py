@@ -11,6 +11,7 @@ from typing import Any
 
 from exportdsl.compiler import rules
 from exportdsl.compiler.catalogue import Var, catalogue
+from exportdsl.compiler.directives import LOOP_NAMES, Program, has_directives
 from exportdsl.compiler.placement import (
     BodyShape,
     body_shape,
@@ -25,12 +26,27 @@ from exportdsl.compiler.plan import (
     Plan,
     RequestPlan,
     compile_blocks,
+    fills_credential,
     parts,
 )
+from exportdsl.compiler.scope import loop_problems, output_references
+from exportdsl.compiler.variants import place_directives
 from exportdsl.compiler.wire import form_flaws
 from exportdsl.connector.model import Connector, Header, Request, TemplateField
 from exportdsl.errors import ConnectorError, Diagnostic, ExportDslError, closest
-from exportdsl.language.nodes import Node, Reference, Text, format_path
+from exportdsl.language.nodes import (
+    Comment,
+    Expression,
+    Foreach,
+    If,
+    Node,
+    Reference,
+    Set,
+    Text,
+    format_path,
+    references_in,
+    walk,
+)
 from exportdsl.language.parser import parse
 from exportdsl.source import Span
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
@@ -198,12 +214,15 @@ class _Compiler:
         except ExportDslError:
             return FieldKind.TEXT  # reported as the header's own syntax error
         references = [node for node in nodes if isinstance(node, Reference)]
-        if references and request.body is not None and _has_references(request.body.source):
+        # a directive makes the Content-Type as dynamic as a reference does
+        dynamic = [node for node in nodes if not isinstance(node, (Text, Comment))]
+        if dynamic and request.body is not None and _has_references(request.body.source):
+            what = "reference" if isinstance(dynamic[0], Reference) else "directive"
             self.diagnose(
                 header.value,
                 rules.DYNAMIC_CONTENT_TYPE.code,
-                "the Content-Type holds a reference, so the body's escaping cannot be decided",
-                references[0].span,
+                f"the Content-Type holds a {what}, so the body's escaping cannot be decided",
+                dynamic[0].span,
                 "write the Content-Type literally (application/json, application/xml, …)",
             )
         declared = "".join(node.value for node in nodes if isinstance(node, Text))
@@ -255,6 +274,8 @@ class _Compiler:
         except ExportDslError as error:
             self.diagnose(field, error.code, error.message, error.span or Span(0, 1), error.hint)
             return FieldPlan(field.name, kind, phase, (), ())
+        if has_directives(nodes):
+            return self.directive_field(field, nodes, kind, phase)
         placement = place(nodes, kind)
         problems = placement.problems
         if kind == FieldKind.TEXT and body_shape(nodes) == FieldKind.FORM:
@@ -264,15 +285,7 @@ class _Compiler:
         references = [node for node in nodes if isinstance(node, Reference)]
         contexts = _run_time_origins(nodes, placement.contexts)
         for reference, context in zip(references, contexts, strict=True):
-            if context == Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
-                self.diagnose(
-                    field,
-                    rules.UNTRUSTED_URL_PREFIX.code,
-                    f"{reference} stands before the URL's path, where it would be inserted as is",
-                    reference.span,
-                    "only connector values ($pdata, $env, …) may form the scheme and host; "
-                    "put it after a '/' or '?', where it is percent-encoded",
-                )
+            self.check_url_prefix(field, reference, context)
         holes = tuple(
             Hole(
                 reference,
@@ -286,6 +299,54 @@ class _Compiler:
             field.name, kind, phase, holes, tuple(parts(nodes, holes)), placement.objects
         )
 
+    def check_url_prefix(
+        self, field: TemplateField, reference: Reference, context: Context
+    ) -> None:
+        if context == Context.URL_PREFIX and reference.name not in _URL_PREFIX_VARIABLES:
+            self.diagnose(
+                field,
+                rules.UNTRUSTED_URL_PREFIX.code,
+                f"{reference} stands before the URL's path, where it would be inserted as is",
+                reference.span,
+                "only connector values ($pdata, $env, …) may form the scheme and host; "
+                "put it after a '/' or '?', where it is percent-encoded",
+            )
+
+    def directive_field(
+        self, field: TemplateField, nodes: tuple[Node, ...], kind: FieldKind, phase: Phase
+    ) -> FieldPlan:
+        """A field with directives: placed in every expansion (`variants`), every reference checked
+        in its scope (loop variables, #set names), rendered by a `Program`."""
+        placement = place_directives(nodes, kind)
+        for problem in (*placement.problems, *loop_problems(nodes)):
+            self.diagnose(field, problem.code, problem.message, problem.span, problem.hint)
+        alphabets = _Scoped(self, field, phase).run(nodes)
+        references = output_references(nodes)
+        flat = tuple(node for node in walk(nodes) if isinstance(node, (Text, Reference)))
+        contexts = _run_time_origins(
+            flat, tuple(placement.contexts.get(ref.span.start, Context.TEXT) for ref in references)
+        )
+        for reference, context in zip(references, contexts, strict=True):
+            self.check_url_prefix(field, reference, context)
+        holes = tuple(
+            Hole(
+                reference,
+                context,
+                alphabets.get(reference.span.start, Alphabet.ANY),
+                field.location(reference.span),
+            )
+            for reference, context in zip(references, contexts, strict=True)
+        )
+        program = Program(
+            field.name,
+            nodes,
+            {hole.reference.span.start: hole.context for hole in holes},
+            {hole.reference.span.start: hole.escaped for hole in holes},
+            field.location,
+            credential=fills_credential(field.name),
+        )
+        return FieldPlan(field.name, kind, phase, holes, (), program=program)
+
     def diagnose(
         self, field: TemplateField, code: str, message: str, span: Span, hint: str | None
     ) -> None:
@@ -293,23 +354,19 @@ class _Compiler:
             Diagnostic(code, f"{field.name}: {message}", field.location(span), hint)
         )
 
-    def check(self, field: TemplateField, reference: Reference, phase: Phase) -> Alphabet:
-        """The reference's alphabet; reports what is wrong with it."""
-        problem = self.check_head(field, reference, phase)
-        if problem:
-            self.diagnose(field, *problem)
+    def check(
+        self,
+        field: TemplateField,
+        reference: Reference,
+        phase: Phase,
+        local: Mapping[str, Var] | None = None,
+    ) -> Alphabet:
+        """The reference's alphabet; reports what is wrong with it. ``local``: the names a
+        template's directives define where the reference stands (loop variables, #set)."""
+        var = self.resolve(field, reference, phase, local or {})
+        if var is None:
             return Alphabet.ANY
-        var = self.variables[reference.name]
-        for depth, segment in enumerate(reference.segments):
-            if var.dynamic:
-                return Alphabet.ANY
-            walked = reference.path[: depth + 1]
-            step = _step(var, segment.key, walked)
-            if isinstance(step, Var):
-                var = step
-                continue
-            message, hint = step
-            self.diagnose(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
+        if var.dynamic:
             return Alphabet.ANY
         if not var.leaf:  # $env alone would send the whole environment
             parts = ", ".join(f".{name}" for name in var.children)
@@ -326,6 +383,34 @@ class _Compiler:
                 hint,
             )
         return var.alphabet
+
+    def resolve(
+        self, field: TemplateField, reference: Reference, phase: Phase, local: Mapping[str, Var]
+    ) -> Var | None:
+        """The catalogue node a reference reaches (dynamic where the catalogue stops knowing), or
+        None after reporting what is wrong with it."""
+        if reference.name in local:
+            var = local[reference.name]
+        elif reference.name in LOOP_NAMES:
+            return None  # outside a loop: reported as XD217 (`scope.loop_problems`)
+        else:
+            problem = self.check_head(field, reference, phase)
+            if problem:
+                self.diagnose(field, *problem)
+                return None
+            var = self.variables[reference.name]
+        for depth, segment in enumerate(reference.segments):
+            if var.dynamic:
+                return var
+            walked = reference.path[: depth + 1]
+            step = _step(var, segment.key, walked)
+            if isinstance(step, Var):
+                var = step
+                continue
+            message, hint = step
+            self.diagnose(field, rules.UNKNOWN_PROPERTY.code, message, segment.span, hint)
+            return None
+        return var
 
     def exists(self, name: str) -> bool:
         """Whether the connector has what the variable comes from.
@@ -387,6 +472,121 @@ class _Compiler:
         return None
 
 
+_ANYTHING = Var("a value only known at render time", dynamic=True)
+_SET_VALUE = Var("a value written by #set")
+
+
+def _loop_state(parent: Var | None) -> Var:
+    """``$foreach`` inside a loop (Velocity 1.7's loop tool)."""
+    return Var(
+        "the loop's state",
+        children={
+            "count": Var("the item's number, from 1"),
+            "index": Var("the item's number, from 0"),
+            "hasNext": Var("true but for the last item"),
+            "first": Var("true for the first item"),
+            "last": Var("true for the last item"),
+            "parent": parent or Var("the enclosing loop's $foreach (null at the outermost)"),
+        },
+        leaf=False,
+    )
+
+
+class _Scoped:
+    """Checks every reference of a template with directives against the catalogue, in scope:
+    a loop's variable has the type of the list's elements (``$m.contnet`` is XD202), #set names
+    last from the #set on (one scope per render, as in 1.7), neither may shadow a catalogue name
+    (XD218), and a loop reads a list (XD219)."""
+
+    def __init__(self, compiler: _Compiler, field: TemplateField, phase: Phase) -> None:
+        self.compiler, self.field, self.phase = compiler, field, phase
+        self.local: dict[str, Var] = {}
+        self.alphabets: dict[int, Alphabet] = {}
+
+    def run(self, nodes: tuple[Node, ...]) -> dict[int, Alphabet]:
+        for node in nodes:
+            if isinstance(node, Reference):
+                alphabet = self.compiler.check(self.field, node, self.phase, self.local)
+                self.alphabets[node.span.start] = alphabet
+            elif isinstance(node, If):
+                for branch in node.branches:
+                    if branch.condition is not None:
+                        self.read(branch.condition)
+                    self.run(branch.body)
+            elif isinstance(node, Foreach):
+                self.loop(node)
+            elif isinstance(node, Set):
+                var = self.value(node.value)
+                self.name(node.name, node.name_span, "#set")
+                self.local[node.name] = var
+        return self.alphabets
+
+    def read(self, expression: Expression) -> None:
+        for reference in references_in(expression):
+            self.compiler.resolve(self.field, reference, self.phase, self.local)
+
+    def value(self, expression: Expression) -> Var:
+        if isinstance(expression, Reference):
+            var = self.compiler.resolve(self.field, expression, self.phase, self.local)
+            return var if var is not None else _ANYTHING
+        self.read(expression)
+        return _SET_VALUE
+
+    def name(self, name: str, span: Span, what: str) -> None:
+        if name in self.compiler.variables or name in LOOP_NAMES:
+            self.compiler.diagnose(
+                self.field,
+                rules.SHADOWED_NAME.code,
+                f"{what} names ${name}, which the template language already defines",
+                span,
+                f"choose another name than ${name}",
+            )
+
+    def loop(self, node: Foreach) -> None:
+        element = self.element(node)
+        self.name(node.variable, node.variable_span, "the loop variable")
+        names = (node.variable, *LOOP_NAMES)
+        saved = {name: self.local.get(name) for name in names}
+        self.local[node.variable] = element
+        self.local["foreach"] = _loop_state(saved["foreach"])
+        self.local["velocityCount"] = Var("the item's number, from 1")
+        self.local["velocityHasNext"] = Var("true but for the last item")
+        self.run(node.body)
+        for name, var in saved.items():
+            if var is None:
+                self.local.pop(name, None)
+            else:
+                self.local[name] = var
+
+    def element(self, node: Foreach) -> Var:
+        """The type of the loop's items; reports a source that is not a list."""
+        source = node.source
+        var = self.value(source) if isinstance(source, Reference) else None
+        if var is None or var is _SET_VALUE:
+            self.compiler.diagnose(
+                self.field,
+                rules.NOT_A_LIST.code,
+                "#foreach loops over a list, not over a literal value",
+                source.span,
+                "loop over a list the chat holds, e.g. $chat.messages",
+            )
+            return _ANYTHING
+        if var.items is not None:
+            return var.items
+        if var.entries is not None:
+            return var.entries
+        if var.dynamic or var.children:
+            return _ANYTHING  # an object's values, or a list only the render sees
+        self.compiler.diagnose(
+            self.field,
+            rules.NOT_A_LIST.code,
+            f"{source} is not a list",
+            source.span,
+            "#foreach loops over a list, e.g. $chat.messages",
+        )
+        return _ANYTHING
+
+
 def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tuple[str, str | None]:
     """The catalogue node below ``var`` for one path step, or (message, hint) when there is none."""
     where = "$" + format_path(walked)
@@ -434,14 +634,14 @@ def _shape(request: Request) -> BodyShape | None:
     body = request.body
     if body is None or not _has_references(body.source):
         return None
-    try:
-        return shape_of(parse(body.source))
+    try:  # every branch's and loop body's text too: a directive cannot hide the shape
+        return shape_of(tuple(walk(parse(body.source))))
     except ExportDslError:
         return None
 
 
 def _has_references(source: str) -> bool:
     try:
-        return any(isinstance(node, Reference) for node in parse(source))
+        return bool(output_references(parse(source)))
     except ExportDslError:
         return "$" in source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exportdsl.compiler.plan import Hole, Plan
+from exportdsl.compiler.scope import enclosures
 
 _CONTEXT_WORDS = {
     "text": "inserted as is",
@@ -31,8 +32,15 @@ def explain(file: str, plan: Plan) -> str:
         lines.append(
             f"  {field.name}  [{field.kind}, {field.phase.value if field.phase else 'any'} phase]"
         )
-        lines.extend(f"    {_describe(hole)}" for hole in field.holes)
-        if not field.holes:
+        around = enclosures(field.program.nodes) if field.program is not None else {}
+        for hole in field.holes:
+            inside = around.get(hole.reference.span.start)
+            lines.append(f"    {_describe(hole)}" + (f"  [inside {inside}]" if inside else ""))
+        if field.program is not None:
+            lines.append(
+                "    (directives: each value keeps this escaping in every branch and loop run)"
+            )
+        if not field.holes and field.program is None:
             lines.append("    (literal text)")
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ located in the template.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import unicodedata
@@ -27,6 +28,7 @@ from exportdsl.vocabulary import Context, FieldKind
 
 __all__ = [
     "BodyShape",
+    "Boundary",
     "JsonKey",
     "JsonObject",
     "Placement",
@@ -35,6 +37,7 @@ __all__ = [
     "fold_key",
     "kind_for_content_type",
     "place",
+    "place_expansion",
     "shape_of",
 ]
 
@@ -98,10 +101,22 @@ class JsonObject:
 
 
 @dataclass(frozen=True, slots=True)
+class Boundary:
+    """Where a branch or loop body starts or ends in one expansion of a template with directives
+    (`variants`): the scanners record their lexical state there (Go html/template's rule)."""
+
+    body: int  # the directive's span start
+    start: bool
+    span: Span  # the directive, for the error
+
+
+@dataclass(frozen=True, slots=True)
 class Placement:
     contexts: tuple[Context, ...]  # one per Reference, in order
     problems: tuple[Problem, ...]
     objects: tuple[JsonObject, ...] = ()  # JSON objects with keys made by holes
+    # the lexical state at each body boundary of an expansion (`Boundary`)
+    boundaries: tuple[tuple[Boundary, object], ...] = ()
 
 
 def kind_for_content_type(content_type: str | None) -> FieldKind:
@@ -230,6 +245,21 @@ def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
     )
 
 
+def place_expansion(nodes: Sequence[Node | Boundary], kind: FieldKind) -> Placement:
+    """`place` for one expansion of a template with directives (`variants`)."""
+    flat = tuple(node for node in nodes if not isinstance(node, Boundary))
+    if kind == FieldKind.JSON:
+        placement = _Json().run(nodes)
+    elif kind == FieldKind.XML:
+        placement = _Xml().run(nodes)
+    else:
+        placement = _place(flat, kind)
+    check = _WIRE_CHECKS.get(kind)
+    if check is None:
+        return placement
+    return dataclasses.replace(placement, problems=placement.problems + tuple(check(flat)))
+
+
 def _place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
     if kind == FieldKind.JSON:
         return _Json().run(nodes)
@@ -284,17 +314,27 @@ class _Scanner:
             best = piece
         return best[1] + (document_offset - best[0])
 
-    def run(self, nodes: tuple[Node, ...]) -> Placement:
+    def run(self, nodes: Sequence[Node | Boundary]) -> Placement:
         texts: list[Text] = []
+        boundaries: list[tuple[Boundary, object]] = []
         for node in nodes:
             if isinstance(node, Text):
                 texts.append(node)
             elif isinstance(node, Reference):
                 self.flush(texts)
                 self.hole(node)
+            elif isinstance(node, Boundary):
+                self.flush(texts)
+                boundaries.append((node, self.lexical()))
         self.flush(texts)
         self.validate(nodes[-1].span.end if nodes else 0)
-        return Placement(tuple(self.contexts), tuple(self.problems), self.objects())
+        return Placement(
+            tuple(self.contexts), tuple(self.problems), self.objects(), tuple(boundaries)
+        )
+
+    def lexical(self) -> object:
+        """The scanner's lexical context (in a string, in a tag, …), without the nesting."""
+        raise NotImplementedError
 
     def objects(self) -> tuple[JsonObject, ...]:
         return ()
@@ -351,6 +391,9 @@ class _Json(_Scanner):
         self.keys: list[_Keys | None] = []  # per open container: an object's keys, or None
         self.key: list[str | int] | None = None  # the key string being read: text and holes
         self.finished: list[JsonObject] = []
+
+    def lexical(self) -> object:
+        return (self.in_string, self.escaped)
 
     def scan(self, text: str) -> None:
         for char in text:
@@ -472,6 +515,9 @@ class _Xml(_Scanner):
         super().__init__()
         self.state = "text"
         self.quote = ""
+
+    def lexical(self) -> object:
+        return (self.state, self.quote if self.state == "attribute" else "")
 
     def scan(self, text: str) -> None:
         position = 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote_plus
 
+from exportdsl.compiler.directives import Program
 from exportdsl.compiler.escaping import needs_escaping
 from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
@@ -35,6 +36,7 @@ __all__ = [
     "RenderedRequest",
     "RequestPlan",
     "compile_blocks",
+    "fills_credential",
     "parts",
 ]
 
@@ -81,10 +83,12 @@ class FieldPlan:
     holes: tuple[Hole, ...]
     pieces: tuple[str | Hole, ...]
     json_objects: tuple[JsonObject, ...] = ()  # objects whose keys holes make: checked per render
+    # a template with directives renders through its program; `pieces` is then empty
+    program: Program | None = None
 
     @functools.cached_property
     def constant(self) -> str | None:
-        if self.holes:
+        if self.holes or self.program is not None:
             return None
         return "".join(piece for piece in self.pieces if isinstance(piece, str))
 
@@ -95,7 +99,8 @@ class FieldPlan:
         it was posted (docs/serve.md)."""
         meaningful = [piece for piece in self.pieces if not isinstance(piece, str) or piece.strip()]
         return (
-            len(meaningful) == 1
+            self.program is None
+            and len(meaningful) == 1
             and isinstance(meaningful[0], Hole)
             and meaningful[0].reference.path == ("chat",)
         )
@@ -176,27 +181,31 @@ class _Block:
 
     def __init__(self, fields: Sequence[FieldPlan]) -> None:
         self.fields = tuple(fields)
-        self.holes = tuple(hole for field in self.fields for hole in field.holes)
-        self.hole_fields = tuple(field for field in self.fields for _ in field.holes)
+        # a field with directives renders through its own program, not through the Jinja2 block
+        lowered = [field for field in self.fields if field.program is None]
+        self.holes = tuple(hole for field in lowered for hole in field.holes)
+        self.hole_fields = tuple(field for field in lowered for _ in field.holes)
         self.function: Callable[[Any], Iterator[str]] | None = None
         self.context: Callable[[Mapping[str, Any]], Any] = dict
         self.url = (
             self.fields[0].name if self.fields and self.fields[0].kind == FieldKind.URL else None
         )
-        # (pattern, number of holes) or the constant text, per field
-        self.layout = tuple(
-            (field.pattern, len(field.holes)) if field.holes else field.constant or ""
+        # (pattern, number of holes), the constant text or the program, per field
+        self.layout: tuple[tuple[str, int] | str | Program, ...] = tuple(
+            field.program
+            if field.program is not None
+            else (field.pattern, len(field.holes))
+            if field.holes
+            else field.constant or ""
             for field in self.fields
         )
         self.headers = tuple(field.kind == FieldKind.HEADER for field in self.fields)
         # (field, its first hole's number in the block) for each field with keys made by holes
         starts = [0]
-        for each in self.fields:
+        for each in lowered:
             starts.append(starts[-1] + len(each.holes))
         self.keyed = tuple(
-            (each, start)
-            for each, start in zip(self.fields, starts, strict=False)
-            if each.json_objects
+            (each, start) for each, start in zip(lowered, starts, strict=False) if each.json_objects
         )
 
     @property
@@ -226,6 +235,8 @@ class _Block:
         for item in self.layout:
             if isinstance(item, str):
                 texts.append(item)
+            elif isinstance(item, Program):
+                texts.append(item.render(variables))
             else:
                 pattern, count = item
                 texts.append(pattern % values[start : start + count])
@@ -284,14 +295,14 @@ class _Block:
         field, where = self.hole_fields[hole], self.holes[hole]
         if isinstance(error, MissingValue):
             error = describe_missing(
-                error, where.reference.path, credential=_fills_credential(field.name)
+                error, where.reference.path, credential=fills_credential(field.name)
             )
         return RenderError(
             f"{field.name}: {error.message}", location=where.location, hint=error.hint
         )
 
 
-def _fills_credential(field_name: str) -> bool:
+def fills_credential(field_name: str) -> bool:
     """A field whose value is a credential: ``export.auth.…``, ``token.headers.Authorization``."""
     _, _, rest = field_name.partition(".")
     kind, _, name = rest.partition(".")

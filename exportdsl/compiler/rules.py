@@ -320,6 +320,77 @@ Better: leave them out; the client writes each from the URL and the body. The UR
 """,
 )
 
+DIRECTIVE_CONTEXT = Code(
+    "XD216",
+    "directive-context",
+    Severity.ERROR,
+    """\
+A branch or loop body of a JSON, XML or URL template could change where the values after it land,
+or the template is not well formed for some branch or number of loop runs.
+
+Anti-pattern::
+
+    body: '{"note": #if($chat.visitor.note)"$chat.visitor.note#end"}'   # the quote opens inside
+    body: '[#foreach($m in $chat.messages){"t": "$m.content"},#end]'     # "[{…},]" for any list
+
+Every hole's escaping is decided at compile time, so every branch and loop body must begin and end
+in the same context (inside the same string, tag or attribute: Go html/template's rule), and the
+body must be well formed whether each loop runs 0, 1 or 2 times and whichever branch is taken.
+
+Better: keep quotes and tags on both sides inside the body or both outside, and separate list
+items with ``#if($foreach.hasNext),#end``.
+""",
+)
+
+OUTSIDE_LOOP = Code(
+    "XD217",
+    "outside-loop",
+    Severity.ERROR,
+    """\
+``$foreach``, ``$velocityCount``, ``$velocityHasNext`` or ``#break`` stands outside any
+``#foreach``.
+
+Anti-pattern::
+
+    body: "count: $foreach.count"
+
+Velocity would render nothing (or the text as is); there is no loop to read. Better: use them
+inside ``#foreach(…) … #end``.
+""",
+)
+
+SHADOWED_NAME = Code(
+    "XD218",
+    "shadowed-name",
+    Severity.ERROR,
+    """\
+``#set`` or a ``#foreach`` variable takes the name of a variable of the catalogue (``chat``,
+``pdata``, ``env``, ``report``, …) or of a loop (``foreach``).
+
+Anti-pattern::
+
+    body: "#foreach($chat in $chat.messages)$chat.content#end"
+
+Everything after would read the new value where the author meant the catalogue's. Better: another
+name (``#foreach($m in $chat.messages)``).
+""",
+)
+
+NOT_A_LIST = Code(
+    "XD219",
+    "not-a-list",
+    Severity.ERROR,
+    """\
+``#foreach`` loops over a value that is not a list (nor an object, whose values it would visit).
+
+Anti-pattern::
+
+    body: "#foreach($m in $chat.visitor.name)…#end"
+
+Better: a list: ``$chat.messages``, ``$chat.paths``, ``$chat.tags``, … (README "Variables").
+""",
+)
+
 RULES = (
     UNDEFINED_VARIABLE,
     UNKNOWN_PROPERTY,
@@ -336,16 +407,24 @@ RULES = (
     MALFORMED_URL,
     TRAILING_LINE_BREAK_IN_FORM,
     CLIENT_HEADER,
+    DIRECTIVE_CONTEXT,
+    OUTSIDE_LOOP,
+    SHADOWED_NAME,
+    NOT_A_LIST,
 )
 
 __all__ = [
     "CLIENT_HEADER",
+    "DIRECTIVE_CONTEXT",
     "DYNAMIC_CONTENT_TYPE",
     "LINE_BREAK_IN_HEADER",
     "MALFORMED_BODY",
     "MALFORMED_URL",
+    "NOT_A_LIST",
+    "OUTSIDE_LOOP",
     "REFERENCE_IN_XML_MARKUP",
     "RULES",
+    "SHADOWED_NAME",
     "SHAPED_BODY_WITHOUT_TYPE",
     "TOKEN_RESPONSE_WITHOUT_TOKEN_PHASE",
     "TRAILING_LINE_BREAK_IN_FORM",

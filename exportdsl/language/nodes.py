@@ -10,7 +10,26 @@ from dataclasses import dataclass
 
 from exportdsl.source import Span
 
-__all__ = ["Comment", "Node", "Reference", "Segment", "Text", "format_path"]
+__all__ = [
+    "Binary",
+    "Branch",
+    "Break",
+    "Comment",
+    "Expression",
+    "Foreach",
+    "If",
+    "Interpolated",
+    "Literal",
+    "Node",
+    "Not",
+    "Reference",
+    "Segment",
+    "Set",
+    "Text",
+    "format_path",
+    "references_in",
+    "walk",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
@@ -75,7 +94,114 @@ class Reference:
         )
 
 
-Node = Text | Comment | Reference
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """``'text'`` (never interpolated), a number, ``true`` or ``false`` inside a directive."""
+
+    value: str | int | float | bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Interpolated:
+    """``"text $ref"`` inside a directive: its references are put in as text (Velocity 1.7)."""
+
+    parts: tuple[Text | Reference, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """``!x`` or ``not x``."""
+
+    operand: Expression
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """A comparison or ``&&``/``||``; ``operator`` is the symbol (``eq`` is read as ``==``)."""
+
+    operator: str
+    left: Expression
+    right: Expression
+    span: Span
+
+
+Expression = Reference | Literal | Interpolated | Not | Binary
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One arm of an `If`: ``#if(…)``, ``#elseif(…)`` or ``#else`` (``condition`` None)."""
+
+    condition: Expression | None
+    body: tuple[Node, ...]
+    span: Span  # the arm's opener, ``#if(…)`` / ``#else``
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    branches: tuple[Branch, ...]
+    span: Span  # from ``#if`` to its ``#end``
+
+
+@dataclass(frozen=True, slots=True)
+class Foreach:
+    """``#foreach($variable in source)…#end``."""
+
+    variable: str
+    variable_span: Span
+    source: Expression
+    body: tuple[Node, ...]
+    span: Span  # from ``#foreach`` to its ``#end``
+    opener: Span  # ``#foreach(…)``
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    """``#set($name = value)``: one scope per render, as in Velocity 1.7."""
+
+    name: str
+    name_span: Span
+    value: Expression
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """``#break``: leaves the innermost loop."""
+
+    span: Span
+
+
+Node = Text | Comment | Reference | If | Foreach | Set | Break
+
+
+def walk(nodes: tuple[Node, ...]) -> list[Node]:
+    """Every node, directives' bodies included, in source order."""
+    found: list[Node] = []
+    for node in nodes:
+        found.append(node)
+        if isinstance(node, If):
+            for branch in node.branches:
+                found.extend(walk(branch.body))
+        elif isinstance(node, Foreach):
+            found.extend(walk(node.body))
+    return found
+
+
+def references_in(expression: Expression) -> list[Reference]:
+    """The references an expression reads, in source order."""
+    if isinstance(expression, Reference):
+        return [expression]
+    if isinstance(expression, Interpolated):
+        return [part for part in expression.parts if isinstance(part, Reference)]
+    if isinstance(expression, Not):
+        return references_in(expression.operand)
+    if isinstance(expression, Binary):
+        return references_in(expression.left) + references_in(expression.right)
+    return []
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

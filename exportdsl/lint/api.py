@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.errors import Code, ExportDslError, Severity
-from exportdsl.language.nodes import Node, Reference, Text
+from exportdsl.language.nodes import Node, Reference, Text, walk
 from exportdsl.language.parser import parse
 from exportdsl.source import Location
 
@@ -48,7 +48,8 @@ class LintContext:
     def _parsed(self, template: TemplateField) -> tuple[Node, ...] | None:
         if template.name not in self._nodes:
             try:
-                self._nodes[template.name] = parse(template.source)
+                # directives' bodies too, in source order: the rules look at text and references
+                self._nodes[template.name] = tuple(walk(parse(template.source)))
             except ExportDslError:  # a syntax error is already a diagnostic of its own
                 self._nodes[template.name] = None
         return self._nodes[template.name]

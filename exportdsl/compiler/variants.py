@@ -1,0 +1,269 @@
+"""Placing the holes of a template with directives: every hole's context decided at compile time.
+
+A template with #if and #foreach renders to one of many texts. We expand it into a set of flat
+texts (each loop run 0, 1 and 2 times, each #if arm taken, and no arm where there is no #else;
+every combination while they are few, else each directive's choices against a baseline), place
+each expansion with the scanners of `placement`, and require:
+
+- each hole to land in the same context in every expansion (so one escaper serves it);
+- every branch and loop body to begin and end in the same lexical context (Go html/template's
+  rule): a body cannot open a string, a tag or an attribute that the text after it closes;
+- every expansion to be well formed (JSON, XML) and to pass the field's wire checks.
+
+Conditions on the loop's own state (``$foreach.hasNext``, ``.first``, ``.last``,
+``$velocityHasNext``) are evaluated in each expansion, so ``[#foreach(…){…}#if($foreach.hasNext),
+#end#end]`` is seen as the lists it renders, not as ``[{…},{…},]``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from exportdsl.compiler import rules
+from exportdsl.compiler.placement import Boundary, JsonObject, place_expansion
+from exportdsl.compiler.problem import Problem
+from exportdsl.language.nodes import (
+    Binary,
+    Break,
+    Expression,
+    Foreach,
+    If,
+    Literal,
+    Node,
+    Not,
+    Reference,
+    Text,
+    walk,
+)
+from exportdsl.source import Span
+from exportdsl.vocabulary import Context, FieldKind
+
+__all__ = ["DirectivePlacement", "place_directives"]
+
+_LOOP_RUNS = (1, 0, 2)  # the baseline first
+_MAX_COMBINATIONS = 64
+_Piece = Node | Boundary
+
+
+@dataclass(frozen=True, slots=True)
+class DirectivePlacement:
+    contexts: dict[int, Context]  # by the hole's span start
+    problems: tuple[Problem, ...]
+    objects: tuple[JsonObject, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Loop:
+    index: int
+    count: int
+
+
+def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlacement:
+    contexts: dict[int, Context] = {}
+    problems: list[Problem] = []
+    objects: list[JsonObject] = []
+    for expansion in _expansions(nodes):
+        placement = place_expansion(expansion, kind)
+        if placement.problems:
+            problems.extend(placement.problems)
+            break  # one expansion's problems say enough; the others repeat them
+        objects.extend(placement.objects)
+        holes = [piece for piece in expansion if isinstance(piece, Reference)]
+        for hole, context in zip(holes, placement.contexts, strict=True):
+            known = contexts.setdefault(hole.span.start, context)
+            if known != context:
+                problems.append(_moving_hole(hole, known, context))
+        problems.extend(_unbalanced(placement.boundaries))
+        if problems:
+            break
+    if objects:
+        problems.append(
+            Problem(
+                rules.DIRECTIVE_CONTEXT.code,
+                "a JSON key made by a value in a template with directives",
+                _first_key_span(nodes),
+                "write the keys literally; put values that vary in the values",
+            )
+        )
+    return DirectivePlacement(contexts, _unique(problems))
+
+
+def _moving_hole(hole: Reference, known: Context, context: Context) -> Problem:
+    return Problem(
+        rules.DIRECTIVE_CONTEXT.code,
+        f"{hole} lands in {known} context in one rendering and in {context} context in another",
+        hole.span,
+        "each branch and loop body must begin and end where it started (inside the same string, "
+        "tag or attribute), so every value has one escaping",
+    )
+
+
+def _unbalanced(boundaries: Sequence[tuple[Boundary, object]]) -> list[Problem]:
+    """Go's rule: a body's lexical context at its end is the one at its start."""
+    opened: dict[int, list[object]] = {}
+    for boundary, state in boundaries:
+        if boundary.start:
+            opened.setdefault(boundary.body, []).append(state)
+            continue
+        starts = opened.get(boundary.body)
+        if starts and starts.pop() != state:
+            return [
+                Problem(
+                    rules.DIRECTIVE_CONTEXT.code,
+                    "this directive's body ends in another context than it begins (it opens or "
+                    "closes a string, tag or attribute)",
+                    boundary.span,
+                    "move the quote, '<' or '>' so that it is both inside the body or both "
+                    "outside: each value then has one escaping whatever the branch or loop does",
+                )
+            ]
+    return []
+
+
+def _first_key_span(nodes: tuple[Node, ...]) -> Span:
+    references = [node for node in walk(nodes) if isinstance(node, Reference)]
+    return references[0].span if references else nodes[0].span
+
+
+def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
+    seen: set[tuple[str, str, int]] = set()
+    kept = []
+    for problem in problems:
+        key = (problem.code, problem.message, problem.span.start)
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return tuple(kept)
+
+
+# --- expansions ----------------------------------------------------------------------------------
+
+
+def _choices(nodes: tuple[Node, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    """Each #if / #foreach (by span start) and what an expansion may choose for it; the first
+    choice is the baseline."""
+    found: list[tuple[int, tuple[int, ...]]] = []
+    for node in walk(nodes):
+        if isinstance(node, If):
+            arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
+            found.append((node.span.start, tuple(range(arms))))
+        elif isinstance(node, Foreach):
+            found.append((node.span.start, _LOOP_RUNS))
+    return found
+
+
+def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
+    """Every combination while there are at most `_MAX_COMBINATIONS`; else every combination of
+    the loops' runs (nested loops' empty inner lists are where lists break) with the arms at
+    their baseline, then each arm's choices against the baseline."""
+    choices = _choices(nodes)
+    if _count(choices) <= _MAX_COMBINATIONS:
+        yield from (_expand(nodes, chosen) for chosen in _every(choices))
+        return
+    baseline = {key: options[0] for key, options in choices}
+    loops = [(key, options) for key, options in choices if options is _LOOP_RUNS]
+    arms = [(key, options) for key, options in choices if options is not _LOOP_RUNS]
+    if _count(loops) <= _MAX_COMBINATIONS:
+        yield from (_expand(nodes, baseline | chosen) for chosen in _every(loops))
+    else:
+        yield from _deviations(nodes, baseline, loops)
+    yield from _deviations(nodes, baseline, arms)
+
+
+def _count(choices: Sequence[tuple[int, tuple[int, ...]]]) -> int:
+    total = 1
+    for _, options in choices:
+        total *= len(options)
+    return total
+
+
+def _every(choices: Sequence[tuple[int, tuple[int, ...]]]) -> Iterator[dict[int, int]]:
+    keys = [key for key, _ in choices]
+    for combination in itertools.product(*(options for _, options in choices)):
+        yield dict(zip(keys, combination, strict=True))
+
+
+def _deviations(
+    nodes: tuple[Node, ...],
+    baseline: dict[int, int],
+    choices: Sequence[tuple[int, tuple[int, ...]]],
+) -> Iterator[tuple[_Piece, ...]]:
+    yield _expand(nodes, baseline)
+    for key, options in choices:
+        for option in options[1:]:
+            yield _expand(nodes, {**baseline, key: option})
+
+
+def _expand(nodes: tuple[Node, ...], chosen: dict[int, int]) -> tuple[_Piece, ...]:
+    pieces: list[_Piece] = []
+    _emit(nodes, chosen, None, pieces)
+    return tuple(pieces)
+
+
+def _emit(
+    nodes: tuple[Node, ...], chosen: dict[int, int], loop: _Loop | None, out: list[_Piece]
+) -> bool:
+    """Appends one expansion of ``nodes``; True when a #break ended it."""
+    for node in nodes:
+        if isinstance(node, (Text, Reference)):
+            out.append(node)
+        elif isinstance(node, Break):
+            return True
+        elif isinstance(node, If):
+            arm = _arm(node, chosen[node.span.start], loop)
+            if arm is not None:
+                out.append(Boundary(node.span.start, True, node.branches[arm].span))
+                if _emit(node.branches[arm].body, chosen, loop, out):
+                    return True
+                out.append(Boundary(node.span.start, False, node.branches[arm].span))
+        elif isinstance(node, Foreach):
+            count = chosen[node.span.start]
+            for index in range(count):
+                out.append(Boundary(node.span.start, True, node.opener))
+                if _emit(node.body, chosen, _Loop(index, count), out):
+                    break
+                out.append(Boundary(node.span.start, False, node.opener))
+    return False
+
+
+def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
+    """The arm an expansion takes: decided by the loop's state where the conditions read only
+    that, else the expansion's choice (past the last arm: none)."""
+    for number, branch in enumerate(node.branches):
+        if branch.condition is None:
+            return number
+        known = _loop_truth(branch.condition, loop)
+        if known is None:
+            return choice if choice < len(node.branches) else None
+        if known:
+            return number
+    return None
+
+
+_LOOP_FLAGS: dict[tuple[str | int, ...], Callable[[_Loop], bool]] = {
+    ("foreach", "hasNext"): lambda loop: loop.index + 1 < loop.count,
+    ("velocityHasNext",): lambda loop: loop.index + 1 < loop.count,
+    ("foreach", "last"): lambda loop: loop.index + 1 == loop.count,
+    ("foreach", "first"): lambda loop: loop.index == 0,
+}
+
+
+def _loop_truth(expression: Expression, loop: _Loop | None) -> bool | None:
+    """The condition's value when it reads only the loop's state and literals, else None."""
+    if isinstance(expression, Literal):
+        return expression.value is True
+    if isinstance(expression, Reference):
+        flag = _LOOP_FLAGS.get(expression.path)
+        return flag(loop) if flag is not None and loop is not None else None
+    if isinstance(expression, Not):
+        inner = _loop_truth(expression.operand, loop)
+        return None if inner is None else not inner
+    if isinstance(expression, Binary) and expression.operator in ("&&", "||"):
+        left = _loop_truth(expression.left, loop)
+        right = _loop_truth(expression.right, loop)
+        if left is None or right is None:
+            return None
+        return (left and right) if expression.operator == "&&" else (left or right)
+    return None
