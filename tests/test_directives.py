@@ -1,4 +1,4 @@
-"""Directives (#if, #foreach, #set, #break): tests/cases/directives_exportdsl.json through
+"""Directives (#if, #foreach, #set, #break): tests/cases/exportdsl-directives.json through
 `tests.render.render_template` and the stand-alone `Template`, the parser's nodes and spans, the
 checks a connector adds (catalogue, scope), and the bounds of a render."""
 
@@ -31,7 +31,7 @@ from exportdsl.source import Span
 from tests.render import render_template
 
 CASES = json.loads(
-    (Path(__file__).parent / "cases" / "directives_exportdsl.json").read_text(encoding="utf-8")
+    (Path(__file__).parent / "cases" / "exportdsl-directives.json").read_text(encoding="utf-8")
 )
 
 
