@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from exportdsl.errors import Severity
-from exportdsl.language.nodes import Foreach, If, Node, Reference, Set, references_in
+from exportdsl.language.nodes import Set, references_in
 from exportdsl.lint.api import Finding, LintContext, rule
 
 __all__ = ["RULE", "check"]
@@ -28,33 +28,21 @@ __all__ = ["RULE", "check"]
 
 def check(context: LintContext) -> Iterator[Finding]:
     for template in context.fields:
-        nodes = context.nodes(template)
-        read = _names_read(nodes)
-        for node in nodes:
-            if isinstance(node, Set) and node.name not in read:
+        sets = [node for node in context.nodes(template) if isinstance(node, Set)]
+        own = {  # what a #set reads of the very name it assigns: not a read of the new value
+            reference.span
+            for node in sets
+            for reference in references_in(node.value)
+            if reference.name == node.name
+        }
+        read = {ref.name for ref in context.references(template) if ref.span not in own}
+        for node in sets:
+            if node.name not in read:
                 yield Finding(
                     template.location(node.name_span),
                     f"#set assigns ${node.name}, which nothing in {template.name} reads",
                     f"read it as ${node.name}, or remove the #set",
                 )
-
-
-def _names_read(nodes: tuple[Node, ...]) -> set[str]:
-    """The names the template's holes and directives read (``nodes`` walked, bodies included),
-    except what a ``#set`` reads of the very name it assigns."""
-    read: set[str] = set()
-    for node in nodes:
-        if isinstance(node, Reference):
-            read.add(node.name)
-        elif isinstance(node, If):
-            for branch in node.branches:
-                if branch.condition is not None:
-                    read.update(ref.name for ref in references_in(branch.condition))
-        elif isinstance(node, Foreach):
-            read.update(ref.name for ref in references_in(node.source))
-        elif isinstance(node, Set):
-            read.update(ref.name for ref in references_in(node.value) if ref.name != node.name)
-    return read
 
 
 RULE = rule("XD511", "set-unused", Severity.WARNING, __doc__, check)
