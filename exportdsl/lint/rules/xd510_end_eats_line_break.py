@@ -63,16 +63,17 @@ def _eaten_line_break(
     line_start = max(source.rfind("\n", 0, keyword.start), source.rfind("\r", 0, keyword.start)) + 1
     if not _output_between(nodes, line_start, keyword.start):
         return None  # a directive alone on its line: it vanishes with its line break, as meant
+    end_text = source[keyword.start : keyword.end]  # #end or #{end}
     if _is_comma_idiom(block):
         message = (
-            "the comma idiom's #end eats the line break after it: "
+            f"the comma idiom's {end_text} eats the line break after it: "
             "the elements run together on one line"
         )
-        hint = "leave an empty line after this #end (its line break is the one eaten)"
+        hint = f"leave an empty line after this {end_text} (its line break is the one eaten)"
     else:
-        message = "#end eats the line break after it: what follows joins this line"
+        message = f"{end_text} eats the line break after it: what follows joins this line"
         hint = (
-            "put #end at the start of the next line, or leave an empty line after it; "
+            f"put {end_text} at the start of the next line, or leave an empty line after it; "
             "write it all on one line if the lines should join"
         )
     return Finding(template.location(keyword), message, hint)
