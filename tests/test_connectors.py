@@ -39,7 +39,12 @@ def variables(**extra: Any) -> dict[str, Any]:
         "dateTime": "2026-11-21 12:00:00",
         "pdata": {},
         "chat": chat,
-        "env": {"ACME_CLIENT_SECRET": "s3cret", "ARCHIVE_API_KEY": "k", "HELPDESK_SECRET": "h"},
+        "env": {
+            "ACME_CLIENT_SECRET": "s3cret",
+            "ARCHIVE_API_KEY": "k",
+            "HELPDESK_SECRET": "h",
+            "CRM_API_TOKEN": "t",
+        },
         "tokenResponse": {
             "status": 200,
             "headers": {},

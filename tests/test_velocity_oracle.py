@@ -21,7 +21,7 @@ def test_the_corpus_is_there_and_named_once() -> None:
     assert len(names) >= 150
     assert len(set(names)) == len(names)
     for _, case in CASES:
-        assert set(case) <= {"name", "given", "expected", "note"}, case["name"]
+        assert set(case) <= {"name", "given", "expected", "note", "exportdsl"}, case["name"]
         assert set(case["given"]) <= {"template", "variables", "strict"}, case["name"]
         assert "output" in case["expected"] or "error" in case["expected"], case["name"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.errors import Code, ExportDslError, Severity
-from exportdsl.language.nodes import Node, Reference, Text, walk
+from exportdsl.language.nodes import Foreach, If, Node, Reference, Set, Text, references_in, walk
 from exportdsl.language.parser import parse
 from exportdsl.source import Location
 
@@ -55,7 +55,18 @@ class LintContext:
         return self._nodes[template.name]
 
     def references(self, template: TemplateField) -> Iterator[Reference]:
-        return (node for node in self.nodes(template) if isinstance(node, Reference))
+        """The holes and what directives read (conditions, loop sources, #set values)."""
+        for node in self.nodes(template):
+            if isinstance(node, Reference):
+                yield node
+            elif isinstance(node, If):
+                for branch in node.branches:
+                    if branch.condition is not None:
+                        yield from references_in(branch.condition)
+            elif isinstance(node, Foreach):
+                yield from references_in(node.source)
+            elif isinstance(node, Set):
+                yield from references_in(node.value)
 
     def all_references(self) -> Iterator[tuple[TemplateField, Reference]]:
         for template in self.fields:

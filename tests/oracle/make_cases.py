@@ -4,7 +4,9 @@
     .venv/bin/python -m tests.oracle.make_cases --check  # only list changes (exit 1 if any)
 
 To add a case: append {"name", "given": {"template", "variables"}} to a directives*.json file (no
-`expected`) and run this. The JSON files are the source; this only writes their `expected` fields.
+`expected`) and run this. The JSON files are the source; this only writes their `expected` fields
+and keeps every other one: `note`, and `exportdsl` ({"expected", "why"}: what exportdsl renders
+where it differs from 1.7 on purpose, checked by tests/test_velocity_differential.py).
 Check the diff: a changed expected means the corpus disagreed with Velocity (it must not).
 """
 
