@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from exportdsl.compiler.escaping import ESCAPERS, trusting
+from exportdsl.compiler.escaping import ESCAPERS, needs_escaping, trusting
 from exportdsl.compiler.values import MISSING, TextValue, describe_missing, hole_function, step
 from exportdsl.compiler.values import to_text as value_text
 from exportdsl.errors import MissingValue, RenderError
@@ -49,7 +49,7 @@ from exportdsl.language.nodes import (
     walk,
 )
 from exportdsl.source import Location, Span
-from exportdsl.vocabulary import Context
+from exportdsl.vocabulary import Alphabet, Context
 
 __all__ = [
     "LOOP_NAMES",
@@ -231,15 +231,18 @@ class Program:
         where = self._where(reference.span)
 
         read = self._lookup(reference)
+        # an int is digits and a sign: as is wherever they need no escaping ($foreach.count, ids)
+        ints_as_is = not needs_escaping(Alphabet.INTEGER, context)
 
         def hole(scope: _Scope, out: list[str], budget: _Budget) -> None:
             value = read(scope)
             try:
-                text = (
-                    look_up(scope.get(name, MISSING), rest, quiet, 0)
-                    if value is MISSING or value is None
-                    else escape(value)
-                )
+                if type(value) is int and ints_as_is:
+                    text = str(value)
+                elif value is MISSING or value is None:
+                    text = look_up(scope.get(name, MISSING), rest, quiet, 0)
+                else:
+                    text = escape(value)
             except RenderError as error:
                 raise self._locate(error, reference, where) from None
             if type(text) is not str:
