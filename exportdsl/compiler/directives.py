@@ -17,8 +17,9 @@ Semantics, as Velocity 1.7 (its Debian package) renders them:
 - ``#foreach``: lists in order, objects by their values; null renders nothing; ``$foreach`` and the
   loop variable are the loop's own (restored after it), ``#set`` writes the one scope of the render.
 
-Bounds per render (a render error, never a hang): `MAX_ITERATIONS` loop iterations in all, and
-`MAX_OUTPUT` characters of output. Nesting depth is bounded when parsing (`MAX_DEPTH`).
+Bounds per render (a render error, never a hang): `MAX_ITERATIONS` loop iterations in all,
+`MAX_OUTPUT` characters of output, and as many in the ``"…"`` strings it builds (``#set`` and
+comparisons). Nesting depth is bounded when parsing (`MAX_DEPTH`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ LOOP_NAMES = frozenset({"foreach", "velocityCount", "velocityHasNext"})
 
 _Scope = dict[str, Any]
 _Run = Callable[[_Scope, list[str], "_Budget"], None]
-_Eval = Callable[[_Scope], Any]
+_Eval = Callable[[_Scope, "_Budget"], Any]
 
 
 def has_directives(nodes: Sequence[Node]) -> bool:
@@ -83,11 +84,12 @@ def has_directives(nodes: Sequence[Node]) -> bool:
 
 
 class _Budget:
-    __slots__ = ("iterations", "size")
+    __slots__ = ("iterations", "size", "strings")
 
     def __init__(self) -> None:
         self.iterations = 0
         self.size = 0
+        self.strings = 0  # characters of the "…" strings built: a #set can double one per loop
 
 
 class _BreakLoop(Exception):
@@ -233,7 +235,7 @@ class Program:
         read = self._lookup(reference)
 
         def hole(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            value = read(scope)
+            value = read(scope, budget)
             try:
                 text = (
                     look_up(scope.get(name, MISSING), rest, quiet, 0)
@@ -273,21 +275,21 @@ class Program:
             if text is not None:  # #if($foreach.hasNext),#end
 
                 def when_text(scope: _Scope, out: list[str], budget: _Budget) -> None:
-                    if only(scope):
+                    if only(scope, budget):
                         out.append(text)
                         budget.size += len(text)
 
                 return when_text
 
             def when(scope: _Scope, out: list[str], budget: _Budget) -> None:
-                if only(scope):
+                if only(scope, budget):
                     body(scope, out, budget)
 
             return when
 
         def choose(scope: _Scope, out: list[str], budget: _Budget) -> None:
             for condition, body in arms:
-                if condition is None or condition(scope):
+                if condition is None or condition(scope, budget):
                     body(scope, out, budget)
                     return
 
@@ -304,7 +306,7 @@ class Program:
 
         def loop(scope: _Scope, out: list[str], budget: _Budget) -> None:
             try:
-                items = _items(source(scope), words)
+                items = _items(source(scope, budget), words)
             except RenderError as error:
                 raise _Located(error.message, location=where, hint=error.hint) from None
             saved = {key: scope.get(key, MISSING) for key in (variable, *LOOP_NAMES)}
@@ -353,7 +355,7 @@ class Program:
         name = node.name
 
         def assign(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            scope[name] = value(scope)
+            scope[name] = value(scope, budget)
 
         return assign
 
@@ -363,15 +365,15 @@ class Program:
         """The expression as a condition (1.7: a lone literal other than true/false is false)."""
         if isinstance(expression, Literal):
             constant = expression.value is True
-            return lambda scope: constant
+            return lambda scope, budget: constant
         if isinstance(expression, Interpolated):
-            return lambda scope: False
+            return lambda scope, budget: False
         if isinstance(expression, Reference):
             read = self._read(expression, truth=True)
-            return lambda scope: truthy(read(scope))
+            return lambda scope, budget: truthy(read(scope, budget))
         if isinstance(expression, Not):
             inner = self._condition(expression.operand)
-            return lambda scope: not inner(scope)
+            return lambda scope, budget: not inner(scope, budget)
         return self._binary(expression)
 
     def _binary(self, expression: Binary) -> _Eval:
@@ -379,18 +381,18 @@ class Program:
         if operator in ("&&", "||"):
             left, right = self._condition(expression.left), self._condition(expression.right)
             if operator == "&&":
-                return lambda scope: bool(left(scope) and right(scope))
-            return lambda scope: bool(left(scope) or right(scope))
+                return lambda scope, budget: bool(left(scope, budget) and right(scope, budget))
+            return lambda scope, budget: bool(left(scope, budget) or right(scope, budget))
         first, second = self._value(expression.left), self._value(expression.right)
         if operator == "==":
-            return lambda scope: equal(first(scope), second(scope))
+            return lambda scope, budget: equal(first(scope, budget), second(scope, budget))
         if operator == "!=":
-            return lambda scope: not equal(first(scope), second(scope))
+            return lambda scope, budget: not equal(first(scope, budget), second(scope, budget))
         name, span = self.name, expression.span
 
-        def compare(scope: _Scope) -> bool:
+        def compare(scope: _Scope, budget: _Budget) -> bool:
             try:
-                return order(operator, first(scope), second(scope))
+                return order(operator, first(scope, budget), second(scope, budget))
             except RenderError as error:
                 where = self._where(span)
                 raise _Located(
@@ -403,7 +405,7 @@ class Program:
         """The expression's value (a comparison's operand, a loop's source, #set's right side)."""
         if isinstance(expression, Literal):
             constant = expression.value
-            return lambda scope: constant
+            return lambda scope, budget: constant
         if isinstance(expression, Reference):
             return self._read(expression)
         if isinstance(expression, Interpolated):
@@ -416,11 +418,11 @@ class Program:
         null is an error, a missing last key is null (a missing leaf)."""
         name, rest = reference.name, reference.path[1:]
         if truth and not rest:
-            return lambda scope: scope.get(name)
+            return lambda scope, budget: scope.get(name)
         where = self._where(reference.span)
         field = self.name
 
-        def read(scope: _Scope) -> Any:
+        def read(scope: _Scope, budget: _Budget) -> Any:
             value = scope.get(name, MISSING)
             if value is MISSING:
                 raise _Located(
@@ -455,17 +457,17 @@ class Program:
         anything else (lists, `TextValue`) goes by `step`."""
         name, rest = reference.name, reference.path[1:]
         if not rest:
-            return lambda scope: scope.get(name, MISSING)
+            return lambda scope, budget: scope.get(name, MISSING)
         if len(rest) == 1:
             (key,) = rest
 
-            def read_one(scope: _Scope) -> Any:
+            def read_one(scope: _Scope, budget: _Budget) -> Any:
                 value = scope.get(name, MISSING)
                 return value.get(key, MISSING) if type(value) is dict else step(value, key)
 
             return read_one
 
-        def read(scope: _Scope) -> Any:
+        def read(scope: _Scope, budget: _Budget) -> Any:
             value = scope.get(name, MISSING)
             for key in rest:
                 value = value.get(key, MISSING) if type(value) is dict else step(value, key)
@@ -478,15 +480,16 @@ class Program:
             part.value if isinstance(part, Text) else (part, self._read(part))
             for part in string.parts
         ]
+        where = self._where(string.span)
 
-        def interpolate(scope: _Scope) -> str:
+        def interpolate(scope: _Scope, budget: _Budget) -> str:
             texts = []
             for piece in pieces:
                 if isinstance(piece, str):
                     texts.append(piece)
                     continue
                 reference, read = piece
-                value = read(scope)
+                value = read(scope, budget)
                 if value is MISSING or value is None:
                     if reference.quiet:
                         continue
@@ -496,6 +499,17 @@ class Program:
                         hint=f"write $!{{{reference.dotted}}} if it may be missing",
                     )
                 texts.append(value_text(value))
+            # counted before they are joined: `#set($s = "$s$s")` in a loop doubles the string
+            # each time, and the output's bound never sees a string that is not output
+            budget.strings += sum(map(len, texts))
+            if budget.strings > MAX_OUTPUT:
+                raise _Located(
+                    f'{self.name}: the "…" strings of one render are longer than '
+                    f"{MAX_OUTPUT:,} characters together",
+                    location=where,
+                    hint="a #set in a loop that grows a string grows it without end; "
+                    "output the parts in the loop instead",
+                )
             return "".join(texts)
 
         return interpolate
