@@ -7,7 +7,7 @@ import pytest
 
 import exportdsl
 from exportdsl.compiler import directives
-from exportdsl.errors import RenderError
+from exportdsl.errors import CompileError, RenderError
 
 # --- bounds --------------------------------------------------------------------------------------
 
@@ -34,3 +34,27 @@ def test_strings_built_in_conditions_count_too(monkeypatch: pytest.MonkeyPatch) 
     assert template.render({"l": ["x"] * 4, "s": "y" * 100}) == ""
     with pytest.raises(RenderError, match="strings of one render are longer"):
         template.render({"l": ["x"] * 10, "s": "y" * 100})
+
+
+# --- structure: every accepted template renders well formed ---------------------------------------
+
+# Arms chosen by the loop's own state: with 0, 1 and 2 items every item is first or last; a third
+# is neither, and takes the arm no shorter list takes.
+MIDDLE_ITEM_ARMS = [
+    (
+        "json",
+        '[#foreach($m in $l)#if($foreach.first)"$m"#elseif($foreach.last),"$m"#else "$m"#end#end]',
+    ),
+    (
+        "xml",
+        "<r>#foreach($m in $l)#if($foreach.first)<a>#end$m"
+        "#if(!$foreach.first && !$foreach.last)</a>#end#if($foreach.last)</a>#end#end</r>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "source"), MIDDLE_ITEM_ARMS)
+def test_an_arm_only_a_middle_item_takes_is_checked(kind: str, source: str) -> None:
+    """Accepted before, and `["v0" "v1","v2"]` rendered for three items."""
+    with pytest.raises(CompileError, match="never be valid JSON|XML is not well formed"):
+        exportdsl.Template(source, kind)

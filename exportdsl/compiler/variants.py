@@ -1,7 +1,7 @@
 """Placing the holes of a template with directives: every hole's context decided at compile time.
 
 A template with #if and #foreach renders to one of many texts. We expand it into a set of flat
-texts (each loop run 0, 1 and 2 times, each #if arm taken, and no arm where there is no #else;
+texts (each loop run 0, 1, 2 and 3 times, each #if arm taken, and no arm where there is no #else;
 every combination while they are few, else each directive's choices against a baseline), place
 each expansion with the scanners of `placement`, and require:
 
@@ -42,7 +42,7 @@ from exportdsl.vocabulary import Context, FieldKind
 
 __all__ = ["DirectivePlacement", "place_directives"]
 
-_LOOP_RUNS = (1, 0, 2)  # the baseline first
+_LOOP_RUNS = (1, 0, 2, 3)  # the baseline first; 3 has a middle item (neither first nor last)
 _MAX_COMBINATIONS = 64
 _Piece = Node | Boundary
 
