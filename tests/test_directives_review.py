@@ -3,10 +3,12 @@ its fix (docs/design.md, "Issue 12: review of directives")."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import exportdsl
-from exportdsl.compiler import directives
+from exportdsl.compiler import directives, variants
 from exportdsl.errors import CompileError, RenderError
 
 # --- bounds --------------------------------------------------------------------------------------
@@ -58,3 +60,24 @@ def test_an_arm_only_a_middle_item_takes_is_checked(kind: str, source: str) -> N
     """Accepted before, and `["v0" "v1","v2"]` rendered for three items."""
     with pytest.raises(CompileError, match="never be valid JSON|XML is not well formed"):
         exportdsl.Template(source, kind)
+
+
+def test_checking_many_directives_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each #if adds placements of the whole template: the work was their number times the
+    template's size, hours for a 1 MiB connector file. Past a bound it is a compile error."""
+    monkeypatch.setattr(variants, "MAX_PLACED", 200_000, raising=False)
+    many = "<r>" + "#if($c)<a>$v</a>#end" * 100 + "</r>"
+    with pytest.raises(CompileError, match=r"too many #if and #foreach \(100\)") as caught:
+        exportdsl.Template(many, "xml")
+    assert caught.value.location is not None
+    assert (caught.value.location.line, caught.value.location.column) == (1, 4)
+    assert caught.value.code == "XD216"
+    exportdsl.Template("<r>" + "#if($c)<a>$v</a>#end" * 10 + "</r>", "xml")
+
+
+def test_checking_many_directives_takes_seconds_not_minutes() -> None:
+    """2,000 #if in 40 KB: 40 s before (quadratic), refused in about 2 s now."""
+    start = time.monotonic()
+    with pytest.raises(CompileError, match="too many #if"):
+        exportdsl.Template("<r>" + "#if($c)<a>$v</a>#end" * 2000 + "</r>", "xml")
+    assert time.monotonic() - start < 15

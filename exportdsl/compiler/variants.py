@@ -40,10 +40,16 @@ from exportdsl.language.nodes import (
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
-__all__ = ["DirectivePlacement", "place_directives"]
+__all__ = ["MAX_PLACED", "DirectivePlacement", "place_directives"]
 
 _LOOP_RUNS = (1, 0, 2, 3)  # the baseline first; 3 has a middle item (neither first nor last)
 _MAX_COMBINATIONS = 64
+# The work of placing one field, all expansions together (1.5-5 s here): each #if and #foreach adds
+# expansions of the whole template, so the work grows with their number times the template's size,
+# and a 1 MiB connector file of #if(…)x#end took hours to check. Counted in characters, a piece
+# (text, hole, branch or loop boundary) as `_PIECE_COST` of them (measured).
+MAX_PLACED = 20_000_000
+_PIECE_COST = 25
 _Piece = Node | Boundary
 
 
@@ -64,7 +70,14 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
     contexts: dict[int, Context] = {}
     problems: list[Problem] = []
     objects: list[JsonObject] = []
+    placed = 0
     for expansion in _expansions(nodes):
+        placed += _PIECE_COST * len(expansion) + sum(
+            len(piece.value) for piece in expansion if isinstance(piece, Text)
+        )
+        if placed > MAX_PLACED:
+            problems.append(_too_many(nodes))
+            break
         placement = place_expansion(expansion, kind)
         if placement.problems:
             problems.extend(placement.problems)
@@ -88,6 +101,21 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
         )
     return DirectivePlacement(contexts, _unique(problems))
+
+
+def _too_many(nodes: tuple[Node, ...]) -> Problem:
+    directives = [
+        node.opener if isinstance(node, Foreach) else node.branches[0].span
+        for node in walk(nodes)
+        if isinstance(node, (If, Foreach))
+    ]
+    return Problem(
+        rules.DIRECTIVE_CONTEXT.code,
+        f"too many #if and #foreach ({len(directives):,}) in this much text to check every "
+        "branch and loop run",
+        directives[0],
+        "split the template, or use fewer #if/#foreach: each one adds placements of the whole text",
+    )
 
 
 def _moving_hole(hole: Reference, known: Context, context: Context) -> Problem:
