@@ -9,6 +9,8 @@ import pytest
 
 import exportdsl
 from exportdsl.compiler import directives, variants
+from exportdsl.compiler.analysis import check_connector
+from exportdsl.connector.reader import parse_connector
 from exportdsl.errors import CompileError, RenderError
 
 # --- bounds --------------------------------------------------------------------------------------
@@ -81,3 +83,29 @@ def test_checking_many_directives_takes_seconds_not_minutes() -> None:
     with pytest.raises(CompileError, match="too many #if"):
         exportdsl.Template("<r>" + "#if($c)<a>$v</a>#end" * 2000 + "</r>", "xml")
     assert time.monotonic() - start < 15
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '[#foreach($m in $l)"$m"#set($foreach = $o)#if($foreach.hasNext),#end#end]',
+        '[#foreach($m in $l)"$m"#set($velocityHasNext = true)#if($velocityHasNext),#end#end]',
+        '[#foreach($foreach in $l)"a"#if($foreach.hasNext),#end#end]',
+    ],
+)
+def test_a_template_cannot_set_the_loops_own_names(source: str) -> None:
+    """The placement reads `$foreach.hasNext` as the loop's state; a #set of it rendered
+    `["a","b",]`. Refused in connectors (XD218), and now in a stand-alone `Template` too."""
+    with pytest.raises(CompileError, match="which the template language already defines") as caught:
+        exportdsl.Template(source, "json")
+    assert caught.value.code == "XD218"
+
+
+def test_a_connector_reports_a_loop_name_taken_once() -> None:
+    text = (
+        "connector: {id: 31, name: c}\nclient: {id: 1}\nexport:\n"
+        "  url: https://crm.example/r\n  headers:\n    Content-Type: application/json\n"
+        """  body: '{"pdf": "$report.encoded.base64"#set($velocityCount = 1)}'\n"""
+    )
+    found = check_connector(parse_connector(text, "c.yaml"))
+    assert [(d.code, d.location.column if d.location else None) for d in found] == [("XD218", 47)]

@@ -533,7 +533,7 @@ class _Scoped:
         return _SET_VALUE
 
     def name(self, name: str, span: Span, what: str) -> None:
-        if name in self.compiler.variables or name in LOOP_NAMES:
+        if name in self.compiler.variables:  # the loop's own names: `scope.loop_problems`
             self.compiler.diagnose(
                 self.field,
                 rules.SHADOWED_NAME.code,
