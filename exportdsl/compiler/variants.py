@@ -11,7 +11,8 @@ each expansion with the scanners of `placement`, and require:
 - every expansion to be well formed (JSON, XML) and to pass the field's wire checks.
 
 Conditions on the loop's own state (``$foreach.hasNext``, ``.first``, ``.last``,
-``$velocityHasNext``) are evaluated in each expansion, so ``[#foreach(…){…}#if($foreach.hasNext),
+``$velocityHasNext``, and ``$foreach.count``, ``.index`` or ``$velocityCount`` compared with a
+number) are evaluated in each expansion, so ``[#foreach(…){…}#if($foreach.hasNext),
 #end#end]`` is seen as the lists it renders, not as ``[{…},{…},]``.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from exportdsl.compiler import rules
+from exportdsl.compiler.directives import equal, order
 from exportdsl.compiler.placement import Boundary, JsonObject, place_expansion
 from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import (
@@ -263,8 +265,8 @@ def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
         if branch.condition is None:
             return number
         known = _loop_truth(branch.condition, loop)
-        if known is None:
-            return choice if choice < len(node.branches) else None
+        if known is None:  # not an arm before this one: their conditions are known false
+            return max(choice, number) if choice < len(node.branches) else None
         if known:
             return number
     return None
@@ -294,4 +296,51 @@ def _loop_truth(expression: Expression, loop: _Loop | None) -> bool | None:
         if left is None or right is None:
             return None
         return (left and right) if expression.operator == "&&" else (left or right)
+    if isinstance(expression, Binary) and loop is not None:
+        return _numbered(expression, loop)
     return None
+
+
+# The item's number, by its index: what it is for the first item, and for every later one.
+_LOOP_NUMBERS: dict[tuple[str | int, ...], int] = {
+    ("foreach", "count"): 1,
+    ("foreach", "index"): 0,
+    ("velocityCount",): 1,
+}
+
+
+def _numbered(comparison: Binary, loop: _Loop) -> bool | None:
+    """``$foreach.count`` (``.index``, ``$velocityCount``) compared with a number literal, as
+    1.7's ``#if($velocityCount > 1),#end``: known when it is the same for every item but the first
+    (so 3 items show all it does), else None: ``== 4`` holds for an item no expansion has."""
+    sides = [comparison.left, comparison.right]
+    numbers = [
+        _LOOP_NUMBERS.get(side.path) if isinstance(side, Reference) else None for side in sides
+    ]
+    literals = [
+        side.value
+        if isinstance(side, Literal)
+        and isinstance(side.value, (int, float))
+        and not isinstance(side.value, bool)
+        else None
+        for side in sides
+    ]
+    if numbers[0] is not None and literals[1] is not None:
+        start, literal, mine = numbers[0], literals[1], 0
+    elif numbers[1] is not None and literals[0] is not None:
+        start, literal, mine = numbers[1], literals[0], 1
+    else:
+        return None
+
+    def holds(number: int) -> bool:
+        pair = [float(literal), float(literal)]
+        pair[mine] = number
+        if comparison.operator in ("==", "!="):
+            return equal(*pair) == (comparison.operator == "==")
+        return order(comparison.operator, *pair)
+
+    later = start + 1  # the second item's number; every later item's is larger
+    around = {later, 10**18} | {n for n in range(int(literal) - 1, int(literal) + 3) if n >= later}
+    if len({holds(number) for number in around}) > 1:
+        return None
+    return holds(start + loop.index)
