@@ -143,3 +143,33 @@ def test_an_item_number_no_expansion_reaches_is_still_refused(source: str) -> No
     """`== 4` holds for an item the expansions (at most 3 items) never have: taken both ways."""
     with pytest.raises(CompileError, match="never be valid JSON"):
         exportdsl.Template(source, "json")
+
+
+def _connector_codes(body: str, content_type: str | None = None) -> list[str]:
+    header = f"  headers:\n    Content-Type: {content_type}\n" if content_type else ""
+    text = (
+        "connector: {id: 31, name: c}\nclient: {id: 1}\nexport:\n"
+        f"  url: https://crm.example/r\n{header}  body: {json.dumps(body)}\n"
+    )
+    return [d.code for d in check_connector(parse_connector(text, "c.yaml"))]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '#set($x = "{""name"": ""$chat.visitor.name"", ""pdf"": ""$report.encoded.base64""}")$x',
+        "#set($open = '{\"name\": \"')#set($close = '\"}')"
+        "$open$chat.visitor.name$close$report.encoded.base64",
+        '#set($form = "name=$chat.visitor.name&pdf=$report.encoded.base64")$form',
+    ],
+)
+def test_a_body_shaped_inside_a_set_string_still_needs_its_content_type(body: str) -> None:
+    """A text body goes out as written: JSON written by a #set string and a hole carries the
+    visitor's name unescaped, as the same JSON written directly would, which is XD211."""
+    assert "XD211" in _connector_codes(body)
+    assert "XD211" in _connector_codes(body, "text/plain")
+
+
+def test_markup_in_a_set_string_of_a_json_body_is_escaped_not_refused() -> None:
+    body = '#set($b = "<b>$chat.visitor.name</b>"){"html": "$b", "pdf": "$report.encoded.base64"}'
+    assert _connector_codes(body, "application/json") == []
