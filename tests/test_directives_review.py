@@ -173,3 +173,33 @@ def test_a_body_shaped_inside_a_set_string_still_needs_its_content_type(body: st
 def test_markup_in_a_set_string_of_a_json_body_is_escaped_not_refused() -> None:
     body = '#set($b = "<b>$chat.visitor.name</b>"){"html": "$b", "pdf": "$report.encoded.base64"}'
     assert _connector_codes(body, "application/json") == []
+
+
+ITEMS = [{"v": "a", "stop": False}, {"v": "b", "stop": True}, {"v": "c", "stop": False}]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '[#foreach($m in $l)#if($m.stop)#break#end"$m.v"#if($foreach.hasNext),#end#end]',
+        '[#foreach($m in $l)#if($m.stop)#break#{else}"$m.v"#end#if($foreach.hasNext),#end#end]',
+    ],
+)
+def test_a_break_after_some_items_is_placed(source: str) -> None:
+    """The comma before the break was written while a next item existed: `["a",]` from an
+    accepted template. Each expansion took the #break for every item, so at the first."""
+    with pytest.raises(CompileError, match="never be valid JSON"):
+        exportdsl.Template(source, "json")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '[#foreach($m in $l)"$m.v"#if($m.stop)#break#end#if($foreach.hasNext),#end#end]',
+        '[#foreach($m in $l)#if($foreach.count > 1),#end"$m.v"#if($m.stop)#break#end#end]',
+    ],
+)
+def test_a_break_after_the_item_and_its_comma_is_fine(source: str) -> None:
+    template = exportdsl.Template(source, "json")
+    assert json.loads(template.render({"l": ITEMS})) == ["a", "b"]
+    assert json.loads(template.render({"l": ITEMS[::2]})) == ["a", "c"]

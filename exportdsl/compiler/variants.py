@@ -46,6 +46,10 @@ __all__ = ["MAX_PLACED", "DirectivePlacement", "place_directives"]
 
 _LOOP_RUNS = (1, 0, 2, 3)  # the baseline first; 3 has a middle item (neither first nor last)
 _MAX_COMBINATIONS = 64
+# An #if arm with a #break is also tried for a loop's last item only (`_arm`): the choice
+# `_LATE + arm`. Taken for every item, it breaks at the first, and a list that breaks after some
+# items (`["a",]` where the comma idiom saw a next item) would never be placed.
+_LATE = 1000
 # The work of placing one field, all expansions together (1.5-5 s here): each #if and #foreach adds
 # expansions of the whole template, so the work grows with their number times the template's size,
 # and a 1 MiB connector file of #if(…)x#end took hours to check. Counted in characters, a piece
@@ -178,7 +182,12 @@ def _choices(nodes: tuple[Node, ...]) -> list[tuple[int, tuple[int, ...]]]:
     for node in walk(nodes):
         if isinstance(node, If):
             arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
-            found.append((node.span.start, tuple(range(arms))))
+            late = (
+                _LATE + number
+                for number, branch in enumerate(node.branches)
+                if _leaves_loop(branch.body)
+            )
+            found.append((node.span.start, (*range(arms), *late)))
         elif isinstance(node, Foreach):
             found.append((node.span.start, _LOOP_RUNS))
     return found
@@ -258,9 +267,33 @@ def _emit(
     return False
 
 
+def _leaves_loop(body: tuple[Node, ...]) -> bool:
+    """Whether a #break in ``body`` (not in a loop of its own) can leave the loop around it."""
+    for node in body:
+        if isinstance(node, Break):
+            return True
+        if isinstance(node, If) and any(_leaves_loop(branch.body) for branch in node.branches):
+            return True
+    return False
+
+
+def _staying_arm(node: If, breaking: int) -> int:
+    """The first arm without a #break (past the last arm: none, when there is no #else)."""
+    arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
+    for number in range(arms):
+        if number == len(node.branches) or not _leaves_loop(node.branches[number].body):
+            return number
+    return breaking  # every arm breaks: the loop never gets past its first item
+
+
 def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
     """The arm an expansion takes: decided by the loop's state where the conditions read only
-    that, else the expansion's choice (past the last arm: none)."""
+    that, else the expansion's choice (past the last arm: none). A late choice takes its arm,
+    one with a #break, for the loop's last item only: the loop breaks after some items."""
+    if choice >= _LATE:
+        choice -= _LATE
+        if loop is not None and loop.index + 1 < loop.count:
+            choice = _staying_arm(node, choice)
     for number, branch in enumerate(node.branches):
         if branch.condition is None:
             return number
