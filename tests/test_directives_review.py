@@ -203,3 +203,35 @@ def test_a_break_after_the_item_and_its_comma_is_fine(source: str) -> None:
     template = exportdsl.Template(source, "json")
     assert json.loads(template.render({"l": ITEMS})) == ["a", "b"]
     assert json.loads(template.render({"l": ITEMS[::2]})) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # the last item left out: `["a",]`
+        '[#foreach($m in $l)#if($m.ok)"$m.v"#if($foreach.hasNext),#end#end#end]',
+        # the first item left out: `[,"b"]`
+        '[#foreach($m in $l)#if($m.ok)#if($foreach.count > 1),#end"$m.v"#end#end]',
+    ],
+)
+def test_a_filter_inside_a_loop_takes_its_arms_item_by_item(source: str) -> None:
+    """An #if on the item takes one arm for some items and another for the rest; the expansions
+    took it the same way for every item, so these compiled and rendered broken JSON."""
+    with pytest.raises(CompileError, match="never be valid JSON"):
+        exportdsl.Template(source, "json")
+
+
+def test_a_filter_that_writes_its_own_separator_is_fine() -> None:
+    template = exportdsl.Template('[#foreach($m in $l)#if($m.ok)"$m.v",#end#end 0]', "json")
+    items = [{"v": "a", "ok": True}, {"v": "b", "ok": False}, {"v": "c", "ok": True}]
+    assert json.loads(template.render({"l": items})) == ["a", "c", 0]
+
+
+def test_an_arm_inside_a_loop_is_placed_with_several_items_past_the_combinations() -> None:
+    """Past 64 combinations each arm was tried against the baseline only, where every loop has
+    one item: `"b"` with no separator passed, and rendered `["b""b"]` for two items."""
+    arms = "".join(f'"k{i}": #if($a{i})1#{{else}}2#end, ' for i in range(4))
+    with pytest.raises(CompileError, match="never be valid JSON"):
+        exportdsl.Template(
+            "{" + arms + '"l": [#foreach($m in $l)#if($m.x)#{else}"b"#end#end]}', "json"
+        )

@@ -2,7 +2,8 @@
 
 A template with #if and #foreach renders to one of many texts. We expand it into a set of flat
 texts (each loop run 0, 1, 2 and 3 times, each #if arm taken, and no arm where there is no #else;
-every combination while they are few, else each directive's choices against a baseline), place
+inside a loop also one item taking another arm than the rest; every combination while they are
+few, else each directive's choices against a baseline, an arm in a loop with 1, 2, 3 items), place
 each expansion with the scanners of `placement`, and require:
 
 - each hole to land in the same context in every expansion (so one escaper serves it);
@@ -46,10 +47,14 @@ __all__ = ["MAX_PLACED", "DirectivePlacement", "place_directives"]
 
 _LOOP_RUNS = (1, 0, 2, 3)  # the baseline first; 3 has a middle item (neither first nor last)
 _MAX_COMBINATIONS = 64
-# An #if arm with a #break is also tried for a loop's last item only (`_arm`): the choice
-# `_LATE + arm`. Taken for every item, it breaks at the first, and a list that breaks after some
-# items (`["a",]` where the comma idiom saw a next item) would never be placed.
-_LATE = 1000
+# Inside a loop, an #if whose condition reads the item (`#if($m.ok)`) takes its arms item by
+# item: besides the same arm for every item, an expansion may give one item (the first, the second
+# or the last) another arm than the rest: a filter before the comma idiom renders `["a",]` when
+# the last item is left out, a #break after some items leaves what the items before it wrote.
+# Encoded in one int: `_PER_ITEM` * (which item: 1, 2, 3) + `_ARMS` * usual arm + the item's arm.
+_PER_ITEM = 1_000_000
+_ARMS = 1000
+_ALL_PAIRS = 4  # up to this many arms every pair; past it, pairs with the first or the last arm
 # The work of placing one field, all expansions together (1.5-5 s here): each #if and #foreach adds
 # expansions of the whole template, so the work grows with their number times the template's size,
 # and a 1 MiB connector file of #if(…)x#end took hours to check. Counted in characters, a piece
@@ -175,22 +180,35 @@ def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
 # --- expansions ----------------------------------------------------------------------------------
 
 
-def _choices(nodes: tuple[Node, ...]) -> list[tuple[int, tuple[int, ...]]]:
+def _choices(nodes: tuple[Node, ...], in_loop: bool = False) -> list[tuple[int, tuple[int, ...]]]:
     """Each #if / #foreach (by span start) and what an expansion may choose for it; the first
     choice is the baseline."""
     found: list[tuple[int, tuple[int, ...]]] = []
-    for node in walk(nodes):
+    for node in nodes:
         if isinstance(node, If):
             arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
-            late = (
-                _LATE + number
-                for number, branch in enumerate(node.branches)
-                if _leaves_loop(branch.body)
-            )
-            found.append((node.span.start, (*range(arms), *late)))
+            mixed = _per_item_choices(arms) if in_loop else ()
+            found.append((node.span.start, (*range(arms), *mixed)))
+            for branch in node.branches:
+                found.extend(_choices(branch.body, in_loop))
         elif isinstance(node, Foreach):
             found.append((node.span.start, _LOOP_RUNS))
+            found.extend(_choices(node.body, True))
     return found
+
+
+def _per_item_choices(arms: int) -> tuple[int, ...]:
+    if arms >= _ARMS:
+        return ()
+    pairs = [
+        (usual, other)
+        for usual in range(arms)
+        for other in range(arms)
+        if usual != other and (arms <= _ALL_PAIRS or {usual, other} & {0, arms - 1})
+    ]
+    return tuple(
+        _PER_ITEM * item + _ARMS * usual + other for item in (1, 2, 3) for usual, other in pairs
+    )
 
 
 def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
@@ -209,6 +227,34 @@ def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
     else:
         yield from _deviations(nodes, baseline, loops)
     yield from _deviations(nodes, baseline, arms)
+    # an arm inside a loop, with its loop's 2 and 3 items too (the loops around that one keep
+    # their baseline: all of them at 2 would be 2^depth copies of the body)
+    enclosing = _innermost_loops(nodes)
+    for key, options in arms:
+        loop = enclosing.get(key)
+        if loop is not None:
+            for runs in _LOOP_RUNS[2:]:
+                yield from (
+                    _expand(nodes, baseline | {loop: runs, key: option}) for option in options[1:]
+                )
+
+
+def _innermost_loops(nodes: tuple[Node, ...]) -> dict[int, int]:
+    """Each #if inside a loop (by span start) and its innermost loop's."""
+    found: dict[int, int] = {}
+
+    def visit(body: tuple[Node, ...], loop: int | None) -> None:
+        for node in body:
+            if isinstance(node, If):
+                if loop is not None:
+                    found[node.span.start] = loop
+                for branch in node.branches:
+                    visit(branch.body, loop)
+            elif isinstance(node, Foreach):
+                visit(node.body, node.span.start)
+
+    visit(nodes, None)
+    return found
 
 
 def _count(choices: Sequence[tuple[int, tuple[int, ...]]]) -> int:
@@ -267,33 +313,11 @@ def _emit(
     return False
 
 
-def _leaves_loop(body: tuple[Node, ...]) -> bool:
-    """Whether a #break in ``body`` (not in a loop of its own) can leave the loop around it."""
-    for node in body:
-        if isinstance(node, Break):
-            return True
-        if isinstance(node, If) and any(_leaves_loop(branch.body) for branch in node.branches):
-            return True
-    return False
-
-
-def _staying_arm(node: If, breaking: int) -> int:
-    """The first arm without a #break (past the last arm: none, when there is no #else)."""
-    arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
-    for number in range(arms):
-        if number == len(node.branches) or not _leaves_loop(node.branches[number].body):
-            return number
-    return breaking  # every arm breaks: the loop never gets past its first item
-
-
 def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
     """The arm an expansion takes: decided by the loop's state where the conditions read only
-    that, else the expansion's choice (past the last arm: none). A late choice takes its arm,
-    one with a #break, for the loop's last item only: the loop breaks after some items."""
-    if choice >= _LATE:
-        choice -= _LATE
-        if loop is not None and loop.index + 1 < loop.count:
-            choice = _staying_arm(node, choice)
+    that, else the expansion's choice for this item (past the last arm: none)."""
+    if choice >= _PER_ITEM:
+        choice = _item_arm(choice, loop)
     for number, branch in enumerate(node.branches):
         if branch.condition is None:
             return number
@@ -303,6 +327,16 @@ def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
         if known:
             return number
     return None
+
+
+def _item_arm(choice: int, loop: _Loop | None) -> int:
+    """A per-item choice (`_PER_ITEM`) read for the loop's current item."""
+    item, arms = divmod(choice, _PER_ITEM)
+    usual, other = divmod(arms, _ARMS)
+    if loop is None:
+        return usual
+    chosen_index = {1: 0, 2: 1}.get(item, loop.count - 1)
+    return other if loop.index == chosen_index else usual
 
 
 _LOOP_FLAGS: dict[tuple[str | int, ...], Callable[[_Loop], bool]] = {
