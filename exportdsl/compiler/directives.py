@@ -18,8 +18,9 @@ Semantics, as Velocity 1.7 (its Debian package) renders them:
   loop variable are the loop's own (restored after it), ``#set`` writes the one scope of the render.
 
 Bounds per render (a render error, never a hang): `MAX_ITERATIONS` loop iterations in all,
-`MAX_OUTPUT` characters of output, and as many in the ``"…"`` strings it builds (``#set`` and
-comparisons). Nesting depth is bounded when parsing (`MAX_DEPTH`).
+`MAX_OUTPUT` characters of output and in each ``"…"`` string it builds (``#set`` and
+comparisons), `MAX_BUILT` in all those strings together. Nesting depth is bounded when parsing
+(`MAX_DEPTH`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from exportdsl.vocabulary import Context
 
 __all__ = [
     "LOOP_NAMES",
+    "MAX_BUILT",
     "MAX_ITERATIONS",
     "MAX_OUTPUT",
     "Program",
@@ -64,7 +66,11 @@ __all__ = [
 ]
 
 MAX_ITERATIONS = 100_000  # loop iterations per render, all loops together
-MAX_OUTPUT = 10_000_000  # characters per rendered field
+MAX_OUTPUT = 10_000_000  # characters per rendered field, and per "…" string
+# characters of all the "…" strings of one render: `#set($all = "$all $m.content")` over 1,000
+# messages copies ~100,000,000 (in ~0.1 s); 100,000 iterations of a 10-million-character string
+# would copy 10^12
+MAX_BUILT = 200_000_000
 # The names a loop defines for its body (Velocity 1.7's, including its older two).
 LOOP_NAMES = frozenset({"foreach", "velocityCount", "velocityHasNext"})
 
@@ -499,13 +505,14 @@ class Program:
                         hint=f"write $!{{{reference.dotted}}} if it may be missing",
                     )
                 texts.append(value_text(value))
-            # counted before they are joined: `#set($s = "$s$s")` in a loop doubles the string
+            # measured before they are joined: `#set($s = "$s$s")` in a loop doubles the string
             # each time, and the output's bound never sees a string that is not output
-            budget.strings += sum(map(len, texts))
-            if budget.strings > MAX_OUTPUT:
+            length = sum(map(len, texts))
+            budget.strings += length
+            if length > MAX_OUTPUT or budget.strings > MAX_BUILT:
                 raise _Located(
-                    f'{self.name}: the "…" strings of one render are longer than '
-                    f"{MAX_OUTPUT:,} characters together",
+                    f'{self.name}: a "…" string longer than {MAX_OUTPUT:,} characters, or '
+                    f"more than {MAX_BUILT:,} in all the strings of one render",
                     location=where,
                     hint="a #set in a loop that grows a string grows it without end; "
                     "output the parts in the loop instead",
