@@ -3,10 +3,15 @@ its fix (docs/design.md, "Issue 12: review of directives")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import urllib.parse
+from xml.etree import ElementTree
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import exportdsl
 from exportdsl.compiler import directives, variants
@@ -236,3 +241,53 @@ def test_an_arm_inside_a_loop_is_placed_with_several_items_past_the_combinations
         exportdsl.Template(
             "{" + arms + '"l": [#foreach($m in $l)#if($m.x)#{else}"b"#end#end]}', "json"
         )
+
+
+# --- a property: values in loops, branches and #set strings never change the structure ----------
+
+_JSON_BODY = exportdsl.Template(
+    '{"items": [#foreach($m in $ms)#if($m.skip)#{else}{"n": $foreach.count, "t": "$m.t", '
+    '"v": $m.t, "s": "#set($x = "$m.t/$a")$x"},#end#end 0],\n'
+    ' #if($a == $b)"same": true#elseif($a)"a": "$a"#else"none": null#end}',
+    "json",
+)
+_XML_BODY = exportdsl.Template(
+    '<r a="$a">#foreach($m in $ms)<m n="$foreach.count" t=\'$m.t\'>#set($x = "<$m.t>")$x'
+    '<![CDATA[$m.t]]>#if($foreach.last)<last v="$a"/>#end</m>#end</r>',
+    "xml",
+)
+_FORM_BODY = exportdsl.Template('a=$a&#foreach($m in $ms)t=$m.t&#end#set($x = "$a&$a")x=$x', "form")
+_URL = exportdsl.Template(
+    'https://h.example/p/#foreach($m in $ms)$m.t/#end?q=#set($x = "$a?$a")$x', "url"
+)
+_STRUCTURE = st.text(alphabet="<>&\"'\\/]?#%=;\r\n\t{}[],:$ xA!-é\u2028") | st.text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_STRUCTURE, st.booleans()), max_size=4), _STRUCTURE, _STRUCTURE)
+def test_values_in_directives_never_change_the_structure(
+    items: list[tuple[str, bool]], a: str, b: str
+) -> None:
+    ms = [{"t": t, "skip": skip} for t, skip in items]
+    kept = [(n, t) for n, (t, skip) in enumerate(items, 1) if not skip]
+    variables = {"ms": ms, "a": a, "b": b}
+    try:
+        document = json.loads(_JSON_BODY.render(variables))
+    except RenderError:
+        assume(False)  # a lone surrogate: refused, never sent
+    expected = [{"n": n, "t": t, "v": t, "s": f"{t}/{a}"} for n, t in kept]
+    assert document["items"] == [*expected, 0]
+    # 1.7's truth: "" is true, so `#elseif($a)` takes any string
+    assert document == {"items": [*expected, 0]} | ({"same": True} if a == b else {"a": a})
+    texts = [t for t, _ in items]
+    with contextlib.suppress(RenderError):  # characters XML cannot carry
+        root = ElementTree.fromstring(_XML_BODY.render(variables))
+        assert root.get("a") == a
+        assert [m.get("t") for m in root.findall("m")] == texts
+        assert ["".join(m.itertext()) for m in root.findall("m")] == [f"<{t}>{t}" for t in texts]
+    pairs = urllib.parse.parse_qsl(_FORM_BODY.render(variables), keep_blank_values=True)
+    assert pairs == [("a", a), *(("t", t) for t in texts), ("x", f"{a}&{a}")]
+    url = urllib.parse.urlsplit(_URL.render(variables))
+    assert (url.scheme, url.netloc, url.fragment) == ("https", "h.example", "")
+    assert [urllib.parse.unquote(part) for part in url.path.split("/")[2:-1]] == texts
+    assert urllib.parse.unquote(url.query.removeprefix("q=")) == f"{a}?{a}"
