@@ -17,7 +17,8 @@ import exportdsl
 from exportdsl.compiler import directives, variants
 from exportdsl.compiler.analysis import check_connector
 from exportdsl.connector.reader import parse_connector
-from exportdsl.errors import CompileError, RenderError
+from exportdsl.errors import CompileError, RenderError, TemplateSyntaxError
+from tests.render import render_template
 
 # --- bounds --------------------------------------------------------------------------------------
 
@@ -291,3 +292,21 @@ def test_values_in_directives_never_change_the_structure(
     assert (url.scheme, url.netloc, url.fragment) == ("https", "h.example", "")
     assert [urllib.parse.unquote(part) for part in url.path.split("/")[2:-1]] == texts
     assert urllib.parse.unquote(url.query.removeprefix("q=")) == f"{a}?{a}"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "!" * 999 + "$x",
+        " && ".join(["$x"] * 1000),
+        " || ".join(["$x == 1"] * 500),
+    ],
+)
+def test_a_deep_expression_is_a_syntax_error_not_a_crash(condition: str) -> None:
+    """Every stage walks an expression recursively: 1,000 chained operators raised RecursionError,
+    `exportdsl check` an internal error."""
+    for template in (f"#if({condition})y#end", f"#set($a = {condition})$a"):
+        error = render_template(template, {"x": True})
+        assert isinstance(error, TemplateSyntaxError), error
+        assert "nests more than 64 operators deep" in error.message
+    assert render_template("#if(" + " && ".join(["$x"] * 64) + ")y#end", {"x": True}) == "y"
