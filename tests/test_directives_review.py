@@ -20,6 +20,9 @@ from exportdsl.connector.reader import parse_connector
 from exportdsl.errors import CompileError, RenderError, TemplateSyntaxError
 from tests.render import render_template
 
+# a body broken in its baseline (XD210), or for some branch or number of items only (XD216)
+BROKEN_JSON = r"can never be valid JSON|is not valid JSON for some chats"
+
 # --- bounds --------------------------------------------------------------------------------------
 
 
@@ -68,7 +71,7 @@ MIDDLE_ITEM_ARMS = [
 @pytest.mark.parametrize(("kind", "source"), MIDDLE_ITEM_ARMS)
 def test_an_arm_only_a_middle_item_takes_is_checked(kind: str, source: str) -> None:
     """Accepted before, and `["v0" "v1","v2"]` rendered for three items."""
-    with pytest.raises(CompileError, match=r"never be valid JSON|XML is not well formed"):
+    with pytest.raises(CompileError, match=rf"{BROKEN_JSON}|XML is not well formed"):
         exportdsl.Template(source, kind)
 
 
@@ -148,7 +151,7 @@ def test_the_comma_before_all_but_the_first_item_is_placed_per_item(comma: str) 
 )
 def test_an_item_number_no_expansion_reaches_is_still_refused(source: str) -> None:
     """`== 4` holds for an item the expansions (at most 3 items) never have: taken both ways."""
-    with pytest.raises(CompileError, match="never be valid JSON"):
+    with pytest.raises(CompileError, match=BROKEN_JSON):
         exportdsl.Template(source, "json")
 
 
@@ -195,7 +198,7 @@ ITEMS = [{"v": "a", "stop": False}, {"v": "b", "stop": True}, {"v": "c", "stop":
 def test_a_break_after_some_items_is_placed(source: str) -> None:
     """The comma before the break was written while a next item existed: `["a",]` from an
     accepted template. Each expansion took the #break for every item, so at the first."""
-    with pytest.raises(CompileError, match="never be valid JSON"):
+    with pytest.raises(CompileError, match=BROKEN_JSON):
         exportdsl.Template(source, "json")
 
 
@@ -224,7 +227,7 @@ def test_a_break_after_the_item_and_its_comma_is_fine(source: str) -> None:
 def test_a_filter_inside_a_loop_takes_its_arms_item_by_item(source: str) -> None:
     """An #if on the item takes one arm for some items and another for the rest; the expansions
     took it the same way for every item, so these compiled and rendered broken JSON."""
-    with pytest.raises(CompileError, match="never be valid JSON"):
+    with pytest.raises(CompileError, match=BROKEN_JSON):
         exportdsl.Template(source, "json")
 
 
@@ -238,7 +241,7 @@ def test_an_arm_inside_a_loop_is_placed_with_several_items_past_the_combinations
     """Past 64 combinations each arm was tried against the baseline only, where every loop has
     one item: `"b"` with no separator passed, and rendered `["b""b"]` for two items."""
     arms = "".join(f'"k{i}": #if($a{i})1#{{else}}2#end, ' for i in range(4))
-    with pytest.raises(CompileError, match="never be valid JSON"):
+    with pytest.raises(CompileError, match=BROKEN_JSON):
         exportdsl.Template(
             "{" + arms + '"l": [#foreach($m in $l)#if($m.x)#{else}"b"#end#end]}', "json"
         )
@@ -310,3 +313,23 @@ def test_a_deep_expression_is_a_syntax_error_not_a_crash(condition: str) -> None
         assert isinstance(error, TemplateSyntaxError), error
         assert "nests more than 64 operators deep" in error.message
     assert render_template("#if(" + " && ".join(["$x"] * 64) + ")y#end", {"x": True}) == "y"
+
+
+def test_a_body_broken_for_some_chats_says_so() -> None:
+    """ "can never be valid JSON" (XD210) for a template that renders well for most chats sent
+    its author looking for a mistake that is not there; the README and XD216's text name XD216."""
+    with pytest.raises(CompileError) as caught:
+        exportdsl.Template('[#foreach($m in $l)"$m"#end]', "json")
+    assert caught.value.code == "XD216"
+    assert caught.value.message.startswith(
+        "the body is not valid JSON for some chats (a branch taken, or a loop's number of items)"
+    )
+    assert "#if($foreach.hasNext),#end" in (caught.value.hint or "")
+    with pytest.raises(CompileError) as caught:
+        exportdsl.Template("<r>#if($c)<a/>#{else}<a>#end</r>", "xml")
+    assert caught.value.code == "XD216"
+    assert "the XML is not well formed for some chats" in caught.value.message
+    with pytest.raises(CompileError) as caught:  # broken whatever the loop does
+        exportdsl.Template('[#foreach($m in $l)"$m",#end 0,]', "json")
+    assert caught.value.code == "XD210"
+    assert "can never be valid JSON" in caught.value.message

@@ -82,7 +82,7 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
     problems: list[Problem] = []
     objects: list[JsonObject] = []
     placed = 0
-    for expansion in _expansions(nodes):
+    for number, expansion in enumerate(_expansions(nodes)):
         placed += _PIECE_COST * len(expansion) + sum(
             len(piece.value) for piece in expansion if isinstance(piece, Text)
         )
@@ -91,7 +91,10 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             break
         placement = place_expansion(expansion, kind)
         if placement.problems:
-            problems.extend(placement.problems)
+            # the first expansion is the baseline; past it, the body is broken for some chats
+            problems.extend(
+                placement.problems if number == 0 else map(_for_some_chats, placement.problems)
+            )
             break  # one expansion's problems say enough; the others repeat them
         objects.extend(placement.objects)
         holes = [piece for piece in expansion if isinstance(piece, Reference)]
@@ -112,6 +115,27 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
         )
     return DirectivePlacement(contexts, _unique(problems))
+
+
+_BROKEN = {
+    "the body can never be valid JSON": "the body is not valid JSON",
+    "the XML is not well formed": "the XML is not well formed",
+}
+
+
+def _for_some_chats(problem: Problem) -> Problem:
+    """A body broken in one expansion but its baseline: XD216 (not XD210, "can never be valid"),
+    said as what it is, true for some branch or number of items only."""
+    head, _, detail = problem.message.partition(": ")
+    if problem.code != rules.MALFORMED_BODY.code or head not in _BROKEN:
+        return problem
+    return Problem(
+        rules.DIRECTIVE_CONTEXT.code,
+        f"{_BROKEN[head]} for some chats (a branch taken, or a loop's number of items): {detail}",
+        problem.span,
+        "each loop is checked with 0 to 3 items and each #if taken either way, also item by "
+        "item; separate items with #if($foreach.hasNext),#end after each",
+    )
 
 
 def _too_many(nodes: tuple[Node, ...]) -> Problem:
