@@ -39,6 +39,8 @@ from exportdsl.language.nodes import (
     Expression,
     Foreach,
     If,
+    Interpolated,
+    Literal,
     Node,
     Reference,
     Set,
@@ -237,7 +239,7 @@ class _Compiler:
     def unshaped_text(self, request: Request, why: str) -> FieldKind:
         """A text body; refused when it is shaped as JSON, XML or a form and has references: its
         values would go in unescaped and could add fields (XD211)."""
-        shape = _shape(request)
+        shape = _shape(request, strings=True)
         if request.body is not None and shape is not None:
             self.diagnose(
                 request.body,
@@ -533,7 +535,7 @@ class _Scoped:
         return _SET_VALUE
 
     def name(self, name: str, span: Span, what: str) -> None:
-        if name in self.compiler.variables or name in LOOP_NAMES:
+        if name in self.compiler.variables:  # the loop's own names: `scope.loop_problems`
             self.compiler.diagnose(
                 self.field,
                 rules.SHADOWED_NAME.code,
@@ -628,16 +630,31 @@ def _run_time_origins(nodes: tuple[Node, ...], contexts: tuple[Context, ...]) ->
     return result
 
 
-def _shape(request: Request) -> BodyShape | None:
+def _shape(request: Request, *, strings: bool = False) -> BodyShape | None:
     """The shape of a request's body with references (`shape_of`); None without references or
-    when the body does not parse (reported as its own syntax error)."""
+    when the body does not parse (reported as its own syntax error). With ``strings``, the
+    strings #set writes count as the body's text: a hole writes them, and in a text body as is."""
     body = request.body
     if body is None or not _has_references(body.source):
         return None
     try:  # every branch's and loop body's text too: a directive cannot hide the shape
-        return shape_of(tuple(walk(parse(body.source))))
+        nodes = walk(parse(body.source))
     except ExportDslError:
         return None
+    return shape_of(tuple(_with_set_strings(nodes) if strings else nodes))
+
+
+def _with_set_strings(nodes: list[Node]) -> Iterable[Node]:
+    """The nodes, each #set's string in its place as text and references: in a text body,
+    `#set($x = "{""name"": ""$chat.visitor.name""}")$x` is JSON with the value unescaped."""
+    for node in nodes:
+        if isinstance(node, Set) and isinstance(node.value, Interpolated):
+            yield from node.value.parts
+        elif isinstance(node, Set) and isinstance(node.value, Literal):
+            text = str(node.value.value)
+            yield Text(text, node.value.span, node.value.span.start + 1)
+        else:
+            yield node
 
 
 def _has_references(source: str) -> bool:

@@ -17,8 +17,10 @@ Semantics, as Velocity 1.7 (its Debian package) renders them:
 - ``#foreach``: lists in order, objects by their values; null renders nothing; ``$foreach`` and the
   loop variable are the loop's own (restored after it), ``#set`` writes the one scope of the render.
 
-Bounds per render (a render error, never a hang): `MAX_ITERATIONS` loop iterations in all, and
-`MAX_OUTPUT` characters of output. Nesting depth is bounded when parsing (`MAX_DEPTH`).
+Bounds per render (a render error, never a hang): `MAX_ITERATIONS` loop iterations in all,
+`MAX_OUTPUT` characters of output and in each ``"…"`` string it builds (``#set`` and
+comparisons), `MAX_BUILT` in all those strings together. Nesting depth is bounded when parsing
+(`MAX_DEPTH`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from exportdsl.vocabulary import Alphabet, Context
 
 __all__ = [
     "LOOP_NAMES",
+    "MAX_BUILT",
     "MAX_ITERATIONS",
     "MAX_OUTPUT",
     "Program",
@@ -63,13 +66,17 @@ __all__ = [
 ]
 
 MAX_ITERATIONS = 100_000  # loop iterations per render, all loops together
-MAX_OUTPUT = 10_000_000  # characters per rendered field
+MAX_OUTPUT = 10_000_000  # characters per rendered field, and per "…" string
+# characters of all the "…" strings of one render: `#set($all = "$all $m.content")` over 1,000
+# messages copies ~100,000,000 (in ~0.1 s); 100,000 iterations of a 10-million-character string
+# would copy 10^12
+MAX_BUILT = 200_000_000
 # The names a loop defines for its body (Velocity 1.7's, including its older two).
 LOOP_NAMES = frozenset({"foreach", "velocityCount", "velocityHasNext"})
 
 _Scope = dict[str, Any]
 _Run = Callable[[_Scope, list[str], "_Budget"], None]
-_Eval = Callable[[_Scope], Any]
+_Eval = Callable[[_Scope, "_Budget"], Any]
 
 
 def has_directives(nodes: Sequence[Node]) -> bool:
@@ -83,11 +90,12 @@ def has_directives(nodes: Sequence[Node]) -> bool:
 
 
 class _Budget:
-    __slots__ = ("iterations", "size")
+    __slots__ = ("iterations", "size", "strings")
 
     def __init__(self) -> None:
         self.iterations = 0
         self.size = 0
+        self.strings = 0  # characters of the "…" strings built: a #set can double one per loop
 
 
 class _BreakLoop(Exception):
@@ -235,7 +243,7 @@ class Program:
         ints_as_is = not needs_escaping(Alphabet.INTEGER, context)
 
         def hole(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            value = read(scope)
+            value = read(scope, budget)
             try:
                 if type(value) is int and ints_as_is:
                     text = str(value)
@@ -276,21 +284,21 @@ class Program:
             if text is not None:  # #if($foreach.hasNext),#end
 
                 def when_text(scope: _Scope, out: list[str], budget: _Budget) -> None:
-                    if only(scope):
+                    if only(scope, budget):
                         out.append(text)
                         budget.size += len(text)
 
                 return when_text
 
             def when(scope: _Scope, out: list[str], budget: _Budget) -> None:
-                if only(scope):
+                if only(scope, budget):
                     body(scope, out, budget)
 
             return when
 
         def choose(scope: _Scope, out: list[str], budget: _Budget) -> None:
             for condition, body in arms:
-                if condition is None or condition(scope):
+                if condition is None or condition(scope, budget):
                     body(scope, out, budget)
                     return
 
@@ -307,7 +315,7 @@ class Program:
 
         def loop(scope: _Scope, out: list[str], budget: _Budget) -> None:
             try:
-                items = _items(source(scope), words)
+                items = _items(source(scope, budget), words)
             except RenderError as error:
                 raise _Located(error.message, location=where, hint=error.hint) from None
             saved = {key: scope.get(key, MISSING) for key in (variable, *LOOP_NAMES)}
@@ -356,7 +364,7 @@ class Program:
         name = node.name
 
         def assign(scope: _Scope, out: list[str], budget: _Budget) -> None:
-            scope[name] = value(scope)
+            scope[name] = value(scope, budget)
 
         return assign
 
@@ -366,15 +374,15 @@ class Program:
         """The expression as a condition (1.7: a lone literal other than true/false is false)."""
         if isinstance(expression, Literal):
             constant = expression.value is True
-            return lambda scope: constant
+            return lambda scope, budget: constant
         if isinstance(expression, Interpolated):
-            return lambda scope: False
+            return lambda scope, budget: False
         if isinstance(expression, Reference):
             read = self._read(expression, truth=True)
-            return lambda scope: truthy(read(scope))
+            return lambda scope, budget: truthy(read(scope, budget))
         if isinstance(expression, Not):
             inner = self._condition(expression.operand)
-            return lambda scope: not inner(scope)
+            return lambda scope, budget: not inner(scope, budget)
         return self._binary(expression)
 
     def _binary(self, expression: Binary) -> _Eval:
@@ -382,18 +390,18 @@ class Program:
         if operator in ("&&", "||"):
             left, right = self._condition(expression.left), self._condition(expression.right)
             if operator == "&&":
-                return lambda scope: bool(left(scope) and right(scope))
-            return lambda scope: bool(left(scope) or right(scope))
+                return lambda scope, budget: bool(left(scope, budget) and right(scope, budget))
+            return lambda scope, budget: bool(left(scope, budget) or right(scope, budget))
         first, second = self._value(expression.left), self._value(expression.right)
         if operator == "==":
-            return lambda scope: equal(first(scope), second(scope))
+            return lambda scope, budget: equal(first(scope, budget), second(scope, budget))
         if operator == "!=":
-            return lambda scope: not equal(first(scope), second(scope))
+            return lambda scope, budget: not equal(first(scope, budget), second(scope, budget))
         name, span = self.name, expression.span
 
-        def compare(scope: _Scope) -> bool:
+        def compare(scope: _Scope, budget: _Budget) -> bool:
             try:
-                return order(operator, first(scope), second(scope))
+                return order(operator, first(scope, budget), second(scope, budget))
             except RenderError as error:
                 where = self._where(span)
                 raise _Located(
@@ -406,7 +414,7 @@ class Program:
         """The expression's value (a comparison's operand, a loop's source, #set's right side)."""
         if isinstance(expression, Literal):
             constant = expression.value
-            return lambda scope: constant
+            return lambda scope, budget: constant
         if isinstance(expression, Reference):
             return self._read(expression)
         if isinstance(expression, Interpolated):
@@ -419,11 +427,11 @@ class Program:
         null is an error, a missing last key is null (a missing leaf)."""
         name, rest = reference.name, reference.path[1:]
         if truth and not rest:
-            return lambda scope: scope.get(name)
+            return lambda scope, budget: scope.get(name)
         where = self._where(reference.span)
         field = self.name
 
-        def read(scope: _Scope) -> Any:
+        def read(scope: _Scope, budget: _Budget) -> Any:
             value = scope.get(name, MISSING)
             if value is MISSING:
                 raise _Located(
@@ -458,17 +466,17 @@ class Program:
         anything else (lists, `TextValue`) goes by `step`."""
         name, rest = reference.name, reference.path[1:]
         if not rest:
-            return lambda scope: scope.get(name, MISSING)
+            return lambda scope, budget: scope.get(name, MISSING)
         if len(rest) == 1:
             (key,) = rest
 
-            def read_one(scope: _Scope) -> Any:
+            def read_one(scope: _Scope, budget: _Budget) -> Any:
                 value = scope.get(name, MISSING)
                 return value.get(key, MISSING) if type(value) is dict else step(value, key)
 
             return read_one
 
-        def read(scope: _Scope) -> Any:
+        def read(scope: _Scope, budget: _Budget) -> Any:
             value = scope.get(name, MISSING)
             for key in rest:
                 value = value.get(key, MISSING) if type(value) is dict else step(value, key)
@@ -481,15 +489,16 @@ class Program:
             part.value if isinstance(part, Text) else (part, self._read(part))
             for part in string.parts
         ]
+        where = self._where(string.span)
 
-        def interpolate(scope: _Scope) -> str:
+        def interpolate(scope: _Scope, budget: _Budget) -> str:
             texts = []
             for piece in pieces:
                 if isinstance(piece, str):
                     texts.append(piece)
                     continue
                 reference, read = piece
-                value = read(scope)
+                value = read(scope, budget)
                 if value is MISSING or value is None:
                     if reference.quiet:
                         continue
@@ -499,6 +508,18 @@ class Program:
                         hint=f"write $!{{{reference.dotted}}} if it may be missing",
                     )
                 texts.append(value_text(value))
+            # measured before they are joined: `#set($s = "$s$s")` in a loop doubles the string
+            # each time, and the output's bound never sees a string that is not output
+            length = sum(map(len, texts))
+            budget.strings += length
+            if length > MAX_OUTPUT or budget.strings > MAX_BUILT:
+                raise _Located(
+                    f'{self.name}: a "…" string longer than {MAX_OUTPUT:,} characters, or '
+                    f"more than {MAX_BUILT:,} in all the strings of one render",
+                    location=where,
+                    hint="a #set in a loop that grows a string grows it without end; "
+                    "output the parts in the loop instead",
+                )
             return "".join(texts)
 
         return interpolate

@@ -335,7 +335,9 @@ Anti-pattern::
 
 Every hole's escaping is decided at compile time, so every branch and loop body must begin and end
 in the same context (inside the same string, tag or attribute: Go html/template's rule), and the
-body must be well formed whether each loop runs 0, 1 or 2 times and whichever branch is taken.
+body must be well formed whether each loop runs 0, 1, 2 or 3 times and whichever branch is taken.
+Each #if and #foreach adds such placements of the whole template, so a template with very many of
+them (hundreds, in a long text) is refused too: checking it would take minutes.
 
 Better: keep quotes and tags on both sides inside the body or both outside, and separate list
 items with ``#if($foreach.hasNext),#end``.

@@ -50,7 +50,8 @@ def read_references(nodes: tuple[Node, ...], depth: int = 0) -> Iterator[tuple[R
 
 def loop_problems(nodes: tuple[Node, ...]) -> Iterator[Problem]:
     """``$foreach`` (and 1.7's ``$velocityCount``/``$velocityHasNext``) and ``#break`` outside
-    any loop (XD217)."""
+    any loop (XD217); a #set or a loop variable of one of those names (XD218)."""
+    yield from _loop_names_taken(nodes)
     for reference, depth in read_references(nodes):
         if depth == 0 and reference.name in LOOP_NAMES:
             yield Problem(
@@ -60,6 +61,25 @@ def loop_problems(nodes: tuple[Node, ...]) -> Iterator[Problem]:
                 "use it between #foreach(…) and its #end",
             )
     yield from _breaks(nodes, 0)
+
+
+def _loop_names_taken(nodes: tuple[Node, ...]) -> Iterator[Problem]:
+    """The placement reads ``$foreach.hasNext`` as the loop's own state: a #set of it (or a loop
+    variable named so) could add the comma the placement saw left out, in any template."""
+    for node in walk(nodes):
+        if isinstance(node, Set):
+            name, span, what = node.name, node.name_span, "#set"
+        elif isinstance(node, Foreach):
+            name, span, what = node.variable, node.variable_span, "the loop variable"
+        else:
+            continue
+        if name in LOOP_NAMES:
+            yield Problem(
+                rules.SHADOWED_NAME.code,
+                f"{what} names ${name}, which the template language already defines",
+                span,
+                f"choose another name than ${name}",
+            )
 
 
 def _breaks(nodes: tuple[Node, ...], depth: int) -> Iterator[Problem]:

@@ -1,8 +1,9 @@
 """Placing the holes of a template with directives: every hole's context decided at compile time.
 
 A template with #if and #foreach renders to one of many texts. We expand it into a set of flat
-texts (each loop run 0, 1 and 2 times, each #if arm taken, and no arm where there is no #else;
-every combination while they are few, else each directive's choices against a baseline), place
+texts (each loop run 0, 1, 2 and 3 times, each #if arm taken, and no arm where there is no #else;
+inside a loop also one item taking another arm than the rest; every combination while they are
+few, else each directive's choices against a baseline, an arm in a loop with 1, 2, 3 items), place
 each expansion with the scanners of `placement`, and require:
 
 - each hole to land in the same context in every expansion (so one escaper serves it);
@@ -11,7 +12,8 @@ each expansion with the scanners of `placement`, and require:
 - every expansion to be well formed (JSON, XML) and to pass the field's wire checks.
 
 Conditions on the loop's own state (``$foreach.hasNext``, ``.first``, ``.last``,
-``$velocityHasNext``) are evaluated in each expansion, so ``[#foreach(…){…}#if($foreach.hasNext),
+``$velocityHasNext``, and ``$foreach.count``, ``.index`` or ``$velocityCount`` compared with a
+number) are evaluated in each expansion, so ``[#foreach(…){…}#if($foreach.hasNext),
 #end#end]`` is seen as the lists it renders, not as ``[{…},{…},]``.
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from exportdsl.compiler import rules
+from exportdsl.compiler.directives import equal, order
 from exportdsl.compiler.placement import Boundary, JsonObject, place_expansion
 from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import (
@@ -40,10 +43,24 @@ from exportdsl.language.nodes import (
 from exportdsl.source import Span
 from exportdsl.vocabulary import Context, FieldKind
 
-__all__ = ["DirectivePlacement", "place_directives"]
+__all__ = ["MAX_PLACED", "DirectivePlacement", "place_directives"]
 
-_LOOP_RUNS = (1, 0, 2)  # the baseline first
+_LOOP_RUNS = (1, 0, 2, 3)  # the baseline first; 3 has a middle item (neither first nor last)
 _MAX_COMBINATIONS = 64
+# Inside a loop, an #if whose condition reads the item (`#if($m.ok)`) takes its arms item by
+# item: besides the same arm for every item, an expansion may give one item (the first, the second
+# or the last) another arm than the rest: a filter before the comma idiom renders `["a",]` when
+# the last item is left out, a #break after some items leaves what the items before it wrote.
+# Encoded in one int: `_PER_ITEM` * (which item: 1, 2, 3) + `_ARMS` * usual arm + the item's arm.
+_PER_ITEM = 1_000_000
+_ARMS = 1000
+_ALL_PAIRS = 4  # up to this many arms every pair; past it, pairs with the first or the last arm
+# The work of placing one field, all expansions together (1.5-5 s here): each #if and #foreach adds
+# expansions of the whole template, so the work grows with their number times the template's size,
+# and a 1 MiB connector file of #if(…)x#end took hours to check. Counted in characters, a piece
+# (text, hole, branch or loop boundary) as `_PIECE_COST` of them (measured).
+MAX_PLACED = 20_000_000
+_PIECE_COST = 25
 _Piece = Node | Boundary
 
 
@@ -64,10 +81,20 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
     contexts: dict[int, Context] = {}
     problems: list[Problem] = []
     objects: list[JsonObject] = []
-    for expansion in _expansions(nodes):
+    placed = 0
+    for number, expansion in enumerate(_expansions(nodes)):
+        placed += _PIECE_COST * len(expansion) + sum(
+            len(piece.value) for piece in expansion if isinstance(piece, Text)
+        )
+        if placed > MAX_PLACED:
+            problems.append(_too_many(nodes))
+            break
         placement = place_expansion(expansion, kind)
         if placement.problems:
-            problems.extend(placement.problems)
+            # the first expansion is the baseline; past it, the body is broken for some chats
+            problems.extend(
+                placement.problems if number == 0 else map(_for_some_chats, placement.problems)
+            )
             break  # one expansion's problems say enough; the others repeat them
         objects.extend(placement.objects)
         holes = [piece for piece in expansion if isinstance(piece, Reference)]
@@ -88,6 +115,42 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
         )
     return DirectivePlacement(contexts, _unique(problems))
+
+
+_BROKEN = {
+    "the body can never be valid JSON": "the body is not valid JSON",
+    "the XML is not well formed": "the XML is not well formed",
+}
+
+
+def _for_some_chats(problem: Problem) -> Problem:
+    """A body broken in one expansion but its baseline: XD216 (not XD210, "can never be valid"),
+    said as what it is, true for some branch or number of items only."""
+    head, _, detail = problem.message.partition(": ")
+    if problem.code != rules.MALFORMED_BODY.code or head not in _BROKEN:
+        return problem
+    return Problem(
+        rules.DIRECTIVE_CONTEXT.code,
+        f"{_BROKEN[head]} for some chats (a branch taken, or a loop's number of items): {detail}",
+        problem.span,
+        "each loop is checked with 0 to 3 items and each #if taken either way, also item by "
+        "item; separate items with #if($foreach.hasNext),#end after each",
+    )
+
+
+def _too_many(nodes: tuple[Node, ...]) -> Problem:
+    directives = [
+        node.opener if isinstance(node, Foreach) else node.branches[0].span
+        for node in walk(nodes)
+        if isinstance(node, (If, Foreach))
+    ]
+    return Problem(
+        rules.DIRECTIVE_CONTEXT.code,
+        f"too many #if and #foreach ({len(directives):,}) in this much text to check every "
+        "branch and loop run",
+        directives[0],
+        "split the template, or use fewer #if/#foreach: each one adds placements of the whole text",
+    )
 
 
 def _moving_hole(hole: Reference, known: Context, context: Context) -> Problem:
@@ -141,17 +204,35 @@ def _unique(problems: list[Problem]) -> tuple[Problem, ...]:
 # --- expansions ----------------------------------------------------------------------------------
 
 
-def _choices(nodes: tuple[Node, ...]) -> list[tuple[int, tuple[int, ...]]]:
+def _choices(nodes: tuple[Node, ...], in_loop: bool = False) -> list[tuple[int, tuple[int, ...]]]:
     """Each #if / #foreach (by span start) and what an expansion may choose for it; the first
     choice is the baseline."""
     found: list[tuple[int, tuple[int, ...]]] = []
-    for node in walk(nodes):
+    for node in nodes:
         if isinstance(node, If):
             arms = len(node.branches) + (0 if node.branches[-1].condition is None else 1)
-            found.append((node.span.start, tuple(range(arms))))
+            mixed = _per_item_choices(arms) if in_loop else ()
+            found.append((node.span.start, (*range(arms), *mixed)))
+            for branch in node.branches:
+                found.extend(_choices(branch.body, in_loop))
         elif isinstance(node, Foreach):
             found.append((node.span.start, _LOOP_RUNS))
+            found.extend(_choices(node.body, True))
     return found
+
+
+def _per_item_choices(arms: int) -> tuple[int, ...]:
+    if arms >= _ARMS:
+        return ()
+    pairs = [
+        (usual, other)
+        for usual in range(arms)
+        for other in range(arms)
+        if usual != other and (arms <= _ALL_PAIRS or {usual, other} & {0, arms - 1})
+    ]
+    return tuple(
+        _PER_ITEM * item + _ARMS * usual + other for item in (1, 2, 3) for usual, other in pairs
+    )
 
 
 def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
@@ -170,6 +251,34 @@ def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
     else:
         yield from _deviations(nodes, baseline, loops)
     yield from _deviations(nodes, baseline, arms)
+    # an arm inside a loop, with its loop's 2 and 3 items too (the loops around that one keep
+    # their baseline: all of them at 2 would be 2^depth copies of the body)
+    enclosing = _innermost_loops(nodes)
+    for key, options in arms:
+        loop = enclosing.get(key)
+        if loop is not None:
+            for runs in _LOOP_RUNS[2:]:
+                yield from (
+                    _expand(nodes, baseline | {loop: runs, key: option}) for option in options[1:]
+                )
+
+
+def _innermost_loops(nodes: tuple[Node, ...]) -> dict[int, int]:
+    """Each #if inside a loop (by span start) and its innermost loop's."""
+    found: dict[int, int] = {}
+
+    def visit(body: tuple[Node, ...], loop: int | None) -> None:
+        for node in body:
+            if isinstance(node, If):
+                if loop is not None:
+                    found[node.span.start] = loop
+                for branch in node.branches:
+                    visit(branch.body, loop)
+            elif isinstance(node, Foreach):
+                visit(node.body, node.span.start)
+
+    visit(nodes, None)
+    return found
 
 
 def _count(choices: Sequence[tuple[int, tuple[int, ...]]]) -> int:
@@ -230,16 +339,28 @@ def _emit(
 
 def _arm(node: If, choice: int, loop: _Loop | None) -> int | None:
     """The arm an expansion takes: decided by the loop's state where the conditions read only
-    that, else the expansion's choice (past the last arm: none)."""
+    that, else the expansion's choice for this item (past the last arm: none)."""
+    if choice >= _PER_ITEM:
+        choice = _item_arm(choice, loop)
     for number, branch in enumerate(node.branches):
         if branch.condition is None:
             return number
         known = _loop_truth(branch.condition, loop)
-        if known is None:
-            return choice if choice < len(node.branches) else None
+        if known is None:  # not an arm before this one: their conditions are known false
+            return max(choice, number) if choice < len(node.branches) else None
         if known:
             return number
     return None
+
+
+def _item_arm(choice: int, loop: _Loop | None) -> int:
+    """A per-item choice (`_PER_ITEM`) read for the loop's current item."""
+    item, arms = divmod(choice, _PER_ITEM)
+    usual, other = divmod(arms, _ARMS)
+    if loop is None:
+        return usual
+    chosen_index = {1: 0, 2: 1}.get(item, loop.count - 1)
+    return other if loop.index == chosen_index else usual
 
 
 _LOOP_FLAGS: dict[tuple[str | int, ...], Callable[[_Loop], bool]] = {
@@ -266,4 +387,51 @@ def _loop_truth(expression: Expression, loop: _Loop | None) -> bool | None:
         if left is None or right is None:
             return None
         return (left and right) if expression.operator == "&&" else (left or right)
+    if isinstance(expression, Binary) and loop is not None:
+        return _numbered(expression, loop)
     return None
+
+
+# The item's number, by its index: what it is for the first item, and for every later one.
+_LOOP_NUMBERS: dict[tuple[str | int, ...], int] = {
+    ("foreach", "count"): 1,
+    ("foreach", "index"): 0,
+    ("velocityCount",): 1,
+}
+
+
+def _numbered(comparison: Binary, loop: _Loop) -> bool | None:
+    """``$foreach.count`` (``.index``, ``$velocityCount``) compared with a number literal, as
+    1.7's ``#if($velocityCount > 1),#end``: known when it is the same for every item but the first
+    (so 3 items show all it does), else None: ``== 4`` holds for an item no expansion has."""
+    sides = [comparison.left, comparison.right]
+    numbers = [
+        _LOOP_NUMBERS.get(side.path) if isinstance(side, Reference) else None for side in sides
+    ]
+    literals = [
+        side.value
+        if isinstance(side, Literal)
+        and isinstance(side.value, (int, float))
+        and not isinstance(side.value, bool)
+        else None
+        for side in sides
+    ]
+    if numbers[0] is not None and literals[1] is not None:
+        start, literal, mine = numbers[0], literals[1], 0
+    elif numbers[1] is not None and literals[0] is not None:
+        start, literal, mine = numbers[1], literals[0], 1
+    else:
+        return None
+
+    def holds(number: int) -> bool:
+        pair = [float(literal), float(literal)]
+        pair[mine] = number
+        if comparison.operator in ("==", "!="):
+            return equal(*pair) == (comparison.operator == "==")
+        return order(comparison.operator, *pair)
+
+    later = start + 1  # the second item's number; every later item's is larger
+    around = {later, 10**18} | {n for n in range(int(literal) - 1, int(literal) + 3) if n >= later}
+    if len({holds(number) for number in around}) > 1:
+        return None
+    return holds(start + loop.index)

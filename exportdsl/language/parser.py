@@ -37,9 +37,12 @@ from exportdsl.language.nodes import (
 )
 from exportdsl.source import Span, found_at, shorten
 
-__all__ = ["MAX_DEPTH", "parse"]
+__all__ = ["MAX_DEPTH", "MAX_EXPRESSION_DEPTH", "parse"]
 
 MAX_DEPTH = 32  # #if and #foreach inside each other: every later stage walks them recursively
+# operators inside each other in one expression (`$a && $b && …` is a chain of them, `!!$a` too):
+# every later stage walks an expression recursively, and 1,000 of them overflowed Python's stack
+MAX_EXPRESSION_DEPTH = 64
 
 # What a user calls the terminals that an error message says were expected.
 _EXPECTED_WORDS = {
@@ -108,6 +111,25 @@ def _keyword_span(token: Token) -> Span:
     """``#end`` / ``#{else}`` without the white space and line break it eats."""
     text, span = _trimmed(token)
     return Span(span.start, span.start + len(text.rstrip(" \t\r\n")))
+
+
+def _shallow(expression: Expression) -> Expression:
+    """The expression, after checking its operators nest at most `MAX_EXPRESSION_DEPTH` deep
+    (without recursion: that is what the bound protects)."""
+    stack: list[tuple[Expression, int]] = [(expression, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise _syntax_error(
+                f"this expression nests more than {MAX_EXPRESSION_DEPTH} operators deep",
+                expression.span,
+                "split it: #set($part = …) a piece first, or put one #if inside another",
+            )
+        if isinstance(node, Binary):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+        elif isinstance(node, Not):
+            stack.append((node.operand, depth + 1))
+    return expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,11 +260,11 @@ class _Builder(Transformer[Token, Any]):
 
     def if_open(self, children: list[Any]) -> _Marker:
         opener, condition, closer = children
-        return _Marker("if", _directive_span(opener, closer), condition)
+        return _Marker("if", _directive_span(opener, closer), _shallow(condition))
 
     def elseif_open(self, children: list[Any]) -> _Marker:
         opener, condition, closer = children
-        return _Marker("elseif", _directive_span(opener, closer), condition)
+        return _Marker("elseif", _directive_span(opener, closer), _shallow(condition))
 
     def else_(self, children: list[Token]) -> _Marker:
         return _Marker("else", _keyword_span(children[0]))
@@ -255,11 +277,12 @@ class _Builder(Transformer[Token, Any]):
 
     def foreach_open(self, children: list[Any]) -> _Marker:
         opener, (name, name_span), _, source, closer = children
-        return _Marker("foreach", _directive_span(opener, closer), source, name, name_span)
+        span = _directive_span(opener, closer)
+        return _Marker("foreach", span, _shallow(source), name, name_span)
 
     def set_open(self, children: list[Any]) -> _Marker:
         opener, (name, name_span), _, value, closer = children
-        return _Marker("set", _directive_span(opener, closer), value, name, name_span)
+        return _Marker("set", _directive_span(opener, closer), _shallow(value), name, name_span)
 
     def loop_variable(self, children: list[Token]) -> tuple[str, Span]:
         opener, name = children
