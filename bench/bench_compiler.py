@@ -69,8 +69,9 @@ def variables(pdf: bytes, ours: Callable[[str], Any] = SafeText) -> dict[str, An
     }
 
 
-def by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
-    """What a careful programmer writes without exportdsl: the same request, the same escaping."""
+def by_hand(v: dict[str, Any], first: str | None = None) -> tuple[str, list[tuple[str, str]], str]:
+    """What a careful programmer writes without exportdsl: the same request, the same escaping.
+    ``first`` replaces the body's ``"first"`` member (bench_directives puts an array there)."""
     s = json.dumps
     chat, visitor = v["chat"], v["chat"]["visitor"]
     url = (
@@ -83,13 +84,15 @@ def by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
         ("Content-Type", "application/json"),
         ("X-Client", str(v["ClientsID"])),
     ]
+    if first is None:
+        first = f'"first": {s(chat["messages"][0]["content"])}'
     body = (
         f'{{"client": {s(str(v["ClientsID"]))}, "connector": {s(v["chatConnector"]["name"])}, '
         f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, '
         f'"visitor": {s(visitor["name"])}, '
         f'"email": {s(visitor["email"])},\n "city": {s(visitor["city"])}, '
         f'"country": {s(visitor["countryCode"])}, "rating": {chat["channel"]["rating"]},\n '
-        f'"first": {s(chat["messages"][0]["content"])}, "contact": {s(v["pdata"]["contact"])}, '
+        f'{first}, "contact": {s(v["pdata"]["contact"])}, '
         f'"tenant": {s(v["pdata"]["tenant"])},\n "size": {v["report"]["bytes"]}, '
         f'"meta": "{v["xmlTemplate"].fields["encoded"]["base64"]}", '
         f'"pdf": "{v["report"]["encoded"]["base64"]}"}}\n'

@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
-from urllib.parse import quote
 
-from bench.bench_compiler import CONNECTOR, per_call, variables, verdict
+from bench.bench_compiler import CONNECTOR, by_hand, per_call, variables, verdict
 from exportdsl import compile_connector, parse_connector
 from exportdsl.compiler.escaping import xml, xml_attribute
 
@@ -83,30 +82,10 @@ def bench_xml_messages(count: int = 200, limit: float = 2.0) -> None:
 def request_by_hand(v: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
     """bench_compiler.by_hand with the messages' texts as a JSON array: the same request."""
     s = json.dumps
-    chat, visitor = v["chat"], v["chat"]["visitor"]
-    url = (
-        f"https://crm.acme.example/api/v2/tenants/{quote(v['pdata']['tenant'], safe='')}"
-        "/chat-reports"
-        f"?queue={quote(v['pdata']['queue'], safe='')}"
+    texts = ", ".join(
+        s(message["content"], ensure_ascii=False) for message in v["chat"]["messages"]
     )
-    headers = [
-        ("Authorization", f"Bearer {v['tokenResponse']['body'].fields['JSON']['access_token']}"),
-        ("Content-Type", "application/json"),
-        ("X-Client", str(v["ClientsID"])),
-    ]
-    texts = ", ".join(s(message["content"], ensure_ascii=False) for message in chat["messages"])
-    body = (
-        f'{{"client": {s(str(v["ClientsID"]))}, "connector": {s(v["chatConnector"]["name"])}, '
-        f'"at": "{v["dateTime"]}",\n "chat": {chat["channel"]["id"]}, '
-        f'"visitor": {s(visitor["name"])}, '
-        f'"email": {s(visitor["email"])},\n "city": {s(visitor["city"])}, '
-        f'"country": {s(visitor["countryCode"])}, "rating": {chat["channel"]["rating"]},\n '
-        f'"texts": [{texts}], "contact": {s(v["pdata"]["contact"])}, '
-        f'"tenant": {s(v["pdata"]["tenant"])},\n "size": {v["report"]["bytes"]}, '
-        f'"meta": "{v["xmlTemplate"].fields["encoded"]["base64"]}", '
-        f'"pdf": "{v["report"]["encoded"]["base64"]}"}}\n'
-    )
-    return url, headers, body
+    return by_hand(v, f'"texts": [{texts}]')
 
 
 def bench_request_with_loop() -> None:
