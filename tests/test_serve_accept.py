@@ -194,6 +194,38 @@ def test_the_render_check_names_a_list_item_by_its_index() -> None:
     assert admission(chat_with()).chat.channel.id == CHAT["channel"]["id"]
 
 
+@pytest.mark.parametrize(
+    ("connector", "content"),
+    [("messages-json.yaml", "bad \ud800 text"), ("jtel-messages-xml.yaml", "bell \x07")],
+)
+def test_a_value_a_loop_cannot_carry_is_refused_with_its_item_path(
+    connector: str, content: str
+) -> None:
+    # `$m.content` in `#foreach($m in $chat.messages)`: the render check failed at a hole of the
+    # loop variable, not of `$chat`, so the hook was accepted (202) and its delivery went dead
+    folder = Path(__file__).parent.parent / "connectors"
+    plan = compile_connector(parse_connector((folder / connector).read_text(), connector))
+    admission = Admission(plan)
+    messages = [*CHAT["messages"][:2], CHAT["messages"][2] | {"content": content}]
+    with pytest.raises(ChatError) as refusal:
+        admission(chat_with(messages=messages))
+    assert refusal.value.json_path == "messages[2].content"
+    assert admission(chat_with()).chat.channel.id == CHAT["channel"]["id"]
+
+
+def test_a_loop_value_refused_is_named_before_one_a_branch_skips() -> None:
+    # `trigger="$m.triggeredBy"` is rendered only #if($m.triggeredBy): the first message has none,
+    # and that is no fault; the third's holds a character XML cannot carry
+    folder = Path(__file__).parent.parent / "connectors"
+    text = (folder / "jtel-messages-xml.yaml").read_text()
+    admission = Admission(compile_connector(parse_connector(text, "x.yaml")))
+    messages = [*CHAT["messages"][:2], CHAT["messages"][2] | {"triggeredBy": "bell \x07"}]
+    assert CHAT["messages"][0].get("triggeredBy") is None
+    with pytest.raises(ChatError) as refusal:
+        admission(chat_with(messages=messages))
+    assert refusal.value.json_path == "messages[2].triggeredBy"
+
+
 # --- parsing off the event loop -------------------------------------------------------------------
 
 

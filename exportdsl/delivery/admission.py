@@ -23,6 +23,7 @@ from exportdsl.compiler.values import MISSING, step, to_json
 from exportdsl.errors import ChatError, ExportDslError, RenderError
 from exportdsl.export.build import idempotency_key
 from exportdsl.export.dryrun import RenderCheck
+from exportdsl.language.nodes import Foreach, If, Node, Reference
 from exportdsl.source import Location
 
 __all__ = ["INLINE_ADMISSION", "Admission", "Admitted"]
@@ -34,6 +35,7 @@ PDFs it waits for the GIL, and the loop waits for it again to take the answer ba
 in a thread, bench_serve's p99 at 300 hooks/s grew from 44 ms to 570 ms."""
 
 Steps = tuple[str | int, ...]
+EVERY_ITEM = -1  # in a loop variable's path: whichever item of the list the loop is at
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,17 @@ class Admission:
             for hole in field.holes
             if hole.location is not None
         }
+        # a loop variable's holes read the chat too: `$m.content` in `#foreach($m in $chat.x)`
+        self.loop_paths: dict[Location, Steps] = {
+            hole.location: steps
+            for field in plan.fields
+            if field.program is not None
+            for hole in field.holes
+            if hole.location is not None
+            and hole.reference.name != "chat"
+            and (steps := _chat_paths(field.program.nodes, {}).get(hole.reference.span.start))
+            is not None
+        }
 
     def __call__(self, body: bytes) -> Admitted:
         """The chat in ``body``, admitted; raises a `ChatError` with the JSON path when it cannot
@@ -77,17 +90,89 @@ class Admission:
     def _caused_by_the_chat(self, chat: ChatSession, error: ExportDslError) -> ChatError | None:
         """The refusal for a render error at a ``$chat`` reference; None for any other error."""
         hole = self.holes.get(error.location) if error.location is not None else None
-        if not isinstance(error, RenderError) or hole is None or hole.reference.name != "chat":
+        if not isinstance(error, RenderError) or hole is None:
             return None
-        path = hole.reference.path[1:]
-        value = _value_at(chat.raw, path)  # a missing one is named where the connector looked
-        inside = None if value is MISSING else _first_refused(value, ESCAPERS[hole.context])
-        where = path + (inside or ())
+        escape = ESCAPERS[hole.context]
+        if hole.reference.name == "chat":
+            path = hole.reference.path[1:]
+            value = _value_at(chat.raw, path)  # a missing one is named where the connector looked
+            inside = None if value is MISSING else _first_refused(value, escape)
+            where: Steps | None = path + (inside or ())
+        elif hole.location in self.loop_paths:
+            where = _first_unsendable_item(chat.raw, self.loop_paths[hole.location], escape)
+        else:
+            where = None
+        if where is None:
+            return None
         return ChatError(
             f"the connector cannot send this chat: {error.message}",
             json_path=json_path(where),
             hint=error.hint,
         )
+
+
+def _chat_paths(nodes: tuple[Node, ...], loops: Mapping[str, Steps]) -> dict[int, Steps]:
+    """The chat path each output reference reads (by its span's start), through the loops around
+    it: `$m.content` inside `#foreach($m in $chat.messages)` reads ``messages.EVERY_ITEM.content``.
+    References to neither the chat nor a loop over it are left out."""
+    found: dict[int, Steps] = {}
+    for node in nodes:
+        if isinstance(node, Reference):
+            steps = _chat_path(node, loops)
+            if steps is not None:
+                found[node.span.start] = steps
+        elif isinstance(node, If):
+            for branch in node.branches:
+                found |= _chat_paths(branch.body, loops)
+        elif isinstance(node, Foreach):
+            inner = {name: steps for name, steps in loops.items() if name != node.variable}
+            source = _chat_path(node.source, loops) if isinstance(node.source, Reference) else None
+            if source is not None:
+                inner[node.variable] = (*source, EVERY_ITEM)
+            found |= _chat_paths(node.body, inner)
+    return found
+
+
+def _chat_path(reference: Reference, loops: Mapping[str, Steps]) -> Steps | None:
+    rest = tuple(reference.path[1:])
+    if reference.name == "chat":
+        return rest
+    return loops[reference.name] + rest if reference.name in loops else None
+
+
+def _first_unsendable_item(value: Any, steps: Steps, escape: Escaper) -> Steps | None:
+    """Which item a loop's hole could not carry: the path along ``steps`` (each `EVERY_ITEM`
+    tried in order) of the first value ``escape`` refuses, else of the first missing one (an
+    item a branch skips may lack a value without harm, so a refused value is the likelier cause)."""
+    return _first_along(value, steps, escape, (), missing=False) or _first_along(
+        value, steps, escape, (), missing=True
+    )
+
+
+def _first_along(
+    value: Any, steps: Steps, escape: Escaper, done: Steps, *, missing: bool
+) -> Steps | None:
+    if not steps:
+        if value is MISSING or value is None:
+            return done if missing else None
+        if missing or not _refuses(escape, value):
+            return None
+        return done + (_first_refused(value, escape) or ())
+    key, rest = steps[0], steps[1:]
+    if key != EVERY_ITEM:
+        return _first_along(step(value, key), rest, escape, (*done, key), missing=missing)
+    items: Iterable[tuple[str | int, Any]]
+    if isinstance(value, Mapping):  # a loop over an object takes its values, as 1.7's does
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for index, item in items:
+        found = _first_along(item, rest, escape, (*done, index), missing=missing)
+        if found is not None:
+            return found
+    return None
 
 
 def _value_at(raw: Mapping[str, Any], path: Steps) -> Any:
@@ -121,6 +206,15 @@ def _first_refused(value: Any, escape: Escaper, steps: Steps = ()) -> Steps | No
         elif (found := _first_refused(child, escape, here)) is not None:
             return found
     return None
+
+
+def _refuses(escape: Escaper, value: Any) -> bool:
+    """Whether ``escape`` refuses ``value`` as the hole renders it."""
+    try:
+        escape(value)
+    except RenderError:
+        return True
+    return False
 
 
 def _refused(text: str, escape: Escaper) -> bool:
