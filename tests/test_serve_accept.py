@@ -226,6 +226,19 @@ def test_a_loop_value_refused_is_named_before_one_a_branch_skips() -> None:
     assert refusal.value.json_path == "messages[2].triggeredBy"
 
 
+def test_a_value_set_from_the_chat_is_refused_with_its_path() -> None:
+    text = (
+        "connector: {id: 12, name: Set}\nclient: {id: 1001}\n"
+        "export:\n  url: https://crm.example/in\n"
+        "  headers: {X-Name: '#set($n = $chat.visitor.name)$n'}\n"
+        "  body: $report.encoded.base64\n"
+    )
+    admission = Admission(compile_connector(parse_connector(text, "set.yaml")))
+    with pytest.raises(ChatError) as refusal:
+        admission(chat_with(visitor=CHAT["visitor"] | {"name": "a\nb"}))
+    assert refusal.value.json_path == "visitor.name"
+
+
 # --- parsing off the event loop -------------------------------------------------------------------
 
 

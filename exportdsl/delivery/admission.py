@@ -23,7 +23,7 @@ from exportdsl.compiler.values import MISSING, step, to_json
 from exportdsl.errors import ChatError, ExportDslError, RenderError
 from exportdsl.export.build import idempotency_key
 from exportdsl.export.dryrun import RenderCheck
-from exportdsl.language.nodes import Foreach, If, Node, Reference
+from exportdsl.language.nodes import Foreach, If, Node, Reference, Set
 from exportdsl.source import Location
 
 __all__ = ["INLINE_ADMISSION", "Admission", "Admitted"]
@@ -59,17 +59,17 @@ class Admission:
             for hole in field.holes
             if hole.location is not None
         }
-        # a loop variable's holes read the chat too: `$m.content` in `#foreach($m in $chat.x)`
-        self.loop_paths: dict[Location, Steps] = {
-            hole.location: steps
-            for field in plan.fields
-            if field.program is not None
-            for hole in field.holes
-            if hole.location is not None
-            and hole.reference.name != "chat"
-            and (steps := _chat_paths(field.program.nodes, {}).get(hole.reference.span.start))
-            is not None
-        }
+        # holes of loop variables and #set names read the chat too (`$m.content` in
+        # `#foreach($m in $chat.messages)`): the chat path each reads, by its location
+        self.bound_paths: dict[Location, Steps] = {}
+        for field in plan.fields:
+            if field.program is None:
+                continue
+            paths = _chat_paths(field.program.nodes, {})
+            for hole in field.holes:
+                steps = paths.get(hole.reference.span.start)
+                if hole.location is not None and hole.reference.name != "chat" and steps:
+                    self.bound_paths[hole.location] = steps
 
     def __call__(self, body: bytes) -> Admitted:
         """The chat in ``body``, admitted; raises a `ChatError` with the JSON path when it cannot
@@ -98,8 +98,8 @@ class Admission:
             value = _value_at(chat.raw, path)  # a missing one is named where the connector looked
             inside = None if value is MISSING else _first_refused(value, escape)
             where: Steps | None = path + (inside or ())
-        elif hole.location in self.loop_paths:
-            where = _first_unsendable_item(chat.raw, self.loop_paths[hole.location], escape)
+        elif hole.location in self.bound_paths:
+            where = _first_unsendable_item(chat.raw, self.bound_paths[hole.location], escape)
         else:
             where = None
         if where is None:
@@ -111,25 +111,36 @@ class Admission:
         )
 
 
-def _chat_paths(nodes: tuple[Node, ...], loops: Mapping[str, Steps]) -> dict[int, Steps]:
-    """The chat path each output reference reads (by its span's start), through the loops around
-    it: `$m.content` inside `#foreach($m in $chat.messages)` reads ``messages.EVERY_ITEM.content``.
-    References to neither the chat nor a loop over it are left out."""
+def _chat_paths(nodes: tuple[Node, ...], names: dict[str, Steps]) -> dict[int, Steps]:
+    """The chat path each output reference reads (by its span's start), through the loops and
+    `#set`s before it: `$m.content` inside `#foreach($m in $chat.messages)` reads
+    ``messages.EVERY_ITEM.content``; `$n` after `#set($n = $chat.visitor.name)` reads
+    ``visitor.name``. ``names`` holds the variables bound so far (a `#set` lasts for the render,
+    a loop variable for its loop). References to nothing read from the chat are left out."""
     found: dict[int, Steps] = {}
     for node in nodes:
         if isinstance(node, Reference):
-            steps = _chat_path(node, loops)
+            steps = _chat_path(node, names)
             if steps is not None:
                 found[node.span.start] = steps
+        elif isinstance(node, Set):
+            value = _chat_path(node.value, names) if isinstance(node.value, Reference) else None
+            if value is None:
+                names.pop(node.name, None)
+            else:
+                names[node.name] = value
         elif isinstance(node, If):
             for branch in node.branches:
-                found |= _chat_paths(branch.body, loops)
+                found |= _chat_paths(branch.body, names)
         elif isinstance(node, Foreach):
-            inner = {name: steps for name, steps in loops.items() if name != node.variable}
-            source = _chat_path(node.source, loops) if isinstance(node.source, Reference) else None
+            outer = names.pop(node.variable, None)
+            source = _chat_path(node.source, names) if isinstance(node.source, Reference) else None
             if source is not None:
-                inner[node.variable] = (*source, EVERY_ITEM)
-            found |= _chat_paths(node.body, inner)
+                names[node.variable] = (*source, EVERY_ITEM)
+            found |= _chat_paths(node.body, names)
+            names.pop(node.variable, None)
+            if outer is not None:  # restored after the loop, as 1.7 restores it
+                names[node.variable] = outer
     return found
 
 
