@@ -230,8 +230,4 @@ def _refuses(escape: Escaper, value: Any) -> bool:
 
 def _refused(text: str, escape: Escaper) -> bool:
     """Whether ``text``, as it appears in a JSON rendering, is refused where it lands."""
-    try:
-        escape(to_json(text))
-    except RenderError:
-        return True
-    return False
+    return _refuses(escape, to_json(text))
