@@ -94,6 +94,18 @@ def answer(connection: socket.socket, seconds: float = 3) -> bytes:
     raise AssertionError(f"the server did not close the connection; it sent {received[:80]!r}")
 
 
+def flood_until_refused(connection: socket.socket, line: bytes) -> None:
+    """Sends ``line`` over and over (up to 64 MB, 5 s) until the server stops reading: it must
+    answer 431 having taken no more than the kernel's buffers hold."""
+    sent, started = 0, time.monotonic()
+    with pytest.raises(OSError):  # reset, or a send that waits for reading that never comes
+        while sent < 64 << 20 and time.monotonic() - started < 5:
+            connection.sendall(line)
+            sent += len(line)
+    assert answer(connection).startswith(b"HTTP/1.1 431 ")
+    assert sent < 16 << 20  # the kernel's buffers, not the 64 MB offered
+
+
 def closed(connection: socket.socket) -> bool:
     ready, _, _ = select.select([connection], [], [], 0)
     if not ready:
@@ -130,16 +142,9 @@ def test_a_connection_that_sends_nothing_is_closed(limited: Callable[..., Runnin
 
 def test_a_header_flood_is_431_and_is_not_read_further(limited: Callable[..., Running]) -> None:
     running = limited()
-    line = b"X-Flood: " + b"a" * 1000 + b"\r\n"
     with connect(running) as connection:
         connection.sendall(TOKEN_HOOK)
-        sent, started = 0, time.monotonic()
-        with pytest.raises(OSError):  # reset, or a send that waits for reading that never comes
-            while sent < 64 << 20 and time.monotonic() - started < 5:
-                connection.sendall(line)
-                sent += len(line)
-        assert answer(connection).startswith(b"HTTP/1.1 431 ")
-    assert sent < 16 << 20  # the kernel's buffers, not the 64 MB offered
+        flood_until_refused(connection, b"X-Flood: " + b"a" * 1000 + b"\r\n")
 
 
 def test_a_trickling_body_is_cut_off_with_408_and_nothing_is_stored(
