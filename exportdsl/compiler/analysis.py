@@ -6,7 +6,7 @@ bodies that can never be well formed), each located in the file, and raised toge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from exportdsl.compiler import rules
@@ -286,19 +286,27 @@ class _Compiler:
             self.diagnose(field, problem.code, problem.message, problem.span, problem.hint)
         references = [node for node in nodes if isinstance(node, Reference)]
         contexts = _run_time_origins(nodes, placement.contexts)
-        for reference, context in zip(references, contexts, strict=True):
-            self.check_url_prefix(field, reference, context)
-        holes = tuple(
-            Hole(
-                reference,
-                context,
-                self.check(field, reference, phase),
-                field.location(reference.span),
-            )
-            for reference, context in zip(references, contexts, strict=True)
+        holes = self.holes(
+            field, references, contexts, lambda reference: self.check(field, reference, phase)
         )
         return FieldPlan(
             field.name, kind, phase, holes, tuple(parts(nodes, holes)), placement.objects
+        )
+
+    def holes(
+        self,
+        field: TemplateField,
+        references: Sequence[Reference],
+        contexts: Sequence[Context],
+        alphabet: Callable[[Reference], Alphabet],
+    ) -> tuple[Hole, ...]:
+        """Each reference with the context it lands in and its value's alphabet, once every one
+        standing before a URL's path has been checked."""
+        for reference, context in zip(references, contexts, strict=True):
+            self.check_url_prefix(field, reference, context)
+        return tuple(
+            Hole(reference, context, alphabet(reference), field.location(reference.span))
+            for reference, context in zip(references, contexts, strict=True)
         )
 
     def check_url_prefix(
@@ -328,16 +336,11 @@ class _Compiler:
         contexts = _run_time_origins(
             flat, tuple(placement.contexts.get(ref.span.start, Context.TEXT) for ref in references)
         )
-        for reference, context in zip(references, contexts, strict=True):
-            self.check_url_prefix(field, reference, context)
-        holes = tuple(
-            Hole(
-                reference,
-                context,
-                alphabets.get(reference.span.start, Alphabet.ANY),
-                field.location(reference.span),
-            )
-            for reference, context in zip(references, contexts, strict=True)
+        holes = self.holes(
+            field,
+            references,
+            contexts,
+            lambda reference: alphabets.get(reference.span.start, Alphabet.ANY),
         )
         program = Program(
             field.name,
