@@ -172,18 +172,20 @@ def _first_along(
     key, rest = steps[0], steps[1:]
     if key != EVERY_ITEM:
         return _first_along(step(value, key), rest, escape, (*done, key), missing=missing)
-    items: Iterable[tuple[str | int, Any]]
-    if isinstance(value, Mapping):  # a loop over an object takes its values, as 1.7's does
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for index, item in items:
+    for index, item in _children(value):  # a loop over an object takes its values, as 1.7's
         found = _first_along(item, rest, escape, (*done, index), missing=missing)
         if found is not None:
             return found
     return None
+
+
+def _children(value: Any) -> Iterable[tuple[str | int, Any]]:
+    """An object's members or a list's items with their keys; nothing for any other value."""
+    if isinstance(value, Mapping):
+        return value.items()
+    if isinstance(value, list):
+        return enumerate(value)
+    return ()
 
 
 def _value_at(raw: Mapping[str, Any], path: Steps) -> Any:
@@ -200,14 +202,7 @@ def _first_refused(value: Any, escape: Escaper, steps: Steps = ()) -> Steps | No
     the escaper refuses (a lone surrogate, a character the place cannot carry), in document
     order. None when no part is refused alone, or the value is no container: its own path says
     it. Recursive: the reader refuses chats nested deeper than 64 levels."""
-    children: Iterable[tuple[str | int, Any]]
-    if isinstance(value, Mapping):
-        children = value.items()
-    elif isinstance(value, list):
-        children = enumerate(value)
-    else:
-        return None
-    for key, child in children:
+    for key, child in _children(value):
         here = (*steps, key)
         if isinstance(key, str) and _refused(key, escape):
             return here
