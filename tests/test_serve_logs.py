@@ -35,7 +35,7 @@ from test_serve import (
 from exportdsl.delivery import logs
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Incoming, Outbox, Schedule
-from exportdsl.delivery.service import load_endpoints
+from exportdsl.delivery.service import load_connectors
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.export.redact import REDACTED, Redactor
 
@@ -241,7 +241,9 @@ def _quoting_secrets(request: httpx.Request) -> httpx.Response:
 def test_a_worker_exception_quoting_secrets_is_redacted_in_message_and_traceback(
     tmp_path: Path, log_stream: io.StringIO, log_format: str
 ) -> None:
-    endpoints = load_endpoints(write_connectors(tmp_path / "c", "http://127.0.0.1:9"), SERVE_ENV)
+    endpoints, _ = load_connectors(
+        write_connectors(tmp_path / "c", "http://127.0.0.1:9"), SERVE_ENV
+    )
     logs.install(log_format, logs.serve_secrets(endpoints.values(), SERVE_ENV), log_stream)
     deliverer = ExportDeliverer(
         {name: endpoint.plan for name, endpoint in endpoints.items()},

@@ -13,11 +13,11 @@ from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.outbox import Outbox, Schedule
-from exportdsl.delivery.server import Endpoint, Intake
+from exportdsl.delivery.server import Intake
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
 
-__all__ = ["Settings", "build", "load_connectors", "load_endpoints", "monitoring_token"]
+__all__ = ["Settings", "build", "load_connectors", "monitoring_token"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,6 @@ def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, R
             f"the same problems), then start again\n{diagnostics}"
         )
     return connectors, loaded
-
-
-def load_endpoints(folder: Path, env: Mapping[str, str]) -> Mapping[str, Endpoint]:
-    """The connectors of ``folder`` that serve, by URL name (`load_connectors`, without what it
-    found wrong with the others)."""
-    connectors, _ = load_connectors(folder, env)
-    return connectors
 
 
 def monitoring_token(variable: str | None, env: Mapping[str, str]) -> str | None:
