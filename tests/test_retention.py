@@ -254,3 +254,15 @@ def test_serve_refuses_a_retention_that_means_nothing(
     result = CliRunner().invoke(main, [*arguments, "--retention", value])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "q.db").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(("given", "kept"), [((), 30 * DAY), (("--retention", "off"), None)])
+def test_serve_keeps_30_days_by_default_and_everything_when_told(
+    tmp_path: Path, given: tuple[str, ...], kept: float | None
+) -> None:
+    """Delivered rows no longer pile up forever by default (issue 13: the table must not bloat)."""
+    from exportdsl.cli.delivery import serve
+
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    arguments = ["--connectors", str(folder), "--db", str(tmp_path / "q.db"), *given]
+    assert serve.make_context("serve", arguments).params["retention"] == kept

@@ -72,6 +72,8 @@ def _age(_: click.Context, __: click.Parameter, value: str | None) -> float | No
 def _retention(
     context: click.Context, parameter: click.Parameter, value: str | None
 ) -> float | None:
+    if value is not None and value.strip().lower() == "off":
+        return None
     seconds = _age(context, parameter, value)
     if seconds == 0:  # every chat would go the moment it is delivered: the button could never work
         raise click.BadParameter("a retention of 0 would remove every chat once delivered")
@@ -211,10 +213,12 @@ class Seconds(click.FloatRange):
 @click.option(
     "--retention",
     callback=_retention,
+    default=CHAT_RETENTION,
+    show_default=True,
     metavar="AGE",
     help=(
         "Remove deliveries delivered longer ago than this, and the chats no delivery needs any "
-        "more received before then (checked every hour), e.g. 30d; by default they are kept."
+        "more received before then (checked every hour): 30d, 12h; `off` keeps them all."
     ),
 )
 @click.option(
