@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,13 +28,17 @@ from tests.backend import TOKEN, Backend, Reply
 from tests.test_serve import (
     INTAKE_SECRET,
     SERVE_ENV,
+    Running,
     chat_json,
     counts,
     free_port,
+    serve,
     start_process,
     wait_for,
     write_connectors,
 )
+
+__all__ = ["serve"]  # the fixture, imported for the tests below
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -298,3 +303,24 @@ def test_stalled_membership_judges_nobody(tmp_path: Path) -> None:
         assert {n.id: n.state for n in outbox.nodes()}[peer.id] == "dead"
     finally:
         membership.stop()
+
+
+def test_health_and_metrics_show_the_node_its_peers_and_rescues(
+    serve: Callable[..., Running], tmp_path: Path
+) -> None:
+    running = serve(workers=1)
+    peer = this_process()
+    SqliteOutbox(tmp_path / "queue.db").join(replace(peer, id="peer:1:a", process="elsewhere"))
+    health = running.client.get("/healthz").json()
+    assert health["node"] == running.intake.pool.membership.id
+    assert [each["id"] for each in health["peers"]] == ["peer:1:a"]
+    assert health["rescues"] == {
+        "nodes": 0,
+        "deliveries": 0,
+        "dead": 0,
+        "last": None,
+        "rejoined": 0,
+    }
+    metrics = running.client.get("/metrics").text
+    assert 'exportdsl_nodes{state="alive"} 2.0' in metrics
+    assert 'exportdsl_rescued_deliveries_total{result="released"} 0.0' in metrics
