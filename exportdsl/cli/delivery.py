@@ -119,6 +119,15 @@ class Seconds(click.FloatRange):
     help="How many threads deliver.",
 )
 @click.option(
+    "--render-processes",
+    type=click.IntRange(0, 64),
+    show_default="one a CPU",
+    help=(
+        "Processes rendering the PDF transcripts, beside the worker threads; 0 renders them in the "
+        "workers' threads, one at a time."
+    ),
+)
+@click.option(
     "--per-target",
     default=4,
     show_default=True,
@@ -212,6 +221,7 @@ def serve(
     host: str,
     port: int,
     workers: int,
+    render_processes: int | None,
     per_target: int,
     lease: float,
     retry_schedule: str,
@@ -238,6 +248,7 @@ def serve(
         log_connection_cap,
         server_config,
     )
+    from exportdsl.delivery.rendering import cpu_count
     from exportdsl.delivery.service import Settings, build, load_connectors
 
     limits = Limits(
@@ -261,6 +272,7 @@ def serve(
             retention=retention,
             monitoring_token_env=monitoring_token_env,
             limits=limits,
+            render_processes=cpu_count() if render_processes is None else render_processes,
         )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)

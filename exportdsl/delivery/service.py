@@ -13,6 +13,7 @@ from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.outbox import Outbox, Schedule
+from exportdsl.delivery.rendering import renderer
 from exportdsl.delivery.server import Intake
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
@@ -33,6 +34,7 @@ class Settings:
     # the environment variable holding the token /healthz and /metrics require (None: open)
     monitoring_token_env: str | None = None
     limits: Limits = field(default_factory=Limits)
+    render_processes: int = 0  # processes rendering the PDF transcripts; 0: the workers' threads
 
 
 def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, Reload]:
@@ -74,7 +76,8 @@ def build(
     if connectors is None:
         connectors, _ = load_connectors(settings.connectors, environment)
     check_intact(settings.database)  # before anything writes to it
-    deliverer = ExportDeliverer(connectors.plans, env=environment)
+    render = renderer(settings.render_processes)
+    deliverer = ExportDeliverer(connectors.plans, env=environment, render=render)
     pool = WorkerPool(
         str(settings.database),
         deliverer,
@@ -91,6 +94,7 @@ def build(
     intake = Intake(connectors, str(settings.database), pool, limits=settings.limits)
     intake.unavailable = connectors.unavailable
     intake.monitoring_token = token
+    intake.render = render
     pool.observe = intake.metrics.observe
     intake.metrics.registry.register(ConnectorGauge(connectors))
     return intake
