@@ -239,6 +239,9 @@ _CHILD = (
     "from exportdsl.delivery.rendering import serve_pipes; "
     "serve_pipes(int(sys.argv[2]), int(sys.argv[3]))"
 )
+# How much lower a render process's priority is than serve's: with the CPU taken, serve's event
+# loop gets ~90% of a core against a render process (weights 1024 and 110)
+RENDER_NICENESS = 10
 # What a render process keeps of the server's environment: where the font cache is, and the time
 # zones (none of it secret)
 _PASSED_ON = ("HOME", "XDG_CACHE_HOME", "PYTHONTZPATH")
@@ -261,9 +264,11 @@ def serve_pipes(requests: int, answers: int) -> None:
     closes it once its workers have stopped, and the kernel when serve dies).
 
     SIGINT and SIGTERM are for serve (a Ctrl-C or systemd signal the whole group): a stop lets the
-    renders under way finish, and then closes the pipe."""
+    renders under way finish, and then closes the pipe. It runs at a lower priority than serve: a
+    hook waiting for the CPU must not wait behind a PDF (deliveries can wait, a sender cannot)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(RENDER_NICENESS)
     reader, writer = Connection(requests, writable=False), Connection(answers, readable=False)
     _prepare()
     while True:
