@@ -228,3 +228,14 @@ def test_serve_with_two_render_processes_delivers_end_to_end(
     assert any(base64.b64decode(report.json["pdf"]) == expected for report in reports)
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM deliveries WHERE attempts = 1").fetchone() == (10,)
+
+
+def test_render_processes_end_when_serve_is_killed(tmp_path: Path, real_backend: Backend) -> None:
+    """kill -9 leaves serve no time to stop them: the kernel closes their pipe, and they end."""
+    folder = write_connectors(tmp_path / "connectors", real_backend.base_url)
+    process = start_process(folder, tmp_path / "q.db", free_port(), "--render-processes", "2")
+    renderers = children(process.pid)
+    assert len(renderers) == 2
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    wait_for(lambda: all(dead(pid) for pid in renderers), seconds=10)
