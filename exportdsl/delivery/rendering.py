@@ -125,8 +125,8 @@ class RenderPool:
         except _Lost as lost:
             process = self._replace(process)
             raise RenderProcessLost(
-                f"the transcript's render process died before it answered ({lost}; SIGKILL is "
-                "kill -9 or the kernel out of memory); a new one was started"
+                f"the transcript's render process died before it answered ({lost}); a new one "
+                "was started"
             ) from None
         finally:
             self._idle.put(process)
@@ -214,13 +214,16 @@ class _RenderProcess:
         return _result(answer)
 
     def _end(self) -> str:
-        """How it ended: by a signal (SIGKILL: kill -9, or the kernel when memory ran out), or
-        with an exit code."""
+        """How it ended: killed by a signal, or with an exit code."""
         try:
             code = self._process.wait(5)
         except subprocess.TimeoutExpired:
             return "its pipe broke"
-        return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        if code >= 0:
+            return f"exit code {code}"
+        if code == -signal.SIGKILL:
+            return "killed by SIGKILL: kill -9, or the kernel when memory ran out"
+        return f"killed by signal {-code}"
 
     def stop(self) -> None:
         """Its pipe closed, it ends (after the render under way); killed if it has not in 10 s."""
