@@ -37,8 +37,15 @@ from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.outbox import Incoming, Outbox
 from exportdsl.delivery.rendering import InThread, RenderPool
 from exportdsl.errors import ExportDslError
+from exportdsl.transcript import pdf
+from exportdsl.transcript.pdf import render_transcript
 
 SAMPLE = parse_chat_bytes(SAMPLE_CHAT.read_bytes())
+CHAT_OF_ALL = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8")) | {
+    "messages": [
+        {"type": "visitor", "content": "".join(map(chr, range(32, 600))), "sentAt": 1427470440000}
+    ]
+}
 
 
 @pytest.fixture
@@ -124,6 +131,17 @@ def test_an_error_of_ours_in_a_render_process_comes_back_as_ours(pool: RenderPoo
     with pytest.raises(ExportDslError) as raised:
         pool(unreadable, "UTC")
     assert raised.value.code == "XD400" and "messages" in raised.value.message
+
+
+def test_the_cached_number_arrays_of_a_transcript_change_no_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The render is cheaper (the font subsets' width arrays formatted once): the same PDFs, chats
+    of other characters (other subsets) in between included."""
+    chats = [SAMPLE, make_sample_chat(name="Žofie 🐎 Dvořáková"), SAMPLE, parse_chat(CHAT_OF_ALL)]
+    cached = [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
+    monkeypatch.setattr(pdf, "_format_array", pdf._ARRAY_FORMAT)  # reportlab's own, each time
+    assert cached == [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
 
 
 # -- a render process that dies -------------------------------------------------------------------
