@@ -159,6 +159,15 @@ class Seconds(click.FloatRange):
     help="How many threads deliver.",
 )
 @click.option(
+    "--render-processes",
+    type=click.IntRange(0, 64),
+    show_default="one a CPU",
+    help=(
+        "Processes rendering the PDF transcripts, beside the worker threads; 0 renders them in the "
+        "workers' threads, one at a time."
+    ),
+)
+@click.option(
     "--per-target",
     default=4,
     show_default=True,
@@ -268,6 +277,7 @@ def serve(
     host: str,
     port: int,
     workers: int,
+    render_processes: int | None,
     per_target: int,
     lease: float,
     node_timeout: float,
@@ -295,6 +305,7 @@ def serve(
         log_connection_cap,
         server_config,
     )
+    from exportdsl.delivery.rendering import cpu_count
     from exportdsl.delivery.service import Settings, build, load_connectors
     from exportdsl.delivery.store import database_secrets, shown
 
@@ -321,6 +332,7 @@ def serve(
             limits=limits,
             beat=node_timeout / 5,
             silence=node_timeout,
+            render_processes=cpu_count() if render_processes is None else render_processes,
         )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)

@@ -3,7 +3,8 @@
 Each worker thread has its own keep-alive `httpx.Client` and `Exporter`s (they are not
 thread-safe); the token caches are shared per connector, and fetch a connector's token once for
 all its workers (single-flight). The exporter makes exactly one attempt with the delivery's own
-Idempotency-Key; the outbox decides about the next one from the `Outcome`.
+Idempotency-Key; the outbox decides about the next one from the `Outcome`. The PDF transcript is
+rendered by a `rendering.Renderer`: in the worker's thread, or in render processes.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from datetime import UTC, datetime
 
 import httpx
 
-from exportdsl.chat.reader import ChatSession, parse_chat_bytes
+from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import RetryPolicy
 from exportdsl.delivery.outbox import Delivery
+from exportdsl.delivery.rendering import InThread, Renderer, RenderProcessLost
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
 from exportdsl.export.client import make_client
@@ -39,6 +41,7 @@ class ExportDeliverer:
         *,
         env: Mapping[str, str] | None = None,
         client_factory: Callable[[], httpx.Client] = make_client,
+        render: Renderer | None = None,
     ) -> None:
         self.plans = plans  # may change while serving (a reload): looked up at each delivery
         self.env = env
@@ -46,9 +49,7 @@ class ExportDeliverer:
         self._tokens: dict[str, tuple[Plan, TokenCache]] = {}  # a changed plan gets a new cache
         self._tokens_lock = threading.Lock()
         self._local = threading.local()
-        # The transcript is pure-Python CPU work: the GIL runs one at a time anyway, and several
-        # threads wanting it at once would keep the intake's event loop waiting for it.
-        self._rendering = threading.Lock()
+        self.render: Renderer = render if render is not None else InThread()  # the PDF transcript
 
     def __call__(self, delivery: Delivery, body: bytes) -> Outcome:
         plan = self.plans.get(delivery.connector)
@@ -64,7 +65,12 @@ class ExportDeliverer:
             return Outcome(
                 False, error=f"the stored chat no longer reads: {error.message}", permanent=True
             )
-        result = self._exporter(delivery.connector, plan).run(chat, key=delivery.idempotency_key)
+        try:
+            result = self._exporter(delivery.connector, plan).run(
+                chat, key=delivery.idempotency_key
+            )
+        except RenderProcessLost as lost:  # the attempt failed, not the chat: worth another try
+            return Outcome(False, error=str(lost))
         return outcome(result)
 
     def _exporter(self, name: str, plan: Plan) -> Exporter:
@@ -79,7 +85,7 @@ class ExportDeliverer:
                 self._local.client,
                 env=self.env,
                 tokens=self._token_cache(name, plan),
-                render_pdf=self._render,
+                render_pdf=self.render,
             )
             made = exporters[name] = (plan, exporter)
         return made[1]
@@ -92,12 +98,6 @@ class ExportDeliverer:
             if cached is None or cached[0] is not plan:
                 cached = self._tokens[name] = (plan, TokenCache())
             return cached[1]
-
-    def _render(self, chat: ChatSession, timezone: str) -> bytes:
-        from exportdsl.transcript.pdf import render_transcript
-
-        with self._rendering:
-            return render_transcript(chat, timezone=timezone)
 
 
 def outcome(result: ExportResult) -> Outcome:

@@ -46,6 +46,7 @@ from exportdsl.delivery.limits import BodySlots, Limits
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.nodes import Membership
 from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.rendering import InThread, Renderer
 from exportdsl.delivery.store import open_outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
@@ -177,6 +178,7 @@ class Intake:
         self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
         self.storage = StorageHealth()
         self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
+        self.render: Renderer = InThread()  # the workers' PDFs: started and stopped with them
         # Bodies read at once, in two pools: a token is checked before its body is read, a signature
         # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
         bounds = limits or Limits()
@@ -199,6 +201,7 @@ class Intake:
 
     @asynccontextmanager
     async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
+        self.render.start()
         self.pool.start()
         try:
             yield
@@ -206,6 +209,7 @@ class Intake:
             self.accepting = False
             await asyncio.to_thread(self.committer.close)
             await asyncio.to_thread(self.pool.stop)
+            await asyncio.to_thread(self.render.close)
 
     async def _counted_hook(self, request: Request) -> Response:
         self.hooks_in_flight += 1  # the event loop's thread alone changes it

@@ -14,6 +14,7 @@ from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.nodes import BEAT, SILENCE
 from exportdsl.delivery.outbox import Schedule
+from exportdsl.delivery.rendering import renderer
 from exportdsl.delivery.server import Intake
 from exportdsl.delivery.store import is_postgres, open_outbox
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
@@ -37,6 +38,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     beat: float = BEAT  # seconds between two heartbeats of this node
     silence: float = SILENCE  # a node silent this long is dead, its work rescued
+    render_processes: int = 0  # processes rendering the PDF transcripts; 0: the workers' threads
 
 
 def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, Reload]:
@@ -80,7 +82,8 @@ def build(
     if not is_postgres(settings.database):
         check_intact(settings.database)  # before anything writes to it
     location = str(settings.database)
-    deliverer = ExportDeliverer(connectors.plans, env=environment)
+    render = renderer(settings.render_processes)
+    deliverer = ExportDeliverer(connectors.plans, env=environment, render=render)
     pool = WorkerPool(
         location,
         deliverer,
@@ -99,6 +102,7 @@ def build(
     intake = Intake(connectors, location, pool, limits=settings.limits)
     intake.unavailable = connectors.unavailable
     intake.monitoring_token = token
+    intake.render = render
     pool.observe = intake.metrics.observe
     intake.metrics.registry.register(ConnectorGauge(connectors))
     return intake

@@ -226,14 +226,34 @@ def _binary_streams() -> Iterator[None]:
         pdfdoc.PDFZCompress.encode = (
             _compress  # an instance attribute: reportlab's own method comes back
         )
+        pdfdoc.PDFArray.format = _format_array
         try:
             yield
         finally:
             rl_config.useA85 = previous
             del pdfdoc.PDFZCompress.encode
+            pdfdoc.PDFArray.format = _ARRAY_FORMAT
 
 
 _SFNT = (b"\x00\x01\x00\x00", b"true")  # how a TrueType font file starts
+_ARRAY_FORMAT = pdfdoc.PDFArray.format
+_NUMBER_ARRAYS: dict[tuple[object, ...], bytes] = {}  # formatted arrays of numbers, while saving
+
+
+def _format_array(array: Any, document: Any, indent: bytes = b"\n ") -> bytes:
+    """reportlab's `PDFArray.format`, kept for arrays of numbers: each embedded font subset's
+    widths (up to 256 numbers, formatted one at a time in Python: a fifth of a short transcript's
+    time) are the same in most transcripts. Only while saving, under the lock."""
+    numbers = array.sequence
+    if not all(type(number) in (int, float) for number in numbers):  # as reportlab's `format`
+        return bytes(_ARRAY_FORMAT(array, document, indent))
+    key = (tuple(numbers), array.multiline, rl_config.pdfMultiLine, indent)
+    formatted = _NUMBER_ARRAYS.get(key)
+    if formatted is None:
+        if len(_NUMBER_ARRAYS) >= 256:  # bounded: the chats' characters make new subsets
+            _NUMBER_ARRAYS.clear()
+        formatted = _NUMBER_ARRAYS[key] = bytes(_ARRAY_FORMAT(array, document, indent))
+    return formatted
 
 
 @functools.lru_cache(maxsize=16)
