@@ -1,7 +1,10 @@
-"""The outbox's SQLite file: its schema, one connection per thread, write transactions.
+"""The outbox's SQLite file: its schema and its version, one connection per thread, writes.
 
 WAL lets readers go on while a writer commits; accepted chats are committed with synchronous=FULL
 (on disk before their hook is answered), the workers' bookkeeping without waiting for the disk.
+The schema's version is SQLite's ``user_version``: 0 in files made before it was kept (their
+schema is read to tell 1 from 2), `SCHEMA_VERSION` once upgraded; a file a newer exportdsl made is
+refused, never written.
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from exportdsl.chat.reader import parse_chat_bytes
+from exportdsl.delivery.outbox import NO_END, SCHEMA_VERSION
 from exportdsl.errors import ExportDslError, OutboxError
 
-__all__ = ["NO_END", "Database", "check_intact"]
-
-NO_END = -1
-"""The version of a chat without ``endAt``: any chat with one is later."""
+__all__ = ["Database", "check_intact", "newer_schema"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -53,15 +54,28 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_status     INTEGER,
     created_at      REAL NOT NULL,
     finished_at     REAL,
+    crashes         INTEGER NOT NULL DEFAULT 0,  -- attempts cut short by their node's death
     FOREIGN KEY (connector, chat_id, end_at) REFERENCES chats (connector, chat_id, end_at)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
 -- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
 CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
+-- the serve processes working this file: each heartbeats, and a silent one is declared dead
+CREATE TABLE IF NOT EXISTS nodes (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    process      TEXT NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('alive', 'dead', 'stopped'))
+);
 """
-# Columns a queue made before chats had versions lacks; opening it adds them (`_upgrade`).
-_VERSION_COLUMNS = frozenset({"end_at"})
+# What a queue made by an earlier schema lacks; opening it adds them (`_upgrade`).
+_VERSION_COLUMNS = frozenset({"end_at"})  # schema 2: chats have versions (the tables are rebuilt)
+_LATER_COLUMNS = _VERSION_COLUMNS | {"crashes"}  # schema 3: crash counts (a column added)
+_LATER_TABLES = frozenset({"nodes"})
 # An older exportdsl still running on a queue upgraded under it (two processes serve one file)
 # stores chats without a version, with INSERT OR IGNORE, which would ignore the missing value
 # (its hook answered "duplicate", the chat lost). Its insert is refused instead: its hook gets
@@ -77,7 +91,11 @@ END
 class Database:
     """An outbox database file, opened (and its schema made) once per process and thread."""
 
-    def __init__(self, path: str | Path, *, durable: bool = True, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, durable: bool = True, create: bool = True, upgrade: bool = False
+    ) -> None:
+        """``create``: make the file (or upgrade it) when needed; ``upgrade`` alone upgrades an
+        existing file's schema without making one."""
         self.path = str(path)
         self.durable = durable
         self._writer = _writer_lock(self.path)
@@ -85,13 +103,16 @@ class Database:
         existing = Path(self.path).is_file() and Path(self.path).stat().st_size > 0
         try:
             if existing:  # looked at read-only first: a foreign file is left as it was
-                if _check_schema(self.path):
-                    _upgrade(self.path)
+                version = _check_schema(self.path)
+                if version < SCHEMA_VERSION and (create or upgrade):
+                    _upgrade(self.path, version)
             elif not create:
                 raise OutboxError(f"{self.path} is not an exportdsl queue (an empty file)")
             if create:
                 # its own transaction (executescript commits first)
-                self._connection().executescript(_SCHEMA + ";" + _OLDER_WRITERS)
+                self._connection().executescript(
+                    f"{_SCHEMA};{_OLDER_WRITERS};PRAGMA user_version = {SCHEMA_VERSION}"
+                )
         except sqlite3.DatabaseError as error:
             raise OutboxError(
                 f"{self.path}: {error}", hint="is this an exportdsl queue database?"
@@ -131,6 +152,18 @@ class Database:
                 raise
             db.execute("COMMIT")
 
+    def schema_version(self) -> int:
+        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+
+    def probe(self) -> None:
+        """A durable write that changes nothing: is the outbox writable again after a storage
+        error? A table is made and dropped in one transaction, so the commit writes the schema
+        page through the WAL and waits for the disk, as an accept's commit does, whatever the
+        tables hold; raises the error SQLite gives."""
+        with self._transaction() as db:
+            db.execute("CREATE TABLE exportdsl_write_probe (x)")
+            db.execute("DROP TABLE exportdsl_write_probe")
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -167,41 +200,67 @@ def _expected_columns() -> dict[str, frozenset[str]]:
         db.close()
 
 
-def _check_schema(path: str) -> bool:
-    """Refuses a file that is not an exportdsl queue, opened read-only so nothing in it changes.
-    True when it is a queue made before chats had versions, to upgrade (`_upgrade`)."""
+def _check_schema(path: str) -> int:
+    """The schema version of an existing file, read-only so nothing in it changes; refuses a file
+    that is not an exportdsl queue, and one a newer exportdsl made."""
     db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
-        older = False
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise newer_schema(path, version)
+        found_columns: set[str] = set()
         for table, columns in _expected_columns().items():
             found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-            if not columns - _VERSION_COLUMNS <= found:
+            if table in _LATER_TABLES:
+                continue
+            if not columns - _LATER_COLUMNS <= found:
                 missing = "no such table" if not found else "other columns"
                 raise OutboxError(
                     f"{path} is not an exportdsl queue (table {table}: {missing})",
-                    hint="point --db at the file `exportdsl serve --db` writes",
+                    hint="point --db at the file `exportdsl serve` writes",
                 )
-            older = older or not columns <= found
-        return older
+            found_columns |= found
+        if version:
+            return version
+        return 2 if "end_at" in found_columns else 1
     finally:
         db.close()
 
 
-def _upgrade(path: str) -> None:
-    """A queue made before chats had versions, upgraded in place, in one transaction: both
-    tables are made anew with ``end_at`` in their keys (SQLite cannot change a key otherwise), each
-    stored chat's version read from its body, every delivery keeping its id, and ids still never
-    reused. Another process that opens the file meanwhile waits, then finds it upgraded."""
+def newer_schema(location: str, version: int) -> OutboxError:
+    """A database a newer exportdsl made (or upgraded): never written by this one."""
+    return OutboxError(
+        f"{location}: the outbox has schema version {version}; this exportdsl knows versions up "
+        f"to {SCHEMA_VERSION}",
+        hint="run the newer exportdsl that upgraded it (or upgrade this one); nothing was changed",
+    )
+
+
+def _upgrade(path: str, version: int) -> None:
+    """An earlier schema upgraded in place, in one transaction: to 2, both tables are made anew
+    with ``end_at`` in their keys (SQLite cannot change a key otherwise), each stored chat's
+    version read from its body, every delivery keeping its id, and ids still never reused; to 3,
+    crash counts and the nodes table are added. Another process that opens the file meanwhile
+    waits, then finds it upgraded."""
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         db.execute("PRAGMA foreign_keys=OFF")  # the old tables are dropped before the check
         db.create_function("chat_end_at", 1, _end_at, deterministic=True)
         db.execute("BEGIN IMMEDIATE")
         try:
-            if "end_at" in _columns(db, "chats"):
+            if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
                 db.execute("ROLLBACK")  # upgraded by another process meanwhile
                 return
-            _rebuild(db)
+            if "end_at" not in _columns(db, "chats"):
+                _rebuild(db)
+            if "crashes" not in _columns(db, "deliveries"):
+                db.execute(
+                    "ALTER TABLE deliveries ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0"
+                )
+            for statement in _SCHEMA.split(";"):
+                db.execute(statement)
+            db.execute(_OLDER_WRITERS)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -293,14 +352,3 @@ def check_intact(path: str | Path) -> None:
                 "and serve NEW.db"
             ),
         )
-
-
-def probe_write(database: Database) -> None:
-    """A durable write that changes nothing: is the outbox writable again after a storage error?
-
-    A table is made and dropped in one transaction, so the commit writes the schema page through
-    the WAL and waits for the disk, as an accept's commit does, whatever the tables hold; raises
-    the error SQLite gives."""
-    with database._transaction() as db:
-        db.execute("CREATE TABLE exportdsl_write_probe (x)")
-        db.execute("DROP TABLE exportdsl_write_probe")

@@ -1,43 +1,65 @@
-"""The durable outbox: accepted chats and their deliveries in SQLite (WAL, synchronous=FULL).
+"""The durable outbox's contract: accepted chats, their deliveries, and the nodes that work them.
 
-A chat is stored, with its delivery, in the same transaction that accepts it, and that transaction
-is on disk before the hook is answered: nothing accepted is lost. Workers (threads, or processes
-on the same file) claim one delivery at a time with a lease; a claim is a single write transaction,
-so two workers never hold the same row, and a crashed worker's lease simply runs out. Every
-finish is fenced by the lease owner, so a worker whose lease ran out cannot overwrite the work of
-the one that took over.
+Two back ends keep it: a SQLite file (`sqlite.py`, the embedded default: one machine) and a
+PostgreSQL database (`postgres.py`: several ``serve`` nodes on one outbox); `store.open_outbox`
+picks one from ``--db``. Both keep the same promises, and one test suite holds both to them:
+
+- a chat is stored, with its delivery, in the transaction that accepts it, and that transaction is
+  durable before the hook is answered: nothing accepted is lost;
+- a chat is a duplicate when its connector holds it with the same ``endAt`` or a later one;
+- workers claim one delivery at a time with a lease; two never hold the same one, and a target (a
+  back end's host) never has more than ``per_target`` deliveries leased at once, across all nodes;
+- every finish is fenced by the lease's owner: a worker that lost its lease cannot overwrite the
+  work of the one that took over;
+- nodes heartbeat; a node silent for longer than the silence allowed is declared dead, and every
+  lease it held is released to the others at once, its attempt uncounted (a chat whose attempts
+  keep killing their node goes dead after `MAX_CRASHES`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import sqlite3
-import time
+import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from exportdsl.delivery.database import NO_END, Database
 from exportdsl.errors import OutboxError
-from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
     "MAX_ERROR_CHARS",
     "PURGE_BATCH",
+    "MAX_CRASHES",
+    "NO_END",
+    "SCHEMA_VERSION",
     "Accepted",
     "Delivery",
     "Expired",
     "Incoming",
+    "Node",
     "Outbox",
-    "Queue",
+    "Rescue",
     "Schedule",
+    "crash_error",
 ]
 
 MAX_ERROR_CHARS = 2000  # of a failed attempt's (redacted) error, as stored
 PURGE_BATCH = 1000  # rows removed in one transaction
+SCHEMA_VERSION = 3  # of both back ends: 2 gave chats versions, 3 added nodes and crash counts
+MAX_CRASHES = 3  # attempts cut short by their node's death before a delivery is dead
+
+NO_END = -1
+"""The version of a chat without ``endAt``: any chat with one is later."""
+
+
+def crash_error(crashes: int) -> str:
+    """What a delivery whose attempts keep dying with their node says, dead."""
+    return (
+        f"its node died during each of its last {crashes} attempts (killed, out of memory?): "
+        "this chat may crash its worker; look at it before sending it again"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,7 @@ class Delivery:
     created_at: float
     finished_at: float | None
     end_at: int = NO_END  # the version of the chat it delivers (`Incoming.end_at`)
+    crashes: int = 0  # attempts cut short by their node's death (not counted in ``attempts``)
 
 
 @dataclass(frozen=True)
@@ -119,221 +142,57 @@ class Accepted:
     duplicate: bool
 
 
-class Queue(Database):
-    """The operator's view of the outbox: list, show, retry, purge, count deliveries."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        clock: Callable[[], float] = time.time,
-        durable: bool = True,
-        create: bool = True,
-    ) -> None:
-        super().__init__(path, durable=durable, create=create)
-        self.clock = clock
-
-    def deliveries(
-        self, status: str | None = None, connector: str | None = None, limit: int = 100
-    ) -> list[Delivery]:
-        query, args = "SELECT * FROM deliveries WHERE 1 = 1", list[object]()
-        if status:
-            query, args = query + " AND status = ?", [*args, status]
-        if connector:
-            query, args = query + " AND connector = ?", [*args, connector]
-        rows = (
-            self._connection()
-            .execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
-            .fetchall()
-        )
-        return [_delivery(row) for row in rows]
-
-    def delivery(self, delivery_id: int) -> Delivery | None:
-        row = (
-            self._connection()
-            .execute("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
-            .fetchone()
-        )
-        return _delivery(row) if row else None
-
-    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
-        """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
-        attempting right now is left alone: taking it from under the worker would send it twice."""
-        where, args = _selection(ids, status)
-        now = self.clock()
-        with self._transaction() as db:
-            return db.execute(
-                f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,"
-                f" finished_at = NULL WHERE ({where}) AND (lease_until IS NULL OR lease_until < ?)",
-                (now, *args, now),
-            ).rowcount
-
-    def purge(
-        self, ids: Sequence[int] = (), status: str | None = None, older_than: float | None = None
-    ) -> int:
-        """Remove finished deliveries (never pending ones: they are accepted work); with
-        ``older_than``, only those finished more than that many seconds ago."""
-        where, args = _selection(ids, status)
-        if older_than is not None:
-            where, args = f"({where}) AND finished_at < ?", [*args, self.clock() - older_than]
-        return self._delete("deliveries", f"status != 'pending' AND {where}", args)
-
-    def purge_chats(self, older_than: float) -> int:
-        """Remove the chats no delivery needs any more: none refers to them (pending, dead or
-        delivered; a dead one may be retried) and they were received more than ``older_than``
-        seconds ago (the Report Export button may still ask for a younger one). Each version of
-        a re-opened chat is a chat of its own here."""
-        unused = (
-            "received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries AS d"
-            " WHERE d.connector = chats.connector AND d.chat_id = chats.chat_id"
-            " AND d.end_at = chats.end_at)"
-        )
-        return self._delete("chats", unused, [self.clock() - older_than])
-
-    def expire(self, older_than: float) -> Expired:
-        """Retention: the deliveries delivered more than ``older_than`` seconds ago, then the
-        chats no delivery needs any more received before then (`purge_chats`). Pending and dead
-        deliveries and their chats stay."""
-        deliveries = self.purge(status=DeliveryStatus.DELIVERED, older_than=older_than)
-        return Expired(deliveries, self.purge_chats(older_than))
-
-    def vacuum(self) -> None:
-        """Give the space of removed rows back to the file system: SQLite rewrites the file, and
-        every writer waits meanwhile (without it, later chats reuse the space)."""
-        db = self._connection()
-        db.execute("VACUUM")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks only then
-
-    def _delete(self, table: str, where: str, args: Sequence[object]) -> int:
-        """DELETE in transactions of `PURGE_BATCH` rows: a large purge never holds the write lock
-        for long, so hooks are still committed while it runs."""
-        removed = 0
-        while True:
-            with self._transaction() as db:
-                count = db.execute(
-                    f"DELETE FROM {table} WHERE rowid IN"
-                    f" (SELECT rowid FROM {table} WHERE {where} LIMIT {PURGE_BATCH})",
-                    args,
-                ).rowcount
-            removed += count
-            if count < PURGE_BATCH:
-                return removed
-
-    def pending_by_connector(self) -> dict[str, int]:
-        """Pending deliveries (accepted work not delivered yet) by connector name."""
-        rows = self._connection().execute(
-            "SELECT connector, COUNT(*) FROM deliveries WHERE status = 'pending' GROUP BY connector"
-        )
-        return {str(connector): int(count) for connector, count in rows}
-
-    def counts(self) -> dict[str, int]:
-        """Deliveries by state; "retrying" are the pending ones that have failed at least once."""
-        db = self._connection()
-        counts = {status: 0 for status in (*DeliveryStatus, "retrying", "chats")}
-        for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
-            counts[row["status"]] = row["n"]
-        counts["retrying"] = db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0"
-        ).fetchone()[0]
-        counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
-        return counts
 
 
-class Outbox(Queue):
+@dataclass(frozen=True)
+class Node:
+    """A ``serve`` process working the outbox, as the outbox knows it."""
+
+    id: str  # host:pid:random, unique for the process's life
+    host: str
+    pid: int
+    process: str  # what tells this process from a later one with its pid (boot id, start time)
+    started_at: float
+    heartbeat_at: float  # by the outbox's clock (PostgreSQL: the database's, never a node's)
+    state: str  # alive | dead (declared so by a peer) | stopped (left on its own)
+
+
+@dataclass(frozen=True)
+class Rescue:
+    """What one rescue pass did: the nodes it declared dead, the deliveries their leases held
+    that went back to the others, and those that went dead after `MAX_CRASHES`."""
+
+    nodes: tuple[str, ...] = ()
+    released: int = 0
+    dead: int = 0
+
+
+class Outbox(ABC):
     """The outbox: accepting chats (the intake), claiming and finishing deliveries (the workers),
-    and the operator's view it inherits from `Queue`."""
+    the nodes' membership, and the operator's view (list, show, retry, purge, count).
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        clock: Callable[[], float] = time.time,
-        schedule: Schedule | None = None,
-        rng: random.Random | None = None,
-        durable: bool = True,
-        create: bool = True,
-    ) -> None:
-        """``durable=False`` is for the workers: their bookkeeping (leases, attempts, results) is
-        then committed without waiting for the disk. A process crash loses nothing in WAL mode; a
-        power cut can lose the last of it, and the delivery is then made again, under the same key.
-        Whatever accepts chats stays durable: a chat is on disk before its hook is answered."""
-        super().__init__(path, clock=clock, durable=durable, create=create)
-        self.schedule = schedule or Schedule()
-        self.rng = rng or random.Random()
+    ``clock`` gives "now" as seconds since 1970. Both back ends are safe to share between threads.
+    """
+
+    location: str  # what --db named, its password left out (safe to show)
+    clock: Callable[[], float]
+    schedule: Schedule
+    rng: random.Random
 
     # --- accepting -------------------------------------------------------------------------------
 
+    @abstractmethod
     def accept_many(self, batch: Sequence[Incoming]) -> list[Accepted]:
-        """Store chats and their deliveries in one transaction.
+        """Store chats and their deliveries in one durable transaction (a group commit)."""
 
-        A group commit: one fsync for all. A chat is a duplicate when the connector holds it
-        already with the same ``endAt`` or a later one; with a later ``endAt`` it was re-opened,
-        and is stored (beside the earlier version) and delivered again.
-        """
-        now = self.clock()
-        results = []
-        with self._transaction() as db:
-            for item in batch:
-                version = NO_END if item.end_at is None else item.end_at
-                stored = db.execute(
-                    "INSERT INTO chats (connector, chat_id, end_at, body, received_at, hook_key)"
-                    " SELECT :connector, :chat, :version, :body, :now, :key"
-                    " WHERE NOT EXISTS (SELECT 1 FROM chats WHERE connector = :connector"
-                    " AND chat_id = :chat AND end_at >= :version)",
-                    {
-                        "connector": item.connector,
-                        "chat": item.chat_id,
-                        "version": version,
-                        "body": item.body,
-                        "now": now,
-                        "key": item.key,
-                    },
-                ).rowcount
-                if not stored:
-                    results.append(Accepted(None, duplicate=True))
-                    continue
-                delivery = self._enqueue(
-                    db, (item.connector, item.chat_id, version), "hook", item.target, item.key, now
-                )
-                results.append(Accepted(delivery, duplicate=False))
-        return results
-
+    @abstractmethod
     def request_export(self, connector: str, chat_id: str, target: str) -> int:
         """The Report Export button: a new delivery of a stored chat (its latest version), with a
-        key of its own (the hook's and a number), since pressing the button again means
-        exporting again."""
-        now = self.clock()
-        with self._transaction() as db:
-            chat = db.execute(
-                "UPDATE chats SET presses = presses + 1 WHERE connector = ? AND chat_id = ?"
-                " AND end_at = (SELECT MAX(end_at) FROM chats WHERE connector = ? AND chat_id = ?)"
-                " RETURNING hook_key, presses, end_at",
-                (connector, chat_id, connector, chat_id),
-            ).fetchone()
-            if chat is None:
-                raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
-            key = f"{chat['hook_key']}.export-{chat['presses']}"
-            version = (connector, chat_id, chat["end_at"])
-            return self._enqueue(db, version, "button", target, key, now)
-
-    def _enqueue(
-        self,
-        db: sqlite3.Connection,
-        version: tuple[str, str, int],  # connector, chat id, end_at: the chat it delivers
-        reason: str,
-        target: str,
-        key: str,
-        now: float,
-    ) -> int:
-        cursor = db.execute(
-            "INSERT INTO deliveries (connector, chat_id, end_at, reason, idempotency_key, target,"
-            " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (*version, reason, key, target, now, now),
-        )
-        return int(cursor.lastrowid or 0)
+        key of its own (the hook's and a number): pressing again means exporting again."""
 
     # --- working ---------------------------------------------------------------------------------
 
+    @abstractmethod
     def claim(
         self,
         owner: str,
@@ -341,70 +200,24 @@ class Outbox(Queue):
         per_target: int = 4,
         connectors: Collection[str] | None = None,
     ) -> Delivery | None:
-        """The next due delivery, leased to ``owner``; counts as an attempt. None when nothing is
-        due (or every due target is at its concurrency limit). With ``connectors``, only theirs:
-        the deliveries of a connector that is not served are held, untouched, until it is."""
-        now = self.clock()
-        only = (
-            "" if connectors is None else " AND connector IN (SELECT value FROM json_each(:only))"
-        )
-        with self._transaction() as db:
-            row = db.execute(
-                "SELECT id FROM deliveries AS d WHERE status = 'pending'"
-                " AND next_attempt_at <= :now AND (lease_until IS NULL OR lease_until < :now)"
-                " AND (SELECT COUNT(*) FROM deliveries AS busy WHERE busy.target = d.target"
-                f"      AND busy.status = 'pending' AND busy.lease_until >= :now) < :limit{only}"
-                " ORDER BY next_attempt_at, id LIMIT 1",
-                {"now": now, "limit": per_target, "only": json.dumps(sorted(connectors or ()))},
-            ).fetchone()
-            if row is None:
-                return None
-            claimed = db.execute(
-                "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE id = ? RETURNING *",
-                (owner, now + lease, row["id"]),
-            ).fetchone()
-        return _delivery(claimed)
+        """The next due delivery, leased to ``owner`` (``node-id/worker``); counts as an attempt.
+        None when nothing is due or every due target is at its limit. With ``connectors``, only
+        theirs: the deliveries of a connector that is not served wait, untouched."""
 
+    @abstractmethod
     def renew(self, delivery_ids: Sequence[int], owner: str, lease: float) -> int:
-        """Extend the leases of deliveries still being attempted (a slow back end must not make
-        another worker take them over); returns how many are still ``owner``'s."""
-        if not delivery_ids:
-            return 0
-        marks = ", ".join("?" * len(delivery_ids))
-        with self._transaction() as db:
-            return db.execute(
-                f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",
-                (self.clock() + lease, owner, *delivery_ids),
-            ).rowcount
+        """Extend the leases of deliveries still being attempted; how many are still ``owner``'s."""
 
+    @abstractmethod
     def release(self, delivery: Delivery, owner: str, hold: float = 1.0) -> bool:
-        """Put a claimed delivery back, attempt uncounted, to be looked at again in ``hold``
-        seconds (not the retry schedule: nothing was tried): its connector stopped being served
-        between the claim and the attempt. False when the lease was lost."""
-        with self._transaction() as db:
-            return (
-                db.execute(
-                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,"
-                    " attempts = attempts - 1, next_attempt_at = MAX(next_attempt_at, ?)"
-                    " WHERE id = ? AND lease_owner = ?",
-                    (self.clock() + hold, delivery.id, owner),
-                ).rowcount
-                == 1
-            )
+        """Put a claimed delivery back, attempt uncounted, to be looked at in ``hold`` seconds.
+        False when the lease was lost."""
 
+    @abstractmethod
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
-        with self._transaction() as db:
-            return (
-                db.execute(
-                    "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
-                    " lease_until = NULL, finished_at = ?, last_status = ?, last_error = NULL"
-                    " WHERE id = ? AND lease_owner = ?",
-                    (self.clock(), status, delivery.id, owner),
-                ).rowcount
-                == 1
-            )
+        """Record the delivery as delivered; False when the lease was lost."""
 
+    @abstractmethod
     def fail(
         self,
         delivery: Delivery,
@@ -415,54 +228,102 @@ class Outbox(Queue):
         retry_after: float | None = None,
         permanent: bool = False,
     ) -> str | None:
-        """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the
-        new status, or None when the lease was lost (another worker owns the delivery now)."""
-        now = self.clock()
-        delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
-        new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
-        with self._transaction() as db:
-            changed = db.execute(
-                "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL,"
-                " lease_until = NULL, last_error = ?, last_status = ?, finished_at = ?"
-                " WHERE id = ? AND lease_owner = ?",
-                (
-                    new_status,
-                    now + (delay or 0),
-                    cut(error, MAX_ERROR_CHARS),  # redacted already: no marker cut open
-                    status,
-                    now if delay is None else None,
-                    delivery.id,
-                    owner,
-                ),
-            ).rowcount
-        return new_status if changed else None
+        """Record a failed attempt: pending again after the schedule's delay, or dead. The new
+        status, or None when the lease was lost (another worker owns the delivery now)."""
 
+    @abstractmethod
     def chat_body(self, connector: str, chat_id: str, end_at: int | None = None) -> bytes:
         """A stored chat as received: the version ``end_at`` (a delivery's), or the latest."""
-        version, args = ("", ()) if end_at is None else (" AND end_at = ?", (end_at,))
-        row = (
-            self._connection()
-            .execute(
-                f"SELECT body FROM chats WHERE connector = ? AND chat_id = ?{version}"
-                " ORDER BY end_at DESC LIMIT 1",
-                (connector, chat_id, *args),
-            )
-            .fetchone()
-        )
-        if row is None:
-            raise OutboxError(f"no chat {chat_id!r} stored for connector {connector!r}")
-        return bytes(row["body"])
 
+    def watch(self, wake: Callable[[], None], stopping: threading.Event) -> None:
+        """Call ``wake`` whenever another process may have stored work, until ``stopping``;
+        returns at once where the back end cannot tell (the workers then poll)."""
+        return None
 
-def _selection(ids: Sequence[int], status: str | None) -> tuple[str, list[object]]:
-    if ids:
-        return f"id IN ({', '.join('?' * len(ids))})", list(ids)
-    if status:
-        return "status = ?", [status]
-    raise OutboxError("say which deliveries: ids or a status")
+    # --- nodes -----------------------------------------------------------------------------------
 
+    @abstractmethod
+    def join(self, node: Node) -> None:
+        """Register a node, alive, its heartbeat now."""
 
-def _delivery(row: sqlite3.Row) -> Delivery:
-    fields = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row has no iteration
-    fields["status"] = DeliveryStatus(fields["status"])
-    return Delivery(**fields)
+    @abstractmethod
+    def heartbeat(self, node_id: str) -> bool:
+        """The node is alive now; False when a peer has declared it dead meanwhile (its leases
+        are gone: it must join again under a new id)."""
+
+    @abstractmethod
+    def leave(self, node_id: str) -> int:
+        """A node stopping on its own: marked stopped, and the leases it still holds (attempts
+        that did not finish in time) released at once, uncounted. How many were released."""
+
+    @abstractmethod
+    def rescue(self, silence: float, gone: Collection[str] = ()) -> Rescue:
+        """Declare dead the alive nodes whose last heartbeat is more than ``silence`` seconds
+        old, and those in ``gone`` (known dead: a process no longer running on this host), then
+        release every lease the dead hold: uncounted, a crash counted, due at once; dead after
+        `MAX_CRASHES`."""
+
+    @abstractmethod
+    def nodes(self) -> list[Node]:
+        """Every node the outbox knows, alive ones first."""
+
+    # --- the operator's view ---------------------------------------------------------------------
+
+    @abstractmethod
+    def deliveries(
+        self, status: str | None = None, connector: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        """The latest deliveries first."""
+
+    @abstractmethod
+    def delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    @abstractmethod
+    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+        """Send deliveries again now, with a fresh schedule (dead ones included); one being
+        attempted right now is left alone. How many."""
+
+    @abstractmethod
+    def purge(
+        self, ids: Sequence[int] = (), status: str | None = None, older_than: float | None = None
+    ) -> int:
+        """Remove finished deliveries (never pending ones); with ``older_than``, only those
+        finished more than that many seconds ago."""
+
+    @abstractmethod
+    def purge_chats(self, older_than: float) -> int:
+        """Remove the chats no delivery refers to, received more than ``older_than`` s ago."""
+
+    def expire(self, older_than: float) -> Expired:
+        """Retention: the deliveries delivered more than ``older_than`` seconds ago, then the
+        chats no delivery needs any more received before then (`purge_chats`). Pending and dead
+        deliveries and their chats stay."""
+        deliveries = self.purge(status=DeliveryStatus.DELIVERED, older_than=older_than)
+        return Expired(deliveries, self.purge_chats(older_than))
+
+    @abstractmethod
+    def vacuum(self) -> None:
+        """Give the space of removed rows back to the file system."""
+
+    @abstractmethod
+    def pending_by_connector(self) -> dict[str, int]:
+        """Pending deliveries (accepted work not delivered yet) by connector name."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Deliveries by state, "retrying" (pending, failed at least once) and "chats"."""
+
+    # --- the database itself ---------------------------------------------------------------------
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The schema version the database carries (`SCHEMA_VERSION` once upgraded)."""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """A durable write that changes nothing: is the outbox writable? Raises what fails."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close this thread's connection (or the pool)."""
+

@@ -1,0 +1,92 @@
+"""Which back end keeps the outbox: ``--db`` names a SQLite file or a PostgreSQL database.
+
+``postgresql://…`` (or ``postgres://…``) is a PostgreSQL connection URL, anything else a path;
+``EXPORTDSL_DB`` in the environment stands in for ``--db``. A URL may carry a password: it is
+never shown (`shown`), in logs, errors or ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from exportdsl.delivery.outbox import Outbox, Schedule
+from exportdsl.errors import OutboxError
+
+__all__ = ["DB_VARIABLE", "POSTGRES_SCHEMES", "is_postgres", "locate", "open_outbox", "shown"]
+
+DB_VARIABLE = "EXPORTDSL_DB"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(location: str | Path) -> bool:
+    return str(location).startswith(POSTGRES_SCHEMES)
+
+
+def locate(given: str | Path | None, env: Mapping[str, str]) -> str:
+    """The outbox ``--db`` names, or else ``EXPORTDSL_DB``; neither is refused."""
+    location = str(given) if given not in (None, "") else env.get(DB_VARIABLE, "")
+    if not location:
+        raise OutboxError(
+            "no outbox named",
+            hint=f"give --db a SQLite file or a postgresql:// URL, or set {DB_VARIABLE}",
+        )
+    return location
+
+
+def shown(location: str | Path) -> str:
+    """The location as it may be shown: a URL's password replaced by ``***``."""
+    text = str(location)
+    if not is_postgres(text):
+        return text
+    try:
+        parts = urlsplit(text)
+        if parts.password is None:
+            return text
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:  # a URL urllib cannot read: nothing of it is shown
+        return "postgresql://(a URL that cannot be read)"
+
+
+def open_outbox(
+    location: str | Path,
+    *,
+    clock: Callable[[], float] | None = None,
+    schedule: Schedule | None = None,
+    rng: random.Random | None = None,
+    durable: bool = True,
+    create: bool = True,
+    upgrade: bool = False,
+) -> Outbox:
+    """The outbox at ``location``, its schema made or upgraded when ``create`` (or ``upgrade``).
+
+    ``clock`` stands in for "now" (tests); without one, SQLite uses this machine's clock and
+    PostgreSQL the database's, so that nodes whose clocks differ agree on every lease."""
+    if is_postgres(location):
+        from exportdsl.delivery.postgres import PostgresOutbox
+
+        return PostgresOutbox(
+            str(location),
+            clock=clock,
+            schedule=schedule,
+            rng=rng,
+            durable=durable,
+            create=create,
+            upgrade=upgrade,
+        )
+    from exportdsl.delivery.sqlite import SqliteOutbox
+
+    return SqliteOutbox(
+        location,
+        clock=clock or time.time,
+        schedule=schedule,
+        rng=rng,
+        durable=durable,
+        create=create,
+        upgrade=upgrade,
+    )
