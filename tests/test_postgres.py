@@ -257,3 +257,32 @@ def test_a_wrong_port_gives_a_clear_outbox_error(postgres_cluster: pgcluster.Clu
     assert "port 1 failed: Connection refused" in str(refused.value)
     assert "\n" not in str(refused.value)
     assert refused.value.hint is not None and "is PostgreSQL running there" in refused.value.hint
+
+
+def test_a_role_with_only_the_documented_privileges_serves_the_outbox(
+    postgres_cluster: pgcluster.Cluster, postgres_url: str
+) -> None:
+    """docs/serve.md: the tables made once by their owner, the nodes may run as a role that can
+    only read and write their rows (no CREATE, no sequence privilege for the identity column)."""
+    PostgresOutbox(postgres_url).close()  # made by the owner
+    role = f"nodes_{postgres_url.rpartition('/')[2]}"
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'role-pw'")
+        owner.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON exportdsl_schema, chats, deliveries, nodes"
+            f" TO {role}"
+        )
+    url = postgres_url.replace(f"{pgcluster.USER}:{pgcluster.PASSWORD}", f"{role}:role-pw")
+    with nodes(url, 1) as (outbox,):
+        assert not outbox.accept_many([chat(1)])[0].duplicate
+        outbox.join(Node("n", "host", 1, "p", 0.0, 0.0, "alive"))
+        delivery = outbox.claim("n/w")
+        assert delivery is not None and outbox.succeed(delivery, "n/w")
+        outbox.request_export("acme", "1", "crm.example")
+        assert outbox.expire(older_than=0).deliveries == 1
+        outbox.probe()
+        outbox.vacuum()  # not the owner: PostgreSQL skips the tables with a warning
+        assert outbox.rescue(silence=60, gone=["n"]).nodes == ("n",)
+    with psycopg.connect(postgres_url, autocommit=True) as owner:  # a role now holding no object
+        owner.execute(f"DROP OWNED BY {role}")
+        owner.execute(f"DROP ROLE {role}")

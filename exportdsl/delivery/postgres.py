@@ -62,6 +62,8 @@ log = logging.getLogger("exportdsl.outbox")
 CHANNEL = "exportdsl_work"  # NOTIFY'd when work is stored or made due; `watch` LISTENs
 POOL_SIZE = 4  # connections of one outbox at most (each thread of a node opens its own outbox)
 CONNECT_TIMEOUT = 10  # seconds to reach the database before giving up with its reason
+LOCK_TIMEOUT = "5s"  # waiting longer for a lock is an error: nothing here holds one for long
+IDLE_IN_TRANSACTION = "10s"  # a session idle that long in a transaction is ended by the server
 WATCH_PAUSE = 1.0  # seconds between two attempts to listen again after the connection dropped
 
 Connection = psycopg.Connection[DictRow]
@@ -138,8 +140,18 @@ _DUE = (
 )
 _ONLY = " AND (%(only)s::text[] IS NULL OR connector = ANY(%(only)s::text[]))"
 
-# Every target with pending work, and its earliest due delivery (a skip scan over the index
-# deliveries_due: one probe per target, whatever the backlog), the longest waiting first.
+
+def _live_leases(target: str) -> str:
+    """How many deliveries of ``target`` are leased right now (a lease that ran out is free)."""
+    return (
+        f"(SELECT count(*) FROM deliveries WHERE target = {target} AND status = 'pending'"
+        f" AND lease_owner IS NOT NULL AND lease_until >= {NOW})"
+    )
+
+
+# Every target with pending work (a skip scan over the index deliveries_due: one probe per
+# target, whatever the backlog) that has due work and seems to have room (a snapshot without the
+# lock: only a hint, the claim counts again), the one waiting longest first.
 _DUE_TARGETS = f"""
 WITH RECURSIVE targets AS (
     (SELECT target FROM deliveries WHERE status = 'pending' ORDER BY target LIMIT 1)
@@ -153,6 +165,7 @@ SELECT targets.target FROM targets CROSS JOIN LATERAL (
     WHERE target = targets.target AND {_DUE}{_ONLY}
     ORDER BY next_attempt_at, id LIMIT 1
 ) AS first
+WHERE {_live_leases("targets.target")} < %(limit)s
 ORDER BY first.next_attempt_at, first.id
 """
 
@@ -165,10 +178,7 @@ UPDATE deliveries SET lease_owner = %(owner)s, lease_until = {NOW} + %(lease)s,
 WHERE id = (
     SELECT id FROM deliveries WHERE target = %(target)s AND {_DUE}{_ONLY}
     ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
-) AND (
-    SELECT count(*) FROM deliveries WHERE target = %(target)s AND status = 'pending'
-    AND lease_owner IS NOT NULL AND lease_until >= {NOW}
-) < %(limit)s
+) AND {_live_leases("%(target)s")} < %(limit)s
 RETURNING *
 """
 
@@ -248,8 +258,14 @@ class PostgresOutbox(Outbox):
 
     def _configure(self, conn: Connection) -> None:
         """Each pooled connection: the bookkeeping's durability for the whole session (an accept
-        still sets it on for its own transaction)."""
-        conn.execute(f"SET synchronous_commit = {'on' if self.durable else 'off'}")
+        still sets it on for its own transaction), and no lock waited for without end: a node
+        paused (SIGSTOP, a VM migrated) in the middle of a transaction must not hold up the
+        others' claims (`LOCK_TIMEOUT`), and its session ends when it stays idle in it."""
+        conn.execute(
+            f"SET synchronous_commit = {'on' if self.durable else 'off'};"
+            f" SET lock_timeout = '{LOCK_TIMEOUT}';"
+            f" SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'"
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -278,7 +294,6 @@ class PostgresOutbox(Outbox):
         if not batch:
             return []
         now = self._now()
-        results = []
         with self._transaction() as db:
             db.execute("SET LOCAL synchronous_commit = on")  # whatever the role's default
             db.execute(
@@ -286,21 +301,11 @@ class PostgresOutbox(Outbox):
                 " ORDER BY key",
                 {"keys": sorted({_lock_key("chat", i.connector, i.chat_id) for i in batch})},
             )
-            for item in batch:
-                row = db.execute(
-                    _ACCEPT,
-                    {
-                        "connector": item.connector,
-                        "chat": item.chat_id,
-                        "version": NO_END if item.end_at is None else item.end_at,
-                        "body": item.body,
-                        "key": item.key,
-                        "target": item.target,
-                        "now": now,
-                    },
-                ).fetchone()
-                stored = row is not None
-                results.append(Accepted(int(row["id"]) if row else None, duplicate=not stored))
+            stored = _each_row(db, _ACCEPT, [_accept_args(item, now) for item in batch])
+            results = [
+                Accepted(int(row["id"]), duplicate=False) if row else Accepted(None, duplicate=True)
+                for row in stored
+            ]
             if any(not result.duplicate for result in results):
                 db.execute(f"NOTIFY {CHANNEL}")
         return results
@@ -359,21 +364,17 @@ class PostgresOutbox(Outbox):
             "only": None if connectors is None else sorted(connectors),
             "now": self._now(),
         }
-        with self._transaction() as db:
-            targets = [row["target"] for row in db.execute(_DUE_TARGETS, args)]
-            for number, target in enumerate(targets):
-                key = _lock_key("target", target)
-                if number == 0:
-                    db.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
-                else:
-                    got = db.execute(
-                        "SELECT pg_try_advisory_xact_lock(%(key)s) AS got", {"key": key}
-                    ).fetchone()
-                    if not (got and got["got"]):
+        try:
+            with self._transaction() as db:
+                targets = [row["target"] for row in db.execute(_DUE_TARGETS, args)]
+                for number, target in enumerate(targets):
+                    if not _lock_target(db, target, wait=number == 0):
                         continue
-                claimed = db.execute(_CLAIM, {**args, "target": target}).fetchone()
-                if claimed is not None:
-                    return _delivery(claimed)
+                    claimed = db.execute(_CLAIM, {**args, "target": target}).fetchone()
+                    if claimed is not None:
+                        return _delivery(claimed)
+        except psycopg.errors.LockNotAvailable:  # a claim held the lock past LOCK_TIMEOUT
+            log.warning("a target's claim lock was held for longer than %s", LOCK_TIMEOUT)
         return None
 
     def renew(self, delivery_ids: Sequence[int], owner: str, lease: float) -> int:
@@ -677,6 +678,32 @@ RETURNING id
 """
 
 
+def _accept_args(item: Incoming, now: float | None) -> dict[str, Any]:
+    return {
+        "connector": item.connector,
+        "chat": item.chat_id,
+        "version": NO_END if item.end_at is None else item.end_at,
+        "body": item.body,
+        "key": item.key,
+        "target": item.target,
+        "now": now,
+    }
+
+
+def _each_row(db: Connection, query: str, each: list[dict[str, Any]]) -> list[DictRow | None]:
+    """``query`` run with each of the arguments in one pipeline (one round trip for all, not one
+    each); the first row each returned, None where it returned none."""
+    cursor = db.cursor()
+    cursor.executemany(query, each, returning=True)
+    rows = []
+    while True:
+        rows.append(cursor.fetchone())
+        if not cursor.nextset():
+            break
+    assert len(rows) == len(each)
+    return rows
+
+
 def _prepare(conn: Connection, location: str, *, create: bool, upgrade: bool) -> None:
     """The schema checked, and made or upgraded (``create``, or ``upgrade`` alone for an existing
     outbox) in one transaction under an advisory lock: nodes starting together do not race, the
@@ -725,6 +752,15 @@ def _found_version(conn: Connection, location: str) -> int | None:
         return None
     row = conn.execute("SELECT version FROM exportdsl_schema").fetchone()
     return int(row["version"]) if row else 0
+
+
+def _lock_target(db: Connection, target: str, *, wait: bool) -> bool:
+    """The target's advisory lock for this transaction; without ``wait``, only if free now."""
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    row = db.execute(
+        f"SELECT {function}(%(key)s)::text AS got", {"key": _lock_key("target", target)}
+    ).fetchone()
+    return row is not None and row["got"] != "false"
 
 
 def _without_password(text: str, url: str) -> str:
