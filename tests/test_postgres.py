@@ -286,3 +286,19 @@ def test_a_role_with_only_the_documented_privileges_serves_the_outbox(
     with psycopg.connect(postgres_url, autocommit=True) as owner:  # a role now holding no object
         owner.execute(f"DROP OWNED BY {role}")
         owner.execute(f"DROP ROLE {role}")
+
+
+def test_an_outbox_in_a_schema_of_its_own_beside_another_applications_tables(
+    postgres_url: str,
+) -> None:
+    """docs/serve.md: ``?options=-csearch_path%3Dexportdsl`` keeps the outbox in a schema of its
+    own, so a database whose public schema has a table named chats can hold it too."""
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("CREATE TABLE chats (id integer)")
+        db.execute("CREATE SCHEMA exportdsl")
+    with nodes(f"{postgres_url}?options=-csearch_path%3Dexportdsl", 1) as (outbox,):
+        outbox.accept_many([chat(1)])
+        assert outbox.counts()["chats"] == 1
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        found = db.execute("SELECT count(*) FROM exportdsl.chats").fetchone()
+        assert found == (1,)
