@@ -71,6 +71,8 @@ Connection = psycopg.Connection[DictRow]
 # "Now" in every statement: the clock given (tests), else the database's own.
 NOW = "COALESCE(%(now)s::double precision, extract(epoch FROM clock_timestamp())::double precision)"
 
+# The schema, every statement idempotent: made and upgraded by the same script (`_prepare`). A
+# later version adds what it needs here the same way (ADD COLUMN IF NOT EXISTS, …).
 _SCHEMA = """
 -- the schema's version: one row, `SCHEMA_VERSION` once made or upgraded
 CREATE TABLE IF NOT EXISTS exportdsl_schema (
@@ -131,7 +133,7 @@ CREATE TABLE IF NOT EXISTS nodes (
 _TABLES = ("chats", "deliveries", "nodes")
 
 # Advisory lock keys: 64-bit, from a name of ours, so they do not meet another application's
-_SCHEMA_LOCK_NAME = "exportdsl:schema"
+_SCHEMA_LOCK_NAME = "schema"
 
 # A due delivery that no live lease holds; with ``connectors``, only theirs.
 _DUE = (
