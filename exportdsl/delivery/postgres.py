@@ -35,6 +35,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from exportdsl.delivery.database import newer_schema
+from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import (
     MAX_CRASHES,
     MAX_ERROR_CHARS,
@@ -458,18 +459,32 @@ class PostgresOutbox(Outbox):
     def watch(self, wake: Callable[[], None], stopping: threading.Event) -> None:
         """LISTEN on a connection of its own, calling ``wake`` on each NOTIFY until ``stopping``.
         When the connection drops it listens again after a pause, and wakes once then (what was
-        stored meanwhile sent its NOTIFY to nobody)."""
+        stored meanwhile sent its NOTIFY to nobody). An outage is logged once, not each pause."""
+        lost = False
         while not stopping.is_set():
             try:
                 with self._connect() as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    if lost:
+                        log.info(
+                            "listening to the outbox again", extra=fields(outbox=self.location)
+                        )
+                    lost = False
                     wake()
                     while not stopping.is_set():
                         for _ in conn.notifies(timeout=0.5):
                             wake()
             except (OutboxError, psycopg.Error) as error:
-                reason = error.message if isinstance(error, OutboxError) else self._reason(error)
-                log.warning("not listening to the outbox (polling meanwhile): %s", reason)
+                if not lost:
+                    reason = (
+                        error.message if isinstance(error, OutboxError) else self._reason(error)
+                    )
+                    log.warning(
+                        "not listening to the outbox (the workers poll it): %s",
+                        reason,
+                        extra=fields(outbox=self.location),
+                    )
+                lost = True
                 stopping.wait(WATCH_PAUSE)
 
     # --- nodes -----------------------------------------------------------------------------------
