@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from exportdsl.cli.main import main
-from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.outbox import Incoming
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.vocabulary import DeliveryStatus
 
 DEAD = DeliveryStatus.DEAD
@@ -18,7 +19,7 @@ DEAD = DeliveryStatus.DEAD
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "queue.db"
-    outbox = Outbox(path)
+    outbox = SqliteOutbox(path)
     for number in range(3):
         outbox.accept_many([Incoming("crm", str(number), b"{}", "crm.example", f"key-{number}")])
     first = outbox.claim("w")
@@ -59,7 +60,7 @@ def test_show_one_delivery(database: Path) -> None:
 def test_retry_dead_then_purge_delivered(database: Path) -> None:
     code, output = run("retry", "--db", str(database), "--dead")
     assert code == 0 and "1 delivery queued again" in output
-    assert Outbox(database).counts()[DEAD] == 0
+    assert SqliteOutbox(database).counts()[DEAD] == 0
     code, output = run("purge", "--db", str(database), "--status", "delivered")
     assert code == 0 and "1 delivery removed" in output
     assert run("purge", "--db", str(database))[0] == 2  # says nothing about what to purge
@@ -89,7 +90,9 @@ def test_naming_a_delivery_that_does_not_exist_is_a_usage_error(
 ) -> None:
     code, output = run(command, "--db", str(database), "1", "99")
     assert code == 2 and "no delivery 99" in output
-    assert Outbox(database).delivery(1) is not None  # nothing was done with the good one either
+    assert (
+        SqliteOutbox(database).delivery(1) is not None
+    )  # nothing was done with the good one either
 
 
 def test_a_foreign_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:

@@ -23,9 +23,10 @@ from test_serve import (
 )
 
 from exportdsl.cli.main import main
-from exportdsl.delivery import outbox as outbox_module
-from exportdsl.delivery.outbox import Expired, Incoming, Outbox, Schedule
+from exportdsl.delivery import sqlite as outbox_module
+from exportdsl.delivery.outbox import Expired, Incoming, Schedule
 from exportdsl.delivery.service import Settings, build
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.errors import OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
@@ -41,13 +42,13 @@ class Clock:
         return self.now
 
 
-def accept(outbox: Outbox, chat_id: str, body: bytes = b"{}") -> int:
+def accept(outbox: SqliteOutbox, chat_id: str, body: bytes = b"{}") -> int:
     (accepted,) = outbox.accept_many([Incoming("crm", chat_id, body, "t", f"key-{chat_id}")])
     assert accepted.delivery_id is not None
     return accepted.delivery_id
 
 
-def finish(outbox: Outbox, delivered: bool) -> None:
+def finish(outbox: SqliteOutbox, delivered: bool) -> None:
     """The next due delivery: delivered, or dead at once."""
     delivery = outbox.claim("w")
     assert delivery is not None
@@ -57,7 +58,7 @@ def finish(outbox: Outbox, delivered: bool) -> None:
         assert outbox.fail(delivery, "w", "410 Gone", permanent=True) == DeliveryStatus.DEAD
 
 
-def chats(outbox: Outbox) -> set[str]:
+def chats(outbox: SqliteOutbox) -> set[str]:
     rows = outbox._connection().execute("SELECT chat_id FROM chats").fetchall()
     return {row[0] for row in rows}
 
@@ -68,10 +69,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def aged(tmp_path: Path, clock: Clock) -> Outbox:
+def aged(tmp_path: Path, clock: Clock) -> SqliteOutbox:
     """40 days ago: "old" delivered, "dead" dead, "pending" never tried, "pressed" delivered and
     its button pressed yesterday (delivered); 2 days ago: "young" delivered."""
-    outbox = Outbox(tmp_path / "queue.db", clock=clock, schedule=Schedule((60,)))
+    outbox = SqliteOutbox(tmp_path / "queue.db", clock=clock, schedule=Schedule((60,)))
     clock.now = NOW - 40 * DAY
     accept(outbox, "old")
     finish(outbox, delivered=True)
@@ -93,7 +94,7 @@ def aged(tmp_path: Path, clock: Clock) -> Outbox:
 
 
 def test_expire_removes_what_is_delivered_and_older_and_the_chats_no_delivery_needs(
-    aged: Outbox,
+    aged: SqliteOutbox,
 ) -> None:
     assert aged.expire(30 * DAY) == Expired(deliveries=2, chats=1)  # "old", and "pressed"'s first
     assert chats(aged) == {"dead", "pending", "pressed", "young"}
@@ -110,7 +111,7 @@ def test_expire_removes_what_is_delivered_and_older_and_the_chats_no_delivery_ne
 
 
 def test_a_chat_stays_for_the_button_until_the_retention_is_over(
-    aged: Outbox, clock: Clock
+    aged: SqliteOutbox, clock: Clock
 ) -> None:
     assert aged.purge(status=DeliveryStatus.DELIVERED) == 4  # every delivered one, at once
     assert aged.purge_chats(30 * DAY) == 2  # "old" and "pressed"; "young" is 2 days old
@@ -129,7 +130,7 @@ def test_a_chat_stays_for_the_button_until_the_retention_is_over(
     assert chats(aged) == {"pending"}
 
 
-def test_purge_older_than_keeps_the_recently_finished(aged: Outbox) -> None:
+def test_purge_older_than_keeps_the_recently_finished(aged: SqliteOutbox) -> None:
     assert aged.purge(status=DeliveryStatus.DELIVERED, older_than=30 * DAY) == 2
     assert aged.purge(status=DeliveryStatus.DELIVERED, older_than=30 * DAY) == 0
     assert aged.purge(status=DeliveryStatus.DELIVERED) == 2
@@ -139,7 +140,7 @@ def test_a_large_purge_goes_in_batches(
     tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(outbox_module, "PURGE_BATCH", 3)
-    outbox = Outbox(tmp_path / "q.db", clock=clock)
+    outbox = SqliteOutbox(tmp_path / "q.db", clock=clock)
     for number in range(10):
         accept(outbox, str(number))
         finish(outbox, delivered=True)
@@ -159,7 +160,7 @@ def run(*arguments: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_queue_purge_removes_the_chats_no_delivery_needs(aged: Outbox) -> None:
+def test_queue_purge_removes_the_chats_no_delivery_needs(aged: SqliteOutbox) -> None:
     database = aged.path
     code, output = run("purge", "--db", database, "--status", "delivered", "--older-than", "30d")
     assert code == 0, output
@@ -183,7 +184,7 @@ def test_queue_purge_removes_the_chats_no_delivery_needs(aged: Outbox) -> None:
     ],
 )
 def test_queue_purge_says_what_it_expected(
-    aged: Outbox, arguments: tuple[str, ...], message: str
+    aged: SqliteOutbox, arguments: tuple[str, ...], message: str
 ) -> None:
     code, output = run("purge", "--db", aged.path, *arguments)
     assert code == 2 and message in output and "Traceback" not in output
@@ -191,7 +192,7 @@ def test_queue_purge_says_what_it_expected(
 
 def test_queue_purge_vacuum_gives_the_space_back(tmp_path: Path) -> None:
     database = tmp_path / "q.db"
-    outbox = Outbox(database, durable=False)
+    outbox = SqliteOutbox(database, durable=False)
     for number in range(100):
         accept(outbox, str(number), body=b"x" * 20_000)
         finish(outbox, delivered=True)
@@ -253,3 +254,15 @@ def test_serve_refuses_a_retention_that_means_nothing(
     result = CliRunner().invoke(main, [*arguments, "--retention", value])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "q.db").exists()  # refused before anything started
+
+
+@pytest.mark.parametrize(("given", "kept"), [((), 30 * DAY), (("--retention", "off"), None)])
+def test_serve_keeps_30_days_by_default_and_everything_when_told(
+    tmp_path: Path, given: tuple[str, ...], kept: float | None
+) -> None:
+    """Delivered rows no longer pile up forever by default (issue 13: the table must not bloat)."""
+    from exportdsl.cli.delivery import serve
+
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    arguments = ["--connectors", str(folder), "--db", str(tmp_path / "q.db"), *given]
+    assert serve.make_context("serve", arguments).params["retention"] == kept

@@ -331,14 +331,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_command(folder: Path, database: Path, port: int, *options: str) -> list[str]:
+def serve_command(folder: Path, database: Path | str, port: int, *options: str) -> list[str]:
     """`exportdsl serve` as a separate process runs it."""
     executable = str(Path(sys.executable).with_name("exportdsl"))
     where = ["--connectors", str(folder), "--db", str(database), "--port", str(port)]
     return [executable, "serve", *where, *options]
 
 
-def start_process(folder: Path, database: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start_process(folder: Path, database: Path | str, port: int, *extra: str) -> subprocess.Popen[bytes]:
     schedule = "0.2,0.2,0.2,0.2,0.2"
     options = ("--workers", "4", "--lease", "2", "--retry-schedule", schedule, *extra)
     command = serve_command(folder, database, port, *options)

@@ -35,8 +35,9 @@ from test_serve import (
 
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.health import StorageHealth
-from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.outbox import Incoming
 from exportdsl.delivery.service import Settings, build
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
 
@@ -127,7 +128,7 @@ def processes(tmp_path: Path) -> Iterator[list[Process]]:
 
 def fill_outbox(database: Path, connector: str, *chat_ids: int, target: str = "t") -> None:
     """Chats accepted and not delivered yet, as a previous server left them."""
-    outbox = Outbox(database)
+    outbox = SqliteOutbox(database)
     try:
         outbox.accept_many(
             [Incoming(connector, str(i), chat_json(i), target, f"key-{i}") for i in chat_ids]
@@ -213,7 +214,7 @@ def test_damage_found_while_serving_stays_until_a_restart(tmp_path: Path) -> Non
     health = StorageHealth()
     health.failed(raised.value)
     health.succeeded()  # a write that landed on good pages
-    outbox = Outbox(tmp_path / "other.db")
+    outbox = SqliteOutbox(tmp_path / "other.db")
     try:
         problem = health.check(outbox)  # and no probe write clears it either
     finally:
@@ -377,7 +378,7 @@ def test_a_delivery_whose_connector_is_gone_at_its_attempt_is_put_back_uncounted
         time.sleep(0.5)
     finally:
         pool.stop()
-    view = Outbox(database)
+    view = SqliteOutbox(database)
     try:
         (held,) = view.deliveries()
     finally:

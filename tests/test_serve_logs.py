@@ -34,8 +34,9 @@ from test_serve import (
 
 from exportdsl.delivery import logs
 from exportdsl.delivery.deliver import ExportDeliverer
-from exportdsl.delivery.outbox import Incoming, Outbox, Schedule
+from exportdsl.delivery.outbox import Incoming, Schedule
 from exportdsl.delivery.service import load_connectors
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.export.redact import REDACTED, Redactor
 
@@ -251,13 +252,13 @@ def test_a_worker_exception_quoting_secrets_is_redacted_in_message_and_traceback
         client_factory=lambda: httpx.Client(transport=httpx.MockTransport(_quoting_secrets)),
     )
     database = tmp_path / "q.db"
-    outbox = Outbox(database)
+    outbox = SqliteOutbox(database)
     outbox.accept_many([Incoming("crm", "1", chat_json(1), "t", "key-1")])
     pool = WorkerPool(
         str(database),
         deliverer,
         PoolSettings(workers=1),
-        outbox_factory=lambda path: Outbox(path, schedule=Schedule((60,))),
+        outbox_factory=lambda path: SqliteOutbox(path, schedule=Schedule((60,))),
     )
     pool.start()
     try:

@@ -41,7 +41,8 @@ from exportdsl.delivery.connectors import Connectors, Reloader
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.health import PROBE_INTERVAL, StorageHealth
-from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.outbox import Incoming
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.errors import OutboxError
 from exportdsl.export.redact import Redactor
 
@@ -98,7 +99,7 @@ def test_a_sighup_while_the_server_starts_does_not_kill_it(
 ) -> None:
     folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
     database = tmp_path / "queue.db"
-    Outbox(database).close()
+    SqliteOutbox(database).close()
     # The start's outbox check is held at a point the test controls: the file (not in WAL mode,
     # as a restored outbox may be) is being written by another connection while the check waits.
     holder = sqlite3.connect(database, isolation_level=None)
@@ -121,7 +122,9 @@ def test_a_sighup_while_the_server_starts_does_not_kill_it(
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="needs RLIMIT_FSIZE")
 def test_queue_purge_on_an_outbox_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
     database = tmp_path / "q.db"
-    outbox = Outbox(database)  # kept open: its WAL, past 4 KiB, stays for the purge to write to
+    outbox = SqliteOutbox(
+        database
+    )  # kept open: its WAL, past 4 KiB, stays for the purge to write to
     for number in range(3):
         outbox.accept_many([Incoming("crm", str(number), b"{}" * 3000, "t", f"key-{number}")])
         delivery = outbox.claim("w")
@@ -239,8 +242,8 @@ def test_a_cancelled_hook_does_not_stop_the_group_commit(tmp_path: Path) -> None
     # out (their commit held up by a VACUUM, say): setting the cancelled one's result raised in
     # the committer's thread, which died (its traceback raw on stderr); no later hook was answered
     database = tmp_path / "q.db"
-    Outbox(database).close()
-    committer = GroupCommitter(Outbox(database))
+    SqliteOutbox(database).close()
+    committer = GroupCommitter(SqliteOutbox(database))
     holder = sqlite3.connect(database, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # the commit waits for this writer
@@ -315,7 +318,7 @@ def test_health_checks_do_not_queue_behind_a_probe_of_a_held_outbox(tmp_path: Pa
     # after a failed commit, /healthz probes the outbox at most once a second; with the outbox
     # held (a VACUUM, say) every probe waited up to 30 s, and each later /healthz started one more
     # behind it: health checks piled up, each holding one of the few threads the intake parses on
-    outbox = Outbox(tmp_path / "q.db")
+    outbox = SqliteOutbox(tmp_path / "q.db")
     health = StorageHealth()
     health.failed(sqlite3.OperationalError("database is locked"))  # as a commit that waited 30 s
     holder = sqlite3.connect(tmp_path / "q.db", isolation_level=None)

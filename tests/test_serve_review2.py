@@ -24,7 +24,7 @@ from test_serve_limits import (
     limited,
 )
 
-from exportdsl.delivery.outbox import Outbox
+from exportdsl.delivery.sqlite import SqliteOutbox
 
 __all__ = ["limited", "serve"]  # the fixtures, used here under their names
 
@@ -129,7 +129,7 @@ def test_an_older_process_still_running_cannot_store_into_an_upgraded_outbox(
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("INSERT INTO chats VALUES ('crm', '55039', ?, 1.0, 'key', 0)", (sample,))
     older = sqlite3.connect(path, isolation_level=None)  # the older process, still running
-    Outbox(path)  # a newer process starts on the file: it is upgraded
+    SqliteOutbox(path)  # a newer process starts on the file: it is upgraded
     for chat_id in ("55039", "55040"):  # a replayed hook, a new chat
         with pytest.raises(sqlite3.IntegrityError, match="an older exportdsl cannot store"):
             older.execute(UNVERSIONED_ACCEPT, ("crm", chat_id, sample, 2.0, "key"))

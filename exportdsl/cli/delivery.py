@@ -1,4 +1,4 @@
-"""`exportdsl serve` and `exportdsl queue`: the real-time intake and its durable outbox.
+"""`exportdsl serve`, `exportdsl queue` and `exportdsl db`: the real-time intake and its outbox.
 
 Imports only click here; the server, SQLite and httpx load when a command runs.
 """
@@ -24,7 +24,10 @@ from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
     "CHAT_RETENTION",
+    "DB_HELP",
     "STATUSES",
+    "OutboxLocation",
+    "db",
     "list_",
     "purge",
     "queue",
@@ -38,11 +41,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from exportdsl.delivery.connectors import Connectors
-    from exportdsl.delivery.outbox import Delivery, Queue, Schedule
+    from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
 
 _P = ParamSpec("_P")
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
 CHAT_RETENTION = "30d"  # what `queue purge` keeps of chats no delivery needs, by default
+SILENCE = 5.0  # nodes.SILENCE (not imported: the server's modules load when serve runs)
 
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -68,10 +72,44 @@ def _age(_: click.Context, __: click.Parameter, value: str | None) -> float | No
 def _retention(
     context: click.Context, parameter: click.Parameter, value: str | None
 ) -> float | None:
+    if value is not None and value.strip().lower() == "off":
+        return None
     seconds = _age(context, parameter, value)
     if seconds == 0:  # every chat would go the moment it is delivered: the button could never work
         raise click.BadParameter("a retention of 0 would remove every chat once delivered")
     return seconds
+
+
+DB_HELP = (
+    "The outbox: a SQLite file, or a postgresql://user@host/dbname URL (several serve nodes on "
+    "one database; the password from PGPASSWORD or ~/.pgpass rather than the URL)."
+)
+
+
+class OutboxLocation(click.ParamType):  # type: ignore[type-arg]
+    """``--db``: a ``postgresql://`` URL as given, or a SQLite file's path (which must exist
+    when ``exists``); ``EXPORTDSL_DB`` stands in for it. Never echoed back in an error: a URL
+    may carry a password."""
+
+    name = "outbox"
+
+    def __init__(self, exists: bool) -> None:
+        self.path = click.Path(exists=exists, dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from exportdsl.delivery.store import is_postgres
+
+        text = str(value)
+        if is_postgres(text):
+            return text
+        if "://" in text:
+            self.fail(
+                "a URL other than postgresql:// (or postgres://); give a SQLite file's path or "
+                "a PostgreSQL URL",
+                param,
+                ctx,
+            )
+        return str(self.path.convert(text, param, ctx))
 
 
 class Seconds(click.FloatRange):
@@ -99,9 +137,11 @@ class Seconds(click.FloatRange):
 @click.option(
     "--db",
     "database",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutboxLocation(exists=False),
+    envvar="EXPORTDSL_DB",
+    show_envvar=True,
     required=True,
-    help="The SQLite outbox (created when missing).",
+    help=DB_HELP + " Created, or upgraded, when needed.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
@@ -130,7 +170,21 @@ class Seconds(click.FloatRange):
     default=120.0,
     show_default=True,
     type=Seconds(1, 3600),
-    help="Seconds a worker holds a delivery; after a crash, another takes it over then.",
+    help=(
+        "Seconds a worker holds a delivery unless it renews the lease (a worker stalled this "
+        "long loses it); a node that dies is rescued sooner (--node-timeout)."
+    ),
+)
+@click.option(
+    "--node-timeout",
+    default=SILENCE,
+    show_default=True,
+    type=Seconds(2, 600),
+    help=(
+        "Seconds without a heartbeat (one a second) after which a serve node on the same outbox "
+        "is dead and its deliveries go to the others; a restarted node takes back its dead "
+        "predecessor's at once."
+    ),
 )
 @click.option(
     "--retry-schedule",
@@ -159,10 +213,12 @@ class Seconds(click.FloatRange):
 @click.option(
     "--retention",
     callback=_retention,
+    default=CHAT_RETENTION,
+    show_default=True,
     metavar="AGE",
     help=(
         "Remove deliveries delivered longer ago than this, and the chats no delivery needs any "
-        "more received before then (checked every hour), e.g. 30d; by default they are kept."
+        "more received before then (checked every hour): 30d, 12h; `off` keeps them all."
     ),
 )
 @click.option(
@@ -208,12 +264,13 @@ class Seconds(click.FloatRange):
 )
 def serve(
     folder: Path,
-    database: Path,
+    database: str,
     host: str,
     port: int,
     workers: int,
     per_target: int,
     lease: float,
+    node_timeout: float,
     retry_schedule: str,
     monitoring_token_env: str | None,
     log_format: str,
@@ -239,6 +296,7 @@ def serve(
         server_config,
     )
     from exportdsl.delivery.service import Settings, build, load_connectors
+    from exportdsl.delivery.store import database_secrets, shown
 
     limits = Limits(
         max_head=max_header_size,
@@ -261,6 +319,8 @@ def serve(
             retention=retention,
             monitoring_token_env=monitoring_token_env,
             limits=limits,
+            beat=node_timeout / 5,
+            silence=node_timeout,
         )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
@@ -278,8 +338,10 @@ def serve(
     # every record, uvicorn's too, goes out through one redacting handler (log_config=None: uvicorn
     # installs no handler of its own); in JSON, every line is a record, the first one too
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
+    for secret in database_secrets(database, os.environ):
+        secrets.add(secret)
     logs.install(log_format, secrets)
-    logs.listening(_url(host, listener), names, database)
+    logs.listening(_url(host, listener), names, shown(database))
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
     _log_held(connectors, intake.outbox)
     log_connection_cap(limits, max_connections)
@@ -301,13 +363,11 @@ def serve(
     logs.Server(config, intake).run(sockets=[listener])
 
 
-def _log_held(connectors: Connectors, outbox: Queue) -> None:
+def _log_held(connectors: Connectors, outbox: Outbox) -> None:
     """Warnings for the deliveries no connector file in the folder is there to send."""
-    import sqlite3
-
     try:
         pending = outbox.pending_by_connector()
-    except (sqlite3.Error, ExportDslError):  # /healthz says the storage's state; this is a courtesy
+    except Exception:  # /healthz says the storage's state; this is a courtesy
         return
     connectors.log_held(pending)
 
@@ -398,39 +458,41 @@ def queue() -> None:
 _DB = click.option(
     "--db",
     "database",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=OutboxLocation(exists=True),
+    envvar="EXPORTDSL_DB",
+    show_envvar=True,
     required=True,
-    help="The SQLite outbox.",
+    help=DB_HELP,
 )
 
 
 def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
-    """A queue command whose outbox fails (held by another process past SQLite's 30 s wait, a full
-    disk, an I/O error) says so and exits 1, rather than as an internal error (exit 3)."""
+    """A command whose outbox fails (a SQLite file held by another process past SQLite's 30 s
+    wait, a PostgreSQL server out of reach, a full disk) says so and exits 1, rather than as an
+    internal error (exit 3)."""
 
     @functools.wraps(command)
     def run(*args: _P.args, **kwargs: _P.kwargs) -> None:
-        import sqlite3
+        from exportdsl.delivery.store import shown, storage_errors
 
+        where = str(kwargs.get("database"))
         try:
             command(*args, **kwargs)
-        except sqlite3.Error as error:
-            where = kwargs.get("database")
+        except ExportDslError as error:
+            raise click.UsageError(str(error)) from None
+        except storage_errors(where) as error:
             busy = str(getattr(error, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
             why = " (another process held it all along: a VACUUM, an sqlite3 shell?)" * busy
-            message = f"{where}: the outbox failed: {error}{why}; try again"
+            message = f"{shown(where)}: the outbox failed: {error}{why}; try again"
             raise click.ClickException(message) from None
 
     return run
 
 
-def _queue(database: Path) -> Queue:
-    from exportdsl.delivery.outbox import Queue
+def _queue(database: str, *, upgrade: bool = False) -> Outbox:
+    from exportdsl.delivery.store import open_outbox
 
-    try:
-        return Queue(database, create=False)
-    except ExportDslError as error:
-        raise click.UsageError(str(error)) from None
+    return open_outbox(database, create=False, upgrade=upgrade)
 
 
 @queue.command(name="list")
@@ -447,7 +509,7 @@ def _queue(database: Path) -> Queue:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per delivery.")
 @_outbox_errors
 def list_(
-    database: Path, status: str | None, connector: str | None, limit: int, as_json: bool
+    database: str, status: str | None, connector: str | None, limit: int, as_json: bool
 ) -> None:
     """List deliveries, newest first, and the counts by state."""
     view = _queue(database)
@@ -471,7 +533,7 @@ def list_(
 @_DB
 @click.argument("delivery_id", type=int)
 @_outbox_errors
-def show(database: Path, delivery_id: int) -> None:
+def show(database: str, delivery_id: int) -> None:
     """Show everything about one delivery."""
     delivery = _queue(database).delivery(delivery_id)
     if delivery is None:
@@ -485,7 +547,7 @@ def show(database: Path, delivery_id: int) -> None:
 @click.argument("delivery_ids", type=int, nargs=-1)
 @click.option("--dead", is_flag=True, help="Every dead delivery.")
 @_outbox_errors
-def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
+def retry(database: str, delivery_ids: tuple[int, ...], dead: bool) -> None:
     """Send deliveries again now, with a fresh schedule (a running server picks them up)."""
     if not delivery_ids and not dead:
         raise click.UsageError("name deliveries, or say --dead")
@@ -519,7 +581,7 @@ def retry(database: Path, delivery_ids: tuple[int, ...], dead: bool) -> None:
 @click.option("--vacuum", is_flag=True, help="Then give the freed space back (rewrites the file).")
 @_outbox_errors
 def purge(
-    database: Path,
+    database: str,
     delivery_ids: tuple[int, ...],
     status: str | None,
     older_than: float | None,
@@ -558,7 +620,7 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _known(view: Queue, delivery_ids: tuple[int, ...]) -> None:
+def _known(view: Outbox, delivery_ids: tuple[int, ...]) -> None:
     """Names that match no delivery are a mistake worth saying, not "0 deliveries"."""
     unknown = [str(number) for number in delivery_ids if view.delivery(number) is None]
     if unknown:
@@ -593,3 +655,31 @@ def _line(delivery: Delivery) -> str:
 
 def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+@click.group(short_help="Look after the outbox's database: its schema version.")
+def db() -> None:
+    """Look after the outbox's database (a SQLite file or a PostgreSQL database)."""
+
+
+@db.command(short_help="Upgrade the outbox's schema to this exportdsl's version.")
+@_DB
+@_outbox_errors
+def upgrade(database: str) -> None:
+    """Upgrade the outbox's schema in place to the version this exportdsl knows (serve does it
+    too as it starts); an outbox a newer exportdsl made is refused, and left as it is."""
+    from exportdsl.delivery.database import schema_version_of
+    from exportdsl.delivery.outbox import SCHEMA_VERSION
+    from exportdsl.delivery.store import is_postgres, shown
+
+    if is_postgres(database):
+        before = _queue(database).schema_version()
+    else:
+        before = schema_version_of(database)
+    outbox = _queue(database, upgrade=True)
+    after = outbox.schema_version()
+    outbox.close()
+    change = f"upgraded from {before} to {after}" if before != after else f"{after}, up to date"
+    click.echo(
+        f"{shown(database)}: schema version {change} (this exportdsl knows {SCHEMA_VERSION})"
+    )

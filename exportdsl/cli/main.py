@@ -44,6 +44,7 @@ main.add_command(export.export)
 main.add_command(export.demo)
 main.add_command(delivery.serve)
 main.add_command(delivery.queue)
+main.add_command(delivery.db)
 
 
 def run() -> None:

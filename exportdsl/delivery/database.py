@@ -20,7 +20,7 @@ from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.delivery.outbox import NO_END, SCHEMA_VERSION
 from exportdsl.errors import ExportDslError, OutboxError
 
-__all__ = ["Database", "check_intact", "newer_schema"]
+__all__ = ["Database", "check_intact", "newer_schema", "schema_version_of"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -227,6 +227,15 @@ def _check_schema(path: str) -> int:
         db.close()
 
 
+def schema_version_of(path: str | Path) -> int:
+    """The schema version of an existing outbox file, read-only (refuses what `_check_schema`
+    refuses)."""
+    try:
+        return _check_schema(str(path))
+    except sqlite3.DatabaseError as error:
+        raise OutboxError(f"{path}: {error}", hint="is this an exportdsl queue database?") from None
+
+
 def newer_schema(location: str, version: int) -> OutboxError:
     """A database a newer exportdsl made (or upgraded): never written by this one."""
     return OutboxError(
@@ -254,9 +263,7 @@ def _upgrade(path: str, version: int) -> None:
             if "end_at" not in _columns(db, "chats"):
                 _rebuild(db)
             if "crashes" not in _columns(db, "deliveries"):
-                db.execute(
-                    "ALTER TABLE deliveries ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0"
-                )
+                db.execute("ALTER TABLE deliveries ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
             for statement in _SCHEMA.split(";"):
                 db.execute(statement)
             db.execute(_OLDER_WRITERS)

@@ -11,14 +11,12 @@ happens to succeed says nothing about the pages that failed to read.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from exportdsl.delivery.database import Database, probe_write
-from exportdsl.errors import OutboxError
+from exportdsl.delivery.outbox import Outbox
 
 __all__ = ["PROBE_INTERVAL", "StorageHealth", "StorageProblem"]
 
@@ -72,7 +70,7 @@ class StorageHealth:
             if self._problem is not None and not self._problem.damaged:
                 self._problem = None
 
-    def check(self, database: Database) -> StorageProblem | None:
+    def check(self, outbox: Outbox) -> StorageProblem | None:
         """The problem, if it lasts: while there is one that a write can clear, a probe write is
         made (at most every `PROBE_INTERVAL` seconds, and one at a time: while one waits for an
         outbox another process holds, the others answer with the problem as it stands instead of
@@ -86,8 +84,8 @@ class StorageHealth:
                 return self._problem
             self._last_probe, self._probing = now, True
         try:
-            probe_write(database)
-        except (sqlite3.Error, OutboxError) as error:
+            outbox.probe()
+        except Exception as error:  # whatever the back end raises: it cannot be written
             self.failed(error)
         else:
             self.succeeded()

@@ -29,10 +29,10 @@ from exportdsl.errors import OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
-    "MAX_ERROR_CHARS",
-    "PURGE_BATCH",
     "MAX_CRASHES",
+    "MAX_ERROR_CHARS",
     "NO_END",
+    "PURGE_BATCH",
     "SCHEMA_VERSION",
     "Accepted",
     "Delivery",
@@ -140,8 +140,6 @@ class Expired:
 class Accepted:
     delivery_id: int | None  # None when the chat was already accepted before (a duplicate)
     duplicate: bool
-
-
 
 
 @dataclass(frozen=True)
@@ -326,4 +324,3 @@ class Outbox(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close this thread's connection (or the pool)."""
-

@@ -18,8 +18,8 @@ import asyncio
 import functools
 import hmac
 import logging
-import sqlite3
 import time
+from collections import Counter as Tally
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -44,7 +44,9 @@ from exportdsl.delivery.groupcommit import GroupCommitter
 from exportdsl.delivery.health import StorageHealth
 from exportdsl.delivery.limits import BodySlots, Limits
 from exportdsl.delivery.logs import fields
+from exportdsl.delivery.nodes import Membership
 from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.store import open_outbox
 from exportdsl.delivery.workers import Outcome, WorkerPool
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.export.webhooks import verify
@@ -90,8 +92,9 @@ def _nothing_unavailable(_: str) -> Unavailable | None:
 
 
 class Metrics(Collector):
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, membership: Membership) -> None:
         self.outbox = outbox
+        self.membership = membership
         self.registry = CollectorRegistry()
         self.accepted = Counter(
             "exportdsl_hooks_accepted",
@@ -125,14 +128,28 @@ class Metrics(Collector):
         )
         self.registry.register(self)
 
-    def collect(self) -> list[GaugeMetricFamily]:
+    def collect(self) -> list[Metric]:
         counts = self.outbox.counts()
         family = GaugeMetricFamily(
             "exportdsl_deliveries", "Deliveries in the outbox by state", labels=["state"]
         )
         for state in ("pending", "retrying", "delivered", "dead"):
             family.add_metric([state], counts[state])
-        return [family]
+        nodes = GaugeMetricFamily(
+            "exportdsl_nodes", "Nodes working the outbox by state", labels=["state"]
+        )
+        states = Tally([node.state for node in self.membership.peers()])
+        for state in ("alive", "dead", "stopped"):
+            nodes.add_metric([state], states[state])
+        rescues = self.membership.rescues
+        rescued = CounterMetricFamily(
+            "exportdsl_rescued_deliveries",
+            "Deliveries this node took back from dead nodes",
+            labels=["result"],
+        )
+        rescued.add_metric(["released"], rescues.released)
+        rescued.add_metric(["dead"], rescues.dead)
+        return [family, nodes, rescued]
 
     def observe(self, _: object, outcome: Outcome, seconds: float) -> None:
         result = "delivered" if outcome.delivered else "permanent" if outcome.permanent else "retry"
@@ -144,23 +161,21 @@ class Intake:
     def __init__(
         self,
         endpoints: Mapping[str, Endpoint],
-        outbox_path: str,
+        location: str,
         pool: WorkerPool,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         limits: Limits | None = None,
     ) -> None:
         self.endpoints = endpoints
-        self.outbox = Outbox(
-            outbox_path, clock=clock
-        )  # thread-safe: a connection per thread that uses it
-        self.committer = GroupCommitter(Outbox(outbox_path, clock=clock))
+        self.outbox = open_outbox(location, clock=clock)  # thread-safe
+        self.committer = GroupCommitter(open_outbox(location, clock=clock))
         self.pool = pool
-        self.clock = clock
-        self.metrics = Metrics(self.outbox)
+        self.clock = clock or time.time  # signatures' timestamps are checked against it
+        self.metrics = Metrics(self.outbox, pool.membership)
         self.accepting = True
         self.hooks_in_flight = 0  # what a shutdown waits for (logged)
         self.unavailable: Callable[[str], Unavailable | None] = _nothing_unavailable
-        self.storage = StorageHealth(clock)
+        self.storage = StorageHealth()
         self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
         # Bodies read at once, in two pools: a token is checked before its body is read, a signature
         # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
@@ -275,7 +290,7 @@ class Intake:
             )
         except OutboxError:
             return JSONResponse({"error": f"no chat {chat_id} stored for this connector"}, 404)
-        except sqlite3.Error as error:  # nothing was stored: press again
+        except Exception as error:  # the outbox failed: nothing was stored, press again
             self.storage.failed(error)
             return self._refuse(
                 "storage", 503, "could not store the export; press again", RETRY_LATER
@@ -292,7 +307,7 @@ class Intake:
             return refused
         problem = await asyncio.to_thread(self.storage.check, self.outbox)
         if problem is not None:
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(problem.since))
+            since = _iso(problem.since)
             return JSONResponse(
                 {"status": "unhealthy", "error": problem.describe(), "since": since}, 503
             )
@@ -303,9 +318,35 @@ class Intake:
         workers = {"alive": self.pool.alive(), "configured": self.pool.size}
         healthy = workers["alive"] == workers["configured"] or not self.accepting
         status = "stopping" if not self.accepting else "ok" if healthy else "degraded"
+        nodes = await asyncio.to_thread(self._nodes)
         return JSONResponse(
-            {"status": status, "deliveries": counts, "workers": workers}, 200 if healthy else 503
+            {"status": status, "deliveries": counts, "workers": workers, **nodes},
+            200 if healthy else 503,
         )
+
+    def _nodes(self) -> dict[str, object]:
+        """This node, its peers as the outbox knows them, and what this node has rescued."""
+        membership = self.pool.membership
+        rescues = membership.rescues
+        try:
+            peers = [
+                {"id": node.id, "state": node.state, "heartbeat_at": _iso(node.heartbeat_at)}
+                for node in membership.peers()
+                if node.id != membership.id and node.state == "alive"
+            ]
+        except Exception as error:  # the counts answered: say what failed, keep the rest
+            peers = [{"error": type(error).__name__}]
+        return {
+            "node": membership.id,
+            "peers": peers,
+            "rescues": {
+                "nodes": rescues.nodes,
+                "deliveries": rescues.released,
+                "dead": rescues.dead,
+                "last": _iso(rescues.last) if rescues.last is not None else None,
+                "rejoined": rescues.rejoined,
+            },
+        }
 
     async def prometheus(self, request: Request) -> Response:
         refused = self._monitoring_refused(request)
@@ -443,3 +484,7 @@ async def _read(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))

@@ -12,8 +12,10 @@ from exportdsl.delivery.connectors import MIN_SECRET, ConnectorGauge, Connectors
 from exportdsl.delivery.database import check_intact
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.limits import Limits
-from exportdsl.delivery.outbox import Outbox, Schedule
+from exportdsl.delivery.nodes import BEAT, SILENCE
+from exportdsl.delivery.outbox import Schedule
 from exportdsl.delivery.server import Intake
+from exportdsl.delivery.store import is_postgres, open_outbox
 from exportdsl.delivery.workers import PoolSettings, WorkerPool
 from exportdsl.errors import ServeError
 
@@ -23,7 +25,7 @@ __all__ = ["Settings", "build", "load_connectors", "monitoring_token"]
 @dataclass(frozen=True)
 class Settings:
     connectors: Path
-    database: Path
+    database: str | Path  # a SQLite file or a postgresql:// URL (`store.open_outbox`)
     workers: int = 4
     per_target: int = 4
     lease: float = 120.0
@@ -33,6 +35,8 @@ class Settings:
     # the environment variable holding the token /healthz and /metrics require (None: open)
     monitoring_token_env: str | None = None
     limits: Limits = field(default_factory=Limits)
+    beat: float = BEAT  # seconds between two heartbeats of this node
+    silence: float = SILENCE  # a node silent this long is dead, its work rescued
 
 
 def load_connectors(folder: Path, env: Mapping[str, str]) -> tuple[Connectors, Reload]:
@@ -73,10 +77,12 @@ def build(
     token = monitoring_token(settings.monitoring_token_env, environment)
     if connectors is None:
         connectors, _ = load_connectors(settings.connectors, environment)
-    check_intact(settings.database)  # before anything writes to it
+    if not is_postgres(settings.database):
+        check_intact(settings.database)  # before anything writes to it
+    location = str(settings.database)
     deliverer = ExportDeliverer(connectors.plans, env=environment)
     pool = WorkerPool(
-        str(settings.database),
+        location,
         deliverer,
         PoolSettings(
             settings.workers,
@@ -84,11 +90,13 @@ def build(
             settings.lease,
             retention=settings.retention,
             sweep_every=settings.sweep_every,
+            beat=settings.beat,
+            silence=settings.silence,
         ),
-        outbox_factory=partial(Outbox, schedule=settings.schedule, durable=False),
+        outbox_factory=partial(open_outbox, schedule=settings.schedule, durable=False),
     )
     pool.serving = connectors.serving
-    intake = Intake(connectors, str(settings.database), pool, limits=settings.limits)
+    intake = Intake(connectors, location, pool, limits=settings.limits)
     intake.unavailable = connectors.unavailable
     intake.monitoring_token = token
     pool.observe = intake.metrics.observe

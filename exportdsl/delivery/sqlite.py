@@ -158,8 +158,6 @@ class SqliteOutbox(Database, Outbox):
         counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
         return counts
 
-
-
     # --- nodes -----------------------------------------------------------------------------------
 
     def join(self, node: Node) -> None:

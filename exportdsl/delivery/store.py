@@ -7,7 +7,9 @@ never shown (`shown`), in logs, errors or ``/healthz``.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +18,16 @@ from urllib.parse import urlsplit, urlunsplit
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.errors import OutboxError
 
-__all__ = ["DB_VARIABLE", "POSTGRES_SCHEMES", "is_postgres", "locate", "open_outbox", "shown"]
+__all__ = [
+    "DB_VARIABLE",
+    "POSTGRES_SCHEMES",
+    "database_secrets",
+    "is_postgres",
+    "locate",
+    "open_outbox",
+    "shown",
+    "storage_errors",
+]
 
 DB_VARIABLE = "EXPORTDSL_DB"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -53,6 +64,17 @@ def shown(location: str | Path) -> str:
         return "postgresql://(a URL that cannot be read)"
 
 
+def database_secrets(location: str | Path, env: Mapping[str, str]) -> list[str]:
+    """The passwords a PostgreSQL outbox is reached with (in its URL, or PGPASSWORD): redacted
+    in every log line, as the connectors' secrets are."""
+    if not is_postgres(location):
+        return []
+    found = [env.get("PGPASSWORD", "")]
+    with contextlib.suppress(ValueError):  # a URL urllib cannot read: PostgreSQL refuses it
+        found.append(urlsplit(str(location)).password or "")
+    return [secret for secret in found if secret]
+
+
 def open_outbox(
     location: str | Path,
     *,
@@ -68,9 +90,11 @@ def open_outbox(
     ``clock`` stands in for "now" (tests); without one, SQLite uses this machine's clock and
     PostgreSQL the database's, so that nodes whose clocks differ agree on every lease."""
     if is_postgres(location):
-        from exportdsl.delivery.postgres import PostgresOutbox
+        from exportdsl.delivery.postgres import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+            PostgresOutbox,
+        )
 
-        return PostgresOutbox(
+        outbox: Outbox = PostgresOutbox(
             str(location),
             clock=clock,
             schedule=schedule,
@@ -79,6 +103,7 @@ def open_outbox(
             create=create,
             upgrade=upgrade,
         )
+        return outbox
     from exportdsl.delivery.sqlite import SqliteOutbox
 
     return SqliteOutbox(
@@ -90,3 +115,12 @@ def open_outbox(
         create=create,
         upgrade=upgrade,
     )
+
+
+def storage_errors(location: str | Path) -> tuple[type[Exception], ...]:
+    """What the back end at ``location`` raises when it fails (held, unreachable, full)."""
+    if is_postgres(location):
+        import psycopg  # type: ignore[import-not-found, unused-ignore]
+
+        return (psycopg.Error, OutboxError)
+    return (sqlite3.Error, OutboxError)

@@ -2,8 +2,10 @@
 
 The outbox owns the retry schedule, so a worker makes exactly one attempt and reports how it went
 (`Outcome`): delivered, failed and worth another try (with the back end's Retry-After), or failed
-for good. A worker that dies mid-attempt leaves a lease that runs out: the delivery is tried again,
-with the same idempotency key.
+for good. The pool's process is a node of the outbox (`nodes.Membership`): a process that dies
+mid-attempt is declared dead by its peers (or by its successor as it starts) within seconds, and
+its deliveries are tried again, with the same idempotency key, that attempt uncounted. A worker
+thread that stalls past its lease loses it the same way, when the lease runs out.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from exportdsl.delivery.logs import fields
+from exportdsl.delivery.nodes import BEAT, SILENCE, Membership
 from exportdsl.delivery.outbox import Delivery, Outbox
+from exportdsl.delivery.store import open_outbox
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["Deliver", "Observe", "Outcome", "PoolSettings", "WorkerPool", "log"]
@@ -55,19 +60,21 @@ class PoolSettings:
     idle: float = 0.2
     retention: float | None = None
     sweep_every: float = 3600.0
+    beat: float = BEAT  # seconds between two heartbeats of this node
+    silence: float = SILENCE  # a node silent this long is dead, its work rescued
 
 
 class WorkerPool:
     def __init__(
         self,
-        outbox_path: str,
+        location: str | Path,
         deliver: Deliver,
         settings: PoolSettings = PoolSettings(),
         *,
         observe: Observe | None = None,
-        outbox_factory: Callable[[str], Outbox] = Outbox,
+        outbox_factory: Callable[[str], Outbox] = open_outbox,
     ) -> None:
-        self.outbox_path = outbox_path
+        self.outbox_path = str(location)
         self.deliver = deliver
         self.per_target = settings.per_target
         self.lease = settings.lease
@@ -97,8 +104,17 @@ class WorkerPool:
         self._sweeper = threading.Thread(
             target=self._sweep, daemon=True, name="exportdsl-retention"
         )
+        self.membership = Membership(
+            lambda: self.outbox_factory(self.outbox_path),
+            beat=settings.beat,
+            silence=settings.silence,
+        )
+        self._watcher = threading.Thread(target=self._watch, daemon=True, name="exportdsl-watch")
 
     def start(self) -> None:
+        """Join the outbox as a node (rescuing what dead peers left), then start working."""
+        self.membership.start()
+        self._watcher.start()
         for thread in self._threads:
             thread.start()
         if self.retention is not None:
@@ -138,15 +154,27 @@ class WorkerPool:
         log.log(
             logging.WARNING if left else logging.INFO,
             "workers stopped"
-            + ("; the deliveries still in flight stay pending for the next start" if left else ""),
+            + ("; the deliveries still in flight go back to the outbox, uncounted" if left else ""),
             extra=fields(deliveries=left),
         )
+        self.membership.stop()
+
+    def _watch(self) -> None:
+        """Woken by the outbox when another node stores work (PostgreSQL's NOTIFY); where the
+        back end cannot tell, the workers look every `PoolSettings.idle` seconds."""
+        outbox = self.outbox_factory(self.outbox_path)
+        try:
+            outbox.watch(self.wake, self._stopping)
+        except Exception:  # polling goes on: only the wake-ups are lost
+            log.exception("watching the outbox failed; the workers poll it")
+        finally:
+            outbox.close()
 
     def _work(self, name: str) -> None:
         outbox = self.outbox_factory(self.outbox_path)
-        owner = f"{name}@{id(self):x}:{threading.get_native_id()}"
         try:
             while not self._stopping.is_set():
+                owner = self.membership.owner(name)  # its node's id may change (a rejoin)
                 try:
                     delivery = outbox.claim(
                         owner,
