@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from exportdsl.delivery.database import newer_schema
 from exportdsl.delivery.logs import fields
@@ -239,6 +239,15 @@ class PostgresOutbox(Outbox):
             num_workers=1,
             open=True,
         )
+        try:  # its first connection made now: a call meanwhile would make the pool grow a second
+            self._pool.wait(timeout=CONNECT_TIMEOUT)
+        except PoolTimeout:
+            self._pool.close()
+            raise OutboxError(
+                f"cannot connect to the outbox {self.location}: no connection within "
+                f"{CONNECT_TIMEOUT} s",
+                hint="is PostgreSQL running there, and does it accept more connections?",
+            ) from None
 
     # --- connections -----------------------------------------------------------------------------
 
