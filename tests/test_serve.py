@@ -338,7 +338,9 @@ def serve_command(folder: Path, database: Path | str, port: int, *options: str) 
     return [executable, "serve", *where, *options]
 
 
-def start_process(folder: Path, database: Path | str, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def start_process(
+    folder: Path, database: Path | str, port: int, *extra: str
+) -> subprocess.Popen[bytes]:
     schedule = "0.2,0.2,0.2,0.2,0.2"
     options = ("--workers", "4", "--lease", "2", "--retry-schedule", schedule, *extra)
     command = serve_command(folder, database, port, *options)
