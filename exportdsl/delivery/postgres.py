@@ -284,6 +284,13 @@ class PostgresOutbox(Outbox):
         with self._pool.connection() as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def _statement(self) -> Iterator[Connection]:
+        """A connection for one statement, its own transaction (autocommit): no BEGIN and COMMIT
+        round trips for the workers' one-statement finishes."""
+        with self._pool.connection() as conn:
+            yield conn
+
     def _rows(self, query: str, args: dict[str, Any] | None = None) -> list[DictRow]:
         with self._pool.connection() as conn:
             return conn.execute(query, args or {}).fetchall()
@@ -392,7 +399,7 @@ class PostgresOutbox(Outbox):
     def renew(self, delivery_ids: Sequence[int], owner: str, lease: float) -> int:
         if not delivery_ids:
             return 0
-        with self._transaction() as db:
+        with self._statement() as db:
             return db.execute(
                 f"UPDATE deliveries SET lease_until = {NOW} + %(lease)s"
                 " WHERE lease_owner = %(owner)s AND id = ANY(%(ids)s)",
@@ -400,7 +407,7 @@ class PostgresOutbox(Outbox):
             ).rowcount
 
     def release(self, delivery: Delivery, owner: str, hold: float = 1.0) -> bool:
-        with self._transaction() as db:
+        with self._statement() as db:
             return (
                 db.execute(
                     "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL,"
@@ -412,7 +419,7 @@ class PostgresOutbox(Outbox):
             )
 
     def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
-        with self._transaction() as db:
+        with self._statement() as db:
             return (
                 db.execute(
                     "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
@@ -435,7 +442,7 @@ class PostgresOutbox(Outbox):
     ) -> str | None:
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
-        with self._transaction() as db:
+        with self._statement() as db:
             changed = db.execute(
                 f"UPDATE deliveries SET status = %(new)s, next_attempt_at = {NOW} + %(delay)s,"
                 " lease_owner = NULL, lease_until = NULL, last_error = %(error)s,"
@@ -499,7 +506,7 @@ class PostgresOutbox(Outbox):
     # --- nodes -----------------------------------------------------------------------------------
 
     def join(self, node: Node) -> None:
-        with self._transaction() as db:
+        with self._statement() as db:
             db.execute(
                 "INSERT INTO nodes (id, host, pid, process, started_at, heartbeat_at, state)"
                 f" VALUES (%(id)s, %(host)s, %(pid)s, %(process)s, {NOW}, {NOW}, 'alive')",
@@ -513,7 +520,7 @@ class PostgresOutbox(Outbox):
             )
 
     def heartbeat(self, node_id: str) -> bool:
-        with self._transaction() as db:
+        with self._statement() as db:
             return (
                 db.execute(
                     f"UPDATE nodes SET heartbeat_at = {NOW} WHERE id = %(id)s AND state = 'alive'",
@@ -632,7 +639,7 @@ class PostgresOutbox(Outbox):
         for long, and autovacuum can reclaim each batch's rows while the next is removed."""
         removed = 0
         while True:
-            with self._transaction() as db:
+            with self._statement() as db:
                 count = db.execute(
                     f"DELETE FROM {table} WHERE ({key}) IN"
                     f" (SELECT {key} FROM {table} WHERE {where} LIMIT {PURGE_BATCH})",
