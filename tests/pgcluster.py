@@ -78,8 +78,13 @@ def start() -> Cluster:
     try:
         (directory / "password").write_text(PASSWORD + "\n")
         if os.geteuid() == 0:
-            shutil.chown(directory, "postgres")
-            shutil.chown(directory / "password", "postgres")
+            try:
+                shutil.chown(directory, "postgres")
+                shutil.chown(directory / "password", "postgres")
+            except LookupError:
+                raise PostgresUnavailable(
+                    "running as root without a postgres user to run the server as"
+                ) from None
         _run_as_server_user(
             [
                 str(bindir / "initdb"),
