@@ -5,7 +5,7 @@ long the work of a node killed with SIGKILL waits before it is delivered.
     .venv/bin/python -m bench.bench_nodes
 
 Every node is an `exportdsl serve` process; the receiver is the export benchmark's raw-socket
-responder in another process; PostgreSQL is a throwaway cluster (`bench.postgres`, fsync on). The
+responder in another process; PostgreSQL is a throwaway cluster (tests/pgcluster.py, fsync on). The
 load generator keeps 16 hooks in flight per node, spread evenly. Baseline in the same run, for
 each set-up: the same nodes refusing the same POSTs made unreadable (an ``x`` before the JSON: HTTP,
 routing, the token, reading the body; no validation, no storage). Skipped (said so) where
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.bench_export import CONNECTOR, SAMPLE, SECRET, _receiver
 from bench.bench_serve import IN_FLIGHT, INTAKE_SECRET, _free_port, _load, _percentile
-from bench.postgres import available, throwaway_cluster
+from tests import pgcluster
 
 HOOKS = 2000  # per set-up
 RESCUE_HOOKS = 200
@@ -52,14 +52,18 @@ def main() -> None:
             sqlite = str(Path(name) / "queue.db")
             _intake(folder, [sqlite], "1 node, SQLite", _sqlite_count(sqlite))
             _rescue_sqlite(folder, str(Path(name) / "rescue.db"))
-            if not available():
-                print("PostgreSQL is not installed here: the PostgreSQL rounds are skipped")
+            try:
+                cluster = pgcluster.start()
+            except pgcluster.PostgresUnavailable as missing:
+                print(f"the PostgreSQL rounds are skipped: {missing}")
                 return
-            for nodes in (1, 2, 3):
-                with throwaway_cluster("max_connections=200") as url:
+            try:
+                for nodes in (1, 2, 3):
+                    url = cluster.database()
                     _intake(folder, [url] * nodes, f"{nodes} node(s), PostgreSQL", _pg_count(url))
-            with throwaway_cluster("max_connections=200") as url:
-                _rescue_postgres(folder, url)
+                _rescue_postgres(folder, cluster.database())
+            finally:
+                cluster.stop()
     finally:
         receiver.terminate()
 

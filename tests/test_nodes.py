@@ -59,9 +59,28 @@ def post_hooks(port: int, chat_ids: range) -> list[str]:
     return accepted
 
 
-def rows(database: Path, query: str) -> list[tuple[object, ...]]:
+def rows(database: Path | str, query: str) -> list[tuple[object, ...]]:
+    """What a query finds in the outbox at ``database``: a SQLite file or a PostgreSQL URL."""
+    if str(database).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(database)) as connection:
+            return [tuple(row) for row in connection.execute(query).fetchall()]
     with sqlite3.connect(database) as db:
         return db.execute(query).fetchall()
+
+
+def statuses(database: Path | str) -> dict[object, object]:
+    return dict(rows(database, "SELECT status, COUNT(*) FROM deliveries GROUP BY status"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_at(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where the nodes of a test keep their outbox: a SQLite file, or a fresh PostgreSQL
+    database (tests/conftest.py: skipped where PostgreSQL is not installed, unless required)."""
+    if request.param == "sqlite":
+        return tmp_path / "q.db"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -101,15 +120,15 @@ def test_a_restarted_node_rescues_its_killed_predecessors_work_at_once(
 
 
 def test_a_paused_node_cannot_overwrite_its_successors_result(
-    tmp_path: Path, real_backend: Backend
+    tmp_path: Path, real_backend: Backend, outbox_at: Path | str
 ) -> None:
-    """Node A is paused (SIGSTOP) mid-attempt past its heartbeat; node B, on the same file,
+    """Node A is paused (SIGSTOP) mid-attempt past its heartbeat; node B, on the same outbox,
     declares it dead and delivers the chat. When A resumes, the answer it was waiting for (a 500)
     changes nothing: its lease is gone. A then finds it was declared dead and joins again."""
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(500, json={}, delay=1.0), Reply(201, json={}))
     folder = write_connectors(tmp_path / "c", real_backend.base_url)
-    database = tmp_path / "q.db"
+    database = outbox_at
     options = (*SLOW_LEASE, "--workers", "1", "--node-timeout", "2")
     first_port, second_port = free_port(), free_port()
     first = start_process(folder, database, first_port, *options)
@@ -119,14 +138,14 @@ def test_a_paused_node_cannot_overwrite_its_successors_result(
         wait_for(lambda: len(real_backend.requests_to("/report")) == 1)
         first.send_signal(signal.SIGSTOP)  # mid-attempt: its answer (500) is a second away
         second = start_process(folder, database, second_port, *options)
-        wait_for(lambda: counts(database) == {"delivered": 1}, seconds=10)
+        wait_for(lambda: statuses(database) == {"delivered": 1}, seconds=10)
         first.send_signal(signal.SIGCONT)
         health = f"http://127.0.0.1:{first_port}/healthz"
         wait_for(lambda: httpx.get(health, timeout=5).json()["rescues"]["rejoined"] == 1)
         (delivery,) = rows(database, "SELECT status, last_status, crashes FROM deliveries")
         assert delivery == ("delivered", 201, 1)  # B's result stands; A's 500 was fenced off
-        statuses = [r.headers["idempotency-key"] for r in real_backend.requests_to("/report")]
-        assert len(statuses) == 2 and len(set(statuses)) == 1  # the same key both times
+        keys = [r.headers["idempotency-key"] for r in real_backend.requests_to("/report")]
+        assert len(keys) == 2 and len(set(keys)) == 1  # the same key both times
         seen = httpx.get(f"http://127.0.0.1:{second_port}/healthz", timeout=5).json()
         assert seen["rescues"]["nodes"] == 1 and seen["rescues"]["deliveries"] == 1
         rejoined = httpx.get(health, timeout=5).json()["node"]

@@ -1,5 +1,6 @@
-"""The durable outbox on a real SQLite file: accept, dedupe, lease, fence, retry schedule, dead,
-replay, and two processes claiming from one database."""
+"""The outbox in a real SQLite file: what only it does (WAL on disk, the group commit's writer
+lock, two processes claiming from one file, files made before chats had versions) and the workers
+over it. The contract both back ends keep is tested in tests/test_outbox_contract.py."""
 
 from __future__ import annotations
 
@@ -14,34 +15,16 @@ from typing import Any
 
 import pytest
 from backend import API_KEY, ENV, SAMPLE_CHAT, Backend, Reply, make_plan
+from test_outbox_contract import Clock, chat
 
 from exportdsl.delivery.deliver import ExportDeliverer
 from exportdsl.delivery.groupcommit import GroupCommitter
-from exportdsl.delivery.outbox import MAX_ERROR_CHARS, Incoming, Schedule
+from exportdsl.delivery.outbox import Incoming
 from exportdsl.delivery.sqlite import SqliteOutbox
-from exportdsl.errors import OutboxError
 from exportdsl.export.redact import REDACTED
 from exportdsl.vocabulary import DeliveryStatus
 
 PENDING, DELIVERED, DEAD = DeliveryStatus
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def chat(number: int, connector: str = "acme", target: str = "crm.example") -> Incoming:
-    return Incoming(
-        connector,
-        str(number),
-        b'{"channel": {"id": %d}}' % number,
-        target,
-        f"key-{connector}-{number}",
-    )
 
 
 @pytest.fixture
@@ -62,112 +45,6 @@ def test_accepted_chat_is_on_disk_when_accept_returns(outbox: SqliteOutbox, tmp_
         (accepted.delivery_id, PENDING)
     ]
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def test_the_same_chat_twice_is_one_delivery(outbox: SqliteOutbox) -> None:
-    first, second = outbox.accept_many([chat(1)])[0], outbox.accept_many([chat(1)])[0]
-    assert not first.duplicate and second.duplicate and second.delivery_id is None
-    assert len(outbox.deliveries()) == 1
-    assert not outbox.accept_many([chat(1, connector="other")])[
-        0
-    ].duplicate  # dedupe is per connector
-
-
-def test_claim_leases_and_fences(outbox: SqliteOutbox, clock: Clock) -> None:
-    outbox.accept_many([chat(1)])[0]
-    claimed = outbox.claim("w1", lease=30)
-    assert claimed is not None and claimed.attempts == 1
-    assert outbox.claim("w2") is None  # leased
-    clock.now += 31  # w1 crashed: its lease ran out
-    taken = outbox.claim("w2")
-    assert taken is not None and taken.id == claimed.id and taken.attempts == 2
-    assert not outbox.succeed(claimed, "w1")  # the old owner cannot finish it any more
-    assert outbox.succeed(taken, "w2", 200)
-    assert outbox.delivery(taken.id).status == DELIVERED  # type: ignore[union-attr]
-
-
-def test_failures_follow_the_schedule_then_die(outbox: SqliteOutbox, clock: Clock) -> None:
-    outbox.accept_many([chat(1)])[0]
-    waits = []
-    while True:
-        delivery = outbox.claim("w")
-        if delivery is None:
-            state = outbox.deliveries()[0]
-            if state.status == DEAD:
-                break
-            waits.append(state.next_attempt_at - clock.now)
-            clock.now = state.next_attempt_at
-            continue
-        outbox.fail(delivery, "w", "HTTP 503")
-    expected = Schedule().waits
-    assert len(waits) == len(expected) == 7
-    for waited, delay in zip(waits, expected, strict=True):
-        assert delay * 0.8 <= waited <= delay * 1.2
-    final = outbox.deliveries()[0]
-    assert final.attempts == 8 and final.last_error == "HTTP 503"
-
-
-def test_retry_after_is_respected_and_clamped(outbox: SqliteOutbox, clock: Clock) -> None:
-    outbox.accept_many([chat(1)])[0]
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    outbox.fail(delivery, "w", "HTTP 429", status=429, retry_after=120)
-    assert outbox.deliveries()[0].next_attempt_at - clock.now == pytest.approx(120)
-    clock.now += 120
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    outbox.fail(delivery, "w", "HTTP 429", retry_after=10 * 86400)
-    assert outbox.deliveries()[0].next_attempt_at - clock.now == pytest.approx(86400)
-
-
-def test_permanent_failure_is_dead_at_once_and_can_be_replayed(outbox: SqliteOutbox) -> None:
-    outbox.accept_many([chat(1)])[0]
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    assert outbox.fail(delivery, "w", "HTTP 410", status=410, permanent=True) == DEAD
-    assert outbox.retry(status=DEAD) == 1
-    again = outbox.claim("w")
-    assert (
-        again is not None
-        and again.attempts == 1
-        and again.idempotency_key == delivery.idempotency_key
-    )
-
-
-def test_purge_never_removes_pending_work(outbox: SqliteOutbox) -> None:
-    outbox.accept_many([chat(1)])[0]
-    outbox.accept_many([chat(2)])[0]
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    outbox.succeed(delivery, "w")
-    assert outbox.purge(ids=[d.id for d in outbox.deliveries()]) == 1
-    assert [d.status for d in outbox.deliveries()] == [PENDING]
-    with pytest.raises(OutboxError):
-        outbox.purge()
-
-
-def test_per_target_concurrency_limit(outbox: SqliteOutbox) -> None:
-    for number in range(3):
-        outbox.accept_many([chat(number, target="slow.example")])[0]
-    outbox.accept_many([chat(9, target="fast.example")])[0]
-    first, second = outbox.claim("a", per_target=2), outbox.claim("b", per_target=2)
-    third = outbox.claim("c", per_target=2)
-    assert {first.target, second.target} == {"slow.example"}  # type: ignore[union-attr]
-    assert (
-        third is not None and third.target == "fast.example"
-    )  # the slow back end does not starve it
-    assert outbox.claim("d", per_target=2) is None
-
-
-def test_button_export_needs_a_stored_chat_and_gets_its_own_key(outbox: SqliteOutbox) -> None:
-    with pytest.raises(OutboxError):
-        outbox.request_export("acme", "404", "crm.example")
-    hook = outbox.accept_many([chat(1)])[0]
-    button = outbox.request_export("acme", "1", "crm.example")
-    second = outbox.request_export("acme", "1", "crm.example")
-    keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
-    assert keys[hook.delivery_id] == "key-acme-1"  # type: ignore[index]
-    assert keys[button] == "key-acme-1.export-1" and keys[second] == "key-acme-1.export-2"
 
 
 def test_group_commit_answers_every_waiter(tmp_path: Path) -> None:
@@ -233,29 +110,6 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     everything = claimed[0] + claimed[1]
     assert len(everything) == len(set(everything)) == 400
     assert all(claimed)  # both really worked
-
-
-def test_button_keys_stay_unique_after_a_purge(outbox: SqliteOutbox) -> None:
-    outbox.accept_many([chat(1)])[0]
-    first = outbox.request_export("acme", "1", "crm.example")
-    claimed = outbox.claim("w")
-    while claimed is not None and claimed.id != first:
-        outbox.succeed(claimed, "w")
-        claimed = outbox.claim("w")
-    assert claimed is not None
-    outbox.succeed(claimed, "w")
-    outbox.purge(status=DELIVERED)
-    second = outbox.request_export("acme", "1", "crm.example")  # the chat is still stored
-    keys = {d.id: d.idempotency_key for d in outbox.deliveries()}
-    assert keys[second] == "key-acme-1.export-2" and second > first  # ids are never reused either
-
-
-def test_retry_leaves_a_delivery_in_flight_alone(outbox: SqliteOutbox, clock: Clock) -> None:
-    outbox.accept_many([chat(1)])[0]
-    delivery = outbox.claim("w", lease=60)
-    assert delivery is not None
-    assert outbox.retry(ids=[delivery.id]) == 0
-    assert outbox.succeed(delivery, "w")
 
 
 def test_leases_are_renewed_while_an_attempt_runs(tmp_path: Path) -> None:
@@ -351,34 +205,9 @@ def test_a_back_end_echoing_the_intake_secret_has_it_redacted_in_the_stored_erro
     assert REDACTED in result.error
 
 
-def test_a_stored_error_is_never_cut_inside_a_redaction_marker(outbox: SqliteOutbox) -> None:
-    outbox.accept_many([chat(1)])
-    delivery = outbox.claim("w")
-    assert delivery is not None
-    outbox.fail(delivery, "w", "e" * (MAX_ERROR_CHARS - 4) + REDACTED + "tail")
-    assert outbox.deliveries()[0].last_error == "e" * (MAX_ERROR_CHARS - 4) + "…"
-
-
 # --- a re-opened chat, and a queue made before chats had versions -------------------------------
 
 
-def test_a_later_end_at_is_a_new_version_an_earlier_or_equal_one_a_duplicate(
-    outbox: SqliteOutbox,
-) -> None:
-    def version(end_at: int | None, body: bytes = b"{}") -> Incoming:
-        return Incoming("acme", "1", body, "crm.example", f"key-{end_at}", end_at)
-
-    results = outbox.accept_many(
-        [version(None), version(100, b"v100"), version(100), version(50), version(200, b"v200")]
-    )
-    assert [result.duplicate for result in results] == [False, False, True, True, False]
-    assert outbox.chat_body("acme", "1") == b"v200"  # the latest
-    assert outbox.chat_body("acme", "1", 100) == b"v100"  # a delivery's own version
-    keys = {delivery.end_at: delivery.idempotency_key for delivery in outbox.deliveries()}
-    assert keys == {-1: "key-None", 100: "key-100", 200: "key-200"}
-
-
-# The schema of the queues `exportdsl serve` made before chats had versions (issue 11).
 UNVERSIONED_SCHEMA = """
 CREATE TABLE chats (
     connector TEXT NOT NULL, chat_id TEXT NOT NULL, body BLOB NOT NULL, received_at REAL NOT NULL,
@@ -450,18 +279,3 @@ def test_a_queue_made_before_chats_had_versions_is_upgraded_on_open(
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     SqliteOutbox(path, clock=clock)  # opened again: nothing left to upgrade
-
-
-def test_purging_chats_removes_a_version_no_delivery_needs_and_keeps_the_other(
-    outbox: SqliteOutbox, clock: Clock
-) -> None:
-    outbox.accept_many([Incoming("acme", "1", b"first", "crm", "k1", 100)])
-    outbox.accept_many([Incoming("acme", "1", b"reopened", "crm", "k2", 200)])
-    claimed = outbox.claim("w1")
-    assert claimed is not None and claimed.end_at == 100
-    assert outbox.succeed(claimed, "w1") and outbox.purge(ids=[claimed.id]) == 1
-    clock.now += 60
-    assert outbox.purge_chats(older_than=30) == 1  # the first version: no delivery refers to it
-    assert outbox.chat_body("acme", "1") == b"reopened"  # its pending delivery still needs it
-    with pytest.raises(OutboxError):
-        outbox.chat_body("acme", "1", 100)

@@ -90,9 +90,7 @@ def open_outbox(
     ``clock`` stands in for "now" (tests); without one, SQLite uses this machine's clock and
     PostgreSQL the database's, so that nodes whose clocks differ agree on every lease."""
     if is_postgres(location):
-        from exportdsl.delivery.postgres import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
-            PostgresOutbox,
-        )
+        from exportdsl.delivery.postgres import PostgresOutbox
 
         outbox: Outbox = PostgresOutbox(
             str(location),
@@ -120,7 +118,7 @@ def open_outbox(
 def storage_errors(location: str | Path) -> tuple[type[Exception], ...]:
     """What the back end at ``location`` raises when it fails (held, unreachable, full)."""
     if is_postgres(location):
-        import psycopg  # type: ignore[import-not-found, unused-ignore]
+        import psycopg
 
         return (psycopg.Error, OutboxError)
     return (sqlite3.Error, OutboxError)
