@@ -34,8 +34,9 @@ from exportdsl.chat.model import ChatSession
 from exportdsl.chat.reader import parse_chat, parse_chat_bytes
 from exportdsl.cli.main import main
 from exportdsl.delivery.deliver import ExportDeliverer
-from exportdsl.delivery.outbox import Incoming, Outbox
+from exportdsl.delivery.outbox import Incoming
 from exportdsl.delivery.rendering import InThread, RenderPool
+from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.errors import ExportDslError
 from exportdsl.transcript import pdf
 from exportdsl.transcript.pdf import render_transcript
@@ -153,7 +154,7 @@ def test_a_render_process_killed_mid_render_fails_the_attempt_for_another_try(
     real_backend.on("/token", TOKEN)
     real_backend.on("/report", Reply(201, json={}))
     deliver = ExportDeliverer({"acme": make_plan(real_backend.base_url)}, env=ENV, render=pool)
-    outbox = Outbox(str(tmp_path / "queue.db"))
+    outbox = SqliteOutbox(str(tmp_path / "queue.db"))
     body = long_chat(20_000)
     outbox.accept_many([Incoming("acme", "1", body, "backend", "key-1")])
     delivery = outbox.claim("w")
