@@ -126,6 +126,7 @@ class Membership:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="exportdsl-node")
         self._last_beat = time.monotonic()
+        self._judge_from = 0.0  # time.monotonic() before which this node judges nobody
 
     @property
     def id(self) -> str:
@@ -178,11 +179,15 @@ class Membership:
     def _beat(self, outbox: Outbox) -> None:
         if not outbox.heartbeat(self.node.id):
             self._rejoin(outbox)
-        stalled = time.monotonic() - self._last_beat > self.silence
-        self._last_beat = time.monotonic()
-        # A node that could not beat for longer than the silence (the outbox was held, this
-        # process was paused) judges nobody this round: its peers may have been held as long.
-        if not stalled:
+        now = time.monotonic()
+        if now - self._last_beat > self.silence:
+            # This node could not beat for longer than the silence (the outbox was held or out of
+            # reach, this process was paused): its peers were likely held as long, and may need
+            # longer to beat again (a connection made again after the database came back). It
+            # judges nobody until they have had a whole silence from now to beat.
+            self._judge_from = now + self.silence
+        self._last_beat = now
+        if now >= self._judge_from:
             self._rescue(outbox)
 
     def _rejoin(self, outbox: Outbox) -> None:

@@ -1,0 +1,42 @@
+"""Issue 13 as an operator and an attacker meet it (review 13): what broke when tried for real,
+each defect pinned by a test that failed before its fix. Real outboxes, real processes; loopback
+only."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from exportdsl.delivery.nodes import Membership, this_process
+from exportdsl.delivery.sqlite import SqliteOutbox
+
+
+def states(outbox: SqliteOutbox) -> dict[str, str]:
+    return {node.id: node.state for node in outbox.nodes()}
+
+
+def test_a_node_back_from_an_outage_gives_its_peers_a_whole_silence_to_beat(
+    tmp_path: Path,
+) -> None:
+    """Found by stopping PostgreSQL for 10 s under three nodes: the first node whose heartbeat got
+    through again declared a live peer dead one beat later (the peer's connection was still being
+    made again), released its leases, and a chat was delivered twice."""
+    path = tmp_path / "q.db"
+    outbox = SqliteOutbox(path)
+    peer = this_process()
+    outbox.join(peer)
+    silence = 1.0
+    membership = Membership(lambda: SqliteOutbox(path), beat=3600, silence=silence)
+    membership.start()
+    try:
+        time.sleep(silence * 1.3)  # the outbox out of reach: nobody beats
+        membership._beat(outbox)  # back: stalled, it judges nobody
+        membership._beat(outbox)  # the next beat: the peer has not beaten yet
+        assert states(outbox)[peer.id] == "alive"
+        assert outbox.heartbeat(peer.id)  # the peer's beat gets through: it was alive all along
+        for _ in range(12):  # this node beating, the peer silent a whole silence: dead
+            time.sleep(silence / 10)
+            membership._beat(outbox)
+        assert states(outbox)[peer.id] == "dead"
+    finally:
+        membership.stop()
