@@ -4,11 +4,16 @@ only."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from exportdsl.delivery.nodes import Membership, this_process
 from exportdsl.delivery.sqlite import SqliteOutbox
+from tests.test_serve import free_port
+
+EXPORTDSL = str(Path(sys.executable).with_name("exportdsl"))
 
 
 def states(outbox: SqliteOutbox) -> dict[str, str]:
@@ -40,3 +45,18 @@ def test_a_node_back_from_an_outage_gives_its_peers_a_whole_silence_to_beat(
         assert states(outbox)[peer.id] == "dead"
     finally:
         membership.stop()
+
+
+def test_a_postgresql_server_out_of_reach_is_exit_1_not_a_usage_error() -> None:
+    """docs/serve.md: "A database that cannot be reached is an error naming the URL (without its
+    password) and PostgreSQL's reason, exit 1". The queue commands answered it with click's usage
+    text and exit 2, as if the command line were wrong."""
+    url = f"postgresql://someone:pw-never-shown@127.0.0.1:{free_port()}/exportdsl"
+    for command in (["queue", "list"], ["queue", "show", "1"], ["db", "upgrade"]):
+        done = subprocess.run(
+            [EXPORTDSL, *command, "--db", url], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1, (command, done.stderr)
+        assert "cannot connect to the outbox" in done.stderr
+        assert "Usage:" not in done.stderr
+        assert "pw-never-shown" not in done.stderr
