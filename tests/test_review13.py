@@ -4,6 +4,7 @@ only."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from exportdsl.delivery.nodes import Membership, this_process
 from exportdsl.delivery.sqlite import SqliteOutbox
-from tests.test_serve import free_port
+from exportdsl.delivery.store import database_secrets
+from tests.test_serve import SERVE_ENV, free_port, serve_command, write_connectors
 
 EXPORTDSL = str(Path(sys.executable).with_name("exportdsl"))
 
@@ -60,3 +62,32 @@ def test_a_postgresql_server_out_of_reach_is_exit_1_not_a_usage_error() -> None:
         assert "cannot connect to the outbox" in done.stderr
         assert "Usage:" not in done.stderr
         assert "pw-never-shown" not in done.stderr
+
+
+def test_a_password_in_the_urls_query_is_never_shown(tmp_path: Path) -> None:
+    """libpq takes the password as a query parameter too (``?password=…``, also spelt
+    percent-encoded); the queue commands' errors and serve's log printed it in full."""
+    port = free_port()
+    urls = [
+        f"postgresql://someone@127.0.0.1:{port}/x?password=Qp-never-shown&sslmode=disable",
+        f"postgresql:///x?host=127.0.0.1&port={port}&pass%77ord=Qp-never-shown",
+        f"postgresql://someone@127.0.0.1:{port}/x?sslpassword=Qp-never-shown",
+    ]
+    folder = write_connectors(tmp_path / "connectors", "http://127.0.0.1:9")
+    for url in urls:
+        listed = subprocess.run(
+            [EXPORTDSL, "queue", "list", "--db", url], capture_output=True, text=True, timeout=60
+        )
+        assert "cannot connect to the outbox" in listed.stderr
+        assert "***" in listed.stderr and "Qp-never-shown" not in listed.stderr
+        for log_format in ("text", "json"):
+            served = subprocess.run(
+                [*serve_command(folder, url, free_port()), "--log-format", log_format],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=os.environ | SERVE_ENV,
+            )
+            assert served.returncode == 1 and "cannot connect to the outbox" in served.stderr
+            assert "Qp-never-shown" not in served.stderr + served.stdout
+    assert database_secrets(urls[1], {}) == ["Qp-never-shown"]
