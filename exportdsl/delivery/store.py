@@ -7,7 +7,6 @@ never shown (`shown`), in logs, errors or ``/healthz``.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sqlite3
 import time
@@ -85,13 +84,16 @@ def database_secrets(location: str | Path, env: Mapping[str, str]) -> list[str]:
 def url_secrets(location: str | Path) -> list[str]:
     """The secrets a PostgreSQL URL carries (its password, a ``?password=`` or ``?sslpassword=``),
     each as given and as decoded, the longest first."""
-    found: set[str] = set()
-    with contextlib.suppress(ValueError):  # a URL urllib cannot read: PostgreSQL refuses it
-        parts = urlsplit(str(location))
-        found.add(parts.password or "")
-        for name, _, value in (each.partition("=") for each in parts.query.split("&")):
-            if unquote(name) in SECRET_PARAMETERS:
-                found.add(value)
+    # Read by hand, not by urllib: a URL it cannot read (libpq quotes it whole in its error)
+    # still has its password found.
+    rest = str(location).partition("://")[2]
+    authority, _, rest = rest.partition("/")
+    userinfo = authority.split("?")[0].split("#")[0].rpartition("@")[0]
+    found = {userinfo.partition(":")[2]}
+    query = str(location).partition("?")[2].partition("#")[0]
+    for name, _, value in (each.partition("=") for each in query.split("&")):
+        if unquote(name) in SECRET_PARAMETERS:
+            found.add(value)
     found |= {unquote(secret) for secret in found}
     return sorted((secret for secret in found if secret), key=len, reverse=True)
 
