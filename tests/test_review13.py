@@ -4,15 +4,18 @@ only."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from exportdsl.delivery.nodes import Membership, this_process
+from exportdsl.delivery.outbox import Node
 from exportdsl.delivery.sqlite import SqliteOutbox
-from exportdsl.delivery.store import database_secrets
+from exportdsl.delivery.store import database_secrets, open_outbox
 from tests.test_serve import SERVE_ENV, free_port, serve_command, write_connectors
 
 EXPORTDSL = str(Path(sys.executable).with_name("exportdsl"))
@@ -92,3 +95,46 @@ def test_a_password_in_the_urls_query_is_never_shown(tmp_path: Path) -> None:
             assert served.returncode == 1 and "cannot connect to the outbox" in served.stderr
             assert "Qp-never-shown" not in served.stderr + served.stdout
     assert database_secrets(urls[1], {}) == ["Qp-never-shown"]
+
+
+def gone_peer() -> Node:
+    """A node of this machine whose process has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return replace(this_process(), id=f"gone:{child.pid}:a", pid=child.pid)
+
+
+def test_a_node_back_from_an_outage_still_rescues_a_peer_whose_process_is_gone(
+    tmp_path: Path,
+) -> None:
+    """The grace after an outage is for peers that may be alive; one whose process is gone from
+    this machine (killed meanwhile) is rescued at once, as it would be without the outage."""
+    path = tmp_path / "q.db"
+    outbox = SqliteOutbox(path)
+    alive, gone = this_process(), gone_peer()
+    outbox.join(alive)
+    membership = Membership(lambda: SqliteOutbox(path), beat=3600, silence=1.0)
+    membership.start()
+    try:
+        time.sleep(1.3)  # the outbox out of reach; meanwhile a peer is killed
+        outbox.join(gone)
+        membership._beat(outbox)
+        membership._beat(outbox)
+        assert states(outbox)[gone.id] == "dead"
+        assert states(outbox)[alive.id] == "alive"
+    finally:
+        membership.stop()
+
+
+def test_postgresql_judges_by_silence_infinite_as_nobody(postgres_url: str) -> None:
+    """What a node in its grace asks of the outbox: only the nodes named as gone are dead."""
+    outbox = open_outbox(postgres_url)
+    try:
+        quiet, gone = this_process(), replace(this_process(), id="gone:1:a")
+        outbox.join(quiet)
+        outbox.join(gone)
+        time.sleep(0.2)
+        assert outbox.rescue(math.inf, [gone.id]).nodes == (gone.id,)
+        assert outbox.rescue(0.1).nodes == (quiet.id,)
+    finally:
+        outbox.close()

@@ -15,6 +15,7 @@ next heartbeat finds it declared dead, and it joins again under a new id.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import socket
@@ -184,11 +185,11 @@ class Membership:
             # This node could not beat for longer than the silence (the outbox was held or out of
             # reach, this process was paused): its peers were likely held as long, and may need
             # longer to beat again (a connection made again after the database came back). It
-            # judges nobody until they have had a whole silence from now to beat.
+            # judges none by their silence until they have had a whole silence from now to beat;
+            # a peer whose process is gone from this machine is dead all the same.
             self._judge_from = now + self.silence
         self._last_beat = now
-        if now >= self._judge_from:
-            self._rescue(outbox)
+        self._rescue(outbox, self.silence if now >= self._judge_from else math.inf)
 
     def _rejoin(self, outbox: Outbox) -> None:
         old = self.node.id
@@ -203,9 +204,9 @@ class Membership:
             extra=fields(node=self.node.id, was=old),
         )
 
-    def _rescue(self, outbox: Outbox) -> None:
+    def _rescue(self, outbox: Outbox, silence: float | None = None) -> None:
         gone = gone_here(outbox.nodes(), self.node)
-        rescue = outbox.rescue(self.silence, gone)
+        rescue = outbox.rescue(self.silence if silence is None else silence, gone)
         if not rescue.nodes:
             return
         self.rescues.add(rescue)
