@@ -10,7 +10,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+
+import pgcluster
+import psycopg
+from pgcluster import _run_as_server_user, _start_server
 
 from exportdsl.delivery.nodes import Membership, this_process
 from exportdsl.delivery.outbox import Node
@@ -138,3 +143,35 @@ def test_postgresql_judges_by_silence_infinite_as_nobody(postgres_url: str) -> N
         assert outbox.rescue(0.1).nodes == (quiet.id,)
     finally:
         outbox.close()
+
+
+def test_a_node_beats_again_within_a_second_or_two_of_the_database_coming_back(
+    postgres_cluster: pgcluster.Cluster, postgres_url: str
+) -> None:
+    """Found by stopping PostgreSQL for 20 s under three nodes: after it came back, the nodes'
+    heartbeats stayed failing for 10 s more (their connection pools wait 1, 2, 4, 8, 16 s between
+    attempts to connect), so the first node back declared the others dead. The heartbeat now
+    opens its outbox anew after a failure, and beats as soon as the database answers."""
+    membership = Membership(partial(open_outbox, postgres_url), beat=0.2, silence=30.0)
+    membership.start()
+    try:
+        time.sleep(0.5)
+        pg_ctl = str(postgres_cluster.bindir / "pg_ctl")
+        _run_as_server_user([pg_ctl, "stop", "-m", "fast", "-D", str(postgres_cluster.data)])
+        time.sleep(8)  # the pool's attempts: ~0, 1, 3, 7 s after; its next ~15 s after
+        assert _start_server(postgres_cluster)
+        back = time.monotonic()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            while time.monotonic() - back < 10:
+                silent = conn.execute(
+                    "SELECT extract(epoch FROM clock_timestamp()) - heartbeat_at FROM nodes"
+                    " WHERE id = %s",
+                    [membership.id],
+                ).fetchone()
+                assert silent is not None
+                if silent[0] < 0.5:
+                    break
+                time.sleep(0.1)
+        assert time.monotonic() - back < 2.5, "the node stayed silent after the database was back"
+    finally:
+        membership.stop()

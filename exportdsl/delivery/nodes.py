@@ -167,15 +167,34 @@ class Membership:
         return self._outbox.nodes() if self._outbox is not None else []
 
     def _run(self) -> None:
-        outbox = self.open_outbox()
+        outbox: Outbox | None = None
+        failing = False
         try:
             while not self._stopping.wait(self.beat):
                 try:
+                    outbox = outbox or self.open_outbox()
                     self._beat(outbox)
+                    if failing:
+                        log.info("heartbeat back", extra=fields(node=self.node.id))
+                    failing = False
                 except Exception:  # an outbox that fails now: the next beat tries again
-                    log.exception("heartbeat failed", extra=fields(node=self.node.id))
+                    if not failing:  # once an outage, not every second of it
+                        log.exception("heartbeat failed", extra=fields(node=self.node.id))
+                    failing = True
+                    # ... on an outbox opened anew: a connection pool that failed to connect
+                    # waits longer and longer before it tries again (psycopg's pool: 1, 2, 4,
+                    # 8, 16 s), and would keep this node silent long after the database is back.
+                    outbox = self._closed(outbox)
         finally:
-            outbox.close()
+            self._closed(outbox)
+
+    @staticmethod
+    def _closed(outbox: Outbox | None) -> None:
+        if outbox is not None:
+            try:
+                outbox.close()
+            except Exception:  # closing a broken outbox: nothing more to do for it
+                log.debug("closing the heartbeat's outbox failed", exc_info=True)
 
     def _beat(self, outbox: Outbox) -> None:
         if not outbox.heartbeat(self.node.id):
