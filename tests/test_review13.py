@@ -13,15 +13,27 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+import httpx
 import pgcluster
 import psycopg
+import pytest
 from pgcluster import _run_as_server_user, _start_server
 
 from exportdsl.delivery.nodes import Membership, this_process
 from exportdsl.delivery.outbox import Node
 from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.delivery.store import database_secrets, open_outbox
-from tests.test_serve import SERVE_ENV, free_port, serve_command, write_connectors
+from tests import test_scale_out as scale_out
+from tests.test_serve import (
+    INTAKE_SECRET,
+    SERVE_ENV,
+    chat_json,
+    free_port,
+    serve_command,
+    start_process,
+    wait_for,
+    write_connectors,
+)
 
 EXPORTDSL = str(Path(sys.executable).with_name("exportdsl"))
 
@@ -175,3 +187,37 @@ def test_a_node_beats_again_within_a_second_or_two_of_the_database_coming_back(
         assert time.monotonic() - back < 2.5, "the node stayed silent after the database was back"
     finally:
         membership.stop()
+
+
+def test_a_delivery_finished_while_postgresql_restarts_does_not_hold_its_target(
+    postgres_cluster: pgcluster.Cluster,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by stopping PostgreSQL for 20 s under three nodes: the attempts that ended meanwhile
+    could not be recorded, their leases stayed, and being as many as --per-target they held every
+    delivery to that back end, on every node, until the leases ran out (120 s by default)."""
+    monkeypatch.setattr(scale_out, "ANSWER_DELAY", 3.0)  # the first report outlasts the restart
+    receiver = scale_out.Receiver()
+    folder = write_connectors(tmp_path / "connectors", receiver.base_url)
+    port = free_port()
+    process = start_process(folder, postgres_url, port, "--per-target", "1", "--lease", "60")
+    try:
+        for chat_id in (1, 2):
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/hooks/forward",
+                content=chat_json(chat_id),
+                params={"token": INTAKE_SECRET},
+                timeout=10,
+            )
+            assert answer.status_code == 202
+        wait_for(lambda: receiver.now == 1, 10)  # the first report is being answered
+        pg_ctl = str(postgres_cluster.bindir / "pg_ctl")
+        _run_as_server_user([pg_ctl, "stop", "-m", "fast", "-D", str(postgres_cluster.data)])
+        assert _start_server(postgres_cluster)
+        wait_for(lambda: len(receiver.keys) == 2, 15)  # not after the 60 s lease
+    finally:
+        process.terminate()
+        process.wait(30)
+        receiver.close()
