@@ -127,14 +127,14 @@ def admission_of(text: str) -> Admission:
 
 
 @pytest.fixture
-def token_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The URL of every token request rendered."""
-    rendered: list[str] = []
+def token_renders(monkeypatch: pytest.MonkeyPatch) -> list[Phase]:
+    """One item for every token request rendered (the real render, counted)."""
+    rendered: list[Phase] = []
     render = RequestPlan.render
 
     def counted(self: RequestPlan, variables: Any) -> Any:
         if self.phase is Phase.TOKEN:
-            rendered.append(str(self.url.name if self.url else ""))
+            rendered.append(self.phase)
         return render(self, variables)
 
     monkeypatch.setattr(RequestPlan, "render", counted)
@@ -142,7 +142,7 @@ def token_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_token_request_of_connector_values_is_rendered_for_the_first_chat_only(
-    token_renders: list[str],
+    token_renders: list[Phase],
 ) -> None:
     admission = admission_of(CONSTANT_TOKEN.format(user="api", visitor="fixed"))
     for number in range(3):
@@ -154,7 +154,7 @@ def test_a_token_request_of_connector_values_is_rendered_for_the_first_chat_only
 
 
 def test_a_token_request_reading_the_chat_is_rendered_and_checked_for_every_chat(
-    token_renders: list[str],
+    token_renders: list[Phase],
 ) -> None:
     admission = admission_of(CONSTANT_TOKEN.format(user="api", visitor="$chat.visitor.name"))
     admission(chat_json(1))
@@ -167,7 +167,7 @@ def test_a_token_request_reading_the_chat_is_rendered_and_checked_for_every_chat
 
 @pytest.mark.parametrize("visitor", ["$dateTime", "#set($v = 'x')$v"])
 def test_a_token_request_reading_anything_but_connector_values_is_rendered_every_time(
-    token_renders: list[str], visitor: str
+    token_renders: list[Phase], visitor: str
 ) -> None:
     admission = admission_of(CONSTANT_TOKEN.format(user="api", visitor=visitor))
     admission(chat_json(1))
@@ -176,7 +176,7 @@ def test_a_token_request_reading_anything_but_connector_values_is_rendered_every
 
 
 def test_a_token_request_failing_for_every_chat_fails_alike_and_the_hooks_are_accepted(
-    token_renders: list[str],
+    token_renders: list[Phase],
 ) -> None:
     # a Basic user name with ':' fails whatever the chat: the check stops there, as before, and
     # what stops it is not the sender's to fix
