@@ -21,6 +21,7 @@ import functools
 import itertools
 import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
@@ -227,12 +228,14 @@ def _binary_streams() -> Iterator[None]:
             _compress  # an instance attribute: reportlab's own method comes back
         )
         pdfdoc.PDFArray.format = _format_array
+        pdfdoc.PDFDictionary.format = _format_dictionary
         try:
             yield
         finally:
             rl_config.useA85 = previous
             del pdfdoc.PDFZCompress.encode
             pdfdoc.PDFArray.format = _ARRAY_FORMAT
+            pdfdoc.PDFDictionary.format = _DICTIONARY_FORMAT
 
 
 _SFNT = (b"\x00\x01\x00\x00", b"true")  # how a TrueType font file starts
@@ -254,6 +257,36 @@ def _format_array(array: Any, document: Any, indent: bytes = b"\n ") -> bytes:
             _NUMBER_ARRAYS.clear()
         formatted = _NUMBER_ARRAYS[key] = bytes(_ARRAY_FORMAT(array, document, indent))
     return formatted
+
+
+_DICTIONARY_FORMAT = pdfdoc.PDFDictionary.format
+_NAMES: dict[str, bytes] = {}  # a dictionary key as written: "/Type", "/MediaBox" ...
+
+
+def _format_dictionary(dictionary: Any, document: Any, IND: bytes = b"\n ") -> bytes:
+    """reportlab's `PDFDictionary.format` (``IND`` by its name), with each key written once per
+    process: reportlab escapes a key's name character by character in Python and encodes it
+    through its codec, ~80 keys a transcript (a tenth of its render), always the same few dozen.
+    The values are formatted as reportlab does. Only while saving, under the lock."""
+    entries = dictionary.dict
+    keys = list(entries.keys())
+    if not isinstance(entries, OrderedDict):
+        keys.sort()
+    lines = [_name(key, document) + b" " + pdfdoc.format(entries[key], document) for key in keys]
+    if (dictionary.multiline and rl_config.pdfMultiLine) or dictionary.multiline == "forced":
+        return b"<<\n" + IND.join(lines) + b"\n>>"
+    for at in reversed(range(6, len(lines), 6)):  # a break every 6 entries, as reportlab's
+        lines.insert(at, b"\n ")
+    return b"<<\n" + b" ".join(lines) + b"\n>>"
+
+
+def _name(key: str, document: Any) -> bytes:
+    written = _NAMES.get(key)
+    if written is None:
+        written = bytes(pdfdoc.format(pdfdoc.PDFName(key), document))
+        if len(_NAMES) < 1024:  # bounded: the keys are reportlab's own, a few dozen
+            _NAMES[key] = written
+    return written
 
 
 @functools.lru_cache(maxsize=16)
