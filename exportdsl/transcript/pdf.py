@@ -22,7 +22,7 @@ import itertools
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from typing import Any
@@ -260,7 +260,8 @@ def _format_array(array: Any, document: Any, indent: bytes = b"\n ") -> bytes:
 
 
 _DICTIONARY_FORMAT = pdfdoc.PDFDictionary.format
-_NAMES: dict[str, bytes] = {}  # a dictionary key as written: "/Type", "/MediaBox" ...
+_NAMES: dict[Any, bytes] = {}  # a dictionary key as written: "/Type", "/MediaBox" ...
+_VALUES: dict[Any, bytes] = {}  # a string or number value as written: "/Page", "595.2756" ...
 
 
 def _format_dictionary(dictionary: Any, document: Any, IND: bytes = b"\n ") -> bytes:
@@ -272,7 +273,7 @@ def _format_dictionary(dictionary: Any, document: Any, IND: bytes = b"\n ") -> b
     keys = list(entries.keys())
     if not isinstance(entries, OrderedDict):
         keys.sort()
-    lines = [_name(key, document) + b" " + pdfdoc.format(entries[key], document) for key in keys]
+    lines = [_name(key, document) + b" " + _value(entries[key], document) for key in keys]
     if (dictionary.multiline and rl_config.pdfMultiLine) or dictionary.multiline == "forced":
         return b"<<\n" + IND.join(lines) + b"\n>>"
     for at in reversed(range(6, len(lines), 6)):  # a break every 6 entries, as reportlab's
@@ -281,11 +282,25 @@ def _format_dictionary(dictionary: Any, document: Any, IND: bytes = b"\n ") -> b
 
 
 def _name(key: str, document: Any) -> bytes:
-    written = _NAMES.get(key)
+    return _written(_NAMES, key, lambda: pdfdoc.format(pdfdoc.PDFName(key), document))
+
+
+def _value(value: object, document: Any) -> bytes:
+    """A value as reportlab writes it; a plain string (a name: ``/Page``, ``/FlateDecode``) or a
+    number, the same bytes in every document, once per process."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return _written(_VALUES, (kind, value), lambda: pdfdoc.format(value, document))
+    return bytes(pdfdoc.format(value, document))
+
+
+def _written(cache: dict[Any, bytes], key: object, write: Callable[[], bytes]) -> bytes:
+    written = cache.get(key)
     if written is None:
-        written = bytes(pdfdoc.format(pdfdoc.PDFName(key), document))
-        if len(_NAMES) < 1024:  # bounded: the keys are reportlab's own, a few dozen
-            _NAMES[key] = written
+        written = bytes(write())
+        if len(cache) >= 1024:  # bounded: subset names and sizes vary with the chats
+            cache.clear()
+        cache[key] = written
     return written
 
 
