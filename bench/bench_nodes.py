@@ -21,15 +21,23 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.bench_export import CONNECTOR, SAMPLE, SECRET, _receiver
-from bench.bench_serve import IN_FLIGHT, INTAKE_SECRET, _free_port, _load, _percentile
+from bench.bench_export import SAMPLE, _receiver
+from bench.bench_serve import (
+    IN_FLIGHT,
+    INTAKE_SECRET,
+    _free_port,
+    _load,
+    _percentile,
+    _wait_until_up,
+    connector_folder,
+    serve_process,
+)
 from tests import pgcluster
 
 HOOKS = 2000  # per set-up
@@ -44,11 +52,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{parent.recv()}"
     try:
         with tempfile.TemporaryDirectory() as name:
-            folder = Path(name) / "connectors"
-            folder.mkdir()
-            (folder / "crm.yaml").write_text(
-                CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n"
-            )
+            folder = connector_folder(Path(name), base)
             sqlite = str(Path(name) / "queue.db")
             _intake(folder, [sqlite], "1 node, SQLite", _sqlite_count(sqlite))
             _rescue_sqlite(folder, str(Path(name) / "rescue.db"))
@@ -79,11 +83,11 @@ def _nodes(
     their ports."""
     ports = [_free_port() for _ in databases]
     processes = [
-        _start(folder, db, port, *options) for db, port in zip(databases, ports, strict=True)
+        serve_process(folder, db, port, *options) for db, port in zip(databases, ports, strict=True)
     ]
     try:
         for port in ports:
-            _wait_up(port)
+            _wait_until_up(port)
         yield ports, processes
     finally:
         for process in processes:
@@ -91,37 +95,6 @@ def _nodes(
                 process.terminate()
         for process in processes:
             process.wait(60)
-
-
-def _start(folder: Path, database: str, port: int, *options: str) -> subprocess.Popen[bytes]:
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env |= {"BENCH_SECRET": SECRET, "INTAKE_SECRET": INTAKE_SECRET}
-    command = [
-        str(Path(sys.executable).with_name("exportdsl")),
-        "serve",
-        "--connectors",
-        str(folder),
-        "--db",
-        database,
-        "--port",
-        str(port),
-        *options,
-    ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait_up(port: int) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("exportdsl serve did not start")
 
 
 # --- the intake -----------------------------------------------------------------------------------
@@ -212,15 +185,15 @@ def _rescue_sqlite(folder: Path, database: str) -> None:
     """kill -9 mid-delivery, restart at once: how long the work it held waits after the restart
     (before nodes: the whole lease, 120 s)."""
     ports = [_free_port()]
-    node = _start(folder, database, ports[0])
-    _wait_up(ports[0])
+    node = serve_process(folder, database, ports[0])
+    _wait_until_up(ports[0])
     asyncio.run(_spread(ports, _bodies(50_000, RESCUE_HOOKS)))
     held = _held_sqlite(database)
     node.send_signal(signal.SIGKILL)
     node.wait(10)
     leased = held()
     restarted = time.perf_counter()
-    node = _start(folder, database, ports[0])
+    node = serve_process(folder, database, ports[0])
     try:
         _until(lambda: not (set(leased) & set(held(pending_only=True))), 120)
         print(

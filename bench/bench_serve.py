@@ -116,29 +116,9 @@ def main() -> None:
     receiver.start()
     base = f"http://127.0.0.1:{parent.recv()}"
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name) / "connectors"
-        folder.mkdir()
-        (folder / "crm.yaml").write_text(
-            CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n"
-        )
+        folder = connector_folder(Path(name), base)
         database, port = Path(name) / "queue.db", _free_port()
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-        env |= {"BENCH_SECRET": SECRET, "INTAKE_SECRET": INTAKE_SECRET}
-        command = [
-            str(Path(sys.executable).with_name("exportdsl")),
-            "serve",
-            "--connectors",
-            str(folder),
-            "--db",
-            str(database),
-            "--port",
-            str(port),
-            "--workers",
-            os.environ.get("BENCH_WORKERS", "4"),
-        ]
-        server = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        server = serve_process(folder, str(database), port)
         try:
             _wait_until_up(port)
             _measure(port, database)
@@ -147,6 +127,29 @@ def main() -> None:
             server.terminate()
             server.wait(60)
             receiver.terminate()
+
+
+def connector_folder(root: Path, base: str) -> Path:
+    """A folder holding the export benchmark's connector, taking hooks, sending to ``base``."""
+    folder = root / "connectors"
+    folder.mkdir()
+    (folder / "crm.yaml").write_text(
+        CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n"
+    )
+    return folder
+
+
+def serve_process(folder: Path, database: str, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """`exportdsl serve` as its own process (``BENCH_WORKERS`` worker threads, 4 by default)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env |= {"BENCH_SECRET": SECRET, "INTAKE_SECRET": INTAKE_SECRET}
+    command = [
+        str(Path(sys.executable).with_name("exportdsl")),
+        "serve",
+        *("--connectors", str(folder), "--db", database, "--port", str(port)),
+        *("--workers", os.environ.get("BENCH_WORKERS", "4"), *options),
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait_until_up(port: int) -> None:

@@ -385,6 +385,25 @@ def test_expire_removes_old_delivered_work_and_the_chats_no_delivery_needs(
     assert outbox.counts()["chats"] == 2
 
 
+def test_expire_forgets_the_nodes_gone_before_then_and_keeps_the_living(
+    outbox: Outbox, clock: Clock
+) -> None:
+    """Every start and every rejoin records a node: the records of those long gone go with the
+    retention, so the table (and /metrics' counts of dead and stopped nodes) does not grow for
+    ever. A node alive by the table stays, however long silent: only a rescue declares it dead."""
+    for name in ("dead", "left"):
+        outbox.join(node(name))
+    outbox.leave("left")
+    clock.now += 10
+    assert outbox.rescue(silence=5).nodes == ("dead",)
+    outbox.join(node("alive"))
+    clock.now += 3600
+    outbox.join(node("fresh"))
+    outbox.leave("fresh")  # stopped just now: kept for a while
+    assert outbox.expire(older_than=60).nodes == 2
+    assert [n.id for n in outbox.nodes()] == ["alive", "fresh"]
+
+
 def test_a_large_purge_goes_in_batches(outbox: Outbox, monkeypatch: pytest.MonkeyPatch) -> None:
     for module in ("exportdsl.delivery.sqlite", "exportdsl.delivery.postgres"):
         monkeypatch.setattr(f"{module}.PURGE_BATCH", 3)

@@ -34,7 +34,7 @@ from tests.test_serve import (
 pytestmark = pytest.mark.timeout(180)
 
 PER_TARGET = 2
-ANSWER_DELAY = 0.1  # seconds the receiver takes over each report: deliveries overlap
+ANSWER_DELAY = 0.2  # seconds the receiver takes over each report: deliveries overlap
 
 
 class Receiver:
@@ -126,24 +126,31 @@ def test_three_nodes_one_killed_every_accepted_chat_delivered_within_the_limit(
                     accepted.append(answer.json()["delivery"])
         assert len(accepted) == 60
 
-        victim = nodes[0]
-        (node_id,) = [
-            row[0]
-            for row in query(postgres_url, "SELECT id, pid FROM nodes")
-            if row[1] == victim.pid
-        ]
+        holding: list[tuple[str, int]] = []
+
+        def someone_holds_a_delivery() -> bool:  # whichever node is mid-delivery now
+            holding[:] = query(
+                postgres_url,
+                "SELECT n.id, n.pid FROM nodes AS n WHERE n.state = 'alive' AND EXISTS (SELECT 1"
+                " FROM deliveries AS d WHERE d.status = 'pending'"
+                " AND starts_with(d.lease_owner, n.id || '/'))",
+            )
+            return bool(holding)
+
+        wait_for(someone_holds_a_delivery, seconds=60)
+        node_id, pid = holding[0]
+        (victim,) = [node for node in nodes if node.pid == pid]
 
         def held() -> list[int]:
             return [
                 row[0]
                 for row in query(
                     postgres_url,
-                    "SELECT id FROM deliveries WHERE status = 'pending' AND lease_owner LIKE "
-                    f"'{node_id}/%'",
+                    "SELECT id FROM deliveries WHERE status = 'pending'"
+                    f" AND starts_with(lease_owner, '{node_id}/')",
                 )
             ]
 
-        wait_for(lambda: bool(held()), seconds=20)  # the victim is mid-delivery
         victim.send_signal(signal.SIGKILL)
         killed_at = time.time()
         victim.wait(10)
@@ -155,7 +162,7 @@ def test_three_nodes_one_killed_every_accepted_chat_delivered_within_the_limit(
                 postgres_url, "SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'"
             )[0][0]
 
-        wait_for(lambda: delivered() == 60, seconds=30)
+        wait_for(lambda: delivered() == 60, seconds=60)
         finished = query(
             postgres_url,
             f"SELECT MAX(finished_at) FROM deliveries WHERE id IN ({', '.join(map(str, rescued))})",

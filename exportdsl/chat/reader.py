@@ -87,29 +87,45 @@ def _decode_json(data: bytes, file: str) -> object:
 
 
 def _check_nesting(root: object, reader: _Reader) -> None:
-    """Refuse JSON nested deeper than MAX_NESTING; iterative, so depth itself cannot crash it."""
-    stack: list[tuple[object, str, int]] = [(root, "", 1)]
+    """Refuse JSON nested deeper than MAX_NESTING; iterative, so depth itself cannot crash it.
+
+    Each container carries the way to it as a link to its parent's (a pair), and its path is
+    written only for the error: every hook's chat is walked, and writing every container's path
+    was most of the walk's cost."""
+    stack: list[tuple[object, _Steps, int]] = [(root, None, 1)]
     while stack:
-        value, path, depth = stack.pop()
+        value, steps, depth = stack.pop()
         if depth > MAX_NESTING:
             raise ChatError(
                 f"nested deeper than {MAX_NESTING} levels",
-                json_path=path,
+                json_path=json_path(_unlinked(steps)),
                 file=reader.file,
                 hint="a Smartsupp chat nests only a few levels",
             )
         if isinstance(value, dict):
             stack.extend(
-                (child, _key_path(path, str(key)), depth + 1)
+                (child, (steps, str(key)), depth + 1)
                 for key, child in value.items()
                 if isinstance(child, dict | list)
             )
         elif isinstance(value, list):
             stack.extend(
-                (child, f"{path}[{index}]", depth + 1)
+                (child, (steps, index), depth + 1)
                 for index, child in enumerate(value)
                 if isinstance(child, dict | list)
             )
+
+
+_Steps = tuple["_Steps", str | int] | None  # the way to a value: (the way to its parent, its key)
+
+
+def _unlinked(steps: _Steps) -> list[str | int]:
+    """The keys of a linked way, from the root."""
+    keys: list[str | int] = []
+    while steps is not None:
+        steps, key = steps
+        keys.append(key)
+    return keys[::-1]
 
 
 def _quoted(text: str) -> str:
@@ -232,16 +248,22 @@ class _Reader:
         return None if obj.get(key) is None else self.required_timestamp(obj, key, path)
 
     def required_timestamp(self, obj: Mapping[str, Any], key: str, path: str) -> int:
-        where = _key_path(path, key)
         value = obj.get(key)
         if (
             not isinstance(value, int | float)
             or isinstance(value, bool)
             or not math.isfinite(value)
         ):
-            self.fail(where, "a number (milliseconds since 1970)", value, missing=key not in obj)
+            self.fail(
+                _key_path(path, key),
+                "a number (milliseconds since 1970)",
+                value,
+                missing=key not in obj,
+            )
         if not 0 <= value <= _MAX_TIMESTAMP_MS:
-            self.fail(where, f"milliseconds since 1970 (0 to {_MAX_TIMESTAMP_MS})", value)
+            self.fail(
+                _key_path(path, key), f"milliseconds since 1970 (0 to {_MAX_TIMESTAMP_MS})", value
+            )
         return int(value)
 
     # -- containers --------------------------------------------------------------------------

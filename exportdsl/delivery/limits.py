@@ -90,6 +90,9 @@ class BodySlots:
         self._wait = wait
 
     async def acquire(self) -> bool:
+        if not self._free.locked():  # a slot is free: taken at once, with no timer to arm
+            await self._free.acquire()  # does not wait: nothing runs between the check and this
+            return True
         try:
             async with asyncio.timeout(self._wait):
                 await self._free.acquire()

@@ -5,18 +5,28 @@ httpx's, uvicorn's), and puts `LogRedaction` on that handler: a handler's filter
 it writes, children's included, and redacts the traceback before any formatter sees it. A logger's
 own filter would see neither its children's records nor the traceback (formatted later).
 
+The handler writes from a thread of its own (`DeferredStreamHandler`): a record is formatted and
+redacted where it is logged, and its line queued; the writer thread writes what is queued every
+`WRITE_EVERY` seconds. A write releases the GIL, and the intake's event loop, logging a line for
+every hook, then waited for the GIL behind the workers rendering PDFs; warnings and errors are
+written at once (what was queued first, then they), so no problem waits, and nothing is lost at an
+orderly exit.
+
 Records carry their facts as fields (``extra=fields(connector=…, chat=…)``): text puts them after
 the message as ``key=value`` (an operator greps ``delivery=42``), JSON as keys of the line's object.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
+import os
 import re
 import socket
 import sys
 import threading
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -31,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "WRITE_EVERY",
+    "DeferredStreamHandler",
     "JsonFormatter",
     "Server",
     "TextFormatter",
@@ -43,6 +55,7 @@ __all__ = [
 FORMATS = ("text", "json")
 _PLAIN = re.compile(r'[^\s"=\\]+\Z')  # a text value written without quotes
 _OURS = "_exportdsl_serve_handler"
+WRITE_EVERY = 0.02  # seconds an INFO line may wait in the queue before it is written
 
 log = logging.getLogger("exportdsl.intake")
 
@@ -70,13 +83,14 @@ def install(
 ) -> logging.Handler:
     """The process's one log handler (replacing one installed before): ``log_format`` is "text" or
     "json"; exportdsl's records from INFO, everyone else's from WARNING."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = DeferredStreamHandler(stream if stream is not None else sys.stderr)
     handler.addFilter(LogRedaction(secrets))
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     setattr(handler, _OURS, True)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)
+        old.close()  # what it queued is written first
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):  # a handler of uvicorn's own would write unredacted
@@ -89,6 +103,68 @@ def install(
     threading.excepthook = _thread_died
     logging.captureWarnings(True)
     return handler
+
+
+class DeferredStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A `logging.StreamHandler` whose INFO lines are written by a thread of its own, every
+    `WRITE_EVERY` seconds: formatting (and the handler's filters: redaction) still happens in the
+    thread that logs, so only finished, redacted text is queued. A WARNING or worse, or a record
+    with a traceback, writes the queue and itself at once; so does `flush` (and `close`, which
+    `logging.shutdown` calls at exit). In a forked child the writer thread does not exist: there
+    every record is written at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._lines: collections.deque[str] = collections.deque()  # appends need no lock
+        self._writing = threading.Lock()  # one writer at a time keeps the lines in order
+        self._pid = os.getpid()
+        self._closed = threading.Event()
+        threading.Thread(
+            target=_write_every,
+            args=(weakref.ref(self), self._closed),
+            name="exportdsl-log-writer",
+            daemon=True,
+        ).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.append(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+            return
+        urgent = record.levelno >= logging.WARNING or record.exc_text or record.exc_info
+        if urgent or self._closed.is_set() or os.getpid() != self._pid:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes every queued line, in order, and flushes the stream."""
+        with self._writing:
+            if not self._lines:
+                return
+            lines = []
+            while self._lines:
+                lines.append(self._lines.popleft())
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except Exception:
+                self.handleError(logging.makeLogRecord({"msg": "log lines could not be written"}))
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush()
+        super().close()
+
+
+def _write_every(handler: weakref.ref[DeferredStreamHandler], closed: threading.Event) -> None:
+    """The writer thread's loop: it holds its handler only weakly, so a handler dropped without
+    `close` (a test's) does not live on for the thread's sake, and the thread ends with it."""
+    while not closed.wait(WRITE_EVERY):
+        alive = handler()
+        if alive is None:
+            return
+        alive.flush()
+        del alive
 
 
 def _thread_died(uncaught: threading.ExceptHookArgs) -> None:
@@ -191,3 +267,7 @@ class Server(uvicorn.Server):
                 hooks=self.intake.hooks_in_flight, deliveries=self.intake.pool.in_flight()
             ),
         )
+        # uvicorn raises the signal that stopped it again once it is done, and its default action
+        # ends the process without `logging.shutdown`: what is queued is written now
+        for handler in logging.getLogger().handlers:
+            handler.flush()

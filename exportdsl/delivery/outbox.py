@@ -134,6 +134,7 @@ class Expired:
 
     deliveries: int
     chats: int
+    nodes: int = 0  # records of nodes dead or stopped before then
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,11 @@ class Outbox(ABC):
     def nodes(self) -> list[Node]:
         """Every node the outbox knows, alive ones first."""
 
+    @abstractmethod
+    def forget_nodes(self, older_than: float) -> int:
+        """Remove the records of nodes dead or stopped, silent for more than ``older_than``
+        seconds (every start and rejoin makes one); how many."""
+
     # --- the operator's view ---------------------------------------------------------------------
 
     @abstractmethod
@@ -297,7 +303,7 @@ class Outbox(ABC):
         chats no delivery needs any more received before then (`purge_chats`). Pending and dead
         deliveries and their chats stay."""
         deliveries = self.purge(status=DeliveryStatus.DELIVERED, older_than=older_than)
-        return Expired(deliveries, self.purge_chats(older_than))
+        return Expired(deliveries, self.purge_chats(older_than), self.forget_nodes(older_than))
 
     @abstractmethod
     def vacuum(self) -> None:

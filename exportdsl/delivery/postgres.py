@@ -573,6 +573,13 @@ class PostgresOutbox(Outbox):
                 db.execute(f"NOTIFY {CHANNEL}")
         return Rescue(tuple(dead), released, killed)
 
+    def forget_nodes(self, older_than: float) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                f"DELETE FROM nodes WHERE state != 'alive' AND heartbeat_at < {NOW} - %(age)s",
+                {"now": self._now(), "age": older_than},
+            ).rowcount
+
     def nodes(self) -> list[Node]:
         rows = self._rows(
             "SELECT id, host, pid, process, started_at, heartbeat_at, state FROM nodes"

@@ -227,12 +227,13 @@ class Intake:
         presented = _presented_secret(request)
         if presented is None and not request.headers.get("webhook-signature"):
             return unauthorized()  # no credential at all: refused before any body is read
-        if presented is not None and not _secret_matches(endpoint.intake_secret, request):
+        if presented is not None and not _matches(endpoint.intake_secret, presented):
             return unauthorized()  # decided before reading a body nobody asked for
         body = await self._read_in_turn(request, verified=presented is not None)
         if isinstance(body, Response):
             return body
-        if not self._authorized(endpoint.intake_secret, request, body):
+        # a presented secret was checked above; without one, the signature covers the body
+        if presented is None and not self._authorized(endpoint.intake_secret, request, body):
             return unauthorized()
         try:  # a large chat off the event loop: 10 MB take ~0.3 s to read, check and key
             if len(body) <= INLINE_ADMISSION:
@@ -468,7 +469,11 @@ def _presented_secret(request: Request) -> str | None:
 
 def _secret_matches(secret: str, request: Request) -> bool:
     given = _presented_secret(request)
-    return given is not None and hmac.compare_digest(given.encode(), secret.encode())
+    return given is not None and _matches(secret, given)
+
+
+def _matches(secret: str, given: str) -> bool:
+    return hmac.compare_digest(given.encode(), secret.encode())
 
 
 def _bearer(header: str) -> str:

@@ -220,6 +220,13 @@ class SqliteOutbox(Database, Outbox):
             ).rowcount
         return Rescue(tuple(dead), released, killed)
 
+    def forget_nodes(self, older_than: float) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                "DELETE FROM nodes WHERE state != 'alive' AND heartbeat_at < ?",
+                (self.clock() - older_than,),
+            ).rowcount
+
     def nodes(self) -> list[Node]:
         rows = self._connection().execute(
             "SELECT * FROM nodes ORDER BY state != 'alive', heartbeat_at DESC"

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from exportdsl.chat.reader import ChatSession
-from exportdsl.compiler.plan import Plan, RenderedRequest
+from exportdsl.compiler.plan import FieldPlan, Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import StandIn
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import enabled_export, idempotency_key
@@ -31,9 +31,15 @@ from exportdsl.export.redact import Redactor, redact_error
 from exportdsl.export.results import Answer
 from exportdsl.export.timing import Clock, Timing
 from exportdsl.export.tokens import read_token_answer
+from exportdsl.language.nodes import Foreach, If, Reference, Set, references_in, walk
 from exportdsl.vocabulary import Phase
 
 __all__ = ["DryRun", "RenderCheck", "dry_run", "placeholder"]
+
+# What renders the same for every chat in a render check: the connector's own values, and $env,
+# for which the check has stand-ins only. A request that reads nothing else ($chat, $dateTime, a
+# #set or loop variable, ...) renders the same way, or fails the same way, for every hook.
+_SAME_FOR_EVERY_CHAT = frozenset({"ClientsID", "pdata", "chatConnector", "env"})
 
 # "<env.NAME>", "Bearer <tokenResponse.body.JSON.access_token>", "<v1,signature with $env.NAME>"
 _PLACEHOLDER = re.compile(r"(?:^|\s)<[A-Za-z][\w.]*>\Z|\A<v1,signature with \$env\.\w+>\Z")
@@ -96,17 +102,43 @@ class RenderCheck:
         self.plan = plan
         self.export = enabled_export(plan)
         self._local = threading.local()
+        # A token request that reads no chat value is rendered for the first chat only: its
+        # outcome, None when it rendered, else its error (raised again for every chat)
+        self._token_same_for_every_chat = plan.token is not None and _same_for_every_chat(
+            plan.token
+        )
+        self._token_outcome: tuple[ExportDslError | None] | None = None
 
     def __call__(self, chat: ChatSession) -> None:
         """Render every request of an export of ``chat``."""
-        exporter, token = self._exporter(), self.plan.token
+        exporter = self._exporter()
         variables = exporter.variables(chat)
-        if token is not None:
-            with located(self.plan, Phase.TOKEN):
-                token.render(variables)
+        if self.plan.token is not None:
+            self._render_token(variables)
             variables["tokenResponse"] = _token_placeholder()
         with located(self.plan, Phase.EXPORT):
             exporter.render_export(self.export, variables, chat)
+
+    def _render_token(self, variables: dict[str, Any]) -> None:
+        token = self.plan.token
+        assert token is not None
+        if not self._token_same_for_every_chat:
+            with located(self.plan, Phase.TOKEN):
+                token.render(variables)
+            return
+        if self._token_outcome is None:  # two threads may both render it: the same outcome
+            try:
+                with located(self.plan, Phase.TOKEN):
+                    token.render(variables)
+            except ExportDslError as error:
+                self._token_outcome = (error,)
+            else:
+                self._token_outcome = (None,)
+        (failure,) = self._token_outcome
+        if failure is not None:
+            # the same error each time (read, never changed), its traceback dropped: each raise
+            # would add to it
+            raise failure.with_traceback(None)
 
     def _exporter(self) -> Exporter:
         exporter: Exporter | None = getattr(self._local, "exporter", None)
@@ -119,6 +151,32 @@ class RenderCheck:
                 render_pdf=_no_pdf,
             )
         return exporter
+
+
+def _same_for_every_chat(request: RequestPlan) -> bool:
+    """Whether ``request`` reads only what is the same for every chat (`_SAME_FOR_EVERY_CHAT`):
+    every reference of every field, those of directives (conditions, loop sources, #set
+    values) included."""
+    return all(name in _SAME_FOR_EVERY_CHAT for field in request.fields for name in _read(field))
+
+
+def _read(field: FieldPlan) -> set[str]:
+    """The names of the variables ``field`` reads."""
+    names = {hole.reference.name for hole in field.holes}
+    if field.program is None:
+        return names
+    for node in walk(field.program.nodes):
+        if isinstance(node, Reference):
+            names.add(node.name)
+        elif isinstance(node, If):
+            for branch in node.branches:
+                if branch.condition is not None:
+                    names.update(reference.name for reference in references_in(branch.condition))
+        elif isinstance(node, Foreach):
+            names.update(reference.name for reference in references_in(node.source))
+        elif isinstance(node, Set):
+            names.update(reference.name for reference in references_in(node.value))
+    return names
 
 
 @functools.cache

@@ -21,7 +21,8 @@ import functools
 import itertools
 import threading
 import zlib
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from typing import Any
@@ -227,12 +228,14 @@ def _binary_streams() -> Iterator[None]:
             _compress  # an instance attribute: reportlab's own method comes back
         )
         pdfdoc.PDFArray.format = _format_array
+        pdfdoc.PDFDictionary.format = _format_dictionary
         try:
             yield
         finally:
             rl_config.useA85 = previous
             del pdfdoc.PDFZCompress.encode
             pdfdoc.PDFArray.format = _ARRAY_FORMAT
+            pdfdoc.PDFDictionary.format = _DICTIONARY_FORMAT
 
 
 _SFNT = (b"\x00\x01\x00\x00", b"true")  # how a TrueType font file starts
@@ -254,6 +257,51 @@ def _format_array(array: Any, document: Any, indent: bytes = b"\n ") -> bytes:
             _NUMBER_ARRAYS.clear()
         formatted = _NUMBER_ARRAYS[key] = bytes(_ARRAY_FORMAT(array, document, indent))
     return formatted
+
+
+_DICTIONARY_FORMAT = pdfdoc.PDFDictionary.format
+_NAMES: dict[Any, bytes] = {}  # a dictionary key as written: "/Type", "/MediaBox" ...
+_VALUES: dict[Any, bytes] = {}  # a string or number value as written: "/Page", "595.2756" ...
+
+
+def _format_dictionary(dictionary: Any, document: Any, IND: bytes = b"\n ") -> bytes:
+    """reportlab's `PDFDictionary.format` (``IND`` by its name), with each key written once per
+    process: reportlab escapes a key's name character by character in Python and encodes it
+    through its codec, ~80 keys a transcript (a tenth of its render), always the same few dozen.
+    The values are formatted as reportlab does. Only while saving, under the lock."""
+    entries = dictionary.dict
+    keys = list(entries.keys())
+    if not isinstance(entries, OrderedDict):
+        keys.sort()
+    lines = [_name(key, document) + b" " + _value(entries[key], document) for key in keys]
+    if (dictionary.multiline and rl_config.pdfMultiLine) or dictionary.multiline == "forced":
+        return b"<<\n" + IND.join(lines) + b"\n>>"
+    for at in reversed(range(6, len(lines), 6)):  # a break every 6 entries, as reportlab's
+        lines.insert(at, b"\n ")
+    return b"<<\n" + b" ".join(lines) + b"\n>>"
+
+
+def _name(key: str, document: Any) -> bytes:
+    return _written(_NAMES, key, lambda: pdfdoc.format(pdfdoc.PDFName(key), document))
+
+
+def _value(value: object, document: Any) -> bytes:
+    """A value as reportlab writes it; a plain string (a name: ``/Page``, ``/FlateDecode``) or a
+    number, the same bytes in every document, once per process."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return _written(_VALUES, (kind, value), lambda: pdfdoc.format(value, document))
+    return bytes(pdfdoc.format(value, document))
+
+
+def _written(cache: dict[Any, bytes], key: object, write: Callable[[], bytes]) -> bytes:
+    written = cache.get(key)
+    if written is None:
+        written = bytes(write())
+        if len(cache) >= 1024:  # bounded: subset names and sizes vary with the chats
+            cache.clear()
+        cache[key] = written
+    return written
 
 
 @functools.lru_cache(maxsize=16)
