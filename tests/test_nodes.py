@@ -318,7 +318,10 @@ def test_stalled_membership_judges_nobody(tmp_path: Path) -> None:
         membership._last_beat = time.monotonic() - 60
         membership._beat(outbox)
         assert {n.id: n.state for n in outbox.nodes()}[peer.id] == "alive"
-        membership._beat(outbox)  # the next round, with its own beat fresh, it judges
+        membership._beat(outbox)  # the next round: its peers get a whole silence to beat
+        assert {n.id: n.state for n in outbox.nodes()}[peer.id] == "alive"
+        membership._judge_from = time.monotonic()  # that silence over, the peer still silent
+        membership._beat(outbox)
         assert {n.id: n.state for n in outbox.nodes()}[peer.id] == "dead"
     finally:
         membership.stop()

@@ -478,6 +478,9 @@ _DB = click.option(
 )
 
 
+_UNREACHABLE = "cannot connect to the outbox"  # PostgreSQL down or out of reach (exit 1)
+
+
 def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
     """A command whose outbox fails (a SQLite file held by another process past SQLite's 30 s
     wait, a PostgreSQL server out of reach, a full disk) says so and exits 1, rather than as an
@@ -491,6 +494,8 @@ def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
         try:
             command(*args, **kwargs)
         except ExportDslError as error:
+            if str(error).startswith(_UNREACHABLE):  # the database's fault, not the command's
+                raise click.ClickException(str(error)) from None
             raise click.UsageError(str(error)) from None
         except storage_errors(where) as error:
             busy = str(getattr(error, "sqlite_errorname", "")).startswith("SQLITE_BUSY")

@@ -15,6 +15,7 @@ next heartbeat finds it declared dead, and it joins again under a new id.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import socket
@@ -126,6 +127,7 @@ class Membership:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="exportdsl-node")
         self._last_beat = time.monotonic()
+        self._judge_from = 0.0  # time.monotonic() before which this node judges nobody
 
     @property
     def id(self) -> str:
@@ -165,25 +167,48 @@ class Membership:
         return self._outbox.nodes() if self._outbox is not None else []
 
     def _run(self) -> None:
-        outbox = self.open_outbox()
+        outbox: Outbox | None = None
+        failing = False
         try:
             while not self._stopping.wait(self.beat):
                 try:
+                    outbox = outbox or self.open_outbox()
                     self._beat(outbox)
+                    if failing:
+                        log.info("heartbeat back", extra=fields(node=self.node.id))
+                    failing = False
                 except Exception:  # an outbox that fails now: the next beat tries again
-                    log.exception("heartbeat failed", extra=fields(node=self.node.id))
+                    if not failing:  # once an outage, not every second of it
+                        log.exception("heartbeat failed", extra=fields(node=self.node.id))
+                    failing = True
+                    # ... on an outbox opened anew: a connection pool that failed to connect
+                    # waits longer and longer before it tries again (psycopg's pool: 1, 2, 4,
+                    # 8, 16 s), and would keep this node silent long after the database is back.
+                    outbox = self._closed(outbox)
         finally:
-            outbox.close()
+            self._closed(outbox)
+
+    @staticmethod
+    def _closed(outbox: Outbox | None) -> None:
+        if outbox is not None:
+            try:
+                outbox.close()
+            except Exception:  # closing a broken outbox: nothing more to do for it
+                log.debug("closing the heartbeat's outbox failed", exc_info=True)
 
     def _beat(self, outbox: Outbox) -> None:
         if not outbox.heartbeat(self.node.id):
             self._rejoin(outbox)
-        stalled = time.monotonic() - self._last_beat > self.silence
-        self._last_beat = time.monotonic()
-        # A node that could not beat for longer than the silence (the outbox was held, this
-        # process was paused) judges nobody this round: its peers may have been held as long.
-        if not stalled:
-            self._rescue(outbox)
+        now = time.monotonic()
+        if now - self._last_beat > self.silence:
+            # This node could not beat for longer than the silence (the outbox was held or out of
+            # reach, this process was paused): its peers were likely held as long, and may need
+            # longer to beat again (a connection made again after the database came back). It
+            # judges none by their silence until they have had a whole silence from now to beat;
+            # a peer whose process is gone from this machine is dead all the same.
+            self._judge_from = now + self.silence
+        self._last_beat = now
+        self._rescue(outbox, self.silence if now >= self._judge_from else math.inf)
 
     def _rejoin(self, outbox: Outbox) -> None:
         old = self.node.id
@@ -198,9 +223,9 @@ class Membership:
             extra=fields(node=self.node.id, was=old),
         )
 
-    def _rescue(self, outbox: Outbox) -> None:
+    def _rescue(self, outbox: Outbox, silence: float | None = None) -> None:
         gone = gone_here(outbox.nodes(), self.node)
-        rescue = outbox.rescue(self.silence, gone)
+        rescue = outbox.rescue(self.silence if silence is None else silence, gone)
         if not rescue.nodes:
             return
         self.rescues.add(rescue)

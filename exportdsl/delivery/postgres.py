@@ -28,7 +28,6 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
@@ -51,7 +50,7 @@ from exportdsl.delivery.outbox import (
     Schedule,
     crash_error,
 )
-from exportdsl.delivery.store import shown
+from exportdsl.delivery.store import shown, url_secrets
 from exportdsl.errors import OutboxError
 from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
@@ -804,13 +803,8 @@ def _lock_target(db: Connection, target: str, *, wait: bool) -> bool:
 
 
 def _without_password(text: str, url: str) -> str:
-    """``text`` with the URL's password (as given, and as decoded) replaced by ``***``."""
-    try:
-        given = urlsplit(url).password
-    except ValueError:
-        given = None
-    secrets = {given, unquote(given)} if given else set()
-    for secret in sorted(secrets, key=len, reverse=True):
+    """``text`` with the URL's passwords (as given, and as decoded) replaced by ``***``."""
+    for secret in url_secrets(url):
         text = text.replace(secret, "***")
     return text
 

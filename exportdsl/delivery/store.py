@@ -7,13 +7,12 @@ never shown (`shown`), in logs, errors or ``/healthz``.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.errors import OutboxError
@@ -27,10 +26,13 @@ __all__ = [
     "open_outbox",
     "shown",
     "storage_errors",
+    "url_secrets",
 ]
 
 DB_VARIABLE = "EXPORTDSL_DB"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# libpq's parameters a URL's query may carry that are secrets (`?password=…` works as `:pw@`)
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
 def is_postgres(location: str | Path) -> bool:
@@ -49,17 +51,24 @@ def locate(given: str | Path | None, env: Mapping[str, str]) -> str:
 
 
 def shown(location: str | Path) -> str:
-    """The location as it may be shown: a URL's password replaced by ``***``."""
+    """The location as it may be shown: a URL's password (and a ``?password=`` in its query)
+    replaced by ``***``."""
     text = str(location)
     if not is_postgres(text):
         return text
     try:
         parts = urlsplit(text)
-        if parts.password is None:
-            return text
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        if parts.password is not None:
+            user = parts.username or ""
+            host = parts.netloc.rpartition("@")[2]
+            text = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+        head, mark, query = text.partition("?")
+        pairs = (each.partition("=") for each in query.split("&"))
+        hidden = (
+            f"{name}=***" if unquote(name) in SECRET_PARAMETERS else f"{name}{equals}{value}"
+            for name, equals, value in pairs
+        )
+        return head + mark + "&".join(hidden)
     except ValueError:  # a URL urllib cannot read: nothing of it is shown
         return "postgresql://(a URL that cannot be read)"
 
@@ -69,10 +78,24 @@ def database_secrets(location: str | Path, env: Mapping[str, str]) -> list[str]:
     in every log line, as the connectors' secrets are."""
     if not is_postgres(location):
         return []
-    found = [env.get("PGPASSWORD", "")]
-    with contextlib.suppress(ValueError):  # a URL urllib cannot read: PostgreSQL refuses it
-        found.append(urlsplit(str(location)).password or "")
-    return [secret for secret in found if secret]
+    return [secret for secret in [env.get("PGPASSWORD", ""), *url_secrets(location)] if secret]
+
+
+def url_secrets(location: str | Path) -> list[str]:
+    """The secrets a PostgreSQL URL carries (its password, a ``?password=`` or ``?sslpassword=``),
+    each as given and as decoded, the longest first."""
+    # Read by hand, not by urllib: a URL it cannot read (libpq quotes it whole in its error)
+    # still has its password found.
+    rest = str(location).partition("://")[2]
+    authority, _, rest = rest.partition("/")
+    userinfo = authority.split("?")[0].split("#")[0].rpartition("@")[0]
+    found = {userinfo.partition(":")[2]}
+    query = str(location).partition("?")[2].partition("#")[0]
+    for name, _, value in (each.partition("=") for each in query.split("&")):
+        if unquote(name) in SECRET_PARAMETERS:
+            found.add(value)
+    found |= {unquote(secret) for secret in found}
+    return sorted((secret for secret in found if secret), key=len, reverse=True)
 
 
 def open_outbox(

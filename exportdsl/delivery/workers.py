@@ -270,9 +270,29 @@ class WorkerPool:
                 error=None if outcome.delivered else outcome.error,
             ),
         )
-        self._finish(outbox, owner, delivery, outcome)
+        self._record(outbox, owner, delivery, outcome)
         if self.observe is not None:
             self.observe(delivery, outcome, seconds)
+
+    def _record(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
+        """The attempt's outcome recorded, however long the outbox fails meanwhile (PostgreSQL
+        restarted): a lease left behind would count toward its back end's limit on every node
+        until it ran out (--lease, 120 s), and a delivery made would be made again."""
+        failed = False
+        while True:
+            try:
+                self._finish(outbox, owner, delivery, outcome)
+                return
+            except Exception:
+                if self._stopping.is_set():  # leaving the outbox releases the lease
+                    raise
+                if not failed:  # once, not every second of an outage
+                    log.exception(
+                        "could not record the attempt; trying again every second",
+                        extra=_about(delivery),
+                    )
+                failed = True
+                self._stopping.wait(1.0)
 
     def _finish(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.delivered:
