@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import multiprocessing
 import random
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,50 @@ def test_a_worker_survives_a_failing_database(
         time.sleep(0.05)
     assert pool.alive() == 1
     pool.stop()
+
+
+def test_a_worker_whose_outbox_lost_its_server_opens_a_fresh_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PostgreSQL pool that lost its server reconnects with a growing back-off (1, 2, 4 … 16
+    s): after an outage the workers waited that long before delivering again. A worker whose
+    outbox fails opens a fresh one (which connects at once), and says so once, not every second.
+    Here the first outbox a worker opens stays broken for good: before, nothing was delivered."""
+    from exportdsl.delivery.workers import Outcome, PoolSettings, WorkerPool
+
+    path = str(tmp_path / "queue.db")
+    SqliteOutbox(path).accept_many([chat(1)])
+    opened: list[SqliteOutbox] = []
+
+    class Broken(SqliteOutbox):
+        def claim(self, *args: Any, **kwargs: Any) -> Any:
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+
+    def factory(location: str) -> SqliteOutbox:  # the worker thread's first outbox is broken
+        first = threading.current_thread().name == "exportdsl-worker-0" and not opened
+        outbox = (Broken if first else SqliteOutbox)(location)
+        if threading.current_thread().name == "exportdsl-worker-0":
+            opened.append(outbox)
+        return outbox
+
+    pool = WorkerPool(
+        path,
+        lambda delivery, body: Outcome(True, status=200),
+        PoolSettings(workers=1, idle=0.05),
+        outbox_factory=factory,
+    )
+    caplog.set_level(logging.INFO, logger="exportdsl.delivery")
+    pool.start()
+    try:
+        deadline = time.monotonic() + 20
+        while SqliteOutbox(path).counts()[DELIVERED] != 1:
+            assert time.monotonic() < deadline, "the worker kept its broken outbox"
+            time.sleep(0.05)
+    finally:
+        pool.stop()
+    said = [r.message for r in caplog.records if r.name == "exportdsl.delivery"]
+    assert said.count("the outbox failed; the worker tries again every second") == 1
+    assert "the outbox answers again" in said
 
 
 def test_a_stored_error_holds_no_part_of_a_secret_cut_in_its_excerpt(

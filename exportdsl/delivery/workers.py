@@ -172,6 +172,7 @@ class WorkerPool:
 
     def _work(self, name: str) -> None:
         outbox = self.outbox_factory(self.outbox_path)
+        failing = False  # the outbox failed: said once, until it answers again
         try:
             while not self._stopping.is_set():
                 owner = self.membership.owner(name)  # its node's id may change (a rejoin)
@@ -182,21 +183,40 @@ class WorkerPool:
                         per_target=self.per_target,
                         connectors=self.serving() if self.serving is not None else None,
                     )
-                    if delivery is None:
-                        self._wake.wait(self.idle)
-                        self._wake.clear()
-                        continue
-                    self._attempt(outbox, owner, delivery)
-                except (
-                    Exception
-                ):  # a locked or failing database must not end the worker: wait, go on
-                    log.exception(
-                        "the outbox failed; the worker tries again in a second",
-                        extra=fields(worker=name),
-                    )
+                except Exception:  # a locked or failing database must not end the worker
+                    if not failing:
+                        log.exception(
+                            "the outbox failed; the worker tries again every second",
+                            extra=fields(worker=name),
+                        )
+                    failing = True
                     self._stopping.wait(1.0)
+                    outbox = self._reopened(outbox)
+                    continue
+                if failing:
+                    log.info("the outbox answers again", extra=fields(worker=name))
+                    failing = False
+                if delivery is None:
+                    self._wake.wait(self.idle)
+                    self._wake.clear()
+                    continue
+                try:
+                    self._attempt(outbox, owner, delivery)
+                except Exception:  # its result is recorded again and again (`_record`)
+                    log.exception("the attempt failed unexpectedly", extra=fields(worker=name))
         finally:
             outbox.close()
+
+    def _reopened(self, outbox: Outbox) -> Outbox:
+        """A fresh outbox after a failure, when one can be opened: a PostgreSQL pool that lost
+        its server retries with a growing back-off (1, 2, 4 … 16 s), so after an outage the
+        workers would wait for it that long; a fresh one connects at once. Else the old one."""
+        try:
+            fresh = self.outbox_factory(self.outbox_path)
+        except Exception:  # still out of reach: the next failure tries again
+            return outbox
+        outbox.close()
+        return fresh
 
     def _renew_leases(self) -> None:
         """While attempts run, their leases are extended (every third of a lease).
