@@ -26,12 +26,11 @@ from exportdsl.delivery.outbox import SCHEMA_VERSION, Incoming
 from exportdsl.delivery.sqlite import SqliteOutbox
 from tests.backend import TOKEN, Backend, Reply
 from tests.test_serve import (
-    INTAKE_SECRET,
     SERVE_ENV,
     Running,
-    chat_json,
     counts,
     free_port,
+    post_hooks,
     serve,
     start_process,
     wait_for,
@@ -43,20 +42,6 @@ __all__ = ["serve"]  # the fixture, imported for the tests below
 pytestmark = pytest.mark.timeout(120)
 
 SLOW_LEASE = ("--lease", "120")  # rescue must not wait for a lease to run out
-
-
-def post_hooks(port: int, chat_ids: range) -> list[str]:
-    accepted = []
-    with httpx.Client(timeout=10) as client:
-        for chat_id in chat_ids:
-            answer = client.post(
-                f"http://127.0.0.1:{port}/hooks/crm",
-                content=chat_json(chat_id),
-                params={"token": INTAKE_SECRET},
-            )
-            if answer.status_code == 202:
-                accepted.append(str(chat_id))
-    return accepted
 
 
 def rows(database: Path | str, query: str) -> list[tuple[object, ...]]:

@@ -360,6 +360,21 @@ def start_process(
         time.sleep(0.05)
 
 
+def post_hooks(port: int, chat_ids: range) -> list[str]:
+    """Hooks for these chats to the serve process at ``port``; the ids of those accepted (202)."""
+    accepted = []
+    with httpx.Client(timeout=10) as client:
+        for chat_id in chat_ids:
+            answer = client.post(
+                f"http://127.0.0.1:{port}/hooks/crm",
+                content=chat_json(chat_id),
+                params={"token": INTAKE_SECRET},
+            )
+            if answer.status_code == 202:
+                accepted.append(str(chat_id))
+    return accepted
+
+
 def test_kill_9_mid_delivery_loses_nothing(tmp_path: Path, real_backend: Backend) -> None:
     real_backend.on("/token", TOKEN)
     real_backend.on(
@@ -371,16 +386,7 @@ def test_kill_9_mid_delivery_loses_nothing(tmp_path: Path, real_backend: Backend
         free_port(),
     )
     process = start_process(folder, database, port)
-    accepted = []
-    with httpx.Client(timeout=10) as client:
-        for chat_id in range(100, 140):
-            answer = client.post(
-                f"http://127.0.0.1:{port}/hooks/crm",
-                content=chat_json(chat_id),
-                params={"token": INTAKE_SECRET},
-            )
-            if answer.status_code == 202:
-                accepted.append(str(chat_id))
+    accepted = post_hooks(port, range(100, 140))
     wait_for(lambda: len(real_backend.requests_to("/report")) >= 5)
     process.send_signal(signal.SIGKILL)
     process.wait(10)
