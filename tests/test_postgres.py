@@ -263,8 +263,18 @@ def test_a_role_with_only_the_documented_privileges_serves_the_outbox(
     postgres_cluster: pgcluster.Cluster, postgres_url: str
 ) -> None:
     """docs/serve.md: the tables made once by their owner, the nodes may run as a role that can
-    only read and write their rows (no CREATE, no sequence privilege for the identity column)."""
-    PostgresOutbox(postgres_url).close()  # made by the owner
+    only read and write their rows (no CREATE, no sequence privilege for the identity column).
+    The owner makes them with `exportdsl db upgrade` on the empty database."""
+    from click.testing import CliRunner
+
+    from exportdsl.cli.main import main
+
+    made = CliRunner().invoke(main, ["db", "upgrade", "--db", postgres_url])
+    assert made.exit_code == 0, made.output
+    assert f"schema version {SCHEMA_VERSION}, made" in made.output
+    assert pgcluster.PASSWORD not in made.output
+    again = CliRunner().invoke(main, ["db", "upgrade", "--db", postgres_url])
+    assert f"schema version {SCHEMA_VERSION}, up to date" in again.output
     role = f"nodes_{postgres_url.rpartition('/')[2]}"
     with psycopg.connect(postgres_url, autocommit=True) as owner:
         owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'role-pw'")

@@ -506,10 +506,10 @@ def _outbox_errors(command: Callable[_P, None]) -> Callable[_P, None]:
     return run
 
 
-def _queue(database: str, *, upgrade: bool = False) -> Outbox:
+def _queue(database: str, *, upgrade: bool = False, create: bool = False) -> Outbox:
     from exportdsl.delivery.store import open_outbox
 
-    return open_outbox(database, create=False, upgrade=upgrade)
+    return open_outbox(database, create=create, upgrade=upgrade)
 
 
 @queue.command(name="list")
@@ -684,19 +684,19 @@ def db() -> None:
 @_outbox_errors
 def upgrade(database: str) -> None:
     """Upgrade the outbox's schema in place to the version this exportdsl knows (serve does it
-    too as it starts); an outbox a newer exportdsl made is refused, and left as it is."""
-    from exportdsl.delivery.database import schema_version_of
+    too as it starts); an outbox a newer exportdsl made is refused, and left as it is. An empty
+    PostgreSQL database gets the schema made (a role that may create tables prepares it for
+    nodes whose role may only read and write rows)."""
     from exportdsl.delivery.outbox import SCHEMA_VERSION
     from exportdsl.delivery.store import is_postgres, shown
 
-    if is_postgres(database):
-        before = _queue(database).schema_version()
-    else:
-        before = schema_version_of(database)
-    outbox = _queue(database, upgrade=True)
-    after = outbox.schema_version()
+    outbox = _queue(database, upgrade=True, create=is_postgres(database))
+    before, after = outbox.found_version, outbox.schema_version()
     outbox.close()
-    change = f"upgraded from {before} to {after}" if before != after else f"{after}, up to date"
+    if before is None:
+        change = f"{after}, made"
+    else:
+        change = f"upgraded from {before} to {after}" if before != after else f"{after}, up to date"
     click.echo(
         f"{shown(database)}: schema version {change} (this exportdsl knows {SCHEMA_VERSION})"
     )

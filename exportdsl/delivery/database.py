@@ -20,7 +20,7 @@ from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.delivery.outbox import NO_END, SCHEMA_VERSION
 from exportdsl.errors import ExportDslError, OutboxError
 
-__all__ = ["Database", "check_intact", "newer_schema", "schema_version_of"]
+__all__ = ["Database", "check_intact", "newer_schema"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -101,9 +101,10 @@ class Database:
         self._writer = _writer_lock(self.path)
         self._local = threading.local()
         existing = Path(self.path).is_file() and Path(self.path).stat().st_size > 0
+        self.found_version: int | None = None
         try:
             if existing:  # looked at read-only first: a foreign file is left as it was
-                version = _check_schema(self.path)
+                version = self.found_version = _check_schema(self.path)
                 if version < SCHEMA_VERSION and (create or upgrade):
                     _upgrade(self.path, version)
             elif not create:
@@ -225,15 +226,6 @@ def _check_schema(path: str) -> int:
         return 2 if "end_at" in found_columns else 1
     finally:
         db.close()
-
-
-def schema_version_of(path: str | Path) -> int:
-    """The schema version of an existing outbox file, read-only (refuses what `_check_schema`
-    refuses)."""
-    try:
-        return _check_schema(str(path))
-    except sqlite3.DatabaseError as error:
-        raise OutboxError(f"{path}: {error}", hint="is this an exportdsl queue database?") from None
 
 
 def newer_schema(location: str, version: int) -> OutboxError:

@@ -174,6 +174,7 @@ class Outbox(ABC):
     """
 
     location: str  # what --db named, its password left out (safe to show)
+    found_version: int | None  # the schema version it had when opened; None: made by this open
     clock: Callable[[], float]
     schedule: Schedule
     rng: random.Random

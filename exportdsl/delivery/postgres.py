@@ -219,7 +219,7 @@ class PostgresOutbox(Outbox):
         self.durable = durable
         with self._connect() as conn:  # its reason, at once, when the database is out of reach
             try:
-                _prepare(conn, self.location, create=create, upgrade=upgrade)
+                self.found_version = _prepare(conn, self.location, create=create, upgrade=upgrade)
             except psycopg.Error as error:  # no privilege, no schema to create the tables in
                 raise OutboxError(
                     f"cannot use the outbox {self.location}: {self._reason(error)}",
@@ -743,17 +743,18 @@ def _each_row(db: Connection, query: str, each: list[dict[str, Any]]) -> list[Di
     return rows
 
 
-def _prepare(conn: Connection, location: str, *, create: bool, upgrade: bool) -> None:
+def _prepare(conn: Connection, location: str, *, create: bool, upgrade: bool) -> int | None:
     """The schema checked, and made or upgraded (``create``, or ``upgrade`` alone for an existing
     outbox) in one transaction under an advisory lock: nodes starting together do not race, the
-    later ones find it made. A database a newer exportdsl made is refused, nothing changed."""
+    later ones find it made. A database a newer exportdsl made is refused, nothing changed. The
+    version found (None: there was no outbox)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _lock_key(_SCHEMA_LOCK_NAME)})
         found = _found_version(conn, location)
         if found is not None and found > SCHEMA_VERSION:
             raise newer_schema(location, found)
         if found == SCHEMA_VERSION or (found is not None and not (create or upgrade)):
-            return
+            return found
         if found is None and not create:
             raise OutboxError(
                 f"{location} is not an exportdsl outbox (no table exportdsl_schema)",
@@ -766,6 +767,7 @@ def _prepare(conn: Connection, location: str, *, create: bool, upgrade: bool) ->
             " ON CONFLICT (one) DO UPDATE SET version = excluded.version",
             {"version": SCHEMA_VERSION},
         )
+        return found
 
 
 def _found_version(conn: Connection, location: str) -> int | None:
