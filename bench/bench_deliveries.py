@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.bench_export import CONNECTOR, SAMPLE, SECRET, _receiver
+from bench.bench_export import SAMPLE, receiving
 from bench.bench_serve import (
     INTAKE_SECRET,
     _free_port,
@@ -41,6 +38,8 @@ from bench.bench_serve import (
     _percentile,
     _wait_delivered,
     _wait_until_up,
+    connector_folder,
+    serve_process,
 )
 from exportdsl.delivery.rendering import cpu_count
 
@@ -64,52 +63,21 @@ class Round:
 
 
 def main() -> None:
-    parent, child = multiprocessing.Pipe()
-    receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
-    receiver.start()
-    base = f"http://127.0.0.1:{parent.recv()}"
     processes = cpu_count()
     ways = {0: "in the worker threads", processes: f"in {processes} render processes"}
     results: dict[int, list[Round]] = {way: [] for way in ways}
-    try:
-        with tempfile.TemporaryDirectory() as name:
-            folder = Path(name) / "connectors"
-            folder.mkdir()
-            (folder / "crm.yaml").write_text(
-                CONNECTOR.format(base=base) + "intake: {secret: $env.INTAKE_SECRET}\n"
-            )
-            for number in range(ROUNDS):
-                for way in ways:
-                    database = Path(name) / f"queue-{way}-{number}.db"
-                    results[way].append(
-                        _round(folder, database, way, receiver.pid or 0, first=number * 10**6)
-                    )
-    finally:
-        receiver.terminate()
+    with receiving() as (base, receiver), tempfile.TemporaryDirectory() as name:
+        folder = connector_folder(Path(name), base)
+        for number in range(ROUNDS):
+            for way in ways:
+                database = Path(name) / f"queue-{way}-{number}.db"
+                results[way].append(_round(folder, database, way, receiver, first=number * 10**6))
     _report(ways, results)
 
 
 def _round(folder: Path, database: Path, render_processes: int, receiver: int, first: int) -> Round:
     port = _free_port()
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    env |= {"BENCH_SECRET": SECRET, "INTAKE_SECRET": INTAKE_SECRET}
-    command = [
-        str(Path(sys.executable).with_name("exportdsl")),
-        "serve",
-        "--connectors",
-        str(folder),
-        "--db",
-        str(database),
-        "--port",
-        str(port),
-        "--workers",
-        os.environ.get("BENCH_WORKERS", "4"),
-        "--render-processes",
-        str(render_processes),
-    ]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = serve_process(folder, str(database), port, "--render-processes", str(render_processes))
     try:
         _wait_until_up(port)
         time.sleep(1.0)  # the render processes warm up (they do in the field before traffic too)

@@ -26,7 +26,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -113,6 +114,19 @@ def _serve_connection(connection: socket.socket) -> None:
                 + b"\r\n\r\n"
                 + body
             )
+
+
+@contextmanager
+def receiving() -> Iterator[tuple[str, int]]:
+    """The raw-socket receiver in a process of its own: its base URL and its pid."""
+    parent, child = multiprocessing.Pipe()
+    receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
+    receiver.start()
+    try:
+        yield f"http://127.0.0.1:{parent.recv()}", receiver.pid or 0
+    finally:
+        receiver.terminate()
+        receiver.join()
 
 
 def _receiver(port_out: Any) -> None:
@@ -203,15 +217,8 @@ def _verdict(ok: bool) -> str:
 
 
 def main() -> None:
-    parent, child = multiprocessing.Pipe()
-    receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
-    receiver.start()
-    base = f"http://127.0.0.1:{parent.recv()}"
-    try:
+    with receiving() as (base, _):
         _measure(base)
-    finally:
-        receiver.terminate()
-        receiver.join()
 
 
 def _measure(base: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -27,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.bench_export import SAMPLE, _receiver
+from bench.bench_export import SAMPLE, receiving
 from bench.bench_serve import (
     IN_FLIGHT,
     INTAKE_SECRET,
@@ -46,30 +45,23 @@ TOKEN = f"?token={INTAKE_SECRET}"
 
 
 def main() -> None:
-    parent, child = multiprocessing.Pipe()
-    receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
-    receiver.start()
-    base = f"http://127.0.0.1:{parent.recv()}"
-    try:
-        with tempfile.TemporaryDirectory() as name:
-            folder = connector_folder(Path(name), base)
-            sqlite = str(Path(name) / "queue.db")
-            _intake(folder, [sqlite], "1 node, SQLite", _sqlite_count(sqlite))
-            _rescue_sqlite(folder, str(Path(name) / "rescue.db"))
-            try:
-                cluster = pgcluster.start()
-            except pgcluster.PostgresUnavailable as missing:
-                print(f"the PostgreSQL rounds are skipped: {missing}")
-                return
-            try:
-                for nodes in (1, 2, 3):
-                    url = cluster.database()
-                    _intake(folder, [url] * nodes, f"{nodes} node(s), PostgreSQL", _pg_count(url))
-                _rescue_postgres(folder, cluster.database())
-            finally:
-                cluster.stop()
-    finally:
-        receiver.terminate()
+    with receiving() as (base, _), tempfile.TemporaryDirectory() as name:
+        folder = connector_folder(Path(name), base)
+        sqlite = str(Path(name) / "queue.db")
+        _intake(folder, [sqlite], "1 node, SQLite", _sqlite_count(sqlite))
+        _rescue_sqlite(folder, str(Path(name) / "rescue.db"))
+        try:
+            cluster = pgcluster.start()
+        except pgcluster.PostgresUnavailable as missing:
+            print(f"the PostgreSQL rounds are skipped: {missing}")
+            return
+        try:
+            for nodes in (1, 2, 3):
+                url = cluster.database()
+                _intake(folder, [url] * nodes, f"{nodes} node(s), PostgreSQL", _pg_count(url))
+            _rescue_postgres(folder, cluster.database())
+        finally:
+            cluster.stop()
 
 
 # --- nodes ----------------------------------------------------------------------------------------

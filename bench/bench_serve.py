@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from bench.bench_export import CONNECTOR, SAMPLE, SECRET, _receiver
+from bench.bench_export import CONNECTOR, SAMPLE, SECRET, receiving
 from exportdsl.delivery.limits import Limits
 from exportdsl.delivery.server import MAX_BODY
 
@@ -111,11 +111,7 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
-    parent, child = multiprocessing.Pipe()
-    receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
-    receiver.start()
-    base = f"http://127.0.0.1:{parent.recv()}"
-    with tempfile.TemporaryDirectory() as name:
+    with receiving() as (base, _), tempfile.TemporaryDirectory() as name:
         folder = connector_folder(Path(name), base)
         database, port = Path(name) / "queue.db", _free_port()
         server = serve_process(folder, str(database), port)
@@ -126,7 +122,6 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(60)
-            receiver.terminate()
 
 
 def connector_folder(root: Path, base: str) -> Path:
