@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from exportdsl.delivery.logs import fields
@@ -98,14 +98,12 @@ class Rescues:
     dead: int = 0
     last: float | None = None  # when (time.time())
     rejoined: int = 0  # times this node was declared dead by a peer and joined again
-    seen: list[str] = field(default_factory=list)  # the dead nodes' ids, the latest last
 
     def add(self, rescue: Rescue) -> None:
         self.nodes += len(rescue.nodes)
         self.released += rescue.released
         self.dead += rescue.dead
         self.last = time.time()
-        self.seen = [*self.seen, *rescue.nodes][-20:]
 
 
 class Membership:

@@ -1,7 +1,7 @@
 """Which back end keeps the outbox: ``--db`` names a SQLite file or a PostgreSQL database.
 
 ``postgresql://…`` (or ``postgres://…``) is a PostgreSQL connection URL, anything else a path;
-``EXPORTDSL_DB`` in the environment stands in for ``--db``. A URL may carry a password: it is
+the CLI reads ``EXPORTDSL_DB`` in place of a missing ``--db``. A URL may carry a password: it is
 never shown (`shown`), in logs, errors or ``/healthz``.
 """
 
@@ -18,18 +18,15 @@ from exportdsl.delivery.outbox import Outbox, Schedule
 from exportdsl.errors import OutboxError
 
 __all__ = [
-    "DB_VARIABLE",
     "POSTGRES_SCHEMES",
     "database_secrets",
     "is_postgres",
-    "locate",
     "open_outbox",
     "shown",
     "storage_errors",
     "url_secrets",
 ]
 
-DB_VARIABLE = "EXPORTDSL_DB"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # libpq's parameters a URL's query may carry that are secrets (`?password=…` works as `:pw@`)
 SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
@@ -37,17 +34,6 @@ SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 def is_postgres(location: str | Path) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
-
-
-def locate(given: str | Path | None, env: Mapping[str, str]) -> str:
-    """The outbox ``--db`` names, or else ``EXPORTDSL_DB``; neither is refused."""
-    location = str(given) if given not in (None, "") else env.get(DB_VARIABLE, "")
-    if not location:
-        raise OutboxError(
-            "no outbox named",
-            hint=f"give --db a SQLite file or a postgresql:// URL, or set {DB_VARIABLE}",
-        )
-    return location
 
 
 def shown(location: str | Path) -> str:
