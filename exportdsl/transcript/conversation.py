@@ -142,7 +142,7 @@ class Conversation:
                 out.break_page()
                 top = out.y
                 self.author_line(name, f"{tag} · continued", role, f"{moment:%H:%M:%S}")
-            out.line(BODY_X, BODY, line, 13)
+            out.line(BODY_X, BODY, line, 13, column=BODY_WIDTH)
         self.bar(role, top, out.y)
         out.gap(8)
 

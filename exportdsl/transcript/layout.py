@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from exportdsl.transcript.shaping import base_right_to_left
 from exportdsl.transcript.theme import BOTTOM, HEADING, LEFT, RGB, RIGHT, RULE, TOP, Style
 from exportdsl.transcript.typeface import Font, Fonts
 
-__all__ = ["Layout", "Page", "Text", "pill", "rect", "rule"]
+__all__ = ["Layout", "Page", "RightToLeft", "Text", "pill", "rect", "rule"]
 
 Text = tuple[float, float, Style, str]  # x, baseline y, style, cleaned text
+
+
+class RightToLeft(str):
+    """A line of a right-to-left paragraph: the same text, its direction known to the painter
+    (a line alone may start with a word of the other direction)."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -89,19 +97,27 @@ class Layout:
         self.y -= leading
         return baseline
 
-    def line(self, x: float, style: Style, text: str, leading: float) -> float:
-        """Place one line of text below the previous ones; returns its baseline."""
+    def line(
+        self, x: float, style: Style, text: str, leading: float, column: float | None = None
+    ) -> float:
+        """Place one line of text below the previous ones; returns its baseline. Given the
+        column's width, a line of a right-to-left paragraph is aligned to the column's right."""
         baseline = self.row(leading)
+        if column is not None and type(text) is RightToLeft:
+            x += max(0.0, column - self.font(style).width(text, style.size))
         self.page.texts.append((x, baseline, style, text))
         return baseline
 
     def wrapped(self, text: str, style: Style, width: float) -> list[str]:
+        """Cleaned text wrapped to `width`; lines of right-to-left paragraphs are `RightToLeft`."""
         font = self.font(style)
-        return [
-            piece
-            for paragraph in self.clean.paragraphs(text)
-            for piece in font.wrap(paragraph, style.size, width)
-        ]
+        lines: list[str] = []
+        for paragraph in self.clean.paragraphs(text):
+            pieces = font.wrap(paragraph, style.size, width)
+            if not font.simple.issuperset(paragraph) and base_right_to_left(paragraph):
+                pieces = [RightToLeft(piece) for piece in pieces]
+            lines += pieces
+        return lines
 
     def gap(self, height: float) -> None:
         self.y -= height

@@ -28,14 +28,15 @@ from io import BytesIO
 from typing import Any
 
 from reportlab import rl_config
-from reportlab.pdfbase import pdfdoc
+from reportlab.pdfbase import pdfdoc, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from exportdsl.chat.model import ChatSession
 from exportdsl.transcript.conversation import Conversation
 from exportdsl.transcript.formatting import Clock, id_text
-from exportdsl.transcript.layout import Layout, Page, rule
+from exportdsl.transcript.layout import Layout, Page, RightToLeft, rule
+from exportdsl.transcript.shaping import Run, runs
 from exportdsl.transcript.summary import Summary
 from exportdsl.transcript.theme import (
     FOOTER,
@@ -46,7 +47,7 @@ from exportdsl.transcript.theme import (
     RGB,
     RIGHT,
 )
-from exportdsl.transcript.typeface import REGULAR_FONT, Fonts, load_fonts
+from exportdsl.transcript.typeface import PRIVATE_TEXT, REGULAR_FONT, Face, Font, Fonts, load_fonts
 
 __all__ = ["render_transcript"]
 
@@ -118,34 +119,94 @@ class _Encoder:
 
 
 class _Painter:
+    """Writes each page's content stream: all text in one ``BT … ET``, a font selected only when
+    it changes. A line the primary face draws alone is one string (the fast path); any other is
+    drawn as `shaping.runs`, each in its face, with the shaper's positions."""
+
     def __init__(self, canvas: Canvas, fonts: Fonts) -> None:
         self.canvas = canvas
-        doc = canvas._doc  # reportlab keeps font subsets per document; there is no public accessor
-        self.encoders = {
-            False: _Encoder(fonts.regular.ttf, doc),
-            True: _Encoder(fonts.bold.ttf, doc),
-        }
+        self.fonts = fonts
+        self._doc = canvas._doc  # reportlab keeps font subsets per document; no public accessor
+        self._encoders: dict[str, _Encoder] = {}
+        self._selected = ""  # the current ``Tf`` operator
+
+    def encoder(self, face: Face) -> _Encoder:
+        encoder = self._encoders.get(face.name)
+        if encoder is None:
+            encoder = self._encoders[face.name] = _Encoder(face.ttf, self._doc)
+        return encoder
 
     def paint(self, page: Page) -> None:
         ops = [*page.shapes, "BT"]
         color: RGB | None = None
-        font: tuple[bool, int, float] | None = None
+        self._selected = ""
+        fonts = self.fonts
         for x, y, style, text in page.texts:
             if not text:
                 continue
             if style.color != color:
                 color = style.color
                 ops.append(f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg")
-            ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-            encoder = self.encoders[style.bold]
-            for subset, escaped in encoder.runs(text):
-                if (style.bold, subset, style.size) != font:
-                    font = (style.bold, subset, style.size)
-                    ops.append(f"{encoder.subset_name(subset)} {style.size:g} Tf")
-                ops.append(f"({escaped}) Tj")
+            font = fonts.bold if style.bold else fonts.regular
+            if type(text) is str and font.simple.issuperset(text):
+                ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+                self._string(ops, self.encoder(font.primary), text, style.size)
+            else:
+                self._runs(ops, font, x, y, style.size, text)
         ops.append("ET")
         self.canvas.addLiteral("\n".join(ops))
         self.canvas.showPage()
+
+    def _select(self, ops: list[str], encoder: _Encoder, subset: int, size: float) -> None:
+        selected = f"{encoder.subset_name(subset)} {size:g} Tf"
+        if selected != self._selected:
+            self._selected = selected
+            ops.append(selected)
+
+    def _string(self, ops: list[str], encoder: _Encoder, text: str, size: float) -> None:
+        for subset, escaped in encoder.runs(text):
+            self._select(ops, encoder, subset, size)
+            ops.append(f"({escaped}) Tj")
+
+    def _runs(self, ops: list[str], font: Font, x: float, y: float, size: float, text: str) -> None:
+        for run in runs(font, text, type(text) is RightToLeft):
+            ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+            if run.adjust is None:
+                self._string(ops, self.encoder(run.face), run.keys, size)
+            else:
+                self._positioned(ops, self.encoder(run.face), run, size)
+            x += run.units * size / 1000
+
+    def _positioned(self, ops: list[str], encoder: _Encoder, run: Run, size: float) -> None:
+        """Glyphs where the shaper put them: ``TJ`` numbers move the pen by the difference between
+        the shaper's advance and the font's, and around a glyph with an x offset; ``Ts`` raises a
+        glyph with a y offset (marks)."""
+        assert run.adjust is not None
+        parts: list[str] = []
+        rise = 0.0
+
+        def flush() -> None:
+            if parts:
+                ops.append(f"[{' '.join(parts)}] TJ")
+                parts.clear()
+
+        for key, (delta, dx, dy) in zip(run.keys, run.adjust, strict=True):
+            ((subset, escaped),) = encoder.runs(key)
+            selected = f"{encoder.subset_name(subset)} {size:g} Tf"
+            if selected != self._selected or dy != rise:
+                flush()
+                self._select(ops, encoder, subset, size)
+                if dy != rise:
+                    rise = dy
+                    ops.append(f"{dy * size / 1000:.2f} Ts")
+            if dx:
+                parts.append(f"{-dx:.1f}")
+            parts.append(f"({escaped})")
+            if dx != delta:
+                parts.append(f"{dx - delta:.1f}")
+        flush()
+        if rise:
+            ops.append("0 Ts")
 
 
 # -- the public function -------------------------------------------------------------------------
@@ -229,6 +290,7 @@ def _binary_streams() -> Iterator[None]:
         )
         pdfdoc.PDFArray.format = _format_array
         pdfdoc.PDFDictionary.format = _format_dictionary
+        ttfonts.makeToUnicodeCMap = _to_unicode_cmap
         try:
             yield
         finally:
@@ -236,6 +298,44 @@ def _binary_streams() -> Iterator[None]:
             del pdfdoc.PDFZCompress.encode
             pdfdoc.PDFArray.format = _ARRAY_FORMAT
             pdfdoc.PDFDictionary.format = _DICTIONARY_FORMAT
+            ttfonts.makeToUnicodeCMap = _TO_UNICODE_CMAP
+
+
+_TO_UNICODE_CMAP = ttfonts.makeToUnicodeCMap
+
+
+def _to_unicode_cmap(font_name: str, subset: list[int]) -> str:
+    """The ToUnicode map of a font subset, as reportlab writes it but for two things: a private key
+    maps to the text its glyph stands for (`typeface.PRIVATE_TEXT`), and text beyond the BMP is
+    written in UTF-16 (surrogate pairs), as the PDF format asks, where reportlab writes the bare
+    code point (an emoji would read back as garbage). Only while saving, under the lock."""
+    entries = [
+        f"<{code:02X}> <{_utf16(PRIVATE_TEXT.get(point, chr(point)))}>"
+        for code, point in enumerate(subset)
+    ]
+    return "\n".join(
+        [
+            "/CIDInit /ProcSet findresource begin",
+            "12 dict begin",
+            "begincmap",
+            f"/CIDSystemInfo\n<< /Registry ({font_name})\n/Ordering ({font_name})",
+            "/Supplement 0\n>> def",
+            f"/CMapName /{font_name} def",
+            "/CMapType 2 def",
+            f"1 begincodespacerange\n<00> <{len(subset) - 1:02X}>\nendcodespacerange",
+            f"{len(subset)} beginbfchar",
+            *entries,
+            "endbfchar",
+            "endcmap",
+            "CMapName currentdict /CMap defineresource pop",
+            "end",
+            "end",
+        ]
+    )
+
+
+def _utf16(text: str) -> str:
+    return text.encode("utf-16-be", "surrogatepass").hex().upper()
 
 
 _SFNT = (b"\x00\x01\x00\x00", b"true")  # how a TrueType font file starts

@@ -1,54 +1,264 @@
-"""The bundled DejaVu Sans fonts: registered with reportlab once, measured fast, wrapped greedily.
+"""The transcript's fonts: chains of TrueType faces registered with reportlab, measured fast.
 
-The TrueType files are in the ``fonts/`` folder beside this module (hence this module's name).
-Registration is per process, since reportlab's font registry is global; `load_fonts` does it once
-and returns the two weights with the `TextCleaner` for the code points both can draw.
+A weight (`Font`) is a chain of faces (`fonts.chain` says which files, in which order); each
+character is drawn with the first face that has it. The first face that serves every script is the
+*primary* one: a line made only of characters it draws without shaping (Latin, Greek, Cyrillic and
+most symbols) takes the fast path, one string in one font, as before fonts were chained. Anything
+else (right-to-left text, scripts that need shaping, characters of a fallback face) is laid out
+by `shaping` into runs of glyphs, each run in one face.
+
+Registration is per process, since reportlab's font registry is global; faces after the primary
+one are parsed only when a character first needs them. `load_fonts` does it once per fonts folder
+and returns the two weights with the `TextCleaner` for what the chain can draw.
+
+Shaped glyphs that are not a character's own (Arabic joining forms, ligatures, Indic conjuncts) are
+drawn through *private keys*: code points of the supplementary private use planes that reportlab's
+subsetting maps to the glyph, each with the text it stands for, which the PDF's ToUnicode map gets
+instead of the key (`PRIVATE_TEXT`), so text extraction reads the characters, not the glyphs.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import os
 import pickle
+import threading
+import unicodedata
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import reportlab
+import uharfbuzz
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
+from reportlab.pdfbase.ttfonts import TTFError, TTFont, TTFontFace
 
 from exportdsl.cache import cache_folder, private_file
-from exportdsl.transcript.text import TextCleaner
+from exportdsl.errors import ConfigError
+from exportdsl.transcript.fonts import FontFile, chain
+from exportdsl.transcript.text import FORMAT_KEPT, TextCleaner
 
-__all__ = ["BOLD_FONT", "FONT_DIR", "REGULAR_FONT", "Font", "Fonts", "load_fonts"]
+__all__ = [
+    "BOLD_FONT",
+    "PRIVATE_TEXT",
+    "REGULAR_FONT",
+    "Face",
+    "Font",
+    "Fonts",
+    "Glyphs",
+    "load_fonts",
+    "needs_shaping",
+    "right_to_left",
+]
 
-FONT_DIR = Path(__file__).parent / "fonts"
 REGULAR_FONT = "ExportDsl-DejaVuSans"
 BOLD_FONT = "ExportDsl-DejaVuSans-Bold"
 
+# Private key -> the text its glyph stands for (see the module docstring). Keys are unique in the
+# process, whatever the face, so the ToUnicode map needs nothing but the key.
+PRIVATE_TEXT: dict[int, str] = {}
+_PRIVATE_PLANES = (range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE))
+_private_codes = iter([code for plane in _PRIVATE_PLANES for code in plane])
+_private_lock = threading.Lock()
+
+# Scripts drawn through HarfBuzz even left to right: their glyphs are reordered, joined or stacked.
+_SHAPED_RANGES = (
+    (0x0590, 0x08FF),  # Hebrew, Arabic, Syriac, Thaana, NKo ... (also right to left)
+    (0x0900, 0x0DFF),  # Devanagari, Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu ...
+    (0x0E00, 0x0FFF),  # Thai, Lao, Tibetan
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0xA8E0, 0xA8FF),  # Devanagari Extended
+    (0xFB1D, 0xFDFF),  # Hebrew and Arabic presentation forms
+    (0xFE70, 0xFEFF),
+)
+
+
+@functools.cache
+def needs_shaping(char: str) -> bool:
+    """Whether a character is drawn through the shaper (a complex script, a combining mark, a
+    joiner or a direction mark), not as its own glyph."""
+    code = ord(char)
+    return (
+        any(first <= code <= last for first, last in _SHAPED_RANGES)
+        or unicodedata.combining(char) != 0
+        or char in FORMAT_KEPT
+    )
+
+
+@functools.cache
+def right_to_left(char: str) -> bool:
+    return unicodedata.bidirectional(char) in ("R", "AL")
+
+
+@dataclass(frozen=True, slots=True)
+class Glyphs:
+    """A piece of text shaped in one face: the keys to encode, in visual order, and where the
+    shaper's positions differ from the font's advance widths: per key (advance difference, x
+    offset, y offset) in 1/1000 em, or None when they do not."""
+
+    keys: str
+    adjust: tuple[tuple[float, float, float], ...] | None
+    units: float  # the advance of the whole piece, in 1/1000 em
+
+
+class Face:
+    """One registered TrueType face of a chain."""
+
+    def __init__(self, file: FontFile, ttf: TTFont) -> None:
+        self.file = file
+        self.ttf = ttf
+        self.name: str = ttf.fontName
+        face = ttf.face
+        script = file.script
+        # what this face is asked for: a script face only for its script (a snapshot: the private
+        # keys added to reportlab's map later are not characters)
+        self.covered = frozenset(
+            code for code in face.charToGlyph if script is None or code in script
+        )
+        self.char_units: dict[int, float] = dict(face.charWidths)
+        self._scale = 1000 / face.unitsPerEm
+        self._hb_font: Any = None
+        self._shaped: dict[tuple[str, bool], Glyphs] = {}
+        self._keys: dict[tuple[int, str], str] = {}
+
+    def shape(self, text: str, rtl: bool) -> Glyphs:
+        """`text` (in logical order) shaped by HarfBuzz with this face's OpenType tables."""
+        cached = self._shaped.get((text, rtl))
+        if cached is None:
+            cached = self._shape(text, rtl)
+            if len(self._shaped) > 20_000:  # bounded; most chat words repeat
+                self._shaped.clear()
+            self._shaped[text, rtl] = cached
+        return cached
+
+    def _shape(self, text: str, rtl: bool) -> Glyphs:
+        if self._hb_font is None:
+            self._hb_font = uharfbuzz.Font(uharfbuzz.Face(uharfbuzz.Blob(self.ttf.face._ttf_data)))
+        buffer = uharfbuzz.Buffer()
+        buffer.add_str(text)
+        buffer.guess_segment_properties()
+        buffer.direction = "rtl" if rtl else "ltr"
+        buffer.cluster_level = uharfbuzz.BufferClusterLevel.MONOTONE_CHARACTERS
+        uharfbuzz.shape(self._hb_font, buffer, {})
+        infos, positions = buffer.glyph_infos, buffer.glyph_positions
+        ends = dict(itertools.pairwise([*sorted({info.cluster for info in infos}), len(text)]))
+        read = {cluster: 0 for cluster in ends}  # how much of each cluster's text is given out
+        keys, adjust, units = [], [], 0.0
+        for index, (info, position) in enumerate(zip(infos, positions, strict=True)):
+            cluster = info.cluster
+            last = index + 1 == len(infos) or infos[index + 1].cluster != cluster
+            # a cluster's text is shared out over its glyphs in drawing order, one character a
+            # glyph and the rest to its last glyph, so that reading the glyphs left to right gives
+            # the text. Right to left, readers of PDF text turn each run around character by
+            # character: the piece is given reversed
+            begin = cluster + read[cluster]
+            end = ends[cluster] if last else min(begin + 1, ends[cluster])
+            piece = text[begin:end]
+            read[cluster] += len(piece)
+            key = self.key(info.codepoint, piece[::-1] if rtl else piece)
+            advance = position.x_advance * self._scale
+            keys.append(key)
+            adjust.append(
+                (
+                    advance - self.char_units[ord(key)],
+                    position.x_offset * self._scale,
+                    position.y_offset * self._scale,
+                )
+            )
+            units += advance
+        exact = all(entry == (0.0, 0.0, 0.0) for entry in adjust)
+        return Glyphs("".join(keys), None if exact else tuple(adjust), units)
+
+    def key(self, glyph: int, text: str) -> str:
+        """The character that draws `glyph` and reads as `text`: the character itself when the
+        font maps it to this glyph, else a private key."""
+        face = self.ttf.face
+        if len(text) == 1 and face.charToGlyph.get(ord(text)) == glyph:
+            return text
+        found = self._keys.get((glyph, text))
+        if found is not None:
+            return found
+        with _private_lock:
+            code = next(_private_codes, None)
+            if code is None:  # all 131,068 keys taken: draw the glyph, lose its text
+                return chr(next(iter(face.glyphToChar.get(glyph, [0]))))
+            face.charToGlyph[code] = glyph
+            width = face.hmetrics[glyph][0] if glyph < len(face.hmetrics) else 0
+            self.char_units[code] = face.charWidths[code] = width * self._scale
+            PRIVATE_TEXT[code] = text
+            key = self._keys[glyph, text] = chr(code)
+        return key
+
 
 class Font:
-    """A registered TrueType font and cached advance widths (in 1/1000 em) of words."""
+    """One weight: a chain of faces, word widths (in 1/1000 em) and greedy wrapping."""
 
-    def __init__(self, name: str, ttf: TTFont) -> None:
-        self.name = name
-        self.ttf = ttf
-        self._char_units: dict[int, float] = dict(ttf.face.charWidths)
+    def __init__(self, files: list[FontFile], folder: Path | None) -> None:
+        self._files = files
+        self._folder = folder
+        self.faces: list[Face | None] = [None] * len(files)
+        self._face_of: dict[str, int] = {}
+        self.primary_index = next(i for i, file in enumerate(files) if file.script is None)
+        self.primary = self.face(self.primary_index)
+        self.name = self.primary.name
+        # what the fast path draws: the primary face's characters that need no shaping and that
+        # no face before it claims
+        earlier = [file.script for file in files[: self.primary_index]]
+        self.simple = frozenset(
+            chr(code)
+            for code in self.primary.covered
+            if not needs_shaping(chr(code))
+            and not right_to_left(chr(code))
+            and not any(script is not None and code in script for script in earlier)
+        )
+        self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
         self.space_units = self._char_units[32]
+
+    def face(self, index: int) -> Face:
+        face = self.faces[index]
+        if face is None:
+            face = self.faces[index] = _register(self._files[index], self._folder)
+        return face
+
+    def face_index(self, char: str) -> int:
+        """The first face of the chain that has `char`; -1 when none has."""
+        index = self._face_of.get(char)
+        if index is None:
+            code = ord(char)
+            index = -1
+            for at, file in enumerate(self._files):
+                if file.script is not None and code not in file.script:
+                    continue
+                if code in self.face(at).covered:
+                    index = at
+                    break
+            self._face_of[char] = index
+        return index
 
     def units(self, word: str) -> float:
         cached = self._word_units.get(word)
         if cached is None:
-            cached = sum(map(self._char_units.__getitem__, map(ord, word)))
+            if self.simple.issuperset(word):
+                cached = sum(map(self._char_units.__getitem__, map(ord, word)))
+            else:
+                from exportdsl.transcript.shaping import measure
+
+                cached = measure(self, word)
             if len(word) <= 32:  # long words are rarely repeated; do not let them fill the cache
                 if len(self._word_units) > 50_000:
                     self._word_units.clear()
                 self._word_units[word] = cached
         return cached
+
+    def char_units(self, char: str) -> float:
+        """A character's own advance in the face that draws it (0 for one none draws)."""
+        index = self.face_index(char)
+        return 0.0 if index < 0 else self.face(index).char_units.get(ord(char), 0.0)
 
     def width(self, text: str, size: float) -> float:
         words = text.split(" ")
@@ -83,11 +293,12 @@ class Font:
         return lines
 
     def _break_word(self, word: str, limit: float) -> list[str]:
+        """Between characters, never inside a cluster (a base and its marks stay together)."""
         pieces, start, used = [], 0, 0.0
-        char_units = self._char_units
         for index, char in enumerate(word):
-            units = char_units[ord(char)]
-            if used + units > limit and index > start:
+            units = self.char_units(char)
+            joins = unicodedata.combining(char) or char in FORMAT_KEPT
+            if used + units > limit and index > start and not joins:
                 pieces.append(word[start:index])
                 start, used = index, 0.0
             used += units
@@ -97,49 +308,83 @@ class Font:
 
 @dataclass(frozen=True, slots=True)
 class Fonts:
-    """The two weights the transcript uses, and the cleaner for what both of them can draw."""
+    """The two weights the transcript uses, and the cleaner for what their chains can draw."""
 
     regular: Font
     bold: Font
     cleaner: TextCleaner
 
 
-@cache
-def load_fonts() -> Fonts:
-    """Register the bundled fonts once per process (reportlab's font registry is global)."""
+@functools.cache
+def load_fonts(folder: Path | None = None) -> Fonts:
+    """The chains for a fonts folder (None: the bundled and system fonts only), once per process:
+    reportlab's font registry is global."""
+    regular_files, bold_files = chain(False, folder), chain(True, folder)
+    bold_files += [
+        file for file in regular_files if file not in bold_files
+    ]  # regular as a last resort
+    regular = Font(regular_files, folder)
+    bold = Font(bold_files, folder)
+    drawable = functools.cache(lambda char: regular.face_index(char) >= 0)
+    return Fonts(regular, bold, TextCleaner(regular.simple & bold.simple, drawable))
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def _register(file: FontFile, folder: Path | None) -> Face:
+    with _LOAD_LOCK:
+        name = _face_name(file)
+        try:
+            ttf = _load(name, file)
+        except (TTFError, OSError, ValueError, KeyError, IndexError, AssertionError) as error:
+            raise ConfigError(
+                f"cannot use the font {file.path}: {error}",
+                hint="the transcript embeds TrueType (glyf) outlines only; a .otf font with "
+                "PostScript outlines (such as Noto Sans CJK) cannot be embedded",
+            ) from None
+        pdfmetrics.registerFont(ttf)
+        _remember_subsets(ttf)
+        return Face(file, ttf)
+
+
+def _face_name(file: FontFile) -> str:
+    if file.source == "bundled":
+        stem = file.path.stem
+        return {"DejaVuSans": REGULAR_FONT, "DejaVuSans-Bold": BOLD_FONT}.get(
+            stem, f"ExportDsl-{stem}"
+        )
+    digest = hashlib.sha256(f"{file.path}:{file.index}".encode()).hexdigest()[:10]
+    return f"ExportDsl-{file.path.stem}-{digest}"
+
+
+def _load(name: str, file: FontFile) -> TTFont:
     try:
-        return _register(use_cache=True)
+        return _parsed_font(name, file, cache_folder(), use_cache=True)
+    except (TTFError, OSError):
+        raise
     except Exception:
-        return _register(use_cache=False)
+        return _parsed_font(name, file, cache_folder(), use_cache=False)
 
 
-def _register(use_cache: bool) -> Fonts:
-    folder = cache_folder()
-    regular = _parsed_font(REGULAR_FONT, FONT_DIR / "DejaVuSans.ttf", folder, use_cache)
-    bold = _parsed_font(BOLD_FONT, FONT_DIR / "DejaVuSans-Bold.ttf", folder, use_cache)
-    pdfmetrics.registerFont(regular)
-    pdfmetrics.registerFont(bold)
-    for font in (regular, bold):
-        _remember_subsets(font)
-    drawable = set(regular.face.charToGlyph) & set(bold.face.charToGlyph)
-    return Fonts(Font(REGULAR_FONT, regular), Font(BOLD_FONT, bold), TextCleaner(drawable))
-
-
-def _parsed_font(name: str, path: Path, folder: Path | None, use_cache: bool) -> TTFont:
+def _parsed_font(name: str, file: FontFile, folder: Path | None, use_cache: bool) -> TTFont:
     """reportlab's TTFont for ``path``. Parsing a DejaVu weight takes ~13 ms, paid on every cold
     start of an export, so the parsed font is kept in the user's cache folder (keyed by the file,
     reportlab's version and this code's format) and restored from there: the same attributes, set
     as reportlab's own parse left them. A cache file only this user could have written is loaded
     (a pickle runs code); anything unexpected in it means parsing again."""
+    path = file.path
     stat = path.stat()
-    key = f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}-reportlab{reportlab.Version}"
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]
+    key = f"{path.name}-{where}-{file.index}-{stat.st_size}-{stat.st_mtime_ns}"
+    key += f"-reportlab{reportlab.Version}"
     cached = folder / f"font-v{_CACHE_FORMAT}-{key}.pickle" if folder is not None else None
     if use_cache and cached is not None and private_file(cached):
         try:
             return _restore(name, pickle.loads(cached.read_bytes()))
         except Exception:
             pass
-    font = TTFont(name, str(path))
+    font = TTFont(name, str(path), subfontIndex=file.index)
     if cached is not None:
         _store(font, cached)
     return font
