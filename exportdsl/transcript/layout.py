@@ -114,7 +114,8 @@ class Layout:
         lines: list[str] = []
         for paragraph in self.clean.paragraphs(text):
             pieces = font.wrap(paragraph, style.size, width)
-            if not font.simple.issuperset(paragraph) and base_right_to_left(paragraph):
+            plain = paragraph.isascii() or font.simple.issuperset(paragraph)
+            if not plain and base_right_to_left(paragraph):
                 pieces = [RightToLeft(piece) for piece in pieces]
             lines += pieces
         return lines

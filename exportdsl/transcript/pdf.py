@@ -79,6 +79,12 @@ class _Encoder:
         self._names: dict[int, str] = {}
         self._one_subset = True
         self._cache: dict[str, list[tuple[int, str]]] = {}
+        self._known: set[str] = set()
+        # reportlab's "ASCII readable" subsets give printable ASCII its own codes in subset 0 from
+        # the start, when the font has it all: such text needs no table (nor learning)
+        self._ascii_as_is = bool(font._asciiReadable) and all(
+            code in font.face.charToGlyph for code in range(32, 127)
+        )
 
     def subset_name(self, subset: int) -> str:
         name = self._names.get(subset)
@@ -91,8 +97,12 @@ class _Encoder:
         cached = self._cache.get(text)
         if cached is not None:
             return cached
-        new = set(text).difference(self._subset)
-        if new:
+        if self._ascii_as_is and text.isascii():  # printable ASCII has its own codes in subset 0
+            if "(" in text or ")" in text or "\\" in text:
+                text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            return [(0, text)]
+        if not self._known.issuperset(text):
+            new = set(text).difference(self._known)
             self._learn(sorted(new))
         if self._one_subset:
             runs = [(0, text.translate(self._table))]
@@ -111,6 +121,7 @@ class _Encoder:
             for subset, data in self._font.splitString("".join(chars), self._doc)
             for code in data
         )
+        self._known.update(chars)
         for char, (subset, code) in zip(chars, codes, strict=True):
             self._subset[char] = subset
             self._table[ord(char)] = _ESCAPED[code]
@@ -129,6 +140,7 @@ class _Painter:
         self._doc = canvas._doc  # reportlab keeps font subsets per document; no public accessor
         self._encoders: dict[str, _Encoder] = {}
         self._selected = ""  # the current ``Tf`` operator
+        self._operators: dict[tuple[int, int, float], str] = {}
 
     def encoder(self, face: Face) -> _Encoder:
         encoder = self._encoders.get(face.name)
@@ -138,28 +150,51 @@ class _Painter:
 
     def paint(self, page: Page) -> None:
         ops = [*page.shapes, "BT"]
+        append = ops.append
         color: RGB | None = None
         self._selected = ""
-        fonts = self.fonts
+        regular, bold = self.fonts.regular, self.fonts.bold
+        fast = {  # weight -> (what the primary face draws alone, its encoder, ASCII among it)
+            False: (regular.simple, self.encoder(regular.primary), regular.draws_ascii),
+            True: (bold.simple, self.encoder(bold.primary), bold.draws_ascii),
+        }
         for x, y, style, text in page.texts:
             if not text:
                 continue
             if style.color != color:
                 color = style.color
-                ops.append(f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg")
-            font = fonts.bold if style.bold else fonts.regular
-            if type(text) is str and font.simple.issuperset(text):
-                ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-                self._string(ops, self.encoder(font.primary), text, style.size)
+                append(_fill(color))
+            simple, encoder, draws_ascii = fast[style.bold]
+            if type(text) is str and ((draws_ascii and text.isascii()) or simple.issuperset(text)):
+                pieces = encoder.runs(text)
+                if len(pieces) == 1:  # the common case, inlined: one subset, one string
+                    subset, escaped = pieces[0]
+                    selected = self._font_operator(encoder, subset, style.size)
+                    if selected is not self._selected:
+                        self._selected = selected
+                        append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {selected} ({escaped}) Tj")
+                    else:
+                        append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escaped}) Tj")
+                    continue
+                append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+                self._string(ops, encoder, text, style.size)
             else:
-                self._runs(ops, font, x, y, style.size, text)
-        ops.append("ET")
+                self._runs(ops, bold if style.bold else regular, x, y, style.size, text)
+        append("ET")
         self.canvas.addLiteral("\n".join(ops))
         self.canvas.showPage()
 
+    def _font_operator(self, encoder: _Encoder, subset: int, size: float) -> str:
+        """The ``Tf`` operator, one string object for each font and size (compared by identity)."""
+        key = (id(encoder), subset, size)
+        operator = self._operators.get(key)
+        if operator is None:
+            operator = self._operators[key] = f"{encoder.subset_name(subset)} {size:g} Tf"
+        return operator
+
     def _select(self, ops: list[str], encoder: _Encoder, subset: int, size: float) -> None:
-        selected = f"{encoder.subset_name(subset)} {size:g} Tf"
-        if selected != self._selected:
+        selected = self._font_operator(encoder, subset, size)
+        if selected is not self._selected:
             self._selected = selected
             ops.append(selected)
 
@@ -192,8 +227,8 @@ class _Painter:
 
         for key, (delta, dx, dy) in zip(run.keys, run.adjust, strict=True):
             ((subset, escaped),) = encoder.runs(key)
-            selected = f"{encoder.subset_name(subset)} {size:g} Tf"
-            if selected != self._selected or dy != rise:
+            selected = self._font_operator(encoder, subset, size)
+            if selected is not self._selected or dy != rise:
                 flush()
                 self._select(ops, encoder, subset, size)
                 if dy != rise:
@@ -207,6 +242,11 @@ class _Painter:
         flush()
         if rise:
             ops.append("0 Ts")
+
+
+@functools.cache
+def _fill(color: RGB) -> str:
+    return f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg"
 
 
 # -- the public function -------------------------------------------------------------------------

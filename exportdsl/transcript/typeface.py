@@ -19,6 +19,7 @@ instead of the key (`PRIVATE_TEXT`), so text extraction reads the characters, no
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import itertools
@@ -28,7 +29,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import reportlab
@@ -215,6 +216,7 @@ class Font:
             and not right_to_left(chr(code))
             and not any(script is not None and code in script for script in earlier)
         )
+        self.draws_ascii = self.simple.issuperset(map(chr, range(32, 127)))
         self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
         self.space_units = self._char_units[32]
@@ -268,10 +270,32 @@ class Font:
         """Greedy wrapping at spaces; a word wider than the line is broken between characters."""
         limit = max_width * 1000 / size
         words = line.split(" ")
-        cached, measure = self._word_units.get, self.units
-        widths = [cached(word) or measure(word) for word in words]
-        if sum(widths) + self.space_units * (len(words) - 1) <= limit:
+        cached = list(map(self._word_units.get, words))
+        widths: list[float] = (
+            [
+                self.units(word) if units is None else units
+                for word, units in zip(words, cached, strict=True)
+            ]
+            if None in cached
+            else cast(list[float], cached)
+        )
+        space = self.space_units
+        if sum(widths) + space * (len(words) - 1) <= limit:
             return [line]
+        if max(widths) > limit:
+            return self._wrap_breaking(words, widths, limit)
+        # ends[i]: the advance of words[:i + 1], each followed by a space; a line of words[s:e]
+        # fits when ends[e - 1] - ends[s - 1] - space <= limit: found by bisection, not word by word
+        ends = list(itertools.accumulate(width + space for width in widths))
+        lines, start, before = [], 0, 0.0
+        while start < len(words):
+            end = bisect.bisect_right(ends, limit + before + space, lo=start + 1)
+            lines.append(" ".join(words[start:end]))
+            start, before = end, ends[end - 1]
+        return lines
+
+    def _wrap_breaking(self, words: list[str], widths: list[float], limit: float) -> list[str]:
+        """`wrap` when a word is wider than the line: word by word, breaking that word."""
         lines: list[str] = []
         current: list[str] = []
         used = 0.0
