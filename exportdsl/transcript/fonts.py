@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 FONT_DIR = Path(__file__).parent / "fonts"
-FONT_SUFFIXES = (".ttf", ".ttc")
+FONT_SUFFIXES = (".ttf", ".ttc", ".otf")
 
 
 @dataclass(frozen=True, slots=True)
