@@ -47,6 +47,10 @@ __all__ = [
 RATIO_TARGET = 0.75
 TIME_TARGETS = {1_000: 0.200, 10_000: 2.0}
 MEMORY_TARGET_MIB = 80.0
+# A chat mixing scripts (issue 14): shaping, bidi and fallback fonts on most messages.
+MIXED_RATE_TARGET = 2_000  # messages/s
+MIXED_TIME_TARGET = 0.500  # s for 1,000 messages
+MIXED_MEMORY_TARGET_MIB = 120.0
 REPEATS = 5
 
 _WORDS = [
@@ -91,6 +95,50 @@ _WORDS = [
     "děkuji",
     "účet",
 ]
+
+
+# Words of each script a contact centre meets; a mixed message takes its words from one of them.
+_SCRIPTS = {
+    "latin": _WORDS,
+    "arabic": [
+        "مرحبا",
+        "طلبي",
+        "رقم",
+        "لم",
+        "يصل",
+        "بعد",
+        "شكرا",
+        "جزيلا",
+        "متى",
+        "سيصل",
+        "الطلب",
+        "الفاتورة",
+    ],
+    "hebrew": ["שלום", "ההזמנה", "שלי", "לא", "הגיעה", "תודה", "רבה", "מתי", "המשלוח", "חשבונית"],
+    "devanagari": ["नमस्ते", "क्षमा", "कीजिए", "मेरा", "ऑर्डर", "कहाँ", "है", "धन्यवाद", "भुगतान", "वापसी"],
+    "thai": ["สวัสดีครับ", "ขอบคุณมาก", "คำสั่งซื้อ", "ของฉัน", "อยู่ที่ไหน"],
+    "chinese": ["您好", "我的", "订单", "在哪里", "谢谢", "发票", "退款", "快递"],
+    "japanese": ["こんにちは", "注文", "どこ", "ですか", "ありがとう", "配送"],
+    "korean": ["안녕하세요", "주문이", "어디", "있나요", "감사합니다", "배송"],
+    "emoji": ["👍", "😀", "🎉", "❤", "✓"],
+}
+
+
+def mixed_chat(count: int, seed: int = 11) -> dict[str, Any]:
+    """`sample_chat`'s shape, each message in one script of _SCRIPTS in turn, some with a Latin
+    order number or an emoji among them (mixed direction, fallback fonts)."""
+    chat = sample_chat(count, seed)
+    rnd = random.Random(seed)
+    scripts = list(_SCRIPTS.values())
+    for index, message in enumerate(chat["messages"]):
+        if message["type"] == "system":
+            continue
+        words = scripts[index % len(scripts)]
+        picked = [rnd.choice(words) for _ in range(rnd.choice((3, 6, 9, 14, 20)))]
+        if index % 3 == 0:
+            picked.insert(len(picked) // 2, f"#{rnd.randrange(10_000, 99_999)}")
+        message["content"] = " ".join(picked)
+    return chat
 
 
 def sample_chat(count: int, seed: int = 7) -> dict[str, Any]:
@@ -187,21 +235,24 @@ def best_time(render: Callable[[ChatSession], bytes], chat: ChatSession) -> floa
     return min(times)
 
 
-def measure_memory(count: int) -> tuple[float, float]:
+def measure_memory(count: int, mixed: bool = False) -> tuple[float, float]:
     """(max RSS MiB, tracemalloc peak MiB) of a fresh process rendering `count` messages."""
     code = (
         "import sys; from bench.bench_transcript import _memory_child; "
-        "_memory_child(int(sys.argv[1]))"
+        "_memory_child(int(sys.argv[1]), sys.argv[2] == 'mixed')"
     )
     output = subprocess.run(
-        [sys.executable, "-c", code, str(count)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(count), "mixed" if mixed else "latin"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rss, heap = json.loads(output.strip().splitlines()[-1])
     return float(rss), float(heap)
 
 
-def _memory_child(count: int) -> None:
-    chat = parse_chat(sample_chat(count))
+def _memory_child(count: int, mixed: bool = False) -> None:
+    chat = parse_chat(mixed_chat(count) if mixed else sample_chat(count))
     render_transcript(chat)
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux; before tracemalloc
     tracemalloc.start()  # a second render, traced: tracemalloc's own bookkeeping inflates the RSS
@@ -253,7 +304,35 @@ def main() -> None:
         f"          peak memory <= {MEMORY_TARGET_MIB:.0f} MiB: {verdict(rss <= MEMORY_TARGET_MIB)}"
     )
     results.append(rss <= MEMORY_TARGET_MIB)
+    results += mixed_scripts()
     print(f"overall: {verdict(all(results))}")
+
+
+def mixed_scripts() -> list[bool]:
+    """The chat mixing scripts: messages/s, 1,000 messages' time, a fresh process's memory; and
+    the Latin baseline's rate in the same run, for scale."""
+    chat = parse_chat(mixed_chat(1_000))
+    render_transcript(chat)  # loads the fallback fonts, as a render process's first such chat
+    elapsed = best_time(render_transcript, chat)
+    latin = best_time(render_transcript, parse_chat(sample_chat(1_000)))
+    rss, heap = measure_memory(1_000, mixed=True)
+    rate = 1_000 / elapsed
+    print(
+        f"mixed scripts, 1,000 messages: {elapsed * 1000:.0f} ms, {rate:,.0f} msg/s "
+        f"({latin / elapsed:.2f}x the Latin chat's speed), {rss:.1f} MiB resident, "
+        f"{heap:.1f} MiB Python heap peak"
+    )
+    checks = [
+        rate >= MIXED_RATE_TARGET,
+        elapsed <= MIXED_TIME_TARGET,
+        rss <= MIXED_MEMORY_TARGET_MIB,
+    ]
+    print(
+        f"          >= {MIXED_RATE_TARGET:,} msg/s: {verdict(checks[0])}; "
+        f"<= {MIXED_TIME_TARGET * 1000:.0f} ms: {verdict(checks[1])}; "
+        f"<= {MIXED_MEMORY_TARGET_MIB:.0f} MiB: {verdict(checks[2])}"
+    )
+    return checks
 
 
 if __name__ == "__main__":

@@ -44,10 +44,12 @@ def pdftotext(pdf: bytes) -> str:
 
 
 def needs_system_fonts() -> None:
-    names = {file.path.name for file in fonts.system_fonts()}
-    missing = [
-        package for _purpose, package, files in fonts.SYSTEM_FONTS if not names.intersection(files)
-    ]
+    found = {file.path.name for file in fonts.system_fonts()}
+    covered = {purpose for name, purpose, _ in fonts.SYSTEM_FONTS if name in found}
+    first_package = {purpose: package for _, purpose, package in reversed(fonts.SYSTEM_FONTS)}
+    missing = sorted(
+        package for purpose, package in first_package.items() if purpose not in covered
+    )
     if missing:
         message = f"system fonts missing: apt-get install {' '.join(missing)}"
         if os.environ.get("FONT_TESTS") == "required":

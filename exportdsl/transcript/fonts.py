@@ -28,13 +28,17 @@ from pathlib import Path
 
 __all__ = [
     "BUNDLED_FONTS",
+    "CJK",
+    "EMOJI",
     "FONT_DIR",
     "FONT_SUFFIXES",
     "SYSTEM_FONTS",
     "FontFile",
     "Script",
     "chain",
+    "folder_fonts",
     "system_font_folders",
+    "system_fonts",
 ]
 
 FONT_DIR = Path(__file__).parent / "fonts"
@@ -83,20 +87,17 @@ BUNDLED_FONTS = (
     (_bundled("NotoSansDevanagari-Regular.ttf"), _bundled("NotoSansDevanagari-Bold.ttf")),
     (_bundled("NotoSansThai-Regular.ttf"), _bundled("NotoSansThai-Bold.ttf")),
 )
-# What the system fonts are for, the Debian package that has them, and their file names: each one
-# found joins the chain, in this order (Droid Sans Fallback, say, has no Hangul).
+CJK, EMOJI = "Chinese, Japanese and Korean", "emoji and symbols"
+# The system fonts looked for, in chain order: file name, what it is for, the Debian package that
+# has it. Each one found joins the chain. Droid Sans Fallback (no Hangul) comes last: it is parsed
+# only for a character none of the others has.
 SYSTEM_FONTS = (
-    (
-        "Chinese, Japanese and Korean",
-        "fonts-wqy-microhei",
-        (
-            "wqy-microhei.ttc",
-            "wqy-zenhei.ttc",
-            "DroidSansFallbackFull.ttf",
-            "DroidSansFallback.ttf",
-        ),
-    ),
-    ("emoji and symbols", "fonts-symbola", ("Symbola_hint.ttf", "Symbola.ttf")),
+    ("wqy-microhei.ttc", CJK, "fonts-wqy-microhei"),
+    ("wqy-zenhei.ttc", CJK, "fonts-wqy-zenhei"),
+    ("Symbola_hint.ttf", EMOJI, "fonts-symbola"),
+    ("Symbola.ttf", EMOJI, "fonts-symbola"),
+    ("DroidSansFallbackFull.ttf", CJK, "fonts-droid-fallback"),
+    ("DroidSansFallback.ttf", CJK, "fonts-droid-fallback"),
 )
 
 
@@ -124,12 +125,7 @@ def _installed(folders: tuple[Path, ...]) -> dict[str, Path]:
 
 def system_fonts() -> list[FontFile]:
     installed = _installed(tuple(system_font_folders()))
-    return [
-        FontFile(installed[name], "system")
-        for _purpose, _package, names in SYSTEM_FONTS
-        for name in names
-        if name in installed
-    ]
+    return [FontFile(installed[name], "system") for name, _, _ in SYSTEM_FONTS if name in installed]
 
 
 def folder_fonts(folder: Path) -> list[Path]:

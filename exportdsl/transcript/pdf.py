@@ -102,8 +102,10 @@ class _Encoder:
                 text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             return [(0, text)]
         if not self._known.issuperset(text):
-            new = set(text).difference(self._known)
-            self._learn(sorted(new))
+            # in the order they first appear: a private key's code point depends on the process's
+            # history, a code assigned in key order would make other bytes in another process
+            known = self._known
+            self._learn([char for char in dict.fromkeys(text) if char not in known])
         if self._one_subset:
             runs = [(0, text.translate(self._table))]
         else:

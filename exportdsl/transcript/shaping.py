@@ -131,4 +131,4 @@ def _joins(font: Font, base: int, char: str) -> bool:
     combining mark that face has (one it lacks is drawn by the face that has it)."""
     if char in FORMAT_KEPT:
         return True
-    return unicodedata.combining(char) != 0 and ord(char) in font.face(base).covered
+    return unicodedata.combining(char) != 0 and font.face(base).covers(ord(char))

@@ -114,17 +114,20 @@ class Face:
         self.ttf = ttf
         self.name: str = ttf.fontName
         face = ttf.face
-        script = file.script
-        # what this face is asked for: a script face only for its script (a snapshot: the private
-        # keys added to reportlab's map later are not characters)
-        self.covered = frozenset(
-            code for code in face.charToGlyph if script is None or code in script
-        )
-        self.char_units: dict[int, float] = dict(face.charWidths)
+        self._cmap: dict[int, int] = face.charToGlyph
+        self.char_units: dict[int, float] = face.charWidths  # 1/1000 em; reportlab's own
         self._scale = 1000 / face.unitsPerEm
         self._hb_font: Any = None
         self._shaped: dict[tuple[str, bool], Glyphs] = {}
         self._keys: dict[tuple[int, str], str] = {}
+
+    def covers(self, code: int) -> bool:
+        """Whether this face is asked for a character: one it has (a private key is not a
+        character), of its script for a script face."""
+        script = self.file.script
+        return (
+            code in self._cmap and code not in PRIVATE_TEXT and (script is None or code in script)
+        )
 
     def shape(self, text: str, rtl: bool) -> Glyphs:
         """`text` (in logical order) shaped by HarfBuzz with this face's OpenType tables."""
@@ -185,11 +188,11 @@ class Face:
             return found
         with _private_lock:
             code = next(_private_codes, None)
-            if code is None:  # all 131,068 keys taken: draw the glyph, lose its text
-                return chr(next(iter(face.glyphToChar.get(glyph, [0]))))
+            if code is None:  # all 131,068 keys taken: draw the text's own glyph, unshaped
+                return text[:1] or " "
             face.charToGlyph[code] = glyph
             width = face.hmetrics[glyph][0] if glyph < len(face.hmetrics) else 0
-            self.char_units[code] = face.charWidths[code] = width * self._scale
+            self.char_units[code] = width * self._scale
             PRIVATE_TEXT[code] = text
             key = self._keys[glyph, text] = chr(code)
         return key
@@ -211,8 +214,9 @@ class Font:
         earlier = [file.script for file in files[: self.primary_index]]
         self.simple = frozenset(
             chr(code)
-            for code in self.primary.covered
-            if not needs_shaping(chr(code))
+            for code in list(self.primary.ttf.face.charToGlyph)
+            if self.primary.covers(code)
+            and not needs_shaping(chr(code))
             and not right_to_left(chr(code))
             and not any(script is not None and code in script for script in earlier)
         )
@@ -236,7 +240,7 @@ class Font:
             for at, file in enumerate(self._files):
                 if file.script is not None and code not in file.script:
                     continue
-                if code in self.face(at).covered:
+                if self.face(at).covers(code):
                     index = at
                     break
             self._face_of[char] = index
@@ -354,10 +358,14 @@ def load_fonts(folder: Path | None = None) -> Fonts:
 
 
 _LOAD_LOCK = threading.Lock()
+_FACES: dict[FontFile, Face] = {}  # one for each file, whichever weights' chains it is in
 
 
 def _register(file: FontFile, folder: Path | None) -> Face:
     with _LOAD_LOCK:
+        registered = _FACES.get(file)
+        if registered is not None:
+            return registered
         name = _face_name(file)
         try:
             ttf = _load(name, file)
@@ -369,7 +377,8 @@ def _register(file: FontFile, folder: Path | None) -> Face:
             ) from None
         pdfmetrics.registerFont(ttf)
         _remember_subsets(ttf)
-        return Face(file, ttf)
+        face = _FACES[file] = Face(file, ttf)
+        return face
 
 
 def _face_name(file: FontFile) -> str:
@@ -405,25 +414,28 @@ def _parsed_font(name: str, file: FontFile, folder: Path | None, use_cache: bool
     cached = folder / f"font-v{_CACHE_FORMAT}-{key}.pickle" if folder is not None else None
     if use_cache and cached is not None and private_file(cached):
         try:
-            return _restore(name, pickle.loads(cached.read_bytes()))
+            with cached.open("rb") as stream:  # not read whole first: a CJK face is 7 MB
+                return _restore(name, pickle.load(stream))
         except Exception:
             pass
     font = TTFont(name, str(path), subfontIndex=file.index)
+    del font.face.glyphToChar
     if cached is not None:
         _store(font, cached)
     return font
 
 
-_CACHE_FORMAT = 1  # raise it when what is stored changes
-# What a parsed TTFont holds that cannot be pickled, and is made anew on restoring.
-_FONT_TRANSIENT, _FACE_TRANSIENT = ("state",), ("_pdfScale",)
+_CACHE_FORMAT = 2  # raise it when what is stored changes
+# What a parsed TTFont holds that cannot be pickled, and is made anew on restoring; and what is
+# never kept: the glyph -> characters map is read only by reportlab's own shaping (not used), and
+# is the largest part of a CJK face (5 MiB of 21 for WenQuanYi Micro Hei).
+_FONT_TRANSIENT, _FACE_TRANSIENT = ("state",), ("_pdfScale", "glyphToChar")
 # What the transcript and reportlab's PDF writer read of a face, with its type: a cached state
 # without them is refused rather than failing halfway through a render.
 _FACE_NEEDS = {
     "name": bytes,
     "charWidths": dict,
     "charToGlyph": dict,
-    "glyphToChar": dict,
     "unitsPerEm": int,
     "_ttf_data": bytes,
     "hmetrics": list,
