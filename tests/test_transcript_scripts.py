@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 import uharfbuzz
+from click.testing import CliRunner
 from pypdf import PdfReader
 
 from exportdsl.chat.reader import load_chat, parse_chat
+from exportdsl.cli.main import main
 from exportdsl.errors import ConfigError
 from exportdsl.transcript import fonts
 from exportdsl.transcript.layout import Layout, RightToLeft
@@ -234,3 +236,35 @@ def test_text_beyond_the_basic_plane_reads_back() -> None:
     needs_system_fonts()
     chat = parse_chat({"messages": [{"type": "visitor", "content": "ok 👍 and 😀", "sentAt": 1}]})
     assert "ok 👍 and 😀" in pdftotext(render_transcript(chat))
+
+
+def test_exportdsl_fonts_lists_the_chain_and_what_each_script_is_drawn_with(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(fonts.FONT_DIR / "DejaVuSans-Bold.ttf", tmp_path / "House.ttf")
+    result = CliRunner().invoke(main, ["fonts", "--fonts", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    listed = result.output.splitlines()
+    assert listed[1] == f"  folder   {tmp_path / 'House.ttf'}"
+    assert "  Latin       House.ttf" in listed
+    assert "  Arabic      House.ttf" in listed  # the folder wins for what it has
+    assert "  Thai        NotoSansThai-Regular.ttf" in listed  # the bundled fonts for the rest
+
+
+def test_exportdsl_fonts_says_what_to_install_for_a_script_without_a_font(tmp_path: Path) -> None:
+    empty = tmp_path / "share"
+    empty.mkdir()
+    env = {"XDG_DATA_HOME": str(empty), "XDG_DATA_DIRS": str(empty), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("exportdsl")), "fonts"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "  Korean      no font: others shown as [U+…] stand-ins; "
+        "install Debian's fonts-wqy-microhei" in done.stdout
+    )
+    assert "script(s) without a font" in done.stderr

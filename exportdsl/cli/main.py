@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from exportdsl.cli import check, delivery, export, transcript
+from exportdsl.cli import check, delivery, export, fonts, transcript
 from exportdsl.cli.exits import EXIT_INTERNAL
 
 __all__ = ["ALIASES", "main", "run"]
@@ -39,6 +39,7 @@ main.add_command(check.check)
 main.add_command(check.rules)
 main.add_command(check.explain_command)
 main.add_command(transcript.transcript)
+main.add_command(fonts.fonts)
 main.add_command(export.render)
 main.add_command(export.export)
 main.add_command(export.demo)

@@ -32,6 +32,7 @@ __all__ = [
     "EMOJI",
     "FONT_DIR",
     "FONT_SUFFIXES",
+    "SCRIPT_SAMPLES",
     "SYSTEM_FONTS",
     "FontFile",
     "Script",
@@ -88,6 +89,20 @@ BUNDLED_FONTS = (
     (_bundled("NotoSansThai-Regular.ttf"), _bundled("NotoSansThai-Bold.ttf")),
 )
 CJK, EMOJI = "Chinese, Japanese and Korean", "emoji and symbols"
+# A script, characters of it, and what to install when no font has them (`exportdsl fonts`).
+SCRIPT_SAMPLES = (
+    ("Latin", "AaŁłŘřßé", "a TrueType font in the fonts folder"),
+    ("Greek", "ΑαΩω", "a TrueType font in the fonts folder"),
+    ("Cyrillic", "АаЯя", "a TrueType font in the fonts folder"),
+    ("Arabic", "بتثلا", "a TrueType font in the fonts folder"),
+    ("Hebrew", "אבגש", "a TrueType font in the fonts folder"),
+    ("Devanagari", "कखगक्ष", "a TrueType font in the fonts folder"),
+    ("Thai", "กขคง", "a TrueType font in the fonts folder"),
+    ("Chinese", "中文您好", "Debian's fonts-wqy-microhei"),
+    ("Japanese", "こんにちは", "Debian's fonts-wqy-microhei"),
+    ("Korean", "안녕하세요", "Debian's fonts-wqy-microhei"),
+    ("emoji", "👍🎉😀", "Debian's fonts-symbola"),
+)
 # The system fonts looked for, in chain order: file name, what it is for, the Debian package that
 # has it. Each one found joins the chain. Droid Sans Fallback (no Hangul) comes last: it is parsed
 # only for a character none of the others has.
