@@ -151,8 +151,9 @@ def folder_fonts(folder: Path) -> list[Path]:
     )
 
 
-def chain(bold: bool, folder: Path | None = None) -> list[FontFile]:
-    """The font files of one weight, in the order they are asked for a character."""
+def chain(bold: bool, folder: Path | None = None, system: bool = True) -> list[FontFile]:
+    """The font files of one weight, in the order they are asked for a character (without the
+    system fonts, which `system_fonts` finds when a character first needs them)."""
     files: list[FontFile] = []
     if folder is not None:
         own = folder_fonts(folder)
@@ -160,4 +161,4 @@ def chain(bold: bool, folder: Path | None = None) -> list[FontFile]:
         regular = [path for path in own if path not in bold_named]
         files += [FontFile(path, "folder") for path in (bold_named + regular if bold else regular)]
     files += [weights[bold] for weights in BUNDLED_FONTS]
-    return files + system_fonts()
+    return files + system_fonts() if system else files

@@ -33,13 +33,12 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import reportlab
-import uharfbuzz
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFError, TTFont, TTFontFace
 
 from exportdsl.cache import cache_folder, private_file
 from exportdsl.errors import ConfigError
-from exportdsl.transcript.fonts import FontFile, chain
+from exportdsl.transcript.fonts import FontFile, chain, system_fonts
 from exportdsl.transcript.text import FORMAT_KEPT, TextCleaner
 
 __all__ = [
@@ -140,6 +139,8 @@ class Face:
         return cached
 
     def _shape(self, text: str, rtl: bool) -> Glyphs:
+        import uharfbuzz  # 27 ms to import: only when a line first needs shaping
+
         if self._hb_font is None:
             self._hb_font = uharfbuzz.Font(uharfbuzz.Face(uharfbuzz.Blob(self.ttf.face._ttf_data)))
         buffer = uharfbuzz.Buffer()
@@ -202,8 +203,10 @@ class Font:
     """One weight: a chain of faces, word widths (in 1/1000 em) and greedy wrapping."""
 
     def __init__(self, files: list[FontFile], folder: Path | None) -> None:
-        self._files = files
+        self._files = list(files)
         self._folder = folder
+        self._system_added = False
+        self._system_start = len(self._files)
         self.faces: list[Face | None] = [None] * len(files)
         self._face_of: dict[str, int] = {}
         self.primary_index = next(i for i, file in enumerate(files) if file.script is None)
@@ -232,19 +235,38 @@ class Font:
         return face
 
     def face_index(self, char: str) -> int:
-        """The first face of the chain that has `char`; -1 when none has."""
+        """The first face of the chain that has `char`; -1 when none has. The system fonts join
+        the chain when a character is first looked up past its end (the folders are walked then,
+        not on every start)."""
         index = self._face_of.get(char)
         if index is None:
-            code = ord(char)
-            index = -1
-            for at, file in enumerate(self._files):
-                if file.script is not None and code not in file.script:
-                    continue
-                if self.face(at).covers(code):
-                    index = at
-                    break
+            index = self._lookup(ord(char), 0)
+            if index < 0:
+                with _SYSTEM_LOCK:
+                    start = self._add_system_fonts()
+                index = self._lookup(ord(char), start)
             self._face_of[char] = index
         return index
+
+    def _add_system_fonts(self) -> int:
+        """Once: the system fonts join the chain; returns where they start in it."""
+        if not self._system_added:
+            self._system_added = True
+            start = len(self._files)
+            added = [file for file in system_fonts() if file not in self._files]
+            self.faces += [None] * len(added)
+            self._files += added
+            return start
+        return self._system_start
+
+    def _lookup(self, code: int, start: int) -> int:
+        for at in range(start, len(self._files)):
+            script = self._files[at].script
+            if script is not None and code not in script:
+                continue
+            if self.face(at).covers(code):
+                return at
+        return -1
 
     def units(self, word: str) -> float:
         cached = self._word_units.get(word)
@@ -347,7 +369,10 @@ class Fonts:
 def load_fonts(folder: Path | None = None) -> Fonts:
     """The chains for a fonts folder (None: the bundled and system fonts only), once per process:
     reportlab's font registry is global."""
-    regular_files, bold_files = chain(False, folder), chain(True, folder)
+    regular_files, bold_files = (
+        chain(False, folder, system=False),
+        chain(True, folder, system=False),
+    )
     bold_files += [
         file for file in regular_files if file not in bold_files
     ]  # regular as a last resort
@@ -358,6 +383,7 @@ def load_fonts(folder: Path | None = None) -> Fonts:
 
 
 _LOAD_LOCK = threading.Lock()
+_SYSTEM_LOCK = threading.Lock()
 _FACES: dict[FontFile, Face] = {}  # one for each file, whichever weights' chains it is in
 
 
