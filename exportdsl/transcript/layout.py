@@ -12,15 +12,19 @@ from dataclasses import dataclass, field
 from exportdsl.transcript.theme import BOTTOM, HEADING, LEFT, RGB, RIGHT, RULE, TOP, Style
 from exportdsl.transcript.typeface import Font, Fonts
 
-__all__ = ["Layout", "Page", "Text", "pill", "rect", "rule"]
+__all__ = ["Box", "Layout", "Link", "Page", "Text", "pill", "rect", "rule"]
 
 Text = tuple[float, float, Style, str]  # x, baseline y, style, cleaned text
+Box = tuple[float, float, float, float]  # x1, y1 (bottom left), x2, y2 (top right)
+Link = tuple[Box, str]  # a clickable area and the http(s) URL it opens
 
 
 @dataclass(slots=True)
 class Page:
     shapes: list[str] = field(default_factory=list)  # PDF path operators, painted under the text
     texts: list[Text] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # link annotations (the visited pages' URLs)
+    logo: Box | None = None  # where the settings' logo is drawn (the first page's top right)
 
 
 def rect(x: float, y: float, width: float, height: float, color: RGB) -> str:
