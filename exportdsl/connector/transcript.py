@@ -83,7 +83,7 @@ class Logo:
     height: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)  # keywords: five settings, easily swapped
 class TranscriptSettings:
     """How a transcript is written: title (None: the language's default), label language, the
     time zone of the times shown, a logo for the header, and a folder of extra fonts (searched
