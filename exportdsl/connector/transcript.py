@@ -182,6 +182,10 @@ def read_logo(written: str, base: Path) -> Logo:
             f"logo {shown!r} cannot be read: {error.strerror or error}",
             hint=f"a PNG or JPEG file, {where}",
         ) from None
+    except ValueError:  # a NUL character: no file has such a name
+        raise ConfigError(
+            f"logo {shown!r} is not a file name", hint=f"a PNG or JPEG file, {where}"
+        ) from None
     return checked_logo(data, shown)
 
 
