@@ -216,8 +216,10 @@ def test_transcript_takes_the_settings_from_a_connector_and_options_override(
 
 def test_transcript_with_a_bad_connector_shows_its_diagnostics(tmp_path: Path) -> None:
     connector = tmp_path / "crm.yaml"
+    (tmp_path / "logo.png").write_text("not an image")
     connector.write_text(
         "connector: {id: 1, name: x}\nclient: {id: 2}\ntranscript:\n  language: klingon\n"
+        "  logo: logo.png\n"
     )
     result = CliRunner().invoke(
         main,
@@ -226,6 +228,7 @@ def test_transcript_with_a_bad_connector_shows_its_diagnostics(tmp_path: Path) -
     assert result.exit_code == 1
     assert f"{connector}:4:13: unknown transcript language 'klingon' [XD002]" in result.output
     assert "4 |   language: klingon\n  |             ^^^^^^^" in result.output
+    assert f"{connector}:5:9: logo 'logo.png' is not a PNG or JPEG image [XD002]" in result.output
     assert not (tmp_path / "x.pdf").exists()
 
 
