@@ -42,6 +42,7 @@ from exportdsl.compiler.analysis import compile_connector
 from exportdsl.connector.reader import parse_connector
 from exportdsl.export.exporter import Exporter
 from exportdsl.transcript.pdf import render_transcript
+from exportdsl.transcript.settings import TranscriptSettings
 
 __all__ = ["CONNECTOR", "SAMPLE", "SECRET", "TOKEN_ANSWER", "Baseline", "main"]
 
@@ -151,7 +152,7 @@ class Baseline:
         self.token = answer.json()["access_token"]
 
     def export(self, chat: ChatSession) -> None:
-        pdf = render_transcript(chat, timezone="Europe/Berlin")
+        pdf = render_transcript(chat, TranscriptSettings(timezone="Europe/Berlin"))
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         visitor = chat.visitor.name or ""
         xml = (
@@ -233,7 +234,9 @@ def _measure(base: str) -> None:
 
         ours, by_hand = _compare(ours_small, lambda: baseline.export(small), count=40, rounds=7)
         pdf_only = statistics.median(
-            _per_call(lambda: render_transcript(small, timezone="Europe/Berlin"), 40)
+            _per_call(
+                lambda: render_transcript(small, TranscriptSettings(timezone="Europe/Berlin")), 40
+            )
             for _ in range(5)
         )
         rate, overhead_ms = 1 / ours, (ours - by_hand) * 1000

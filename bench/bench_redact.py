@@ -68,7 +68,7 @@ def _exporter(client: httpx.Client, tokens: TokenPhase | None = None) -> Exporte
     plan = compile_connector(parse_connector(text, "bench.yaml"))
     plan = dataclasses.replace(plan, retry=RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0))
     chat = load_chat(SAMPLE)
-    pdf = render_transcript(chat, timezone=plan.timezone)
+    pdf = render_transcript(chat, plan.transcript)
     ticks = itertools.count()  # a second passes per signature: each is new, as in production
     return Exporter(
         plan,

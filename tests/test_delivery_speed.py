@@ -15,6 +15,7 @@ from reportlab.pdfbase import pdfdoc
 from exportdsl.chat.reader import parse_chat, parse_chat_bytes
 from exportdsl.transcript import pdf
 from exportdsl.transcript.pdf import render_transcript
+from exportdsl.transcript.settings import TranscriptSettings
 
 SAMPLE = parse_chat_bytes(SAMPLE_CHAT.read_bytes())
 CHAT_OF_ALL = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8")) | {
@@ -55,7 +56,11 @@ def test_the_cached_dictionary_keys_of_a_transcript_change_no_byte(
 ) -> None:
     """The same PDFs with reportlab's own dictionary writing, chats of other characters between."""
     chats = [SAMPLE, make_sample_chat(name="Žofie 🐎 Dvořáková"), SAMPLE, parse_chat(CHAT_OF_ALL)]
-    cached = [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
+    cached = [
+        render_transcript(chat, TranscriptSettings(timezone="Europe/Prague")) for chat in chats
+    ]
     monkeypatch.setattr(pdf, "_format_dictionary", pdf._DICTIONARY_FORMAT)  # reportlab's own
-    assert cached == [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
+    assert cached == [
+        render_transcript(chat, TranscriptSettings(timezone="Europe/Prague")) for chat in chats
+    ]
     assert pdfdoc.PDFDictionary.format is pdf._DICTIONARY_FORMAT  # put back after each save

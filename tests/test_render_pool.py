@@ -40,6 +40,7 @@ from exportdsl.delivery.sqlite import SqliteOutbox
 from exportdsl.errors import ExportDslError
 from exportdsl.transcript import pdf
 from exportdsl.transcript.pdf import render_transcript
+from exportdsl.transcript.settings import TranscriptSettings
 
 SAMPLE = parse_chat_bytes(SAMPLE_CHAT.read_bytes())
 CHAT_OF_ALL = json.loads(SAMPLE_CHAT.read_text(encoding="utf-8")) | {
@@ -104,7 +105,9 @@ def test_a_render_process_makes_the_same_bytes_as_the_thread(
     pool: RenderPool, chat: ChatSession
 ) -> None:
     for zone in ("Europe/Prague", "UTC"):
-        assert pool(chat, zone) == InThread()(chat, zone)
+        assert pool(chat, TranscriptSettings(timezone=zone)) == InThread()(
+            chat, TranscriptSettings(timezone=zone)
+        )
 
 
 def test_render_processes_hold_none_of_the_servers_environment(
@@ -115,7 +118,7 @@ def test_render_processes_hold_none_of_the_servers_environment(
     monkeypatch.setenv("CRM_CLIENT_SECRET", CLIENT_SECRET)
     pool.start()
     (pid,) = pool.pids()
-    assert pool(SAMPLE, "UTC").startswith(b"%PDF")
+    assert pool(SAMPLE, TranscriptSettings(timezone="UTC")).startswith(b"%PDF")
     environment = Path(f"/proc/{pid}/environ").read_bytes()
     assert CLIENT_SECRET.encode() not in environment
     assert set(environment.split(b"\0")) <= {b""} | {
@@ -130,7 +133,7 @@ def test_an_error_of_ours_in_a_render_process_comes_back_as_ours(pool: RenderPoo
     thread renders; its code and message cross the pipe (bytes, never a pickle)."""
     unreadable = dataclasses.replace(SAMPLE, posted=b'{"messages": 7}')
     with pytest.raises(ExportDslError) as raised:
-        pool(unreadable, "UTC")
+        pool(unreadable, TranscriptSettings(timezone="UTC"))
     assert raised.value.code == "XD400" and "messages" in raised.value.message
 
 
@@ -140,9 +143,13 @@ def test_the_cached_number_arrays_of_a_transcript_change_no_byte(
     """The render is cheaper (the font subsets' width arrays formatted once): the same PDFs, chats
     of other characters (other subsets) in between included."""
     chats = [SAMPLE, make_sample_chat(name="Žofie 🐎 Dvořáková"), SAMPLE, parse_chat(CHAT_OF_ALL)]
-    cached = [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
+    cached = [
+        render_transcript(chat, TranscriptSettings(timezone="Europe/Prague")) for chat in chats
+    ]
     monkeypatch.setattr(pdf, "_format_array", pdf._ARRAY_FORMAT)  # reportlab's own, each time
-    assert cached == [render_transcript(chat, timezone="Europe/Prague") for chat in chats]
+    assert cached == [
+        render_transcript(chat, TranscriptSettings(timezone="Europe/Prague")) for chat in chats
+    ]
 
 
 # -- a render process that dies -------------------------------------------------------------------
@@ -159,7 +166,9 @@ def test_a_render_process_killed_mid_render_fails_the_attempt_for_another_try(
     outbox.accept_many([Incoming("acme", "1", body, "backend", "key-1")])
     delivery = outbox.claim("w")
     assert delivery is not None
-    assert pool(SAMPLE, "UTC")  # started and warmed up: from now on its CPU is the chat's
+    assert pool(
+        SAMPLE, TranscriptSettings(timezone="UTC")
+    )  # started and warmed up: from now on its CPU is the chat's
     (pid,) = pool.pids()
     idle = cpu_seconds(pid)
     outcomes = []
@@ -178,7 +187,9 @@ def test_a_render_process_killed_mid_render_fails_the_attempt_for_another_try(
     assert again.delivered and again.status == 201
     (report,) = real_backend.requests_to("/report")
     assert report.headers["idempotency-key"] == "key-1"
-    assert base64.b64decode(report.json["pdf"]) == InThread()(SAMPLE, "Europe/Prague")
+    assert base64.b64decode(report.json["pdf"]) == InThread()(
+        SAMPLE, TranscriptSettings(timezone="Europe/Prague")
+    )
 
 
 def test_a_render_process_found_dead_while_idle_is_replaced_before_it_gets_a_chat(
@@ -189,7 +200,9 @@ def test_a_render_process_found_dead_while_idle_is_replaced_before_it_gets_a_cha
     (pid,) = pool.pids()
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: dead(pid))
-    assert pool(SAMPLE, "UTC") == InThread()(SAMPLE, "UTC")
+    assert pool(SAMPLE, TranscriptSettings(timezone="UTC")) == InThread()(
+        SAMPLE, TranscriptSettings(timezone="UTC")
+    )
     (new,) = pool.pids()
     assert new != pid
 
@@ -243,7 +256,9 @@ def test_serve_with_two_render_processes_delivers_end_to_end(
     assert all(dead(pid) for pid in renderers)  # ended with serve
     reports = real_backend.requests_to("/report")
     assert len(reports) == 10
-    expected = InThread()(parse_chat_bytes(chat_json(3)), "Europe/Prague")
+    expected = InThread()(
+        parse_chat_bytes(chat_json(3)), TranscriptSettings(timezone="Europe/Prague")
+    )
     assert any(base64.b64decode(report.json["pdf"]) == expected for report in reports)
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM deliveries WHERE attempts = 1").fetchone() == (10,)

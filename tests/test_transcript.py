@@ -28,6 +28,7 @@ from exportdsl.errors import ConfigError
 from exportdsl.transcript import fonts
 from exportdsl.transcript.conversation import describe_event
 from exportdsl.transcript.pdf import render_transcript
+from exportdsl.transcript.settings import TranscriptSettings
 from exportdsl.transcript.text import FORMAT_KEPT, INVISIBLE
 
 CHATS = Path(__file__).parent / "data" / "chats"
@@ -79,7 +80,7 @@ def fixture_chat() -> ChatSession:
 
 @pytest.fixture(scope="module")
 def fixture_pdf(fixture_chat: ChatSession) -> bytes:
-    return render_transcript(fixture_chat, timezone="Europe/Prague")
+    return render_transcript(fixture_chat, TranscriptSettings(timezone="Europe/Prague"))
 
 
 # -- contents -------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ def test_pages_visited_and_messages_in_order(fixture_pdf: bytes) -> None:
         "POST Hook · Smartsupp",
         "http://developers.smartsupp.com/smartsupp/hook-post",
         "API · Smartsupp",
-        "Conversation (6 messages)",
+        "Conversation (4 messages, 2 system events)",
         "Friday 27 March 2015",
         "16:33:59",
         "Dusan Kmet",
@@ -143,16 +144,16 @@ def test_pages_visited_and_messages_in_order(fixture_pdf: bytes) -> None:
 
 
 def test_times_follow_the_time_zone(fixture_chat: ChatSession) -> None:
-    text = text_of(render_transcript(fixture_chat, timezone="UTC"))
+    text = text_of(render_transcript(fixture_chat, TranscriptSettings(timezone="UTC")))
     assert "15:33:59" in text and "16:33:59" not in text
     assert "times in UTC (UTC+00:00)" in text
 
 
 def test_unknown_time_zone_is_a_config_error(fixture_chat: ChatSession) -> None:
     with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
-        render_transcript(fixture_chat, timezone="Mars/Olympus")
+        render_transcript(fixture_chat, TranscriptSettings(timezone="Mars/Olympus"))
     with pytest.raises(ConfigError):
-        render_transcript(fixture_chat, timezone="../../etc/passwd")
+        render_transcript(fixture_chat, TranscriptSettings(timezone="../../etc/passwd"))
 
 
 def test_metadata_comes_from_the_chat(fixture_chat: ChatSession, fixture_pdf: bytes) -> None:
@@ -161,7 +162,9 @@ def test_metadata_comes_from_the_chat(fixture_chat: ChatSession, fixture_pdf: by
     assert info.title == "Chat transcript 55039"
     assert info.subject == "Smartsupp chat 55039 with Dusan Kmet, Fri 27 Mar 2015, 16:34:36 CET"
     assert info["/CreationDate"] == "D:20150327163436+01'00'"  # endAt, in the chosen zone
-    titled = PdfReader(io.BytesIO(render_transcript(fixture_chat, title="Support case #42")))
+    titled = PdfReader(
+        io.BytesIO(render_transcript(fixture_chat, TranscriptSettings(title="Support case #42")))
+    )
     assert titled.metadata is not None and titled.metadata.title == "Support case #42"
     assert "Support case #42" in titled.pages[0].extract_text()
 
@@ -273,7 +276,7 @@ def test_long_header_values_names_and_titles_wrap_instead_of_being_cut() -> None
             ],
         }
     )
-    pdf = render_transcript(chat, title="A title " * 30)
+    pdf = render_transcript(chat, TranscriptSettings(title="A title " * 30))
     text = text_of(pdf)
     assert re.findall(r"c\d+", text) == comment.split()
     flat = re.sub(r"\s", "", text)
@@ -392,9 +395,9 @@ def test_fifty_thousand_messages_render() -> None:
 
 # -- determinism ----------------------------------------------------------------------------------
 def test_same_input_gives_identical_bytes(fixture_chat: ChatSession, fixture_pdf: bytes) -> None:
-    again = render_transcript(fixture_chat, timezone="Europe/Prague")
+    again = render_transcript(fixture_chat, TranscriptSettings(timezone="Europe/Prague"))
     assert hashlib.sha256(again).hexdigest() == hashlib.sha256(fixture_pdf).hexdigest()
-    assert render_transcript(fixture_chat, timezone="UTC") != fixture_pdf
+    assert render_transcript(fixture_chat, TranscriptSettings(timezone="UTC")) != fixture_pdf
 
 
 def test_identical_bytes_across_processes(fixture_pdf: bytes) -> None:
@@ -402,7 +405,9 @@ def test_identical_bytes_across_processes(fixture_pdf: bytes) -> None:
         "import hashlib, sys\n"
         "from exportdsl.chat.reader import load_chat\n"
         "from exportdsl.transcript.pdf import render_transcript\n"
-        "pdf = render_transcript(load_chat(sys.argv[1]), timezone='Europe/Prague')\n"
+        "from exportdsl.transcript.settings import TranscriptSettings\n"
+        "settings = TranscriptSettings(timezone='Europe/Prague')\n"
+        "pdf = render_transcript(load_chat(sys.argv[1]), settings)\n"
         "print(hashlib.sha256(pdf).hexdigest())"
     )
     result = subprocess.run(
@@ -483,8 +488,10 @@ def test_fonts_restored_from_the_cache_make_the_same_pdf(tmp_path: Path) -> None
         "ttfonts.TTFontFace.__init__ = counted\n"
         "from exportdsl.chat.reader import load_chat\n"
         "from exportdsl.transcript.pdf import render_transcript\n"
+        "from exportdsl.transcript.settings import TranscriptSettings\n"
         "chat = load_chat(sys.argv[1])\n"
-        "sys.stdout.buffer.write(render_transcript(chat, timezone='Europe/Prague'))\n"
+        "settings = TranscriptSettings(timezone='Europe/Prague')\n"
+        "sys.stdout.buffer.write(render_transcript(chat, settings))\n"
         "sys.stderr.write(str(len(parses)))\n"
     )
     sample = Path(__file__).parent.parent / "exportdsl" / "data" / "sample-chat.json"

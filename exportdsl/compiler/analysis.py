@@ -156,6 +156,7 @@ def _assemble(connector: Connector, fields: Mapping[str, FieldPlan]) -> Plan:
         signing=connector.signing,
         allow_hosts=connector.allow_hosts,
         intake_env=connector.intake_secret_env,
+        transcript=connector.transcript,
     )
 
 

@@ -22,6 +22,7 @@ from exportdsl.compiler.placement import JsonKey, JsonObject
 from exportdsl.compiler.values import describe_missing
 from exportdsl.compiler.wire import DOT_SEGMENT
 from exportdsl.connector.model import AllowedHosts, RetryPolicy, Signing, Timeouts
+from exportdsl.connector.transcript import TranscriptSettings
 from exportdsl.credentials import is_credential_header
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
@@ -425,6 +426,8 @@ class Plan:
     allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
     # the variable holding the intake secret: never sent, yet a back end may echo it, so redacted
     intake_env: str | None = None
+    # how its PDF transcript is written (`transcript:`; the time zone is the connector's by default)
+    transcript: TranscriptSettings = field(default_factory=TranscriptSettings)
 
     def connector_variables(self) -> dict[str, Any]:
         """The variables the connector itself defines: $ClientsID, $chatConnector, $pdata."""

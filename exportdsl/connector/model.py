@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exportdsl.connector.transcript import TranscriptSettings
 from exportdsl.source import LineIndex, Location, SourceMap, Span
 from exportdsl.vocabulary import Phase
 
@@ -164,6 +165,7 @@ class Connector:
         None  # intake.secret: $env.NAME; None: the connector takes no hooks
     )
     allow_hosts: AllowedHosts = field(default_factory=AllowedHosts)
+    transcript: TranscriptSettings = field(default_factory=TranscriptSettings)  # `transcript:`
 
     @property
     def fields(self) -> Iterator[TemplateField]:

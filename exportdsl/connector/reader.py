@@ -8,9 +8,9 @@ all of them in one `ConnectorError`.
 from __future__ import annotations
 
 import re
-import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -28,9 +28,15 @@ from exportdsl.connector.shape import (
     NUMBERS,
     STR,
     describe,
-    did_you_mean,
     read_auth,
     request_methods,
+)
+from exportdsl.connector.transcript import (
+    TranscriptSettings,
+    check_fonts_folder,
+    check_language,
+    check_timezone,
+    read_logo,
 )
 from exportdsl.connector.yamlsource import (
     compose,
@@ -42,16 +48,15 @@ from exportdsl.connector.yamlsource import (
     yaml_quoted,
 )
 from exportdsl.errors import ConfigError, ConnectorError, Diagnostic
-from exportdsl.source import LineIndex, shorten
+from exportdsl.source import LineIndex
 from exportdsl.vocabulary import Phase
 
 __all__ = ["ENV_REFERENCE", "load_connector", "parse_connector"]
 
 _SIGNATURE_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature"})
 
-# Files of a zone database that are not IANA zones: the host's own zone (differs per machine), a
-# placeholder ("-00"), and the posix/ and right/ (leap-second) copies of the real ones.
-_NOT_IANA_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+_T = TypeVar("_T")
+_D = TypeVar("_D")
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token
 
@@ -89,6 +94,14 @@ _TOP_KEYS = {
     "signing": "Standard Webhooks signing: secret",
     "intake": "real-time POST hooks: secret",
     "allow_hosts": "host names and address ranges a token answer's URL may point to",
+    "transcript": "the PDF transcript: title, language, timezone, logo, fonts",
+}
+_TRANSCRIPT_KEYS = {
+    "title": "the transcript's title (default: the language's 'Chat transcript')",
+    "language": "the language of its labels and dates: en, de, pl or cs",
+    "timezone": "IANA zone of the times shown (default: the connector's timezone)",
+    "logo": "a PNG or JPEG file, relative to this file, drawn at the top right",
+    "fonts": "a folder of extra fonts, relative to this file, searched first",
 }
 _RETRY_KEYS = {
     "attempts": "how many times a request is sent at most (1 to 20)",
@@ -106,6 +119,12 @@ _REQUEST_KEYS = {
     "body": "the body template",
     "auth": "Basic credentials: basic or client_secret_basic",
 }
+
+
+def _title(text: str) -> str:
+    if not text.strip():
+        raise ConfigError("transcript.title is empty", hint="leave it out for the default title")
+    return text
 
 
 class _Reader(PdataReader):
@@ -137,12 +156,13 @@ class _Reader(PdataReader):
         signing = self.signing(top.get("signing"))
         if signing is not None and export is not None:
             self.signed_headers_not_written(export.headers)
+        timezone = self.timezone(top.get("timezone"))
         return Connector(
             path=self.file,
             id=self.identifier(ident.get("id")),
             name=self.text(ident.get("name"), "connector.name"),
             client_id=self.identifier(client.get("id")),
-            timezone=self.timezone(top.get("timezone")),
+            timezone=timezone,
             pdata=pdata,
             pdata_locations=pdata_locations,
             token=token,
@@ -154,29 +174,52 @@ class _Reader(PdataReader):
             signing=signing,
             intake_secret_env=self.env_secret(top.get("intake"), "intake", _INTAKE_KEYS),
             allow_hosts=self.allow_hosts(top.get("allow_hosts")),
+            transcript=self.transcript(top.get("transcript"), timezone),
         )
 
     def timezone(self, node: Node | None) -> str:
         name = self.text(node, "timezone") if node is not None else "UTC"
         if not name:
             return "UTC"  # the wrong type is reported already
-        if name in _NOT_IANA_ZONES or name.startswith(("posix/", "right/")):
-            self.fail(
-                f"time zone {name!r} is a file of this machine's zone database, not an IANA name",
-                node,
-                "use an IANA name such as Europe/Berlin or UTC (the same on every machine)",
-            )
-            return "UTC"
+        return self.checked(node, name, check_timezone, name)
+
+    def transcript(self, node: Node | None, timezone: str) -> TranscriptSettings:
+        """``transcript:``, checked by the same rules as the CLI's options; its time zone is the
+        connector's unless it names one. A file (logo, fonts) is relative to the connector file."""
+        keys = self.mapping(node, "'transcript'", _TRANSCRIPT_KEYS) if node is not None else None
+        if not keys:
+            return TranscriptSettings(timezone=timezone)
+        base = Path(self.file).parent
+        return TranscriptSettings(
+            title=self.setting(keys, "title", _title, None),
+            language=self.setting(keys, "language", check_language, "en"),
+            timezone=self.setting(keys, "timezone", check_timezone, timezone),
+            logo=self.setting(keys, "logo", lambda text: read_logo(text, base), None),
+            fonts=self.setting(keys, "fonts", lambda text: check_fonts_folder(text, base), None),
+        )
+
+    def setting(
+        self, keys: Mapping[str, Node], key: str, rule: Callable[[str], _T], default: _D
+    ) -> _T | _D:
+        """The text of ``transcript.<key>`` checked by ``rule``; absent, of a wrong type (reported)
+        or refused by the rule (its `ConfigError` reported at the value): the default."""
+        node = keys.get(key)
+        if node is None:
+            return default
+        text = self.text(node, f"transcript.{key}")
+        if not (isinstance(node, ScalarNode) and node.tag == STR):
+            return default
+        return self.checked(node, text, rule, default)
+
+    def checked(
+        self, node: Node | None, value: str, rule: Callable[[str], _T], default: _D
+    ) -> _T | _D:
+        """``rule(value)``; its `ConfigError` becomes a diagnostic at ``node``."""
         try:
-            zoneinfo.ZoneInfo(name)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", a folder
-            zones = zoneinfo.available_timezones()
-            self.fail(
-                f"unknown time zone {shorten(name, 60)!r}",
-                node,
-                did_you_mean(name, zones) or "use an IANA name such as Europe/Berlin or UTC",
-            )
-        return name or "UTC"
+            return rule(value)
+        except ConfigError as error:
+            self.fail(error.message, node, error.hint)
+            return default
 
     def retry(self, node: Node | None) -> RetryPolicy:
         default = RetryPolicy()

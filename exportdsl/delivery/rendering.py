@@ -5,8 +5,9 @@ time: rendered in the worker threads, it caps `exportdsl serve` at what one core
 the intake's event loop waiting for the GIL meanwhile. `RenderPool` renders in processes of its own
 (`--render-processes`, one a CPU by default): the worker thread waits for the PDF without the GIL.
 
-A worker thread takes an idle render process (or waits for one), writes the chat's JSON as received
-and the time zone down its pipe, and reads the PDF back (bytes both ways, never pickles). The
+A worker thread takes an idle render process (or waits for one), writes the transcript's settings (a
+small JSON header and the logo's bytes) and the chat's JSON as received down its pipe, and reads the
+PDF back (bytes both ways, never pickles). The
 processes are new interpreters (never forks of the threaded server) whose environment holds none of
 the server's secrets; they start with the workers (or at the first render), each loading reportlab
 and the fonts before its first chat, and end after the workers have stopped. A render process that
@@ -21,6 +22,7 @@ import json
 import os
 import queue
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +33,11 @@ from typing import Protocol
 from exportdsl.chat.model import ChatSession
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.errors import ExportDslError
+from exportdsl.transcript.settings import (
+    TranscriptSettings,
+    settings_from_wire,
+    settings_to_wire,
+)
 
 __all__ = [
     "InThread",
@@ -39,7 +46,9 @@ __all__ = [
     "RenderProcessLost",
     "Renderer",
     "cpu_count",
+    "read_render_request",
     "render_chat_json",
+    "render_request",
     "renderer",
     "serve_pipes",
 ]
@@ -48,9 +57,10 @@ WARM_CHAT = Path(__file__).parent.parent / "data" / "sample-chat.json"  # the bu
 
 
 class Renderer(Protocol):
-    """(chat, time zone) -> the PDF transcript; started with the workers, closed after them."""
+    """(chat, transcript settings) -> the PDF transcript; started with the workers, closed after
+    them."""
 
-    def __call__(self, chat: ChatSession, timezone: str) -> bytes: ...
+    def __call__(self, chat: ChatSession, settings: TranscriptSettings) -> bytes: ...
 
     def start(self) -> None: ...
 
@@ -88,11 +98,11 @@ class InThread:
     def __init__(self) -> None:
         self._rendering = threading.Lock()
 
-    def __call__(self, chat: ChatSession, timezone: str) -> bytes:
+    def __call__(self, chat: ChatSession, settings: TranscriptSettings) -> bytes:
         from exportdsl.transcript.pdf import render_transcript  # reportlab loads on first use
 
         with self._rendering:
-            return render_transcript(chat, timezone=timezone)
+            return render_transcript(chat, settings)
 
     def start(self) -> None:
         pass
@@ -114,14 +124,14 @@ class RenderPool:
         self._lock = threading.Lock()  # the pool starts once; one process is replaced at a time
         self._closed = False
 
-    def __call__(self, chat: ChatSession, timezone: str) -> bytes:
+    def __call__(self, chat: ChatSession, settings: TranscriptSettings) -> bytes:
         posted = chat.posted if chat.posted is not None else json.dumps(chat.raw).encode()
         self.start()
         process = self._idle.get()
         try:
             if not process.alive():  # it died idle: the chat had no part in it
                 process = self._replace(process)
-            return process.render(posted, timezone)
+            return process.render(posted, settings)
         except _Lost as lost:
             process = self._replace(process)
             raise RenderProcessLost(
@@ -205,9 +215,9 @@ class _RenderProcess:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def render(self, chat_json: bytes, timezone: str) -> bytes:
+    def render(self, chat_json: bytes, settings: TranscriptSettings) -> bytes:
         try:
-            self._requests.send_bytes(timezone.encode() + b"\0" + chat_json)
+            self._requests.send_bytes(render_request(settings, chat_json))
             answer = self._answers.recv_bytes()
         except (EOFError, OSError):
             raise _Lost(self._end()) from None
@@ -250,6 +260,25 @@ RENDER_NICENESS = 10
 _PASSED_ON = ("HOME", "XDG_CACHE_HOME", "PYTHONTZPATH")
 # The first byte of an answer: the PDF follows, or our error as JSON, or another's message
 _PDF, _OURS, _OTHER = b"P", b"E", b"F"
+# A request: the settings' JSON header and the logo's bytes, each after its length, then the chat
+_LENGTH = struct.Struct(">I")
+
+
+def render_request(settings: TranscriptSettings, chat_json: bytes) -> bytes:
+    """What goes down a render process's pipe for one chat."""
+    header, logo = settings_to_wire(settings)
+    return b"".join((_LENGTH.pack(len(header)), header, _LENGTH.pack(len(logo)), logo, chat_json))
+
+
+def read_render_request(request: bytes) -> tuple[TranscriptSettings, bytes]:
+    """`render_request`'s settings and chat JSON."""
+    (header_length,) = _LENGTH.unpack_from(request)
+    header_end = _LENGTH.size + header_length
+    (logo_length,) = _LENGTH.unpack_from(request, header_end)
+    logo_start = header_end + _LENGTH.size
+    logo_end = logo_start + logo_length
+    header, logo = request[_LENGTH.size : header_end], request[logo_start:logo_end]
+    return settings_from_wire(header, logo), request[logo_end:]
 
 
 def _result(answer: bytes) -> bytes:
@@ -276,18 +305,17 @@ def serve_pipes(requests: int, answers: int) -> None:
     _prepare()
     while True:
         try:
-            request = reader.recv_bytes()
-            timezone, _, chat_json = request.partition(b"\0")
-            writer.send_bytes(_answer(chat_json, timezone.decode()))
+            settings, chat_json = read_render_request(reader.recv_bytes())
+            writer.send_bytes(_answer(chat_json, settings))
         except (EOFError, BrokenPipeError):  # serve closed the pipe, or died
             return
 
 
-def _answer(chat_json: bytes, timezone: str) -> bytes:
+def _answer(chat_json: bytes, settings: TranscriptSettings) -> bytes:
     """The PDF, or the error raised instead: ours by its message, hint and code, any other by its
     name and message."""
     try:
-        return _PDF + render_chat_json(chat_json, timezone)
+        return _PDF + render_chat_json(chat_json, settings)
     except ExportDslError as error:
         about = {"message": error.message, "hint": error.hint, "code": error.code}
         return _OURS + json.dumps(about).encode()
@@ -295,11 +323,11 @@ def _answer(chat_json: bytes, timezone: str) -> bytes:
         return _OTHER + f"{type(error).__name__}: {error}".encode()
 
 
-def render_chat_json(chat_json: bytes, timezone: str) -> bytes:
+def render_chat_json(chat_json: bytes, settings: TranscriptSettings) -> bytes:
     """The PDF transcript of a chat given as its JSON text."""
     from exportdsl.transcript.pdf import render_transcript
 
-    return render_transcript(parse_chat_bytes(chat_json), timezone=timezone)
+    return render_transcript(parse_chat_bytes(chat_json), settings)
 
 
 def _prepare() -> None:
@@ -307,4 +335,4 @@ def _prepare() -> None:
     of it."""
     from exportdsl.transcript.pdf import render_transcript
 
-    render_transcript(parse_chat_bytes(WARM_CHAT.read_bytes()), timezone="UTC")
+    render_transcript(parse_chat_bytes(WARM_CHAT.read_bytes()))

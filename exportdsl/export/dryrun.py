@@ -23,6 +23,7 @@ import httpx
 from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import FieldPlan, Plan, RenderedRequest, RequestPlan
 from exportdsl.compiler.values import StandIn
+from exportdsl.connector.transcript import TranscriptSettings
 from exportdsl.errors import ExportDslError
 from exportdsl.export.build import enabled_export, idempotency_key
 from exportdsl.export.client import make_client
@@ -185,7 +186,7 @@ def _offline_client() -> httpx.Client:
     return make_client(transport=_NoNetwork())
 
 
-def _no_pdf(chat: ChatSession, timezone: str) -> bytes:
+def _no_pdf(chat: ChatSession, settings: TranscriptSettings) -> bytes:
     return b""  # base64 of nothing: a value every place a report may land takes
 
 

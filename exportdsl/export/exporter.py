@@ -29,6 +29,7 @@ from exportdsl.chat.reader import ChatSession
 from exportdsl.compiler.plan import Plan, RenderedRequest, RequestPlan, compile_blocks
 from exportdsl.compiler.values import SafeText, TextValue
 from exportdsl.connector.model import AllowedHosts
+from exportdsl.connector.transcript import TranscriptSettings
 from exportdsl.errors import ExportDslError, RenderError
 from exportdsl.export.build import (
     Signer,
@@ -70,10 +71,10 @@ class Exporter:
         timing: Timing | None = None,
         tokens: TokenCache | None = None,
         redactor: Redactor | None = None,
-        render_pdf: Callable[[ChatSession, str], bytes] | None = None,
+        render_pdf: Callable[[ChatSession, TranscriptSettings], bytes] | None = None,
     ) -> None:
         self.plan, self.client = plan, client
-        self.render_pdf = render_pdf  # (chat, time zone) -> PDF; the transcript by default
+        self.render_pdf = render_pdf  # (chat, settings) -> PDF; the transcript by default
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.timing = timing if timing is not None else Timing()
         # the connector's own secrets, for the life of the exporter; each export gets a scope
@@ -186,13 +187,13 @@ class Exporter:
     def variables(self, chat: ChatSession) -> dict[str, Any]:
         """Every variable but $tokenResponse and $xmlTemplate, with $dateTime frozen now."""
         if self.render_pdf is not None:
-            pdf = self.render_pdf(chat, self.plan.timezone)
+            pdf = self.render_pdf(chat, self.plan.transcript)
         else:
             from exportdsl.transcript.pdf import (
                 render_transcript,
             )  # reportlab loads only when a PDF is made
 
-            pdf = render_transcript(chat, timezone=self.plan.timezone)
+            pdf = render_transcript(chat, self.plan.transcript)
         variables = self.plan.connector_variables()
         # SafeText: ours, of a known alphabet, so it goes in unescaped where that alphabet is safe
         now = SafeText(self.timing.now().astimezone(self.zone).strftime(DATE_FORMAT))

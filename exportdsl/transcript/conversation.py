@@ -8,6 +8,7 @@ from datetime import datetime
 
 from exportdsl.chat.model import ChatSession, Message, Role
 from exportdsl.transcript.formatting import Clock
+from exportdsl.transcript.labels import LABELS, Labels
 from exportdsl.transcript.layout import Layout, rect, rule
 from exportdsl.transcript.theme import (
     BAR_X,
@@ -25,40 +26,38 @@ from exportdsl.transcript.theme import (
     TIME_X,
 )
 
-__all__ = ["EVENTS", "Conversation", "describe_event"]
+__all__ = ["Conversation", "describe_event", "message_counts"]
 
-# Smartsupp sends events as system messages whose content is an event code; `{name}` is the
-# message's `name` (the agent or visitor concerned).
-EVENTS: dict[str, str] = {
-    "agent.join": "{name} joined the chat",
-    "agent.leave": "{name} left the chat",
-    "agent.assign": "The chat was assigned to {name}",
-    "agent.unassign": "{name} was unassigned from the chat",
-    "agent.transfer": "The chat was transferred to {name}",
-    "visitor.join": "{name} started the chat",
-    "visitor.leave": "{name} left the page",
-    "close.visitorClose": "Visitor closed the chat",
-    "close.agentClose": "{name} closed the chat",
-    "close.timeout": "The chat was closed after a period of inactivity",
-    "close.system": "The chat was closed automatically",
-    "rating.create": "{name} rated the chat",
-}
 _EVENT_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+\Z")
 
 
-def describe_event(message: Message) -> str:
-    """A system message in words; an unknown event code is shown as it came, labelled as one."""
+def describe_event(message: Message, labels: Labels = LABELS["en"]) -> str:
+    """A system message in words (Smartsupp sends events as system messages whose content is an
+    event code, and whose `name` is the person concerned); an unknown event code is shown as it
+    came, labelled as one."""
     code = message.content.strip()
     name = (message.name or "").strip()
-    template = EVENTS.get(code)
-    if template is not None:
-        text = template.format(
-            name=name or ("the visitor" if code.startswith("visitor.") else "an agent")
-        )
-        return text[:1].upper() + text[1:]
+    known = labels.event(code, name)
+    if known is not None:
+        return known
     if _EVENT_CODE.match(code):
-        return f"System event: {code}" + (f" ({name})" if name else "")
-    return message.content or "(empty system message)"  # free text sent as a system message
+        return labels.unknown_event.format(code=code) + (f" ({name})" if name else "")
+    return message.content or labels.empty_event  # free text sent as a system message
+
+
+def message_counts(chat: ChatSession) -> tuple[int, int]:
+    """(messages from people, system events) of the chat as the transcript shows them."""
+    events = sum(1 for message in chat.messages if message.role is Role.SYSTEM)
+    return len(chat.messages) - events, events
+
+
+def counts_text(chat: ChatSession, labels: Labels, joined: str = "{messages}, {events}") -> str:
+    """ "4 messages, 2 system events" (the events only when there are some)."""
+    people, events = message_counts(chat)
+    messages = labels.count(people, labels.messages)
+    if not events:
+        return messages
+    return joined.format(messages=messages, events=labels.count(events, labels.system_events))
 
 
 class Conversation:
@@ -68,14 +67,17 @@ class Conversation:
         self.chat = chat
         self.layout = layout
         self.clock = clock
+        self.labels = clock.labels
         # author names repeat on every message: their wrapped lines and tag position are cached
         self._names: dict[tuple[str, Role, str], tuple[list[str], float | None]] = {}
 
     def draw(self) -> None:
-        count = len(self.chat.messages)
-        self.layout.heading(f"Conversation ({count} message{'s' if count != 1 else ''})")
-        if not count:
-            self.layout.line(BODY_X, SMALL, "No messages in this chat.", 14)
+        labels = self.labels
+        self.layout.heading(
+            labels.conversation_heading.format(counts=counts_text(self.chat, labels))
+        )
+        if not self.chat.messages:
+            self.layout.line(BODY_X, SMALL, labels.no_messages, 14)
             return
         day = None
         for message in self.chat.messages:
@@ -100,7 +102,7 @@ class Conversation:
 
     def event(self, message: Message, moment: datetime) -> None:
         out = self.layout
-        first, *rest = out.wrapped(describe_event(message), EVENT, BODY_WIDTH)
+        first, *rest = out.wrapped(describe_event(message, self.labels), EVENT, BODY_WIDTH)
         baseline = out.row(12)
         out.put(TIME_X, baseline, SMALL, f"{moment:%H:%M:%S}")
         out.put(BODY_X, baseline, EVENT, first)
@@ -111,18 +113,19 @@ class Conversation:
     def author(self, message: Message) -> tuple[str, str]:
         """Who wrote the message, and the role tag shown after the name."""
         name = (message.name or "").strip()
-        role = message.role
+        role, labels = message.role, self.labels
         if role is Role.VISITOR:
-            return name or self.chat.visitor.name or "Visitor", "visitor"
+            return name or self.chat.visitor.name or labels.visitor_name, labels.visitor_tag
         if role is Role.AGENT:
             fallback = (
-                f"Agent {message.sender_id}"
+                labels.agent_numbered.format(id=message.sender_id)
                 if message.sender_kind == "agent" and message.sender_id
-                else "Agent"
+                else labels.agent_name
             )
-            return name or fallback, "agent"
+            return name or fallback, labels.agent_tag
         if role is Role.TRIGGERED:
-            return name or "Automatic message", f"triggered by {message.triggered_by}"
+            tag = labels.triggered_tag.format(trigger=message.triggered_by)
+            return name or labels.automatic_message, tag
         return name or message.type, message.type
 
     def message(self, message: Message, moment: datetime) -> None:
@@ -135,13 +138,15 @@ class Conversation:
         top = out.y
         self.author_line(name, tag, role, f"{moment:%H:%M:%S}")
         if not lines:
-            out.line(BODY_X, SMALL, "(empty message)", 13)
+            out.line(BODY_X, SMALL, self.labels.empty_message, 13)
         for line in lines:
             if out.y - 13 < BOTTOM:
                 self.bar(role, top, out.y)
                 out.break_page()
                 top = out.y
-                self.author_line(name, f"{tag} · continued", role, f"{moment:%H:%M:%S}")
+                self.author_line(
+                    name, f"{tag} · {self.labels.continued}", role, f"{moment:%H:%M:%S}"
+                )
             out.line(BODY_X, BODY, line, 13, column=BODY_WIDTH)
         self.bar(role, top, out.y)
         out.gap(8)

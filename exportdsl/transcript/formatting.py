@@ -1,7 +1,8 @@
 """Values as the transcript shows them: times in the reader's zone, durations, numbers, ids.
 
-Names of days and months are English and fixed, never the process locale's, and every time comes
-from the chat itself: the same chat gives the same text on any machine.
+Names of days and months come from the transcript's `Labels` (`labels.py`), never the process
+locale's, and every time comes from the chat itself: the same chat gives the same text on any
+machine.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from exportdsl.errors import ConfigError
+from exportdsl.transcript.labels import LABELS, Labels
 
 __all__ = [
-    "DAY_NAMES",
-    "MONTH_NAMES",
     "Clock",
     "duration_text",
     "id_text",
@@ -22,28 +22,11 @@ __all__ = [
     "value_text",
 ]
 
-# English names, not strftime's %a/%b: those follow the process locale, and output must not.
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTH_NAMES = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
 
 class Clock:
     """Chat timestamps (ms since 1970, UTC) as local times in the requested zone."""
 
-    def __init__(self, timezone: str) -> None:
+    def __init__(self, timezone: str, labels: Labels = LABELS["en"]) -> None:
         try:
             self.zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
@@ -52,6 +35,7 @@ class Clock:
                 hint="use an IANA name such as Europe/Prague or UTC",
             ) from None
         self.name = timezone
+        self.labels = labels
 
     def local(self, ms: int) -> datetime:
         return datetime.fromtimestamp(ms / 1000, self.zone)
@@ -60,14 +44,11 @@ class Clock:
         if ms is None:
             return "—"
         moment = self.local(ms)
-        day, month = DAY_NAMES[moment.weekday()][:3], MONTH_NAMES[moment.month - 1][:3]
-        return f"{day} {moment:%d} {month} {moment:%Y}, {moment:%H:%M:%S} {moment:%Z}".rstrip()
+        return f"{self.labels.full(moment)} {moment:%Z}".rstrip()
 
-    @staticmethod
-    def day(moment: datetime) -> str:
-        return (
-            f"{DAY_NAMES[moment.weekday()]} {moment:%d} {MONTH_NAMES[moment.month - 1]} {moment:%Y}"
-        )
+    def day(self, moment: datetime) -> str:
+        """The conversation's date line: "Saturday 30 November 2024", "sobota 30 listopada 2024"."""
+        return self.labels.day(moment)
 
     def offset(self, ms: int | None) -> str:
         moment = self.local(ms or 0)
@@ -75,19 +56,24 @@ class Clock:
         return f"UTC{text[:3]}:{text[3:]}" if text else "UTC"
 
 
-def duration_text(seconds: float | None) -> str:
-    """``3725`` -> ``1 h 2 min 5 s``; a negative value (bad data) is shown as it is, in seconds."""
+def duration_text(
+    seconds: float | None, units: tuple[str, str, str] = LABELS["en"].duration_units
+) -> str:
+    """``3725`` -> ``1 h 2 min 5 s`` (in the ``units`` of hours, minutes and seconds given); a
+    negative value (bad data) is shown as it is, in seconds."""
     if seconds is None:
         return "—"
     total = round(seconds)
     if total < 0:
-        return f"{total} s"
+        return f"{total} {units[2]}"
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     parts = [
-        f"{value} {unit}" for value, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if value
+        f"{value} {unit}"
+        for value, unit in zip((hours, minutes, secs), units, strict=True)
+        if value
     ]
-    return " ".join(parts) or "0 s"
+    return " ".join(parts) or f"0 {units[2]}"
 
 
 def number_text(value: float | None) -> str:

@@ -13,9 +13,11 @@ from exportdsl.transcript.shaping import base_right_to_left
 from exportdsl.transcript.theme import BOTTOM, HEADING, LEFT, RGB, RIGHT, RULE, TOP, Style
 from exportdsl.transcript.typeface import Font, Fonts
 
-__all__ = ["Layout", "Page", "RightToLeft", "Text", "pill", "rect", "rule"]
+__all__ = ["Box", "Layout", "Link", "Page", "RightToLeft", "Text", "pill", "rect", "rule"]
 
 Text = tuple[float, float, Style, str]  # x, baseline y, style, cleaned text
+Box = tuple[float, float, float, float]  # x1, y1 (bottom left), x2, y2 (top right)
+Link = tuple[Box, str]  # a clickable area and the http(s) URL it opens
 
 
 class RightToLeft(str):
@@ -29,6 +31,8 @@ class RightToLeft(str):
 class Page:
     shapes: list[str] = field(default_factory=list)  # PDF path operators, painted under the text
     texts: list[Text] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # link annotations (the visited pages' URLs)
+    logo: Box | None = None  # where the settings' logo is drawn (the first page's top right)
 
 
 def rect(x: float, y: float, width: float, height: float, color: RGB) -> str:

@@ -28,6 +28,7 @@ from io import BytesIO
 from typing import Any
 
 from reportlab import rl_config
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfdoc, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -35,7 +36,9 @@ from reportlab.pdfgen.canvas import Canvas
 from exportdsl.chat.model import ChatSession
 from exportdsl.transcript.conversation import Conversation
 from exportdsl.transcript.formatting import Clock, id_text
+from exportdsl.transcript.labels import Labels, labels_for
 from exportdsl.transcript.layout import Layout, Page, RightToLeft, rule
+from exportdsl.transcript.settings import Logo, TranscriptSettings, check_language
 from exportdsl.transcript.shaping import Run, runs
 from exportdsl.transcript.summary import Summary
 from exportdsl.transcript.theme import (
@@ -252,19 +255,22 @@ def _fill(color: RGB) -> str:
 
 
 # -- the public function -------------------------------------------------------------------------
-def render_transcript(
-    chat: ChatSession, *, timezone: str = "UTC", title: str | None = None
-) -> bytes:
-    """The PDF transcript of `chat`, times shown in `timezone`; the same input, the same bytes."""
-    fonts = load_fonts()
-    clock = Clock(timezone)
-    heading = title or "Chat transcript"
+_DEFAULTS = TranscriptSettings()  # English, UTC, no logo
+
+
+def render_transcript(chat: ChatSession, settings: TranscriptSettings = _DEFAULTS) -> bytes:
+    """The PDF transcript of `chat` as `settings` say (title, language, time zone, logo); the
+    same input, the same bytes."""
+    fonts = load_fonts(settings.fonts)
+    labels = labels_for(check_language(settings.language))
+    clock = Clock(settings.timezone, labels)
+    heading = settings.title or labels.title
     layout = Layout(fonts)
-    summary = Summary(chat, layout, clock, heading)
+    summary = Summary(chat, layout, clock, heading, settings.logo)
     summary.header()
     summary.visited_pages()
     Conversation(chat, layout, clock).draw()
-    return _write_pdf(chat, layout.pages, fonts, clock, heading)
+    return _write_pdf(chat, layout.pages, fonts, clock, settings)
 
 
 def _moment(chat: ChatSession) -> int:
@@ -276,7 +282,7 @@ def _moment(chat: ChatSession) -> int:
 
 
 def _write_pdf(
-    chat: ChatSession, pages: list[Page], fonts: Fonts, clock: Clock, heading: str
+    chat: ChatSession, pages: list[Page], fonts: Fonts, clock: Clock, settings: TranscriptSettings
 ) -> bytes:
     buffer = BytesIO()
     canvas = Canvas(
@@ -286,31 +292,48 @@ def _write_pdf(
         pageCompression=1,
         initialFontName=REGULAR_FONT,
     )
+    labels = clock.labels
     moment = clock.local(_moment(chat))
     offset = f"{moment:%z}" or "+0000"
     created = f"D:{moment:%Y%m%d%H%M%S}{offset[:3]}'{offset[3:]}'"
     canvas.setDateFormatter(lambda *_: created)
     clean = fonts.cleaner.line
     channel_id = id_text(chat.channel.id)
-    visitor = chat.visitor.name or "visitor"
+    visitor = chat.visitor.name or labels.running_visitor
+    heading = settings.title or labels.title
     canvas.setTitle(
-        clean(heading if heading != "Chat transcript" else f"Chat transcript {channel_id}")
+        clean(settings.title or labels.meta_title.format(title=labels.title, chat=channel_id))
     )
     canvas.setSubject(
-        clean(f"Smartsupp chat {channel_id} with {visitor}, {clock.full(_moment(chat))}")
+        clean(
+            labels.meta_subject.format(
+                chat=channel_id, visitor=visitor, time=clock.full(_moment(chat))
+            )
+        )
     )
-    canvas.setAuthor(clean(f"Smartsupp account {id_text(chat.account_id)}"))
+    canvas.setAuthor(clean(labels.meta_author.format(account=id_text(chat.account_id))))
     canvas.setCreator("exportdsl")
     painter = _Painter(canvas, fonts)
-    running = clean(f"{heading} · chat {channel_id} · {visitor}")
+    running = clean(labels.running.format(title=heading, chat=channel_id, visitor=visitor))
+    logo = _logo_image(settings.logo) if settings.logo is not None else None
     total = len(pages)
     for number, page in enumerate(pages, start=1):
-        _decorate(page, number, total, running, fonts)
+        _decorate(page, number, total, running, fonts, labels)
+        if page.logo is not None and logo is not None:  # under the text, as the shapes are
+            x1, y1, x2, y2 = page.logo
+            canvas.drawImage(logo, x1, y1, x2 - x1, y2 - y1, mask="auto")
+        for box, url in page.links:  # annotations of this page: before `paint` ends it
+            canvas.linkURL(url, box, relative=0, thickness=0)
         painter.paint(page)
         pages[number - 1] = Page()  # painted pages are not needed any more; free them early
     with _binary_streams():
         canvas.save()
     return buffer.getvalue()
+
+
+def _logo_image(logo: Logo) -> ImageReader:
+    """The logo for reportlab: a JPEG is embedded as it is (DCT), a PNG decoded by Pillow."""
+    return ImageReader(BytesIO(logo.data))
 
 
 _RL_CONFIG_LOCK = threading.Lock()
@@ -458,13 +481,15 @@ def _compress(data: bytes | str) -> bytes:
     return _compress_font(raw) if raw.startswith(_SFNT) else zlib.compress(raw)
 
 
-def _decorate(page: Page, number: int, total: int, running: str, fonts: Fonts) -> None:
+def _decorate(
+    page: Page, number: int, total: int, running: str, fonts: Fonts, labels: Labels
+) -> None:
     """Running header (from page 2), footer rule, and "Page X of Y"."""
     if number > 1:
         page.texts.insert(0, (LEFT, PAGE_HEIGHT - 34, FOOTER, running))  # first in reading order
         page.shapes.append(rule(LEFT, RIGHT, PAGE_HEIGHT - 40))
     page.shapes.append(rule(LEFT, RIGHT, FOOTER_Y + 11))
-    page.texts.append((LEFT, FOOTER_Y, FOOTER, "Chat transcript exported by exportdsl"))
-    label = f"Page {number} of {total}"
+    page.texts.append((LEFT, FOOTER_Y, FOOTER, fonts.cleaner.line(labels.footer)))
+    label = labels.page.format(number=number, total=total)
     width = fonts.regular.width(label, FOOTER.size)
     page.texts.append((RIGHT - width, FOOTER_Y, FOOTER, label))
