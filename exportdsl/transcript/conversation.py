@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 
 from exportdsl.chat.model import ChatSession, Message, Role
-from exportdsl.transcript.formatting import Clock
+from exportdsl.transcript.formatting import Clock, time_of_day
 from exportdsl.transcript.labels import LABELS, Labels
 from exportdsl.transcript.layout import Layout, rect, rule
 from exportdsl.transcript.theme import (
@@ -70,6 +70,8 @@ class Conversation:
         self.labels = clock.labels
         # author names repeat on every message: their wrapped lines and tag position are cached
         self._names: dict[tuple[str, Role, str], tuple[list[str], float | None]] = {}
+        # (role, name, type, sender kind and id, trigger) -> (name, role tag), cleaned
+        self._authors: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def draw(self) -> None:
         labels = self.labels
@@ -85,10 +87,11 @@ class Conversation:
             if moment.date() != day:
                 day = moment.date()
                 self.day_separator(moment)
-            if message.role is Role.SYSTEM:
+            role = message.role
+            if role is Role.SYSTEM:
                 self.event(message, moment)
             else:
-                self.message(message, moment)
+                self.message(message, role, moment)
 
     def day_separator(self, moment: datetime) -> None:
         out = self.layout
@@ -104,7 +107,7 @@ class Conversation:
         out = self.layout
         first, *rest = out.wrapped(describe_event(message, self.labels), EVENT, BODY_WIDTH)
         baseline = out.row(12)
-        out.put(TIME_X, baseline, SMALL, f"{moment:%H:%M:%S}")
+        out.put(TIME_X, baseline, SMALL, time_of_day(moment))
         out.put(BODY_X, baseline, EVENT, first)
         for line in rest:
             out.line(BODY_X, EVENT, line, 12)
@@ -128,15 +131,21 @@ class Conversation:
             return name or labels.automatic_message, tag
         return name or message.type, message.type
 
-    def message(self, message: Message, moment: datetime) -> None:
+    def message(self, message: Message, role: Role, moment: datetime) -> None:
         out = self.layout
-        role = message.role
-        name, tag = self.author(message)
-        name, tag = out.clean.line(name), out.clean.line(tag)
+        sender = (role, message.name, message.type, message.sender_kind, message.sender_id)
+        author = self._authors.get((*sender, message.triggered_by))
+        if author is None:  # the same few people write every message: cleaned once each
+            name, tag = self.author(message)
+            author = self._authors[*sender, message.triggered_by] = (
+                out.clean.line(name),
+                out.clean.line(tag),
+            )
+        name, tag = author
         lines = out.wrapped(message.content, BODY, BODY_WIDTH) if message.content else []
         out.ensure(15 + 13 * min(2, max(1, len(lines))))  # keep the author with the first lines
         top = out.y
-        self.author_line(name, tag, role, f"{moment:%H:%M:%S}")
+        self.author_line(name, tag, role, time_of_day(moment))
         if not lines:
             out.line(BODY_X, SMALL, self.labels.empty_message, 13)
         for line in lines:
@@ -145,7 +154,7 @@ class Conversation:
                 out.break_page()
                 top = out.y
                 self.author_line(
-                    name, f"{tag} · {self.labels.continued}", role, f"{moment:%H:%M:%S}"
+                    name, f"{tag} · {self.labels.continued}", role, time_of_day(moment)
                 )
             out.line(BODY_X, BODY, line, 13, column=BODY_WIDTH)
         self.bar(role, top, out.y)

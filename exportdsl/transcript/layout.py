@@ -7,13 +7,14 @@ for "Page X of Y". Shapes are PDF path operators, written as text once and paint
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from exportdsl.transcript.shaping import base_right_to_left
 from exportdsl.transcript.theme import BOTTOM, HEADING, LEFT, RGB, RIGHT, RULE, TOP, Style
 from exportdsl.transcript.typeface import Font, Fonts
 
-__all__ = ["Box", "Layout", "Link", "Page", "RightToLeft", "Text", "pill", "rect", "rule"]
+__all__ = ["Box", "Layout", "Link", "Page", "RightToLeft", "Text", "fill", "pill", "rect", "rule"]
 
 Text = tuple[float, float, Style, str]  # x, baseline y, style, cleaned text
 Box = tuple[float, float, float, float]  # x1, y1 (bottom left), x2, y2 (top right)
@@ -35,12 +36,15 @@ class Page:
     logo: Box | None = None  # where the settings' logo is drawn (the first page's top right)
 
 
+@functools.cache
+def fill(color: RGB) -> str:
+    """The operator that sets the fill colour (formatted once: every message's bar has one)."""
+    return f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg"
+
+
 def rect(x: float, y: float, width: float, height: float, color: RGB) -> str:
     """A filled rectangle."""
-    return (
-        f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg "
-        f"{x:.2f} {y:.2f} {width:.2f} {height:.2f} re f"
-    )
+    return f"{fill(color)} {x:.2f} {y:.2f} {width:.2f} {height:.2f} re f"
 
 
 def rule(x1: float, x2: float, y: float, color: RGB = RULE, width: float = 0.6) -> str:

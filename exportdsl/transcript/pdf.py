@@ -25,10 +25,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from io import BytesIO
-from typing import Any
+from typing import Any, NamedTuple
 
 from reportlab import rl_config
-from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfdoc, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -37,7 +36,7 @@ from exportdsl.chat.model import ChatSession
 from exportdsl.transcript.conversation import Conversation
 from exportdsl.transcript.formatting import Clock, id_text
 from exportdsl.transcript.labels import Labels, labels_for
-from exportdsl.transcript.layout import Layout, Page, RightToLeft, rule
+from exportdsl.transcript.layout import Layout, Page, RightToLeft, fill, rule
 from exportdsl.transcript.settings import Logo, TranscriptSettings, check_language
 from exportdsl.transcript.shaping import Run, runs
 from exportdsl.transcript.summary import Summary
@@ -47,8 +46,8 @@ from exportdsl.transcript.theme import (
     LEFT,
     PAGE_HEIGHT,
     PAGE_WIDTH,
-    RGB,
     RIGHT,
+    Style,
 )
 from exportdsl.transcript.typeface import PRIVATE_TEXT, REGULAR_FONT, Face, Font, Fonts, load_fonts
 
@@ -85,7 +84,7 @@ class _Encoder:
         self._known: set[str] = set()
         # reportlab's "ASCII readable" subsets give printable ASCII its own codes in subset 0 from
         # the start, when the font has it all: such text needs no table (nor learning)
-        self._ascii_as_is = bool(font._asciiReadable) and all(
+        self.ascii_as_is = bool(font._asciiReadable) and all(
             code in font.face.charToGlyph for code in range(32, 127)
         )
 
@@ -100,7 +99,7 @@ class _Encoder:
         cached = self._cache.get(text)
         if cached is not None:
             return cached
-        if self._ascii_as_is and text.isascii():  # printable ASCII has its own codes in subset 0
+        if self.ascii_as_is and text.isascii():  # printable ASCII has its own codes in subset 0
             if "(" in text or ")" in text or "\\" in text:
                 text = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             return [(0, text)]
@@ -134,6 +133,16 @@ class _Encoder:
                 self._one_subset = False
 
 
+class _StyleOps(NamedTuple):
+    """What painting text in one style needs: the weight, and for the fast path the fill colour
+    operator, the characters the primary face draws alone, its encoder, whether printable ASCII
+    needs no table, and the ``Tf`` operator of its first subset."""
+
+    style: Style
+    font: Font
+    fast: tuple[str, frozenset[str], _Encoder, bool, str]
+
+
 class _Painter:
     """Writes each page's content stream: all text in one ``BT … ET``, a font selected only when
     it changes. A line the primary face draws alone is one string (the fast path); any other is
@@ -146,6 +155,8 @@ class _Painter:
         self._encoders: dict[str, _Encoder] = {}
         self._selected = ""  # the current ``Tf`` operator
         self._operators: dict[tuple[int, int, float], str] = {}
+        self._styles: dict[int, _StyleOps] = {}
+        self._numbers: dict[float, str] = {}  # by id(style); each entry keeps its style alive
 
     def encoder(self, face: Face) -> _Encoder:
         encoder = self._encoders.get(face.name)
@@ -156,35 +167,48 @@ class _Painter:
     def paint(self, page: Page) -> None:
         ops = [*page.shapes, "BT"]
         append = ops.append
-        color: RGB | None = None
         self._selected = ""
-        regular, bold = self.fonts.regular, self.fonts.bold
-        fast = {  # weight -> (what the primary face draws alone, its encoder, ASCII among it)
-            False: (regular.simple, self.encoder(regular.primary), regular.draws_ascii),
-            True: (bold.simple, self.encoder(bold.primary), bold.draws_ascii),
-        }
+        color = ""
+        last: Style | None = None
+        numbers = self._numbers  # the few x and the lines' y repeat: formatted once each
         for x, y, style, text in page.texts:
             if not text:
                 continue
-            if style.color != color:
-                color = style.color
-                append(_fill(color))
-            simple, encoder, draws_ascii = fast[style.bold]
-            if type(text) is str and ((draws_ascii and text.isascii()) or simple.issuperset(text)):
-                pieces = encoder.runs(text)
-                if len(pieces) == 1:  # the common case, inlined: one subset, one string
-                    subset, escaped = pieces[0]
-                    selected = self._font_operator(encoder, subset, style.size)
-                    if selected is not self._selected:
-                        self._selected = selected
-                        append(f"1 0 0 1 {x:.2f} {y:.2f} Tm {selected} ({escaped}) Tj")
+            if style is not last:  # a page alternates a few styles: what each needs, once
+                last = style
+                known = self._styles.get(id(style)) or self._style(style)
+                fill_op, simple, encoder, ascii_as_is, first_font = known.fast
+                if fill_op is not color:
+                    color = fill_op
+                    append(fill_op)
+            position = (
+                f"1 0 0 1 {numbers.get(x) or self._number(x)} "
+                f"{numbers.get(y) or self._number(y)} Tm"
+            )
+            if type(text) is str:
+                # the fast path: one string in the first subset of the primary face
+                escaped = None
+                if ascii_as_is and text.isascii():  # printable ASCII keeps its own codes
+                    escaped = text
+                    if "(" in text or ")" in text or "\\" in text:
+                        escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+                elif simple.issuperset(text):
+                    pieces = encoder.runs(text)
+                    if len(pieces) == 1 and pieces[0][0] == 0:
+                        escaped = pieces[0][1]
                     else:
-                        append(f"1 0 0 1 {x:.2f} {y:.2f} Tm ({escaped}) Tj")
+                        append(position)
+                        self._string(ops, encoder, text, style.size)
+                        continue
+                if escaped is not None:
+                    if first_font is not self._selected:
+                        self._selected = first_font
+                        append(f"{position} {first_font} ({escaped}) Tj")
+                    else:
+                        append(f"{position} ({escaped}) Tj")
                     continue
-                append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-                self._string(ops, encoder, text, style.size)
-            else:
-                self._runs(ops, bold if style.bold else regular, x, y, style.size, text)
+            append(position)
+            self._runs(ops, known.font, style.size, text)
         append("ET")
         self.canvas.addLiteral("\n".join(ops))
         self.canvas.showPage()
@@ -197,6 +221,22 @@ class _Painter:
             operator = self._operators[key] = f"{encoder.subset_name(subset)} {size:g} Tf"
         return operator
 
+    def _number(self, value: float) -> str:
+        if len(self._numbers) > 4096:
+            self._numbers.clear()
+        written = self._numbers[value] = f"{value:.2f}"
+        return written
+
+    def _style(self, style: Style) -> _StyleOps:
+        font = self.fonts.bold if style.bold else self.fonts.regular
+        encoder = self.encoder(font.primary)
+        ascii_as_is = font.draws_ascii and encoder.ascii_as_is
+        fast = (fill(style.color), font.simple, encoder, ascii_as_is)
+        known = self._styles[id(style)] = _StyleOps(
+            style, font, (*fast, self._font_operator(encoder, 0, style.size))
+        )
+        return known
+
     def _select(self, ops: list[str], encoder: _Encoder, subset: int, size: float) -> None:
         selected = self._font_operator(encoder, subset, size)
         if selected is not self._selected:
@@ -208,14 +248,14 @@ class _Painter:
             self._select(ops, encoder, subset, size)
             ops.append(f"({escaped}) Tj")
 
-    def _runs(self, ops: list[str], font: Font, x: float, y: float, size: float, text: str) -> None:
+    def _runs(self, ops: list[str], font: Font, size: float, text: str) -> None:
+        """A line of `shaping.runs`, from where the text position stands: each run leaves the pen
+        where the next starts (the fonts' widths, corrected by the shaper's positions)."""
         for run in runs(font, text, type(text) is RightToLeft):
-            ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
             if run.adjust is None:
                 self._string(ops, self.encoder(run.face), run.keys, size)
             else:
                 self._positioned(ops, self.encoder(run.face), run, size)
-            x += run.units * size / 1000
 
     def _positioned(self, ops: list[str], encoder: _Encoder, run: Run, size: float) -> None:
         """Glyphs where the shaper put them: ``TJ`` numbers move the pen by the difference between
@@ -247,11 +287,6 @@ class _Painter:
         flush()
         if rise:
             ops.append("0 Ts")
-
-
-@functools.cache
-def _fill(color: RGB) -> str:
-    return f"{color[0]:.3f} {color[1]:.3f} {color[2]:.3f} rg"
 
 
 # -- the public function -------------------------------------------------------------------------
@@ -331,8 +366,12 @@ def _write_pdf(
     return buffer.getvalue()
 
 
-def _logo_image(logo: Logo) -> ImageReader:
-    """The logo for reportlab: a JPEG is embedded as it is (DCT), a PNG decoded by Pillow."""
+def _logo_image(logo: Logo) -> Any:
+    """The logo for reportlab (an ``ImageReader``): a JPEG is embedded as it is (DCT), a PNG
+    decoded by Pillow. Imported here: it loads Pillow, which a transcript without a logo (and a
+    cold ``exportdsl export``) need not."""
+    from reportlab.lib.utils import ImageReader
+
     return ImageReader(BytesIO(logo.data))
 
 

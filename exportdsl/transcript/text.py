@@ -79,4 +79,6 @@ class TextCleaner:
 
     def paragraphs(self, text: str) -> list[str]:
         """Text that may span lines: split at line breaks, each line cleaned."""
+        if text.isprintable():  # no line break (they are all unprintable): most messages
+            return [self.line(text)]
         return [self.line(part) for part in _LINE_BREAK.split(text)]

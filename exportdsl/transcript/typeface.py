@@ -23,6 +23,7 @@ import bisect
 import functools
 import hashlib
 import itertools
+import operator
 import os
 import pickle
 import threading
@@ -224,6 +225,8 @@ class Font:
             and not any(script is not None and code in script for script in earlier)
         )
         self.draws_ascii = self.simple.issuperset(map(chr, range(32, 127)))
+        # the widest printable ASCII character (an upper bound for a quick "it fits")
+        self._widest_ascii = max(self.primary.char_units.get(code, 0.0) for code in range(32, 127))
         self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
         self.space_units = self._char_units[32]
@@ -295,6 +298,8 @@ class Font:
     def wrap(self, line: str, size: float, max_width: float) -> list[str]:
         """Greedy wrapping at spaces; a word wider than the line is broken between characters."""
         limit = max_width * 1000 / size
+        if len(line) * self._widest_ascii <= limit and line.isascii():
+            return [line]  # fits even if every character were the widest: most chat lines
         words = line.split(" ")
         cached = list(map(self._word_units.get, words))
         widths: list[float] = (
@@ -312,7 +317,7 @@ class Font:
             return self._wrap_breaking(words, widths, limit)
         # ends[i]: the advance of words[:i + 1], each followed by a space; a line of words[s:e]
         # fits when ends[e - 1] - ends[s - 1] - space <= limit: found by bisection, not word by word
-        ends = list(itertools.accumulate(width + space for width in widths))
+        ends = list(itertools.accumulate(map(operator.add, widths, itertools.repeat(space))))
         lines, start, before = [], 0, 0.0
         while start < len(words):
             end = bisect.bisect_right(ends, limit + before + space, lo=start + 1)
