@@ -81,6 +81,7 @@ class _Encoder:
         self._names: dict[int, str] = {}
         self._one_subset = True
         self._cache: dict[str, list[tuple[int, str]]] = {}
+        self.known = self._cache.keys()  # short texts encoded before (all the fast path's)
         self._known: set[str] = set()
         # reportlab's "ASCII readable" subsets give printable ASCII its own codes in subset 0 from
         # the start, when the font has it all: such text needs no table (nor learning)
@@ -192,7 +193,7 @@ class _Painter:
                     escaped = text
                     if "(" in text or ")" in text or "\\" in text:
                         escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-                elif simple.issuperset(text):
+                elif text in encoder.known or simple.issuperset(text):  # known: names, tags
                     pieces = encoder.runs(text)
                     if len(pieces) == 1 and pieces[0][0] == 0:
                         escaped = pieces[0][1]

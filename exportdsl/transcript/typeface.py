@@ -227,6 +227,9 @@ class Font:
         self.draws_ascii = self.simple.issuperset(map(chr, range(32, 127)))
         # the widest printable ASCII character (an upper bound for a quick "it fits")
         self._widest_ascii = max(self.primary.char_units.get(code, 0.0) for code in range(32, 127))
+        self._narrow = frozenset(  # the characters no wider than that (most of every alphabet)
+            char for char in self.simple if self.primary.char_units[ord(char)] <= self._widest_ascii
+        )
         self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
         self.space_units = self._char_units[32]
@@ -298,7 +301,9 @@ class Font:
     def wrap(self, line: str, size: float, max_width: float) -> list[str]:
         """Greedy wrapping at spaces; a word wider than the line is broken between characters."""
         limit = max_width * 1000 / size
-        if len(line) * self._widest_ascii <= limit and line.isascii():
+        if len(line) * self._widest_ascii <= limit and (
+            line.isascii() or self._narrow.issuperset(line)
+        ):
             return [line]  # fits even if every character were the widest: most chat lines
         words = line.split(" ")
         cached = list(map(self._word_units.get, words))
