@@ -25,19 +25,22 @@ __all__ = ["fonts"]
 )
 def fonts(folder: Path | None) -> None:
     """List the fonts the transcript looks a character up in, in order, and for each script the
-    font that draws it; a script no font draws is shown with what to install."""
-    from exportdsl.transcript.fonts import SCRIPT_SAMPLES, chain
+    font that draws it. Exit 1 when a script has no font (its characters are shown as [U+…]
+    stand-ins), naming what to install."""
+    from exportdsl.transcript.fonts import SCRIPT_SAMPLES
     from exportdsl.transcript.typeface import load_fonts
 
     try:
         regular = load_fonts(folder).regular
+        listing = regular.listing()
     except ExportDslError as error:
         click.echo(f"exportdsl fonts: {error}", err=True)
         sys.exit(EXIT_FINDINGS)
     click.echo("Fonts, in the order a character is looked up:")
-    for file in chain(False, folder):
+    for file, usable in listing:
         only = f" ({file.script.name} only)" if file.script else ""
-        click.echo(f"  {file.source:<8} {file.path}{only}")
+        skipped = "" if usable else " (cannot be read: skipped)"
+        click.echo(f"  {file.source:<8} {file.path}{only}{skipped}")
     click.echo("Scripts:")
     missing = 0
     for script, sample, remedy in SCRIPT_SAMPLES:
@@ -47,7 +50,8 @@ def fonts(folder: Path | None) -> None:
             click.echo(f"  {script:<11} {names}")
             continue
         missing += 1
-        found = f"partly ({names}); " if names else "no font: "
-        click.echo(f"  {script:<11} {found}others shown as [U+…] stand-ins; install {remedy}")
+        shown = f"partly, by {names}; the rest" if names else "no font: shown"
+        click.echo(f"  {script:<11} {shown} as [U+…] stand-ins; install {remedy}")
     if missing:
-        click.echo(f"{missing} script(s) without a font.", err=True)
+        click.echo(f"{missing} script(s) without a font for all their characters.", err=True)
+        sys.exit(EXIT_FINDINGS)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +145,19 @@ def system_fonts() -> list[FontFile]:
 
 
 def folder_fonts(folder: Path) -> list[Path]:
+    """A folder's font files, by name; hidden files (macOS's ``._Name.ttf`` resource forks among
+    them) and italic or oblique styles (the transcript sets no text in italics) left out."""
     return sorted(
         path
         for path in folder.iterdir()
-        if path.is_file() and path.name.lower().endswith(FONT_SUFFIXES)
+        if path.is_file()
+        and path.name.lower().endswith(FONT_SUFFIXES)
+        and not path.name.startswith(".")
+        and not _SLANTED.search(path.stem)
     )
+
+
+_SLANTED = re.compile("italic|oblique", re.IGNORECASE)
 
 
 def chain(bold: bool, folder: Path | None = None, system: bool = True) -> list[FontFile]:

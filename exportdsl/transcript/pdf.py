@@ -49,7 +49,7 @@ from exportdsl.transcript.theme import (
     RIGHT,
     Style,
 )
-from exportdsl.transcript.typeface import PRIVATE_TEXT, REGULAR_FONT, Face, Font, Fonts, load_fonts
+from exportdsl.transcript.typeface import PRIVATE_TEXT, Face, Font, Fonts, load_fonts
 
 __all__ = ["render_transcript"]
 
@@ -326,7 +326,7 @@ def _write_pdf(
         pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
         invariant=1,
         pageCompression=1,
-        initialFontName=REGULAR_FONT,
+        initialFontName=fonts.regular.name,  # registered: the first face of the chain
     )
     labels = clock.labels
     moment = clock.local(_moment(chat))

@@ -27,6 +27,7 @@ INVISIBLE = (
     "\u00ad\u180e\u200b\u2060\u2061\u2062\u2063\u2064\ufeff"
     + "".join(map(chr, range(0xFE00, 0xFE10)))
     + "".join(map(chr, range(0xE0100, 0xE01F0)))
+    + "".join(map(chr, range(0xE0020, 0xE0080)))  # the tags of emoji tag sequences (🏴 flags)
 )
 _INVISIBLE = re.compile("[" + re.escape(INVISIBLE) + "]+")
 # Never drawn, whatever the fonts have: C0 and C1 controls, and lone surrogates (JSON allows them).

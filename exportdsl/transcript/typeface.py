@@ -210,6 +210,7 @@ class Font:
         self._system_start = len(self._files)
         self.faces: list[Face | None] = [None] * len(files)
         self._face_of: dict[str, int] = {}
+        self._unusable: set[int] = set()  # system fonts that could not be read: skipped
         self.primary_index = next(i for i, file in enumerate(files) if file.script is None)
         self.primary = self.face(self.primary_index)
         self.name = self.primary.name
@@ -232,7 +233,7 @@ class Font:
         )
         self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
-        self.space_units = self._char_units[32]
+        self.space_units = self.char_units(" ")  # a folder font may lack a space
 
     def face(self, index: int) -> Face:
         face = self.faces[index]
@@ -254,6 +255,13 @@ class Font:
             self._face_of[char] = index
         return index
 
+    def listing(self) -> list[tuple[FontFile, bool]]:
+        """Every font of the chain, system fonts included, in lookup order, and whether it can be
+        used (each one read): what ``exportdsl fonts`` shows."""
+        with _SYSTEM_LOCK:
+            self._add_system_fonts()
+        return [(file, self._usable(at) is not None) for at, file in enumerate(self._files)]
+
     def _add_system_fonts(self) -> int:
         """Once: the system fonts join the chain; returns where they start in it."""
         if not self._system_added:
@@ -268,11 +276,23 @@ class Font:
     def _lookup(self, code: int, start: int) -> int:
         for at in range(start, len(self._files)):
             script = self._files[at].script
-            if script is not None and code not in script:
+            if at in self._unusable or (script is not None and code not in script):
                 continue
-            if self.face(at).covers(code):
+            face = self._usable(at)
+            if face is not None and face.covers(code):
                 return at
         return -1
+
+    def _usable(self, index: int) -> Face | None:
+        """The face, or None for a system font that cannot be read (skipped, as documented); a
+        fonts folder's or a bundled font that cannot be read is an error naming it."""
+        try:
+            return self.face(index)
+        except ConfigError:
+            if self._files[index].source != "system":
+                raise
+            self._unusable.add(index)
+            return None
 
     def units(self, word: str) -> float:
         cached = self._word_units.get(word)
@@ -379,19 +399,27 @@ class Fonts:
 def load_fonts(folder: Path | None = None) -> Fonts:
     """The chains for a fonts folder (None: the bundled and system fonts only), once per process:
     reportlab's font registry is global."""
-    regular_files, bold_files = (
-        chain(False, folder, system=False),
-        chain(True, folder, system=False),
-    )
-    bold_files += [
-        file for file in regular_files if file not in bold_files
-    ]  # regular as a last resort
+    regular_files = _house_first(chain(False, folder, system=False))
+    bold_files = _house_first(chain(True, folder, system=False))
+    # the regular fonts as the bold chain's last resort
+    bold_files += [file for file in regular_files if file not in bold_files]
     regular = Font(regular_files, folder)
     bold = Font(bold_files, folder)
     drawable = functools.cache(lambda char: regular.face_index(char) >= 0)
     return Fonts(regular, bold, TextCleaner(regular.simple & bold.simple, drawable))
 
 
+def _house_first(files: list[FontFile]) -> list[FontFile]:
+    """A fonts folder's fonts that have the Latin alphabet (a house font) come first; the others
+    (a font for one script, say Bengali) come after the bundled fonts, so that they add their
+    script without taking the digits, the punctuation and the space from the body font."""
+    folder = [file for file in files if file.source == "folder"]
+    house = [file for file in folder if _LATIN.issubset(_register(file, None).ttf.face.charToGlyph)]
+    others = [file for file in files if file.source != "folder"]
+    return house + others + [file for file in folder if file not in house]
+
+
+_LATIN = frozenset(range(ord("A"), ord("Z") + 1)) | frozenset(range(ord("a"), ord("z") + 1))
 _LOAD_LOCK = threading.Lock()
 _SYSTEM_LOCK = threading.Lock()
 _FACES: dict[FontFile, Face] = {}  # one for each file, whichever weights' chains it is in
@@ -406,10 +434,17 @@ def _register(file: FontFile, folder: Path | None) -> Face:
         try:
             ttf = _load(name, file)
         except (TTFError, OSError, ValueError, KeyError, IndexError, AssertionError) as error:
+            postscript = "postscript outlines" in str(error).lower()
             raise ConfigError(
                 f"cannot use the font {file.path}: {error}",
-                hint="the transcript embeds TrueType (glyf) outlines only; a .otf font with "
-                "PostScript outlines (such as Noto Sans CJK) cannot be embedded",
+                hint=(
+                    "the transcript embeds TrueType (glyf) outlines only; this font has "
+                    "PostScript (CFF) outlines, as Noto Sans CJK's .otf files do: use a TrueType "
+                    "build of it, or another font"
+                    if postscript
+                    else "expected a TrueType font (.ttf, .ttc, or .otf with TrueType outlines); "
+                    "remove the file from the fonts folder"
+                ),
             ) from None
         pdfmetrics.registerFont(ttf)
         _remember_subsets(ttf)
