@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "BEYOND_LATIN",
     "BUNDLED_FONTS",
     "CJK",
     "EMOJI",
@@ -64,6 +65,9 @@ ARABIC = Script(
     ((0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
 )
 HEBREW = Script("Hebrew", ((0x0590, 0x05FF), (0xFB1D, 0xFB4F)))
+# What a folder font without the Latin alphabet is asked for: not Latin (with its diacritics and
+# IPA), not the general punctuation
+BEYOND_LATIN = Script("beyond Latin", ((0x0370, 0x1FFF), (0x2070, 0x10FFFF)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import threading
 import zlib
 from collections import OrderedDict
@@ -251,12 +252,24 @@ class _Painter:
 
     def _runs(self, ops: list[str], font: Font, size: float, text: str) -> None:
         """A line of `shaping.runs`, from where the text position stands: each run leaves the pen
-        where the next starts (the fonts' widths, corrected by the shaper's positions)."""
-        for run in runs(font, text, type(text) is RightToLeft):
+        where the next starts (the fonts' widths, corrected by the shaper's positions).
+
+        A line with raised or lowered glyphs (marks placed by the shaper: Arabic vowels, Hebrew
+        points, Thai tone marks) is wrapped in an ``ActualText`` span with its glyphs' text in
+        drawing order: readers of PDF text take a glyph off the baseline for another line (a
+        shadda read after its word), and read the span as one piece of the line instead."""
+        line = runs(font, text, type(text) is RightToLeft)
+        marked = any(run.adjust and any(dx or dy for _, dx, dy in run.adjust) for run in line)
+        if marked:
+            drawn = "".join(PRIVATE_TEXT.get(ord(key), key) for run in line for key in run.keys)
+            ops.append(f"/Span <</ActualText <FEFF{_utf16(_readable(drawn))}>>> BDC")
+        for run in line:
             if run.adjust is None:
                 self._string(ops, self.encoder(run.face), run.keys, size)
             else:
                 self._positioned(ops, self.encoder(run.face), run, size)
+        if marked:
+            ops.append("EMC")
 
     def _positioned(self, ops: list[str], encoder: _Encoder, run: Run, size: float) -> None:
         """Glyphs where the shaper put them: ``TJ`` numbers move the pen by the difference between
@@ -437,6 +450,22 @@ def _to_unicode_cmap(font_name: str, subset: list[int]) -> str:
             "end",
         ]
     )
+
+
+# A mark that starts a right-to-left stretch of a line's text in drawing order (a word's last
+# vowel sign, drawn leftmost), and the right-to-left letter after it.
+_LEADING_MARK = re.compile(
+    "(?<![\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff])([\u0591-\u05c7\u0610-\u061a"
+    "\u064b-\u065f\u0670\u06d6-\u06ed\u08d3-\u08ff]+)(?=[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff])"
+)
+
+
+def _readable(drawn: str) -> str:
+    """A line's text in drawing order, as readers of PDF text turn it back to the typed order:
+    they reverse right-to-left stretches, but a stretch starts at a right-to-left letter, so a
+    mark drawn leftmost would be read before its word. An RLM (a right-to-left letter that shows
+    nothing) before it brings it into the stretch."""
+    return _LEADING_MARK.sub("\u200f\\1", drawn)
 
 
 def _utf16(text: str) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from exportdsl.chat.model import ChatSession
 from exportdsl.transcript.conversation import counts_text
 from exportdsl.transcript.formatting import Clock, duration_text, id_text, value_text
-from exportdsl.transcript.layout import Box, Layout, pill, rule
+from exportdsl.transcript.layout import Box, Layout, Page, pill, rule
 from exportdsl.transcript.settings import Logo
 from exportdsl.transcript.theme import (
     ALERT_FLAG,
@@ -26,7 +27,15 @@ from exportdsl.transcript.theme import (
     Style,
 )
 
-__all__ = ["GRID_CELL_LINES", "LOGO_BOX", "RATING_SCALE", "Summary", "link_target", "logo_box"]
+__all__ = [
+    "GRID_CELL_LINES",
+    "LOGO_BOX",
+    "MAX_LINKED_URL",
+    "RATING_SCALE",
+    "Summary",
+    "link_target",
+    "logo_box",
+]
 
 # a header value longer than this leaves the two-column grid for a full-width row
 GRID_CELL_LINES = 3
@@ -34,7 +43,9 @@ GRID_CELL_LINES = 3
 LOGO_BOX = (150.0, 48.0)
 # Smartsupp's rating: 1 to 5 stars (docs/design.md "Transcript settings and labels")
 RATING_SCALE = (1, 5)
-# a visited page's URL that becomes a link: http(s), with a host, nothing a PDF reader would mangle
+# a visited page's URL that becomes a link: http(s), with a host, nothing a PDF reader would mangle,
+# at most as long as browsers take (a longer one is shown, not linked)
+MAX_LINKED_URL = 8192
 _LINKABLE = re.compile(r"(?i)https?://[^\s/?#]+[^\s]*\Z")
 
 
@@ -249,26 +260,76 @@ class Summary:
             out.ensure(12 * min(2, len(title_lines) + len(url_lines)))
             lines = [(VALUE, line, 12.0) for line in title_lines]
             lines += [(SMALL, line, 11.0) for line in url_lines]
+            link: _UrlLink | None = None
             for index, (style, line, leading) in enumerate(lines):
                 baseline = out.row(leading)
                 if index == 0:
                     out.put(LEFT, baseline, SMALL, f"{number}.")
                 out.put(LEFT + 20, baseline, style, line)
-                if target is not None and style is SMALL:  # each of the URL's lines opens it
-                    width = small.width(line, SMALL.size)
-                    box = (LEFT + 20, baseline - 2.5, LEFT + 20 + width, baseline + SMALL.size)
-                    out.page.links.append((box, target))
+                if target is None or style is not SMALL:
+                    continue
+                right = LEFT + 20 + small.width(line, SMALL.size)
+                if link is not None and link.page is not out.page:  # went on over a page break
+                    link.close()
+                    link = None
+                if link is None:
+                    link = _UrlLink(out.page, target, LEFT + 20, baseline + SMALL.size)
+                link.extend(right, baseline - 2.5)
+            if link is not None:
+                link.close()
             out.gap(4)
         out.gap(8)
+
+
+class _UrlLink:
+    """One link annotation for a URL's lines on one page: each annotation carries the whole URL,
+    so one a line would make the PDF grow as the square of a long URL's length."""
+
+    def __init__(self, page: Page, target: str, left: float, top: float) -> None:
+        self.page, self.target = page, target
+        self.left, self.top, self.right, self.bottom = left, top, left, top
+
+    def extend(self, right: float, bottom: float) -> None:
+        self.right, self.bottom = max(self.right, right), bottom
+
+    def close(self) -> None:
+        self.page.links.append(((self.left, self.bottom, self.right, self.top), self.target))
 
 
 def link_target(url: str | None) -> str | None:
     """The URL a visited page's line links to: only http and https (a ``javascript:`` or
     ``file:`` URL in a chat is shown, never made clickable), with no white space or control
     character (a PDF reader would mend or cut such a URL in its own way)."""
-    if not url or not url.isprintable() or not _LINKABLE.match(url):
+    if not url or len(url) > MAX_LINKED_URL or not url.isprintable() or not _LINKABLE.match(url):
         return None
-    return url
+    return _ascii_uri(url)
+
+
+def _ascii_uri(url: str) -> str | None:
+    """A URL as a PDF link must hold it, in 7-bit ASCII: the host in IDNA (punycode), the rest
+    percent-encoded as UTF-8 (readers show a URI written as UTF-16 text as garbage)."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, colon, port = hostport.partition(":")
+    try:
+        host = host if host.isascii() else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None  # not a host name a browser could open
+    netloc = quote(userinfo, safe=_URI_SAFE) + at + host + colon + port
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_URI_SAFE),
+            quote(parts.query, safe=_URI_SAFE + "?"),
+            quote(parts.fragment, safe=_URI_SAFE + "?"),
+        )
+    )
+
+
+_URI_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 def logo_box(logo: Logo) -> Box:

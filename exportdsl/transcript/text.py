@@ -30,8 +30,15 @@ INVISIBLE = (
     + "".join(map(chr, range(0xE0020, 0xE0080)))  # the tags of emoji tag sequences (🏴 flags)
 )
 _INVISIBLE = re.compile("[" + re.escape(INVISIBLE) + "]+")
-# Never drawn, whatever the fonts have: C0 and C1 controls, and lone surrogates (JSON allows them).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
+# Never drawn, whatever the fonts have: C0 and C1 controls, lone surrogates (JSON allows them) and
+# the noncharacters (U+FDD0-U+FDEF and the last two code points of each plane)
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+    + "".join(
+        f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(1, 17)
+    )
+    + "]+"
+)
 TAB = "    "
 
 

@@ -28,7 +28,7 @@ import os
 import pickle
 import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 from weakref import WeakKeyDictionary
@@ -39,7 +39,7 @@ from reportlab.pdfbase.ttfonts import TTFError, TTFont, TTFontFace
 
 from exportdsl.cache import cache_folder, private_file
 from exportdsl.errors import ConfigError
-from exportdsl.transcript.fonts import FontFile, chain, system_fonts
+from exportdsl.transcript.fonts import BEYOND_LATIN, FontFile, chain, system_fonts
 from exportdsl.transcript.text import FORMAT_KEPT, TextCleaner
 
 __all__ = [
@@ -216,14 +216,13 @@ class Font:
         self.name = self.primary.name
         # what the fast path draws: the primary face's characters that need no shaping and that
         # no face before it claims
-        earlier = [file.script for file in files[: self.primary_index]]
         self.simple = frozenset(
             chr(code)
             for code in list(self.primary.ttf.face.charToGlyph)
             if self.primary.covers(code)
             and not needs_shaping(chr(code))
             and not right_to_left(chr(code))
-            and not any(script is not None and code in script for script in earlier)
+            and not self._claimed_before_primary(code)
         )
         self.draws_ascii = self.simple.issuperset(map(chr, range(32, 127)))
         # the widest printable ASCII character (an upper bound for a quick "it fits")
@@ -234,6 +233,16 @@ class Font:
         self._char_units = self.primary.char_units
         self._word_units: dict[str, float] = {}
         self.space_units = self.char_units(" ")  # a folder font may lack a space
+
+    def _claimed_before_primary(self, code: int) -> bool:
+        """Whether a face before the primary one draws `code`: a bundled script font by its
+        script's range (those are right to left anyway), a folder's by what it has."""
+        return any(
+            file.script is not None
+            and code in file.script
+            and (file.source != "folder" or self.face(at).covers(code))
+            for at, file in enumerate(self._files[: self.primary_index])
+        )
 
     def face(self, index: int) -> Face:
         face = self.faces[index]
@@ -410,13 +419,14 @@ def load_fonts(folder: Path | None = None) -> Fonts:
 
 
 def _house_first(files: list[FontFile]) -> list[FontFile]:
-    """A fonts folder's fonts that have the Latin alphabet (a house font) come first; the others
-    (a font for one script, say Bengali) come after the bundled fonts, so that they add their
-    script without taking the digits, the punctuation and the space from the body font."""
+    """A fonts folder's fonts come first. One that has the Latin alphabet is a house font, asked
+    for everything; one that has not (a font for one script, say Bengali) is asked only beyond
+    Latin and the general punctuation, so that it adds its script without taking the digits, the
+    punctuation and the space from the body font."""
     folder = [file for file in files if file.source == "folder"]
     house = [file for file in folder if _LATIN.issubset(_register(file, None).ttf.face.charToGlyph)]
-    others = [file for file in files if file.source != "folder"]
-    return house + others + [file for file in folder if file not in house]
+    scripts = [replace(file, script=BEYOND_LATIN) for file in folder if file not in house]
+    return house + scripts + [file for file in files if file.source != "folder"]
 
 
 _LATIN = frozenset(range(ord("A"), ord("Z") + 1)) | frozenset(range(ord("a"), ord("z") + 1))
