@@ -176,3 +176,29 @@ def test_a_junk_font_gets_its_own_hint(tmp_path: Path) -> None:
 def test_every_page_has_its_text_where_a_reader_finds_it() -> None:
     pdf = render_transcript(parse_chat(chat_of("hello")))
     assert "hello" in PdfReader(__import__("io").BytesIO(pdf)).pages[0].extract_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"OTTO\x00\x0b\x00\x80", "has PostScript (CFF) outlines"),
+        (b"not a font", "is not a TrueType font"),
+    ],
+)
+def test_check_refuses_a_fonts_folder_the_transcript_cannot_use(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    """check said "no problems" and then every render of the connector failed."""
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "House.otf").write_bytes(content)
+    connector = tmp_path / "c.yaml"
+    connector.write_text(
+        "connector: {id: 1, name: X}\nclient: {id: 1}\n"
+        "export:\n  url: https://example.com/\n  body: $report.encoded.base64\n"
+        "transcript:\n  fonts: fonts\n"
+    )
+    done = subprocess.run(
+        [EXPORTDSL, "check", str(connector)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "c.yaml:7:10: " in done.stdout and message in done.stdout, done.stdout

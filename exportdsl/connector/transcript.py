@@ -11,6 +11,7 @@ value in the file, the CLI a usage error naming the option.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -21,6 +22,7 @@ from exportdsl.errors import ConfigError, closest
 from exportdsl.source import shorten
 
 __all__ = [
+    "FONT_SUFFIXES",
     "LANGUAGES",
     "MAX_LOGO_BYTES",
     "MAX_LOGO_PIXELS",
@@ -29,6 +31,7 @@ __all__ = [
     "check_fonts_folder",
     "check_language",
     "check_timezone",
+    "folder_fonts",
     "read_logo",
 ]
 
@@ -145,7 +148,13 @@ def check_timezone(name: str) -> str:
 
 def check_fonts_folder(written: str, base: Path) -> Path:
     """``written`` (relative to ``base``: the connector file's folder, or the working directory)
-    as an existing folder; kept absolute, so a render process elsewhere finds it too."""
+    as an existing folder of fonts the transcript can embed (each file's first bytes read: a
+    junk file or a PostScript-outline font is refused here, not at every render); kept absolute,
+    so a render process elsewhere finds it too."""
+    if not written.strip():
+        raise ConfigError(
+            "the fonts folder is empty text", hint="name a folder, or leave the key out"
+        )
     folder = (base / written).absolute()
     if not folder.is_dir():
         raise ConfigError(
@@ -153,7 +162,50 @@ def check_fonts_folder(written: str, base: Path) -> Path:
             + ("is not a folder" if folder.exists() else "does not exist"),
             hint=f"a folder of .ttf fonts, relative to {_base_name(base)}",
         )
+    for path in folder_fonts(folder):
+        _check_font_file(path)
     return folder
+
+
+FONT_SUFFIXES = (".ttf", ".ttc", ".otf")
+_SLANTED = re.compile("italic|oblique", re.IGNORECASE)
+_TRUETYPE = (b"\x00\x01\x00\x00", b"true", b"ttcf")  # how TrueType files and collections start
+
+
+def folder_fonts(folder: Path) -> list[Path]:
+    """A fonts folder's font files, by name; hidden files (macOS's ``._Name.ttf`` resource forks
+    among them) and italic or oblique styles (the transcript sets no text in italics) left out."""
+    return sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file()
+        and path.name.lower().endswith(FONT_SUFFIXES)
+        and not path.name.startswith(".")
+        and not _SLANTED.search(path.stem)
+    )
+
+
+def _check_font_file(path: Path) -> None:
+    try:
+        with path.open("rb") as stream:
+            start = stream.read(4)
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read the font {path.name}: {error.strerror or error}",
+            hint="make it readable by the user exportdsl runs as, or remove it",
+        ) from None
+    if start == b"OTTO":
+        raise ConfigError(
+            f"the font {path.name} has PostScript (CFF) outlines, which the transcript cannot "
+            "embed",
+            hint="use a TrueType build of the font (Noto Sans CJK's .otf files are CFF), or "
+            "remove it from the folder",
+        )
+    if start not in _TRUETYPE:
+        raise ConfigError(
+            f"{path.name} in the fonts folder is not a TrueType font",
+            hint="a .ttf, .ttc or .otf file with TrueType outlines is expected; remove the file",
+        )
 
 
 def read_logo(written: str, base: Path) -> Logo:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from exportdsl.connector.transcript import FONT_SUFFIXES, folder_fonts
 
 __all__ = [
     "BEYOND_LATIN",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 FONT_DIR = Path(__file__).parent / "fonts"
-FONT_SUFFIXES = (".ttf", ".ttc", ".otf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,22 +146,6 @@ def _installed(folders: tuple[Path, ...]) -> dict[str, Path]:
 def system_fonts() -> list[FontFile]:
     installed = _installed(tuple(system_font_folders()))
     return [FontFile(installed[name], "system") for name, _, _ in SYSTEM_FONTS if name in installed]
-
-
-def folder_fonts(folder: Path) -> list[Path]:
-    """A folder's font files, by name; hidden files (macOS's ``._Name.ttf`` resource forks among
-    them) and italic or oblique styles (the transcript sets no text in italics) left out."""
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file()
-        and path.name.lower().endswith(FONT_SUFFIXES)
-        and not path.name.startswith(".")
-        and not _SLANTED.search(path.stem)
-    )
-
-
-_SLANTED = re.compile("italic|oblique", re.IGNORECASE)
 
 
 def chain(bold: bool, folder: Path | None = None, system: bool = True) -> list[FontFile]:
