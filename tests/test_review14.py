@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from exportdsl.chat.reader import parse_chat
+from exportdsl.connector.transcript import read_logo
 from exportdsl.errors import ConfigError
 from exportdsl.transcript import fonts
 from exportdsl.transcript.pdf import render_transcript
@@ -202,3 +203,52 @@ def test_check_refuses_a_fonts_folder_the_transcript_cannot_use(
     )
     assert done.returncode == 1
     assert "c.yaml:7:10: " in done.stdout and message in done.stdout, done.stdout
+
+
+def _image_bytes(image: object, kind: str, **options: object) -> bytes:
+    buffer = __import__("io").BytesIO()
+    image.save(buffer, kind, **options)  # type: ignore[attr-defined]
+    return buffer.getvalue()
+
+
+def _drawn_logo(pdf: bytes) -> tuple[int, int, str]:
+    page = PdfReader(__import__("io").BytesIO(pdf)).pages[0]
+    (image,) = page.images
+    return image.image.width, image.image.height, image.image.mode
+
+
+def test_a_big_logo_is_drawn_at_the_size_its_box_shows(tmp_path: Path) -> None:
+    """A 4096x4096 logo was decoded and recompressed whole in every render (650 ms, 160 MB)."""
+    from PIL import Image
+
+    logo = tmp_path / "big.png"
+    logo.write_bytes(_image_bytes(Image.linear_gradient("L").resize((4096, 4096)), "PNG"))
+    pdf = render_transcript(
+        parse_chat(chat_of("hi")), TranscriptSettings(logo=read_logo(str(logo), tmp_path))
+    )
+    width, height, _ = _drawn_logo(pdf)
+    assert max(width, height) <= 600
+
+
+def test_a_logo_is_turned_as_its_exif_says_and_16_bit_grey_is_not_white(tmp_path: Path) -> None:
+    from PIL import Image
+
+    wide = Image.new("RGB", (300, 60), "red")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned a quarter: shown 60 wide, 300 high
+    (tmp_path / "turned.jpg").write_bytes(_image_bytes(wide, "JPEG", exif=exif))
+    turned = read_logo("turned.jpg", tmp_path)
+    assert (turned.width, turned.height) == (60, 300)
+    width, height, _ = _drawn_logo(
+        render_transcript(parse_chat(chat_of("hi")), TranscriptSettings(logo=turned))
+    )
+    assert width < height
+    grey = Image.new("I;16", (40, 20), 0x8000)
+    (tmp_path / "grey.png").write_bytes(_image_bytes(grey, "PNG"))
+    pdf = render_transcript(
+        parse_chat(chat_of("hi")),
+        TranscriptSettings(logo=read_logo("grey.png", tmp_path)),
+    )
+    page = PdfReader(__import__("io").BytesIO(pdf)).pages[0]
+    (image,) = page.images
+    assert 100 < image.image.convert("L").getpixel((5, 5)) < 160  # mid grey, not white

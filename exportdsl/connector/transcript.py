@@ -261,6 +261,10 @@ def checked_logo(data: bytes, shown: str = "image") -> Logo:
     return Logo(data, kind, width, height)
 
 
+_EXIF_ORIENTATION = 0x0112
+_TURNED_A_QUARTER = (5, 6, 7, 8)
+
+
 def _decoded_size(data: bytes, shown: str, kind: LogoKind) -> tuple[int, int]:
     """The image's size, once Pillow has decoded it whole (a file cut short, or damaged, is
     refused here rather than in every render). The size is checked before the pixels are
@@ -274,14 +278,17 @@ def _decoded_size(data: bytes, shown: str, kind: LogoKind) -> tuple[int, int]:
             if width > MAX_LOGO_PIXELS or height > MAX_LOGO_PIXELS:
                 return width, height
             image.load()
+            if image.getexif().get(_EXIF_ORIENTATION, 1) in _TURNED_A_QUARTER:
+                width, height = height, width  # drawn turned, as the camera says (EXIF)
     except Image.DecompressionBombError:  # Pillow's own limit, far above ours
         raise ConfigError(
             f"logo {shown!r} has far more than {MAX_LOGO_PIXELS}x{MAX_LOGO_PIXELS} pixels",
             hint="scale it down; 600 pixels across are plenty for print",
         ) from None
     except (OSError, SyntaxError, ValueError) as error:
+        said = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the image", str(error))
         raise ConfigError(
-            bad, hint=f"open it in an image editor and save it again ({error})"
+            bad, hint=f"open it in an image editor and save it again ({said})"
         ) from None
     return width, height
 

@@ -40,7 +40,7 @@ from exportdsl.transcript.labels import Labels, labels_for
 from exportdsl.transcript.layout import Layout, Page, RightToLeft, fill, rule
 from exportdsl.transcript.settings import Logo, TranscriptSettings, check_language
 from exportdsl.transcript.shaping import Run, runs
-from exportdsl.transcript.summary import Summary
+from exportdsl.transcript.summary import LOGO_BOX, Summary
 from exportdsl.transcript.theme import (
     FOOTER,
     FOOTER_Y,
@@ -381,12 +381,40 @@ def _write_pdf(
 
 
 def _logo_image(logo: Logo) -> Any:
-    """The logo for reportlab (an ``ImageReader``): a JPEG is embedded as it is (DCT), a PNG
-    decoded by Pillow. Imported here: it loads Pillow, which a transcript without a logo (and a
-    cold ``exportdsl export``) need not."""
+    """The logo for reportlab (an ``ImageReader``), prepared once a process (`_prepared_logo`).
+    Imported here: it loads Pillow, which a transcript without a logo (and a cold ``exportdsl
+    export``) need not."""
     from reportlab.lib.utils import ImageReader
 
-    return ImageReader(BytesIO(logo.data))
+    prepared = _prepared_logo(logo.data, logo.kind)
+    return ImageReader(BytesIO(logo.data) if prepared is None else prepared)
+
+
+# a logo is drawn into LOGO_BOX points; 4 pixels a point is more than any printer resolves
+_LOGO_PIXELS = (int(LOGO_BOX[0] * 4), int(LOGO_BOX[1] * 4))
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared_logo(data: bytes, kind: str) -> Any:
+    """None when the logo can be embedded as it is (a JPEG that needs nothing: embedded as its
+    own DCT data); else a Pillow image: turned as its EXIF orientation says, 16-bit greys scaled
+    to 8 bits (reportlab would draw them white), and scaled down to what the logo's box can show
+    (a 4096x4096 logo took 650 ms and 160 MB a render). Cached: the same logo for every chat."""
+    from PIL import Image, ImageOps
+
+    with Image.open(BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened) or opened
+        turned = image is not opened
+        small = image.width <= _LOGO_PIXELS[0] and image.height <= _LOGO_PIXELS[1]
+        if kind == "jpeg" and not turned and small and image.mode in ("RGB", "L"):
+            return None
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            image = image.point(lambda value: value / 256).convert("L")
+        elif image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        image = image.copy()
+        image.thumbnail(_LOGO_PIXELS, Image.Resampling.LANCZOS)
+        return image
 
 
 _RL_CONFIG_LOCK = threading.Lock()
