@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from exportdsl.cli import check, delivery, export, transcript
+from exportdsl.cli import check, delivery, export, lsp, transcript
 from exportdsl.cli.exits import EXIT_INTERNAL
 
 __all__ = ["ALIASES", "main", "run"]
@@ -45,6 +45,7 @@ main.add_command(export.demo)
 main.add_command(delivery.serve)
 main.add_command(delivery.queue)
 main.add_command(delivery.db)
+main.add_command(lsp.lsp)
 
 
 def run() -> None:

@@ -1,0 +1,250 @@
+"""`exportdsl lsp`: a Language Server over standard input and output (pygls).
+
+Diagnostics are `exportdsl check`'s own: the same library call (`lint.runner.lint_source`) on the
+editor's text, with the settings of the nearest ``pyproject.toml`` above the workspace (as
+`check` run there finds them), so codes, positions, severities, per-file ignores and suppression
+comments agree. Hover, completion and go to definition come from `lsp.intel`; code actions are
+`lint.fixes`, the fixes `check --fix` applies. Documents are synchronised whole (full sync): a
+change re-checks the text, which takes milliseconds for a connector file (bench/bench_lsp.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from exportdsl import __version__
+from exportdsl.errors import Diagnostic, ExportDslError, Severity
+from exportdsl.lint.fixes import Fix, fixes
+from exportdsl.lint.runner import Linted, lint_source
+from exportdsl.lint.settings import Settings, load_settings
+from exportdsl.lsp.intel import complete, definition, hover
+from exportdsl.lsp.positions import Lines
+from exportdsl.lsp.view import View, view_of
+from exportdsl.source import LineIndex, Location
+
+__all__ = ["Checked", "ExportDslServer", "check_document", "lsp_diagnostics", "serve"]
+
+_SEVERITIES = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFO: types.DiagnosticSeverity.Information,
+}
+_COMPLETION_KINDS = {
+    "variable": types.CompletionItemKind.Variable,
+    "property": types.CompletionItemKind.Property,
+    "snippet": types.CompletionItemKind.Snippet,
+}
+_TRIGGERS = ["$", "{", ".", "("]
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One version of a document: its check, its lines in the protocol's counting, its view."""
+
+    uri: str
+    linted: Linted
+    lines: Lines
+
+    @property
+    def view(self) -> View:
+        return view_of(self.linted)
+
+    @property
+    def index(self) -> LineIndex:
+        assert self.linted.report.text is not None  # an editor's text is always text
+        return self.linted.report.text
+
+    def range(self, start: int, end: int) -> types.Range:
+        return types.Range(self.position(start), self.position(end))
+
+    def position(self, offset: int) -> types.Position:
+        line, character = self.lines.position(offset)
+        return types.Position(line, character)
+
+    def offset(self, position: types.Position) -> int:
+        return self.lines.offset(position.line, position.character)
+
+    def location_range(self, location: Location | None) -> types.Range:
+        """A diagnostic's `Location` (1-based, end inclusive) as a protocol range."""
+        if location is None:
+            return self.range(0, 0)
+        start = self.index.offset(location.line, location.column)
+        end = self.index.offset(location.end_line, location.end_column) + 1
+        return self.range(start, min(max(end, start), len(self.index.text)))
+
+
+def check_document(uri: str, text: str, settings: Settings, encoding: str = "utf-16") -> Checked:
+    """The check of an editor's text, as `exportdsl check` makes it for the file."""
+    return Checked(uri, lint_source(text, _file_name(uri), settings), Lines(text, encoding))
+
+
+def lsp_diagnostics(checked: Checked) -> list[types.Diagnostic]:
+    return [_diagnostic(checked, d) for d in checked.linted.report.diagnostics]
+
+
+def _diagnostic(checked: Checked, diagnostic: Diagnostic) -> types.Diagnostic:
+    message = diagnostic.message + (f"\nhint: {diagnostic.hint}" if diagnostic.hint else "")
+    return types.Diagnostic(
+        range=checked.location_range(diagnostic.location),
+        message=message,
+        severity=_SEVERITIES[diagnostic.severity],
+        code=diagnostic.code,
+        source="exportdsl",
+    )
+
+
+def _file_name(uri: str) -> str:
+    """The file's path (its suffix says YAML or JSON; per-file ignores match it)."""
+    return to_fs_path(uri) or uri
+
+
+class ExportDslServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            "exportdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
+        )
+        self.settings = Settings()
+        self.checked: dict[str, Checked] = {}
+
+    def configure(self, root: Path | None) -> None:
+        """`exportdsl check`'s settings as run in the workspace's root folder."""
+        try:
+            self.settings = load_settings(root)
+        except ExportDslError as error:  # bad [tool.exportdsl]: say so, check with the defaults
+            self.window_show_message(
+                types.ShowMessageParams(types.MessageType.Error, f"exportdsl: {error}")
+            )
+            self.settings = Settings(root=root or Path.cwd())
+
+    def check(self, uri: str, text: str, version: int | None) -> None:
+        encoding = str(self.workspace.position_encoding or "utf-16")
+        checked = check_document(uri, text, self.settings, encoding)
+        self.checked[uri] = checked
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri, lsp_diagnostics(checked), version)
+        )
+
+
+server = ExportDslServer()
+
+
+@server.feature(types.INITIALIZE)
+def _initialize(ls: ExportDslServer, params: types.InitializeParams) -> None:
+    folders = params.workspace_folders or []
+    root = (
+        to_fs_path(folders[0].uri)
+        if folders
+        else (to_fs_path(params.root_uri) if params.root_uri else params.root_path)
+    )
+    ls.configure(Path(root) if root else None)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def _did_open(ls: ExportDslServer, params: types.DidOpenTextDocumentParams) -> None:
+    document = params.text_document
+    ls.check(document.uri, document.text, document.version)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def _did_change(ls: ExportDslServer, params: types.DidChangeTextDocumentParams) -> None:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    ls.check(document.uri, document.source, params.text_document.version)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def _did_close(ls: ExportDslServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.checked.pop(uri, None)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+def _hover(ls: ExportDslServer, params: types.HoverParams) -> types.Hover | None:
+    checked = ls.checked.get(params.text_document.uri)
+    if checked is None:
+        return None
+    found = hover(checked.view, checked.offset(params.position))
+    if found is None:
+        return None
+    return types.Hover(
+        types.MarkupContent(types.MarkupKind.Markdown, found.markdown),
+        checked.range(found.start, found.end),
+    )
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=_TRIGGERS)
+)
+def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.CompletionList:
+    checked = ls.checked.get(params.text_document.uri)
+    items: list[types.CompletionItem] = []
+    if checked is not None:
+        for found in complete(checked.view, checked.offset(params.position)):
+            edit = types.TextEdit(checked.range(found.start, found.end), found.insert)
+            items.append(
+                types.CompletionItem(
+                    found.label,
+                    kind=_COMPLETION_KINDS[found.kind],
+                    detail=found.detail,
+                    text_edit=edit,
+                    filter_text=found.insert,
+                )
+            )
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+@server.feature(types.TEXT_DOCUMENT_DEFINITION)
+def _definition(ls: ExportDslServer, params: types.DefinitionParams) -> types.Location | None:
+    checked = ls.checked.get(params.text_document.uri)
+    if checked is None:
+        return None
+    found = definition(checked.view, checked.offset(params.position))
+    if found is None:
+        return None
+    return types.Location(params.text_document.uri, checked.location_range(found))
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
+def _code_action(ls: ExportDslServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    checked = ls.checked.get(params.text_document.uri)
+    if checked is None:
+        return []
+    wanted = (checked.offset(params.range.start), checked.offset(params.range.end))
+    return [
+        _action(checked, fix)
+        for fix in fixes(checked.linted)
+        if _touches(checked, fix.diagnostic, wanted)
+    ]
+
+
+def _touches(checked: Checked, diagnostic: Diagnostic, wanted: tuple[int, int]) -> bool:
+    """Whether the diagnostic's range meets the range the editor asks about (the cursor, often)."""
+    found = checked.location_range(diagnostic.location)
+    start, end = checked.offset(found.start), checked.offset(found.end)
+    return start <= wanted[1] and wanted[0] <= end
+
+
+def _action(checked: Checked, fix: Fix) -> types.CodeAction:
+    edits = [types.TextEdit(checked.range(edit.start, edit.end), edit.text) for edit in fix.edits]
+    return types.CodeAction(
+        fix.title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[_diagnostic(checked, fix.diagnostic)],
+        edit=types.WorkspaceEdit(changes={checked.uri: edits}),
+        is_preferred=True,
+    )
+
+
+def serve() -> None:
+    """Serve one editor over standard input and output until it says exit."""
+    server.start_io()

@@ -1,0 +1,452 @@
+"""`exportdsl lsp`: a real client (pygls's) talks to the server started as a subprocess over stdio.
+
+Diagnostics must be `exportdsl check`'s own (compared with `check --format json` run on the same
+files, settings and suppressions included); hover, completion, go to definition and code actions
+are asked at given positions, inside a YAML block scalar and inside a directive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+from pygls.uris import from_fs_path
+
+from exportdsl.lsp.positions import Lines
+
+ROOT = Path(__file__).parent.parent
+MESSAGE_FIELDS = ("type", "name", "from", "content", "sentAt", "triggeredBy")
+EXAMPLES = ROOT / "tests" / "lint" / "examples"
+SERVER = [sys.executable, "-c", "from exportdsl.cli.main import run; run()", "lsp", "--stdio"]
+TIMEOUT = 60  # seconds for one whole conversation with the server
+_SEVERITIES = {1: "error", 2: "warning", 3: "info"}
+
+
+class Editor:
+    """A client with the documents it opened and the diagnostics it was sent."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.published: dict[str, list[types.Diagnostic]] = {}
+        self.versions: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
+        self.arrived = asyncio.Condition()
+
+    async def diagnostics(self, uri: str, version: int) -> list[types.Diagnostic]:
+        """The diagnostics of the document's given version (waiting for them)."""
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: self.versions.get(uri) == version)
+        return self.published[uri]
+
+    async def open(self, path: Path, text: str | None = None) -> list[types.Diagnostic]:
+        uri = from_fs_path(str(path))
+        assert uri is not None
+        self.texts[uri] = path.read_text(encoding="utf-8") if text is None else text
+        item = types.TextDocumentItem(uri, "yaml", 1, self.texts[uri])
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(item))
+        return await self.diagnostics(uri, 1)
+
+    async def change(self, uri: str, text: str, version: int) -> list[types.Diagnostic]:
+        self.texts[uri] = text
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                [types.TextDocumentContentChangeWholeDocument(text)],
+            )
+        )
+        return await self.diagnostics(uri, version)
+
+    def position(self, uri: str, marker: str, after: int = 0) -> types.Position:
+        """The position of ``marker``'s first occurrence, plus ``after`` characters."""
+        text = self.texts[uri]
+        line, character = Lines(text).position(text.index(marker) + after)
+        return types.Position(line, character)
+
+
+@asynccontextmanager
+async def editor(root: Path) -> AsyncIterator[Editor]:
+    client = LanguageClient("test-editor", "1")
+    session = Editor(client)
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    async def _published(params: types.PublishDiagnosticsParams) -> None:
+        async with session.arrived:
+            session.published[params.uri] = list(params.diagnostics)
+            session.versions[params.uri] = params.version or 0
+            session.arrived.notify_all()
+
+    await client.start_io(*SERVER, cwd=str(root))
+    try:
+        await client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(),
+                workspace_folders=[types.WorkspaceFolder(from_fs_path(str(root)) or "", "w")],
+            )
+        )
+        client.initialized(types.InitializedParams())
+        yield session
+        await client.shutdown_async(None)
+        client.exit(None)
+    finally:
+        server = client._server  # a failed test must not leave the server waiting for `exit`
+        if server is not None and server.returncode is None:
+            await asyncio.sleep(0.2)
+            if server.returncode is None:
+                server.kill()
+        await client.stop()
+
+
+def converse(root: Path, scenario: Callable[[Editor], Awaitable[None]]) -> None:
+    async def run() -> None:
+        async with editor(root) as session:
+            await scenario(session)
+
+    asyncio.run(asyncio.wait_for(run(), TIMEOUT))
+
+
+def as_records(diagnostics: list[types.Diagnostic]) -> list[tuple[Any, ...]]:
+    """Code, severity and range as `check --format json` writes them (1-based, end inclusive)."""
+    return sorted(
+        (
+            d.code,
+            _SEVERITIES[d.severity or 1],
+            d.range.start.line + 1,
+            d.range.start.character + 1,
+            d.message.split("\nhint: ")[0],
+        )
+        for d in diagnostics
+    )
+
+
+def check_json(root: Path, paths: list[Path]) -> dict[str, list[tuple[Any, ...]]]:
+    result = subprocess.run(
+        [*SERVER[:3], "check", "--format", "json", *map(str, paths)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    found: dict[str, list[tuple[Any, ...]]] = {str(path): [] for path in paths}
+    for record in json.loads(result.stdout):
+        fields = ("code", "severity", "line", "column", "message")
+        found[record["file"]].append(tuple(record[name] for name in fields))
+    return {file: sorted(records) for file, records in found.items()}
+
+
+# --- diagnostics -----------------------------------------------------------------------------
+
+
+def test_diagnostics_on_open_are_checks_own(tmp_path: Path) -> None:
+    """Every lint example (all codes the checker reports, suppressions, a JSON file), with a
+    pyproject that ignores one code and per-file-ignores another: the server publishes what
+    `check` prints, code, severity, position and message."""
+    examples = sorted(
+        p
+        for p in EXAMPLES.iterdir()
+        if p.suffix in (".yaml", ".json")
+        and not p.name.endswith(".out.json")
+        and p.name != "invalid-utf8.yaml"  # an editor never holds bytes that are not UTF-8
+    )
+    for example in examples:
+        shutil.copy(example, tmp_path / example.name)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.exportdsl]\nignore = ["XD508"]\n'
+        'per-file-ignores = { "unknown-variables.yaml" = ["XD506"] }\n'
+    )
+    copies = [tmp_path / example.name for example in examples]
+    expected = check_json(tmp_path, copies)
+    assert any(code == "XD506" for records in expected.values() for code, *_ in records)
+
+    async def scenario(session: Editor) -> None:
+        for copy in copies:
+            published = await session.open(copy)
+            assert as_records(published) == expected[str(copy)], copy.name
+
+    converse(tmp_path, scenario)
+
+
+TYPO = """\
+connector: {id: 1, name: typo}
+client: {id: 1}
+pdata: {tenant: acme}
+export:
+  url: https://crm.example/$ClientID/$pdata.tenant
+  headers: {Content-Type: application/json}
+  body: |
+    {"pdf": "$report.encoded.base64",
+     "texts": [#foreach($m in $chat.messages)"$m.contnet"#if($foreach.hasNext),#end#end]}
+"""
+
+
+def test_a_change_updates_the_diagnostics(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(TYPO)
+
+    async def scenario(session: Editor) -> None:
+        first = await session.open(path)
+        assert [d.code for d in first] == ["XD201", "XD202"]
+        uri = from_fs_path(str(path)) or ""
+        fixed = TYPO.replace("$ClientID", "$ClientsID")
+        assert [d.code for d in await session.change(uri, fixed, 2)] == ["XD202"]
+        broken = fixed.replace("url:", "url: [")  # not YAML any more
+        assert [d.code for d in await session.change(uri, broken, 3)] == ["XD001"]
+
+    converse(tmp_path, scenario)
+
+
+# --- code actions --------------------------------------------------------------------------------
+
+
+def apply(text: str, edits: list[types.TextEdit]) -> str:
+    lines = Lines(text)
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character))[::-1]:
+        start = lines.offset(edit.range.start.line, edit.range.start.character)
+        end = lines.offset(edit.range.end.line, edit.range.end.character)
+        text = text[:start] + edit.new_text + text[end:]
+    return text
+
+
+def test_code_actions_fix_did_you_mean_in_a_block_and_in_a_directive(tmp_path: Path) -> None:
+    """The quick fix for `$ClientID` (a URL) and for `$m.contnet` (inside a #foreach in a `|`
+    block), each applied as the editor would: the diagnostics go away."""
+    path = tmp_path / "typo.yaml"
+    path.write_text(TYPO)
+
+    async def scenario(session: Editor) -> None:
+        await session.open(path)
+        uri = from_fs_path(str(path)) or ""
+        version = 1
+        for marker, after, title in (
+            ("$ClientID", 3, "Replace $ClientID with $ClientsID"),
+            ("$m.contnet", 5, "Replace .contnet with .content"),
+        ):
+            spot = session.position(uri, marker, after)
+            actions = await session.client.text_document_code_action_async(
+                types.CodeActionParams(
+                    types.TextDocumentIdentifier(uri),
+                    types.Range(spot, spot),
+                    types.CodeActionContext(diagnostics=[]),
+                )
+            )
+            assert actions is not None
+            chosen = [a for a in actions if isinstance(a, types.CodeAction) and a.title == title]
+            assert len(chosen) == 1, actions
+            edit = chosen[0].edit
+            assert edit is not None and edit.changes is not None
+            version += 1
+            text = apply(session.texts[uri], list(edit.changes[uri]))
+            await session.change(uri, text, version)
+        assert session.published[uri] == []
+        assert "$ClientsID/" in session.texts[uri] and '"$m.content"' in session.texts[uri]
+
+    converse(tmp_path, scenario)
+
+
+HEADER_BLOCK = """\
+connector: {id: 2, name: block}
+client: {id: 1}
+export:
+  url: https://crm.example/reports
+  headers:
+    Authorization: |
+      Bearer $env.CRM_TOKEN
+    Enabled: yes
+  body: $chat
+  method: POST
+"""
+
+
+def test_code_actions_strip_a_block_and_quote_a_value(tmp_path: Path) -> None:
+    path = tmp_path / "block.yaml"
+    path.write_text(HEADER_BLOCK)
+
+    async def scenario(session: Editor) -> None:
+        uri = from_fs_path(str(path)) or ""
+        found = await session.open(path)
+        # the loader's error first; once the value is quoted, the compiler's (XD212)
+        for version, code in ((2, "XD002"), (3, "XD212")):
+            assert [d.code for d in found] == [code]
+            whole = types.Range(types.Position(0, 0), types.Position(20, 0))
+            actions = await session.client.text_document_code_action_async(
+                types.CodeActionParams(
+                    types.TextDocumentIdentifier(uri), whole, types.CodeActionContext([])
+                )
+            )
+            assert actions is not None and len(actions) == 1
+            action = actions[0]
+            assert isinstance(action, types.CodeAction) and action.edit and action.edit.changes
+            assert action.kind == types.CodeActionKind.QuickFix
+            text = apply(session.texts[uri], list(action.edit.changes[uri]))
+            found = await session.change(uri, text, version)
+        assert found == []
+        assert "Authorization: |-\n" in text and 'Enabled: "yes"' in text
+
+    converse(tmp_path, scenario)
+
+
+# --- hover, completion, definition ---------------------------------------------------------------
+
+MESSAGES = """\
+connector: {id: 3, name: messages}
+client: {id: 1}
+token:
+  url: https://auth.example/token
+  method: GET
+pdata:
+  tenant: acme
+  tags: [a, b]
+export:
+  url: https://crm.example/$pdata.tenant/chats
+  headers:
+    Content-Type: application/json
+    Authorization: Bearer $tokenResponse.body.JSON.access_token
+  body: |
+    {"pdf": "$report.encoded.base64", "tags": $pdata.tags,
+     "texts": [#foreach($m in $chat.messages)"$m.content"#if($foreach.hasNext),#end#end]}
+"""
+
+
+def test_hover_says_what_phase_and_escaping(tmp_path: Path) -> None:
+    path = tmp_path / "messages.yaml"
+    path.write_text(MESSAGES)
+
+    async def hover(session: Editor, uri: str, marker: str, after: int) -> str:
+        found = await session.client.text_document_hover_async(
+            types.HoverParams(
+                types.TextDocumentIdentifier(uri), session.position(uri, marker, after)
+            )
+        )
+        assert found is not None and isinstance(found.contents, types.MarkupContent)
+        return found.contents.value
+
+    async def scenario(session: Editor) -> None:
+        assert await session.open(path) == []
+        uri = from_fs_path(str(path)) or ""
+        in_loop = await hover(session, uri, '"$m.content"', 5)  # on `content`, in the #foreach
+        assert "`$m.content`" in in_loop and "text, or a system event" in in_loop
+        assert "export request (phase 2)" in in_loop and "escaped as JSON string content" in in_loop
+        in_url = await hover(session, uri, "$pdata.tenant/", 2)  # on `pdata`
+        assert "`$pdata`**: connector pdata" in in_url and "`.tenant`, `.tags`" in in_url
+        tenant = await hover(session, uri, "$pdata.tenant/", 8)
+        assert "text, from this file's pdata" in tenant and "percent-encoded" in tenant
+        base64 = await hover(session, uri, "$report.encoded.base64", 17)
+        assert "base64 text" in base64 and "no escaping needed" in base64
+        condition = await hover(session, uri, "$foreach.hasNext", 10)
+        assert "true but for the last item" in condition and "not output here" in condition
+
+    converse(tmp_path, scenario)
+
+
+def test_completion_after_dollar_brace_dot_and_inside_foreach(tmp_path: Path) -> None:
+    path = tmp_path / "messages.yaml"
+    path.write_text(MESSAGES)
+
+    async def labels(session: Editor, uri: str, text: str, marker: str, version: int) -> set[str]:
+        await session.change(uri, text, version)
+        found = await session.client.text_document_completion_async(
+            types.CompletionParams(
+                types.TextDocumentIdentifier(uri), session.position(uri, marker, len(marker))
+            )
+        )
+        assert isinstance(found, types.CompletionList)
+        return {item.label for item in found.items}
+
+    async def scenario(session: Editor) -> None:
+        await session.open(path)
+        uri = from_fs_path(str(path)) or ""
+        token_url = MESSAGES.replace("auth.example/token", "auth.example/$")
+        heads = await labels(session, uri, token_url, "auth.example/$", 2)
+        assert {"pdata", "chat", "ClientsID", "env"} <= heads
+        assert not heads & {"report", "tokenResponse", "xmlTemplate"}  # not in the token phase
+        export_url = MESSAGES.replace("/chats", "/${")
+        heads = await labels(session, uri, export_url, "/${", 3)
+        assert {"report", "tokenResponse", "pdata"} <= heads and "xmlTemplate" not in heads
+        pdata = await labels(session, uri, MESSAGES.replace("/chats", "/$pdata."), "/$pdata.", 4)
+        assert pdata == {"tenant", "tags"}
+        answer = "$tokenResponse.body.JSON."
+        fields = await labels(session, uri, MESSAGES.replace("/chats", "/" + answer), answer, 5)
+        assert {"access_token", "expires_in"} <= fields
+        in_loop = MESSAGES.replace('"$m.content"', '"$m.')
+        assert await labels(session, uri, in_loop, '"$m.', 6) == set(MESSAGE_FIELDS)
+        in_body = MESSAGES.replace('"$m.content"', '"$')
+        loop_names = await labels(session, uri, in_body, 'messages)"$', 7)
+        assert {"m", "foreach", "chat"} <= loop_names
+        state = await labels(
+            session, uri, MESSAGES.replace("$foreach.hasNext", "$foreach."), "#if($foreach.", 8
+        )
+        assert {"hasNext", "count", "index", "first", "last", "parent"} == state
+        opened = MESSAGES.replace("#foreach($m in $chat.messages)", "#foreach(")
+        loops = await labels(session, uri, opened, "#foreach(", 9)
+        assert {"$message in $chat.messages", "$path in $chat.paths"} <= loops
+        sources = MESSAGES.replace("#foreach($m in $chat.messages)", "#foreach($m in $")
+        assert {"$chat.messages", "$pdata.tags"} <= await labels(
+            session, uri, sources, "#foreach($m in $", 10
+        )
+
+    converse(tmp_path, scenario)
+
+
+def test_go_to_definition_of_a_pdata_key_and_a_loop_variable(tmp_path: Path) -> None:
+    path = tmp_path / "messages.yaml"
+    path.write_text(MESSAGES)
+
+    async def scenario(session: Editor) -> None:
+        await session.open(path)
+        uri = from_fs_path(str(path)) or ""
+
+        async def where(marker: str, after: int) -> types.Position:
+            found = await session.client.text_document_definition_async(
+                types.DefinitionParams(
+                    types.TextDocumentIdentifier(uri), session.position(uri, marker, after)
+                )
+            )
+            assert isinstance(found, types.Location) and found.uri == uri
+            return found.range.start
+
+        assert await where("$pdata.tenant/", 9) == session.position(uri, "tenant: acme")
+        assert await where("$pdata.tags", 8) == session.position(uri, "tags: [a, b]")
+        assert await where('"$m.content"', 2) == session.position(uri, "$m in $chat")
+
+    converse(tmp_path, scenario)
+
+
+# --- pieces without a server ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"), [("utf-16", (1, 8)), ("utf-8", (1, 11)), ("utf-32", (1, 7))]
+)
+def test_positions_count_the_negotiated_units(encoding: str, expected: tuple[int, int]) -> None:
+    text = "a: 1\r\nb: '😀é' $x\rc"
+    lines = Lines(text, encoding)
+    offset = text.index("'", 10) + 1
+    assert lines.position(offset) == expected
+    assert lines.offset(*expected) == offset
+    assert lines.offset(2, 0) == text.index("c")
+    assert lines.offset(1, 999) == text.index("\rc")  # past a line's end: its end
+
+
+def test_check_does_not_load_the_language_server() -> None:
+    """pygls and lsprotocol load only for `exportdsl lsp`: `check` starts as fast as before."""
+    probe = (
+        "import sys\n"
+        "from exportdsl.cli.main import main\n"
+        "try:\n"
+        "    main(['check', 'connectors/jtel-oauth-json.yaml'], standalone_mode=False)\n"
+        "finally:\n"
+        "    print(sorted(m for m in ('pygls', 'lsprotocol', 'cattrs') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
