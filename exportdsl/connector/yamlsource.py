@@ -27,6 +27,7 @@ __all__ = [
     "read_text",
     "scalar_map",
     "source_text",
+    "text_of",
     "yaml_quoted",
 ]
 
@@ -55,6 +56,12 @@ def read_text(path: Path) -> str:
         raise LoadError(f"{file}: is a directory, not a connector file") from None
     except OSError as error:
         raise LoadError(f"{file}: cannot read: {error.strerror or error}") from None
+    return text_of(data, file)
+
+
+def text_of(data: bytes, file: str) -> str:
+    """The text of a connector file's bytes (read up to one byte past `MAX_FILE_BYTES`, so that a
+    larger file is refused): standard input too. A clear `LoadError` when too large or not UTF-8."""
     if len(data) > MAX_FILE_BYTES:
         raise LoadError(
             f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; connector files are small configs",

@@ -24,18 +24,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from exportdsl.compiler import rules as compile_rules
 from exportdsl.connector.model import Connector
-from exportdsl.connector.yamlsource import compose, yaml_quoted
+from exportdsl.connector.yamlsource import compose, read_text, text_of, yaml_quoted
 from exportdsl.errors import ConfigError, Diagnostic, ExportDslError, LoadError
-from exportdsl.lint.runner import Linted, lint_source
+from exportdsl.lint.runner import FileReport, Linted, lint_source, unreadable
 from exportdsl.lint.settings import Settings
 from exportdsl.source import LineIndex, Location
 
-__all__ = ["MAX_PASSES", "Edit", "Fix", "Fixed", "apply_fixes", "fix_source", "fixes"]
+__all__ = [
+    "MAX_PASSES",
+    "Edit",
+    "Fix",
+    "Fixed",
+    "apply_fixes",
+    "fix_bytes",
+    "fix_file",
+    "fix_source",
+    "fixes",
+]
 
 MAX_PASSES = 10  # a fix can reveal another (a section's key fixed: its contents are checked)
 
@@ -140,6 +151,32 @@ def _repeats_a_key(fix: Fix, keys: dict[int, set[str]]) -> bool:
     return edit.text.strip("'\"") in siblings
 
 
+def fix_file(path: Path, settings: Settings) -> tuple[FileReport, int]:
+    """`check --fix` on one file: the fixes written back (the file untouched when there are none),
+    the report of what is left, and how many fixes were applied."""
+    try:
+        text = read_text(path)
+    except ExportDslError as error:
+        return unreadable(error, str(path), settings), 0
+    fixed = fix_source(text, str(path), settings)
+    if fixed.applied:
+        bom = "\ufeff" if path.read_bytes().startswith(b"\xef\xbb\xbf") else ""
+        with path.open("w", encoding="utf-8", newline="") as stream:  # line breaks as they were
+            stream.write(bom + fixed.text)
+    return fixed.linted.report, fixed.applied
+
+
+def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[str | None, FileReport, int]:
+    """`check --fix -`: the fixed text (None when the bytes are not text), the report of what is
+    left, and how many fixes were applied."""
+    try:
+        text = text_of(data, file)
+    except ExportDslError as error:
+        return None, unreadable(error, file, settings), 0
+    fixed = fix_source(text, file, settings)
+    return fixed.text, fixed.linted.report, fixed.applied
+
+
 def _overlap(one: Edit, other: Edit) -> bool:
     return (one.start < other.end and other.start < one.end) or one.start == other.start
 
@@ -159,7 +196,7 @@ _NO_PROPERTY = re.compile(r"has no property '([^'\\]*)'")
 _STRIP_HINT = "`|-`"
 _BLOCK_HEADER = re.compile(r"(?:^|[\s:-])(?P<header>[|>](?:[1-9][+]?|[+][1-9]?|))[ \t]*(?:#.*)?\Z")
 _YAML11_HINT = "quote it for the text ("
-_QUOTE_WHOLE = "quote it whole: "
+_QUOTE_WHOLE = re.compile(r"quote (?:it|jtel's literal) whole: ")
 _QUOTE_VALUE = ("quote the value", "quote the value, or use a '|' block for several lines")
 _PLAIN_START = re.compile(r"[^\s\[\]{}'\"!&*#|>%@`,?:-]")
 
@@ -176,7 +213,7 @@ def _fixes_for(
         fix = _strip_block(diagnostic, location, index, connector)
         if fix is not None:
             yield fix
-    if hint.startswith(_YAML11_HINT) or hint in _QUOTE_VALUE or _QUOTE_WHOLE in hint:
+    if hint.startswith(_YAML11_HINT) or hint in _QUOTE_VALUE or _QUOTE_WHOLE.search(hint):
         fix = _quote(diagnostic, location, index, hint)
         if fix is not None:
             yield fix
@@ -280,7 +317,7 @@ def _strip_block(
 
 
 def _quote(diagnostic: Diagnostic, location: Location, index: LineIndex, hint: str) -> Fix | None:
-    if _QUOTE_WHOLE in hint:
+    if _QUOTE_WHOLE.search(hint):
         return _quote_whole(diagnostic, location, index, hint)
     span = _span(location, index)
     if span is None:
@@ -298,7 +335,7 @@ def _quote_whole(
 ) -> Fix | None:
     """``key: {…}`` written as text YAML took for a mapping (or a body YAML took for a list), and
     jtel's pdata literal left unquoted (a YAML syntax error): the value quoted as the hint says."""
-    key, _, quoted = hint.split(_QUOTE_WHOLE, 1)[1].partition(": ")
+    key, _, quoted = _QUOTE_WHOLE.split(hint, 1)[1].partition(": ")
     line = index.line_text(location.line)
     found = re.match(rf"[ \t]*(?:-[ \t]+)?{re.escape(key)}:[ \t]+", line)
     if found is None or not quoted:

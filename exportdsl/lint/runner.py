@@ -15,7 +15,7 @@ from exportdsl.compiler.analysis import analyse_connector
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector
 from exportdsl.connector.reader import parse_connector
-from exportdsl.connector.yamlsource import read_text
+from exportdsl.connector.yamlsource import read_text, text_of
 from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint import suppress
 from exportdsl.lint.api import LintContext
@@ -29,10 +29,12 @@ __all__ = [
     "FileReport",
     "Linted",
     "connector_files",
+    "lint_bytes",
     "lint_file",
     "lint_paths",
     "lint_source",
     "lint_text",
+    "unreadable",
 ]
 
 CONNECTOR_SUFFIXES = (".yaml", ".yml", ".json")
@@ -81,12 +83,25 @@ def lint_paths(paths: list[Path], settings: Settings) -> list[FileReport]:
 
 def lint_file(path: Path | str, settings: Settings) -> FileReport:
     path = Path(path)
-    file = str(path)
     try:
         text = read_text(path)
     except ExportDslError as error:
-        return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
+        return unreadable(error, str(path), settings)
+    return lint_text(text, str(path), settings)
+
+
+def lint_bytes(data: bytes, file: str, settings: Settings) -> FileReport:
+    """The report of a file's bytes (standard input); ``file`` names it, as in `lint_text`."""
+    try:
+        text = text_of(data, file)
+    except ExportDslError as error:
+        return unreadable(error, file, settings)
     return lint_text(text, file, settings)
+
+
+def unreadable(error: ExportDslError, file: str, settings: Settings) -> FileReport:
+    """The report of a file that cannot be read as text (too large, not UTF-8, missing)."""
+    return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
 
 
 def lint_text(text: str, file: str, settings: Settings) -> FileReport:
