@@ -46,6 +46,7 @@ main.add_command(delivery.serve)
 main.add_command(delivery.queue)
 main.add_command(delivery.db)
 main.add_command(lsp.lsp)
+main.add_command(lsp.schema)
 
 
 def run() -> None:
