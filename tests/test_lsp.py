@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from pygls.uris import from_fs_path
@@ -57,6 +59,10 @@ class Editor:
         return await self.diagnostics(uri, 1)
 
     async def change(self, uri: str, text: str, version: int) -> list[types.Diagnostic]:
+        self.send(uri, text, version)
+        return await self.diagnostics(uri, version)
+
+    def send(self, uri: str, text: str, version: int) -> None:
         self.texts[uri] = text
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
@@ -64,7 +70,6 @@ class Editor:
                 [types.TextDocumentContentChangeWholeDocument(text)],
             )
         )
-        return await self.diagnostics(uri, version)
 
     def position(self, uri: str, marker: str, after: int = 0) -> types.Position:
         """The position of ``marker``'s first occurrence, plus ``after`` characters."""
@@ -200,6 +205,33 @@ def test_a_change_updates_the_diagnostics(tmp_path: Path) -> None:
         assert [d.code for d in await session.change(uri, fixed, 2)] == ["XD202"]
         broken = fixed.replace("url:", "url: [")  # not YAML any more
         assert [d.code for d in await session.change(uri, broken, 3)] == ["XD001"]
+
+    converse(tmp_path, scenario)
+
+
+def test_changes_sent_together_are_checked_as_the_last_and_requests_read_it(
+    tmp_path: Path,
+) -> None:
+    """Typing faster than a long template is checked: the server checks the latest text, and a
+    hover sent right after the changes answers from that text, not from an older one."""
+    path = tmp_path / "typo.yaml"
+    path.write_text(TYPO)
+
+    async def scenario(session: Editor) -> None:
+        await session.open(path)
+        uri = from_fs_path(str(path)) or ""
+        name = ""
+        for version, letter in enumerate("ClientsID", start=2):
+            name += letter
+            session.send(uri, TYPO.replace("$ClientID", f"${name}"), version)
+        found = await session.client.text_document_hover_async(
+            types.HoverParams(
+                types.TextDocumentIdentifier(uri), session.position(uri, "$ClientsID", 2)
+            )
+        )
+        assert found is not None and isinstance(found.contents, types.MarkupContent)
+        assert "`$ClientsID`**: client account id" in found.contents.value
+        assert [d.code for d in await session.diagnostics(uri, 10)] == ["XD202"]
 
     converse(tmp_path, scenario)
 
@@ -450,3 +482,57 @@ def test_check_does_not_load_the_language_server() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+# --- the source maps' fast path (the check of a long block scalar, bench/bench_lsp.py) -----------
+
+
+def _align_char_by_char(raw: str, base: int, value: str, style: str) -> list[int]:
+    """`yamlsource._align` as it was: one character at a time (the reference)."""
+    from exportdsl.connector.yamlsource import _seek, _width
+
+    position = {"'": 1, '"': 1}.get(style, 0)
+    if style in ("|", ">"):
+        position = raw.find("\n") + 1
+    anchors: list[int] = []
+    for char in value:
+        position = _seek(raw, position, char, style)
+        anchors.append(base + min(position, max(len(raw) - 1, 0)))
+        position += _width(raw, position, style)
+    anchors.append(base + min(position, len(raw)))
+    return anchors
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "bc", " ", "'", '"', "\\", "\n", "é", "😀", "\t", "#", ":"])),
+    st.sampled_from(["plain", "'", '"', "|", ">", "|-", ">+"]),
+)
+def test_source_maps_take_runs_at_once_as_the_character_walk_did(
+    pieces: list[str], style: str
+) -> None:
+    import yaml
+
+    from exportdsl.connector.yamlsource import _align
+
+    body = "".join(pieces)
+    if style == "'":
+        raw = "'" + body.replace("'", "''").replace("\n", "\n\n") + "'"
+    elif style == '"':
+        raw = '"' + body.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    elif style == "plain":
+        raw = body.replace("\n", " ")
+    else:
+        raw = style + "\n" + "".join(f"  {line}\n" for line in body.split("\n"))
+    text = f"key: {raw}\n"
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return
+    assert node is not None
+    scalar = node.value[0][1]
+    if not isinstance(scalar, yaml.ScalarNode):
+        return
+    start, end = scalar.start_mark.index, scalar.end_mark.index
+    found = text[start:end], start, scalar.value, scalar.style or ""
+    assert _align(*found) == _align_char_by_char(*found)

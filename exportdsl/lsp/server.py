@@ -10,7 +10,8 @@ change re-checks the text, which takes milliseconds for a connector file (bench/
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from exportdsl.lsp.positions import Lines
 from exportdsl.lsp.view import View, view_of
 from exportdsl.source import LineIndex, Location
 
-__all__ = ["Checked", "ExportDslServer", "check_document", "lsp_diagnostics", "serve"]
+__all__ = ["SETTLE", "Checked", "ExportDslServer", "check_document", "lsp_diagnostics", "serve"]
 
 _SEVERITIES = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -41,7 +42,7 @@ _COMPLETION_KINDS = {
     "snippet": types.CompletionItemKind.Snippet,
 }
 _TRIGGERS = ["$", "{", ".", "("]
-_log = logging.getLogger(__name__)
+SETTLE = 0.020  # seconds, at most, that a change waits for the changes sent after it
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,19 @@ def _file_name(uri: str) -> str:
 
 
 class ExportDslServer(LanguageServer):
+    """Checks each document's latest text once: changes that arrive together (fast typing while a
+    long template is checked) are checked as one, the last; a request (hover, completion, …)
+    about a document whose check is behind checks it first, so every answer reads the text the
+    editor shows."""
+
     def __init__(self) -> None:
         super().__init__(
             "exportdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
         )
         self.settings = Settings()
         self.checked: dict[str, Checked] = {}
+        self.latest: dict[str, tuple[str, int | None]] = {}  # text and version not checked yet
+        self.took: dict[str, float] = {}  # seconds the document's last check took
 
     def configure(self, root: Path | None) -> None:
         """`exportdsl check`'s settings as run in the workspace's root folder."""
@@ -123,13 +131,34 @@ class ExportDslServer(LanguageServer):
             )
             self.settings = Settings(root=root or Path.cwd())
 
-    def check(self, uri: str, text: str, version: int | None) -> None:
-        encoding = str(self.workspace.position_encoding or "utf-16")
-        checked = check_document(uri, text, self.settings, encoding)
-        self.checked[uri] = checked
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri, lsp_diagnostics(checked), version)
-        )
+    def received(self, uri: str, text: str, version: int | None) -> None:
+        """A document's new text: checked once the changes sent with it are read too. The wait
+        is a tenth of the document's last check (at most `SETTLE`): nothing for a short file,
+        and, after a long check, time to read the keystrokes that came in meanwhile, so that
+        they are checked once, as the last text, instead of one after the other."""
+        self.latest[uri] = (text, version)
+        settle = min(SETTLE, self.took.get(uri, 0.0) / 10)
+        asyncio.get_running_loop().call_later(settle, self.current, uri)
+
+    def current(self, uri: str) -> Checked | None:
+        """The check of the document's latest text (made and published now if it is behind)."""
+        if uri in self.latest:
+            text, version = self.latest.pop(uri)
+            encoding = str(self.workspace.position_encoding or "utf-16")
+            started = time.perf_counter()
+            checked = check_document(uri, text, self.settings, encoding)
+            self.took[uri] = time.perf_counter() - started
+            self.checked[uri] = checked
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri, lsp_diagnostics(checked), version)
+            )
+        return self.checked.get(uri)
+
+    def forget(self, uri: str) -> None:
+        self.latest.pop(uri, None)
+        self.checked.pop(uri, None)
+        self.took.pop(uri, None)
+        self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
 
 server = ExportDslServer()
@@ -149,25 +178,23 @@ def _initialize(ls: ExportDslServer, params: types.InitializeParams) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def _did_open(ls: ExportDslServer, params: types.DidOpenTextDocumentParams) -> None:
     document = params.text_document
-    ls.check(document.uri, document.text, document.version)
+    ls.received(document.uri, document.text, document.version)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def _did_change(ls: ExportDslServer, params: types.DidChangeTextDocumentParams) -> None:
     document = ls.workspace.get_text_document(params.text_document.uri)
-    ls.check(document.uri, document.source, params.text_document.version)
+    ls.received(document.uri, document.source, params.text_document.version)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def _did_close(ls: ExportDslServer, params: types.DidCloseTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    ls.checked.pop(uri, None)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
+    ls.forget(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def _hover(ls: ExportDslServer, params: types.HoverParams) -> types.Hover | None:
-    checked = ls.checked.get(params.text_document.uri)
+    checked = ls.current(params.text_document.uri)
     if checked is None:
         return None
     found = hover(checked.view, checked.offset(params.position))
@@ -183,7 +210,7 @@ def _hover(ls: ExportDslServer, params: types.HoverParams) -> types.Hover | None
     types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=_TRIGGERS)
 )
 def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.CompletionList:
-    checked = ls.checked.get(params.text_document.uri)
+    checked = ls.current(params.text_document.uri)
     items: list[types.CompletionItem] = []
     if checked is not None:
         for found in complete(checked.view, checked.offset(params.position)):
@@ -202,7 +229,7 @@ def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.Co
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
 def _definition(ls: ExportDslServer, params: types.DefinitionParams) -> types.Location | None:
-    checked = ls.checked.get(params.text_document.uri)
+    checked = ls.current(params.text_document.uri)
     if checked is None:
         return None
     found = definition(checked.view, checked.offset(params.position))
@@ -216,7 +243,7 @@ def _definition(ls: ExportDslServer, params: types.DefinitionParams) -> types.Lo
     types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
 )
 def _code_action(ls: ExportDslServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-    checked = ls.checked.get(params.text_document.uri)
+    checked = ls.current(params.text_document.uri)
     if checked is None:
         return []
     wanted = (checked.offset(params.range.start), checked.offset(params.range.end))
