@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -536,3 +537,52 @@ def test_source_maps_take_runs_at_once_as_the_character_walk_did(
     start, end = scalar.start_mark.index, scalar.end_mark.index
     found = text[start:end], start, scalar.value, scalar.style or ""
     assert _align(*found) == _align_char_by_char(*found)
+
+
+def test_hover_and_completion_work_while_the_file_does_not_load() -> None:
+    """A key half typed elsewhere (the connector is refused): the templates still complete from
+    the file's YAML, and hover says escaping is known once the file has no errors."""
+    from exportdsl.lint.runner import lint_source
+    from exportdsl.lint.settings import Settings
+    from exportdsl.lsp.intel import complete, hover
+    from exportdsl.lsp.view import view_of
+
+    text = MESSAGES.replace("client: {id: 1}", "client: {id: 1}\ntimezon: UTC").replace(
+        "/chats", "/$pdata."
+    )
+    linted = lint_source(text, "m.yaml", Settings())
+    assert linted.connector is None
+    view = view_of(linted)
+    cursor = text.index("/$pdata.") + len("/$pdata.")
+    assert {item.label for item in complete(view, cursor)} == {"tenant", "tags"}
+    found = hover(view, text.index("$chat.messages") + 2)
+    assert found is not None and "`$chat`" in found.markdown
+    assert "known once the file has no errors" in found.markdown
+
+
+def test_shell_completion_works_as_docs_editor_md_says() -> None:
+    """docs/editor.md's completion scripts: click writes them, and they complete commands and
+    option values."""
+    command = [str(Path(sys.executable).parent / "exportdsl")]  # the script: its name is the prog
+    script = subprocess.run(
+        command,
+        env={**os.environ, "_EXPORTDSL_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "_exportdsl_completion()" in script.stdout
+    answer = subprocess.run(
+        command,
+        env={
+            **os.environ,
+            "_EXPORTDSL_COMPLETE": "bash_complete",
+            "COMP_WORDS": "exportdsl check --format ",
+            "COMP_CWORD": "3",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.stdout.split() == ["plain,text", "plain,json", "plain,github", "plain,sarif"]
+    assert "_EXPORTDSL_COMPLETE=bash_source exportdsl" in (ROOT / "docs" / "editor.md").read_text()

@@ -29,7 +29,15 @@ from exportdsl.lsp.positions import Lines
 from exportdsl.lsp.view import View, view_of
 from exportdsl.source import LineIndex, Location
 
-__all__ = ["SETTLE", "Checked", "ExportDslServer", "check_document", "lsp_diagnostics", "serve"]
+__all__ = [
+    "KEYSTROKE",
+    "SETTLE",
+    "Checked",
+    "ExportDslServer",
+    "check_document",
+    "lsp_diagnostics",
+    "serve",
+]
 
 _SEVERITIES = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -43,6 +51,7 @@ _COMPLETION_KINDS = {
 }
 _TRIGGERS = ["$", "{", ".", "("]
 SETTLE = 0.020  # seconds, at most, that a change waits for the changes sent after it
+KEYSTROKE = 0.080  # seconds between two keys of a fast typist
 
 
 @dataclass(frozen=True)
@@ -132,12 +141,13 @@ class ExportDslServer(LanguageServer):
             self.settings = Settings(root=root or Path.cwd())
 
     def received(self, uri: str, text: str, version: int | None) -> None:
-        """A document's new text: checked once the changes sent with it are read too. The wait
-        is a tenth of the document's last check (at most `SETTLE`): nothing for a short file,
-        and, after a long check, time to read the keystrokes that came in meanwhile, so that
-        they are checked once, as the last text, instead of one after the other."""
+        """A document's new text, checked at once when its checks keep up with typing; after a
+        check slower than a keystroke (`KEYSTROKE`), a tenth of that check later (at most
+        `SETTLE`): time to read the keystrokes that came in meanwhile, so that they are checked
+        once, as the last text, instead of one after the other."""
         self.latest[uri] = (text, version)
-        settle = min(SETTLE, self.took.get(uri, 0.0) / 10)
+        took = self.took.get(uri, 0.0)
+        settle = 0.0 if took < KEYSTROKE else min(SETTLE, took / 10)
         asyncio.get_running_loop().call_later(settle, self.current, uri)
 
     def current(self, uri: str) -> Checked | None:
