@@ -80,7 +80,7 @@ class Editor:
 
 
 @asynccontextmanager
-async def editor(root: Path) -> AsyncIterator[Editor]:
+async def editor(root: Path, encodings: list[str] | None = None) -> AsyncIterator[Editor]:
     client = LanguageClient("test-editor", "1")
     session = Editor(client)
 
@@ -93,9 +93,12 @@ async def editor(root: Path) -> AsyncIterator[Editor]:
 
     await client.start_io(*SERVER, cwd=str(root))
     try:
+        general = types.GeneralClientCapabilities(
+            position_encodings=[types.PositionEncodingKind(e) for e in encodings or ["utf-16"]]
+        )
         await client.initialize_async(
             types.InitializeParams(
-                capabilities=types.ClientCapabilities(),
+                capabilities=types.ClientCapabilities(general=general),
                 workspace_folders=[types.WorkspaceFolder(from_fs_path(str(root)) or "", "w")],
             )
         )
@@ -112,9 +115,11 @@ async def editor(root: Path) -> AsyncIterator[Editor]:
         await client.stop()
 
 
-def converse(root: Path, scenario: Callable[[Editor], Awaitable[None]]) -> None:
+def converse(
+    root: Path, scenario: Callable[[Editor], Awaitable[None]], encodings: list[str] | None = None
+) -> None:
     async def run() -> None:
-        async with editor(root) as session:
+        async with editor(root, encodings) as session:
             await scenario(session)
 
     asyncio.run(asyncio.wait_for(run(), TIMEOUT))
@@ -235,6 +240,24 @@ def test_changes_sent_together_are_checked_as_the_last_and_requests_read_it(
         assert [d.code for d in await session.diagnostics(uri, 10)] == ["XD202"]
 
     converse(tmp_path, scenario)
+
+
+@pytest.mark.parametrize(("encoding", "column"), [("utf-8", 35), ("utf-16", 32), ("utf-32", 31)])
+def test_positions_in_the_encoding_the_client_chose(
+    tmp_path: Path, encoding: str, column: int
+) -> None:
+    """Characters outside ASCII before a finding: its column in the client's own units."""
+    path = tmp_path / "unicode.yaml"
+    path.write_text(
+        TYPO.replace("https://crm.example/$ClientID", "https://crm.example/😀é/$ClientID")
+    )
+
+    async def scenario(session: Editor) -> None:
+        found = await session.open(path)
+        assert found[0].code == "XD201"
+        assert (found[0].range.start.line, found[0].range.start.character) == (4, column)
+
+    converse(tmp_path, scenario, [encoding])
 
 
 # --- code actions --------------------------------------------------------------------------------

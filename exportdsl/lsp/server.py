@@ -110,6 +110,13 @@ def _diagnostic(checked: Checked, diagnostic: Diagnostic) -> types.Diagnostic:
     )
 
 
+def _encoding(kind: types.PositionEncodingKind | str | None) -> str:
+    """The negotiated position encoding's name ("utf-16" unless the client offered another)."""
+    if isinstance(kind, types.PositionEncodingKind):
+        return kind.value  # str() of the enum would give its Python name
+    return kind or "utf-16"
+
+
 def _file_name(uri: str) -> str:
     """The file's path (its suffix says YAML or JSON; per-file ignores match it)."""
     return to_fs_path(uri) or uri
@@ -154,7 +161,7 @@ class ExportDslServer(LanguageServer):
         """The check of the document's latest text (made and published now if it is behind)."""
         if uri in self.latest:
             text, version = self.latest.pop(uri)
-            encoding = str(self.workspace.position_encoding or "utf-16")
+            encoding = _encoding(self.workspace.position_encoding)
             started = time.perf_counter()
             checked = check_document(uri, text, self.settings, encoding)
             self.took[uri] = time.perf_counter() - started
