@@ -80,7 +80,9 @@ class Editor:
 
 
 @asynccontextmanager
-async def editor(root: Path, encodings: list[str] | None = None) -> AsyncIterator[Editor]:
+async def editor(
+    root: Path, encodings: list[str] | None = None, options: Any = None
+) -> AsyncIterator[Editor]:
     client = LanguageClient("test-editor", "1")
     session = Editor(client)
 
@@ -99,6 +101,7 @@ async def editor(root: Path, encodings: list[str] | None = None) -> AsyncIterato
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(general=general),
+                initialization_options=options,
                 workspace_folders=[types.WorkspaceFolder(from_fs_path(str(root)) or "", "w")],
             )
         )
@@ -116,10 +119,13 @@ async def editor(root: Path, encodings: list[str] | None = None) -> AsyncIterato
 
 
 def converse(
-    root: Path, scenario: Callable[[Editor], Awaitable[None]], encodings: list[str] | None = None
+    root: Path,
+    scenario: Callable[[Editor], Awaitable[None]],
+    encodings: list[str] | None = None,
+    options: Any = None,
 ) -> None:
     async def run() -> None:
-        async with editor(root, encodings) as session:
+        async with editor(root, encodings, options) as session:
             await scenario(session)
 
     asyncio.run(asyncio.wait_for(run(), TIMEOUT))
@@ -258,6 +264,20 @@ def test_positions_in_the_encoding_the_client_chose(
         assert (found[0].range.start.line, found[0].range.start.character) == (4, column)
 
     converse(tmp_path, scenario, [encoding])
+
+
+def test_the_environment_is_checked_when_the_editor_asks_as_check_env_does(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(TYPO.replace("$ClientID", "$env.EXPORTDSL_TEST_SURELY_UNSET"))
+
+    async def scenario(session: Editor) -> None:
+        codes = [d.code for d in await session.open(path)]
+        assert ("XD509" in codes) == asked
+
+    for asked in (False, True):
+        converse(tmp_path, scenario, options={"env": True} if asked else None)
 
 
 # --- code actions --------------------------------------------------------------------------------

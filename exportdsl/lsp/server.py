@@ -11,6 +11,7 @@ change re-checks the text, which takes milliseconds for a connector file (bench/
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,15 +138,17 @@ class ExportDslServer(LanguageServer):
         self.latest: dict[str, tuple[str, int | None]] = {}  # text and version not checked yet
         self.took: dict[str, float] = {}  # seconds the document's last check took
 
-    def configure(self, root: Path | None) -> None:
-        """`exportdsl check`'s settings as run in the workspace's root folder."""
+    def configure(self, root: Path | None, check_env: bool = False) -> None:
+        """`exportdsl check`'s settings as run in the workspace's root folder (with ``--env``
+        when the editor's initialization options say ``{"env": true}``)."""
+        env = dict(os.environ) if check_env else None
         try:
-            self.settings = load_settings(root)
+            self.settings = load_settings(root, env=env)
         except ExportDslError as error:  # bad [tool.exportdsl]: say so, check with the defaults
             self.window_show_message(
                 types.ShowMessageParams(types.MessageType.Error, f"exportdsl: {error}")
             )
-            self.settings = Settings(root=root or Path.cwd())
+            self.settings = Settings(root=root or Path.cwd(), env=env)
 
     def received(self, uri: str, text: str, version: int | None) -> None:
         """A document's new text, checked at once when its checks keep up with typing; after a
@@ -189,7 +192,9 @@ def _initialize(ls: ExportDslServer, params: types.InitializeParams) -> None:
         if folders
         else (to_fs_path(params.root_uri) if params.root_uri else params.root_path)
     )
-    ls.configure(Path(root) if root else None)
+    options = params.initialization_options
+    check_env = isinstance(options, dict) and options.get("env") is True
+    ls.configure(Path(root) if root else None, check_env)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
