@@ -10,6 +10,8 @@ alternately making and mending a typo in the middle of the body, as typing does.
   didChange handler does), in process;
 - the editor's wait: a real client (pygls's) sends didChange to `exportdsl lsp` over stdio and
   waits for publishDiagnostics, JSON-RPC and both event loops included;
+- completion asked right after each change (back to back: it waits for the check of the change
+  before, which runs first, so this is the check's cost again plus the completion's);
 - the baseline, in the same run: reading the connector alone (`parse_connector`: YAML, keys,
   source maps), the least any check of the file costs.
 
@@ -139,6 +141,45 @@ async def editor_wait(texts: list[str], typing: float | None = None) -> list[flo
     return waits
 
 
+async def completion_wait(texts: list[str]) -> list[float]:
+    """Seconds from didChange sent to the answer of a completion asked right after it (after
+    `$chat.visitor.` in the changed line), per change."""
+    client = LanguageClient("bench", "1")
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def _published(params: types.PublishDiagnosticsParams) -> None:
+        """Not measured here."""
+
+    await client.start_io(*SERVER)
+    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
+    client.initialized(types.InitializedParams())
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(URI, "yaml", 0, texts[-1]))
+    )
+    waits = []
+    for version, text in enumerate(texts, start=1):
+        at = text.index('"field400"')
+        at = text.index("$chat.visitor.", at) + len("$chat.visitor.")
+        line = text.count("\n", 0, at)
+        position = types.Position(line, at - (text.rfind("\n", 0, at) + 1))
+        started = time.perf_counter()
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version=version, uri=URI),
+                [types.TextDocumentContentChangeWholeDocument(text)],
+            )
+        )
+        found = await client.text_document_completion_async(
+            types.CompletionParams(types.TextDocumentIdentifier(URI), position)
+        )
+        waits.append(time.perf_counter() - started)
+        assert isinstance(found, types.CompletionList) and len(found.items) > 10, found
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return waits
+
+
 def measure(loop: bool) -> None:
     text = big_connector(loop=loop)
     texts = changed(text, CHANGES)
@@ -164,6 +205,8 @@ def measure(loop: bool) -> None:
         f"  typing {TYPED} keys {KEYSTROKE * 1000:.0f} ms apart: the last key's diagnostics "
         f"{burst * 1000:.1f} ms after it"
     )
+    completion = statistics.median(asyncio.run(completion_wait(texts[:TYPED])))
+    print(f"  completion asked right after a change:   {completion * 1000:6.1f} ms median")
     verdict = "met" if wait <= TARGET_SECONDS else "NOT met"
     print(f"  target: diagnostics <= {TARGET_SECONDS * 1000:.0f} ms after a change: {verdict}")
 

@@ -247,6 +247,19 @@ def test_changes_sent_together_are_checked_as_the_last_and_requests_read_it(
         assert found is not None and isinstance(found.contents, types.MarkupContent)
         assert "`$ClientsID`**: client account id" in found.contents.value
         assert [d.code for d in await session.diagnostics(uri, 10)] == ["XD202"]
+        typing = session.texts[uri].replace(
+            "  body: |", "  auth: {basic: {username: $chatConnector., password: x}}\n  body: |"
+        )
+        session.send(uri, typing, 11)  # completion reads this text, checked or not yet
+        found_items = await session.client.text_document_completion_async(
+            types.CompletionParams(
+                types.TextDocumentIdentifier(uri),
+                session.position(uri, "$chatConnector.", len("$chatConnector.")),
+            )
+        )
+        assert isinstance(found_items, types.CompletionList)
+        assert {item.label for item in found_items.items} == {"id", "name"}
+        await session.diagnostics(uri, 11)
 
     converse(tmp_path, scenario)
 

@@ -27,7 +27,7 @@ from exportdsl.lint.runner import Linted, lint_source
 from exportdsl.lint.settings import Settings, load_settings
 from exportdsl.lsp.intel import complete, definition, hover
 from exportdsl.lsp.positions import Lines
-from exportdsl.lsp.view import View, view_of
+from exportdsl.lsp.view import View, quick_view, view_of
 from exportdsl.source import LineIndex, Location
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "SETTLE",
     "Checked",
     "ExportDslServer",
+    "Glance",
     "check_document",
     "lsp_diagnostics",
     "serve",
@@ -55,22 +56,11 @@ SETTLE = 0.020  # seconds, at most, that a change waits for the changes sent aft
 KEYSTROKE = 0.080  # seconds between two keys of a fast typist
 
 
-@dataclass(frozen=True)
-class Checked:
-    """One version of a document: its check, its lines in the protocol's counting, its view."""
+class _Positions:
+    """Positions of one document's text, as the protocol and as exportdsl count them."""
 
-    uri: str
-    linted: Linted
     lines: Lines
-
-    @property
-    def view(self) -> View:
-        return view_of(self.linted)
-
-    @property
-    def index(self) -> LineIndex:
-        assert self.linted.report.text is not None  # an editor's text is always text
-        return self.linted.report.text
+    index: LineIndex
 
     def range(self, start: int, end: int) -> types.Range:
         return types.Range(self.position(start), self.position(end))
@@ -89,6 +79,35 @@ class Checked:
         start = self.index.offset(location.line, location.column)
         end = self.index.offset(location.end_line, location.end_column) + 1
         return self.range(start, min(max(end, start), len(self.index.text)))
+
+
+@dataclass(frozen=True)
+class Checked(_Positions):
+    """One version of a document: its check, its lines in the protocol's counting, its view."""
+
+    uri: str
+    linted: Linted
+    lines: Lines
+
+    @property
+    def view(self) -> View:
+        return view_of(self.linted)
+
+    @property
+    def index(self) -> LineIndex:  # type: ignore[override]
+        assert self.linted.report.text is not None  # an editor's text is always text
+        return self.linted.report.text
+
+
+@dataclass(frozen=True)
+class Glance(_Positions):
+    """A document's latest text read without its check (what completion and go to definition
+    need), while the check is still behind: a long template's check must not hold up typing."""
+
+    uri: str
+    lines: Lines
+    index: LineIndex
+    view: View
 
 
 def check_document(uri: str, text: str, settings: Settings, encoding: str = "utf-16") -> Checked:
@@ -174,6 +193,14 @@ class ExportDslServer(LanguageServer):
             )
         return self.checked.get(uri)
 
+    def glance(self, uri: str) -> Checked | Glance | None:
+        """The document's latest text as completion and definition need it, now."""
+        if uri not in self.latest:
+            return self.checked.get(uri)
+        text = self.latest[uri][0]
+        lines = Lines(text, _encoding(self.workspace.position_encoding))
+        return Glance(uri, lines, LineIndex(text), quick_view(text, _file_name(uri)))
+
     def forget(self, uri: str) -> None:
         self.latest.pop(uri, None)
         self.checked.pop(uri, None)
@@ -232,7 +259,7 @@ def _hover(ls: ExportDslServer, params: types.HoverParams) -> types.Hover | None
     types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=_TRIGGERS)
 )
 def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.CompletionList:
-    checked = ls.current(params.text_document.uri)
+    checked = ls.glance(params.text_document.uri)
     items: list[types.CompletionItem] = []
     if checked is not None:
         for found in complete(checked.view, checked.offset(params.position)):
@@ -251,7 +278,7 @@ def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.Co
 
 @server.feature(types.TEXT_DOCUMENT_DEFINITION)
 def _definition(ls: ExportDslServer, params: types.DefinitionParams) -> types.Location | None:
-    checked = ls.current(params.text_document.uri)
+    checked = ls.glance(params.text_document.uri)
     if checked is None:
         return None
     found = definition(checked.view, checked.offset(params.position))

@@ -17,13 +17,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.connector.pdata import PdataReader
+from exportdsl.connector.reader import parse_connector
 from exportdsl.connector.yamlsource import compose, node_location, scalar_map
 from exportdsl.errors import ExportDslError
 from exportdsl.lint.runner import Linted
 from exportdsl.source import LineIndex, Location
 from exportdsl.vocabulary import Phase
 
-__all__ = ["Place", "View", "view_of"]
+__all__ = ["Place", "View", "quick_view", "view_of"]
 
 _PHASES = {"token": Phase.TOKEN, "export": Phase.EXPORT, "xml_template": Phase.XML}
 
@@ -61,6 +62,16 @@ class View:
         if name == "xmlTemplate":
             return "xml_template" in self.sections
         return True
+
+
+def quick_view(text: str, file: str) -> View:
+    """The view of a text without checking it (read, not compiled): completion and definition
+    need no more, and a long template's check takes far longer than reading the file."""
+    try:
+        connector = parse_connector(text, file)
+    except ExportDslError:
+        return _from_yaml(LineIndex(text), file)
+    return _from_connector(connector, {})
 
 
 def view_of(linted: Linted) -> View:
