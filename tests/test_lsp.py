@@ -646,3 +646,26 @@ def test_shell_completion_works_as_docs_editor_md_says() -> None:
     )
     assert answer.stdout.split() == ["plain,text", "plain,json", "plain,github", "plain,sarif"]
     assert "_EXPORTDSL_COMPLETE=bash_source exportdsl" in (ROOT / "docs" / "editor.md").read_text()
+
+
+def test_hover_and_definition_in_a_template_that_does_not_parse_yet() -> None:
+    """A `${` half typed after a reference (in a JSON file, after a \\u escape): hover and go to
+    definition still find the reference before it, at its place in the file."""
+    from exportdsl.lint.runner import lint_source
+    from exportdsl.lint.settings import Settings
+    from exportdsl.lsp.intel import definition, hover
+    from exportdsl.lsp.view import view_of
+
+    text = (
+        '{"connector": {"id": 1, "name": "j"}, "client": {"id": 1}, "pdata": {"b": 2},\n'
+        ' "export": {"url": "https://x.example/\\u00e9$pdata.b/${pdata."}}\n'
+    )
+    linted = lint_source(text, "c.json", Settings())
+    assert "XD100" in [d.code for d in linted.report.diagnostics]
+    view = view_of(linted)
+    on_b = text.index("$pdata.b") + 7
+    found = hover(view, on_b)
+    assert found is not None and text[found.start : found.end] == "$pdata.b"
+    assert "a number, from this file's pdata" in found.markdown
+    assert "once the template has no syntax error" in found.markdown
+    assert definition(view, on_b) == linted.connector.pdata_locations["b"]  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ it also holds while a directive is half typed and the template does not parse ye
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from exportdsl.language.nodes import (
     If,
     Node,
     Reference,
+    Segment,
     Set,
     format_path,
     references_in,
@@ -241,15 +242,40 @@ def hover(view: View, offset: int) -> Hover | None:
 def _reference_at(place: Place) -> tuple[Reference, tuple[str | int, ...], int] | None:
     """The reference at the place, its path up to the step under the cursor, where that ends."""
     try:
-        nodes = parse(place.field.source)
-    except ExportDslError:
-        return None  # the syntax error is a diagnostic; hover shows it
-    for reference in _references(nodes):
+        references: Iterable[Reference] = _references(parse(place.field.source))
+    except ExportDslError:  # a directive or a `${` half typed elsewhere in the template
+        references = _written_references(place.field.source)
+    for reference in references:
         if reference.span.start <= place.offset < reference.span.end:
             steps = [s for s in reference.segments if s.span.start <= place.offset]
             end = steps[-1].span.end if steps else reference.name_span.end
             return reference, (reference.name, *(s.key for s in steps)), end
     return None
+
+
+def _written_references(source: str) -> Iterator[Reference]:
+    """The references of a template that does not parse, as they are written (`$name.steps`,
+    `${…}`; not after a backslash): hover and definition go on working while it is typed."""
+    for found in _REFERENCE.finditer(source):
+        if source[max(0, found.start() - 1) : found.start()] == "\\":
+            continue
+        group = "formal" if found.group("formal") else "short"
+        head = re.match(r"[A-Za-z][A-Za-z0-9_]*", found.group(group))
+        assert head is not None  # the pattern starts with a name
+        name_start = found.start(group)
+        steps = []
+        for step in _STEP.finditer(found.group(group), head.end()):
+            name, index, single, double = step.groups()
+            key: str | int = int(index) if index is not None else name or single or double or ""
+            steps.append(Segment(key, Span(name_start + step.start(), name_start + step.end())))
+        yield Reference(
+            head.group(),
+            tuple(steps),
+            quiet=source[found.start() + 1 : found.start() + 2] == "!",
+            formal=group == "formal",
+            span=Span(found.start(), found.end()),
+            name_span=Span(name_start, name_start + head.end()),
+        )
 
 
 def _references(nodes: tuple[Node, ...]) -> Iterator[Reference]:
@@ -327,6 +353,8 @@ def _escaping(view: View, place: Place, reference: Reference) -> str:
                 return describe_escaping(hole)
     if plan is None:
         return "how it is escaped is known once the file has no errors"
+    if not plan.holes and plan.program is None and "$" in place.field.source:
+        return "how it is escaped is known once the template has no syntax error"
     return "read by a directive (a condition, a loop's list, a #set value): not output here"
 
 
