@@ -1,8 +1,8 @@
 """The command line: a thin click layer over the library.
 
 This module is the group, its registration of every command and the `run` entry point; each
-command group lives in a module of its own (`check`, `transcript`, `export`, `delivery`). Those
-modules import only click at the top: each command imports what it needs when it runs, so
+command group lives in a module of its own (`check`, `transcript`, `export`, `delivery`, `lsp`).
+Those modules import only click at the top: each command imports what it needs when it runs, so
 `exportdsl export` does not load the linter, nor `exportdsl check` httpx or reportlab (a cold start
 is most of a one-file run).
 """
