@@ -669,3 +669,17 @@ def test_hover_and_definition_in_a_template_that_does_not_parse_yet() -> None:
     assert "a number, from this file's pdata" in found.markdown
     assert "once the template has no syntax error" in found.markdown
     assert definition(view, on_b) == linted.connector.pdata_locations["b"]  # type: ignore[union-attr]
+
+
+def test_names_set_from_each_other_do_not_loop() -> None:
+    from exportdsl.lsp.intel import complete, hover
+    from exportdsl.lsp.view import quick_view
+
+    text = (
+        "connector: {id: 1, name: x}\nclient: {id: 1}\nexport:\n  url: https://b.example/\n"
+        '  body: "#set($a = $b)#set($b = $a)$a $b."\n'
+    )
+    view = quick_view(text, "y.yaml")
+    assert complete(view, text.index("$b.") + 3) == []
+    found = hover(view, text.index("$a $b") + 1)
+    assert found is not None and "a value written by #set" in found.markdown

@@ -131,6 +131,7 @@ class _Resolver:
         self.phase = place.phase
         self.variables = catalogue(view.pdata)
         self.scope = _scope(place.field.source, place.offset)
+        self.resolving: set[str] = set()
 
     def resolve(self, path: tuple[str | int, ...], loops: int | None = None) -> Var | None:
         """The node a path reaches (dynamic where the catalogue stops knowing), or None."""
@@ -153,9 +154,13 @@ class _Resolver:
             return self.loop_state(loops)
         if name in LOOP_NAMES and loops:
             return self.variables_of_loop()[name]
-        if name in self.scope.sets:
+        if name in self.scope.sets and name not in self.resolving:
             value = _path(self.scope.sets[name][0])
-            resolved = self.resolve(value) if value is not None else None
+            self.resolving.add(name)  # `#set($a = $b)#set($b = $a)` must not recurse forever
+            try:
+                resolved = self.resolve(value) if value is not None else None
+            finally:
+                self.resolving.discard(name)
             return resolved or Var("a value written by #set")
         return None
 
