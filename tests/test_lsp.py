@@ -683,3 +683,40 @@ def test_names_set_from_each_other_do_not_loop() -> None:
     assert complete(view, text.index("$b.") + 3) == []
     found = hover(view, text.index("$a $b") + 1)
     assert found is not None and "a value written by #set" in found.markdown
+
+
+_SOURCES = [
+    p.read_text(encoding="utf-8")
+    for p in sorted((ROOT / "connectors").glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml"))
+    if p.name != "invalid-utf8.yaml"
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(_SOURCES),
+    st.integers(min_value=0),
+    st.sampled_from(["", "$", "${", ".", "#foreach(", "#end", "'", '"', "\n", "|", ":", "\\"]),
+    st.lists(st.integers(min_value=0), min_size=1, max_size=4),
+)
+def test_hover_completion_and_definition_never_fail_on_text_being_typed(
+    source: str, at: int, typed: str, cursors: list[int]
+) -> None:
+    """Whatever half-written text and wherever the cursor: an answer or none, never an error
+    (nor from the fixes)."""
+    from exportdsl.lint.fixes import fix_source
+    from exportdsl.lint.runner import lint_source
+    from exportdsl.lint.settings import Settings
+    from exportdsl.lsp.intel import complete, definition, hover
+    from exportdsl.lsp.view import quick_view, view_of
+
+    at %= len(source) + 1
+    text = source[:at] + typed + source[at:]
+    linted = lint_source(text, "c.yaml", Settings())
+    fix_source(text, "c.yaml", Settings())
+    for view in (view_of(linted), quick_view(text, "c.yaml")):
+        for cursor in cursors:
+            offset = cursor % (len(text) + 1)
+            complete(view, offset)
+            hover(view, offset)
+            definition(view, offset)
