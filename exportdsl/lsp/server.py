@@ -185,7 +185,17 @@ class ExportDslServer(LanguageServer):
             text, version = self.latest.pop(uri)
             encoding = _encoding(self.workspace.position_encoding)
             started = time.perf_counter()
-            checked = check_document(uri, text, self.settings, encoding)
+            try:
+                checked = check_document(uri, text, self.settings, encoding)
+            except Exception as error:  # a bug: say so as `check` does (exit 3), keep serving
+                self.window_show_message(
+                    types.ShowMessageParams(
+                        types.MessageType.Error,
+                        f"exportdsl: internal error: {type(error).__name__}: {error}. This is a "
+                        "bug; please report it with the file that caused it.",
+                    )
+                )
+                return self.checked.get(uri)
             self.took[uri] = time.perf_counter() - started
             self.checked[uri] = checked
             self.text_document_publish_diagnostics(
