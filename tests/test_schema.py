@@ -9,9 +9,12 @@ hint lists the keys it knows; nothing private is read.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -62,7 +65,7 @@ FULL: dict[str, Any] = {
         "language": "de",
         "timezone": "Europe/Berlin",
         "logo": "logo.png",
-        "fonts": "DejaVu Sans",
+        "fonts": "fonts",
     },
 }
 # One value of each JSON type, for the keys whose written value has another type. The text is
@@ -78,9 +81,24 @@ SAMPLES: dict[str, Any] = {
 }
 
 
+def _folder() -> Path:
+    """Where the connectors are read from: a transcript's logo and fonts folder are files beside
+    the connector, so the full connector's are made there (a 1x1 PNG, an empty folder)."""
+    from PIL import Image  # reportlab's dependency
+
+    folder = Path(tempfile.mkdtemp(prefix="exportdsl-schema-"))
+    atexit.register(shutil.rmtree, folder, True)
+    Image.new("RGB", (1, 1)).save(folder / "logo.png")
+    (folder / "fonts").mkdir()
+    return folder
+
+
+CONNECTOR = str(_folder() / "c.yaml")
+
+
 def loads(data: Any) -> bool:
     try:
-        exportdsl.parse_connector(yaml.safe_dump(data, sort_keys=False), "c.yaml")
+        exportdsl.parse_connector(yaml.safe_dump(data, sort_keys=False), CONNECTOR)
     except ExportDslError:
         return False
     return True
@@ -92,7 +110,7 @@ def valid(data: Any) -> bool:
 
 def loader_refusal(data: Any) -> list[exportdsl.Diagnostic]:
     try:
-        exportdsl.parse_connector(yaml.safe_dump(data, sort_keys=False), "c.yaml")
+        exportdsl.parse_connector(yaml.safe_dump(data, sort_keys=False), CONNECTOR)
     except exportdsl.ConnectorError as error:
         return list(error.diagnostics)
     return []
