@@ -72,7 +72,7 @@ def test_a_clean_file_has_no_fixes(clean: Path) -> None:
 
 
 def test_check_fix_on_a_folder_leaves_clean_files_untouched(tmp_path: Path) -> None:
-    for clean in CLEAN:
+    for clean in (ROOT / "connectors").glob("*.yaml"):  # (tests/lint/ok's refer to files nearby)
         shutil.copy(clean, tmp_path / clean.name)
     shutil.copy(FIX / "did-you-mean.yaml", tmp_path / "did-you-mean.yaml")
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
