@@ -69,6 +69,12 @@ class LineIndex:
         line = bisect.bisect_right(self._starts, offset) - 1
         return line + 1, offset - self._starts[line] + 1
 
+    def offset(self, line: int, column: int) -> int:
+        """The offset of a 1-based (line, column), clamped to the text (the inverse of
+        `position`)."""
+        start = self._starts[max(0, min(line, len(self._starts)) - 1)]
+        return max(0, min(start + column - 1, len(self.text)))
+
     def location(self, file: str, first: int, last: int) -> Location:
         """The range from offset ``first`` to offset ``last`` (inclusive) as a `Location`."""
         line, column = self.position(first)

@@ -22,6 +22,7 @@ from exportdsl.errors import ExportDslError
 
 if TYPE_CHECKING:
     from exportdsl.lint.runner import FileReport
+    from exportdsl.lint.settings import Settings
 
 __all__ = ["FORMATS", "check", "explain_command", "rules"]
 
@@ -29,7 +30,9 @@ FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders 
 
 
 @click.command(short_help="Check and lint connector files.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True, path_type=Path)
+)
 @click.option(
     "--format",
     "output_format",
@@ -57,6 +60,18 @@ FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders 
 @click.option(
     "--env", "check_env", is_flag=True, help="Also report $env.NAME that this environment lacks."
 )
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Apply the safe fixes (did you mean, |-, quoting) to the files, then report what is "
+    "left; with -, write the fixed text to standard output and the report to standard error.",
+)
+@click.option(
+    "--stdin-filename",
+    metavar="NAME",
+    help="The name of the file read from standard input (-): for positions, YAML or JSON, and "
+    "per-file-ignores.",
+)
 def check(
     paths: tuple[Path, ...],
     output_format: str,
@@ -64,13 +79,21 @@ def check(
     ignore: tuple[str, ...],
     fail_level: str | None,
     check_env: bool,
+    fix: bool,
+    stdin_filename: str | None,
 ) -> None:
-    """Check and lint connector files (or every .yaml/.yml/.json below folders)."""
+    """Check and lint connector files (or every .yaml/.yml/.json below folders); - reads one
+    from standard input."""
     from exportdsl.lint.formats import render
     from exportdsl.lint.runner import connector_files, lint_paths
     from exportdsl.lint.settings import load_settings, parse_severity, split_codes
 
-    files = list(connector_files(paths))
+    stdin = _STDIN in paths
+    if stdin and len(paths) > 1:
+        raise click.UsageError("- reads one connector from standard input: give no other path")
+    if stdin_filename is not None and not stdin:
+        raise click.UsageError("--stdin-filename names the file read from standard input (-)")
+    files = [Path(stdin_filename or "-")] if stdin else list(connector_files(paths))
     if not files:
         raise click.UsageError("no connector files (.yaml, .yml, .json) in the given paths")
     try:
@@ -84,13 +107,51 @@ def check(
             settings = replace(settings, ignore=settings.ignore + ignored)
     except ExportDslError as error:
         raise click.UsageError(str(error)) from None
-    reports = lint_paths(files, settings)
+    if stdin:
+        report, fixed = _stdin_report(str(files[0]), settings, fix)
+        reports = [report]
+    elif fix:
+        reports, fixed = _fixed_reports(files, settings)
+    else:
+        reports, fixed = lint_paths(files, settings), 0
     output = render(output_format, reports)
     if output or output_format != "text":
-        click.echo(output)
+        click.echo(output, err=stdin and fix)  # standard output holds the fixed text then
+    if fixed:
+        click.echo(f"fixed {fixed} problem{'s' if fixed != 1 else ''}", err=True)
     click.echo(_summary(reports, len(files)), err=True)
     failing = any(settings.fails(d.severity) for report in reports for d in report.diagnostics)
     sys.exit(EXIT_FINDINGS if failing else EXIT_CLEAN)
+
+
+_STDIN = Path("-")
+
+
+def _fixed_reports(files: list[Path], settings: Settings) -> tuple[list[FileReport], int]:
+    from exportdsl.lint.fixes import fix_file
+
+    reports, total = [], 0
+    for path in files:
+        report, applied = fix_file(path, settings)
+        reports.append(report)
+        total += applied
+    return reports, total
+
+
+def _stdin_report(file: str, settings: Settings, fix: bool) -> tuple[FileReport, int]:
+    """The connector on standard input, checked as the file ``file``; with ``fix``, the fixed
+    text goes to standard output (the input as it was when it is not text)."""
+    from exportdsl.connector.yamlsource import MAX_FILE_BYTES
+    from exportdsl.lint.fixes import fix_bytes
+    from exportdsl.lint.runner import lint_bytes
+
+    data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    if not fix:
+        return lint_bytes(data, file, settings), 0
+    text, report, applied = fix_bytes(data, file, settings)
+    sys.stdout.buffer.write(data if text is None else text.encode("utf-8"))
+    sys.stdout.flush()
+    return report, applied
 
 
 def _summary(reports: list[FileReport], files: int) -> str:

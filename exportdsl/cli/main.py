@@ -1,8 +1,8 @@
 """The command line: a thin click layer over the library.
 
 This module is the group, its registration of every command and the `run` entry point; each
-command group lives in a module of its own (`check`, `transcript`, `export`, `delivery`). Those
-modules import only click at the top: each command imports what it needs when it runs, so
+command group lives in a module of its own (`check`, `transcript`, `export`, `delivery`, `lsp`).
+Those modules import only click at the top: each command imports what it needs when it runs, so
 `exportdsl export` does not load the linter, nor `exportdsl check` httpx or reportlab (a cold start
 is most of a one-file run).
 """
@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from exportdsl.cli import check, delivery, export, fonts, transcript
+from exportdsl.cli import check, delivery, export, fonts, lsp, transcript
 from exportdsl.cli.exits import EXIT_INTERNAL
 
 __all__ = ["ALIASES", "main", "run"]
@@ -46,6 +46,8 @@ main.add_command(export.demo)
 main.add_command(delivery.serve)
 main.add_command(delivery.queue)
 main.add_command(delivery.db)
+main.add_command(lsp.lsp)
+main.add_command(lsp.schema)
 
 
 def run() -> None:

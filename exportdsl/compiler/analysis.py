@@ -53,7 +53,7 @@ from exportdsl.language.parser import parse
 from exportdsl.source import Span
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
-__all__ = ["analyse_connector", "check_connector", "compile_connector"]
+__all__ = ["analyse_connector", "check_connector", "compile_connector", "loop_state"]
 
 # What may stand before a URL's path (scheme, host, port): values the connector's owner
 # controls, and the token answer (OAuth servers send the API's base URL there, e.g.
@@ -482,7 +482,7 @@ _ANYTHING = Var("a value only known at render time", dynamic=True)
 _SET_VALUE = Var("a value written by #set")
 
 
-def _loop_state(parent: Var | None) -> Var:
+def loop_state(parent: Var | None) -> Var:
     """``$foreach`` inside a loop (Velocity 1.7's loop tool)."""
     return Var(
         "the loop's state",
@@ -554,7 +554,7 @@ class _Scoped:
         names = (node.variable, *LOOP_NAMES)
         saved = {name: self.local.get(name) for name in names}
         self.local[node.variable] = element
-        self.local["foreach"] = _loop_state(saved["foreach"])
+        self.local["foreach"] = loop_state(saved["foreach"])
         self.local["velocityCount"] = Var("the item's number, from 1")
         self.local["velocityHasNext"] = Var("true but for the last item")
         self.run(node.body)

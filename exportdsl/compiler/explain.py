@@ -46,11 +46,16 @@ def explain(file: str, plan: Plan) -> str:
 
 
 def _describe(hole: Hole) -> str:
+    return f"{hole.reference!s:<40} {describe_escaping(hole)}"
+
+
+def describe_escaping(hole: Hole) -> str:
+    """How the hole's value is escaped where it lands, in words (also the editor's hover)."""
     how = _CONTEXT_WORDS[hole.context]
     if not hole.escaped:
         how = f"no escaping needed ({hole.alphabet} value in {hole.context} context)"
     secret = "; secret, redacted in output" if hole.reference.name == "env" else ""
-    return f"{hole.reference!s:<40} {how}{secret}"
+    return f"{how}{secret}"
 
 
-__all__ = ["explain"]
+__all__ = ["describe_escaping", "explain"]

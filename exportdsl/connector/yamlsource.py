@@ -27,6 +27,7 @@ __all__ = [
     "read_text",
     "scalar_map",
     "source_text",
+    "text_of",
     "yaml_quoted",
 ]
 
@@ -55,6 +56,12 @@ def read_text(path: Path) -> str:
         raise LoadError(f"{file}: is a directory, not a connector file") from None
     except OSError as error:
         raise LoadError(f"{file}: cannot read: {error.strerror or error}") from None
+    return text_of(data, file)
+
+
+def text_of(data: bytes, file: str) -> str:
+    """The text of a connector file's bytes (read up to one byte past `MAX_FILE_BYTES`, so that a
+    larger file is refused): standard input too. A clear `LoadError` when too large or not UTF-8."""
     if len(data) > MAX_FILE_BYTES:
         raise LoadError(
             f"{file}: larger than {MAX_FILE_BYTES // 1024} KiB; connector files are small configs",
@@ -331,12 +338,40 @@ def _align(raw: str, base: int, value: str, style: str) -> list[int]:
     if style in ("|", ">"):
         position = raw.find("\n") + 1
     anchors: list[int] = []
-    for char in value:
-        position = _seek(raw, position, char, style)
+    escape = {'"': "\\", "'": "'"}.get(style)
+    index = 0
+    while index < len(value):
+        position = _seek(raw, position, value[index], style)
         anchors.append(base + min(position, max(len(raw) - 1, 0)))
-        position += _width(raw, position, style)
+        width = _width(raw, position, style)
+        if width == 1 and raw[position : position + 1] == value[index]:
+            # the characters written as they are (a line, say) map one to one: taken at once
+            run = _same_run(raw, position + 1, value, index + 1, escape)
+            anchors.extend(range(base + position + 1, base + position + 1 + run))
+            position, index = position + 1 + run, index + 1 + run
+        else:
+            position, index = position + width, index + 1
     anchors.append(base + min(position, len(raw)))
     return anchors
+
+
+def _same_run(raw: str, position: int, value: str, index: int, escape: str | None) -> int:
+    """How many characters from ``raw[position]`` and ``value[index]`` on are the same (none of
+    them an escape): doubling, then halving, so that a long run costs a few string compares."""
+    limit = min(len(raw) - position, len(value) - index)
+    if escape is not None:
+        found = raw.find(escape, position, position + limit)
+        limit = limit if found < 0 else found - position
+    low, step = 0, 16
+    while low < limit:  # invariant: the first `low` characters are the same
+        size = min(step, limit - low)
+        if raw[position + low : position + low + size] == value[index + low : index + low + size]:
+            low, step = low + size, step * 2
+        elif size == 1:
+            break
+        else:
+            step = max(1, size // 2)
+    return low
 
 
 def _seek(raw: str, position: int, char: str, style: str) -> int:

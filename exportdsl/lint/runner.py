@@ -7,14 +7,15 @@ work is pure Python; results come back in the files' order.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from exportdsl.compiler.analysis import analyse_connector
+from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector
 from exportdsl.connector.reader import parse_connector
-from exportdsl.connector.yamlsource import read_text
+from exportdsl.connector.yamlsource import read_text, text_of
 from exportdsl.errors import Diagnostic, ExportDslError
 from exportdsl.lint import suppress
 from exportdsl.lint.api import LintContext
@@ -26,9 +27,14 @@ __all__ = [
     "CONNECTOR_SUFFIXES",
     "PARALLEL_FROM",
     "FileReport",
+    "Linted",
     "connector_files",
+    "lint_bytes",
     "lint_file",
     "lint_paths",
+    "lint_source",
+    "lint_text",
+    "unreadable",
 ]
 
 CONNECTOR_SUFFIXES = (".yaml", ".yml", ".json")
@@ -40,6 +46,16 @@ class FileReport:
     path: str
     diagnostics: tuple[Diagnostic, ...]
     text: LineIndex | None  # None when the file could not be read as text
+
+
+@dataclass(frozen=True)
+class Linted:
+    """A file's report and what was learnt on the way: the connector (None when it does not load)
+    and its analysed fields. Editors use them for hover, completion and fixes."""
+
+    report: FileReport
+    connector: Connector | None = None
+    plans: Mapping[str, FieldPlan] = field(default_factory=dict)
 
 
 def connector_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -67,19 +83,44 @@ def lint_paths(paths: list[Path], settings: Settings) -> list[FileReport]:
 
 def lint_file(path: Path | str, settings: Settings) -> FileReport:
     path = Path(path)
-    file = str(path)
     try:
         text = read_text(path)
     except ExportDslError as error:
-        return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
+        return unreadable(error, str(path), settings)
+    return lint_text(text, str(path), settings)
+
+
+def lint_bytes(data: bytes, file: str, settings: Settings) -> FileReport:
+    """The report of a file's bytes (standard input); ``file`` names it, as in `lint_text`."""
+    try:
+        text = text_of(data, file)
+    except ExportDslError as error:
+        return unreadable(error, file, settings)
+    return lint_text(text, file, settings)
+
+
+def unreadable(error: ExportDslError, file: str, settings: Settings) -> FileReport:
+    """The report of a file that cannot be read as text (too large, not UTF-8, missing)."""
+    return FileReport(file, tuple(_select(error.diagnostics, file, settings)), None)
+
+
+def lint_text(text: str, file: str, settings: Settings) -> FileReport:
+    """The report of a file's text (standard input, an editor's buffer): ``file`` names it for
+    positions and for the settings' per-file ignores."""
+    return lint_source(text, file, settings).report
+
+
+def lint_source(text: str, file: str, settings: Settings) -> Linted:
+    """`lint_text`, with the connector and its analysed fields when the file loads."""
     index = LineIndex(text)
     connector: Connector | None = None
+    plans: Mapping[str, FieldPlan] = {}
     try:
         connector = parse_connector(text, file)
     except ExportDslError as error:
         found = list(error.diagnostics)
     else:
-        found = _diagnose(connector, settings)
+        plans, found = _diagnose(connector, settings)
     blocks = _blocks(connector) if connector is not None and "exportdsl:" in text else []
     directives = suppress.directives(file, index, blocks)
     kept = suppress.suppress(_select(found, file, settings), directives, blocks, suppressible)
@@ -91,10 +132,13 @@ def lint_file(path: Path | str, settings: Settings) -> FileReport:
             (d for d in notes if settings.enabled(d.code, file)), directives, blocks, suppressible
         )
     )
-    return FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
+    report = FileReport(file, tuple(sorted(kept, key=lambda d: d.order)), index)
+    return Linted(report, connector, plans)
 
 
-def _diagnose(connector: Connector, settings: Settings) -> list[Diagnostic]:
+def _diagnose(
+    connector: Connector, settings: Settings
+) -> tuple[dict[str, FieldPlan], list[Diagnostic]]:
     plans, found = analyse_connector(connector)
     context = LintContext(connector, plans, settings.env)
     for rule in all_rules().values():
@@ -104,7 +148,7 @@ def _diagnose(connector: Connector, settings: Settings) -> list[Diagnostic]:
             Diagnostic(rule.code, finding.message, finding.location, finding.hint, rule.severity)
             for finding in rule.check(context)
         )
-    return found
+    return plans, found
 
 
 def _select(diagnostics: Iterable[Diagnostic], file: str, settings: Settings) -> list[Diagnostic]:
