@@ -262,7 +262,7 @@ def test_a_tall_jpeg_logo_keeps_its_aspect(tmp_path: Path) -> None:
     image_file(tmp_path, "tall.jpg", (100, 400), "JPEG")
     chat = parse_chat_bytes(CHAT.read_bytes())
     pdf = render_transcript(chat, TranscriptSettings(logo=read_logo("tall.jpg", tmp_path)))
-    assert images(pdf) == [(100, 400)]
+    assert images(pdf) == [(48, 192)]  # 4 pixels a point of the 12 x 48 points it is drawn at
     assert b"12 0 0 48 533.2756 744 cm" in _page_stream(pdf)  # 48 high, 12 wide
 
 
