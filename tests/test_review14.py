@@ -252,3 +252,20 @@ def test_a_logo_is_turned_as_its_exif_says_and_16_bit_grey_is_not_white(tmp_path
     page = PdfReader(__import__("io").BytesIO(pdf)).pages[0]
     (image,) = page.images
     assert 100 < image.image.convert("L").getpixel((5, 5)) < 160  # mid grey, not white
+
+
+def test_a_huge_visitor_name_is_shortened_in_author_lines() -> None:
+    """A 100 KB name was repeated whole over every message (and every page a message goes on)."""
+    chat = chat_of("hello", "again")
+    chat["visitor"] = {"name": "N" * 100_000}
+    pdf = render_transcript(parse_chat(chat))
+    assert len(PdfReader(__import__("io").BytesIO(pdf)).pages) < 60
+    assert "N" * 1_000 + "…" in pdftotext(pdf).replace("\n", "")
+
+
+def test_the_running_header_stays_on_the_page() -> None:
+    chat = chat_of(*["word " * 50] * 80)
+    chat["visitor"] = {"name": "Visitor " * 30}
+    pdf = render_transcript(parse_chat(chat), TranscriptSettings(title="A title " * 40))
+    second = PdfReader(__import__("io").BytesIO(pdf)).pages[1].extract_text().splitlines()[0]
+    assert second.endswith("…") and second.count("A title") < 40  # cut to the page's width

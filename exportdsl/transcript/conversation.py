@@ -60,6 +60,16 @@ def counts_text(chat: ChatSession, labels: Labels, joined: str = "{messages}, {e
     return joined.format(messages=messages, events=labels.count(events, labels.system_events))
 
 
+# An author line shows at most this much of a name (the header shows it whole): a visitor's 100 KB
+# name repeated over every message, and again on each page a long message goes on, made thousands
+# of pages.
+AUTHOR_CHARACTERS = 1_000
+
+
+def _shortened(name: str) -> str:
+    return name if len(name) <= AUTHOR_CHARACTERS else name[:AUTHOR_CHARACTERS].rstrip() + "…"
+
+
 class Conversation:
     """The messages of one chat, flowed into the layout in the order they were sent."""
 
@@ -138,8 +148,8 @@ class Conversation:
         if author is None:  # the same few people write every message: cleaned once each
             name, tag = self.author(message)
             author = self._authors[*sender, message.triggered_by] = (
-                out.clean.line(name),
-                out.clean.line(tag),
+                out.clean.line(_shortened(name)),
+                out.clean.line(_shortened(tag)),
             )
         name, tag = author
         lines = out.wrapped(message.content, BODY, BODY_WIDTH) if message.content else []

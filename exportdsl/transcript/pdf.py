@@ -363,7 +363,9 @@ def _write_pdf(
     canvas.setAuthor(clean(labels.meta_author.format(account=id_text(chat.account_id))))
     canvas.setCreator("exportdsl")
     painter = _Painter(canvas, fonts)
-    running = clean(labels.running.format(title=heading, chat=channel_id, visitor=visitor))
+    running = _one_line(
+        clean(labels.running.format(title=heading, chat=channel_id, visitor=visitor)), fonts
+    )
     logo = _logo_image(settings.logo) if settings.logo is not None else None
     total = len(pages)
     for number, page in enumerate(pages, start=1):
@@ -576,6 +578,13 @@ def _compress(data: bytes | str) -> bytes:
     ~1.5 ms to compress each time), are compressed once."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     return _compress_font(raw) if raw.startswith(_SFNT) else zlib.compress(raw)
+
+
+def _one_line(text: str, fonts: Fonts) -> str:
+    """The running header within the page's width: cut with an ellipsis when a long title or
+    visitor name would run off the page."""
+    lines = fonts.regular.wrap(text, FOOTER.size, RIGHT - LEFT)
+    return lines[0] if len(lines) == 1 else lines[0].rstrip() + " …"
 
 
 def _decorate(
