@@ -27,6 +27,7 @@ __all__ = [
     "Set",
     "Text",
     "format_path",
+    "read_by",
     "references_in",
     "walk",
 ]
@@ -201,6 +202,25 @@ def references_in(expression: Expression) -> list[Reference]:
         return references_in(expression.operand)
     if isinstance(expression, Binary):
         return references_in(expression.left) + references_in(expression.right)
+    return []
+
+
+def read_by(node: Node) -> list[Reference]:
+    """What one node reads: a reference itself, a directive's condition, loop source or #set value
+    (not what its body holds: `walk` gives those nodes)."""
+    if isinstance(node, Reference):
+        return [node]
+    if isinstance(node, If):
+        return [
+            found
+            for branch in node.branches
+            if branch.condition is not None
+            for found in references_in(branch.condition)
+        ]
+    if isinstance(node, Foreach):
+        return references_in(node.source)
+    if isinstance(node, Set):
+        return references_in(node.value)
     return []
 
 

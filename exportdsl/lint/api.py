@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.errors import Code, ExportDslError, Severity
-from exportdsl.language.nodes import Foreach, If, Node, Reference, Set, Text, references_in, walk
+from exportdsl.language.nodes import Node, Reference, Text, read_by, walk
 from exportdsl.language.parser import parse
 from exportdsl.source import Location
 
@@ -57,16 +57,7 @@ class LintContext:
     def references(self, template: TemplateField) -> Iterator[Reference]:
         """The holes and what directives read (conditions, loop sources, #set values)."""
         for node in self.nodes(template):
-            if isinstance(node, Reference):
-                yield node
-            elif isinstance(node, If):
-                for branch in node.branches:
-                    if branch.condition is not None:
-                        yield from references_in(branch.condition)
-            elif isinstance(node, Foreach):
-                yield from references_in(node.source)
-            elif isinstance(node, Set):
-                yield from references_in(node.value)
+            yield from read_by(node)
 
     def all_references(self) -> Iterator[tuple[TemplateField, Reference]]:
         for template in self.fields:

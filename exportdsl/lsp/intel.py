@@ -20,14 +20,11 @@ from exportdsl.compiler.directives import LOOP_NAMES
 from exportdsl.compiler.explain import describe_escaping
 from exportdsl.errors import ExportDslError
 from exportdsl.language.nodes import (
-    Foreach,
-    If,
     Node,
     Reference,
     Segment,
-    Set,
     format_path,
-    references_in,
+    read_by,
     walk,
 )
 from exportdsl.language.parser import parse
@@ -285,16 +282,7 @@ def _written_references(source: str) -> Iterator[Reference]:
 
 def _references(nodes: tuple[Node, ...]) -> Iterator[Reference]:
     for node in walk(nodes):
-        if isinstance(node, Reference):
-            yield node
-        elif isinstance(node, If):
-            for branch in node.branches:
-                if branch.condition is not None:
-                    yield from references_in(branch.condition)
-        elif isinstance(node, Foreach):
-            yield from references_in(node.source)
-        elif isinstance(node, Set):
-            yield from references_in(node.value)
+        yield from read_by(node)
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
