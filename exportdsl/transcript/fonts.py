@@ -11,8 +11,9 @@ of the chain that has a glyph for it (`typeface.Font`). The chain, in order:
    Devanagari and Thai. A plain ``pip install`` draws all of these;
 3. known system fonts for what is too big to bundle, looked up by file name in the usual font
    folders: Chinese, Japanese and Korean (Debian's ``fonts-wqy-microhei``, or Droid Sans
-   Fallback), and emoji and symbols in one colour (Debian's ``fonts-symbola``). Found by name,
-   not through fontconfig, so that machines with the same fonts make the same PDF.
+   Fallback), emoji and symbols in one colour (Debian's ``fonts-symbola``), and Noto's fonts for
+   the other living scripts (Bengali, Tamil, Khmer, Ethiopic, ...: Debian's ``fonts-noto-core``).
+   Found by name, not through fontconfig, so that machines with the same fonts make the same PDF.
 
 reportlab embeds TrueType outlines only: an OpenType file with PostScript (CFF) outlines, such as
 Noto Sans CJK, cannot be used. A folder file that is not usable is an error naming it; a system
@@ -35,6 +36,7 @@ __all__ = [
     "EMOJI",
     "FONT_DIR",
     "FONT_SUFFIXES",
+    "OTHER_SCRIPTS",
     "SCRIPT_SAMPLES",
     "SYSTEM_FONTS",
     "FontFile",
@@ -94,6 +96,7 @@ BUNDLED_FONTS = (
     (_bundled("NotoSansThai-Regular.ttf"), _bundled("NotoSansThai-Bold.ttf")),
 )
 CJK, EMOJI = "Chinese, Japanese and Korean", "emoji and symbols"
+OTHER_SCRIPTS = "other scripts (Bengali, Tamil, Khmer, Ethiopic, ...)"
 # A script, characters of it, and what to install when no font has them (`exportdsl fonts`).
 SCRIPT_SAMPLES = (
     ("Latin", "AaŁłŘřßé", "a TrueType font in the fonts folder"),
@@ -109,8 +112,9 @@ SCRIPT_SAMPLES = (
     ("emoji", "👍🎉😀", "Debian's fonts-symbola"),
 )
 # The system fonts looked for, in chain order: file name, what it is for, the Debian package that
-# has it. Each one found joins the chain. Droid Sans Fallback (no Hangul) comes last: it is parsed
-# only for a character none of the others has.
+# has it. Each one found joins the chain. Droid Sans Fallback (no Hangul) comes after Symbola: it
+# is parsed only for a character none of the others has; then Noto's fonts for the living scripts
+# the bundled fonts do not draw (Debian's fonts-noto-core installs them all).
 SYSTEM_FONTS = (
     ("wqy-microhei.ttc", CJK, "fonts-wqy-microhei"),
     ("wqy-zenhei.ttc", CJK, "fonts-wqy-zenhei"),
@@ -118,6 +122,37 @@ SYSTEM_FONTS = (
     ("Symbola.ttf", EMOJI, "fonts-symbola"),
     ("DroidSansFallbackFull.ttf", CJK, "fonts-droid-fallback"),
     ("DroidSansFallback.ttf", CJK, "fonts-droid-fallback"),
+    *(
+        (f"NotoSans{script}-Regular.ttf", OTHER_SCRIPTS, "fonts-noto-core")
+        for script in [
+            "Armenian",
+            "Bengali",
+            "Ethiopic",
+            "Georgian",
+            "Gujarati",
+            "Gurmukhi",
+            "Kannada",
+            "Khmer",
+            "Lao",
+            "Malayalam",
+            "Mongolian",
+            "Myanmar",
+            "Oriya",
+            "Sinhala",
+            "Syriac",
+            "Tamil",
+            "Telugu",
+            "Thaana",
+            "Tibetan",
+            "Cherokee",
+            "CanadianAboriginal",
+            "Javanese",
+            "Balinese",
+            "Tifinagh",
+            "Adlam",
+            "NKo",
+        ]
+    ),
 )
 
 
