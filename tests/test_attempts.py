@@ -314,7 +314,8 @@ def test_a_real_attempts_answer_is_kept_redacted(tmp_path: Path) -> None:
 
     source = (
         "connector: {id: 1, name: t}\nclient: {id: 1}\nexport:\n"
-        "  url: https://crm.example/in\n  headers: {Authorization: Bearer $env.CRM_KEY, Content-Type: application/json}\n"
+        "  url: https://crm.example/in\n"
+        "  headers: {Authorization: Bearer $env.CRM_KEY, Content-Type: application/json}\n"
         '  body: \'{"chat": "$chat.channel.id", "pdf": "$report.encoded.base64"}\'\n'
     )
     plan = compile_connector(parse_connector(source, "t.yaml"))

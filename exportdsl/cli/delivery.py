@@ -213,6 +213,14 @@ class Seconds(click.FloatRange):
     ),
 )
 @click.option(
+    "--console-secret-env",
+    metavar="NAME",
+    help=(
+        "Environment variable holding the admin secret (16+ characters) of the console served at "
+        "/console (docs/console.md); without it there is no console."
+    ),
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -283,6 +291,7 @@ def serve(
     node_timeout: float,
     retry_schedule: str,
     monitoring_token_env: str | None,
+    console_secret_env: str | None,
     log_format: str,
     retention: float | None,
     max_header_size: int,
@@ -336,6 +345,14 @@ def serve(
         )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
+        if console_secret_env is not None:  # loaded only when asked for (docs/console.md)
+            from exportdsl.cli.console import console_route
+
+            intake.mounts.append(
+                console_route(
+                    database, console_secret_env, os.environ, connectors, intake.pool.wake
+                )
+            )
     except ExportDslError as error:
         _cannot_start(log_format, str(error))
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
@@ -352,6 +369,8 @@ def serve(
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
     for secret in database_secrets(database, os.environ):
         secrets.add(secret)
+    if console_secret_env is not None:  # checked above: set, and long enough
+        secrets.add(os.environ[console_secret_env])
     logs.install(log_format, secrets)
     logs.listening(_url(host, listener), names, shown(database))
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve

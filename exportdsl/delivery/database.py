@@ -61,6 +61,10 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
 -- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
 CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
+-- the console's listings, latest first, by state, connector or chat (schema 4)
+CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
+CREATE INDEX IF NOT EXISTS deliveries_connector_id ON deliveries (connector, id);
+CREATE INDEX IF NOT EXISTS deliveries_chat_id ON deliveries (chat_id, id);
 -- each delivery's attempt history (schema 4): removed with its delivery
 CREATE TABLE IF NOT EXISTS attempts (
     id          INTEGER PRIMARY KEY,      -- the order they were made in

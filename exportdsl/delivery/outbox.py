@@ -42,6 +42,7 @@ __all__ = [
     "Accepted",
     "Attempt",
     "Delivery",
+    "DeliveryQuery",
     "Expired",
     "Incoming",
     "Node",
@@ -134,6 +135,41 @@ class Attempt:
     status: int | None  # the back end's HTTP status, when it answered
     error: str | None  # redacted, at most `MAX_ERROR_CHARS`
     answer: str | None  # the answer's body, redacted, at most `MAX_ANSWER_CHARS`
+
+
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Which deliveries to list (`Outbox.find`), the latest first: every filter given holds.
+    ``status`` is a `DeliveryStatus` or ``retrying`` (pending, failed at least once, as `counts`
+    has it); ``since``/``until`` bound ``created_at`` (until excluded); ``before`` is the keyset
+    page's bound: only ids below it (the last id of the page before)."""
+
+    connector: str | None = None
+    status: str | None = None
+    chat_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before: int | None = None
+    limit: int = 50
+
+    def conditions(self) -> list[tuple[str, object]]:
+        """The filters given, each a column condition (``?`` its one value) in the same words
+        for both back ends."""
+        found: list[tuple[str, object]] = []
+        if self.status == "retrying":
+            found += [("status = ?", "pending"), ("attempts > ?", 0)]
+        elif self.status:
+            found.append(("status = ?", self.status))
+        for condition, value in (
+            ("connector = ?", self.connector),
+            ("chat_id = ?", self.chat_id),
+            ("created_at >= ?", self.since),
+            ("created_at < ?", self.until),
+            ("id < ?", self.before),
+        ):
+            if value is not None and value != "":
+                found.append((condition, value))
+        return found
 
 
 @dataclass(frozen=True)
@@ -314,6 +350,12 @@ class Outbox(ABC):
         self, status: str | None = None, connector: str | None = None, limit: int = 100
     ) -> list[Delivery]:
         """The latest deliveries first."""
+
+    @abstractmethod
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        """The deliveries ``query`` selects, the latest (highest id) first, at most its limit: a
+        page of a keyset listing (the next page's ``before`` is this page's last id), as fast on
+        the last page of 100,000 deliveries as on the first."""
 
     @abstractmethod
     def delivery(self, delivery_id: int) -> Delivery | None: ...

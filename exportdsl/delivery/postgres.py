@@ -45,6 +45,7 @@ from exportdsl.delivery.outbox import (
     Accepted,
     Attempt,
     Delivery,
+    DeliveryQuery,
     Incoming,
     Node,
     Outbox,
@@ -122,6 +123,10 @@ CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (target)
 CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
 -- retention and the operator's listings
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, finished_at);
+-- the console's listings, latest first, by state, connector or chat (schema 4)
+CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
+CREATE INDEX IF NOT EXISTS deliveries_connector_id ON deliveries (connector, id);
+CREATE INDEX IF NOT EXISTS deliveries_chat_id ON deliveries (chat_id, id);
 -- each delivery's attempt history (schema 4): removed with its delivery
 CREATE TABLE IF NOT EXISTS attempts (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- the order they were made in
@@ -637,6 +642,21 @@ class PostgresOutbox(Outbox):
             " AND (%(connector)s::text IS NULL OR connector = %(connector)s)"
             " ORDER BY id DESC LIMIT %(limit)s",
             {"status": status or None, "connector": connector or None, "limit": limit},
+        )
+        return [_delivery(row) for row in rows]
+
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        """Only the filters given are in the statement (``x IS NULL OR …`` would keep a prepared
+        statement's generic plan off the indexes)."""
+        conditions = query.conditions()
+        where = " AND ".join(
+            condition.replace("?", f"%(p{number})s")
+            for number, (condition, _) in enumerate(conditions)
+        )
+        args: dict[str, Any] = {f"p{n}": value for n, (_, value) in enumerate(conditions)}
+        rows = self._rows(
+            f"SELECT * FROM deliveries WHERE {where or 'true'} ORDER BY id DESC LIMIT %(limit)s",
+            {**args, "limit": query.limit},
         )
         return [_delivery(row) for row in rows]
 

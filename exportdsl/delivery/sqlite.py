@@ -24,6 +24,7 @@ from exportdsl.delivery.outbox import (
     Accepted,
     Attempt,
     Delivery,
+    DeliveryQuery,
     Incoming,
     Node,
     Outbox,
@@ -74,6 +75,15 @@ class SqliteOutbox(Database, Outbox):
             self._connection()
             .execute(query + " ORDER BY id DESC LIMIT ?", (*args, limit))
             .fetchall()
+        )
+        return [_delivery(row) for row in rows]
+
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        conditions = query.conditions()
+        where = " AND ".join(condition for condition, _ in conditions) or "1 = 1"
+        rows = self._connection().execute(
+            f"SELECT * FROM deliveries WHERE {where} ORDER BY id DESC LIMIT ?",
+            (*(value for _, value in conditions), query.limit),
         )
         return [_delivery(row) for row in rows]
 
