@@ -333,3 +333,33 @@ def test_a_real_attempts_answer_is_kept_redacted(tmp_path: Path) -> None:
     assert not done.delivered and done.status == 422
     assert done.answer == f"refused: Bearer {REDACTED}"
     assert secret not in (done.error or "")
+
+
+# --- the console's listing (`Outbox.find`), on both back ends -------------------------------------
+
+
+def test_find_filters_and_pages_by_keyset_on_both_back_ends(store: Store) -> None:
+    from exportdsl.delivery.outbox import DeliveryQuery
+
+    outbox = store.open()
+    for number in range(1, 8):
+        outbox.accept_many(
+            [Incoming("a" if number % 2 else "b", str(number), b"{}", "t", f"k{number}")]
+        )
+        store.clock.now += 10
+    first = claimed(outbox)
+    outbox.fail(first, "n/w", "503", seconds=0.1)  # delivery 1: retrying
+    second = claimed(outbox)
+    outbox.fail(second, "n/w", "410", permanent=True)  # delivery 2: dead
+
+    def found(**query: Any) -> list[int]:
+        return [delivery.id for delivery in outbox.find(DeliveryQuery(**query))]
+
+    assert found() == [7, 6, 5, 4, 3, 2, 1]
+    assert found(connector="a", limit=2) == [7, 5]
+    assert found(connector="a", before=5, limit=2) == [3, 1]
+    assert found(status="retrying") == [1] and found(status="dead") == [2]
+    assert found(status="pending") == [7, 6, 5, 4, 3, 1]
+    assert found(chat_id="4") == [4]
+    assert found(since=START + 20, until=START + 40) == [4, 3]
+    assert found(status="pending", connector="b", before=6) == [4]
