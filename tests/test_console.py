@@ -343,3 +343,39 @@ def test_the_one_shot_commands_never_load_the_console(tmp_path: Path, command: l
         cwd=ROOT,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+# --- the connectors -------------------------------------------------------------------------------
+
+
+def test_the_connectors_page_says_what_serves_and_shows_checks_diagnostics(
+    tmp_path: Path, outbox: Outbox, clock: Clock
+) -> None:
+    from exportdsl.console.views import connector_views
+    from exportdsl.delivery.connectors import Connectors
+
+    folder = tmp_path / "connectors"
+    folder.mkdir()
+    (folder / "hooks.yaml").write_text(
+        "connector: {id: 1, name: h}\nclient: {id: 1}\nintake: {secret: $env.HOOKS_SECRET}\n"
+        "export: {url: 'https://crm.example/in', headers: {Content-Type: text/plain}, body: hi}\n"
+    )
+    (folder / "quiet.yaml").write_text("connector: {id: 2, name: q}\nclient: {id: 1}\n")
+    (folder / "broken.yaml").write_text(
+        "connector: {id: 3, name: b}\nclient: {id: 1}\nexport:\n  url: https://x.example/$ClientID\n"
+    )
+    connectors = Connectors(folder, {"HOOKS_SECRET": "hooks-S3CRET-0123456789"})
+    connectors.reload()
+    console = Console(outbox, SECRET, clock=clock, connectors=lambda: connector_views(connectors))
+    app = Starlette(routes=[Mount("/console", console.app())])
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        logged_in(client)
+        page = client.get("/console/connectors").text
+    rows = dict(re.findall(r'<tr class="connector" data-name="([^"]+)">(.*?)</tr>', page, re.S))
+    assert set(rows) == {"broken", "hooks", "quiet"}
+    assert "<td>yes</td>\n      <td>yes</td>\n      <td>yes</td>" in rows["hooks"]
+    assert "no: the file has no intake" in rows["quiet"] and "has no export.url" in rows["quiet"]
+    assert "<td>no</td>" in rows["broken"]
+    assert "broken.yaml:4:27: export.url: undefined variable $ClientID [XD201]" in rows["broken"]
+    assert "hint: did you mean $ClientsID?" in rows["broken"]
+    assert "hooks-S3CRET" not in page
