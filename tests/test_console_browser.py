@@ -242,3 +242,13 @@ def test_the_console_in_a_browser(driver: Any, served: Served, real_backend: Bac
         for row in driver.find_elements(By.CSS_SELECTOR, "#attempts tr.attempt")
     ]
     assert outcomes == ["dead", "delivered"]
+
+    # at a phone's width the page does not scroll sideways (the tables scroll inside their box)
+    driver.set_window_size(390, 844)
+    for path in ("/console/", f"/console/deliveries/{failed}"):
+        driver.get(f"{served.url}{path}")
+        width = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth];"
+        )
+        assert width[0] <= width[1], (path, width)
+    driver.set_window_size(1280, 900)

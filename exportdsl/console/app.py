@@ -70,7 +70,9 @@ class ConnectorView:
 
 
 class Console:
-    """The console's app over the outbox at ``location`` (opened here: thread-safe)."""
+    """The console's pages over an outbox (shared by the requests' threads: both back ends are
+    thread-safe); ``connectors`` lists what the connectors page shows, ``wake`` is called when a
+    delivery was queued again (serve's workers then look at once)."""
 
     def __init__(
         self,
