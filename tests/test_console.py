@@ -379,3 +379,46 @@ def test_the_connectors_page_says_what_serves_and_shows_checks_diagnostics(
     assert "broken.yaml:4:27: export.url: undefined variable $ClientID [XD201]" in rows["broken"]
     assert "hint: did you mean $ClientsID?" in rows["broken"]
     assert "hooks-S3CRET" not in page
+
+
+# --- a delivery's requests and PDF ----------------------------------------------------------------
+
+
+def test_a_deliverys_requests_are_shown_redacted_and_its_pdf_downloads(
+    outbox: Outbox, clock: Clock
+) -> None:
+    from exportdsl.compiler.analysis import compile_connector
+    from exportdsl.connector.reader import parse_connector
+    from exportdsl.export.redact import REDACTED
+
+    key = "crm-API-k3y-0123456789"
+    plan = compile_connector(
+        parse_connector(
+            "connector: {id: 1, name: c}\nclient: {id: 1}\nexport:\n"
+            "  url: https://crm.example/in\n"
+            "  headers: {X-Api-Key: $env.CRM_KEY, Content-Type: application/json}\n"
+            '  body: \'{"visitor": "$chat.visitor.name", "pdf": "$report.encoded.base64"}\'\n',
+            "crm.yaml",
+        )
+    )
+    chat = (ROOT / "exportdsl" / "data" / "sample-chat.json").read_bytes()
+    outbox.accept_many([Incoming("crm", "1", chat, "crm.example", "key-1")])
+    outbox.accept_many([Incoming("gone", "2", chat, "crm.example", "key-2")])
+    console = Console(
+        outbox, SECRET, clock=clock, plans=lambda: {"crm": plan}, env={"CRM_KEY": key}
+    )
+    app = Starlette(routes=[Mount("/console", console.app())])
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        assert client.get("/console/deliveries/1/request").status_code == 303
+        assert client.get("/console/deliveries/1/transcript.pdf").status_code == 303
+        logged_in(client)
+        page = client.get("/console/deliveries/1/request")
+        pdf = client.get("/console/deliveries/1/transcript.pdf")
+        unserved = client.get("/console/deliveries/2/request")
+    assert page.status_code == 200 and "### export request" in page.text
+    assert "POST https://crm.example/in" in page.text
+    assert f"x-api-key: {REDACTED}".lower() in page.text.lower() and key not in page.text
+    assert "characters]" in page.text  # the PDF's base64, shortened
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-disposition"] == 'attachment; filename="delivery-1.pdf"'
+    assert unserved.status_code == 404 and "connector gone is not served" in unserved.text

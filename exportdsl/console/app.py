@@ -35,6 +35,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from exportdsl.compiler.plan import Plan
+from exportdsl.console.dryrun import rendered, transcript
 from exportdsl.console.security import (
     COOKIE,
     HEADERS,
@@ -46,6 +48,7 @@ from exportdsl.console.security import (
     same_token,
 )
 from exportdsl.delivery.outbox import Delivery, DeliveryQuery, Outbox
+from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["PAGE", "PREFIX", "ConnectorView", "Console"]
@@ -81,6 +84,8 @@ class Console:
         *,
         connectors: Callable[[], Iterable[ConnectorView]] = tuple,
         wake: Callable[[], None] = lambda: None,
+        plans: Callable[[], Mapping[str, Plan]] = dict,
+        env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         throttle: LoginThrottle | None = None,
     ) -> None:
@@ -89,6 +94,8 @@ class Console:
         self.sessions = Sessions(secret, clock)
         self.connectors = connectors
         self.wake = wake  # a retried delivery: the workers look now (serve)
+        self.plans = plans  # the served connectors' plans: a delivery's requests and PDF
+        self.env: Mapping[str, str] = {} if env is None else env  # their $env values
         self.clock = clock
         self.throttle = throttle or LoginThrottle()
         self.templates = Environment(
@@ -103,6 +110,8 @@ class Console:
             Route("/", self.deliveries, methods=["GET"]),
             Route("/deliveries/rows", self.rows, methods=["GET"]),
             Route("/deliveries/{delivery_id:int}", self.delivery, methods=["GET"]),
+            Route("/deliveries/{delivery_id:int}/request", self.request_view, methods=["GET"]),
+            Route("/deliveries/{delivery_id:int}/transcript.pdf", self.transcript, methods=["GET"]),
             Route("/deliveries/{delivery_id:int}/retry", self.retry, methods=["POST"]),
             Route("/deliveries/{delivery_id:int}/purge", self.purge, methods=["POST"]),
             Route("/connectors", self.connector_list, methods=["GET"]),
@@ -157,6 +166,54 @@ class Console:
             attempts=attempts,
             done=request.query_params.get("done", ""),
         )
+
+    async def request_view(self, request: Request) -> Response:
+        """The delivery's requests as its connector renders them now for its chat (the dry run:
+        nothing is sent), redacted, with a link to the chat's PDF."""
+        session = self._session(request)
+        if session is None:
+            return _to_login()
+        found = await self._delivery_plan(request)
+        if isinstance(found, Response):
+            return found
+        delivery, plan, body = found
+        shown = await asyncio.to_thread(rendered, plan, body, self.env)
+        return self._page("request.html", session, delivery=delivery, shown=shown)
+
+    async def transcript(self, request: Request) -> Response:
+        """The chat's PDF transcript as the delivery sends it (``$report``), to download."""
+        if self._session(request) is None:
+            return _to_login()
+        found = await self._delivery_plan(request)
+        if isinstance(found, Response):
+            return found
+        delivery, plan, body = found
+        try:
+            pdf = await asyncio.to_thread(transcript, plan, body)
+        except ExportDslError as error:
+            return Response(f"no transcript: {error.message}", 422, media_type="text/plain")
+        name = f"delivery-{delivery.id}.pdf"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(pdf, media_type="application/pdf", headers=disposition)
+
+    async def _delivery_plan(self, request: Request) -> tuple[Delivery, Plan, bytes] | Response:
+        """The delivery asked for, its connector's plan and its chat as stored; or the answer
+        saying which of them is missing (404, as text)."""
+        delivery_id = int(request.path_params["delivery_id"])
+        delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        if delivery is None:
+            return Response(f"no delivery {delivery_id}", 404, media_type="text/plain")
+        plan = self.plans().get(delivery.connector)
+        if plan is None:
+            why = f"connector {delivery.connector} is not served by this console"
+            return Response(why, 404, media_type="text/plain")
+        try:
+            body = await asyncio.to_thread(
+                self.outbox.chat_body, delivery.connector, delivery.chat_id, delivery.end_at
+            )
+        except OutboxError:
+            return Response("its chat is no longer stored", 404, media_type="text/plain")
+        return delivery, plan, body
 
     async def connector_list(self, request: Request) -> Response:
         session = self._session(request)
