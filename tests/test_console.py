@@ -378,6 +378,13 @@ def test_the_connectors_page_says_what_serves_and_shows_checks_diagnostics(
     assert "<td>no</td>" in rows["broken"]
     assert "broken.yaml:4:27: export.url: undefined variable $ClientID [XD201]" in rows["broken"]
     assert "hint: did you mean $ClientsID?" in rows["broken"]
+    # a file that serves: what `check` finds in it (a warning) and `explain` of its plan
+    assert (
+        "hooks.yaml:4:84: the export never sends the report: $report is used nowhere [XD507]"
+        in rows["hooks"]
+    )
+    assert "<summary>explain</summary>" in rows["hooks"]
+    assert "hooks.yaml: connector 1 &#39;h&#39;" in rows["hooks"]
     assert "hooks-S3CRET" not in page
 
 

@@ -70,6 +70,7 @@ class ConnectorView:
     takes_hooks: str  # "yes", or why not
     export: str  # "yes", or why the Report Export button does not show
     problems: tuple[str, ...] = ()
+    explained: str = ""  # `exportdsl explain` of the plan that serves
 
 
 class Console:
