@@ -27,6 +27,7 @@ from exportdsl.cli.main import main
 from exportdsl.console.app import PAGE, Console
 from exportdsl.console.security import LoginThrottle, Sessions
 from exportdsl.delivery.outbox import DeliveryQuery, Incoming, Outbox
+from exportdsl.delivery.server import Endpoint
 from exportdsl.delivery.store import open_outbox
 
 SECRET = "console-S3CRET-0123456789"
@@ -411,9 +412,8 @@ def test_a_deliverys_requests_are_shown_redacted_and_its_pdf_downloads(
     chat = (ROOT / "exportdsl" / "data" / "sample-chat.json").read_bytes()
     outbox.accept_many([Incoming("crm", "1", chat, "crm.example", "key-1")])
     outbox.accept_many([Incoming("gone", "2", chat, "crm.example", "key-2")])
-    console = Console(
-        outbox, SECRET, clock=clock, plans=lambda: {"crm": plan}, env={"CRM_KEY": key}
-    )
+    served = {"crm": Endpoint("crm", plan, None, "crm.example")}
+    console = Console(outbox, SECRET, clock=clock, served=lambda: served, env={"CRM_KEY": key})
     app = Starlette(routes=[Mount("/console", console.app())])
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         assert client.get("/console/deliveries/1/request").status_code == 303
@@ -429,3 +429,37 @@ def test_a_deliverys_requests_are_shown_redacted_and_its_pdf_downloads(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert pdf.headers["content-disposition"] == 'attachment; filename="delivery-1.pdf"'
     assert unserved.status_code == 404 and "connector gone is not served" in unserved.text
+
+
+def test_the_report_export_button_shows_only_with_an_export_url_and_makes_a_new_delivery(
+    outbox: Outbox, clock: Clock
+) -> None:
+    from exportdsl.compiler.analysis import compile_connector
+    from exportdsl.connector.reader import parse_connector
+
+    def endpoint(name: str, export: str) -> Endpoint:
+        text = f"connector: {{id: 1, name: {name}}}\nclient: {{id: 1}}\n{export}"
+        plan = compile_connector(parse_connector(text, f"{name}.yaml"))
+        return Endpoint(name, plan, None, "crm.example")
+
+    served = {
+        "crm": endpoint("crm", "export: {url: 'https://crm.example/in', body: x}\n"),
+        "quiet": endpoint("quiet", ""),
+    }
+    outbox.accept_many([incoming(1, "crm"), incoming(2, "quiet")])
+    console = Console(outbox, SECRET, clock=clock, served=lambda: served)
+    app = Starlette(routes=[Mount("/console", console.app())])
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        csrf = logged_in(client)
+        assert 'id="report-export"' in client.get("/console/deliveries/1").text
+        assert 'id="report-export"' not in client.get("/console/deliveries/2").text
+        assert client.post("/console/deliveries/1/export", data={"csrf": "x"}).status_code == 403
+        pressed = client.post("/console/deliveries/1/export", data={"csrf": csrf})
+        refused = client.post("/console/deliveries/2/export", data={"csrf": csrf})
+    assert pressed.status_code == 303 and pressed.headers["location"].startswith(
+        "/console/deliveries/3?"
+    )
+    made = outbox.delivery(3)
+    assert made is not None and made.reason == "button" and made.chat_id == "1"
+    assert made.idempotency_key == "key-crm-1.export-1"
+    assert "no+Report+Export" in refused.headers["location"] and outbox.delivery(4) is None

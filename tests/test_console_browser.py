@@ -243,6 +243,15 @@ def test_the_console_in_a_browser(driver: Any, served: Served, real_backend: Bac
     ]
     assert outcomes == ["dead", "delivered"]
 
+    # the Report Export button: a new delivery of the same chat, delivered with a key of its own
+    driver.find_element(By.ID, "report-export").click()
+    _until(lambda: "Report Export pressed" in driver.page_source, "the press was not confirmed")
+    pressed = int(driver.current_url.split("/deliveries/")[1].split("?")[0])
+    assert pressed > max(delivered)
+    _until(delivered_now, "the Report Export delivery was not delivered")
+    keys = [item.headers.get("idempotency-key") for item in real_backend.requests_to("/report")]
+    assert keys[-1] is not None and keys[-1].endswith(".export-1")
+
     # at a phone's width the page does not scroll sideways (the tables scroll inside their box)
     driver.set_window_size(390, 844)
     for path in ("/console/", f"/console/deliveries/{failed}"):

@@ -48,13 +48,13 @@ def console_route(
 
     secret = console_secret(secret_env, env)
     views = (lambda: connector_views(connectors)) if connectors is not None else tuple
-    plans = (lambda: connectors.plans) if connectors is not None else dict
+    served = (lambda: connectors) if connectors is not None else dict
     made = Console(
         open_outbox(database, create=False),
         secret,
         connectors=views,
         wake=wake,
-        plans=plans,
+        served=served,
         env=env,
     )
     return Mount(PREFIX, made.app())

@@ -48,6 +48,7 @@ from exportdsl.console.security import (
     same_token,
 )
 from exportdsl.delivery.outbox import Delivery, DeliveryQuery, Outbox
+from exportdsl.delivery.server import Endpoint
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
@@ -85,7 +86,7 @@ class Console:
         *,
         connectors: Callable[[], Iterable[ConnectorView]] = tuple,
         wake: Callable[[], None] = lambda: None,
-        plans: Callable[[], Mapping[str, Plan]] = dict,
+        served: Callable[[], Mapping[str, Endpoint]] = dict,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         throttle: LoginThrottle | None = None,
@@ -95,7 +96,7 @@ class Console:
         self.sessions = Sessions(secret, clock)
         self.connectors = connectors
         self.wake = wake  # a retried delivery: the workers look now (serve)
-        self.plans = plans  # the served connectors' plans: a delivery's requests and PDF
+        self.served = served  # the connectors served: a delivery's requests, PDF, export button
         self.env: Mapping[str, str] = {} if env is None else env  # their $env values
         self.clock = clock
         self.throttle = throttle or LoginThrottle()
@@ -115,6 +116,7 @@ class Console:
             Route("/deliveries/{delivery_id:int}/transcript.pdf", self.transcript, methods=["GET"]),
             Route("/deliveries/{delivery_id:int}/retry", self.retry, methods=["POST"]),
             Route("/deliveries/{delivery_id:int}/purge", self.purge, methods=["POST"]),
+            Route("/deliveries/{delivery_id:int}/export", self.report_export, methods=["POST"]),
             Route("/connectors", self.connector_list, methods=["GET"]),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
@@ -166,6 +168,7 @@ class Console:
             state=_state(delivery),
             attempts=attempts,
             done=request.query_params.get("done", ""),
+            can_export=self._exports(delivery.connector),
         )
 
     async def request_view(self, request: Request) -> Response:
@@ -204,8 +207,8 @@ class Console:
         delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
         if delivery is None:
             return Response(f"no delivery {delivery_id}", 404, media_type="text/plain")
-        plan = self.plans().get(delivery.connector)
-        if plan is None:
+        endpoint = self.served().get(delivery.connector)
+        if endpoint is None:
             why = f"connector {delivery.connector} is not served by this console"
             return Response(why, 404, media_type="text/plain")
         try:
@@ -214,7 +217,7 @@ class Console:
             )
         except OutboxError:
             return Response("its chat is no longer stored", 404, media_type="text/plain")
-        return delivery, plan, body
+        return delivery, endpoint.plan, body
 
     async def connector_list(self, request: Request) -> Response:
         session = self._session(request)
@@ -230,6 +233,11 @@ class Console:
 
     async def purge(self, request: Request) -> Response:
         return await self._act(request, self._purge)
+
+    async def report_export(self, request: Request) -> Response:
+        """The Report Export button, as jtel shows it to an agent: a new delivery of the
+        delivery's chat (its latest version), with a key of its own."""
+        return await self._act(request, self._report_export)
 
     async def _act(
         self, request: Request, action: Callable[[int], Awaitable[tuple[str, str]]]
@@ -249,6 +257,21 @@ class Console:
             self.wake()
         done = "queued again" if count else "not queued: being attempted right now, or gone"
         return f"{PREFIX}/deliveries/{delivery_id}", done
+
+    async def _report_export(self, delivery_id: int) -> tuple[str, str]:
+        here = f"{PREFIX}/deliveries/{delivery_id}"
+        delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        endpoint = self.served().get(delivery.connector) if delivery is not None else None
+        if delivery is None or endpoint is None or not endpoint.export_enabled:
+            return here, "no Report Export: the connector is not served or has no export.url"
+        try:
+            made = await asyncio.to_thread(
+                self.outbox.request_export, delivery.connector, delivery.chat_id, endpoint.target
+            )
+        except OutboxError:
+            return here, "no Report Export: the chat is no longer stored"
+        self.wake()
+        return f"{PREFIX}/deliveries/{made}", f"Report Export pressed for chat {delivery.chat_id}"
 
     async def _purge(self, delivery_id: int) -> tuple[str, str]:
         count = await asyncio.to_thread(self.outbox.purge, [delivery_id])
@@ -301,6 +324,11 @@ class Console:
         return page
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _exports(self, connector: str) -> bool:
+        """Whether jtel shows the Report Export button for the connector: served, export.url."""
+        endpoint = self.served().get(connector)
+        return endpoint is not None and endpoint.export_enabled
 
     def _session(self, request: Request) -> Session | None:
         return self.sessions.read(request.cookies.get(COOKIE))
