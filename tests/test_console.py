@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -463,3 +464,49 @@ def test_the_report_export_button_shows_only_with_an_export_url_and_makes_a_new_
     assert made is not None and made.reason == "button" and made.chat_id == "1"
     assert made.idempotency_key == "key-crm-1.export-1"
     assert "no+Report+Export" in refused.headers["location"] and outbox.delivery(4) is None
+
+
+# --- the playground -------------------------------------------------------------------------------
+
+
+def test_the_playground_checks_as_check_does_and_renders_without_the_servers_secrets(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exportdsl.console.playground import EXAMPLE
+
+    monkeypatch.setenv("ACME_API_KEY", "the-servers-own-S3CRET")
+    assert client.get("/console/playground").status_code == 303
+    refused = client.post("/console/playground/check", json={"source": EXAMPLE, "chat": ""})
+    assert refused.status_code == 401
+    csrf = logged_in(client)
+    page = client.get("/console/playground")
+    assert page.status_code == 200 and 'data-csrf="' in page.text
+    assert "crm.acme.example/api/v2/tenants/$pdata.tenant" in page.text
+
+    def check(source: str, chat: str = "", token: str = csrf) -> Any:
+        return client.post(
+            "/console/playground/check",
+            json={"source": source, "chat": chat},
+            headers={"X-CSRF-Token": token},
+        )
+
+    assert check(EXAMPLE, token="forged").status_code == 403
+    clean = check(EXAMPLE).json()
+    assert clean["diagnostics"] == [] and clean["problem"] is None
+    export = clean["requests"][-1]
+    assert export.startswith(
+        "### export request\nPOST https://crm.acme.example/api/v2/tenants/acme/"
+    )
+    assert "Bearer <env.ACME_API_KEY>" in export and "the-servers-own-S3CRET" not in export
+    typo = check(EXAMPLE.replace('"$ClientsID"', '"$ClientID"')).json()
+    assert [(d["code"], d["line"], d["column"], d["end_column"]) for d in typo["diagnostics"]] == [
+        ("XD201", 11, 18, 25)  # as `exportdsl check` marks it: the name after the $
+    ]
+    assert typo["requests"] == [] and "did you mean $ClientsID?" in typo["diagnostics"][0]["hint"]
+    bad_chat = check(EXAMPLE, chat='{"channel": 5}').json()
+    assert bad_chat["requests"] == [] and "messages: missing" in bad_chat["problem"]
+    assert check("x" * (257 << 10)).status_code == 413
+    assert client.post(
+        "/console/playground/check", content=b"[1]", headers={"X-CSRF-Token": csrf,
+        "Content-Type": "application/json"}
+    ).status_code == 400  # fmt: skip

@@ -261,3 +261,53 @@ def test_the_console_in_a_browser(driver: Any, served: Served, real_backend: Bac
         )
         assert width[0] <= width[1], (path, width)
     driver.set_window_size(1280, 900)
+
+
+def test_a_typo_typed_into_the_playground_is_underlined_at_its_line(
+    driver: Any, served: Served
+) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(f"{served.url}/console/playground")
+    if driver.current_url.endswith("/console/login"):
+        _log_in(driver, served.url, SECRET)
+        driver.get(f"{served.url}/console/playground")
+    state = driver.find_element(By.ID, "check-state")
+    _until(lambda: state.text == "clean", "the example connector was not checked clean")
+    assert "POST https://crm.acme.example/" in driver.find_element(By.ID, "requests").text
+
+    # the caret after "$Clients", then Backspace: "$ClientID", as a person would make the typo
+    driver.execute_script(
+        "const source = document.getElementById('source');"
+        "const at = source.value.indexOf('$ClientsID') + '$Clients'.length;"
+        "source.focus(); source.setSelectionRange(at, at);"
+    )
+    ActionChains(driver).send_keys(Keys.BACKSPACE).perform()
+    _until(
+        lambda: bool(driver.find_elements(By.CSS_SELECTOR, "#diagnostics li[data-code=XD201]")),
+        "no diagnostic for the typo",
+    )
+    found = driver.find_element(By.CSS_SELECTOR, "#diagnostics li[data-code=XD201]")
+    assert found.get_attribute("data-line") == "11"
+    assert found.text.startswith("11:18: error: export.body: undefined variable $ClientID [XD201]")
+    assert "did you mean $ClientsID?" in found.text
+    assert driver.find_element(By.ID, "requests").text == ""
+    # underlined in the layer behind the text: on line 11, at the name, where the text area shows it
+    text, line, offset = driver.execute_script(
+        "const overlay = document.getElementById('overlay');"
+        "const mark = overlay.querySelector('mark[data-code=XD201]');"
+        "const range = document.createRange(); range.setStart(overlay, 0);"
+        "range.setEndBefore(mark);"
+        "const top = mark.getBoundingClientRect().top - overlay.getBoundingClientRect().top;"
+        "return [mark.textContent, range.toString().split('\\n').length, top];"
+    )
+    assert (text, line) == ("ClientID", 11)
+    line_height = 13 * 1.5  # the editor's font: 13px, line height 1.5; 0.5rem of padding
+    assert abs(offset - (8 + 10 * line_height)) < 4, offset
+
+    # and fixed again: clean, the requests back
+    ActionChains(driver).send_keys("s").perform()
+    _until(lambda: state.text == "clean", "the fixed connector was not checked clean")
+    assert driver.find_elements(By.CSS_SELECTOR, "#overlay mark") == []

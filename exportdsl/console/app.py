@@ -18,6 +18,7 @@ answers) was redacted before it was stored.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -30,13 +31,14 @@ from urllib.parse import parse_qsl, urlencode
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exportdsl.compiler.plan import Plan
 from exportdsl.console.dryrun import rendered, transcript
+from exportdsl.console.playground import EXAMPLE, MAX_CHAT, MAX_SOURCE, check_source
 from exportdsl.console.security import (
     COOKIE,
     HEADERS,
@@ -118,6 +120,8 @@ class Console:
             Route("/deliveries/{delivery_id:int}/purge", self.purge, methods=["POST"]),
             Route("/deliveries/{delivery_id:int}/export", self.report_export, methods=["POST"]),
             Route("/connectors", self.connector_list, methods=["GET"]),
+            Route("/playground", self.playground, methods=["GET"]),
+            Route("/playground/check", self.playground_check, methods=["POST"]),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
@@ -225,6 +229,28 @@ class Console:
             return _to_login()
         views = sorted(self.connectors(), key=lambda view: view.name)
         return self._page("connectors.html", session, connectors=views)
+
+    async def playground(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return _to_login()
+        return self._page("playground.html", session, example=EXAMPLE)
+
+    async def playground_check(self, request: Request) -> Response:
+        """The page's connector and chat, checked and rendered (`playground.check_source`): JSON
+        in and out, the session's CSRF token in ``X-CSRF-Token`` (a POST like the others)."""
+        session = self._session(request)
+        if session is None:
+            return JSONResponse({"error": "log in again"}, 401)
+        if not same_token(request.headers.get("x-csrf-token", ""), session.csrf):
+            return JSONResponse({"error": "not this session's page: reload it"}, 403)
+        given = await _json(request, MAX_SOURCE + MAX_CHAT + 4096)
+        source, chat = (given or {}).get("source"), (given or {}).get("chat", "")
+        if not isinstance(source, str) or not isinstance(chat, str):
+            return JSONResponse({"error": 'expected {"source": "…", "chat": "…"}'}, 400)
+        if len(source) > MAX_SOURCE or len(chat) > MAX_CHAT:
+            return JSONResponse({"error": "the connector or the chat is too large"}, 413)
+        return JSONResponse(await asyncio.to_thread(check_source, source, chat))
 
     # --- actions (POST, each with the session's CSRF token) --------------------------------------
 
@@ -439,6 +465,23 @@ async def _form(request: Request) -> Mapping[str, str] | None:
         return dict(parse_qsl(body.decode(), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+async def _json(request: Request, limit: int) -> dict[str, Any] | None:
+    """A JSON object body of at most ``limit`` bytes; None otherwise."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    try:
+        value = json.loads(b"".join(chunks))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _token() -> str:
