@@ -279,7 +279,8 @@ def test_a_role_with_only_the_documented_privileges_serves_the_outbox(
     with psycopg.connect(postgres_url, autocommit=True) as owner:
         owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'role-pw'")
         owner.execute(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON exportdsl_schema, chats, deliveries, nodes"
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON exportdsl_schema, chats, deliveries, nodes,"
+            " attempts"
             f" TO {role}"
         )
     url = postgres_url.replace(f"{pgcluster.USER}:{pgcluster.PASSWORD}", f"{role}:role-pw")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from exportdsl.delivery.connectors import Connectors
-    from exportdsl.delivery.outbox import Delivery, Outbox, Schedule
+    from exportdsl.delivery.outbox import Attempt, Delivery, Outbox, Schedule
 
 _P = ParamSpec("_P")
 STATUSES = tuple(status.value for status in DeliveryStatus)  # click matches enums by name
@@ -213,6 +213,14 @@ class Seconds(click.FloatRange):
     ),
 )
 @click.option(
+    "--console-secret-env",
+    metavar="NAME",
+    help=(
+        "Environment variable holding the admin secret (16+ characters) of the console served at "
+        "/console (docs/console.md); without it there is no console."
+    ),
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -283,6 +291,7 @@ def serve(
     node_timeout: float,
     retry_schedule: str,
     monitoring_token_env: str | None,
+    console_secret_env: str | None,
     log_format: str,
     retention: float | None,
     max_header_size: int,
@@ -336,6 +345,14 @@ def serve(
         )
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
+        if console_secret_env is not None:  # loaded only when asked for (docs/console.md)
+            from exportdsl.cli.console import console_route
+
+            intake.mounts.append(
+                console_route(
+                    database, console_secret_env, os.environ, connectors, intake.pool.wake
+                )
+            )
     except ExportDslError as error:
         _cannot_start(log_format, str(error))
     # The workers render PDFs in pure Python; a shorter switch interval lets the intake's event loop
@@ -352,6 +369,8 @@ def serve(
     secrets = logs.serve_secrets(intake.endpoints.values(), os.environ)
     for secret in database_secrets(database, os.environ):
         secrets.add(secret)
+    if console_secret_env is not None:  # checked above: set, and long enough
+        secrets.add(os.environ[console_secret_env])
     logs.install(log_format, secrets)
     logs.listening(_url(host, listener), names, shown(database))
     loaded.log()  # the connectors that do not serve, each problem a record; the others serve
@@ -551,12 +570,32 @@ def list_(
 @click.argument("delivery_id", type=int)
 @_outbox_errors
 def show(database: str, delivery_id: int) -> None:
-    """Show everything about one delivery."""
-    delivery = _queue(database).delivery(delivery_id)
+    """Show everything about one delivery, and its attempts."""
+    view = _queue(database)
+    delivery = view.delivery(delivery_id)
     if delivery is None:
         raise click.UsageError(f"no delivery {delivery_id}")
     for key, value in _record(delivery).items():
         click.echo(f"{key:16} {value}")
+    attempts = view.attempts(delivery_id)
+    click.echo(f"\nattempts ({len(attempts)})" + ":" * bool(attempts))
+    for attempt in attempts:
+        click.echo(_attempt_lines(attempt))
+
+
+def _attempt_lines(attempt: Attempt) -> str:
+    """One attempt of `queue show`: a line, then its error and answer indented (each line of
+    them: an answer's own line breaks must not read as the next attempt)."""
+    status = f"status {attempt.status}" if attempt.status is not None else "no answer"
+    lines = [
+        f"  #{attempt.number:<3} {_when(attempt.started_at)}  {attempt.seconds * 1000:8.1f} ms"
+        f"  {attempt.outcome:<9} {status}"
+    ]
+    for label, text in (("error", attempt.error), ("answer", attempt.answer)):
+        if text:
+            shown = _printable(text.replace("\r\n", "\n")).split("\n")
+            lines.append(f"       {label + ':':8}" + "\n               ".join(shown))
+    return "\n".join(lines)
 
 
 @queue.command(short_help="Send deliveries again now, with a fresh schedule.")
@@ -635,6 +674,14 @@ def _span(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def _printable(text: str) -> str:
+    """A back end's text as a terminal may show it: control characters (an escape sequence
+    would move the cursor or recolour the screen) written as ``\\xNN``; line breaks kept."""
+    return "".join(
+        char if char.isprintable() or char == "\n" else f"\\x{ord(char):02x}" for char in text
+    )
 
 
 def _known(view: Outbox, delivery_ids: tuple[int, ...]) -> None:

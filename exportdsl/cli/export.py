@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,7 @@ import click
 
 from exportdsl.cli.diagnostics import describe_error
 from exportdsl.errors import ExportDslError
+from exportdsl.export.shown import format_request, shorten_base64  # light: `re` alone
 
 __all__ = [
     "EXIT_FAILED",
@@ -36,8 +36,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until a request is made
-    import httpx
-
     from exportdsl.compiler.plan import Plan
     from exportdsl.export.exporter import Exporter
     from exportdsl.export.redact import Redactor
@@ -45,8 +43,6 @@ if TYPE_CHECKING:  # `check` imports this module too; httpx stays unloaded until
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SHOWN_BODY_BYTES = 64 << 10  # of the back end's answer, in --json
-_LONG_BASE64 = re.compile(r"(?:[A-Za-z0-9+/_-]|%2[BbFf]|%3[Dd]){120,}(?:=|%3[Dd]){0,2}")
-_KEPT_BASE64 = 48  # characters of a long base64 value that the dry run shows
 
 _CONNECTOR = click.argument(
     "connector", type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -199,33 +195,6 @@ def _compile(path: Path) -> Plan:
 def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(EXIT_FAILED)
-
-
-def format_request(phase: str, request: httpx.Request, redact: Redactor, full: bool = False) -> str:
-    """A request as on the wire (request line, headers as sent, body), redacted.
-
-    Long base64 is shortened. ``phase`` names it: "token" or "export", the phase that sends it.
-    """
-    lines = [f"### {phase} request", f"{request.method} {request.url}"]
-    lines += [  # values are sent in UTF-8 (`build.build_request`); shown as the receiver reads them
-        f"{name.decode('latin-1')}: {value.decode('utf-8', 'replace')}"
-        for name, value in request.headers.raw
-    ]
-    text = redact("\n".join(lines))
-    body = redact(request.content.decode("utf-8", "replace"))
-    if body:
-        text += "\n\n" + (body if full else shorten_base64(body)).rstrip("\n")
-    return text
-
-
-def shorten_base64(text: str) -> str:
-    """Each run of 120 or more base64 characters as its start and its length.
-
-    Percent-encoded runs too.
-    """
-    return _LONG_BASE64.sub(
-        lambda m: f"{m.group()[:_KEPT_BASE64]}…[{len(m.group()):,} characters]", text
-    )
 
 
 def _describe_phase(phase: PhaseResult, redact: Redactor) -> str:

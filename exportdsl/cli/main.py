@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from exportdsl.cli import check, delivery, export, fonts, lsp, transcript
+from exportdsl.cli import check, console, delivery, export, fonts, lsp, transcript
 from exportdsl.cli.exits import EXIT_INTERNAL
 
 __all__ = ["ALIASES", "main", "run"]
@@ -48,6 +48,7 @@ main.add_command(delivery.queue)
 main.add_command(delivery.db)
 main.add_command(lsp.lsp)
 main.add_command(lsp.schema)
+main.add_command(console.console)
 
 
 def run() -> None:

@@ -192,6 +192,11 @@ class Connectors(Mapping[str, Endpoint]):
     def serving(self) -> frozenset[str]:
         return frozenset(self)
 
+    def files(self) -> list[tuple[str, Path, Endpoint | None, Broken | None]]:
+        """Every connector file by name: its path, what serves (maybe an earlier version of the
+        file), and why the file as last read cannot serve (None when it can): the console's."""
+        return [(name, e.file, e.endpoint, e.broken) for name, e in sorted(self._entries.items())]
+
     @property
     def plans(self) -> Mapping[str, Plan]:
         return _Plans(self)

@@ -61,6 +61,23 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at
 CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, lease_until);
 -- a chat's deliveries: purging chats asks whether any refers to them (and so does the foreign key)
 CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
+-- the console's listings, latest first, by state, connector or chat (schema 4)
+CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
+CREATE INDEX IF NOT EXISTS deliveries_connector_id ON deliveries (connector, id);
+CREATE INDEX IF NOT EXISTS deliveries_chat_id ON deliveries (chat_id, id);
+-- each delivery's attempt history (schema 4): removed with its delivery
+CREATE TABLE IF NOT EXISTS attempts (
+    id          INTEGER PRIMARY KEY,      -- the order they were made in
+    delivery_id INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    number      INTEGER NOT NULL,         -- the delivery's attempt count then (a retry restarts it)
+    started_at  REAL NOT NULL,
+    seconds     REAL NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+    status      INTEGER,                  -- the back end's HTTP status, when it answered
+    error       TEXT,                     -- redacted
+    answer      TEXT                      -- the answer's first KiB, redacted
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 -- the serve processes working this file: each heartbeats, and a silent one is declared dead
 CREATE TABLE IF NOT EXISTS nodes (
     id           TEXT PRIMARY KEY,
@@ -75,7 +92,7 @@ CREATE TABLE IF NOT EXISTS nodes (
 # What a queue made by an earlier schema lacks; opening it adds them (`_upgrade`).
 _VERSION_COLUMNS = frozenset({"end_at"})  # schema 2: chats have versions (the tables are rebuilt)
 _LATER_COLUMNS = _VERSION_COLUMNS | {"crashes"}  # schema 3: crash counts (a column added)
-_LATER_TABLES = frozenset({"nodes"})
+_LATER_TABLES = frozenset({"nodes", "attempts"})  # schema 3: nodes; schema 4: attempt histories
 # An older exportdsl still running on a queue upgraded under it (two processes serve one file)
 # stores chats without a version, with INSERT OR IGNORE, which would ignore the missing value
 # (its hook answered "duplicate", the chat lost). Its insert is refused instead: its hook gets
@@ -241,8 +258,8 @@ def _upgrade(path: str, version: int) -> None:
     """An earlier schema upgraded in place, in one transaction: to 2, both tables are made anew
     with ``end_at`` in their keys (SQLite cannot change a key otherwise), each stored chat's
     version read from its body, every delivery keeping its id, and ids still never reused; to 3,
-    crash counts and the nodes table are added. Another process that opens the file meanwhile
-    waits, then finds it upgraded."""
+    crash counts and the nodes table are added; to 4, the attempts table. Another process that
+    opens the file meanwhile waits, then finds it upgraded."""
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         db.execute("PRAGMA foreign_keys=OFF")  # the old tables are dropped before the check

@@ -19,19 +19,22 @@ import httpx
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import RetryPolicy
-from exportdsl.delivery.outbox import Delivery
+from exportdsl.delivery.outbox import MAX_ANSWER_CHARS, Delivery
 from exportdsl.delivery.rendering import InThread, Renderer, RenderProcessLost
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
 from exportdsl.export.client import make_client
 from exportdsl.export.exporter import Exporter
-from exportdsl.export.results import ExportResult
+from exportdsl.export.redact import cut
+from exportdsl.export.results import ExportResult, PhaseResult
 from exportdsl.export.sending import retry_after, retryable_phase
 from exportdsl.export.tokens import TokenCache
+from exportdsl.vocabulary import Phase
 
-__all__ = ["ONE_ATTEMPT", "ExportDeliverer", "outcome"]
+__all__ = ["ONE_ATTEMPT", "ExportDeliverer", "answer_kept", "outcome"]
 
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
+_ANSWER_READ = 4 * MAX_ANSWER_CHARS  # bytes of an answer redacted for its first KiB
 
 
 class ExportDeliverer:
@@ -107,19 +110,36 @@ def outcome(result: ExportResult) -> Outcome:
     failed = result.phase(result.failed_phase) if result.failed_phase else None
     last = failed or (result.phases[-1] if result.phases else None)
     status = last.status if last is not None else None
+    answer = answer_kept(result, last)
     if result.ok:
-        return Outcome(True, status=status)
+        return Outcome(True, status=status, answer=answer)
     error = str(result.error)
     if (
         last is None or last.attempts == 0
     ):  # stopped before sending: the connector or the chat is wrong
         return Outcome(False, error=error, permanent=True)
     if retryable_phase(last):
-        answer = last.answer
         wait = (
-            retry_after(answer.header("retry-after"), datetime.now(UTC))
-            if answer is not None
+            retry_after(last.answer.header("retry-after"), datetime.now(UTC))
+            if last.answer is not None
             else None
         )
-        return Outcome(False, status=status, error=error, retry_after=wait)
-    return Outcome(False, status=status, error=error, permanent=True)
+        return Outcome(False, status=status, error=error, retry_after=wait, answer=answer)
+    return Outcome(False, status=status, error=error, permanent=True, answer=answer)
+
+
+def answer_kept(result: ExportResult, phase: PhaseResult | None) -> str | None:
+    """The first `MAX_ANSWER_CHARS` of the phase's answer body, redacted with the export's
+    secrets (its token, the connector's ``$env`` values) for the attempt's history; None without
+    an answer, and for the token phase's: a token answer is never quoted (XD602), it may be
+    the token itself. Only the start is redacted (an answer may be a MiB): a little more than is
+    kept, less its end, which may hold the first part of a secret cut off
+    (`Redactor.without_cut_off_tail`)."""
+    answer = phase.answer if phase is not None and phase.name == Phase.EXPORT else None
+    if answer is None:
+        return None
+    head = answer.body[:_ANSWER_READ]
+    text = result.redact(head.decode("utf-8", "replace"))
+    if len(head) < len(answer.body) or answer.truncated:
+        text = result.redact.without_cut_off_tail(text)
+    return cut(text, MAX_ANSWER_CHARS)

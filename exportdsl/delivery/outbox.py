@@ -13,7 +13,11 @@ picks one from ``--db``. Both keep the same promises, and one test suite holds b
   work of the one that took over;
 - nodes heartbeat; a node silent for longer than the silence allowed is declared dead, and every
   lease it held is released to the others at once, its attempt uncounted (a chat whose attempts
-  keep killing their node goes dead after `MAX_CRASHES`).
+  keep killing their node goes dead after `MAX_CRASHES`);
+- every attempt whose finish is recorded is kept in the delivery's history (`Attempt`), in the
+  same transaction as the finish: when it started and how long it took (by the outbox's clock),
+  what came of it, the back end's status, the error and the first KiB of the answer, as redacted
+  by the worker. The history goes with its delivery (purge, retention).
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ from exportdsl.errors import OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
     "MAX_CRASHES",
     "MAX_ERROR_CHARS",
     "NO_END",
     "PURGE_BATCH",
     "SCHEMA_VERSION",
     "Accepted",
+    "Attempt",
     "Delivery",
+    "DeliveryQuery",
     "Expired",
     "Incoming",
     "Node",
@@ -46,8 +53,10 @@ __all__ = [
 ]
 
 MAX_ERROR_CHARS = 2000  # of a failed attempt's (redacted) error, as stored
+MAX_ANSWER_CHARS = 1024  # of an attempt's (redacted) answer, as stored in its history
 PURGE_BATCH = 1000  # rows removed in one transaction
-SCHEMA_VERSION = 3  # of both back ends: 2 gave chats versions, 3 added nodes and crash counts
+# of both back ends: 2 gave chats versions, 3 added nodes and crash counts, 4 attempt histories
+SCHEMA_VERSION = 4
 MAX_CRASHES = 3  # attempts cut short by their node's death before a delivery is dead
 
 NO_END = -1
@@ -112,6 +121,55 @@ class Delivery:
     finished_at: float | None
     end_at: int = NO_END  # the version of the chat it delivers (`Incoming.end_at`)
     crashes: int = 0  # attempts cut short by their node's death (not counted in ``attempts``)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a delivery, as its history keeps it (`Outbox.attempts`)."""
+
+    delivery_id: int
+    number: int  # the delivery's attempt count when it was made (a retry starts again at 1)
+    started_at: float  # by the outbox's clock: its finish's time less its duration
+    seconds: float  # how long it took
+    outcome: str  # delivered | retry (another one is scheduled) | dead
+    status: int | None  # the back end's HTTP status, when it answered
+    error: str | None  # redacted, at most `MAX_ERROR_CHARS`
+    answer: str | None  # the answer's body, redacted, at most `MAX_ANSWER_CHARS`
+
+
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """Which deliveries to list (`Outbox.find`), the latest first: every filter given holds.
+    ``status`` is a `DeliveryStatus` or ``retrying`` (pending, failed at least once, as `counts`
+    has it); ``since``/``until`` bound ``created_at`` (until excluded); ``before`` is the keyset
+    page's bound: only ids below it (the last id of the page before)."""
+
+    connector: str | None = None
+    status: str | None = None
+    chat_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before: int | None = None
+    limit: int = 50
+
+    def conditions(self) -> list[tuple[str, object]]:
+        """The filters given, each a column condition (``?`` its one value) in the same words
+        for both back ends."""
+        found: list[tuple[str, object]] = []
+        if self.status == "retrying":
+            found += [("status = ?", "pending"), ("attempts > ?", 0)]
+        elif self.status:
+            found.append(("status = ?", self.status))
+        for condition, value in (
+            ("connector = ?", self.connector),
+            ("chat_id = ?", self.chat_id),
+            ("created_at >= ?", self.since),
+            ("created_at < ?", self.until),
+            ("id < ?", self.before),
+        ):
+            if value is not None and value != "":
+                found.append((condition, value))
+        return found
 
 
 @dataclass(frozen=True)
@@ -214,8 +272,18 @@ class Outbox(ABC):
         False when the lease was lost."""
 
     @abstractmethod
-    def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
-        """Record the delivery as delivered; False when the lease was lost."""
+    def succeed(
+        self,
+        delivery: Delivery,
+        owner: str,
+        status: int | None = None,
+        *,
+        seconds: float = 0.0,
+        answer: str | None = None,
+    ) -> bool:
+        """Record the delivery as delivered, and the attempt in its history (it took ``seconds``;
+        ``answer``: the first of the answer's body, redacted); False when the lease was lost
+        (nothing is recorded then: the worker that took it over records its own)."""
 
     @abstractmethod
     def fail(
@@ -227,9 +295,12 @@ class Outbox(ABC):
         status: int | None = None,
         retry_after: float | None = None,
         permanent: bool = False,
+        seconds: float = 0.0,
+        answer: str | None = None,
     ) -> str | None:
-        """Record a failed attempt: pending again after the schedule's delay, or dead. The new
-        status, or None when the lease was lost (another worker owns the delivery now)."""
+        """Record a failed attempt: pending again after the schedule's delay, or dead; and the
+        attempt in the delivery's history, as `succeed` does. The new status, or None when the
+        lease was lost (another worker owns the delivery now)."""
 
     @abstractmethod
     def chat_body(self, connector: str, chat_id: str, end_at: int | None = None) -> bytes:
@@ -281,7 +352,17 @@ class Outbox(ABC):
         """The latest deliveries first."""
 
     @abstractmethod
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        """The deliveries ``query`` selects, the latest (highest id) first, at most its limit: a
+        page of a keyset listing (the next page's ``before`` is this page's last id), as fast on
+        the last page of 100,000 deliveries as on the first."""
+
+    @abstractmethod
     def delivery(self, delivery_id: int) -> Delivery | None: ...
+
+    @abstractmethod
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        """A delivery's attempt history, the first first (empty for an unknown delivery)."""
 
     @abstractmethod
     def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
@@ -292,8 +373,8 @@ class Outbox(ABC):
     def purge(
         self, ids: Sequence[int] = (), status: str | None = None, older_than: float | None = None
     ) -> int:
-        """Remove finished deliveries (never pending ones); with ``older_than``, only those
-        finished more than that many seconds ago."""
+        """Remove finished deliveries (never pending ones) with their attempt histories; with
+        ``older_than``, only those finished more than that many seconds ago."""
 
     @abstractmethod
     def purge_chats(self, older_than: float) -> int:

@@ -36,13 +36,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from exportdsl.delivery.database import newer_schema
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import (
+    MAX_ANSWER_CHARS,
     MAX_CRASHES,
     MAX_ERROR_CHARS,
     NO_END,
     PURGE_BATCH,
     SCHEMA_VERSION,
     Accepted,
+    Attempt,
     Delivery,
+    DeliveryQuery,
     Incoming,
     Node,
     Outbox,
@@ -120,6 +123,23 @@ CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (target)
 CREATE INDEX IF NOT EXISTS deliveries_chat ON deliveries (connector, chat_id, end_at);
 -- retention and the operator's listings
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, finished_at);
+-- the console's listings, latest first, by state, connector or chat (schema 4)
+CREATE INDEX IF NOT EXISTS deliveries_status_id ON deliveries (status, id);
+CREATE INDEX IF NOT EXISTS deliveries_connector_id ON deliveries (connector, id);
+CREATE INDEX IF NOT EXISTS deliveries_chat_id ON deliveries (chat_id, id);
+-- each delivery's attempt history (schema 4): removed with its delivery
+CREATE TABLE IF NOT EXISTS attempts (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- the order they were made in
+    delivery_id bigint NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    number      integer NOT NULL,         -- the delivery's attempt count then (a retry restarts it)
+    started_at  double precision NOT NULL,
+    seconds     double precision NOT NULL,
+    outcome     text NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+    status      integer,                  -- the back end's HTTP status, when it answered
+    error       text,                     -- redacted
+    answer      text                      -- the answer's first KiB, redacted
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 CREATE TABLE IF NOT EXISTS nodes (
     id           text PRIMARY KEY,
     host         text NOT NULL,
@@ -130,7 +150,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     state        text NOT NULL CHECK (state IN ('alive', 'dead', 'stopped'))
 );
 """
-_TABLES = ("chats", "deliveries", "nodes")
+_TABLES = ("chats", "deliveries", "nodes", "attempts")
 
 # Advisory lock keys: 64-bit, from a name of ours, so they do not meet another application's
 _SCHEMA_LOCK_NAME = "schema"
@@ -417,14 +437,31 @@ class PostgresOutbox(Outbox):
                 == 1
             )
 
-    def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
+    def succeed(
+        self,
+        delivery: Delivery,
+        owner: str,
+        status: int | None = None,
+        *,
+        seconds: float = 0.0,
+        answer: str | None = None,
+    ) -> bool:
+        finish = (
+            "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
+            f" lease_until = NULL, finished_at = {NOW}, last_status = %(status)s,"
+            " last_error = NULL WHERE id = %(id)s AND lease_owner = %(owner)s"
+        )
         with self._statement() as db:
             return (
                 db.execute(
-                    "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
-                    f" lease_until = NULL, finished_at = {NOW}, last_status = %(status)s,"
-                    " last_error = NULL WHERE id = %(id)s AND lease_owner = %(owner)s",
-                    {"status": status, "id": delivery.id, "owner": owner, "now": self._now()},
+                    _with_attempt(finish),
+                    {
+                        "status": status,
+                        "id": delivery.id,
+                        "owner": owner,
+                        "now": self._now(),
+                        **_attempt_args(delivery, "delivered", None, seconds, answer),
+                    },
                 ).rowcount
                 == 1
             )
@@ -438,24 +475,32 @@ class PostgresOutbox(Outbox):
         status: int | None = None,
         retry_after: float | None = None,
         permanent: bool = False,
+        seconds: float = 0.0,
+        answer: str | None = None,
     ) -> str | None:
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
+        error = cut(error, MAX_ERROR_CHARS)  # redacted already: no marker cut open
+        outcome = "dead" if delay is None else "retry"
+        finish = (
+            f"UPDATE deliveries SET status = %(new)s, next_attempt_at = {NOW} + %(delay)s,"
+            " lease_owner = NULL, lease_until = NULL, last_error = %(error)s,"
+            f" last_status = %(status)s, finished_at = CASE WHEN %(dead)s THEN {NOW} END"
+            " WHERE id = %(id)s AND lease_owner = %(owner)s"
+        )
         with self._statement() as db:
             changed = db.execute(
-                f"UPDATE deliveries SET status = %(new)s, next_attempt_at = {NOW} + %(delay)s,"
-                " lease_owner = NULL, lease_until = NULL, last_error = %(error)s,"
-                f" last_status = %(status)s, finished_at = CASE WHEN %(dead)s THEN {NOW} END"
-                " WHERE id = %(id)s AND lease_owner = %(owner)s",
+                _with_attempt(finish),
                 {
                     "new": str(new_status),
                     "delay": delay or 0.0,
-                    "error": cut(error, MAX_ERROR_CHARS),  # redacted already: no marker cut open
+                    "error": error,
                     "status": status,
                     "dead": delay is None,
                     "id": delivery.id,
                     "owner": owner,
                     "now": self._now(),
+                    **_attempt_args(delivery, outcome, error, seconds, answer),
                 },
             ).rowcount
         return new_status if changed else None
@@ -600,9 +645,32 @@ class PostgresOutbox(Outbox):
         )
         return [_delivery(row) for row in rows]
 
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        """Only the filters given are in the statement (``x IS NULL OR …`` would keep a prepared
+        statement's generic plan off the indexes)."""
+        conditions = query.conditions()
+        where = " AND ".join(
+            condition.replace("?", f"%(p{number})s")
+            for number, (condition, _) in enumerate(conditions)
+        )
+        args: dict[str, Any] = {f"p{n}": value for n, (_, value) in enumerate(conditions)}
+        rows = self._rows(
+            f"SELECT * FROM deliveries WHERE {where or 'true'} ORDER BY id DESC LIMIT %(limit)s",
+            {**args, "limit": query.limit},
+        )
+        return [_delivery(row) for row in rows]
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         rows = self._rows("SELECT * FROM deliveries WHERE id = %(id)s", {"id": delivery_id})
         return _delivery(rows[0]) if rows else None
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        rows = self._rows(
+            "SELECT delivery_id, number, started_at, seconds, outcome, status, error, answer"
+            " FROM attempts WHERE delivery_id = %(id)s ORDER BY id",
+            {"id": delivery_id},
+        )
+        return [Attempt(**row) for row in rows]
 
     def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
         """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
@@ -715,6 +783,31 @@ SELECT connector, chat_id, end_at, 'hook', %(key)s, %(target)s, 'pending', recei
     received_at FROM stored
 RETURNING id
 """
+
+
+def _with_attempt(finish: str) -> str:
+    """A finish (an UPDATE of the delivery, fenced by its lease) and its attempt in the history,
+    in one statement: the attempt is recorded only when the finish is (a lost lease records
+    neither); its row count is the finish's."""
+    return (
+        f"WITH finished AS ({finish} RETURNING id) INSERT INTO attempts (delivery_id, number,"
+        " started_at, seconds, outcome, status, error, answer) SELECT id, %(number)s::integer,"
+        f" {NOW} - %(seconds)s::double precision, %(seconds)s::double precision,"
+        " %(outcome)s::text, %(status)s::integer, %(attempt_error)s::text, %(answer)s::text"
+        " FROM finished"
+    )
+
+
+def _attempt_args(
+    delivery: Delivery, outcome: str, error: str | None, seconds: float, answer: str | None
+) -> dict[str, Any]:
+    return {
+        "number": delivery.attempts,
+        "seconds": seconds,
+        "outcome": outcome,
+        "attempt_error": error,
+        "answer": None if answer is None else cut(answer, MAX_ANSWER_CHARS),
+    }
 
 
 def _accept_args(item: Incoming, now: float | None) -> dict[str, Any]:

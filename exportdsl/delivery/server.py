@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from exportdsl.compiler.plan import Plan
 from exportdsl.delivery.admission import INLINE_ADMISSION, Admission
@@ -179,6 +179,7 @@ class Intake:
         self.storage = StorageHealth()
         self.monitoring_token: str | None = None  # required by /healthz and /metrics when set
         self.render: Renderer = InThread()  # the workers' PDFs: started and stopped with them
+        self.mounts: list[BaseRoute] = []  # apps served beside the intake (the console)
         # Bodies read at once, in two pools: a token is checked before its body is read, a signature
         # only after, so unverified senders trickling bodies cannot take the slots of verified ones.
         bounds = limits or Limits()
@@ -195,6 +196,7 @@ class Intake:
                 ),
                 Route("/healthz", self.health, methods=["GET"]),
                 Route("/metrics", self.prometheus, methods=["GET"]),
+                *self.mounts,
             ],
             lifespan=self.lifespan,
         )

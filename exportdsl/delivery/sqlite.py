@@ -16,12 +16,15 @@ from pathlib import Path
 
 from exportdsl.delivery.database import Database
 from exportdsl.delivery.outbox import (
+    MAX_ANSWER_CHARS,
     MAX_CRASHES,
     MAX_ERROR_CHARS,
     NO_END,
     PURGE_BATCH,
     Accepted,
+    Attempt,
     Delivery,
+    DeliveryQuery,
     Incoming,
     Node,
     Outbox,
@@ -75,6 +78,15 @@ class SqliteOutbox(Database, Outbox):
         )
         return [_delivery(row) for row in rows]
 
+    def find(self, query: DeliveryQuery) -> list[Delivery]:
+        conditions = query.conditions()
+        where = " AND ".join(condition for condition, _ in conditions) or "1 = 1"
+        rows = self._connection().execute(
+            f"SELECT * FROM deliveries WHERE {where} ORDER BY id DESC LIMIT ?",
+            (*(value for _, value in conditions), query.limit),
+        )
+        return [_delivery(row) for row in rows]
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = (
             self._connection()
@@ -82,6 +94,12 @@ class SqliteOutbox(Database, Outbox):
             .fetchone()
         )
         return _delivery(row) if row else None
+
+    def attempts(self, delivery_id: int) -> list[Attempt]:
+        rows = self._connection().execute(
+            "SELECT * FROM attempts WHERE delivery_id = ? ORDER BY id", (delivery_id,)
+        )
+        return [_attempt(row) for row in rows]
 
     def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
         """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
@@ -365,17 +383,29 @@ class SqliteOutbox(Database, Outbox):
                 == 1
             )
 
-    def succeed(self, delivery: Delivery, owner: str, status: int | None = None) -> bool:
+    def succeed(
+        self,
+        delivery: Delivery,
+        owner: str,
+        status: int | None = None,
+        *,
+        seconds: float = 0.0,
+        answer: str | None = None,
+    ) -> bool:
+        now = self.clock()
         with self._transaction() as db:
-            return (
+            finished = (
                 db.execute(
                     "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
                     " lease_until = NULL, finished_at = ?, last_status = ?, last_error = NULL"
                     " WHERE id = ? AND lease_owner = ?",
-                    (self.clock(), status, delivery.id, owner),
+                    (now, status, delivery.id, owner),
                 ).rowcount
                 == 1
             )
+            if finished:
+                _record_attempt(db, delivery, now, seconds, "delivered", status, None, answer)
+            return finished
 
     def fail(
         self,
@@ -386,12 +416,16 @@ class SqliteOutbox(Database, Outbox):
         status: int | None = None,
         retry_after: float | None = None,
         permanent: bool = False,
+        seconds: float = 0.0,
+        answer: str | None = None,
     ) -> str | None:
-        """Record a failed attempt: pending again after the schedule's delay, or dead. Returns the
-        new status, or None when the lease was lost (another worker owns the delivery now)."""
+        """Record a failed attempt: pending again after the schedule's delay, or dead, and the
+        attempt in the history. Returns the new status, or None when the lease was lost (another
+        worker owns the delivery now)."""
         now = self.clock()
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
+        error = cut(error, MAX_ERROR_CHARS)  # redacted already: no marker cut open
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL,"
@@ -400,13 +434,16 @@ class SqliteOutbox(Database, Outbox):
                 (
                     new_status,
                     now + (delay or 0),
-                    cut(error, MAX_ERROR_CHARS),  # redacted already: no marker cut open
+                    error,
                     status,
                     now if delay is None else None,
                     delivery.id,
                     owner,
                 ),
             ).rowcount
+            if changed:
+                outcome = "dead" if delay is None else "retry"
+                _record_attempt(db, delivery, now, seconds, outcome, status, error, answer)
         return new_status if changed else None
 
     def chat_body(self, connector: str, chat_id: str, end_at: int | None = None) -> bytes:
@@ -426,12 +463,44 @@ class SqliteOutbox(Database, Outbox):
         return bytes(row["body"])
 
 
+def _record_attempt(
+    db: sqlite3.Connection,
+    delivery: Delivery,
+    now: float,
+    seconds: float,
+    outcome: str,
+    status: int | None,
+    error: str | None,
+    answer: str | None,
+) -> None:
+    """An attempt into its delivery's history, in the transaction that records its finish."""
+    db.execute(
+        "INSERT INTO attempts (delivery_id, number, started_at, seconds, outcome, status, error,"
+        " answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            delivery.id,
+            delivery.attempts,
+            now - seconds,
+            seconds,
+            outcome,
+            status,
+            error,
+            None if answer is None else cut(answer, MAX_ANSWER_CHARS),
+        ),
+    )
+
+
 def _selection(ids: Sequence[int], status: str | None) -> tuple[str, list[object]]:
     if ids:
         return f"id IN ({', '.join('?' * len(ids))})", list(ids)
     if status:
         return "status = ?", [status]
     raise OutboxError("say which deliveries: ids or a status")
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    fields = {key: row[key] for key in row.keys() if key != "id"}  # noqa: SIM118
+    return Attempt(**fields)
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

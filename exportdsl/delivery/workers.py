@@ -40,6 +40,7 @@ class Outcome:
         False  # no point in trying again: not `sending.retryable` (most 4xx), a broken config
     )
     held: bool = False  # not attempted: its connector is not served now; back as it was, uncounted
+    answer: str | None = None  # the first of the answer's body, redacted (the attempt's history)
 
 
 Deliver = Callable[
@@ -290,18 +291,20 @@ class WorkerPool:
                 error=None if outcome.delivered else outcome.error,
             ),
         )
-        self._record(outbox, owner, delivery, outcome)
+        self._record(outbox, owner, delivery, outcome, seconds)
         if self.observe is not None:
             self.observe(delivery, outcome, seconds)
 
-    def _record(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
+    def _record(
+        self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome, seconds: float
+    ) -> None:
         """The attempt's outcome recorded, however long the outbox fails meanwhile (PostgreSQL
         restarted): a lease left behind would count toward its back end's limit on every node
         until it ran out (--lease, 120 s), and a delivery made would be made again."""
         failed = False
         while True:
             try:
-                self._finish(outbox, owner, delivery, outcome)
+                self._finish(outbox, owner, delivery, outcome, seconds)
                 return
             except Exception:
                 if self._stopping.is_set():  # leaving the outbox releases the lease
@@ -314,9 +317,13 @@ class WorkerPool:
                 failed = True
                 self._stopping.wait(1.0)
 
-    def _finish(self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome) -> None:
+    def _finish(
+        self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome, seconds: float
+    ) -> None:
         if outcome.delivered:
-            recorded = outbox.succeed(delivery, owner, outcome.status)
+            recorded = outbox.succeed(
+                delivery, owner, outcome.status, seconds=seconds, answer=outcome.answer
+            )
             state: str | None = DeliveryStatus.DELIVERED if recorded else None
         else:
             state = outbox.fail(
@@ -326,6 +333,8 @@ class WorkerPool:
                 status=outcome.status,
                 retry_after=outcome.retry_after,
                 permanent=outcome.permanent,
+                seconds=seconds,
+                answer=outcome.answer,
             )
         if (
             state is None

@@ -1,0 +1,123 @@
+"""`exportdsl console`, and the console `exportdsl serve` mounts at /console.
+
+Imports only click here: the console (Starlette, Jinja2) loads when a command that serves it
+runs, so `check` and the one-shot commands never load it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from exportdsl.cli.delivery import DB_HELP, OutboxLocation
+from exportdsl.errors import ExportDslError
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from exportdsl.delivery.connectors import Connectors
+
+__all__ = ["CONSOLE_SECRET_HELP", "console", "console_route"]
+
+CONSOLE_SECRET_HELP = (
+    "Environment variable holding the console's admin secret (16+ characters): operators log in "
+    "with it at /console. Without it there is no console."
+)
+
+
+def console_route(
+    database: str,
+    secret_env: str,
+    env: Mapping[str, str],
+    connectors: Connectors | None,
+    wake: Callable[[], None] = lambda: None,
+) -> BaseRoute:
+    """The console mounted at /console over the outbox at ``database``; raises `ServeError`
+    when the secret's variable is not set or too short."""
+    from starlette.routing import Mount
+
+    from exportdsl.console.app import PREFIX, Console
+    from exportdsl.console.security import console_secret
+    from exportdsl.console.views import connector_views
+    from exportdsl.delivery.store import open_outbox
+
+    secret = console_secret(secret_env, env)
+    views = (lambda: connector_views(connectors)) if connectors is not None else tuple
+    served = (lambda: connectors) if connectors is not None else dict
+    made = Console(
+        open_outbox(database, create=False),
+        secret,
+        connectors=views,
+        wake=wake,
+        served=served,
+        env=env,
+    )
+    return Mount(PREFIX, made.app())
+
+
+@click.command(short_help="Serve the console alone, over an outbox.")
+@click.option(
+    "--db",
+    "database",
+    type=OutboxLocation(exists=True),
+    envvar="EXPORTDSL_DB",
+    show_envvar=True,
+    required=True,
+    help=DB_HELP,
+)
+@click.option(
+    "--connectors",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of connector files, for the connectors page.",
+)
+@click.option("--console-secret-env", metavar="NAME", required=True, help=CONSOLE_SECRET_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="The port."
+)
+def console(
+    database: str, folder: Path | None, console_secret_env: str, host: str, port: int
+) -> None:
+    """The console (deliveries, their attempts, retry and purge; the connectors) without the
+    intake: a look at an outbox. It writes only what an operator asks (retry, purge), and never
+    upgrades the outbox: an older one is refused (`exportdsl db upgrade` first)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import RedirectResponse, Response
+    from starlette.routing import Route
+
+    from exportdsl.delivery.connectors import Connectors
+    from exportdsl.delivery.outbox import SCHEMA_VERSION
+    from exportdsl.delivery.store import open_outbox, shown
+
+    try:
+        outbox = open_outbox(database, create=False)
+        version = outbox.schema_version()
+        outbox.close()
+        if version < SCHEMA_VERSION:
+            raise click.ClickException(
+                f"{shown(database)}: the outbox has schema version {version}; the console needs "
+                f"{SCHEMA_VERSION}: run `exportdsl db upgrade --db …` first"
+            )
+        connectors = None
+        if folder is not None:
+            connectors = Connectors(folder, os.environ)
+            connectors.reload()
+        route = console_route(database, console_secret_env, os.environ, connectors)
+    except ExportDslError as error:
+        raise click.ClickException(str(error)) from None
+
+    async def home(_: Request) -> Response:
+        return RedirectResponse("/console/", 307)
+
+    app = Starlette(routes=[Route("/", home), route])
+    click.echo(f"exportdsl console on http://{host}:{port}/console/", err=True)
+    sys.stdout.flush()
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

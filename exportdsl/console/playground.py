@@ -1,0 +1,81 @@
+"""The playground: a connector typed in the page, checked as `exportdsl check` checks a file, and,
+when it compiles, its requests for a chat rendered as `exportdsl render` renders them. Nothing is
+sent, and no secret is read: ``$env`` values show as ``<env.NAME>`` (the server's environment is
+never given to a connector typed in a page)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from exportdsl.chat.reader import parse_chat_bytes
+from exportdsl.compiler.analysis import compile_connector
+from exportdsl.connector.reader import parse_connector
+from exportdsl.errors import Diagnostic, ExportDslError, Severity
+from exportdsl.export.dryrun import dry_run
+from exportdsl.export.shown import format_request
+from exportdsl.lint.runner import lint_file
+from exportdsl.lint.settings import Settings
+
+__all__ = ["EXAMPLE", "MAX_CHAT", "MAX_SOURCE", "SAMPLE_CHAT", "check_source"]
+
+MAX_SOURCE = 256 << 10  # characters of a connector typed in the page
+MAX_CHAT = 2 << 20  # characters of a chat pasted in the page
+SAMPLE_CHAT = Path(__file__).parent.parent / "data" / "sample-chat.json"
+FILE_NAME = "playground.yaml"  # what the diagnostics are about
+
+EXAMPLE = """\
+connector: {id: 7, name: ACME web chat}
+client: {id: 1001}
+timezone: Europe/Berlin
+pdata: {tenant: acme}
+export:
+  url: https://crm.acme.example/api/v2/tenants/$pdata.tenant/chat-reports
+  headers:
+    Authorization: Bearer $env.ACME_API_KEY
+    Content-Type: application/json
+  body: |
+    {"client": "$ClientsID", "pdf": "$report.encoded.base64", "size": $report.bytes,
+     "at": "$dateTime", "visitor": "$!chat.visitor.name"}
+"""
+
+
+def check_source(source: str, chat: str) -> dict[str, Any]:
+    """What the page shows for ``source`` (a connector file's text) and ``chat`` (a chat's JSON;
+    empty: the sample chat): the diagnostics with their lines and columns, and, when nothing is
+    an error, both requests as the dry run renders them (or why they cannot be rendered)."""
+    diagnostics = _diagnostics(source)
+    shown: dict[str, Any] = {"diagnostics": [_record(d) for d in diagnostics]}
+    if any(d.severity == Severity.ERROR for d in diagnostics):
+        return shown | {"requests": [], "problem": "fix the errors to see the requests"}
+    try:
+        plan = compile_connector(parse_connector(source, FILE_NAME))
+        session = parse_chat_bytes(chat.encode() if chat.strip() else SAMPLE_CHAT.read_bytes())
+        run = dry_run(plan, session, env={})
+    except ExportDslError as error:
+        return shown | {"requests": [], "problem": str(error)}
+    requests = [format_request(phase, request, run.redact) for phase, request in run.requests]
+    return shown | {"requests": requests, "problem": None}
+
+
+def _diagnostics(source: str) -> list[Diagnostic]:
+    """`exportdsl check` of the text as a file (suppression comments and all), without --env."""
+    with tempfile.TemporaryDirectory(prefix="exportdsl-playground-") as folder:
+        path = Path(folder) / FILE_NAME
+        path.write_text(source, encoding="utf-8")
+        return list(lint_file(path, Settings(root=Path(folder))).diagnostics)
+
+
+def _record(diagnostic: Diagnostic) -> dict[str, Any]:
+    where = diagnostic.location
+    return {
+        "code": diagnostic.code,
+        "severity": str(diagnostic.severity),
+        "message": diagnostic.message,
+        "hint": diagnostic.hint,
+        "line": where.line if where else 1,
+        "column": where.column if where else 1,
+        "end_line": where.end_line if where else 1,
+        "end_column": where.end_column if where else 1,
+    }
