@@ -43,6 +43,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.now = 0  # requests being answered at this moment
         self.keys: list[str] = []
         self.answered: list[tuple[str, float, float]] = []  # (Idempotency-Key, start, end)
         receiver = self
@@ -57,10 +58,13 @@ class Receiver:
                     return
                 started = time.time()
                 key = self.headers.get("Idempotency-Key", "")
+                with receiver.lock:
+                    receiver.now += 1
                 try:
                     time.sleep(ANSWER_DELAY)
                 finally:
                     with receiver.lock:
+                        receiver.now -= 1
                         receiver.keys.append(key)
                         receiver.answered.append((key, started, time.time()))
                 self.reply({}, 201)
