@@ -269,3 +269,23 @@ def test_the_running_header_stays_on_the_page() -> None:
     pdf = render_transcript(parse_chat(chat), TranscriptSettings(title="A title " * 40))
     second = PdfReader(__import__("io").BytesIO(pdf)).pages[1].extract_text().splitlines()[0]
     assert second.endswith("…") and second.count("A title") < 40  # cut to the page's width
+
+
+@pytest.mark.parametrize(
+    ("cluster", "script"),
+    [
+        ("क्ष", "a Devanagari conjunct (consonant, virama, consonant)"),
+        ("कि", "a Devanagari consonant with its spacing vowel sign"),
+        ("กี่", "a Thai consonant with its vowel and tone marks"),
+        ("👩\u200d👩\u200d👧", "an emoji ZWJ sequence"),
+        ("🇵🇱", "a flag (two regional indicators)"),
+        ("👍🏽", "an emoji with its skin tone"),
+    ],
+)
+def test_a_word_wider_than_a_line_breaks_between_clusters(cluster: str, script: str) -> None:
+    font = load_fonts().regular
+    word = cluster * 60  # no spaces: wider than any line, so broken between characters
+    lines = font.wrap(word, 10, 120)
+    assert len(lines) > 1, script
+    assert "".join(lines) == word
+    assert all(len(line) % len(cluster) == 0 for line in lines), (script, lines)

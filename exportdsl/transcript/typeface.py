@@ -382,16 +382,23 @@ class Font:
         return lines
 
     def _break_word(self, word: str, limit: float) -> list[str]:
-        """Between characters, never inside a cluster (a base and its marks stay together)."""
-        pieces, start, used = [], 0, 0.0
-        for index, char in enumerate(word):
-            units = self.char_units(char)
-            joins = unicodedata.combining(char) or char in FORMAT_KEPT
-            if used + units > limit and index > start and not joins:
-                pieces.append(word[start:index])
-                start, used = index, 0.0
+        """Between user-perceived characters (UAX #29's extended grapheme clusters), never inside
+        one: a base keeps its marks, an Indic conjunct its parts, an emoji sequence or a flag
+        stays whole. Thai and other scripts written without spaces break here too, between
+        clusters rather than at word boundaries (a dictionary's work, not done)."""
+        import regex  # only for a word wider than a line: rare, and the module costs ~10 ms
+
+        pieces: list[str] = []
+        current: list[str] = []
+        used = 0.0
+        for cluster in regex.findall(r"\X", word):
+            units = sum(map(self.char_units, cluster))
+            if current and used + units > limit:
+                pieces.append("".join(current))
+                current, used = [], 0.0
+            current.append(cluster)
             used += units
-        pieces.append(word[start:])
+        pieces.append("".join(current))
         return pieces
 
 
