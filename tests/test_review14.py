@@ -289,3 +289,17 @@ def test_a_word_wider_than_a_line_breaks_between_clusters(cluster: str, script: 
     assert len(lines) > 1, script
     assert "".join(lines) == word
     assert all(len(line) % len(cluster) == 0 for line in lines), (script, lines)
+
+
+def test_rendering_a_transcript_leaves_the_compiler_unloaded() -> None:
+    """Render processes and `exportdsl transcript` need the PDF stack only: importing the package
+    does not load the grammar and the YAML reader (~6 MB and ~100 ms a process)."""
+    probe = (
+        "import sys\n"
+        "from exportdsl.transcript.pdf import render_transcript\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'lark', 'yaml', 'jinja2'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
