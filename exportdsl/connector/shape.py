@@ -135,7 +135,7 @@ class ShapeReader:
             return ""
         if isinstance(node, ScalarNode) and node.tag == STR:
             return str(node.value)
-        self.fail(f"{what} must be text, not {describe(node)}", node, "quote the value")
+        self.fail(f"{what} must be text, not {describe(node)}", node, _text_hint(node))
         return ""
 
     def number(
@@ -419,6 +419,14 @@ def _host_hint(text: str) -> str:
     if not text.isascii():
         return "write an international name in its xn-- (IDNA) form"
     return f"a host name or an address range: {_ALLOW_HOSTS_EXAMPLE}"
+
+
+def _text_hint(node: Node) -> str:
+    if isinstance(node, ScalarNode) and node.tag == _NULL:
+        return "give it a value, or leave the key out for its default"
+    if isinstance(node, ScalarNode):
+        return "quote the value"
+    return "write the value as text, on the key's line or as a '|' block"
 
 
 def describe(node: Node) -> str:

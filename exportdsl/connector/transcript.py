@@ -211,6 +211,10 @@ def _check_font_file(path: Path) -> None:
 def read_logo(written: str, base: Path) -> Logo:
     """The image at ``written`` (relative to ``base``), checked: a PNG or JPEG file by its first
     bytes, at most `MAX_LOGO_BYTES` and `MAX_LOGO_PIXELS` a side, and decodable whole."""
+    if not written.strip():
+        raise ConfigError(
+            "the logo is empty text", hint="name a PNG or JPEG file, or leave the key out"
+        )
     path = base / written
     shown = shorten(written, 80)
     where = f"relative to {_base_name(base)}"
