@@ -116,10 +116,12 @@ def console(
     from starlette.responses import RedirectResponse, Response
     from starlette.routing import Route
 
+    from exportdsl.delivery import logs
     from exportdsl.delivery.connectors import Connectors
     from exportdsl.delivery.limits import proxy_options
     from exportdsl.delivery.outbox import SCHEMA_VERSION
-    from exportdsl.delivery.store import open_outbox, shown
+    from exportdsl.delivery.store import database_secrets, open_outbox, shown
+    from exportdsl.export.redact import Redactor
 
     try:
         outbox = open_outbox(database, create=False)
@@ -142,6 +144,9 @@ def console(
         return RedirectResponse("/console/", 307)
 
     app = Starlette(routes=[Route("/", home), *routes])
+    # the console's records (logins, actions) through serve's redacting handler, uvicorn's too
+    secrets = Redactor([os.environ[console_secret_env], *database_secrets(database, os.environ)])
+    logs.install("text", secrets)
     click.echo(f"exportdsl console on http://{host}:{port}/console/", err=True)
     sys.stdout.flush()
     uvicorn.run(
@@ -149,6 +154,7 @@ def console(
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,
         access_log=False,
         **proxy_options(forwarded_allow_ips),
     )

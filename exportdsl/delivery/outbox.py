@@ -148,8 +148,9 @@ class Attempt:
 class DeliveryQuery:
     """Which deliveries to list (`Outbox.find`), the latest first: every filter given holds.
     ``status`` is a `DeliveryStatus`, ``retrying`` (pending, failed before: `FAILED_BEFORE`, as
-    `counts` has it) or ``waiting`` (pending, not retrying); ``since``/``until`` bound ``created_at`` (until excluded); ``before`` is the keyset
-    page's bound: only ids below it (the last id of the page before)."""
+    `counts` has it) or ``waiting`` (pending, not retrying); ``since``/``until`` bound
+    ``created_at`` (until excluded); ``before`` is the keyset page's bound: only ids below it (the
+    last id of the page before)."""
 
     connector: str | None = None
     status: str | None = None
