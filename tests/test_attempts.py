@@ -122,7 +122,7 @@ def test_each_finish_records_its_attempt_with_its_time_outcome_status_error_and_
     assert outbox.attempts(delivery_id + 1) == []
 
 
-def test_a_dead_attempt_is_recorded_and_a_retry_restarts_the_count_keeping_the_history(
+def test_a_dead_attempt_is_recorded_and_a_retry_numbers_on_keeping_the_history(
     store: Store,
 ) -> None:
     outbox = store.open()
@@ -133,7 +133,7 @@ def test_a_dead_attempt_is_recorded_and_a_retry_restarts_the_count_keeping_the_h
     history = [(a.number, a.outcome, a.status, a.error) for a in outbox.attempts(delivery_id)]
     assert history == [
         (1, "dead", 410, "410 gone"),
-        (1, "retry", None, "no answer: connection refused"),
+        (2, "retry", None, "no answer: connection refused"),  # numbered on (issue 15 review)
     ]
 
 

@@ -22,27 +22,40 @@ if TYPE_CHECKING:
 
     from exportdsl.delivery.connectors import Connectors
 
-__all__ = ["CONSOLE_SECRET_HELP", "console", "console_route"]
+__all__ = [
+    "CONSOLE_SECRET_HELP",
+    "FORWARDED_HELP",
+    "console",
+    "console_routes",
+]
 
 CONSOLE_SECRET_HELP = (
     "Environment variable holding the console's admin secret (16+ characters): operators log in "
     "with it at /console. Without it there is no console."
 )
+FORWARDED_HELP = (
+    "Addresses of the reverse proxies (comma-separated IPs or networks) whose X-Forwarded-For "
+    "and X-Forwarded-Proto are believed; without it, none: a client's address is the socket's "
+    "(the console's login throttle counts by it)."
+)
 
 
-def console_route(
+def console_routes(
     database: str,
     secret_env: str,
     env: Mapping[str, str],
     connectors: Connectors | None,
     wake: Callable[[], None] = lambda: None,
-) -> BaseRoute:
-    """The console mounted at /console over the outbox at ``database``; raises `ServeError`
-    when the secret's variable is not set or too short."""
-    from starlette.routing import Mount
+) -> list[BaseRoute]:
+    """The console mounted at /console over the outbox at ``database``, and /console itself
+    redirected to /console/ (relative, with the console's headers); raises `ServeError` when the
+    secret's variable is not set or too short."""
+    from starlette.requests import Request
+    from starlette.responses import RedirectResponse, Response
+    from starlette.routing import Mount, Route
 
     from exportdsl.console.app import PREFIX, Console
-    from exportdsl.console.security import console_secret
+    from exportdsl.console.security import HEADERS, console_secret
     from exportdsl.console.views import connector_views
     from exportdsl.delivery.store import open_outbox
 
@@ -57,7 +70,11 @@ def console_route(
         served=served,
         env=env,
     )
-    return Mount(PREFIX, made.app())
+
+    async def to_slash(_: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", 307, headers=dict(HEADERS))
+
+    return [Route(PREFIX, to_slash), Mount(PREFIX, made.app())]
 
 
 @click.command(short_help="Serve the console alone, over an outbox.")
@@ -81,8 +98,14 @@ def console_route(
 @click.option(
     "--port", default=8081, show_default=True, type=click.IntRange(0, 65535), help="The port."
 )
+@click.option("--forwarded-allow-ips", metavar="IPS", help=FORWARDED_HELP)
 def console(
-    database: str, folder: Path | None, console_secret_env: str, host: str, port: int
+    database: str,
+    folder: Path | None,
+    console_secret_env: str,
+    host: str,
+    port: int,
+    forwarded_allow_ips: str | None,
 ) -> None:
     """The console (deliveries, their attempts, retry and purge; the connectors) without the
     intake: a look at an outbox. It writes only what an operator asks (retry, purge), and never
@@ -93,9 +116,12 @@ def console(
     from starlette.responses import RedirectResponse, Response
     from starlette.routing import Route
 
+    from exportdsl.delivery import logs
     from exportdsl.delivery.connectors import Connectors
+    from exportdsl.delivery.limits import proxy_options
     from exportdsl.delivery.outbox import SCHEMA_VERSION
-    from exportdsl.delivery.store import open_outbox, shown
+    from exportdsl.delivery.store import database_secrets, open_outbox, shown
+    from exportdsl.export.redact import Redactor
 
     try:
         outbox = open_outbox(database, create=False)
@@ -110,14 +136,25 @@ def console(
         if folder is not None:
             connectors = Connectors(folder, os.environ)
             connectors.reload()
-        route = console_route(database, console_secret_env, os.environ, connectors)
+        routes = console_routes(database, console_secret_env, os.environ, connectors)
     except ExportDslError as error:
         raise click.ClickException(str(error)) from None
 
     async def home(_: Request) -> Response:
         return RedirectResponse("/console/", 307)
 
-    app = Starlette(routes=[Route("/", home), route])
+    app = Starlette(routes=[Route("/", home), *routes])
+    # the console's records (logins, actions) through serve's redacting handler, uvicorn's too
+    secrets = Redactor([os.environ[console_secret_env], *database_secrets(database, os.environ)])
+    logs.install("text", secrets)
     click.echo(f"exportdsl console on http://{host}:{port}/console/", err=True)
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        **proxy_options(forwarded_allow_ips),
+    )

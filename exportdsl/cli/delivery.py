@@ -221,6 +221,15 @@ class Seconds(click.FloatRange):
     ),
 )
 @click.option(
+    "--forwarded-allow-ips",
+    metavar="IPS",
+    help=(
+        "Addresses of the reverse proxies (comma-separated IPs or networks) whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; without it, none: a client's "
+        "address is the socket's (docs/serve.md)."
+    ),
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -292,6 +301,7 @@ def serve(
     retry_schedule: str,
     monitoring_token_env: str | None,
     console_secret_env: str | None,
+    forwarded_allow_ips: str | None,
     log_format: str,
     retention: float | None,
     max_header_size: int,
@@ -312,6 +322,7 @@ def serve(
         bound_receive_buffers,
         connection_cap,
         log_connection_cap,
+        proxy_options,
         server_config,
     )
     from exportdsl.delivery.rendering import cpu_count
@@ -346,10 +357,10 @@ def serve(
         connectors, loaded = load_connectors(folder, os.environ)
         intake = build(settings, os.environ, connectors)
         if console_secret_env is not None:  # loaded only when asked for (docs/console.md)
-            from exportdsl.cli.console import console_route
+            from exportdsl.cli.console import console_routes
 
-            intake.mounts.append(
-                console_route(
+            intake.mounts.extend(
+                console_routes(
                     database, console_secret_env, os.environ, connectors, intake.pool.wake
                 )
             )
@@ -390,6 +401,7 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=30,
         access_log=False,
+        **proxy_options(forwarded_allow_ips),
     )
     logs.Server(config, intake).run(sockets=[listener])
 

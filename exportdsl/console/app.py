@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
@@ -38,7 +39,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from exportdsl.compiler.plan import Plan
 from exportdsl.console.dryrun import rendered, transcript
-from exportdsl.console.playground import EXAMPLE, MAX_CHAT, MAX_SOURCE, check_source
+from exportdsl.console.playground import (
+    EXAMPLE,
+    MAX_CHAT,
+    MAX_PLAYGROUND_BODY,
+    MAX_SOURCE,
+    check_source,
+)
 from exportdsl.console.security import (
     COOKIE,
     HEADERS,
@@ -49,18 +56,35 @@ from exportdsl.console.security import (
     Sessions,
     same_token,
 )
-from exportdsl.delivery.outbox import Delivery, DeliveryQuery, Outbox
+from exportdsl.delivery.logs import fields
+from exportdsl.delivery.outbox import RETRYABLE, Delivery, DeliveryQuery, Outbox
 from exportdsl.delivery.server import Endpoint
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
-__all__ = ["PAGE", "PREFIX", "ConnectorView", "Console"]
+__all__ = ["DONE", "MAX_ID", "PAGE", "PREFIX", "BadQuery", "ConnectorView", "Console"]
 
 PREFIX = "/console"
 PAGE = 50  # deliveries a page
 MAX_FORM = 16 << 10  # bytes of a console form at most (a secret, a token)
+MAX_ID = (1 << 63) - 1  # the largest id either back end stores (a 64-bit signed integer)
 STATES = ("pending", "retrying", "delivered", "dead")
 HERE = Path(__file__).parent
+log = logging.getLogger("exportdsl.console")
+
+# What an action's redirect says (``?done=KEY``): only these texts show, never one from the URL
+DONE: Mapping[str, str] = {
+    "queued": "queued again",
+    "exported": "Report Export pressed: this is the new delivery of its chat",
+    "no-export": "no Report Export: the connector is not served or has no export.url",
+    "no-chat": "no Report Export: the chat is no longer stored",
+    "purged": "the delivery was purged",
+    "not-purged": "not purged: pending work is never purged",
+}
+
+
+class BadQuery(ValueError):
+    """A query parameter the console cannot take (answered 400, saying which and why)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +125,7 @@ class Console:
         self.served = served  # the connectors served: a delivery's requests, PDF, export button
         self.env: Mapping[str, str] = {} if env is None else env  # their $env values
         self.clock = clock
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle if throttle is not None else LoginThrottle()
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=True,  # every template, whatever its name: nothing is rendered raw
@@ -134,16 +158,21 @@ class Console:
     async def deliveries(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
-            return _to_login()
-        query = _query(request)
+            return _to_login(request)
+        try:
+            query = _query(request)
+        except BadQuery as problem:
+            return self._bad(session, str(problem))
         listed = await self._listing(query)
         return self._page(
             "deliveries.html",
             session,
             **listed,
             filters=_filters(request),
-            connector_names=sorted(view.name for view in self.connectors()),
+            # the served ones' names: linting every file here would cost each page (and the loop)
+            connector_names=sorted(self.served()),
             states=STATES,
+            done=_done(request),
             rows_url=f"{PREFIX}/deliveries/rows?{urlencode(_filters(request) | _before(query))}",
         )
 
@@ -153,26 +182,38 @@ class Console:
         session = self._session(request)
         if session is None:
             return Response("log in again", 401, media_type="text/plain")
-        listed = await self._listing(_query(request))
+        try:
+            query = _query(request)
+        except BadQuery as problem:
+            return Response(str(problem), 400, media_type="text/plain")
+        listed = await self._listing(query)
         return self._page("rows.html", session, **listed, filters=_filters(request))
 
     async def delivery(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
-            return _to_login()
-        delivery_id = int(request.path_params["delivery_id"])
-        delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+            return _to_login(request)
+        return await self._delivery_page(session, _delivery_id(request), _done(request))
+
+    async def _delivery_page(
+        self, session: Session, delivery_id: int | None, done: str, status: int = 200
+    ) -> Response:
+        """A delivery and its history, ``done`` said above them; 404 for an unknown one."""
+        delivery = None
+        if delivery_id is not None:
+            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
         if delivery is None:
-            return self._page("missing.html", session, delivery_id=delivery_id, status=404)
-        attempts = await asyncio.to_thread(self.outbox.attempts, delivery_id)
+            return self._missing(session, delivery_id)
+        attempts = await asyncio.to_thread(self.outbox.attempts, delivery.id)
         return self._page(
             "delivery.html",
             session,
             delivery=delivery,
             state=_state(delivery),
             attempts=attempts,
-            done=request.query_params.get("done", ""),
+            done=done,
             can_export=self._exports(delivery.connector),
+            status=status,
         )
 
     async def request_view(self, request: Request) -> Response:
@@ -180,7 +221,7 @@ class Console:
         nothing is sent), redacted, with a link to the chat's PDF."""
         session = self._session(request)
         if session is None:
-            return _to_login()
+            return _to_login(request)
         found = await self._delivery_plan(request)
         if isinstance(found, Response):
             return found
@@ -191,7 +232,7 @@ class Console:
     async def transcript(self, request: Request) -> Response:
         """The chat's PDF transcript as the delivery sends it (``$report``), to download."""
         if self._session(request) is None:
-            return _to_login()
+            return _to_login(request)
         found = await self._delivery_plan(request)
         if isinstance(found, Response):
             return found
@@ -207,10 +248,13 @@ class Console:
     async def _delivery_plan(self, request: Request) -> tuple[Delivery, Plan, bytes] | Response:
         """The delivery asked for, its connector's plan and its chat as stored; or the answer
         saying which of them is missing (404, as text)."""
-        delivery_id = int(request.path_params["delivery_id"])
-        delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        delivery_id = _delivery_id(request)
+        delivery = None
+        if delivery_id is not None:
+            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
         if delivery is None:
-            return Response(f"no delivery {delivery_id}", 404, media_type="text/plain")
+            shown = request.path_params["delivery_id"]
+            return Response(f"no delivery {shown}", 404, media_type="text/plain")
         endpoint = self.served().get(delivery.connector)
         if endpoint is None:
             why = f"connector {delivery.connector} is not served by this console"
@@ -226,14 +270,15 @@ class Console:
     async def connector_list(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
-            return _to_login()
-        views = sorted(self.connectors(), key=lambda view: view.name)
+            return _to_login(request)
+        # each file checked (cached by its content, `views`), off the event loop
+        views = sorted(await asyncio.to_thread(list, self.connectors()), key=lambda v: v.name)
         return self._page("connectors.html", session, connectors=views)
 
     async def playground(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
-            return _to_login()
+            return _to_login(request)
         return self._page("playground.html", session, example=EXAMPLE)
 
     async def playground_check(self, request: Request) -> Response:
@@ -244,12 +289,16 @@ class Console:
             return JSONResponse({"error": "log in again"}, 401)
         if not same_token(request.headers.get("x-csrf-token", ""), session.csrf):
             return JSONResponse({"error": "not this session's page: reload it"}, 403)
-        given = await _json(request, MAX_SOURCE + MAX_CHAT + 4096)
+        try:
+            given = await _json(request, MAX_PLAYGROUND_BODY)
+        except BadQuery as problem:
+            return JSONResponse({"error": str(problem)}, 413)
         source, chat = (given or {}).get("source"), (given or {}).get("chat", "")
         if not isinstance(source, str) or not isinstance(chat, str):
             return JSONResponse({"error": 'expected {"source": "…", "chat": "…"}'}, 400)
-        if len(source) > MAX_SOURCE or len(chat) > MAX_CHAT:
-            return JSONResponse({"error": "the connector or the chat is too large"}, 413)
+        too_large = _too_large(source, chat)
+        if too_large:
+            return JSONResponse({"error": too_large}, 413)
         return JSONResponse(await asyncio.to_thread(check_source, source, chat))
 
     # --- actions (POST, each with the session's CSRF token) --------------------------------------
@@ -266,66 +315,96 @@ class Console:
         return await self._act(request, self._report_export)
 
     async def _act(
-        self, request: Request, action: Callable[[int], Awaitable[tuple[str, str]]]
+        self, request: Request, action: Callable[[Session, Delivery, str], Awaitable[Response]]
     ) -> Response:
+        """An action on a delivery: the session's, its CSRF token checked, the delivery there
+        (404 otherwise, never an error for an id out of range)."""
         session = self._session(request)
         if session is None:
             return _to_login()
         form = await _form(request)
         if form is None or not same_token(form.get("csrf", ""), session.csrf):
             return self._page("refused.html", session, status=403)
-        where, done = await action(int(request.path_params["delivery_id"]))
-        return RedirectResponse(f"{where}?{urlencode({'done': done})}", 303)
+        delivery_id = _delivery_id(request)
+        delivery = None
+        if delivery_id is not None:
+            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        if delivery is None:
+            return self._missing(session, delivery_id)
+        return await action(session, delivery, _client(request))
 
-    async def _retry(self, delivery_id: int) -> tuple[str, str]:
-        count = await asyncio.to_thread(self.outbox.retry, [delivery_id])
+    async def _retry(self, session: Session, delivery: Delivery, client: str) -> Response:
+        """Send it again now: a pending, retrying or dead one, never a delivered one, nor one
+        being attempted (both checked in the UPDATE itself: `Outbox.retry`'s ``states``)."""
+        count = await asyncio.to_thread(self.outbox.retry, [delivery.id], states=RETRYABLE)
         if count:
             self.wake()
-        done = "queued again" if count else "not queued: being attempted right now, or gone"
-        return f"{PREFIX}/deliveries/{delivery_id}", done
+            log.info("console: retry", extra=fields(client=client, delivery=delivery.id))
+            return _redirect(f"{PREFIX}/deliveries/{delivery.id}", "queued")
+        now = await asyncio.to_thread(self.outbox.delivery, delivery.id)
+        why = _not_retried(now)
+        log.warning(
+            "console: retry refused", extra=fields(client=client, delivery=delivery.id, why=why)
+        )
+        return await self._delivery_page(session, delivery.id, why, 409)
 
-    async def _report_export(self, delivery_id: int) -> tuple[str, str]:
-        here = f"{PREFIX}/deliveries/{delivery_id}"
-        delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
-        endpoint = self.served().get(delivery.connector) if delivery is not None else None
-        if delivery is None or endpoint is None or not endpoint.export_enabled:
-            return here, "no Report Export: the connector is not served or has no export.url"
+    async def _report_export(self, session: Session, delivery: Delivery, client: str) -> Response:
+        here = f"{PREFIX}/deliveries/{delivery.id}"
+        endpoint = self.served().get(delivery.connector)
+        if endpoint is None or not endpoint.export_enabled:
+            return _redirect(here, "no-export")
         try:
             made = await asyncio.to_thread(
                 self.outbox.request_export, delivery.connector, delivery.chat_id, endpoint.target
             )
         except OutboxError:
-            return here, "no Report Export: the chat is no longer stored"
+            return _redirect(here, "no-chat")
         self.wake()
-        return f"{PREFIX}/deliveries/{made}", f"Report Export pressed for chat {delivery.chat_id}"
+        log.info(
+            "console: Report Export",
+            extra=fields(client=client, delivery=delivery.id, new_delivery=made),
+        )
+        return _redirect(f"{PREFIX}/deliveries/{made}", "exported")
 
-    async def _purge(self, delivery_id: int) -> tuple[str, str]:
-        count = await asyncio.to_thread(self.outbox.purge, [delivery_id])
+    async def _purge(self, session: Session, delivery: Delivery, client: str) -> Response:
+        count = await asyncio.to_thread(self.outbox.purge, [delivery.id])
+        log.info(
+            "console: purge" if count else "console: purge refused (pending)",
+            extra=fields(client=client, delivery=delivery.id),
+        )
         if count:
-            return f"{PREFIX}/", f"delivery {delivery_id} purged"
-        return f"{PREFIX}/deliveries/{delivery_id}", "not purged: pending work is never purged"
+            return _redirect(f"{PREFIX}/", "purged")
+        return _redirect(f"{PREFIX}/deliveries/{delivery.id}", "not-purged")
 
     # --- logging in and out ----------------------------------------------------------------------
 
     async def login_form(self, request: Request) -> Response:
-        return self._login_page(request, "", 200)
+        return self._login_page(request, "", 200, _next(request.query_params.get("next", "")))
 
     async def login(self, request: Request) -> Response:
-        address = request.client.host if request.client else "?"
-        wait = self.throttle.wait(address)
+        """The attempt is counted before its body is read (`LoginThrottle.reserve`): guesses
+        sent at once cannot all be checked before the first one fails."""
+        address = _client(request)
+        wait, stamp = self.throttle.reserve(address)
         if wait > 0:
+            log.warning("console: login throttled", extra=fields(client=address))
             page = self._login_page(request, "too many failed logins: wait a minute", 429)
             page.headers["Retry-After"] = str(int(wait) + 1)
             return page
         form = await _form(request)
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if form is None or not expected or not same_token(form.get("csrf", ""), expected):
+            self.throttle.forgive(address, stamp)  # no secret was tried
+            log.warning("console: login form expired", extra=fields(client=address))
             return self._login_page(request, "the form expired: log in again", 403)
+        then = _next(form.get("next", ""))
         if not same_token(form.get("secret", ""), self.secret):
-            self.throttle.failed(address)
-            return self._login_page(request, "wrong secret", 401)
+            log.warning("console: login failed (wrong secret)", extra=fields(client=address))
+            return self._login_page(request, "wrong secret", 401, then)
+        self.throttle.forgive(address, stamp)
+        log.info("console: login", extra=fields(client=address))
         cookie, _ = self.sessions.issue()
-        response = RedirectResponse(f"{PREFIX}/", 303)
+        response = RedirectResponse(then, 303)
         _set_cookie(response, COOKIE, cookie, SESSION_SECONDS, PREFIX)
         response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
         return response
@@ -337,15 +416,19 @@ class Console:
             form is None or not same_token(form.get("csrf", ""), session.csrf)
         ):
             return self._page("refused.html", session, status=403)
+        log.info("console: logout", extra=fields(client=_client(request)))
         response = _to_login()
         response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
         return response
 
-    def _login_page(self, request: Request, problem: str, status: int) -> Response:
+    def _login_page(
+        self, request: Request, problem: str, status: int, then: str = f"{PREFIX}/"
+    ) -> Response:
         """The login form with a fresh CSRF token, also set as a cookie of the login's own: a
-        page elsewhere cannot post a login (and so log the operator into its own session)."""
+        page elsewhere cannot post a login (and so log the operator into its own session).
+        ``then``: the console page to go to once logged in (`_next`)."""
         token = request.cookies.get(LOGIN_COOKIE) or _token()
-        page = self._render("login.html", problem=problem, csrf=token, status=status)
+        page = self._render("login.html", problem=problem, csrf=token, status=status, then=then)
         _set_cookie(page, LOGIN_COOKIE, token, 3600, f"{PREFIX}/login")
         return page
 
@@ -359,13 +442,23 @@ class Console:
     def _session(self, request: Request) -> Session | None:
         return self.sessions.read(request.cookies.get(COOKIE))
 
+    def _missing(self, session: Session, delivery_id: int | None) -> Response:
+        return self._page("missing.html", session, delivery_id=delivery_id, status=404)
+
+    def _bad(self, session: Session, problem: str) -> Response:
+        return self._page("bad.html", session, problem=problem, status=400)
+
     async def _listing(self, query: DeliveryQuery) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            found = self.outbox.find(query)
+            found = self.outbox.find(query)  # one more than a page: is there an older page?
+            shown = found[: query.limit - 1]
+            counts = self.outbox.counts()
+            # "pending" shown: waiting for a first attempt; each delivery in one state
+            counts = {**counts, "pending": counts["pending"] - counts["retrying"]}
             return {
-                "rows": [(delivery, _state(delivery)) for delivery in found],
-                "counts": self.outbox.counts(),
-                "older": found[-1].id if len(found) == query.limit else None,
+                "rows": [(delivery, _state(delivery)) for delivery in shown],
+                "counts": counts,
+                "older": shown[-1].id if len(found) == query.limit else None,
                 "paged": query.before is not None,
             }
 
@@ -386,21 +479,78 @@ class _Headers:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers += [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:  # a bug: logged (redacted by serve's handler), the connection kept
+            log.exception("console: the page failed", extra=fields(path=scope.get("path")))
+            if not started and scope["type"] == "http":
+                failed = Response("the console failed: see the server's log", 500)
+                await failed(scope, receive, with_headers)
 
 
 def _state(delivery: Delivery) -> str:
-    """pending, retrying (pending, failed at least once: as `Outbox.counts`), delivered, dead."""
-    if delivery.status == DeliveryStatus.PENDING and delivery.attempts > 0:
+    """pending, retrying (pending, failed before: `outbox.FAILED_BEFORE`, as `Outbox.counts`
+    has it; a dead one sent again too), delivered, dead."""
+    failed_before = delivery.attempts > 0 or delivery.last_error is not None
+    if delivery.status == DeliveryStatus.PENDING and failed_before:
         return "retrying"
     return str(delivery.status)
+
+
+def _not_retried(delivery: Delivery | None) -> str:
+    """Why `Outbox.retry` left a delivery alone, as the 409 page says it."""
+    if delivery is None:
+        return "not sent again: the delivery was purged meanwhile"
+    if delivery.status == DeliveryStatus.DELIVERED:
+        return (
+            "not sent again: it was delivered already (Report Export sends its chat again, "
+            "as a new delivery)"
+        )
+    return "not sent again: it is being attempted right now; look again in a moment"
+
+
+def _redirect(where: str, done: str) -> Response:
+    """After an action: the page to see, and which of `DONE` it says."""
+    return RedirectResponse(f"{where}?{urlencode({'done': done})}", 303)
+
+
+def _done(request: Request) -> str:
+    """The `DONE` text the query string names (another key, or text, shows nothing)."""
+    return DONE.get(request.query_params.get("done", ""), "")
+
+
+def _client(request: Request) -> str:
+    """The client's address: the socket's peer (uvicorn rewrites it from X-Forwarded-For only
+    for the proxies ``--forwarded-allow-ips`` names)."""
+    return request.client.host if request.client else "?"
+
+
+def _delivery_id(request: Request) -> int | None:
+    """The path's delivery id; None when no delivery can have it (beyond 64 bits)."""
+    delivery_id = int(request.path_params["delivery_id"])
+    return delivery_id if 0 < delivery_id <= MAX_ID else None
+
+
+def _next(given: str) -> str:
+    """Where a login goes on to: the console page asked for, only a path of this console (no
+    other site, no scheme, no ``//host``), else the deliveries."""
+    parts = urlsplit(given)
+    same_site = not (parts.scheme or parts.netloc) and not given.startswith(("//", "/\\"))
+    inside = parts.path == PREFIX or parts.path.startswith(f"{PREFIX}/")
+    if same_site and inside and "\\" not in given and given.isprintable():
+        return given
+    return f"{PREFIX}/"
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -414,20 +564,35 @@ def _before(query: DeliveryQuery) -> dict[str, str]:
 
 
 def _query(request: Request) -> DeliveryQuery:
-    """The filters read leniently: a value that does not parse filters nothing (the form shows
-    what was given), an unknown state too."""
+    """The filters: a time that does not parse filters nothing (the form shows what was given),
+    an unknown state too; a text no stored value can hold (a control character: PostgreSQL
+    refuses NUL) and a ``before`` that is not an id raise `BadQuery` (400)."""
     given = _filters(request)
+    for name, value in given.items():
+        if not value.isprintable():
+            raise BadQuery(f"{name}: a control character is in the filter; expected plain text")
     status = given["status"] if given["status"] in STATES else None
-    before = request.query_params.get("before", "")
+    if status == "pending":  # the console's pending: not retrying (each delivery in one state)
+        status = "waiting"
     return DeliveryQuery(
         connector=given["connector"] or None,
         status=status,
         chat_id=given["chat"] or None,
         since=_moment(given["since"]),
         until=_moment(given["until"]),
-        before=int(before) if before.isdigit() else None,
-        limit=PAGE,
+        before=_before_id(request.query_params.get("before", "")),
+        limit=PAGE + 1,  # one more: whether an older page exists (`_listing`)
     )
+
+
+def _before_id(given: str) -> int | None:
+    """The keyset page's bound: a delivery id, ASCII digits (``²`` is a digit to Python, not an
+    id), at most `MAX_ID`; none when empty."""
+    if not given:
+        return None
+    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
+        raise BadQuery(f"before: expected a delivery id (1 to {MAX_ID}), got {given[:40]!r}")
+    return int(given)
 
 
 def _moment(text: str) -> float | None:
@@ -468,7 +633,7 @@ async def _form(request: Request) -> Mapping[str, str] | None:
 
 
 async def _json(request: Request, limit: int) -> dict[str, Any] | None:
-    """A JSON object body of at most ``limit`` bytes; None otherwise."""
+    """A JSON object body; None when it is not one; `BadQuery` when it is over ``limit`` bytes."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return None
     chunks, size = [], 0
@@ -476,7 +641,10 @@ async def _json(request: Request, limit: int) -> dict[str, Any] | None:
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            return None
+            raise BadQuery(
+                f"the request is over {limit >> 20} MiB: the connector may have "
+                f"{MAX_SOURCE >> 10} KiB and the chat {MAX_CHAT >> 20} MiB (UTF-8)"
+            )
     try:
         value = json.loads(b"".join(chunks))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -494,5 +662,21 @@ def _set_cookie(response: Response, name: str, value: str, seconds: int, path: s
     )
 
 
-def _to_login() -> Response:
-    return RedirectResponse(f"{PREFIX}/login", 303)
+def _too_large(source: str, chat: str) -> str:
+    """Which playground limit the texts are over (bytes of UTF-8, as a file and a hook have
+    them); empty when neither."""
+    for what, text, limit in (("connector", source, MAX_SOURCE), ("chat", chat, MAX_CHAT)):
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            return f"the {what} is {size:,} bytes (UTF-8): at most {limit:,} bytes"
+    return ""
+
+
+def _to_login(request: Request | None = None) -> Response:
+    """To the login; from a page asked for (a GET), with that page to come back to."""
+    if request is None or request.method != "GET":
+        return RedirectResponse(f"{PREFIX}/login", 303)
+    asked = _next(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    if asked == f"{PREFIX}/":  # where a login goes anyway
+        return RedirectResponse(f"{PREFIX}/login", 303)
+    return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': asked})}", 303)

@@ -18,10 +18,19 @@ from exportdsl.export.shown import format_request
 from exportdsl.lint.runner import lint_file
 from exportdsl.lint.settings import Settings
 
-__all__ = ["EXAMPLE", "MAX_CHAT", "MAX_SOURCE", "SAMPLE_CHAT", "check_source"]
+__all__ = [
+    "EXAMPLE",
+    "MAX_CHAT",
+    "MAX_PLAYGROUND_BODY",
+    "MAX_SOURCE",
+    "SAMPLE_CHAT",
+    "check_source",
+]
 
-MAX_SOURCE = 256 << 10  # characters of a connector typed in the page
-MAX_CHAT = 2 << 20  # characters of a chat pasted in the page
+MAX_SOURCE = 256 << 10  # bytes (UTF-8) of a connector typed in the page, as a file holds it
+MAX_CHAT = 2 << 20  # bytes (UTF-8) of a chat pasted in the page, as a hook's body holds it
+# the JSON request carrying both: its escapes (\uXXXX) may take 6 bytes for one byte of text
+MAX_PLAYGROUND_BODY = 6 * (MAX_SOURCE + MAX_CHAT) + 4096
 SAMPLE_CHAT = Path(__file__).parent.parent / "data" / "sample-chat.json"
 FILE_NAME = "playground.yaml"  # what the diagnostics are about
 

@@ -13,8 +13,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -113,33 +114,90 @@ def _b64(data: bytes) -> str:
 
 
 class LoginThrottle:
-    """Failed logins by client address: at most ``allowed`` within ``window`` seconds, then every
-    login from that address is refused until the oldest failure leaves the window. A
-    successful login does not clear the count (a guesser who once knew the secret gains nothing).
-    Addresses are forgotten once their failures are old, so the table stays small."""
+    """Login attempts by client address: at most ``allowed`` failures within ``window`` seconds,
+    then every login from that address is refused until the oldest failure leaves the window.
+
+    An attempt is counted *before* its secret is read (`reserve`, atomic: no await between the
+    check and the count), so guesses sent at once cannot all slip in before the first one fails;
+    the right secret gives its reservation back (`forgive`), and so does a request that never
+    reached the secret (an expired form). A successful login does not clear earlier failures (a
+    guesser who once knew the secret gains nothing).
+
+    Bounded and cheap: an address's failures are pruned when it is looked at, and at most a few
+    stale addresses are dropped per call from the front of a table ordered by last failure; past
+    ``max_addresses`` the address failing least recently is forgotten (the peer address of the
+    socket is what counts, not a client's X-Forwarded-For: only a very large botnet fills it)."""
 
     def __init__(
-        self, allowed: int = 5, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self,
+        allowed: int = 5,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 10_000,
     ) -> None:
         self.allowed, self.window, self.clock = allowed, window, clock
-        self._failures: dict[str, deque[float]] = {}
+        self.max_addresses = max_addresses
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()  # the event loop's thread, mostly; tests call from others
 
     def wait(self, address: str) -> float:
         """Seconds until ``address`` may try again; 0 when it may now."""
-        failures = self._recent(address)
-        if len(failures) < self.allowed:
-            return 0.0
-        return max(failures[0] + self.window - self.clock(), 0.0)
+        with self._lock:
+            return self._wait(address, self.clock())
+
+    def reserve(self, address: str) -> tuple[float, float]:
+        """Count an attempt from ``address`` now, unless it must wait: (seconds to wait, 0.0)
+        when refused, (0.0, the attempt's stamp) when counted (give it to `forgive`)."""
+        with self._lock:
+            now = self.clock()
+            wait = self._wait(address, now)
+            if wait > 0:
+                return wait, 0.0
+            self._count(address, now)
+            return 0.0, now
+
+    def forgive(self, address: str, stamp: float) -> None:
+        """Take back an attempt `reserve` counted (the right secret, or a request that never
+        reached the secret)."""
+        with self._lock:
+            failures = self._failures.get(address)
+            if failures is not None and stamp in failures:
+                failures.remove(stamp)
 
     def failed(self, address: str) -> None:
-        self._failures.setdefault(address, deque()).append(self.clock())
+        with self._lock:
+            self._count(address, self.clock())
 
-    def _recent(self, address: str) -> deque[float]:
-        now = self.clock()
-        for known in list(self._failures):  # the whole table: old addresses go too
-            failures = self._failures[known]
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            if not failures:
-                del self._failures[known]
-        return self._failures.get(address, deque())
+    @property
+    def addresses(self) -> int:
+        """How many addresses the table holds now (bounded: ``max_addresses``)."""
+        return len(self._failures)
+
+    def _count(self, address: str, now: float) -> None:
+        self._failures.setdefault(address, deque()).append(now)
+        self._failures.move_to_end(address)  # the front: the addresses failing least recently
+        while len(self._failures) > self.max_addresses:
+            self._failures.popitem(last=False)
+
+    def _wait(self, address: str, now: float) -> float:
+        self._drop_stale(now)
+        failures = self._failures.get(address)
+        if failures is None:
+            return 0.0
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if len(failures) < self.allowed:
+            return 0.0
+        return max(failures[0] + self.window - now, 0.0)
+
+    def _drop_stale(self, now: float, at_most: int = 8) -> None:
+        """Forget a few addresses whose last failure left the window (the front holds the
+        oldest): amortised O(1) a call, never a walk over the whole table."""
+        for _ in range(at_most):
+            oldest = next(iter(self._failures.items()), None)
+            if oldest is None:
+                return
+            address, failures = oldest
+            if failures and failures[-1] > now - self.window:
+                return
+            del self._failures[address]

@@ -4,6 +4,8 @@ for each file, whether it serves, takes hooks and shows the Report Export button
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from pathlib import Path
 
 from exportdsl.compiler.explain import explain
@@ -35,7 +37,7 @@ def _view(
     """A file that cannot serve shows why (the server's own words: `Broken.report`, which adds
     what only serving checks, such as a short intake secret); one that serves, what `check` finds
     in it now (warnings, and errors of an edit not yet reloaded) and `explain` of its plan."""
-    problems = broken.report() if broken else check_text([lint_file(file, settings)])
+    problems = broken.report() if broken else _checked(file, settings)
     found = (problems,) if problems.strip() else ()
     if endpoint is None:
         why = "no: the file does not serve (see its diagnostics)"
@@ -48,3 +50,28 @@ def _view(
         found,  # with a `broken`, an earlier version serves while the file now does not
         explain(file.name, endpoint.plan),
     )
+
+
+_checks: dict[tuple[Path, str], str] = {}  # (file, its content's hash) -> what `check` says
+_checks_lock = threading.Lock()
+MAX_CHECKS = 1024  # files' findings kept (a folder's worth; then the table starts again)
+
+
+def _checked(file: Path, settings: Settings) -> str:
+    """What `check --env` says of ``file``, linted again only when its content changed (by its
+    hash: an edit within the same second is seen too); the connectors page lists every file at
+    each view, and linting them all took a second for 100 files. The environment the findings
+    depend on is serve's, fixed for the process."""
+    try:
+        key = (file, hashlib.sha256(file.read_bytes()).hexdigest())
+    except OSError:  # gone or unreadable: `check` says so itself
+        return check_text([lint_file(file, settings)])
+    with _checks_lock:
+        found = _checks.get(key)
+    if found is None:
+        found = check_text([lint_file(file, settings)])
+        with _checks_lock:
+            if len(_checks) >= MAX_CHECKS:
+                _checks.clear()
+            _checks[key] = found
+    return found

@@ -49,6 +49,7 @@ __all__ = [
     "close_unread_bodies",
     "connection_cap",
     "log_connection_cap",
+    "proxy_options",
     "server_config",
 ]
 
@@ -439,3 +440,12 @@ def server_config(app: ASGIApp, limits: Limits, **options: Any) -> uvicorn.Confi
     """uvicorn's configuration for ``app`` under ``limits`` (``options`` go to `uvicorn.Config`)."""
     protocol = type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
     return uvicorn.Config(close_unread_bodies(app), http=protocol, **options)
+
+
+def proxy_options(forwarded_allow_ips: str | None) -> dict[str, Any]:
+    """uvicorn's options for the reverse proxies to believe: none unless named. uvicorn believes
+    127.0.0.1's X-Forwarded-For by default, and any client's header then chose the address the
+    console's login throttle counts by (docs/serve.md, ``--forwarded-allow-ips``)."""
+    if not forwarded_allow_ips:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}

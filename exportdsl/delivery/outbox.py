@@ -33,11 +33,13 @@ from exportdsl.errors import OutboxError
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
+    "FAILED_BEFORE",
     "MAX_ANSWER_CHARS",
     "MAX_CRASHES",
     "MAX_ERROR_CHARS",
     "NO_END",
     "PURGE_BATCH",
+    "RETRYABLE",
     "SCHEMA_VERSION",
     "Accepted",
     "Attempt",
@@ -58,6 +60,11 @@ PURGE_BATCH = 1000  # rows removed in one transaction
 # of both back ends: 2 gave chats versions, 3 added nodes and crash counts, 4 attempt histories
 SCHEMA_VERSION = 4
 MAX_CRASHES = 3  # attempts cut short by their node's death before a delivery is dead
+# A pending delivery that has failed before: an attempt counted since its last retry, or an
+# error kept from before it (a dead one sent again starts at 0 attempts, its last error kept;
+# a delivered one has none). The one meaning of "retrying", in the same SQL for both back ends.
+FAILED_BEFORE = "(attempts > 0 OR last_error IS NOT NULL)"
+RETRYABLE = ("pending", "dead")  # what the console sends again (never a delivered one)
 
 NO_END = -1
 """The version of a chat without ``endAt``: any chat with one is later."""
@@ -128,7 +135,7 @@ class Attempt:
     """One attempt of a delivery, as its history keeps it (`Outbox.attempts`)."""
 
     delivery_id: int
-    number: int  # the delivery's attempt count when it was made (a retry starts again at 1)
+    number: int  # 1, 2, ... over the delivery's whole history (a retry goes on counting)
     started_at: float  # by the outbox's clock: its finish's time less its duration
     seconds: float  # how long it took
     outcome: str  # delivered | retry (another one is scheduled) | dead
@@ -140,9 +147,10 @@ class Attempt:
 @dataclass(frozen=True)
 class DeliveryQuery:
     """Which deliveries to list (`Outbox.find`), the latest first: every filter given holds.
-    ``status`` is a `DeliveryStatus` or ``retrying`` (pending, failed at least once, as `counts`
-    has it); ``since``/``until`` bound ``created_at`` (until excluded); ``before`` is the keyset
-    page's bound: only ids below it (the last id of the page before)."""
+    ``status`` is a `DeliveryStatus`, ``retrying`` (pending, failed before: `FAILED_BEFORE`, as
+    `counts` has it) or ``waiting`` (pending, not retrying); ``since``/``until`` bound
+    ``created_at`` (until excluded); ``before`` is the keyset page's bound: only ids below it (the
+    last id of the page before)."""
 
     connector: str | None = None
     status: str | None = None
@@ -157,7 +165,9 @@ class DeliveryQuery:
         for both back ends."""
         found: list[tuple[str, object]] = []
         if self.status == "retrying":
-            found += [("status = ?", "pending"), ("attempts > ?", 0)]
+            found += [("status = ?", "pending"), (f"{FAILED_BEFORE} = ?", True)]
+        elif self.status == "waiting":  # pending, not failed before (the console's pending)
+            found += [("status = ?", "pending"), (f"{FAILED_BEFORE} = ?", False)]
         elif self.status:
             found.append(("status = ?", self.status))
         for condition, value in (
@@ -365,9 +375,16 @@ class Outbox(ABC):
         """A delivery's attempt history, the first first (empty for an unknown delivery)."""
 
     @abstractmethod
-    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+    def retry(
+        self,
+        ids: Sequence[int] = (),
+        status: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+    ) -> int:
         """Send deliveries again now, with a fresh schedule (dead ones included); one being
-        attempted right now is left alone. How many."""
+        attempted right now is left alone, and with ``states`` one in any other state (checked in
+        the same UPDATE: a delivery delivered meanwhile is not sent twice). How many."""
 
     @abstractmethod
     def purge(
@@ -397,7 +414,8 @@ class Outbox(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, int]:
-        """Deliveries by state, "retrying" (pending, failed at least once) and "chats"."""
+        """Deliveries by state, "chats", and "retrying": those of the pending ones that failed
+        before (`FAILED_BEFORE`; the console shows pending less retrying as waiting)."""
 
     # --- the database itself ---------------------------------------------------------------------
 

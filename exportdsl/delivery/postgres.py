@@ -36,6 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from exportdsl.delivery.database import newer_schema
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import (
+    FAILED_BEFORE,
     MAX_ANSWER_CHARS,
     MAX_CRASHES,
     MAX_ERROR_CHARS,
@@ -672,10 +673,19 @@ class PostgresOutbox(Outbox):
         )
         return [Attempt(**row) for row in rows]
 
-    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+    def retry(
+        self,
+        ids: Sequence[int] = (),
+        status: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+    ) -> int:
         """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
-        attempting right now is left alone: taking it from under the worker would send it twice."""
+        attempting right now is left alone: taking it from under the worker would send it twice;
+        with ``states``, one in another state too (in the same UPDATE)."""
         where, args = _selection(ids, status)
+        if states is not None:
+            where, args = f"({where}) AND status = ANY(%(states)s)", args | {"states": [*states]}
         with self._transaction() as db:
             count = db.execute(
                 f"UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = {NOW},"
@@ -742,7 +752,7 @@ class PostgresOutbox(Outbox):
         rows = self._rows(
             "SELECT status, count(*) AS n FROM deliveries GROUP BY status"
             " UNION ALL SELECT 'retrying', count(*) FROM deliveries"
-            " WHERE status = 'pending' AND attempts > 0"
+            f" WHERE status = 'pending' AND {FAILED_BEFORE}"
             " UNION ALL SELECT 'chats', count(*) FROM chats"
         )
         for row in rows:
@@ -791,7 +801,9 @@ def _with_attempt(finish: str) -> str:
     neither); its row count is the finish's."""
     return (
         f"WITH finished AS ({finish} RETURNING id) INSERT INTO attempts (delivery_id, number,"
-        " started_at, seconds, outcome, status, error, answer) SELECT id, %(number)s::integer,"
+        " started_at, seconds, outcome, status, error, answer) SELECT id, GREATEST((SELECT"
+        " COALESCE(max(a.number), 0) + 1 FROM attempts AS a WHERE a.delivery_id = finished.id),"
+        " %(number)s::integer),"
         f" {NOW} - %(seconds)s::double precision, %(seconds)s::double precision,"
         " %(outcome)s::text, %(status)s::integer, %(attempt_error)s::text, %(answer)s::text"
         " FROM finished"
@@ -802,7 +814,7 @@ def _attempt_args(
     delivery: Delivery, outcome: str, error: str | None, seconds: float, answer: str | None
 ) -> dict[str, Any]:
     return {
-        "number": delivery.attempts,
+        "number": delivery.attempts,  # numbered on across retries (sqlite.py's _record_attempt)
         "seconds": seconds,
         "outcome": outcome,
         "attempt_error": error,

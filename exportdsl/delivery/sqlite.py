@@ -16,6 +16,7 @@ from pathlib import Path
 
 from exportdsl.delivery.database import Database
 from exportdsl.delivery.outbox import (
+    FAILED_BEFORE,
     MAX_ANSWER_CHARS,
     MAX_CRASHES,
     MAX_ERROR_CHARS,
@@ -101,10 +102,20 @@ class SqliteOutbox(Database, Outbox):
         )
         return [_attempt(row) for row in rows]
 
-    def retry(self, ids: Sequence[int] = (), status: str | None = None) -> int:
+    def retry(
+        self,
+        ids: Sequence[int] = (),
+        status: str | None = None,
+        *,
+        states: Collection[str] | None = None,
+    ) -> int:
         """Send deliveries again now, with a fresh schedule (dead ones included). One a worker is
-        attempting right now is left alone: taking it from under the worker would send it twice."""
+        attempting right now is left alone: taking it from under the worker would send it twice;
+        with ``states``, one in another state too (in the same UPDATE)."""
         where, args = _selection(ids, status)
+        if states is not None:
+            where = f"({where}) AND status IN ({', '.join('?' * len(states))})"
+            args = [*args, *states]
         now = self.clock()
         with self._transaction() as db:
             return db.execute(
@@ -171,7 +182,7 @@ class SqliteOutbox(Database, Outbox):
         for row in db.execute("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status"):
             counts[row["status"]] = row["n"]
         counts["retrying"] = db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND attempts > 0"
+            f"SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND {FAILED_BEFORE}"
         ).fetchone()[0]
         counts["chats"] = db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
         return counts
@@ -473,11 +484,16 @@ def _record_attempt(
     error: str | None,
     answer: str | None,
 ) -> None:
-    """An attempt into its delivery's history, in the transaction that records its finish."""
+    """An attempt into its delivery's history, in the transaction that records its finish. Its
+    number goes on across retries: one more than the history's last, or the delivery's attempt
+    count when that is higher (an attempt whose lease was lost is counted, never recorded); the
+    same rule as postgres.py's `_with_attempt`."""
     db.execute(
         "INSERT INTO attempts (delivery_id, number, started_at, seconds, outcome, status, error,"
-        " answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " answer) VALUES (?, MAX((SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
+        " WHERE delivery_id = ?), ?), ?, ?, ?, ?, ?, ?)",
         (
+            delivery.id,
             delivery.id,
             delivery.attempts,
             now - seconds,

@@ -8,6 +8,9 @@ a request can carry it in: raw, percent-encoded (URL and form), JSON- and XML-es
 (standalone, and inside a longer base64 text at each of the three possible alignments, so an XML
 template holding a secret does not leak it through ``$xmlTemplate.encoded.base64``).
 
+A non-ASCII secret is also looked for as mojibake: its UTF-8 bytes read as Latin-1 or
+Windows-1252 (`_mojibake`), how a receiver that decodes headers as Latin-1 echoes it back.
+
 A back end that echoes a secret spells it its own way: PHP escapes ``/`` as ``\\/``, one encoder
 writes ``%2f``, another ``%7E`` for ``~`` or ``%20`` for a space in a path, and any mix of encoded
 and plain characters is possible. So besides literal forms (base64 at each alignment), a text is
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import json
 import logging
 import re
@@ -331,8 +335,26 @@ def _variants(secret: str) -> tuple[set[str], set[str]]:
     ``tenant42.example``). Lowercase ones show only where case was folded, never encoded further
     (base64 of a folded host is no template's), so they get the literal forms alone. Too short
     ones are dropped (`MIN_SECRET_LENGTH`)."""
-    exact = {text for text in (secret, secret.strip()) if len(text) >= MIN_SECRET_LENGTH}
+    trimmed = {secret, secret.strip()}
+    exact = {
+        text
+        for text in trimmed | {wrong for text in trimmed for wrong in _mojibake(text)}
+        if len(text) >= MIN_SECRET_LENGTH
+    }
     return exact, {text.lower() for text in exact} - exact
+
+
+def _mojibake(text: str) -> set[str]:
+    """A non-ASCII secret as a receiver that read its UTF-8 bytes as Latin-1 or Windows-1252
+    shows it (HTTP headers are Latin-1 to many servers: ``ü`` echoed back as ``Ã¼``); given the
+    encodings of a secret like any other spelling (an echo is often JSON- or %-encoded)."""
+    if text.isascii():
+        return set()
+    data = text.encode("utf-8", "surrogatepass")
+    found = {data.decode("latin-1")}
+    with contextlib.suppress(UnicodeDecodeError):  # a byte cp1252 leaves undefined (0x81, ...)
+        found.add(data.decode("cp1252"))
+    return found
 
 
 def _encoded_forms(secret: str) -> set[_Form]:
