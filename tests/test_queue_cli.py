@@ -45,7 +45,7 @@ def test_list_shows_states_and_errors(database: Path) -> None:
         and "HTTP 410 Gone" in output
         and "pending" in output
     )
-    assert "1 pending, 0 retrying, 1 delivered, 1 dead" in output
+    assert "1 pending (0 of them retrying), 1 delivered, 1 dead" in output
     code, output = run("list", "--db", str(database), "--status", "dead", "--json")
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [r["last_status"] for r in records] == [410]

@@ -569,10 +569,10 @@ def list_(
     for delivery in deliveries:
         click.echo(_line(delivery))
     counts = view.counts()
+    # "retrying" is a part of "pending" (those that failed before): said so, so no reader adds them
     click.echo(
-        ", ".join(
-            f"{counts[state]} {state}" for state in ("pending", "retrying", "delivered", "dead")
-        ),
+        f"{counts['pending']} pending ({counts['retrying']} of them retrying), "
+        f"{counts['delivered']} delivered, {counts['dead']} dead",
         err=True,
     )
 
