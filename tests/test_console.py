@@ -6,6 +6,7 @@ them: tests/test_console_browser.py."""
 
 from __future__ import annotations
 
+import html
 import random
 import re
 import subprocess
@@ -229,7 +230,13 @@ def test_filters_by_status_connector_chat_and_time(
     assert listed(chat="77") == [4]
     assert listed(since="2025-11-30T11:30") == [4]
     assert listed(until="2025-11-30T11:30") == [3, 2, 1]
-    assert listed(status="bogus", since="not a time") == [4, 3, 2, 1]  # ignored, not an error
+    for bad, said in [
+        ({"status": "bogus"}, "status: expected one of pending, retrying, delivered, dead"),
+        ({"since": "not a time"}, "since: expected a time such as 2026-11-30T18:40 (UTC)"),
+        ({"until": "30/11/2025"}, "until: expected a time"),
+    ]:
+        answer = client.get("/console/", params=bad)  # never a list that looks filtered and is not
+        assert answer.status_code == 400 and said in html.unescape(answer.text), answer.text
     rows = client.get("/console/deliveries/rows", params={"status": "dead"})
     assert ids_listed(rows.text) == [1] and 'id="listing"' in rows.text
 

@@ -564,22 +564,25 @@ def _before(query: DeliveryQuery) -> dict[str, str]:
 
 
 def _query(request: Request) -> DeliveryQuery:
-    """The filters: a time that does not parse filters nothing (the form shows what was given),
-    an unknown state too; a text no stored value can hold (a control character: PostgreSQL
-    refuses NUL) and a ``before`` that is not an id raise `BadQuery` (400)."""
+    """The filters, or `BadQuery` (400) saying which one is wrong: an unknown state, a time that
+    does not parse, a text no stored value can hold (a control character: PostgreSQL refuses
+    NUL) or a ``before`` that is not an id. None filters nothing silently: a list that looks
+    filtered and is not would mislead."""
     given = _filters(request)
     for name, value in given.items():
         if not value.isprintable():
             raise BadQuery(f"{name}: a control character is in the filter; expected plain text")
-    status = given["status"] if given["status"] in STATES else None
+    status = given["status"] or None
+    if status is not None and status not in STATES:
+        raise BadQuery(f"status: expected one of {', '.join(STATES)}, got {status[:40]!r}")
     if status == "pending":  # the console's pending: not retrying (each delivery in one state)
         status = "waiting"
     return DeliveryQuery(
         connector=given["connector"] or None,
         status=status,
         chat_id=given["chat"] or None,
-        since=_moment(given["since"]),
-        until=_moment(given["until"]),
+        since=_moment("since", given["since"]),
+        until=_moment("until", given["until"]),
         before=_before_id(request.query_params.get("before", "")),
         limit=PAGE + 1,  # one more: whether an older page exists (`_listing`)
     )
@@ -595,15 +598,16 @@ def _before_id(given: str) -> int | None:
     return int(given)
 
 
-def _moment(text: str) -> float | None:
-    """A time from the filter form (``2026-11-30T18:40``, taken as UTC); None when empty or
-    not a time."""
+def _moment(name: str, text: str) -> float | None:
+    """A time from the filter form (``2026-11-30T18:40``, taken as UTC); None when empty."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        raise BadQuery(
+            f"{name}: expected a time such as 2026-11-30T18:40 (UTC), got {text[:40]!r}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
