@@ -1,0 +1,91 @@
+"""Issue 16's review: the language server, `check --fix` and the schema, at the places the
+reviewer found wrong (each test failed before its fix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from test_lsp import Editor, converse
+
+from exportdsl.lint.runner import lint_source
+from exportdsl.lint.settings import Settings
+from exportdsl.lsp.intel import complete, definition, hover
+from exportdsl.lsp.view import quick_view, view_of
+
+ROOT = Path(__file__).parent.parent
+HEAD = "connector: {id: 41, name: x}\nclient: {id: 1001}\npdata:\n  tenant: acme\nexport:\n"
+
+# --- 1. hover, completion and definition while the YAML (or JSON) does not parse --------------
+
+BEING_TYPED = {
+    "a key half typed below": (HEAD + "  url: https://x.example.com/$pdata.\n  hea\n", "y.yaml"),
+    "a quote not closed yet": (
+        HEAD + '  url: https://x.example.com/\n  body: "$pdata.\n',
+        "y.yaml",
+    ),
+    "a quote not closed, keys after it": (
+        HEAD + '  body: "$pdata.\n  headers: {X-A: b}\n',
+        "y.yaml",
+    ),
+    "a flow mapping not closed above": (
+        HEAD.replace("name: x}", "name: x") + "  url: https://x.example.com/$pdata.\n",
+        "y.yaml",
+    ),
+    "JSON being typed": (
+        '{"connector": {"id": 41, "name": "x"}, "client": {"id": 1001},\n'
+        ' "pdata": {"tenant": "acme"}, "export": {"url": "https://x.example.com/$pdata.',
+        "c.json",
+    ),
+    "JSON key half typed": (
+        '{"connector": {"id": 41, "name": "x"}, "client": {"id": 1001},\n'
+        ' "pdata": {"tenant": "acme"}, "export": {"url": "https://x.example.com/$pdata.", "he',
+        "c.json",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BEING_TYPED))
+def test_completion_while_the_yaml_does_not_parse(case: str) -> None:
+    text, file = BEING_TYPED[case]
+    linted = lint_source(text, file, Settings())
+    assert linted.connector is None  # the file's syntax error is what the editor shows meanwhile
+    assert {"XD001", "XD100"} & {d.code for d in linted.report.diagnostics}  # YAML, JSON
+    cursor = text.index("$pdata.") + len("$pdata.")
+    for view in (quick_view(text, file), view_of(linted)):
+        assert [item.label for item in complete(view, cursor)] == ["tenant"]
+        found = complete(view, cursor)[0]
+        assert (found.start, found.end) == (cursor, cursor)  # where the editor shows the cursor
+
+
+def test_hover_and_definition_while_a_quote_is_open_elsewhere() -> None:
+    text = HEAD + '  url: https://x.example.com/$pdata.tenant\n  body: "#foreach($m in\n'
+    view = quick_view(text, "y.yaml")
+    on_tenant = text.index("$pdata.tenant") + 8
+    found = hover(view, on_tenant)
+    assert found is not None and text[found.start : found.end] == "$pdata.tenant"
+    where = definition(view, on_tenant)
+    assert where is not None and (where.line, where.column) == (4, 3)
+
+
+def test_the_language_server_completes_while_the_yaml_does_not_parse(tmp_path: Path) -> None:
+    """Over the protocol: the YAML error is published, and completion still answers."""
+    text = HEAD + '  url: https://x.example.com/\n  body: "$pdata.\n'
+
+    async def scenario(editor: Editor) -> None:
+        diagnostics = await editor.open(tmp_path / "typing.yaml", text)
+        assert [d.code for d in diagnostics] == ["XD001"]  # the YAML error, as check reports it
+        uri = next(iter(editor.texts))
+        position = editor.position(uri, "$pdata.", len("$pdata."))
+        answer = await editor.client.text_document_completion_async(
+            types.CompletionParams(types.TextDocumentIdentifier(uri), position)
+        )
+        assert isinstance(answer, types.CompletionList)
+        assert [item.label for item in answer.items] == ["tenant"]
+        found = await editor.client.text_document_hover_async(
+            types.HoverParams(types.TextDocumentIdentifier(uri), position)
+        )
+        assert found is None  # not on a reference: no hover, and no error either
+
+    converse(tmp_path, scenario)
