@@ -89,3 +89,52 @@ def test_the_language_server_completes_while_the_yaml_does_not_parse(tmp_path: P
         assert found is None  # not on a reference: no hover, and no error either
 
     converse(tmp_path, scenario)
+
+
+# --- 2. numbers YAML reads otherwise than written ------------------------------------------------
+
+NUMBERS = (
+    "connector: {id: 41, name: x}\nclient: {id: 1001}\n"
+    "pdata: {ver: 1.10, zip: 1_000, rate: 1.0, limit: 1000}\n"
+    "export:\n  url: https://b.example.com/v/$pdata.ver/$pdata.zip/$pdata.rate/$pdata.limit\n"
+    '  body: "$report.encoded.base64"\n'
+)
+
+
+def test_a_version_and_grouped_digits_are_flagged_and_quoted_by_fix() -> None:
+    linted = lint_source(NUMBERS, "n.yaml", Settings())
+    found = {(d.location.column if d.location else 0): d.message for d in linted.report.diagnostics}
+    assert found == {
+        14: "YAML 1.1 reads '1.10' as 1.1, which is seldom what is meant",
+        25: "YAML 1.1 reads '1_000' as 1000, which is seldom what is meant",
+    }  # 1.0 and 1000 are sent as written: not flagged
+    from exportdsl.lint.fixes import fix_source
+
+    fixed = fix_source(NUMBERS, "n.yaml", Settings())
+    assert "{ver: '1.10', zip: '1_000', rate: 1.0, limit: 1000}" in fixed.text
+    assert fixed.linted.report.diagnostics == ()
+
+
+def test_json_numbers_are_json_numbers() -> None:
+    text = (
+        '{"connector": {"id": 41, "name": "x"}, "client": {"id": 1001}, "pdata": {"ver": 1.10},'
+        ' "export": {"url": "https://b.example.com/$pdata.ver",'
+        ' "body": "$report.encoded.base64"}}'
+    )
+    assert lint_source(text, "n.json", Settings()).report.diagnostics == ()
+
+
+# --- 3. --fix leaves a null alone ----------------------------------------------------------------
+
+
+def test_fix_never_turns_a_null_into_the_word() -> None:
+    from exportdsl.lint.fixes import fix_source
+
+    text = (
+        "connector: {id: 41, name: x}\nclient: {id: 1001}\nexport:\n  url: https://b.example.com/\n"
+        "  headers:\n    X-A:\n    X-B: null\n    X-C: ~\n    X-D: NULL\n"
+        '    X-E: yes\n  body: "$report.encoded.base64"\n'
+    )
+    fixed = fix_source(text, "h.yaml", Settings())
+    assert fixed.text == text.replace("X-E: yes", 'X-E: "yes"')  # the one value it means to fix
+    assert [d.location.line for d in fixed.linted.report.diagnostics if d.location] == [6, 7, 8, 9]

@@ -266,11 +266,7 @@ class ShapeReader:
         if problem is not None:
             self.fail(problem, node, "numbers in a connector are finite, of at most 300 digits")
             return None
-        if (
-            not self.json
-            and not node.style
-            and _YAML11_ONLY.get(node.tag, _NEVER).fullmatch(node.value)
-        ):
+        if not self.json and not node.style and _misread(node):
             self.fail(
                 f"YAML 1.1 reads {node.value!r} as {_shown_value(value)}, which is seldom what is "
                 "meant",
@@ -282,14 +278,28 @@ class ShapeReader:
         return value
 
 
+def _misread(node: ScalarNode) -> bool:
+    """Whether YAML 1.1 reads a plain scalar otherwise than it is written."""
+    if _YAML11_ONLY.get(node.tag, _NEVER).fullmatch(node.value):
+        return True
+    return node.tag == _FLOAT and bool(_DROPPED_ZEROS.fullmatch(node.value))
+
+
 # Plain scalars only YAML 1.1 types (YAML 1.2 and JSON read them as text): yes/no/on/off as
 # booleans, a leading 0 as octal, ':' as base 60. `NO` (Norway) became false, an account
 # `0012345` the number 5349, a time `9:30` the number 570: refused, with the quoted form as hint.
+# Digits grouped with '_' (`1_000`: the number 1000 in YAML 1.1, text in YAML 1.2) too.
 _YAML11_ONLY = {
     _BOOL: re.compile(r"(?i:yes|no|on|off)"),
-    _INT: re.compile(r"[-+]?0[0-7_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"),
-    _FLOAT: re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"),
+    _INT: re.compile(r"[-+]?0[0-7_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+|[-+]?[0-9][0-9_]*_[0-9_]*"),
+    _FLOAT: re.compile(
+        r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"
+        r"|(?=[^_]*_)[-+]?[0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    ),
 }
+# A fraction ending in a zero after its first digit: YAML (1.2 too) reads `1.10` (a version, say)
+# as the number 1.1, and so it is sent.
+_DROPPED_ZEROS = re.compile(r"[-+]?[0-9]*\.[0-9]+0")
 _NEVER = re.compile(r"(?!)")
 
 

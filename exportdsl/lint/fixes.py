@@ -11,7 +11,8 @@ always agree. A fix is offered only where it is safe:
   form's last value: XD212, XD213, XD214) gets the strip indicator;
 - **quoting**: a plain value YAML 1.1 reads as a boolean or a number, a value that must be text
   (a number, a flow mapping YAML took for one), and jtel's unquoted pdata literal are quoted as
-  their hint writes it.
+  their hint writes it; never a ``null`` or ``~`` (the word quoted would be sent as the value:
+  what is meant there is not known, so it is left to the author).
 
 Every diagnostic a fix answers is an error or a warning about the text it edits, so a fix never
 touches a connector that has nothing to fix. `fix_source` applies them the way ruff's ``--fix``
@@ -198,6 +199,7 @@ _BLOCK_HEADER = re.compile(r"(?:^|[\s:-])(?P<header>[|>](?:[1-9][+]?|[+][1-9]?|)
 _YAML11_HINT = "quote it for the text ("
 _QUOTE_WHOLE = re.compile(r"quote (?:it|jtel's literal) whole: ")
 _QUOTE_VALUE = ("quote the value", "quote the value, or use a '|' block for several lines")
+_YAML_NULL = re.compile(r"~|null|Null|NULL")
 _PLAIN_START = re.compile(r"[^\s\[\]{}'\"!&*#|>%@`,?:-]")
 
 
@@ -326,6 +328,8 @@ def _quote(diagnostic: Diagnostic, location: Location, index: LineIndex, hint: s
     written = index.text[start:end]
     if not written or not _PLAIN_START.match(written) or "#" in written or ": " in written:
         return None  # not one plain scalar (a list, a tagged value, …): no quoting makes it right
+    if _YAML_NULL.fullmatch(written):
+        return None  # `null` or `~` says "no value": quoted, it would send the word as the value
     new = f"'{written}'" if hint.startswith(_YAML11_HINT) else yaml_quoted(written)
     return Fix(f"Quote {written} as text: {new}", diagnostic, (Edit(start, end, new),))
 
