@@ -138,3 +138,39 @@ def test_fix_never_turns_a_null_into_the_word() -> None:
     fixed = fix_source(text, "h.yaml", Settings())
     assert fixed.text == text.replace("X-E: yes", 'X-E: "yes"')  # the one value it means to fix
     assert [d.location.line for d in fixed.linted.report.diagnostics if d.location] == [6, 7, 8, 9]
+
+
+# --- 4, 5. check --fix -: the input's bytes but for the fixes; a machine format alone -----------
+
+FIXABLE = (
+    "connector: {id: 41, name: x}\r\nclient: {id: 1001}\r\nexport:\r\n"
+    "  url: https://b.example.com/\r\n  headers: {X-On: yes}\r\n"
+    '  body: "$report.encoded.base64"\r\n'
+)
+BOM = b"\xef\xbb\xbf"
+
+
+def test_fix_stdin_keeps_the_byte_order_mark_and_line_breaks() -> None:
+    from test_fix import exportdsl
+
+    clean = BOM + NUMBERS.replace("1.10", "'1.10'").replace("1_000", "'1_000'").encode()
+    assert exportdsl("check", "--fix", "-", stdin=clean).stdout == clean
+    result = exportdsl("check", "--fix", "-", stdin=BOM + FIXABLE.encode())
+    assert result.stdout == BOM + FIXABLE.replace("yes}", '"yes"}').encode()
+    assert b"fixed 1 problem" in result.stderr
+
+
+@pytest.mark.parametrize("output_format", ["json", "sarif"])
+def test_fix_stdin_writes_the_report_alone_on_standard_error(output_format: str) -> None:
+    import json
+
+    from test_fix import exportdsl
+
+    broken = FIXABLE.replace("url:", "urll:").replace("  body", "  url: https://a.example/\n  body")
+    result = exportdsl("check", "--fix", "--format", output_format, "-", stdin=broken.encode())
+    assert result.stdout.decode() == broken.replace("yes}", '"yes"}')  # the fixed file, only
+    report = json.loads(result.stderr)  # the whole of standard error: no summary line in it
+    found = report if output_format == "json" else report["runs"][0]["results"]
+    assert len(found) == 1 and result.returncode == 1
+    clean = exportdsl("check", "--fix", "--format", output_format, "-", stdin=FIXABLE.encode())
+    assert json.loads(clean.stderr) is not None and clean.returncode == 0

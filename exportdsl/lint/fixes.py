@@ -161,21 +161,30 @@ def fix_file(path: Path, settings: Settings) -> tuple[FileReport, int]:
         return unreadable(error, str(path), settings), 0
     fixed = fix_source(text, str(path), settings)
     if fixed.applied:
-        bom = "\ufeff" if path.read_bytes().startswith(b"\xef\xbb\xbf") else ""
-        with path.open("w", encoding="utf-8", newline="") as stream:  # line breaks as they were
-            stream.write(bom + fixed.text)
+        path.write_bytes(_fixed_bytes(path.read_bytes(), fixed.text))
     return fixed.linted.report, fixed.applied
 
 
-def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[str | None, FileReport, int]:
-    """`check --fix -`: the fixed text (None when the bytes are not text), the report of what is
-    left, and how many fixes were applied."""
+def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[bytes, FileReport, int]:
+    """`check --fix -`: the fixed file's bytes (the input's own when nothing was fixed, or when
+    they are not text), the report of what is left, and how many fixes were applied."""
     try:
         text = text_of(data, file)
     except ExportDslError as error:
-        return None, unreadable(error, file, settings), 0
+        return data, unreadable(error, file, settings), 0
     fixed = fix_source(text, file, settings)
-    return fixed.text, fixed.linted.report, fixed.applied
+    output = _fixed_bytes(data, fixed.text) if fixed.applied else data
+    return output, fixed.linted.report, fixed.applied
+
+
+def _fixed_bytes(original: bytes, text: str) -> bytes:
+    """The fixed text as the file's bytes: UTF-8, with the byte order mark the original had (the
+    text read from it has none); line breaks are the text's own, as they were."""
+    bom = _UTF8_BOM if original.startswith(_UTF8_BOM) else b""
+    return bom + text.encode("utf-8")
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _overlap(one: Edit, other: Edit) -> bool:
