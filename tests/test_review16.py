@@ -3,6 +3,7 @@ reviewer found wrong (each test failed before its fix)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,153 @@ def test_fix_stdin_writes_the_report_alone_on_standard_error(output_format: str)
     assert len(found) == 1 and result.returncode == 1
     clean = exportdsl("check", "--fix", "--format", output_format, "-", stdin=FIXABLE.encode())
     assert json.loads(clean.stderr) is not None and clean.returncode == 0
+
+
+# --- 6. a lone surrogate in the editor's text ----------------------------------------------------
+
+
+def test_a_lone_surrogate_is_a_diagnostic_at_its_place() -> None:
+    from exportdsl.lsp.server import check_document, lsp_diagnostics
+
+    text = HEAD + "  url: https://x.example.com/\udcff$pdata.tenant\n"
+    checked = check_document("file:///tmp/s.yaml", text, Settings())
+    found = lsp_diagnostics(checked)
+    assert found[0].code == "XD001" and found[0].message.startswith("U+DCFF is half of a UTF-16")
+    start = found[0].range.start
+    assert (start.line, start.character) == (5, len("  url: https://x.example.com/"))
+    on_tenant = text.index("$pdata.tenant") + 8
+    shown = hover(checked.view, on_tenant)  # the rest of the file still reads
+    assert shown is not None and text[shown.start : shown.end] == "$pdata.tenant"
+
+
+# --- 7. hover on what a directive declares; $tokenResponse goes to `token:` ----------------------
+
+DECLARING = (
+    "connector: {id: 41, name: x}\nclient: {id: 1001}\n"
+    "token:\n  url: https://t.example.com/\n  body: a\nexport:\n"
+    "  url: https://x.example.com/$tokenResponse.body.JSON.a\n  body: |\n"
+    "    #foreach($m in $chat.messages)$m.type#end #set($x = 1)$x $report.encoded.base64\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("probe", "after", "expected"),
+    [
+        ("$m in", 1, "**`$m`**: a message"),
+        ("#foreach", 2, "**`$m`**: a message"),
+        ("$x =", 1, "**`$x`**: a value written by #set"),
+        ("#set", 2, "**`$x`**: a value written by #set"),
+    ],
+)
+def test_hover_on_a_name_where_a_directive_declares_it(
+    probe: str, after: int, expected: str
+) -> None:
+    view = quick_view(DECLARING, "d.yaml")
+    found = hover(view, DECLARING.index(probe) + after)
+    assert found is not None and found.markdown.startswith(expected)
+    assert "declared here" in found.markdown
+    assert DECLARING[found.start : found.end] == expected.split("`")[1]  # the name, underlined
+
+
+@pytest.mark.parametrize("checked", [True, False])
+def test_definition_of_token_response_is_the_token_key(checked: bool) -> None:
+    text = DECLARING if checked else DECLARING + "oops: [\n"
+    view = (
+        view_of(lint_source(text, "d.yaml", Settings())) if checked else quick_view(text, "d.yaml")
+    )
+    where = definition(view, text.index("$tokenResponse") + 3)
+    assert where is not None
+    assert (where.line, where.column, where.end_line, where.end_column) == (3, 1, 3, 5)
+    json_text = (
+        '{"connector": {"id": 41, "name": "x"}, "client": {"id": 1001}, "token": {"url": '
+        '"https://t.example/"}, "export": {"url": "https://x.example/$tokenResponse.body.JSON.a",'
+        ' "body": "$report.encoded.base64"}}'
+    )
+    where = definition(quick_view(json_text, "d.json"), json_text.index("$tokenResponse") + 3)
+    assert where is not None and where.column == json_text.index('"token"') + 1
+
+
+# --- 8. JSON-RPC: invalid params, requests after shutdown, exit without shutdown -----------------
+
+
+WATCHDOG = 20  # seconds a whole raw conversation may take
+
+
+class RawClient:
+    """The server as a subprocess, spoken to in JSON-RPC messages as they are written."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        from test_lsp import SERVER
+
+        self.process = subprocess.Popen(
+            SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        # a request left unanswered must fail the test, not hang it: the server is stopped then
+        self.watchdog = threading.Timer(WATCHDOG, self.process.kill)
+        self.watchdog.start()
+
+    def close(self) -> None:
+        self.watchdog.cancel()
+        self.process.kill()
+
+    def send(self, message: dict[str, object]) -> None:
+        import json
+
+        assert self.process.stdin is not None
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+
+    def answer(self, number: int) -> dict[str, object]:
+        """The answer to request ``number`` (notifications the server sends are passed)."""
+        import json
+
+        assert self.process.stdout is not None
+        while True:
+            length = 0
+            while True:
+                line = self.process.stdout.readline()
+                assert line, "no answer: the server closed its output (or the watchdog did)"
+                if not line.strip():
+                    break
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            message = json.loads(self.process.stdout.read(length))
+            if message.get("id") == number and "method" not in message:
+                return dict(message)
+
+    def initialize(self) -> None:
+        self.send({"id": 0, "method": "initialize", "params": {"capabilities": {}}})
+        self.answer(0)
+        self.send({"method": "initialized", "params": {}})
+
+
+HOVER_AT = {"textDocument": {"uri": "file:///tmp/x.yaml"}, "position": {"line": 0, "character": 0}}
+
+
+def test_json_rpc_errors_are_answered_and_exit_says_whether_shut_down() -> None:
+    client = RawClient()
+    try:
+        client.initialize()
+        wrong = {**HOVER_AT, "position": {"line": -1, "character": 0}}
+        client.send({"id": 1, "method": "textDocument/hover", "params": wrong})
+        assert client.answer(1)["error"]["code"] == -32602  # type: ignore[index]
+        client.send({"id": 2, "method": "textDocument/hover", "params": HOVER_AT})
+        assert client.answer(2)["result"] is None  # and the server goes on serving
+        client.send({"id": 3, "method": "shutdown"})
+        assert client.answer(3)["result"] is None
+        client.send({"id": 4, "method": "textDocument/hover", "params": HOVER_AT})
+        assert client.answer(4)["error"]["code"] == -32600  # type: ignore[index]
+        client.send({"method": "exit"})
+        assert client.process.wait(30) == 0
+    finally:
+        client.close()
+    without_shutdown = RawClient()
+    try:
+        without_shutdown.initialize()
+        without_shutdown.send({"method": "exit"})
+        assert without_shutdown.process.wait(30) == 1
+    finally:
+        without_shutdown.close()

@@ -13,6 +13,7 @@ does that (the YAML error is still reported from the text as it is).
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +50,7 @@ class View:
     fields: tuple[tuple[TemplateField, Phase], ...]
     pdata: Mapping[str, Any]
     pdata_locations: Mapping[str, Location]
-    sections: Mapping[str, Location]  # token, export, xml_template: where each is written
+    sections: Mapping[str, Location]  # token, export, xml_template: where each key is written
     plans: Mapping[str, FieldPlan] = field(default_factory=dict)
 
     def place(self, offset: int) -> Place | None:
@@ -73,31 +74,46 @@ class View:
 def quick_view(text: str, file: str) -> View:
     """The view of a text without checking it (read, not compiled): completion and definition
     need no more, and a long template's check takes far longer than reading the file."""
+    index = LineIndex(text)
     try:
         connector = parse_connector(text, file)
     except ExportDslError:
-        return _from_yaml(LineIndex(text), file)
-    return _from_connector(connector, {})
+        return _from_yaml(index, file)
+    return _from_connector(connector, {}, index)
 
 
 def view_of(linted: Linted) -> View:
-    if linted.connector is not None:
-        return _from_connector(linted.connector, linted.plans)
     index = linted.report.text
-    return _from_yaml(index, linted.report.path) if index is not None else View((), {}, {}, {})
+    if index is None:
+        return View((), {}, {}, {})
+    if linted.connector is not None:
+        return _from_connector(linted.connector, linted.plans, index)
+    return _from_yaml(index, linted.report.path)
 
 
-def _from_connector(connector: Connector, plans: Mapping[str, FieldPlan]) -> View:
+def _from_connector(connector: Connector, plans: Mapping[str, FieldPlan], index: LineIndex) -> View:
     fields: list[tuple[TemplateField, Phase]] = []
     sections: dict[str, Location] = {}
     for request in (connector.token, connector.export):
         if request is not None:
-            sections[request.phase.value] = request.location
+            sections[request.phase.value] = _key_of(request.phase.value, request.location, index)
             fields.extend((template, request.phase) for template in request.fields)
     if connector.xml_template is not None:
         fields.append((connector.xml_template, Phase.XML))
-        sections["xml_template"] = connector.xml_template.location()
+        written = connector.xml_template.location()
+        sections["xml_template"] = _key_of("xml_template", written, index)
     return View(tuple(fields), connector.pdata, connector.pdata_locations, sections, plans)
+
+
+def _key_of(key: str, value: Location, index: LineIndex) -> Location:
+    """Where a top-level key is written (``token:``, ``"token":``), found before its value's
+    place: go to definition goes there; the value's own place when it is not found."""
+    before = index.text[: index.offset(value.line, value.column)]
+    pattern = re.compile(rf"(?:^|[{{,\s])(?P<key>[\"']?{key}[\"']?)[ \t]*:", re.M)
+    found = next(reversed(list(pattern.finditer(before))), None)
+    if found is None:
+        return value
+    return index.location(value.file, found.start("key"), found.end("key") - 1)
 
 
 def _from_yaml(index: LineIndex, file: str) -> View:
@@ -112,12 +128,13 @@ def _from_yaml(index: LineIndex, file: str) -> View:
     if not isinstance(root, MappingNode):
         return View((), {}, {}, {})
     top = {str(key.value): value for key, value in root.value if isinstance(key, ScalarNode)}
+    keys = {str(key.value): key for key, _ in root.value if isinstance(key, ScalarNode)}
     fields: list[tuple[TemplateField, Phase]] = []
     sections: dict[str, Location] = {}
     for section, phase in _PHASES.items():
         node = top.get(section)
         if node is not None:
-            sections[section] = node_location(node, file)
+            sections[section] = node_location(keys[section], file)
             fields.extend((template, phase) for template in _templates(node, section, file, index))
     pdata: Mapping[str, Any] = {}
     locations: Mapping[str, Location] = {}
