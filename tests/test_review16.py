@@ -325,3 +325,44 @@ def test_json_rpc_errors_are_answered_and_exit_says_whether_shut_down() -> None:
         assert without_shutdown.process.wait(30) == 1
     finally:
         without_shutdown.close()
+
+
+# --- 9. docs/editor.md maps the schema for .yaml, .yml and .json, to the shipped file -----------
+
+SHIPPED = (ROOT / "exportdsl" / "data" / "connector.schema.json").resolve()
+EDITOR_MD = ROOT / "docs" / "editor.md"
+
+
+def _blocks(language: str) -> list[str]:
+    import re
+
+    return re.findall(rf"```{language}\n(.*?)```", EDITOR_MD.read_text(encoding="utf-8"), re.S)
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """A settings glob against a workspace-relative path (`/x` and `x` both from its root)."""
+    from fnmatch import fnmatchcase
+
+    return fnmatchcase(path, pattern.removeprefix("/"))
+
+
+def test_the_documented_schema_mappings_cover_yaml_yml_and_json_with_the_shipped_file() -> None:
+    import json
+
+    settings = next(json.loads(b) for b in _blocks("json") if "yaml.schemas" in b)
+    for schema, patterns in settings["yaml.schemas"].items():
+        assert (ROOT / schema).resolve() == SHIPPED
+        for name in ("connectors/acme.yaml", "connectors/acme.yml"):
+            assert any(_matches(p, name) for p in patterns), name
+    (mapping,) = settings["json.schemas"]
+    assert (ROOT / mapping["url"]).resolve() == SHIPPED
+    assert any(_matches(p, "connectors/acme.json") for p in mapping["fileMatch"])
+    (lua,) = [b for b in _blocks("lua") if "yamlls" in b]
+    assert '"/exportdsl/data/connector.schema.json"' in lua  # joined to the repository's root
+    for glob in ('"connectors/*.yaml"', '"connectors/*.yml"', '"/connectors/*.json"'):
+        assert glob in lua, glob
+    (first_line,) = [b for b in _blocks("yaml") if "$schema=" in b]
+    relative = first_line.split("$schema=")[1].split()[0]
+    assert (ROOT / "connectors" / relative).resolve() == SHIPPED  # from a connector in connectors/
+    glspc = next(json.loads(b) for b in _blocks("json") if "glspc.server.command" in b)
+    assert set(glspc["glspc.server.languageId"]) == {"yaml", "json"}
