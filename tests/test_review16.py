@@ -366,3 +366,12 @@ def test_the_documented_schema_mappings_cover_yaml_yml_and_json_with_the_shipped
     assert (ROOT / "connectors" / relative).resolve() == SHIPPED  # from a connector in connectors/
     glspc = next(json.loads(b) for b in _blocks("json") if "glspc.server.command" in b)
     assert set(glspc["glspc.server.languageId"]) == {"yaml", "json"}
+
+
+def test_a_number_field_takes_grouped_digits_and_a_trailing_zero_as_the_number() -> None:
+    """Only a value sent as text (pdata) must keep its written form; `backoff: 1.50` is 1.5."""
+    text = NUMBERS.replace("1.10", "'1.10'").replace("1_000", "'1_000'") + (
+        "retry: {attempts: 3, backoff: 1.50}\ntimeout: {total: 1_000}\n"
+    )
+    found = [d.message for d in lint_source(text, "n.yaml", Settings()).report.diagnostics]
+    assert not [m for m in found if "YAML 1.1 reads" in m], found
