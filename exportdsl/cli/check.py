@@ -64,7 +64,8 @@ FORMATS = ("text", "json", "github", "sarif")  # exportdsl.lint.formats renders 
     "--fix",
     is_flag=True,
     help="Apply the safe fixes (did you mean, |-, quoting) to the files, then report what is "
-    "left; with -, write the fixed text to standard output and the report to standard error.",
+    "left; with -, write the fixed file to standard output and the report to standard error "
+    "(in a format other than text, the report alone: no summary line).",
 )
 @click.option(
     "--stdin-filename",
@@ -115,11 +116,13 @@ def check(
     else:
         reports, fixed = lint_paths(files, settings), 0
     output = render(output_format, reports)
+    fixing_stdin = stdin and fix  # standard output holds the fixed file then, and nothing else
     if output or output_format != "text":
-        click.echo(output, err=stdin and fix)  # standard output holds the fixed text then
-    if fixed:
-        click.echo(f"fixed {fixed} problem{'s' if fixed != 1 else ''}", err=True)
-    click.echo(_summary(reports, len(files)), err=True)
+        click.echo(output, err=fixing_stdin)
+    if output_format == "text" or not fixing_stdin:  # else the report is standard error's all
+        if fixed:
+            click.echo(f"fixed {fixed} problem{'s' if fixed != 1 else ''}", err=True)
+        click.echo(_summary(reports, len(files)), err=True)
     failing = any(settings.fails(d.severity) for report in reports for d in report.diagnostics)
     sys.exit(EXIT_FINDINGS if failing else EXIT_CLEAN)
 
@@ -140,7 +143,8 @@ def _fixed_reports(files: list[Path], settings: Settings) -> tuple[list[FileRepo
 
 def _stdin_report(file: str, settings: Settings, fix: bool) -> tuple[FileReport, int]:
     """The connector on standard input, checked as the file ``file``; with ``fix``, the fixed
-    text goes to standard output (the input as it was when it is not text)."""
+    file goes to standard output: the input's bytes but for the fixes (its byte order mark and
+    line breaks kept; the input as it was when nothing was fixed or it is not text)."""
     from exportdsl.connector.yamlsource import MAX_FILE_BYTES
     from exportdsl.lint.fixes import fix_bytes
     from exportdsl.lint.runner import lint_bytes
@@ -148,8 +152,8 @@ def _stdin_report(file: str, settings: Settings, fix: bool) -> tuple[FileReport,
     data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
     if not fix:
         return lint_bytes(data, file, settings), 0
-    text, report, applied = fix_bytes(data, file, settings)
-    sys.stdout.buffer.write(data if text is None else text.encode("utf-8"))
+    output, report, applied = fix_bytes(data, file, settings)
+    sys.stdout.buffer.write(output)
     sys.stdout.flush()
     return report, applied
 

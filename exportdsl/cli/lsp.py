@@ -7,6 +7,8 @@ this command runs, never for `exportdsl check` (a cold start is most of a one-fi
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 __all__ = ["lsp", "schema"]
@@ -27,7 +29,7 @@ def lsp(stdio: bool) -> None:
     """
     from exportdsl.lsp.server import serve
 
-    serve()
+    sys.exit(serve())
 
 
 @click.command(short_help="Print the connector file's JSON Schema (for YAML editors).")

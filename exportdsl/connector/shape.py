@@ -247,11 +247,12 @@ class ShapeReader:
             return values
         if isinstance(node, SequenceNode):
             return [self.data(item, depth + 1) for item in node.value]
-        return self.scalar(node) if isinstance(node, ScalarNode) else None
+        return self.scalar(node, sent=True) if isinstance(node, ScalarNode) else None
 
-    def scalar(self, node: ScalarNode) -> Any:
+    def scalar(self, node: ScalarNode, sent: bool = False) -> Any:
         """The scalar's value; None, after a diagnostic, when its tag cannot read it (``!!int abc``,
-        ``!!bool maybe``, a number too long for Python to convert)."""
+        ``!!bool maybe``, a number too long for Python to convert). ``sent``: a value sent as
+        text (pdata), where a number that loses how it was written is refused too."""
         plain_text = node.tag == STR and not node.style
         try:
             if self.json and plain_text and _JSON_NUMBER.fullmatch(node.value):
@@ -266,11 +267,7 @@ class ShapeReader:
         if problem is not None:
             self.fail(problem, node, "numbers in a connector are finite, of at most 300 digits")
             return None
-        if (
-            not self.json
-            and not node.style
-            and _YAML11_ONLY.get(node.tag, _NEVER).fullmatch(node.value)
-        ):
+        if not self.json and not node.style and _misread(node, sent):
             self.fail(
                 f"YAML 1.1 reads {node.value!r} as {_shown_value(value)}, which is seldom what is "
                 "meant",
@@ -282,6 +279,14 @@ class ShapeReader:
         return value
 
 
+def _misread(node: ScalarNode, sent: bool) -> bool:
+    """Whether YAML 1.1 reads a plain scalar otherwise than it is written (``sent``: a value
+    sent as text, where a number's written form is what is meant)."""
+    if _YAML11_ONLY.get(node.tag, _NEVER).fullmatch(node.value):
+        return True
+    return sent and bool(_NOT_AS_WRITTEN.get(node.tag, _NEVER).fullmatch(node.value))
+
+
 # Plain scalars only YAML 1.1 types (YAML 1.2 and JSON read them as text): yes/no/on/off as
 # booleans, a leading 0 as octal, ':' as base 60. `NO` (Norway) became false, an account
 # `0012345` the number 5349, a time `9:30` the number 570: refused, with the quoted form as hint.
@@ -289,6 +294,14 @@ _YAML11_ONLY = {
     _BOOL: re.compile(r"(?i:yes|no|on|off)"),
     _INT: re.compile(r"[-+]?0[0-7_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"),
     _FLOAT: re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*"),
+}
+# In a value sent as text (pdata), also numbers sent otherwise than written: digits grouped with
+# '_' (`1_000`: 1000 in YAML 1.1, text in YAML 1.2), and a fraction ending in a zero after its
+# first digit (`1.10`, a version: 1.1 in any YAML). In a number field (retry, timeout) they are
+# the number meant, and are left alone.
+_NOT_AS_WRITTEN = {
+    _INT: re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*"),
+    _FLOAT: re.compile(r"(?=[^_]*_)[-+]?[0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]*\.[0-9]+0"),
 }
 _NEVER = re.compile(r"(?!)")
 

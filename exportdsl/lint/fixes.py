@@ -11,7 +11,8 @@ always agree. A fix is offered only where it is safe:
   form's last value: XD212, XD213, XD214) gets the strip indicator;
 - **quoting**: a plain value YAML 1.1 reads as a boolean or a number, a value that must be text
   (a number, a flow mapping YAML took for one), and jtel's unquoted pdata literal are quoted as
-  their hint writes it.
+  their hint writes it; never a ``null`` or ``~`` (the word quoted would be sent as the value:
+  what is meant there is not known, so it is left to the author).
 
 Every diagnostic a fix answers is an error or a warning about the text it edits, so a fix never
 touches a connector that has nothing to fix. `fix_source` applies them the way ruff's ``--fix``
@@ -160,21 +161,30 @@ def fix_file(path: Path, settings: Settings) -> tuple[FileReport, int]:
         return unreadable(error, str(path), settings), 0
     fixed = fix_source(text, str(path), settings)
     if fixed.applied:
-        bom = "\ufeff" if path.read_bytes().startswith(b"\xef\xbb\xbf") else ""
-        with path.open("w", encoding="utf-8", newline="") as stream:  # line breaks as they were
-            stream.write(bom + fixed.text)
+        path.write_bytes(_fixed_bytes(path.read_bytes(), fixed.text))
     return fixed.linted.report, fixed.applied
 
 
-def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[str | None, FileReport, int]:
-    """`check --fix -`: the fixed text (None when the bytes are not text), the report of what is
-    left, and how many fixes were applied."""
+def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[bytes, FileReport, int]:
+    """`check --fix -`: the fixed file's bytes (the input's own when nothing was fixed, or when
+    they are not text), the report of what is left, and how many fixes were applied."""
     try:
         text = text_of(data, file)
     except ExportDslError as error:
-        return None, unreadable(error, file, settings), 0
+        return data, unreadable(error, file, settings), 0
     fixed = fix_source(text, file, settings)
-    return fixed.text, fixed.linted.report, fixed.applied
+    output = _fixed_bytes(data, fixed.text) if fixed.applied else data
+    return output, fixed.linted.report, fixed.applied
+
+
+def _fixed_bytes(original: bytes, text: str) -> bytes:
+    """The fixed text as the file's bytes: UTF-8, with the byte order mark the original had (the
+    text read from it has none); line breaks are the text's own, as they were."""
+    bom = _UTF8_BOM if original.startswith(_UTF8_BOM) else b""
+    return bom + text.encode("utf-8")
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _overlap(one: Edit, other: Edit) -> bool:
@@ -198,6 +208,7 @@ _BLOCK_HEADER = re.compile(r"(?:^|[\s:-])(?P<header>[|>](?:[1-9][+]?|[+][1-9]?|)
 _YAML11_HINT = "quote it for the text ("
 _QUOTE_WHOLE = re.compile(r"quote (?:it|jtel's literal) whole: ")
 _QUOTE_VALUE = ("quote the value", "quote the value, or use a '|' block for several lines")
+_YAML_NULL = re.compile(r"~|null|Null|NULL")
 _PLAIN_START = re.compile(r"[^\s\[\]{}'\"!&*#|>%@`,?:-]")
 
 
@@ -326,6 +337,8 @@ def _quote(diagnostic: Diagnostic, location: Location, index: LineIndex, hint: s
     written = index.text[start:end]
     if not written or not _PLAIN_START.match(written) or "#" in written or ": " in written:
         return None  # not one plain scalar (a list, a tagged value, …): no quoting makes it right
+    if _YAML_NULL.fullmatch(written):
+        return None  # `null` or `~` says "no value": quoted, it would send the word as the value
     new = f"'{written}'" if hint.startswith(_YAML11_HINT) else yaml_quoted(written)
     return Fix(f"Quote {written} as text: {new}", diagnostic, (Edit(start, end, new),))
 

@@ -223,9 +223,22 @@ def hover(view: View, offset: int) -> Hover | None:
         return None
     found = _reference_at(place)
     if found is None:
-        return None
+        return _hover_declaration(view, place)
     reference, path, end = found
     resolver = _Resolver(view, Place(place.field, place.phase, reference.span.start))
+    here = _escaping(view, place, reference)
+    return _hover(view, place, resolver, path, here, (reference.span.start, end))
+
+
+def _hover(
+    view: View,
+    place: Place,
+    resolver: _Resolver,
+    path: tuple[str | int, ...],
+    here: str,
+    span: tuple[int, int],
+) -> Hover:
+    """What ``path`` is where the resolver stands, over the template's text in ``span``."""
     var = resolver.resolve(path)
     shown = "$" + _dotted(path)
     lines = [f"**`{shown}`**" + (f": {var.doc}" if var is not None else "")]
@@ -235,10 +248,32 @@ def hover(view: View, offset: int) -> Hover | None:
         lines.append(f"\n- value: {_value_type(var, path, view)}")
         local = resolver.local(str(path[0])) is not None
         lines.append(f"- phase: {_PHASE_WORDS[place.phase]}" + _availability(var, local))
-    lines.append(f"- here: {_escaping(view, place, reference)}")
+    lines.append(f"- here: {here}")
     origin = place.field.origin
-    start, last = origin.file_offset(reference.span.start), origin.file_offset(end - 1)
+    start, last = origin.file_offset(span[0]), origin.file_offset(span[1] - 1)
     return Hover("\n".join(lines), start, last + 1)
+
+
+_DECLARED = {
+    "loop": "the loop's variable, declared here: each element of the list in turn",
+    "set": "the name #set gives, declared here: the value after `=`",
+}
+
+
+def _hover_declaration(view: View, place: Place) -> Hover | None:
+    """On the variable a #foreach declares or the name a #set gives (or on the directive's word
+    before it): what it holds after the directive."""
+    source = place.field.source
+    for match in _DIRECTIVES.finditer(source):
+        if match.start() > place.offset:
+            return None
+        for kind, here in _DECLARED.items():
+            start, end = match.span(kind)
+            if start >= 0 and match.start() <= place.offset < end:  # `#set(` or the name itself
+                name = match.group(kind).lstrip("$!{").rstrip("}")
+                after = Place(place.field, place.phase, match.end())
+                return _hover(view, place, _Resolver(view, after), (name,), here, (start, end))
+    return None
 
 
 def _reference_at(place: Place) -> tuple[Reference, tuple[str | int, ...], int] | None:

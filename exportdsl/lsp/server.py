@@ -12,18 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
 from exportdsl import __version__
-from exportdsl.errors import Diagnostic, ExportDslError, Severity
+from exportdsl.errors import Diagnostic, ExportDslError, LoadError, Severity
 from exportdsl.lint.fixes import Fix, fixes
-from exportdsl.lint.runner import Linted, lint_source
+from exportdsl.lint.runner import FileReport, Linted, lint_source, unreadable
 from exportdsl.lint.settings import Settings, load_settings
 from exportdsl.lsp.intel import complete, definition, hover
 from exportdsl.lsp.positions import Lines
@@ -111,8 +115,31 @@ class Glance(_Positions):
 
 
 def check_document(uri: str, text: str, settings: Settings, encoding: str = "utf-16") -> Checked:
-    """The check of an editor's text, as `exportdsl check` makes it for the file."""
-    return Checked(uri, lint_source(text, _file_name(uri), settings), Lines(text, encoding))
+    """The check of an editor's text, as `exportdsl check` makes it for the file. A lone UTF-16
+    surrogate (which JSON-RPC can carry, and no file can hold) is reported where it stands, and
+    the rest is checked as if it were U+FFFD (one for one: every position stays)."""
+    file = _file_name(uri)
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate is None:
+        return Checked(uri, lint_source(text, file, settings), Lines(text, encoding))
+    linted = lint_source(_LONE_SURROGATE.sub("\ufffd", text), file, settings)
+    found = unreadable(_not_a_character(linted.report, surrogate), file, settings).diagnostics
+    report = replace(linted.report, diagnostics=(*found, *linted.report.diagnostics))
+    return Checked(uri, replace(linted, report=report), Lines(text, encoding))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_a_character(report: FileReport, surrogate: re.Match[str]) -> LoadError:
+    assert report.text is not None  # an editor's text is always text
+    where = report.text.location(report.path, surrogate.start(), surrogate.start())
+    return LoadError(
+        f"U+{ord(surrogate.group()):04X} is half of a UTF-16 surrogate pair, alone: not a "
+        "character, and the file cannot be saved as UTF-8",
+        location=where,
+        hint="delete it, or write the whole character it was meant to be part of",
+    )
 
 
 def lsp_diagnostics(checked: Checked) -> list[types.Diagnostic]:
@@ -150,7 +177,10 @@ class ExportDslServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__(
-            "exportdsl", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full
+            "exportdsl",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            protocol_cls=_Protocol,
         )
         self.settings = Settings()
         self.checked: dict[str, Checked] = {}
@@ -209,13 +239,44 @@ class ExportDslServer(LanguageServer):
             return self.checked.get(uri)
         text = self.latest[uri][0]
         lines = Lines(text, _encoding(self.workspace.position_encoding))
-        return Glance(uri, lines, LineIndex(text), quick_view(text, _file_name(uri)))
+        readable = _LONE_SURROGATE.sub("\ufffd", text)  # as checked: see `check_document`
+        return Glance(uri, lines, LineIndex(text), quick_view(readable, _file_name(uri)))
 
     def forget(self, uri: str) -> None:
         self.latest.pop(uri, None)
         self.checked.pop(uri, None)
         self.took.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
+
+
+class _Protocol(LanguageServerProtocol):
+    """JSON-RPC as its specification says where pygls says nothing back: a request whose params
+    do not read (a position's line -1) is answered with InvalidParams (-32602), and a request
+    after ``shutdown`` with InvalidRequest (-32600), instead of being dropped while the client
+    waits for its answer."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if "id" not in data or "method" not in data:
+                raise  # a notification or an answer: nobody waits for a reply
+            self._send_response(data["id"], error=error.to_response_error())
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is _ANSWERED:
+            return
+        method = getattr(message, "method", None)
+        if self._shutdown and getattr(message, "id", None) is not None and method != types.EXIT:
+            if method is not None:  # a request (an answer from the client has no method)
+                refused = JsonRpcInvalidRequest("the server is shut down: only exit is accepted")
+                self._send_response(message.id, error=refused.to_response_error())
+            return
+        super().handle_message(message)
+
+
+_ANSWERED = object()  # a message answered with an error while it was read
 
 
 server = ExportDslServer()
@@ -331,6 +392,8 @@ def _action(checked: Checked, fix: Fix) -> types.CodeAction:
     )
 
 
-def serve() -> None:
-    """Serve one editor over standard input and output until it says exit."""
-    server.start_io()
+def serve() -> int:
+    """Serve one editor over standard input and output until it says exit; the exit status the
+    protocol asks for: 0 after ``shutdown``, 1 when the editor exits (or goes) without it."""
+    server.start_io()  # pygls swallows the SystemExit its `exit` handler raises: decided here
+    return 0 if server.protocol._shutdown else 1

@@ -2,16 +2,23 @@
 
 From the checked connector when the file loads; when it does not (a key half typed, a time zone
 misspelt), from its YAML as far as it reads, so that hover and completion keep working in every
-template while the file has errors elsewhere. Nothing here reports a problem: `lint` does that.
+template while the file has errors elsewhere. When the YAML (or JSON) itself does not parse, which
+is most of the time while typing (a quote not closed yet, a key without its colon), it is read
+from a repaired copy of the same text: every change keeps each other character's offset (a broken
+line blanked, an opening quote made a space, closing quotes and brackets appended at the end), so
+the templates it finds stand where the editor shows them. Nothing here reports a problem: `lint`
+does that (the YAML error is still reported from the text as it is).
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from exportdsl.compiler.plan import FieldPlan
@@ -43,7 +50,7 @@ class View:
     fields: tuple[tuple[TemplateField, Phase], ...]
     pdata: Mapping[str, Any]
     pdata_locations: Mapping[str, Location]
-    sections: Mapping[str, Location]  # token, export, xml_template: where each is written
+    sections: Mapping[str, Location]  # token, export, xml_template: where each key is written
     plans: Mapping[str, FieldPlan] = field(default_factory=dict)
 
     def place(self, offset: int) -> Place | None:
@@ -67,31 +74,46 @@ class View:
 def quick_view(text: str, file: str) -> View:
     """The view of a text without checking it (read, not compiled): completion and definition
     need no more, and a long template's check takes far longer than reading the file."""
+    index = LineIndex(text)
     try:
         connector = parse_connector(text, file)
     except ExportDslError:
-        return _from_yaml(LineIndex(text), file)
-    return _from_connector(connector, {})
+        return _from_yaml(index, file)
+    return _from_connector(connector, {}, index)
 
 
 def view_of(linted: Linted) -> View:
-    if linted.connector is not None:
-        return _from_connector(linted.connector, linted.plans)
     index = linted.report.text
-    return _from_yaml(index, linted.report.path) if index is not None else View((), {}, {}, {})
+    if index is None:
+        return View((), {}, {}, {})
+    if linted.connector is not None:
+        return _from_connector(linted.connector, linted.plans, index)
+    return _from_yaml(index, linted.report.path)
 
 
-def _from_connector(connector: Connector, plans: Mapping[str, FieldPlan]) -> View:
+def _from_connector(connector: Connector, plans: Mapping[str, FieldPlan], index: LineIndex) -> View:
     fields: list[tuple[TemplateField, Phase]] = []
     sections: dict[str, Location] = {}
     for request in (connector.token, connector.export):
         if request is not None:
-            sections[request.phase.value] = request.location
+            sections[request.phase.value] = _key_of(request.phase.value, request.location, index)
             fields.extend((template, request.phase) for template in request.fields)
     if connector.xml_template is not None:
         fields.append((connector.xml_template, Phase.XML))
-        sections["xml_template"] = connector.xml_template.location()
+        written = connector.xml_template.location()
+        sections["xml_template"] = _key_of("xml_template", written, index)
     return View(tuple(fields), connector.pdata, connector.pdata_locations, sections, plans)
+
+
+def _key_of(key: str, value: Location, index: LineIndex) -> Location:
+    """Where a top-level key is written (``token:``, ``"token":``), found before its value's
+    place: go to definition goes there; the value's own place when it is not found."""
+    before = index.text[: index.offset(value.line, value.column)]
+    pattern = re.compile(rf"(?:^|[{{,\s])(?P<key>[\"']?{key}[\"']?)[ \t]*:", re.M)
+    found = next(reversed(list(pattern.finditer(before))), None)
+    if found is None:
+        return value
+    return index.location(value.file, found.start("key"), found.end("key") - 1)
 
 
 def _from_yaml(index: LineIndex, file: str) -> View:
@@ -99,16 +121,20 @@ def _from_yaml(index: LineIndex, file: str) -> View:
     try:
         root = compose(index.text, file)
     except ExportDslError:
-        return View((), {}, {}, {})
+        repaired = _repaired(index.text, file.endswith(".json"))
+        if repaired is None:
+            return View((), {}, {}, {})
+        root, index = repaired
     if not isinstance(root, MappingNode):
         return View((), {}, {}, {})
     top = {str(key.value): value for key, value in root.value if isinstance(key, ScalarNode)}
+    keys = {str(key.value): key for key, _ in root.value if isinstance(key, ScalarNode)}
     fields: list[tuple[TemplateField, Phase]] = []
     sections: dict[str, Location] = {}
     for section, phase in _PHASES.items():
         node = top.get(section)
         if node is not None:
-            sections[section] = node_location(node, file)
+            sections[section] = node_location(keys[section], file)
             fields.extend((template, phase) for template in _templates(node, section, file, index))
     pdata: Mapping[str, Any] = {}
     locations: Mapping[str, Location] = {}
@@ -128,3 +154,106 @@ def _templates(node: Node, name: str, file: str, index: LineIndex) -> Iterator[T
         for key, value in node.value:
             if isinstance(key, ScalarNode) and key.value != "method":
                 yield from _templates(value, f"{name}.{key.value}", file, index)
+
+
+# --- a text that does not parse, repaired without moving what it keeps ---------------------------
+
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # as connector.yamlsource reads
+MAX_REPAIRS = 8  # each repair mends one error; a file being typed has one or two
+_QUOTES = "\"'"
+_CLOSERS = {"{": "}", "[": "]"}
+_STARTS_AT_CONTEXT = ("while scanning a simple key", "while parsing a flow")
+
+
+def _repaired(text: str, json: bool) -> tuple[Node | None, LineIndex] | None:
+    """The node tree of a text that does not parse, read from a copy repaired error after error
+    (each repair keeps every other character at its offset), and that copy's index; None when
+    it cannot be repaired."""
+    for _ in range(MAX_REPAIRS):
+        try:
+            return yaml.compose(text, Loader=_LOADER), LineIndex(text)
+        except yaml.MarkedYAMLError as error:
+            mended = _repair(text, error, json)
+        except (yaml.YAMLError, RecursionError):
+            return None
+        if mended is None or mended == text:
+            return None
+        text = mended
+    return None
+
+
+def _repair(text: str, error: yaml.MarkedYAMLError, json: bool) -> str | None:
+    """One error mended: at the end of the text (a quote or a bracket not closed yet: the usual
+    state of the line being typed), what closes it is appended; a quote opened in block YAML and
+    never closed becomes a space (the value reads plain); otherwise the line at fault is blanked."""
+    problem = error.problem_mark
+    if problem is None:
+        return None
+    quoted = error.context == "while scanning a quoted scalar"
+    quote = _opening_quote(text, error.context_mark) if quoted else None
+    if quote is not None and not _open_brackets(text[:quote])[0]:
+        return text[:quote] + " " + text[quote + 1 :]
+    if not text[problem.index :].strip():
+        closers = _closers(text)
+        if closers:
+            return text + closers
+    return _blanked(text, _line_at_fault(error, problem.line, json))
+
+
+def _line_at_fault(error: yaml.MarkedYAMLError, problem_line: int, json: bool) -> int:
+    """The line to blank: the one a key without its colon starts on, or in YAML the one a flow
+    collection never closed starts on (the error is found on a later line); else the error's
+    own (a JSON file is one flow collection: its first line is never at fault)."""
+    context = error.context_mark
+    starts_at = _STARTS_AT_CONTEXT[:1] if json else _STARTS_AT_CONTEXT
+    if context is not None and (error.context or "").startswith(starts_at):
+        return int(context.line)
+    return problem_line
+
+
+def _opening_quote(text: str, mark: yaml.Mark | None) -> int | None:
+    if mark is None or mark.index >= len(text) or text[mark.index] not in _QUOTES:
+        return None
+    return int(mark.index)
+
+
+def _open_brackets(text: str) -> tuple[list[str], int | None]:
+    """The brackets (``{``, ``[``) still open at the end of ``text`` outside quotes and comments,
+    and where the quote still open there starts (None when none is)."""
+    stack: list[str] = []
+    quote, start, index = "", None, 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote, start = "", None
+        elif char in _QUOTES and (index == 0 or not text[index - 1].isalnum()):
+            quote, start = char, index
+        elif char == "#" and (index == 0 or text[index - 1].isspace()):
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline
+        elif char in _CLOSERS:
+            stack.append(char)
+        elif char in "}]" and stack:
+            stack.pop()
+        index += 1
+    return stack, start
+
+
+def _closers(text: str) -> str:
+    """What closes the quote and the brackets still open at the end of ``text``."""
+    brackets, quote = _open_brackets(text)
+    opened = text[quote] if quote is not None else ""
+    return opened + "".join(_CLOSERS[bracket] for bracket in reversed(brackets))
+
+
+def _blanked(text: str, line: int) -> str | None:
+    """The text with its 0-based ``line`` made spaces (its line break kept); None past the end or
+    when the line is blank already."""
+    content = LineIndex(text).line_text(line + 1)
+    if not content.strip():
+        return None
+    start = LineIndex(text).offset(line + 1, 1)
+    return text[:start] + " " * len(content) + text[start + len(content) :]
