@@ -254,17 +254,21 @@ def place_expansion(
 ) -> Placement:
     """`place` for one expansion of a template with directives (`variants`); ``tail``: what the
     expansions of the template before this one learnt about the text they all end with."""
-    flat = tuple(node for node in nodes if not isinstance(node, Boundary))
     if kind == FieldKind.JSON:
         placement = _Json().run(nodes, tail)
     elif kind == FieldKind.XML:
         placement = _Xml().run(nodes, tail)
     else:
-        placement = _place(flat, kind)
+        placement = _place(_without_boundaries(nodes), kind)
     check = _WIRE_CHECKS.get(kind)
     if check is None:
         return placement
-    return dataclasses.replace(placement, problems=placement.problems + tuple(check(flat)))
+    problems = placement.problems + tuple(check(_without_boundaries(nodes)))
+    return dataclasses.replace(placement, problems=problems)
+
+
+def _without_boundaries(nodes: Sequence[Node | Boundary]) -> tuple[Node, ...]:
+    return tuple(node for node in nodes if not isinstance(node, Boundary))
 
 
 def _place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
