@@ -119,6 +119,9 @@ class Placement:
     objects: tuple[JsonObject, ...] = ()  # JSON objects with keys made by holes
     # the lexical state at each body boundary of an expansion (`Boundary`)
     boundaries: tuple[tuple[Boundary, object], ...] = ()
+    # what the expansion's tail was scanned to (`Tail`): the same object each time the tail is
+    # entered in the same state, so the tail's contexts are those of that first time
+    scanned: object = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def kind_for_content_type(content_type: str | None) -> FieldKind:
@@ -372,11 +375,10 @@ class _Scanner:
         boundaries: list[tuple[Boundary, object]] = []
         cut = len(nodes) if tail is None else tail.cut(nodes)
         self.pieces(nodes[:cut] if cut < len(nodes) else nodes, boundaries)
-        if tail is not None and cut < len(nodes):
-            self.tail(tail)
+        scanned = self.tail(tail) if tail is not None and cut < len(nodes) else None
         self.validate(nodes[-1].span.end if nodes else 0)
         return Placement(
-            tuple(self.contexts), tuple(self.problems), self.objects(), tuple(boundaries)
+            tuple(self.contexts), tuple(self.problems), self.objects(), tuple(boundaries), scanned
         )
 
     def pieces(
@@ -394,13 +396,14 @@ class _Scanner:
                 boundaries.append((node, self.lexical()))
         self.flush(texts)
 
-    def tail(self, tail: Tail) -> None:
-        """The tail's pieces, replayed when it was scanned from this state before."""
+    def tail(self, tail: Tail) -> _Scanned | None:
+        """The tail's pieces, replayed when it was scanned from this state before; what they did
+        (None for a tail that is not replayed)."""
         entry = self.snapshot()
         scanned = tail.scanned.get(entry, _UNSEEN)
         if isinstance(scanned, _Scanned):
             self.replay(scanned)
-            return
+            return scanned
         marks = (len(self.contexts), len(self.problems), len(self.document), len(self.finished))
         length, self.numbered = self.length, False
         self.pieces(tail.nodes, [])
@@ -418,6 +421,7 @@ class _Scanner:
                     self.snapshot(),
                 )
             )
+        return tail.scanned[entry]
 
     def replay(self, scanned: _Scanned) -> None:
         self.contexts.extend(scanned.contexts)

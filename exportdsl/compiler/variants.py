@@ -87,6 +87,7 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
     # directive: expand the template before it, and scan the tail once per state it begins in
     front, tail = _split(nodes)
     scanned, tail_cost = Tail(tail), _cost(tail)
+    merged: list[object] = []  # tails scanned whose contexts are in `contexts` already
     for number, (pieces, whole) in enumerate(_expansions(front)):
         placed += _cost(pieces) + (tail_cost if whole else 0)
         if placed > MAX_PLACED:
@@ -109,14 +110,21 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
             break  # one expansion's problems say enough; the others repeat them
         objects.extend(placement.objects)
-        holes = [piece for piece in expansion if isinstance(piece, Reference)]
-        for hole, context in zip(holes, placement.contexts, strict=True):
+        # a tail replayed as one merged before lands where it landed then, without a conflict
+        # (the merge stops at the first one): its holes need no second look
+        again = whole and any(placement.scanned is known for known in merged)
+        holes = [
+            piece for piece in (pieces if again else expansion) if isinstance(piece, Reference)
+        ]
+        for hole, context in zip(holes, placement.contexts[: len(holes)], strict=True):
             known = contexts.setdefault(hole.span.start, context)
             if known != context:
                 problems.append(_moving_hole(hole, known, context))
         problems.extend(_unbalanced(placement.boundaries))
         if problems:
             break
+        if placement.scanned is not None:
+            merged.append(placement.scanned)
     if objects:
         problems.append(
             Problem(
