@@ -165,6 +165,7 @@ class _Compiler:
         self.connector = connector
         self.variables = catalogue(connector.pdata)
         self.diagnostics: list[Diagnostic] = []
+        self.resolved: dict[tuple[Phase, tuple[str | int, ...]], Var] = {}  # see `resolve`
 
     def analyse(self) -> dict[str, FieldPlan]:
         """Every field checked and placed, by name; problems go to `diagnostics`."""
@@ -400,16 +401,27 @@ class _Compiler:
         elif reference.name in LOOP_NAMES:
             return None  # outside a loop: reported as XD217 (`scope.loop_problems`)
         else:
+            # a catalogue path reaches the same node wherever it stands in the phase: a body of
+            # 1,000 lines reads the same few paths hundreds of times
+            known = self.resolved.get((phase, reference.path))
+            if known is not None:
+                return known
             problem = self.check_head(field, reference, phase)
             if problem:
                 self.diagnose(field, *problem)
                 return None
-            var = self.variables[reference.name]
+            reached = self.walk_path(field, reference, self.variables[reference.name])
+            if reached is not None:
+                self.resolved[phase, reference.path] = reached
+            return reached
+        return self.walk_path(field, reference, var)
+
+    def walk_path(self, field: TemplateField, reference: Reference, var: Var) -> Var | None:
+        """The node a reference's steps reach from ``var`` (None after reporting a wrong step)."""
         for depth, segment in enumerate(reference.segments):
             if var.dynamic:
                 return var
-            walked = reference.path[: depth + 1]
-            step = _step(var, segment.key, walked)
+            step = _step(var, segment.key, reference, depth)
             if isinstance(step, Var):
                 var = step
                 continue
@@ -593,19 +605,23 @@ class _Scoped:
         return _ANYTHING
 
 
-def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tuple[str, str | None]:
-    """The catalogue node below ``var`` for one path step, or (message, hint) when there is none."""
-    where = "$" + format_path(walked)
+def _step(
+    var: Var, key: str | int, reference: Reference, depth: int
+) -> Var | tuple[str, str | None]:
+    """The catalogue node below ``var`` for the reference's step ``depth``, or (message, hint)
+    when there is none (the path is written out only then)."""
     if isinstance(key, int):
         if var.items is not None:
             return var.items
-        return f"{where} is not a list; it cannot be indexed", None
+        return f"{_walked(reference, depth)} is not a list; it cannot be indexed", None
     if var.items is not None:
+        where = _walked(reference, depth)
         return f"{where} is a list; pick an element first, e.g. {where}[0]", None
     if key in var.children:
         return var.children[key]
     if var.entries is not None:
         return var.entries
+    where = _walked(reference, depth)
     if not var.children:
         return f"{where} is a value with no properties", f"use {where} itself"
     close = closest(key, var.children)
@@ -613,6 +629,11 @@ def _step(var: Var, key: str | int, walked: tuple[str | int, ...]) -> Var | tupl
     return f"{where} has no property {key!r}", (
         f"did you mean {close!r}? " if close else ""
     ) + available
+
+
+def _walked(reference: Reference, depth: int) -> str:
+    """The reference's path up to its step ``depth``, as written: ``$chat.visitor``."""
+    return "$" + format_path(reference.path[: depth + 1])
 
 
 def _run_time_origins(nodes: tuple[Node, ...], contexts: tuple[Context, ...]) -> list[Context]:

@@ -179,8 +179,10 @@ class Program:
         self._where = locate
         self._credential = credential
         self.nodes = nodes
-        self._read_names = frozenset(reference.name for reference in _all_references(nodes))
-        self._run = self._block(nodes)
+        # made at the first render: a check (`exportdsl check`, the editor's, at each keystroke)
+        # analyses the field but never renders it
+        self._compiled: _Run | None = None
+        self._read_names: frozenset[str] = frozenset()
 
     def render(self, variables: Mapping[str, Any]) -> str:
         scope: _Scope = dict(variables)
@@ -190,6 +192,14 @@ class Program:
         if budget.size > MAX_OUTPUT:
             raise _too_long()
         return "".join(out)
+
+    @property
+    def _run(self) -> _Run:
+        """The template compiled into closures (nothing in it can fail before a render)."""
+        if self._compiled is None:  # two threads may both make it: the same closures, no harm
+            self._read_names = frozenset(ref.name for ref in _all_references(self.nodes))
+            self._compiled = self._block(self.nodes)
+        return self._compiled
 
     # statements
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import cast
 from xml.parsers import expat
 
 from exportdsl import strictjson
@@ -117,6 +119,9 @@ class Placement:
     objects: tuple[JsonObject, ...] = ()  # JSON objects with keys made by holes
     # the lexical state at each body boundary of an expansion (`Boundary`)
     boundaries: tuple[tuple[Boundary, object], ...] = ()
+    # what the expansion's tail was scanned to (`Tail`): the same object each time the tail is
+    # entered in the same state, so the tail's contexts are those of that first time
+    scanned: object = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def kind_for_content_type(content_type: str | None) -> FieldKind:
@@ -224,6 +229,8 @@ def _skeleton(nodes: tuple[Node, ...]) -> tuple[str, list[int]]:
 
 
 # Fields whose holes all land in the same context, whatever the text around them.
+_UNSEEN = object()  # a tail not scanned from this state yet
+
 _UNIFORM = {FieldKind.HEADER: Context.HEADER, FieldKind.FORM: Context.FORM}
 
 
@@ -245,19 +252,26 @@ def place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
     )
 
 
-def place_expansion(nodes: Sequence[Node | Boundary], kind: FieldKind) -> Placement:
-    """`place` for one expansion of a template with directives (`variants`)."""
-    flat = tuple(node for node in nodes if not isinstance(node, Boundary))
+def place_expansion(
+    nodes: Sequence[Node | Boundary], kind: FieldKind, tail: Tail | None = None
+) -> Placement:
+    """`place` for one expansion of a template with directives (`variants`); ``tail``: what the
+    expansions of the template before this one learnt about the text they all end with."""
     if kind == FieldKind.JSON:
-        placement = _Json().run(nodes)
+        placement = _Json().run(nodes, tail)
     elif kind == FieldKind.XML:
-        placement = _Xml().run(nodes)
+        placement = _Xml().run(nodes, tail)
     else:
-        placement = _place(flat, kind)
+        placement = _place(_without_boundaries(nodes), kind)
     check = _WIRE_CHECKS.get(kind)
     if check is None:
         return placement
-    return dataclasses.replace(placement, problems=placement.problems + tuple(check(flat)))
+    problems = placement.problems + tuple(check(_without_boundaries(nodes)))
+    return dataclasses.replace(placement, problems=problems)
+
+
+def _without_boundaries(nodes: Sequence[Node | Boundary]) -> tuple[Node, ...]:
+    return tuple(node for node in nodes if not isinstance(node, Boundary))
 
 
 def _place(nodes: tuple[Node, ...], kind: FieldKind) -> Placement:
@@ -288,6 +302,43 @@ def _place_url(nodes: tuple[Node, ...]) -> Placement:
     return Placement(tuple(contexts), ())
 
 
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """What scanning a template's tail did, entered in one scanner state: what it added to each
+    of the scanner's lists (document offsets counted from the tail's start), and the state after."""
+
+    contexts: tuple[Context, ...]
+    problems: tuple[Problem, ...]
+    document: tuple[str, ...]
+    offsets: tuple[tuple[int, int], ...]
+    length: int
+    finished: tuple[JsonObject, ...]
+    after: Hashable
+
+
+class Tail:
+    """The text and references after a template's last directive, which every expansion of the
+    template ends with (`variants`): scanned once for each scanner state an expansion enters it
+    in, then replayed. Its first node is a reference, so the text before it is scanned whole
+    (as `_Scanner.flush` would) before the tail begins. A 1,000-line body after a #foreach is
+    scanned once rather than once per loop run."""
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        first = next((n for n, node in enumerate(nodes) if isinstance(node, Reference)), None)
+        self.nodes = tuple(nodes[first:]) if first is not None else ()
+        # by the state entered in; None where the tail numbers holes (keys with holes), which
+        # depends on the holes before it
+        self.scanned: dict[Hashable, _Scanned | None] = {}
+
+    def cut(self, nodes: Sequence[Node | Boundary]) -> int:
+        """Where the tail begins in an expansion (its length when it does not end with the tail:
+        a top-level #break ended it early)."""
+        start = len(nodes) - len(self.nodes)
+        if not self.nodes or start < 0 or tuple(nodes[start:]) != self.nodes:
+            return len(nodes)
+        return start
+
+
 class _Scanner:
     """Shared bookkeeping.
 
@@ -300,6 +351,11 @@ class _Scanner:
         self.document: list[str] = []
         self.offsets: list[tuple[int, int]] = []  # (document offset, source offset) at each piece
         self.length = 0
+        self.finished: list[JsonObject] = []  # JSON objects with keys made by holes
+        # a replayed tail's offsets (`offsets` counted from ``base``), after `offsets`: an error's
+        # position is rarely asked for, so they are not copied into `offsets`
+        self.replayed: list[tuple[int, tuple[tuple[int, int], ...]]] = []
+        self.numbered = False  # a hole's number was kept (in a key): see `Tail`
 
     def emit(self, text: str, source_offset: int) -> None:
         self.offsets.append((self.length, source_offset))
@@ -308,15 +364,27 @@ class _Scanner:
 
     def source_offset(self, document_offset: int) -> int:
         best = (0, 0)
-        for piece in self.offsets:
+        replayed = ((at + base, source) for base, run in self.replayed for at, source in run)
+        for piece in itertools.chain(self.offsets, replayed):
             if piece[0] > document_offset:
                 break
             best = piece
         return best[1] + (document_offset - best[0])
 
-    def run(self, nodes: Sequence[Node | Boundary]) -> Placement:
-        texts: list[Text] = []
+    def run(self, nodes: Sequence[Node | Boundary], tail: Tail | None = None) -> Placement:
         boundaries: list[tuple[Boundary, object]] = []
+        cut = len(nodes) if tail is None else tail.cut(nodes)
+        self.pieces(nodes[:cut] if cut < len(nodes) else nodes, boundaries)
+        scanned = self.tail(tail) if tail is not None and cut < len(nodes) else None
+        self.validate(nodes[-1].span.end if nodes else 0)
+        return Placement(
+            tuple(self.contexts), tuple(self.problems), self.objects(), tuple(boundaries), scanned
+        )
+
+    def pieces(
+        self, nodes: Sequence[Node | Boundary], boundaries: list[tuple[Boundary, object]]
+    ) -> None:
+        texts: list[Text] = []
         for node in nodes:
             if isinstance(node, Text):
                 texts.append(node)
@@ -327,17 +395,56 @@ class _Scanner:
                 self.flush(texts)
                 boundaries.append((node, self.lexical()))
         self.flush(texts)
-        self.validate(nodes[-1].span.end if nodes else 0)
-        return Placement(
-            tuple(self.contexts), tuple(self.problems), self.objects(), tuple(boundaries)
-        )
+
+    def tail(self, tail: Tail) -> _Scanned | None:
+        """The tail's pieces, replayed when it was scanned from this state before; what they did
+        (None for a tail that is not replayed)."""
+        entry = self.snapshot()
+        scanned = tail.scanned.get(entry, _UNSEEN)
+        if isinstance(scanned, _Scanned):
+            self.replay(scanned)
+            return scanned
+        marks = (len(self.contexts), len(self.problems), len(self.document), len(self.finished))
+        length, self.numbered = self.length, False
+        self.pieces(tail.nodes, [])
+        if scanned is _UNSEEN:
+            tail.scanned[entry] = (
+                None
+                if self.numbered
+                else _Scanned(
+                    tuple(self.contexts[marks[0] :]),
+                    tuple(self.problems[marks[1] :]),
+                    tuple(self.document[marks[2] :]),
+                    tuple((at - length, source) for at, source in self.offsets[marks[2] :]),
+                    self.length - length,
+                    tuple(self.finished[marks[3] :]),
+                    self.snapshot(),
+                )
+            )
+        return tail.scanned[entry]
+
+    def replay(self, scanned: _Scanned) -> None:
+        self.contexts.extend(scanned.contexts)
+        self.problems.extend(scanned.problems)
+        self.document.extend(scanned.document)
+        self.replayed.append((self.length, scanned.offsets))  # the tail is the last of the text
+        self.length += scanned.length
+        self.finished.extend(scanned.finished)
+        self.restore(scanned.after)
+
+    def snapshot(self) -> Hashable:
+        """Everything the scanning of more text depends on (but the hole count: `numbered`)."""
+        raise NotImplementedError
+
+    def restore(self, state: Hashable) -> None:
+        raise NotImplementedError
 
     def lexical(self) -> object:
         """The scanner's lexical context (in a string, in a tag, …), without the nesting."""
         raise NotImplementedError
 
     def objects(self) -> tuple[JsonObject, ...]:
-        return ()
+        return tuple(self.finished)
 
     def flush(self, texts: list[Text]) -> None:
         """Adjacent texts (split by an escape or a comment) are one stretch of output.
@@ -367,18 +474,47 @@ class _Keys:
         self.literal: list[str] = []
         self.templated: list[JsonKey] = []
 
+    @classmethod
+    def of(cls, literal: Sequence[str], templated: Sequence[JsonKey]) -> _Keys:
+        keys = cls()
+        keys.literal, keys.templated = list(literal), list(templated)
+        return keys
+
     def add(self, parts: list[str | int], bare: bool) -> None:
         if bare or any(isinstance(part, int) for part in parts):
             merged: list[str | int] = []
-            for part in parts:  # the scanner hands text over one character at a time
+            for part in parts:  # the scanner hands text over a run at a time
                 if isinstance(part, str) and merged and isinstance(merged[-1], str):
                     merged[-1] += part
                 else:
                     merged.append(part)
             self.templated.append(JsonKey(tuple(merged), bare))
             return
+        text = "".join(map(str, parts))
+        if _PLAIN_KEY.fullmatch(text):  # what json.loads would give back as it is, decoded
+            self.literal.append(text)
+            return
         with contextlib.suppress(ValueError):  # a broken key: the body is reported as XD210
-            self.literal.append(json.loads('"' + "".join(map(str, parts)) + '"'))
+            self.literal.append(json.loads('"' + text + '"'))
+
+
+# A JSON string's content without escapes or the control characters JSON refuses in a string.
+_PLAIN_KEY = re.compile(r"[^\\\x00-\x1f]*")
+
+
+# `_Json.snapshot`: in a string, escaped, the open containers, a key expected, the key being read,
+# each open container's keys (an object's literal keys and keys with holes; None for a list)
+_JsonState = tuple[
+    bool,
+    bool,
+    tuple[str, ...],
+    bool,
+    tuple[str | int, ...] | None,
+    tuple[tuple[tuple[str, ...], tuple[JsonKey, ...]] | None, ...],
+]
+# What changes the JSON scanner's state: in a string, its end or an escape; outside, structure.
+_STRING_STOP = re.compile(r'["\\]')
+_STRUCTURE_STOP = re.compile(r'["{}\[\],:]')
 
 
 class _Json(_Scanner):
@@ -390,17 +526,46 @@ class _Json(_Scanner):
         self.expect_key = False  # right after '{' or an object's ',': a key comes next
         self.keys: list[_Keys | None] = []  # per open container: an object's keys, or None
         self.key: list[str | int] | None = None  # the key string being read: text and holes
-        self.finished: list[JsonObject] = []
 
     def lexical(self) -> object:
         return (self.in_string, self.escaped)
 
+    def snapshot(self) -> Hashable:
+        keys = tuple(
+            None if keys is None else (tuple(keys.literal), tuple(keys.templated))
+            for keys in self.keys
+        )
+        key = None if self.key is None else tuple(self.key)
+        return (self.in_string, self.escaped, tuple(self.containers), self.expect_key, key, keys)
+
+    def restore(self, state: Hashable) -> None:
+        in_string, escaped, containers, expect_key, key, keys = cast(_JsonState, state)
+        self.in_string, self.escaped, self.expect_key = in_string, escaped, expect_key
+        self.containers = list(containers)
+        self.key = None if key is None else list(key)
+        self.keys = [None if entry is None else _Keys.of(*entry) for entry in keys]
+
     def scan(self, text: str) -> None:
-        for char in text:
+        # run by run: only a quote or a backslash (in a string) and the structural characters
+        # (outside one) change the state; the characters between are skipped (in a key, taken)
+        # in one step. A long body is placed once per distinct expansion of its directives.
+        position, end = 0, len(text)
+        while position < end:
+            if self.in_string and self.escaped:
+                self.string(text[position])  # the escaped character, whatever it is
+                position += 1
+                continue
+            stop = (_STRING_STOP if self.in_string else _STRUCTURE_STOP).search(text, position)
+            at = end if stop is None else stop.start()
+            if self.in_string and self.key is not None and at > position:
+                self.key.append(text[position:at])  # `_Keys.add` joins the pieces
+            if stop is None:
+                return
             if self.in_string:
-                self.string(char)
+                self.string(text[at])
             else:
-                self.structure(char)
+                self.structure(text[at])
+            position = at + 1
 
     def string(self, char: str) -> None:
         if self.escaped:
@@ -445,11 +610,11 @@ class _Json(_Scanner):
         if keys is not None and keys.templated:
             self.finished.append(JsonObject(tuple(keys.literal), tuple(keys.templated)))
 
-    def objects(self) -> tuple[JsonObject, ...]:
-        return tuple(self.finished)
-
     def hole(self, node: Reference) -> None:
         number = len(self.contexts)
+        self.numbered = (
+            self.numbered or self.key is not None or (not self.in_string and self.expect_key)
+        )
         if self.in_string:
             self.contexts.append(Context.JSON_STRING)
             if self.key is not None:
@@ -510,6 +675,13 @@ _XML_OPENERS = (
 )
 
 
+_XML_CLOSERS = {state: closer for _, state, closer in _XML_OPENERS}
+# What changes the state in a tag (a quote opens an attribute value, '>' ends the tag), and in an
+# attribute value (its own quote)
+_TAG_STOP = re.compile("[\"'>]")
+_ATTRIBUTE_STOPS = {quote: re.compile(quote) for quote in "\"'"}
+
+
 class _Xml(_Scanner):
     def __init__(self) -> None:
         super().__init__()
@@ -519,25 +691,39 @@ class _Xml(_Scanner):
     def lexical(self) -> object:
         return (self.state, self.quote if self.state == "attribute" else "")
 
+    def snapshot(self) -> Hashable:
+        return (self.state, self.quote)
+
+    def restore(self, state: Hashable) -> None:
+        self.state, self.quote = cast(tuple[str, str], state)
+
     def scan(self, text: str) -> None:
         position = 0
         while position < len(text):
             position = self.step(text, position)
 
     def step(self, text: str, position: int) -> int:
+        """From ``position`` past the next thing that changes the state (the end of the text when
+        nothing does): characters that change nothing are skipped in one step."""
         if self.state == "text":
+            position = text.find("<", position)  # every opener starts with '<'
+            if position < 0:
+                return len(text)
             for opener, state, _ in _XML_OPENERS:
                 if text.startswith(opener, position):
                     self.state = state
                     return position + len(opener)
-            return position + 1
         if self.state in ("tag", "attribute"):
-            return self.step_tag(text[position], position)
-        closer = next(close for _, state, close in _XML_OPENERS if state == self.state)
-        if text.startswith(closer, position):
-            self.state = "text"
-            return position + len(closer)
-        return position + 1
+            stop = (_TAG_STOP if self.state == "tag" else _ATTRIBUTE_STOPS[self.quote]).search(
+                text, position
+            )
+            return len(text) if stop is None else self.step_tag(text[stop.start()], stop.start())
+        closer = _XML_CLOSERS[self.state]
+        position = text.find(closer, position)
+        if position < 0:
+            return len(text)
+        self.state = "text"
+        return position + len(closer)
 
     def step_tag(self, char: str, position: int) -> int:
         if self.state == "attribute":

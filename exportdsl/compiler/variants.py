@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from exportdsl.compiler import rules
 from exportdsl.compiler.directives import equal, order
-from exportdsl.compiler.placement import Boundary, JsonObject, place_expansion
+from exportdsl.compiler.placement import Boundary, JsonObject, Tail, place_expansion
 from exportdsl.compiler.problem import Problem
 from exportdsl.language.nodes import (
     Binary,
@@ -82,14 +82,27 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
     problems: list[Problem] = []
     objects: list[JsonObject] = []
     placed = 0
-    for number, expansion in enumerate(_expansions(nodes)):
-        placed += _PIECE_COST * len(expansion) + sum(
-            len(piece.value) for piece in expansion if isinstance(piece, Text)
-        )
+    seen: set[tuple[object, ...]] = set()
+    # every expansion (but one a top-level #break ends) ends with the text after the last
+    # directive: expand the template before it, and scan the tail once per state it begins in
+    front, tail = _split(nodes)
+    scanned, tail_cost = Tail(tail), _cost(tail)
+    merged: list[object] = []  # tails scanned whose contexts are in `contexts` already
+    for number, (pieces, whole) in enumerate(_expansions(front)):
+        placed += _cost(pieces) + (tail_cost if whole else 0)
         if placed > MAX_PLACED:
             problems.append(_too_many(nodes))
             break
-        placement = place_expansion(expansion, kind)
+        identity = (whole, *_identity(pieces))
+        if identity in seen:
+            # placed before, to the same result: it had no problems (or the loop would have
+            # stopped there), and gives the same contexts and boundaries again. Choices the
+            # loop's state decides (`#if($foreach.hasNext)`) or that name an item the loop does
+            # not have make many such repeats: 28 of the 32 expansions of `[#foreach(…)…#end]`.
+            continue
+        seen.add(identity)
+        expansion = pieces + tail if whole else pieces
+        placement = place_expansion(expansion, kind, scanned)
         if placement.problems:
             # the first expansion is the baseline; past it, the body is broken for some chats
             problems.extend(
@@ -97,14 +110,21 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
             break  # one expansion's problems say enough; the others repeat them
         objects.extend(placement.objects)
-        holes = [piece for piece in expansion if isinstance(piece, Reference)]
-        for hole, context in zip(holes, placement.contexts, strict=True):
+        # a tail replayed as one merged before lands where it landed then, without a conflict
+        # (the merge stops at the first one): its holes need no second look
+        again = whole and any(placement.scanned is known for known in merged)
+        holes = [
+            piece for piece in (pieces if again else expansion) if isinstance(piece, Reference)
+        ]
+        for hole, context in zip(holes, placement.contexts[: len(holes)], strict=True):
             known = contexts.setdefault(hole.span.start, context)
             if known != context:
                 problems.append(_moving_hole(hole, known, context))
         problems.extend(_unbalanced(placement.boundaries))
         if problems:
             break
+        if placement.scanned is not None:
+            merged.append(placement.scanned)
     if objects:
         problems.append(
             Problem(
@@ -115,6 +135,37 @@ def place_directives(nodes: tuple[Node, ...], kind: FieldKind) -> DirectivePlace
             )
         )
     return DirectivePlacement(contexts, _unique(problems))
+
+
+def _split(nodes: tuple[Node, ...]) -> tuple[tuple[Node, ...], tuple[Node, ...]]:
+    """The template up to its tail, and the tail: the text and references after the last
+    directive that writes (#if, #foreach, #break; comments and #set write nothing), from its first
+    reference on (the text before that is scanned with the text before it)."""
+    start = len(nodes)
+    while start > 0 and not isinstance(nodes[start - 1], (If, Foreach, Break)):
+        start -= 1
+    first = next((n for n in range(start, len(nodes)) if isinstance(nodes[n], Reference)), None)
+    if first is None:
+        return nodes, ()
+    return nodes[:first], tuple(
+        node for node in nodes[first:] if isinstance(node, (Text, Reference))
+    )
+
+
+def _cost(pieces: tuple[_Piece, ...]) -> int:
+    """What placing ``pieces`` costs, counted as `MAX_PLACED` counts."""
+    return _PIECE_COST * len(pieces) + sum(
+        len(piece.value) for piece in pieces if isinstance(piece, Text)
+    )
+
+
+def _identity(expansion: tuple[_Piece, ...]) -> tuple[object, ...]:
+    """What makes two expansions the same text to place: the same nodes (by identity: they are
+    the template's own) and the same boundaries, in the same order."""
+    return tuple(
+        (piece.body, piece.start, piece.span) if isinstance(piece, Boundary) else id(piece)
+        for piece in expansion
+    )
 
 
 _BROKEN = {
@@ -235,8 +286,9 @@ def _per_item_choices(arms: int) -> tuple[int, ...]:
     )
 
 
-def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[_Piece, ...]]:
-    """Every combination while there are at most `_MAX_COMBINATIONS`; else every combination of
+def _expansions(nodes: tuple[Node, ...]) -> Iterator[tuple[tuple[_Piece, ...], bool]]:
+    """Each expansion, and whether it ran to the end (no top-level #break ended it): every
+    combination while there are at most `_MAX_COMBINATIONS`; else every combination of
     the loops' runs (nested loops' empty inner lists are where lists break) with the arms at
     their baseline, then each arm's choices against the baseline."""
     choices = _choices(nodes)
@@ -298,17 +350,17 @@ def _deviations(
     nodes: tuple[Node, ...],
     baseline: dict[int, int],
     choices: Sequence[tuple[int, tuple[int, ...]]],
-) -> Iterator[tuple[_Piece, ...]]:
+) -> Iterator[tuple[tuple[_Piece, ...], bool]]:
     yield _expand(nodes, baseline)
     for key, options in choices:
         for option in options[1:]:
             yield _expand(nodes, {**baseline, key: option})
 
 
-def _expand(nodes: tuple[Node, ...], chosen: dict[int, int]) -> tuple[_Piece, ...]:
+def _expand(nodes: tuple[Node, ...], chosen: dict[int, int]) -> tuple[tuple[_Piece, ...], bool]:
     pieces: list[_Piece] = []
-    _emit(nodes, chosen, None, pieces)
-    return tuple(pieces)
+    broken = _emit(nodes, chosen, None, pieces)
+    return tuple(pieces), not broken
 
 
 def _emit(

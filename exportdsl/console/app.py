@@ -6,6 +6,8 @@
     POST /console/deliveries/{id}/retry     send it again now (a retrying or dead one)
     POST /console/deliveries/{id}/purge     remove a finished one
     GET  /console/connectors                the served connectors and what stops the others
+    GET  /console/playground                a connector typed in the page; POST …/check its
+                                            diagnostics and dry run, POST …/transcript.pdf its PDF
     GET|POST /console/login, POST /logout   the admin secret in, a session cookie out
 
 Off unless an admin secret is configured (`security.console_secret`). Every page but the login
@@ -45,6 +47,7 @@ from exportdsl.console.playground import (
     MAX_PLAYGROUND_BODY,
     MAX_SOURCE,
     check_source,
+    transcript_of,
 )
 from exportdsl.console.security import (
     COOKIE,
@@ -153,6 +156,7 @@ class Console:
             Route("/connectors", self.connector_list, methods=["GET"]),
             Route("/playground", self.playground, methods=["GET"]),
             Route("/playground/check", self.playground_check, methods=["POST"]),
+            Route("/playground/transcript.pdf", self.playground_transcript, methods=["POST"]),
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
@@ -300,11 +304,33 @@ class Console:
         session = self._session(request)
         if session is None:
             return _to_login(request)
-        return self._page("playground.html", session, example=EXAMPLE)
+        return self._page("playground.html", session, example=EXAMPLE, max_chat=MAX_CHAT)
 
     async def playground_check(self, request: Request) -> Response:
         """The page's connector and chat, checked and rendered (`playground.check_source`): JSON
         in and out, the session's CSRF token in ``X-CSRF-Token`` (a POST like the others)."""
+        given = await self._playground_input(request)
+        if isinstance(given, Response):
+            return given
+        return JSONResponse(await asyncio.to_thread(check_source, *given))
+
+    async def playground_transcript(self, request: Request) -> Response:
+        """The PDF transcript of the page's chat with its connector's transcript settings
+        (`playground.transcript_of`), asked for as the check is (JSON, CSRF header, the same
+        limits), to download; 422 saying why when there is none."""
+        given = await self._playground_input(request)
+        if isinstance(given, Response):
+            return given
+        try:
+            pdf = await asyncio.to_thread(transcript_of, *given)
+        except ExportDslError as error:
+            return JSONResponse({"error": f"no transcript: {error}"}, 422)
+        disposition = {"Content-Disposition": 'attachment; filename="playground.pdf"'}
+        return Response(pdf, media_type="application/pdf", headers=disposition)
+
+    async def _playground_input(self, request: Request) -> tuple[str, str] | Response:
+        """The playground's connector and chat from a POST of the page (the session's, its CSRF
+        token in ``X-CSRF-Token``, within the limits); or the JSON answer saying what is wrong."""
         session = self._session(request)
         if session is None:
             return JSONResponse({"error": "log in again"}, 401)
@@ -320,7 +346,7 @@ class Console:
         too_large = _too_large(source, chat)
         if too_large:
             return JSONResponse({"error": too_large}, 413)
-        return JSONResponse(await asyncio.to_thread(check_source, source, chat))
+        return source, chat
 
     # --- actions (POST, each with the session's CSRF token) --------------------------------------
 
@@ -444,6 +470,8 @@ class Console:
             form is None or not same_token(form.get("csrf", ""), session.csrf)
         ):
             return self._page("refused.html", session, status=403)
+        if session is not None:
+            self.sessions.revoke(session)  # a copy of the cookie opens nothing any more
         log.info("console: logout", extra=fields(client=_client(request)))
         response = _to_login()
         response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")

@@ -2,8 +2,10 @@
 throttle on failed logins, and the headers every page is sent with.
 
 The session is a cookie the server signs (HMAC-SHA256, a key derived from the admin secret), so
-it needs no server-side store and holds across nodes and restarts; changing the secret ends every
-session. It carries its expiry and the session's CSRF token, which every POST form echoes.
+it holds across nodes and restarts; changing the secret ends every session. It carries its id,
+its expiry and the session's CSRF token, which every POST form echoes. Logging out revokes the
+id: the process keeps the ids logged out until they would have expired (`Sessions.revoke`), so a
+copy of the cookie taken before the logout opens nothing here any more.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import threading
@@ -30,6 +33,7 @@ __all__ = [
     "LoginThrottle",
     "Session",
     "Sessions",
+    "client_bucket",
     "console_secret",
     "same_token",
 ]
@@ -76,23 +80,31 @@ def same_token(given: str, expected: str) -> bool:
 class Session:
     expires: float
     csrf: str  # what every POST form of this session must carry
+    id: str = ""  # what a logout revokes
 
 
 class Sessions:
-    """Signed session cookies: ``payload.signature``, both base64url; the payload is the expiry
-    and the CSRF token as JSON."""
+    """Signed session cookies: ``payload.signature``, both base64url; the payload is the session's
+    id, expiry and CSRF token as JSON. The ids logged out are kept until their expiry (then the
+    signature refuses the cookie anyway): a table no larger than the logouts of 8 hours."""
 
     def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
-        self._key = hmac.new(secret.encode(), b"exportdsl console session v1", "sha256").digest()
+        self._key = hmac.new(secret.encode(), b"exportdsl console session v2", "sha256").digest()
         self.clock = clock
+        self._revoked: dict[str, float] = {}  # session id -> when it would have expired
+        self._lock = threading.Lock()
 
     def issue(self) -> tuple[str, Session]:
-        session = Session(self.clock() + SESSION_SECONDS, secrets.token_urlsafe(32))
-        payload = _b64(json.dumps({"exp": session.expires, "csrf": session.csrf}).encode())
+        session = Session(
+            self.clock() + SESSION_SECONDS, secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+        )
+        data = {"sid": session.id, "exp": session.expires, "csrf": session.csrf}
+        payload = _b64(json.dumps(data).encode())
         return f"{payload}.{self._sign(payload)}", session
 
     def read(self, cookie: str | None) -> Session | None:
-        """The session a cookie carries; None when it is missing, forged, damaged or expired."""
+        """The session a cookie carries; None when it is missing, forged, damaged, expired or
+        logged out."""
         if not cookie or cookie.count(".") != 1:
             return None
         payload, signature = cookie.split(".")
@@ -100,13 +112,44 @@ class Sessions:
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            session = Session(float(data["exp"]), str(data["csrf"]))
+            session = Session(float(data["exp"]), str(data["csrf"]), str(data["sid"]))
         except (ValueError, KeyError, TypeError):
             return None
-        return session if session.expires > self.clock() else None
+        if session.expires <= self.clock() or not session.id:
+            return None
+        with self._lock:
+            return None if session.id in self._revoked else session
+
+    def revoke(self, session: Session) -> None:
+        """End ``session`` here: its cookie, wherever a copy of it is, opens nothing any more."""
+        now = self.clock()
+        with self._lock:
+            for stale in [sid for sid, expires in self._revoked.items() if expires <= now]:
+                del self._revoked[stale]  # expired: the cookie is refused for that already
+            self._revoked[session.id] = session.expires
+
+    @property
+    def revoked(self) -> int:
+        """How many logged-out sessions are remembered now (those not yet expired)."""
+        return len(self._revoked)
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+
+def client_bucket(address: str) -> str:
+    """What a client's failed logins count against: an IPv4 address itself (an IPv4-mapped IPv6
+    one too), an IPv6 address's /64 (a host, or a home line, gets a /64: its addresses are
+    one client's), any other text (a socket path, "?") as it is."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])  # no zone index (fe80::1%eth0)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
 
 
 def _b64(data: bytes) -> str:
@@ -116,6 +159,8 @@ def _b64(data: bytes) -> str:
 class LoginThrottle:
     """Login attempts by client address: at most ``allowed`` failures within ``window`` seconds,
     then every login from that address is refused until the oldest failure leaves the window.
+    An IPv6 client counts by its /64 (`client_bucket`): one host is given a whole /64, so each
+    of its addresses counting apart would give it 2**64 times the guesses.
 
     An attempt is counted *before* its secret is read (`reserve`, atomic: no await between the
     check and the count), so guesses sent at once cannot all slip in before the first one fails;
@@ -143,30 +188,31 @@ class LoginThrottle:
     def wait(self, address: str) -> float:
         """Seconds until ``address`` may try again; 0 when it may now."""
         with self._lock:
-            return self._wait(address, self.clock())
+            return self._wait(client_bucket(address), self.clock())
 
     def reserve(self, address: str) -> tuple[float, float]:
         """Count an attempt from ``address`` now, unless it must wait: (seconds to wait, 0.0)
         when refused, (0.0, the attempt's stamp) when counted (give it to `forgive`)."""
+        bucket = client_bucket(address)
         with self._lock:
             now = self.clock()
-            wait = self._wait(address, now)
+            wait = self._wait(bucket, now)
             if wait > 0:
                 return wait, 0.0
-            self._count(address, now)
+            self._count(bucket, now)
             return 0.0, now
 
     def forgive(self, address: str, stamp: float) -> None:
         """Take back an attempt `reserve` counted (the right secret, or a request that never
         reached the secret)."""
         with self._lock:
-            failures = self._failures.get(address)
+            failures = self._failures.get(client_bucket(address))
             if failures is not None and stamp in failures:
                 failures.remove(stamp)
 
     def failed(self, address: str) -> None:
         with self._lock:
-            self._count(address, self.clock())
+            self._count(client_bucket(address), self.clock())
 
     @property
     def addresses(self) -> int:

@@ -56,6 +56,7 @@ class DryRun:
     requests: tuple[tuple[Phase, httpx.Request], ...]  # (phase, request)
     redact: Redactor
     missing_env: tuple[str, ...]  # shown as <env.NAME>
+    xml_template: str | None = None  # the XML template as rendered ($xmlTemplate), unredacted
 
 
 def dry_run(
@@ -77,14 +78,15 @@ def dry_run(
     dry_env = _DryRunEnv(os.environ if env is None else env)
     redact = _DryRunRedactor()
     timing = Timing() if now is None else Timing(now=now)
+    xml: list[str] = []  # the XML template as `_requests` rendered it (none without one)
     with make_client(transport=_NoNetwork()) as client:
         exporter = Exporter(plan, client, env=dry_env, timing=timing, redactor=redact)
         try:
-            requests = tuple(_requests(exporter, chat, token_answer))
+            requests = tuple(_requests(exporter, chat, token_answer, xml))
         except ExportDslError as error:
             redact_error(redact, error)  # made before every secret was known, like an export's
             raise
-    return DryRun(requests, redact, tuple(dry_env.missing))
+    return DryRun(requests, redact, tuple(dry_env.missing), next(iter(xml), None))
 
 
 class RenderCheck:
@@ -202,7 +204,7 @@ class _Forgetful(Redactor):
 
 
 def _requests(
-    exporter: Exporter, chat: ChatSession, token_answer: bytes | None
+    exporter: Exporter, chat: ChatSession, token_answer: bytes | None, xml: list[str]
 ) -> Iterator[tuple[Phase, httpx.Request]]:
     plan = exporter.plan
     export = enabled_export(plan)
@@ -222,6 +224,8 @@ def _requests(
         )
     with located(plan, Phase.EXPORT):
         rendered = exporter.render_export(export, variables, chat)
+        if "xmlTemplate" in variables:  # what `render_export` made of the XML template
+            xml.append(str(variables["xmlTemplate"]))
         export_request = _signed(exporter, rendered, idempotency_key(plan, chat))
     yield Phase.EXPORT, export_request
 

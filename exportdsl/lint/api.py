@@ -32,6 +32,8 @@ class LintContext:
     plans: Mapping[str, FieldPlan]  # by field name, as the compiler analysed them
     env: Mapping[str, str] | None = None  # given with --env: check $env.NAME against it
     _nodes: dict[str, tuple[Node, ...] | None] = field(default_factory=dict, repr=False)
+    # what several rules ask of the same template, made once (a 1,000-line body, each keystroke)
+    _references: dict[str, tuple[Reference, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def fields(self) -> Iterator[TemplateField]:
@@ -56,8 +58,11 @@ class LintContext:
 
     def references(self, template: TemplateField) -> Iterator[Reference]:
         """The holes and what directives read (conditions, loop sources, #set values)."""
-        for node in self.nodes(template):
-            yield from read_by(node)
+        found = self._references.get(template.name)
+        if found is None:
+            found = tuple(reference for node in self.nodes(template) for reference in read_by(node))
+            self._references[template.name] = found
+        return iter(found)
 
     def all_references(self) -> Iterator[tuple[TemplateField, Reference]]:
         for template in self.fields:
