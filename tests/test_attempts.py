@@ -182,7 +182,7 @@ def test_a_version_3_store_is_upgraded_to_keep_attempts(store: Store) -> None:
     old = store.open(create=False)  # `queue` opens without upgrading: it reads version 3 as is
     assert old.schema_version() == 3
     upgraded = store.open(upgrade=True)
-    assert upgraded.found_version == 3 and upgraded.schema_version() == SCHEMA_VERSION == 4
+    assert upgraded.found_version == 3 and upgraded.schema_version() == SCHEMA_VERSION == 5
     upgraded.succeed(claimed(upgraded), "n/w", 200, seconds=0.1)
     assert [a.outcome for a in upgraded.attempts(delivery_id)] == ["delivered"]
 

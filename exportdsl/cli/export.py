@@ -288,7 +288,7 @@ def _answer_json(answer: Answer, redact: Redactor) -> dict[str, Any]:
     secret cut in two is no longer recognised, and its first part would show."""
     from exportdsl.export.redact import cut
 
-    body = redact(answer.body.decode("utf-8", "replace"))
+    body = redact(answer.text)  # by its declared charset
     if answer.truncated:  # cut at reading, before it was redacted: it may end in part of a secret
         body = redact.without_cut_off_tail(body)
     fits = body.encode("utf-8", "surrogatepass")[:SHOWN_BODY_BYTES].decode("utf-8", "ignore")

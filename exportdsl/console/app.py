@@ -60,7 +60,14 @@ from exportdsl.console.security import (
     same_token,
 )
 from exportdsl.delivery.logs import fields
-from exportdsl.delivery.outbox import RETRYABLE, Delivery, DeliveryQuery, Outbox
+from exportdsl.delivery.outbox import (
+    RETRYABLE,
+    Delivery,
+    DeliveryQuery,
+    Outbox,
+    failed_before,
+    total_attempts,
+)
 from exportdsl.delivery.server import Endpoint
 from exportdsl.errors import ExportDslError, OutboxError
 from exportdsl.vocabulary import DeliveryStatus
@@ -215,23 +222,37 @@ class Console:
             delivery=delivery,
             state=_state(delivery),
             attempts=attempts,
+            total=total_attempts(delivery, len(attempts)),
             done=done,
             can_export=self._exports(delivery.connector),
+            can_send=self._sends(delivery.connector),
             status=status,
         )
 
     async def request_view(self, request: Request) -> Response:
-        """The delivery's requests as its connector renders them now for its chat (the dry run:
-        nothing is sent), redacted, with a link to the chat's PDF."""
+        """The requests each attempt sent, as recorded when they went out (redacted, the PDF a
+        placeholder); an attempt made before they were recorded says so. ``?now=1``: what the
+        connector renders now for its chat (the dry run: nothing is sent), said to be that."""
         session = self._session(request)
         if session is None:
             return _to_login(request)
+        if request.query_params.get("now") != "1":
+            return await self._requests_sent(session, _delivery_id(request))
         found = await self._delivery_plan(request)
         if isinstance(found, Response):
             return found
         delivery, plan, body = found
         shown = await asyncio.to_thread(rendered, plan, body, self.env)
-        return self._page("request.html", session, delivery=delivery, shown=shown)
+        return self._page("rendered.html", session, delivery=delivery, shown=shown)
+
+    async def _requests_sent(self, session: Session, delivery_id: int | None) -> Response:
+        delivery = None
+        if delivery_id is not None:
+            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        if delivery is None:
+            return self._missing(session, delivery_id)
+        attempts = await asyncio.to_thread(self.outbox.attempts, delivery.id)
+        return self._page("request.html", session, delivery=delivery, attempts=attempts)
 
     async def transcript(self, request: Request) -> Response:
         """The chat's PDF transcript as the delivery sends it (``$report``), to download."""
@@ -361,7 +382,14 @@ class Console:
 
     async def _retry(self, session: Session, delivery: Delivery, client: str) -> Response:
         """Send it again now: a pending, retrying or dead one, never a delivered one, nor one
-        being attempted (both checked in the UPDATE itself: `Outbox.retry`'s ``states``)."""
+        being attempted (both checked in the UPDATE itself: `Outbox.retry`'s ``states``); nor one
+        whose connector cannot send it (not served, no export.url): it could never succeed."""
+        if not self._sends(delivery.connector):
+            why = _cannot_send(delivery.connector)
+            log.warning(
+                "console: retry refused", extra=fields(client=client, delivery=delivery.id, why=why)
+            )
+            return await self._delivery_page(session, delivery.id, why, 409)
         count = await asyncio.to_thread(self.outbox.retry, [delivery.id], states=RETRYABLE)
         if count:
             self.wake()
@@ -467,6 +495,13 @@ class Console:
         endpoint = self.served().get(connector)
         return endpoint is not None and endpoint.export_enabled
 
+    def _sends(self, connector: str) -> bool:
+        """Whether sending a delivery of the connector again can succeed: a connector that is
+        not served here holds it (it goes when served again: offered); one served without an
+        export.url never sends it (not offered, refused)."""
+        endpoint = self.served().get(connector)
+        return endpoint is None or endpoint.export_enabled
+
     def _session(self, request: Request) -> Session | None:
         return self.sessions.read(request.cookies.get(COOKIE))
 
@@ -478,16 +513,22 @@ class Console:
 
     async def _listing(self, query: DeliveryQuery) -> dict[str, Any]:
         def read() -> dict[str, Any]:
-            found = self.outbox.find(query)  # one more than a page: is there an older page?
+            found = self.outbox.find(query)  # one more than a page: is there another page?
+            more = len(found) == query.limit
             shown = found[: query.limit - 1]
+            if query.ascending:  # going forward: the page above the bound, shown latest first
+                shown.reverse()
             counts = self.outbox.counts()
             # "pending" shown: waiting for a first attempt; each delivery in one state
             counts = {**counts, "pending": counts["pending"] - counts["retrying"]}
+            recorded = self.outbox.recorded_attempts([delivery.id for delivery in shown])
             return {
-                "rows": [(delivery, _state(delivery)) for delivery in shown],
+                "rows": [
+                    (each, _state(each), total_attempts(each, recorded.get(each.id, 0)))
+                    for each in shown
+                ],
                 "counts": counts,
-                "older": shown[-1].id if len(found) == query.limit else None,
-                "paged": query.before is not None,
+                **_pager(query, shown, more),
             }
 
         return await asyncio.to_thread(read)
@@ -528,12 +569,16 @@ class _Headers:
 
 
 def _state(delivery: Delivery) -> str:
-    """pending, retrying (pending, failed before: `outbox.FAILED_BEFORE`, as `Outbox.counts`
-    has it; a dead one sent again too), delivered, dead."""
-    failed_before = delivery.attempts > 0 or delivery.last_error is not None
-    if delivery.status == DeliveryStatus.PENDING and failed_before:
-        return "retrying"
-    return str(delivery.status)
+    """pending, retrying (pending, failed before: `outbox.failed_before`, as `Outbox.counts`
+    has it; a dead one sent again too; not a first attempt still under way), delivered, dead."""
+    return "retrying" if failed_before(delivery) else str(delivery.status)
+
+
+def _cannot_send(connector: str) -> str:
+    return (
+        f"not sent again: connector {connector} has no export.url, so no attempt can succeed; "
+        "give it one (and reload), then send it again"
+    )
 
 
 def _not_retried(delivery: Delivery | None) -> str:
@@ -588,7 +633,24 @@ def _filters(request: Request) -> dict[str, str]:
 
 
 def _before(query: DeliveryQuery) -> dict[str, str]:
-    return {} if query.before is None else {"before": str(query.before)}
+    """The page's bound, for its live update's rows."""
+    if query.before is not None:
+        return {"before": str(query.before)}
+    return {} if query.after is None else {"after": str(query.after)}
+
+
+def _pager(query: DeliveryQuery, shown: list[Delivery], more: bool) -> dict[str, Any]:
+    """The keyset links of a page (its rows the latest first): ``older`` (before its last id)
+    when older rows exist, ``newer`` (after its first id) when newer ones do, and ``paged`` (a
+    link to the newest) on every page but the first. Going forward, ``more`` says whether newer
+    rows are left; going back, the page came from a newer one (or is the first)."""
+    if query.ascending:
+        older = shown[-1].id if shown else None  # it came from an older page
+        newer = shown[0].id if shown and more else None
+    else:
+        older = shown[-1].id if shown and more else None
+        newer = shown[0].id if shown and query.before is not None else None
+    return {"older": older, "newer": newer, "paged": query.before is not None or query.ascending}
 
 
 def _query(request: Request) -> DeliveryQuery:
@@ -611,18 +673,19 @@ def _query(request: Request) -> DeliveryQuery:
         chat_id=given["chat"] or None,
         since=_moment("since", given["since"]),
         until=_moment("until", given["until"]),
-        before=_before_id(request.query_params.get("before", "")),
+        before=_before_id("before", request.query_params.get("before", "")),
+        after=_before_id("after", request.query_params.get("after", "")),
         limit=PAGE + 1,  # one more: whether an older page exists (`_listing`)
     )
 
 
-def _before_id(given: str) -> int | None:
-    """The keyset page's bound: a delivery id, ASCII digits (``²`` is a digit to Python, not an
-    id), at most `MAX_ID`; none when empty."""
+def _before_id(name: str, given: str) -> int | None:
+    """A keyset page's bound (``before`` or ``after``): a delivery id, ASCII digits (``²`` is a
+    digit to Python, not an id), at most `MAX_ID`; none when empty."""
     if not given:
         return None
     if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
-        raise BadQuery(f"before: expected a delivery id (1 to {MAX_ID}), got {given[:40]!r}")
+        raise BadQuery(f"{name}: expected a delivery id (1 to {MAX_ID}), got {given[:40]!r}")
     return int(given)
 
 

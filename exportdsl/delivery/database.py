@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
     status      INTEGER,                  -- the back end's HTTP status, when it answered
     error       TEXT,                     -- redacted
-    answer      TEXT                      -- the answer's first KiB, redacted
+    answer      TEXT,                     -- the answer's first KiB, redacted
+    request     TEXT                      -- as it went out, redacted (schema 5: NULL before)
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 -- the serve processes working this file: each heartbeats, and a silent one is declared dead
@@ -258,8 +259,8 @@ def _upgrade(path: str, version: int) -> None:
     """An earlier schema upgraded in place, in one transaction: to 2, both tables are made anew
     with ``end_at`` in their keys (SQLite cannot change a key otherwise), each stored chat's
     version read from its body, every delivery keeping its id, and ids still never reused; to 3,
-    crash counts and the nodes table are added; to 4, the attempts table. Another process that
-    opens the file meanwhile waits, then finds it upgraded."""
+    crash counts and the nodes table are added; to 4, the attempts table; to 5, its request
+    column. Another process that opens the file meanwhile waits, then finds it upgraded."""
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         db.execute("PRAGMA foreign_keys=OFF")  # the old tables are dropped before the check
@@ -273,6 +274,9 @@ def _upgrade(path: str, version: int) -> None:
                 _rebuild(db)
             if "crashes" not in _columns(db, "deliveries"):
                 db.execute("ALTER TABLE deliveries ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0")
+            attempts = _columns(db, "attempts")
+            if attempts and "request" not in attempts:  # schema 4's history: kept, not re-made
+                db.execute("ALTER TABLE attempts ADD COLUMN request TEXT")
             for statement in _SCHEMA.split(";"):
                 db.execute(statement)
             db.execute(_OLDER_WRITERS)

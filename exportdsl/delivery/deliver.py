@@ -19,19 +19,20 @@ import httpx
 from exportdsl.chat.reader import parse_chat_bytes
 from exportdsl.compiler.plan import Plan
 from exportdsl.connector.model import RetryPolicy
-from exportdsl.delivery.outbox import MAX_ANSWER_CHARS, Delivery
+from exportdsl.delivery.outbox import MAX_ANSWER_CHARS, MAX_REQUEST_CHARS, Delivery
 from exportdsl.delivery.rendering import InThread, Renderer, RenderProcessLost
 from exportdsl.delivery.workers import Outcome
 from exportdsl.errors import ExportDslError
 from exportdsl.export.client import make_client
 from exportdsl.export.exporter import Exporter
 from exportdsl.export.redact import cut
-from exportdsl.export.results import ExportResult, PhaseResult
+from exportdsl.export.results import ExportResult, PhaseResult, decoded
 from exportdsl.export.sending import retry_after, retryable_phase
+from exportdsl.export.shown import format_sent
 from exportdsl.export.tokens import TokenCache
 from exportdsl.vocabulary import Phase
 
-__all__ = ["ONE_ATTEMPT", "ExportDeliverer", "answer_kept", "outcome"]
+__all__ = ["ONE_ATTEMPT", "ExportDeliverer", "answer_kept", "outcome", "requests_sent"]
 
 ONE_ATTEMPT = RetryPolicy(attempts=1, backoff=0.0, max_delay=0.0)
 _ANSWER_READ = 4 * MAX_ANSWER_CHARS  # bytes of an answer redacted for its first KiB
@@ -111,21 +112,38 @@ def outcome(result: ExportResult) -> Outcome:
     last = failed or (result.phases[-1] if result.phases else None)
     status = last.status if last is not None else None
     answer = answer_kept(result, last)
+    request = requests_sent(result)
     if result.ok:
-        return Outcome(True, status=status, answer=answer)
+        return Outcome(True, status=status, answer=answer, request=request)
     error = str(result.error)
     if (
         last is None or last.attempts == 0
     ):  # stopped before sending: the connector or the chat is wrong
-        return Outcome(False, error=error, permanent=True)
+        return Outcome(False, error=error, permanent=True, request=request)
     if retryable_phase(last):
         wait = (
             retry_after(last.answer.header("retry-after"), datetime.now(UTC))
             if last.answer is not None
             else None
         )
-        return Outcome(False, status=status, error=error, retry_after=wait, answer=answer)
-    return Outcome(False, status=status, error=error, permanent=True, answer=answer)
+        return Outcome(
+            False, status=status, error=error, retry_after=wait, answer=answer, request=request
+        )
+    return Outcome(
+        False, status=status, error=error, permanent=True, answer=answer, request=request
+    )
+
+
+def requests_sent(result: ExportResult) -> str | None:
+    """Every request the attempt sent (the token's, when it was fetched, and the report's), as
+    it went out: redacted with the export's secrets, each long base64 (the PDF) a placeholder
+    naming its size (`shown.format_sent`). None when nothing was sent."""
+    texts = [
+        format_sent(str(phase.name), request, result.redact, MAX_REQUEST_CHARS // 2)
+        for phase in result.phases
+        for request in phase.sent
+    ]
+    return "\n\n".join(texts) or None
 
 
 def answer_kept(result: ExportResult, phase: PhaseResult | None) -> str | None:
@@ -139,7 +157,7 @@ def answer_kept(result: ExportResult, phase: PhaseResult | None) -> str | None:
     if answer is None:
         return None
     head = answer.body[:_ANSWER_READ]
-    text = result.redact(head.decode("utf-8", "replace"))
+    text = result.redact(decoded(head, answer.header("content-type")))  # by its charset
     if len(head) < len(answer.body) or answer.truncated:
         text = result.redact.without_cut_off_tail(text)
     return cut(text, MAX_ANSWER_CHARS)

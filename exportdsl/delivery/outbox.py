@@ -16,20 +16,25 @@ picks one from ``--db``. Both keep the same promises, and one test suite holds b
   keep killing their node goes dead after `MAX_CRASHES`);
 - every attempt whose finish is recorded is kept in the delivery's history (`Attempt`), in the
   same transaction as the finish: when it started and how long it took (by the outbox's clock),
-  what came of it, the back end's status, the error and the first KiB of the answer, as redacted
-  by the worker. The history goes with its delivery (purge, retention).
+  what came of it, the back end's status, the error, the first KiB of the answer and the request
+  as it went out, as redacted by the worker. The history goes with its delivery (purge,
+  retention);
+- every text from outside stored with an attempt (the error, the answer, the request) goes in
+  through `storable`: what one back end refuses (PostgreSQL: a NUL) is never stored by either.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from exportdsl.errors import OutboxError
+from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = [
@@ -37,12 +42,14 @@ __all__ = [
     "MAX_ANSWER_CHARS",
     "MAX_CRASHES",
     "MAX_ERROR_CHARS",
+    "MAX_REQUEST_CHARS",
     "NO_END",
     "PURGE_BATCH",
     "RETRYABLE",
     "SCHEMA_VERSION",
     "Accepted",
     "Attempt",
+    "AttemptTexts",
     "Delivery",
     "DeliveryQuery",
     "Expired",
@@ -52,22 +59,56 @@ __all__ = [
     "Rescue",
     "Schedule",
     "crash_error",
+    "failed_before",
+    "storable",
+    "total_attempts",
 ]
 
 MAX_ERROR_CHARS = 2000  # of a failed attempt's (redacted) error, as stored
 MAX_ANSWER_CHARS = 1024  # of an attempt's (redacted) answer, as stored in its history
+MAX_REQUEST_CHARS = 16 << 10  # of an attempt's request as sent (redacted, the PDF left out)
 PURGE_BATCH = 1000  # rows removed in one transaction
-# of both back ends: 2 gave chats versions, 3 added nodes and crash counts, 4 attempt histories
-SCHEMA_VERSION = 4
+# of both back ends: 2 gave chats versions, 3 added nodes and crash counts, 4 attempt histories,
+# 5 the request as sent with each attempt
+SCHEMA_VERSION = 5
 MAX_CRASHES = 3  # attempts cut short by their node's death before a delivery is dead
-# A pending delivery that has failed before: an attempt counted since its last retry, or an
-# error kept from before it (a dead one sent again starts at 0 attempts, its last error kept;
-# a delivered one has none). The one meaning of "retrying", in the same SQL for both back ends.
-FAILED_BEFORE = "(attempts > 0 OR last_error IS NOT NULL)"
+# A pending delivery that has failed before: an attempt of it finished with a failure, whose error
+# the delivery keeps (a dead one sent again keeps its last error; a delivered one has none). Not
+# ``attempts > 0``: the count goes up at the claim, so a first attempt still under way would be
+# "retrying" before anything failed. The one meaning of "retrying", the same SQL for both back
+# ends, and the console's (`failed_before`).
+FAILED_BEFORE = "(last_error IS NOT NULL)"
 RETRYABLE = ("pending", "dead")  # what the console sends again (never a delivered one)
 
 NO_END = -1
 """The version of a chat without ``endAt``: any chat with one is later."""
+
+
+# What no stored text may hold: NUL (PostgreSQL's text refuses it) and lone surrogates (neither
+# back end can encode them as UTF-8)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` as both back ends can store it: each NUL and lone surrogate as U+FFFD (a back
+    end's UTF-16 answer read as UTF-8 is full of NULs). Every text from outside goes through
+    this at the outbox's boundary: one that cannot be stored would fail the attempt's record
+    again and again."""
+    if text is None or _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def failed_before(delivery: Delivery) -> bool:
+    """Whether a delivery is "retrying" when pending: `FAILED_BEFORE`, in Python."""
+    return delivery.status == DeliveryStatus.PENDING and delivery.last_error is not None
+
+
+def total_attempts(delivery: Delivery, recorded: int) -> int:
+    """A delivery's attempts over its whole history, as the console says them everywhere: those
+    recorded, or its count since it was last sent again when that is higher (the one under way,
+    one whose lease was lost)."""
+    return max(recorded, delivery.attempts)
 
 
 def crash_error(crashes: int) -> str:
@@ -142,6 +183,32 @@ class Attempt:
     status: int | None  # the back end's HTTP status, when it answered
     error: str | None  # redacted, at most `MAX_ERROR_CHARS`
     answer: str | None  # the answer's body, redacted, at most `MAX_ANSWER_CHARS`
+    # the request as it went out (redacted, the PDF's base64 a placeholder); None when not
+    # recorded: no request went out, or the attempt was made before schema 5
+    request: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptTexts:
+    """An attempt's texts from outside (redacted by the worker) as both back ends store them:
+    each `storable`, then cut to its limit (after redaction: no marker cut open)."""
+
+    error: str | None
+    answer: str | None
+    request: str | None
+
+    @classmethod
+    def of(cls, error: str | None, answer: str | None, request: str | None) -> AttemptTexts:
+        return cls(
+            _kept(error, MAX_ERROR_CHARS),
+            _kept(answer, MAX_ANSWER_CHARS),
+            _kept(request, MAX_REQUEST_CHARS),
+        )
+
+
+def _kept(text: str | None, limit: int) -> str | None:
+    kept = storable(text)
+    return None if kept is None else cut(kept, limit)
 
 
 @dataclass(frozen=True)
@@ -150,7 +217,8 @@ class DeliveryQuery:
     ``status`` is a `DeliveryStatus`, ``retrying`` (pending, failed before: `FAILED_BEFORE`, as
     `counts` has it) or ``waiting`` (pending, not retrying); ``since``/``until`` bound
     ``created_at`` (until excluded); ``before`` is the keyset page's bound: only ids below it (the
-    last id of the page before)."""
+    last id of the page before); ``after`` the bound going forward (toward the newest): only ids
+    above it, the oldest of them first (`ascending`)."""
 
     connector: str | None = None
     status: str | None = None
@@ -158,6 +226,7 @@ class DeliveryQuery:
     since: float | None = None
     until: float | None = None
     before: int | None = None
+    after: int | None = None
     limit: int = 50
 
     def conditions(self) -> list[tuple[str, object]]:
@@ -176,10 +245,20 @@ class DeliveryQuery:
             ("created_at >= ?", self.since),
             ("created_at < ?", self.until),
             ("id < ?", self.before),
+            ("id > ?", self.after),
         ):
             if value is not None and value != "":
                 found.append((condition, value))
         return found
+
+    @property
+    def ascending(self) -> bool:
+        """A page going forward (``after``): its rows are taken the oldest first, so that the
+        page is the one just above the bound; the caller shows them the latest first."""
+        return self.after is not None and self.before is None
+
+    def order(self) -> str:
+        return "id ASC" if self.ascending else "id DESC"
 
 
 @dataclass(frozen=True)
@@ -290,9 +369,11 @@ class Outbox(ABC):
         *,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> bool:
         """Record the delivery as delivered, and the attempt in its history (it took ``seconds``;
-        ``answer``: the first of the answer's body, redacted); False when the lease was lost
+        ``answer``: the first of the answer's body, redacted; ``request``: the request as it went
+        out, redacted); False when the lease was lost
         (nothing is recorded then: the worker that took it over records its own)."""
 
     @abstractmethod
@@ -307,6 +388,7 @@ class Outbox(ABC):
         permanent: bool = False,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> str | None:
         """Record a failed attempt: pending again after the schedule's delay, or dead; and the
         attempt in the delivery's history, as `succeed` does. The new status, or None when the
@@ -373,6 +455,11 @@ class Outbox(ABC):
     @abstractmethod
     def attempts(self, delivery_id: int) -> list[Attempt]:
         """A delivery's attempt history, the first first (empty for an unknown delivery)."""
+
+    @abstractmethod
+    def recorded_attempts(self, delivery_ids: Sequence[int]) -> dict[int, int]:
+        """How many attempts each delivery's history holds (a listing's page at once; a
+        delivery without any is left out)."""
 
     @abstractmethod
     def retry(

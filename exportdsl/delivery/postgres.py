@@ -37,14 +37,13 @@ from exportdsl.delivery.database import newer_schema
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import (
     FAILED_BEFORE,
-    MAX_ANSWER_CHARS,
     MAX_CRASHES,
-    MAX_ERROR_CHARS,
     NO_END,
     PURGE_BATCH,
     SCHEMA_VERSION,
     Accepted,
     Attempt,
+    AttemptTexts,
     Delivery,
     DeliveryQuery,
     Incoming,
@@ -56,7 +55,6 @@ from exportdsl.delivery.outbox import (
 )
 from exportdsl.delivery.store import shown, url_secrets
 from exportdsl.errors import OutboxError
-from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["CHANNEL", "PostgresOutbox"]
@@ -140,6 +138,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     error       text,                     -- redacted
     answer      text                      -- the answer's first KiB, redacted
 );
+-- the request as it went out, redacted (schema 5: NULL for the attempts made before)
+ALTER TABLE attempts ADD COLUMN IF NOT EXISTS request text;
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts (delivery_id);
 CREATE TABLE IF NOT EXISTS nodes (
     id           text PRIMARY KEY,
@@ -446,7 +446,9 @@ class PostgresOutbox(Outbox):
         *,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> bool:
+        texts = AttemptTexts.of(None, answer, request)
         finish = (
             "UPDATE deliveries SET status = 'delivered', lease_owner = NULL,"
             f" lease_until = NULL, finished_at = {NOW}, last_status = %(status)s,"
@@ -461,7 +463,7 @@ class PostgresOutbox(Outbox):
                         "id": delivery.id,
                         "owner": owner,
                         "now": self._now(),
-                        **_attempt_args(delivery, "delivered", None, seconds, answer),
+                        **_attempt_args(delivery, "delivered", texts, seconds),
                     },
                 ).rowcount
                 == 1
@@ -478,10 +480,11 @@ class PostgresOutbox(Outbox):
         permanent: bool = False,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> str | None:
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
-        error = cut(error, MAX_ERROR_CHARS)  # redacted already: no marker cut open
+        texts = AttemptTexts.of(error, answer, request)
         outcome = "dead" if delay is None else "retry"
         finish = (
             f"UPDATE deliveries SET status = %(new)s, next_attempt_at = {NOW} + %(delay)s,"
@@ -495,13 +498,13 @@ class PostgresOutbox(Outbox):
                 {
                     "new": str(new_status),
                     "delay": delay or 0.0,
-                    "error": error,
+                    "error": texts.error or "",
                     "status": status,
                     "dead": delay is None,
                     "id": delivery.id,
                     "owner": owner,
                     "now": self._now(),
-                    **_attempt_args(delivery, outcome, error, seconds, answer),
+                    **_attempt_args(delivery, outcome, texts, seconds),
                 },
             ).rowcount
         return new_status if changed else None
@@ -656,7 +659,8 @@ class PostgresOutbox(Outbox):
         )
         args: dict[str, Any] = {f"p{n}": value for n, (_, value) in enumerate(conditions)}
         rows = self._rows(
-            f"SELECT * FROM deliveries WHERE {where or 'true'} ORDER BY id DESC LIMIT %(limit)s",
+            f"SELECT * FROM deliveries WHERE {where or 'true'} ORDER BY {query.order()}"
+            " LIMIT %(limit)s",
             {**args, "limit": query.limit},
         )
         return [_delivery(row) for row in rows]
@@ -667,11 +671,21 @@ class PostgresOutbox(Outbox):
 
     def attempts(self, delivery_id: int) -> list[Attempt]:
         rows = self._rows(
-            "SELECT delivery_id, number, started_at, seconds, outcome, status, error, answer"
-            " FROM attempts WHERE delivery_id = %(id)s ORDER BY id",
+            "SELECT delivery_id, number, started_at, seconds, outcome, status, error, answer,"
+            " request FROM attempts WHERE delivery_id = %(id)s ORDER BY id",
             {"id": delivery_id},
         )
         return [Attempt(**row) for row in rows]
+
+    def recorded_attempts(self, delivery_ids: Sequence[int]) -> dict[int, int]:
+        if not delivery_ids:
+            return {}
+        rows = self._rows(
+            "SELECT delivery_id, count(*) AS n FROM attempts WHERE delivery_id = ANY(%(ids)s)"
+            " GROUP BY delivery_id",
+            {"ids": list(delivery_ids)},
+        )
+        return {int(row["delivery_id"]): int(row["n"]) for row in rows}
 
     def retry(
         self,
@@ -801,24 +815,25 @@ def _with_attempt(finish: str) -> str:
     neither); its row count is the finish's."""
     return (
         f"WITH finished AS ({finish} RETURNING id) INSERT INTO attempts (delivery_id, number,"
-        " started_at, seconds, outcome, status, error, answer) SELECT id, GREATEST((SELECT"
+        " started_at, seconds, outcome, status, error, answer, request) SELECT id, GREATEST((SELECT"
         " COALESCE(max(a.number), 0) + 1 FROM attempts AS a WHERE a.delivery_id = finished.id),"
         " %(number)s::integer),"
         f" {NOW} - %(seconds)s::double precision, %(seconds)s::double precision,"
-        " %(outcome)s::text, %(status)s::integer, %(attempt_error)s::text, %(answer)s::text"
-        " FROM finished"
+        " %(outcome)s::text, %(status)s::integer, %(attempt_error)s::text, %(answer)s::text,"
+        " %(request)s::text FROM finished"
     )
 
 
 def _attempt_args(
-    delivery: Delivery, outcome: str, error: str | None, seconds: float, answer: str | None
+    delivery: Delivery, outcome: str, texts: AttemptTexts, seconds: float
 ) -> dict[str, Any]:
     return {
         "number": delivery.attempts,  # numbered on across retries (sqlite.py's _record_attempt)
         "seconds": seconds,
         "outcome": outcome,
-        "attempt_error": error,
-        "answer": None if answer is None else cut(answer, MAX_ANSWER_CHARS),
+        "attempt_error": texts.error,
+        "answer": texts.answer,
+        "request": texts.request,
     }
 
 

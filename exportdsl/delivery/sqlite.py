@@ -17,13 +17,12 @@ from pathlib import Path
 from exportdsl.delivery.database import Database
 from exportdsl.delivery.outbox import (
     FAILED_BEFORE,
-    MAX_ANSWER_CHARS,
     MAX_CRASHES,
-    MAX_ERROR_CHARS,
     NO_END,
     PURGE_BATCH,
     Accepted,
     Attempt,
+    AttemptTexts,
     Delivery,
     DeliveryQuery,
     Incoming,
@@ -34,7 +33,6 @@ from exportdsl.delivery.outbox import (
     crash_error,
 )
 from exportdsl.errors import OutboxError
-from exportdsl.export.redact import cut
 from exportdsl.vocabulary import DeliveryStatus
 
 __all__ = ["SqliteOutbox"]
@@ -83,10 +81,20 @@ class SqliteOutbox(Database, Outbox):
         conditions = query.conditions()
         where = " AND ".join(condition for condition, _ in conditions) or "1 = 1"
         rows = self._connection().execute(
-            f"SELECT * FROM deliveries WHERE {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT * FROM deliveries WHERE {where} ORDER BY {query.order()} LIMIT ?",
             (*(value for _, value in conditions), query.limit),
         )
         return [_delivery(row) for row in rows]
+
+    def recorded_attempts(self, delivery_ids: Sequence[int]) -> dict[int, int]:
+        if not delivery_ids:
+            return {}
+        rows = self._connection().execute(
+            "SELECT delivery_id, COUNT(*) FROM attempts WHERE delivery_id IN"
+            f" ({', '.join('?' * len(delivery_ids))}) GROUP BY delivery_id",
+            list(delivery_ids),
+        )
+        return {int(delivery_id): int(count) for delivery_id, count in rows}
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = (
@@ -402,6 +410,7 @@ class SqliteOutbox(Database, Outbox):
         *,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> bool:
         now = self.clock()
         with self._transaction() as db:
@@ -415,7 +424,8 @@ class SqliteOutbox(Database, Outbox):
                 == 1
             )
             if finished:
-                _record_attempt(db, delivery, now, seconds, "delivered", status, None, answer)
+                texts = AttemptTexts.of(None, answer, request)
+                _record_attempt(db, delivery, now, seconds, "delivered", status, texts)
             return finished
 
     def fail(
@@ -429,6 +439,7 @@ class SqliteOutbox(Database, Outbox):
         permanent: bool = False,
         seconds: float = 0.0,
         answer: str | None = None,
+        request: str | None = None,
     ) -> str | None:
         """Record a failed attempt: pending again after the schedule's delay, or dead, and the
         attempt in the history. Returns the new status, or None when the lease was lost (another
@@ -436,7 +447,8 @@ class SqliteOutbox(Database, Outbox):
         now = self.clock()
         delay = None if permanent else self.schedule.delay(delivery.attempts, retry_after, self.rng)
         new_status = DeliveryStatus.DEAD if delay is None else DeliveryStatus.PENDING
-        error = cut(error, MAX_ERROR_CHARS)  # redacted already: no marker cut open
+        texts = AttemptTexts.of(error, answer, request)
+        error = texts.error or ""
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_owner = NULL,"
@@ -454,7 +466,7 @@ class SqliteOutbox(Database, Outbox):
             ).rowcount
             if changed:
                 outcome = "dead" if delay is None else "retry"
-                _record_attempt(db, delivery, now, seconds, outcome, status, error, answer)
+                _record_attempt(db, delivery, now, seconds, outcome, status, texts)
         return new_status if changed else None
 
     def chat_body(self, connector: str, chat_id: str, end_at: int | None = None) -> bytes:
@@ -481,8 +493,7 @@ def _record_attempt(
     seconds: float,
     outcome: str,
     status: int | None,
-    error: str | None,
-    answer: str | None,
+    texts: AttemptTexts,
 ) -> None:
     """An attempt into its delivery's history, in the transaction that records its finish. Its
     number goes on across retries: one more than the history's last, or the delivery's attempt
@@ -490,8 +501,8 @@ def _record_attempt(
     same rule as postgres.py's `_with_attempt`."""
     db.execute(
         "INSERT INTO attempts (delivery_id, number, started_at, seconds, outcome, status, error,"
-        " answer) VALUES (?, MAX((SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
-        " WHERE delivery_id = ?), ?), ?, ?, ?, ?, ?, ?)",
+        " answer, request) VALUES (?, MAX((SELECT COALESCE(MAX(number), 0) + 1 FROM attempts"
+        " WHERE delivery_id = ?), ?), ?, ?, ?, ?, ?, ?, ?)",
         (
             delivery.id,
             delivery.id,
@@ -500,8 +511,9 @@ def _record_attempt(
             seconds,
             outcome,
             status,
-            error,
-            None if answer is None else cut(answer, MAX_ANSWER_CHARS),
+            texts.error,
+            texts.answer,
+            texts.request,
         ),
     )
 

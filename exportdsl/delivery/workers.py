@@ -10,6 +10,7 @@ thread that stalls past its lease loses it the same way, when the lease runs out
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -41,6 +42,7 @@ class Outcome:
     )
     held: bool = False  # not attempted: its connector is not served now; back as it was, uncounted
     answer: str | None = None  # the first of the answer's body, redacted (the attempt's history)
+    request: str | None = None  # the request as it went out, redacted (the attempt's history)
 
 
 Deliver = Callable[
@@ -298,10 +300,17 @@ class WorkerPool:
     def _record(
         self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome, seconds: float
     ) -> None:
-        """The attempt's outcome recorded, however long the outbox fails meanwhile (PostgreSQL
+        """The attempt's outcome recorded, while the outbox fails meanwhile (PostgreSQL
         restarted): a lease left behind would count toward its back end's limit on every node
-        until it ran out (--lease, 120 s), and a delivery made would be made again."""
+        until it ran out (--lease, 120 s), and a delivery made would be made again.
+
+        Bounded: when the outbox answers but will not take this record (what came from outside
+        does not fit it), the outcome goes in without the answer's texts (`_plain`); when nothing
+        goes in for a lease's time, the worker gives up and goes on with other deliveries (the
+        lease runs out: the delivery is attempted again, under the same key). A worker never
+        stays on one record for ever while the others' deliveries wait."""
         failed = False
+        deadline = time.monotonic() + self.lease
         while True:
             try:
                 self._finish(outbox, owner, delivery, outcome, seconds)
@@ -315,14 +324,37 @@ class WorkerPool:
                         extra=_about(delivery),
                     )
                 failed = True
-                self._stopping.wait(1.0)
+            try:
+                self._finish(outbox, owner, delivery, _plain(outcome), seconds)
+            except Exception:  # the outbox fails whatever the record: an outage, wait for it
+                pass
+            else:
+                log.warning(
+                    "the attempt was recorded without its answer and request: the outbox would "
+                    "not take them",
+                    extra=_about(delivery),
+                )
+                return
+            if time.monotonic() >= deadline:
+                log.error(
+                    "gave up recording the attempt; its lease runs out and it is attempted "
+                    "again, under the same key",
+                    extra=_about(delivery, waited_s=round(self.lease, 1)),
+                )
+                return
+            self._stopping.wait(1.0)
 
     def _finish(
         self, outbox: Outbox, owner: str, delivery: Delivery, outcome: Outcome, seconds: float
     ) -> None:
         if outcome.delivered:
             recorded = outbox.succeed(
-                delivery, owner, outcome.status, seconds=seconds, answer=outcome.answer
+                delivery,
+                owner,
+                outcome.status,
+                seconds=seconds,
+                answer=outcome.answer,
+                request=outcome.request,
             )
             state: str | None = DeliveryStatus.DELIVERED if recorded else None
         else:
@@ -335,6 +367,7 @@ class WorkerPool:
                 permanent=outcome.permanent,
                 seconds=seconds,
                 answer=outcome.answer,
+                request=outcome.request,
             )
         if (
             state is None
@@ -375,6 +408,16 @@ class WorkerPool:
                 retry_after=outcome.retry_after,
             ),
         )
+
+
+def _plain(outcome: Outcome) -> Outcome:
+    """The outcome without the texts that came from outside (the answer, the request as sent,
+    the error quoting the answer): what is recorded when the outbox refuses those."""
+    error = "" if outcome.delivered else "the attempt failed; its error could not be recorded"
+    status = f" (HTTP {outcome.status})" if outcome.status is not None else ""
+    return dataclasses.replace(
+        outcome, error=error + (status if error else ""), answer=None, request=None
+    )
 
 
 def _about(delivery: Delivery, **more: object) -> dict[str, object]:

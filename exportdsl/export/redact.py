@@ -8,6 +8,9 @@ a request can carry it in: raw, percent-encoded (URL and form), JSON- and XML-es
 (standalone, and inside a longer base64 text at each of the three possible alignments, so an XML
 template holding a secret does not leak it through ``$xmlTemplate.encoded.base64``).
 
+A back end's answer may spell a secret's bytes too: hex (either case) and quoted-printable (an
+echo in a mail-like body) are literal forms of every secret (`_byte_spellings`).
+
 A non-ASCII secret is also looked for as mojibake: its UTF-8 bytes read as Latin-1 or
 Windows-1252 (`_mojibake`), how a receiver that decodes headers as Latin-1 echoes it back.
 
@@ -27,6 +30,7 @@ import codecs
 import contextlib
 import json
 import logging
+import quopri
 import re
 import sys
 import threading
@@ -363,6 +367,7 @@ def _encoded_forms(secret: str) -> set[_Form]:
     and the base64 of each form a template can put it in."""
     escaped_json = json.dumps(secret, ensure_ascii=False)[1:-1]
     forms = _literal_strings(secret) | {_xml_escape(secret), quote(secret, safe="/:@")}
+    forms |= _byte_spellings(secret.encode("utf-8", "surrogatepass"))
     # base64 of each form a template can put the secret in: an XML template holding an escaped
     # secret is base64-encoded whole into $xmlTemplate.encoded.base64
     for text in (
@@ -407,6 +412,22 @@ def _literal_strings(value: str) -> set[str]:
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
     }
+
+
+def _byte_spellings(data: bytes) -> set[str]:
+    """A secret's bytes as a back end may echo them: hex in either case, and quoted-printable
+    (``=3D`` for ``=``, ``=C3=BC`` for ``ü``; soft line breaks left out, and its hex in lower
+    case as a lenient encoder writes it)."""
+    printable = quopri.encodestring(data).decode("ascii").replace("=\n", "").rstrip("\n")
+    return {
+        data.hex(),
+        data.hex().upper(),
+        printable,
+        _QP_ESCAPE.sub(lambda escape: escape.group().lower(), printable),
+    }
+
+
+_QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 
 
 def _spelling(secret: str) -> _Spelling:

@@ -6,6 +6,8 @@ connector files, the lint messages and these results share.
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass, field
 
 import httpx
@@ -14,7 +16,34 @@ from exportdsl.errors import ExportDslError
 from exportdsl.export.redact import Redactor
 from exportdsl.vocabulary import Phase
 
-__all__ = ["Answer", "ExportResult", "PhaseResult"]
+__all__ = ["Answer", "ExportResult", "PhaseResult", "decoded"]
+
+_CHARSET = re.compile(r"""(?i);\s*charset\s*=\s*["']?([^"';\s]+)""")
+# byte-order marks, the longest first (UTF-32's starts as UTF-16's does)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decoded(body: bytes, content_type: str | None) -> str:
+    """An answer's body as text, read as its sender wrote it: by its byte-order mark, else by
+    the charset its Content-Type declares (an unknown one, or a codec that is no text
+    encoding, is ignored), else as UTF-8; bytes that do not decode as U+FFFD. A UTF-16 answer
+    read as UTF-8 would hide an echoed secret between NULs, past every redaction."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(encoding, "replace")
+    declared = _CHARSET.search(content_type or "")
+    if declared is not None:
+        try:
+            return body.decode(declared.group(1), "replace")
+        except LookupError:  # an unknown charset, or "base64" and its kind: not a text's
+            pass
+    return body.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +58,8 @@ class Answer:
 
     @property
     def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
+        """The body as text, by its declared charset (`decoded`)."""
+        return decoded(self.body, self.header("content-type"))
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
