@@ -26,7 +26,7 @@ from pygls.uris import to_fs_path
 
 from exportdsl import __version__
 from exportdsl.errors import Diagnostic, ExportDslError, LoadError, Severity
-from exportdsl.lint.fixes import Fix, fixes
+from exportdsl.lint.fixes import Fix, fix_holds, fixes
 from exportdsl.lint.runner import FileReport, Linted, lint_source, unreadable
 from exportdsl.lint.settings import Settings, load_settings
 from exportdsl.lsp.intel import complete, definition, hover
@@ -367,10 +367,12 @@ def _code_action(ls: ExportDslServer, params: types.CodeActionParams) -> list[ty
     if checked is None:
         return []
     wanted = (checked.offset(params.range.start), checked.offset(params.range.end))
+    # Each fix is tried on a copy first (as `check --fix` keeps only the fixes that hold): one
+    # that leaves its problem or makes a new one is not offered; the others are certain.
     return [
         _action(checked, fix)
         for fix in fixes(checked.linted)
-        if _touches(checked, fix.diagnostic, wanted)
+        if _touches(checked, fix.diagnostic, wanted) and fix_holds(checked.linted, fix, ls.settings)
     ]
 
 
