@@ -12,6 +12,7 @@ from test_lsp import Editor, converse
 from exportdsl.lint.fixes import Edit, Fix, fix_holds, fix_source, fixes
 from exportdsl.lint.runner import lint_source
 from exportdsl.lint.settings import Settings
+from exportdsl.lsp.positions import Lines
 
 TAIL = (
     "client: {id: 1001}\nexport:\n  url: https://crm.example/api\n"
@@ -77,5 +78,77 @@ def test_the_editor_offers_no_quick_fix_that_would_not_hold(tmp_path: Path) -> N
             )
         )
         assert not answer
+
+    converse(tmp_path, scenario)
+
+
+# --- 2. completion while a quote or a comma is missing in the middle of the file ----------------
+
+ROOT = Path(__file__).parent.parent
+JTEL = (ROOT / "connectors" / "jtel-oauth-json.yaml").read_text(encoding="utf-8")
+AFTER_AUTHORIZATION = "    Authorization: Bearer $tokenResponse.body.JSON.access_token\n"
+JSON_CONNECTOR = (
+    '{"connector": {"id": 5, "name": "json"},\n'
+    ' "client": {"id": 1001},\n'
+    ' "pdata": {"tenant": "acme"},\n'
+    ' "export": {"url": "https://crm.example/$pdata.tenant",\n'
+    '            "headers": {"Content-Type": "application/json", "X-A": "$chat.visitor.name"},\n'
+    '            "body": "{\\"pdf\\": \\"$report.encoded.base64\\", '
+    '\\"a\\": \\"$pdata.tenant\\"}"}}\n'
+)
+JSON_BROKEN = {
+    "a string not closed": JSON_CONNECTOR.replace('"$chat.visitor.name"}', '"$chat.}'),
+    "a comma missing": JSON_CONNECTOR.replace('{"id": 1001},', '{"id": 1001}'),
+    "a key half typed": JSON_CONNECTOR.replace('"acme"},\n', '"acme"},\n "tim\n'),
+}
+QUOTE_OPEN_ABOVE_A_BODY = (
+    "connector: {id: 7, name: x}\nclient: {id: 1001}\npdata: \"{tenant:'acme'}\"\nexport:\n"
+    '  url: https://crm.example/api\n  headers:\n    X-New: "$chat.\n'
+    "    Content-Type: application/json\n  body: |\n    {\n"
+    + "".join(f'      "k{i}": "$pdata.tenant",\n' for i in range(10))
+    + '      "r": "$report.encoded.base64"\n    }\n'
+)
+
+
+async def _labels(editor: Editor, uri: str, offset: int) -> list[str]:
+    line, character = Lines(editor.texts[uri]).position(offset)
+    answer = await editor.client.text_document_completion_async(
+        types.CompletionParams(types.TextDocumentIdentifier(uri), types.Position(line, character))
+    )
+    assert isinstance(answer, types.CompletionList)
+    return [item.label for item in answer.items]
+
+
+def test_completion_keeps_up_while_typing_in_the_middle_of_a_file(tmp_path: Path) -> None:
+    """The reviewer's sequences, typed key by key over the protocol: a header with its double quote
+    not closed yet above a JSON body; a quote left open above ten body lines; JSON with a string
+    not closed, a comma missing or a key half typed."""
+
+    async def scenario(editor: Editor) -> None:
+        await editor.open(tmp_path / "typing.yaml", JTEL)
+        uri = next(iter(editor.texts))
+        at = JTEL.index(AFTER_AUTHORIZATION) + len(AFTER_AUTHORIZATION)
+        typed = '    X-Visitor: "$chat.visitor.'
+        empty: list[str] = []
+        for count in range(1, len(typed) + 1):
+            text = JTEL[:at] + typed[:count] + "\n" + JTEL[at:]
+            await editor.change(uri, text, count + 1)
+            if typed[count - 1] in "$." and not await _labels(editor, uri, at + count):
+                empty.append(typed[:count])
+        assert empty == []
+
+        await editor.open(tmp_path / "open.yaml", QUOTE_OPEN_ABOVE_A_BODY)
+        uri = next(u for u in editor.texts if u.endswith("open.yaml"))
+        cursor = QUOTE_OPEN_ABOVE_A_BODY.index('"$chat.') + len('"$chat.')
+        assert "visitor" in await _labels(editor, uri, cursor)
+
+        for number, (case, text) in enumerate(sorted(JSON_BROKEN.items())):
+            diagnostics = await editor.open(tmp_path / f"broken{number}.json", text)
+            assert [d.code for d in diagnostics] == ["XD001"], case
+            uri = next(u for u in editor.texts if u.endswith(f"broken{number}.json"))
+            body = text.index("$pdata.tenant\\") + len("$pdata.")
+            assert await _labels(editor, uri, body) == ["tenant"], case
+            header = text.index('"$chat.') + len('"$chat.')
+            assert "visitor" in await _labels(editor, uri, header), case
 
     converse(tmp_path, scenario)
