@@ -12,7 +12,9 @@ from test_lsp import Editor, converse
 from exportdsl.lint.fixes import Edit, Fix, fix_holds, fix_source, fixes
 from exportdsl.lint.runner import lint_source
 from exportdsl.lint.settings import Settings
+from exportdsl.lsp.intel import complete, hover
 from exportdsl.lsp.positions import Lines
+from exportdsl.lsp.view import quick_view, view_of
 
 TAIL = (
     "client: {id: 1001}\nexport:\n  url: https://crm.example/api\n"
@@ -152,3 +154,59 @@ def test_completion_keeps_up_while_typing_in_the_middle_of_a_file(tmp_path: Path
             assert "visitor" in await _labels(editor, uri, header), case
 
     converse(tmp_path, scenario)
+
+
+# --- 3. a property's phase is its root's -------------------------------------------------------
+
+PHASES = (
+    "connector: {id: 7, name: x}\nclient: {id: 1001}\npdata: \"{tenant:'acme'}\"\ntoken:\n"
+    "  url: https://auth.example/token\n  headers: {Content-Type: application/json}\n"
+    '  body: \'{"a": "$tokenResponse.body.JSON.x", "r": "$report.bytes"}\'\n'
+    "export:\n  url: https://crm.example/api\n  headers: {Content-Type: application/json}\n"
+    '  body: \'{"r": "$report.encoded.base64"}\'\n'
+)
+
+
+@pytest.mark.parametrize(
+    "written", ["$tokenResponse.body", "$tokenResponse.body.JSON.x", "$report.bytes"]
+)
+def test_hover_on_a_property_says_where_its_root_is_available(written: str) -> None:
+    linted = lint_source(PHASES, "p.yaml", Settings())
+    assert "XD203" in {d.code for d in linted.report.diagnostics}  # not in the token request
+    on_property = PHASES.index(written) + len(written) - 1
+    found = hover(view_of(linted), on_property)
+    assert found is not None
+    (phase,) = [line for line in found.markdown.splitlines() if line.startswith("- phase")]
+    assert "every phase" not in phase and "export request" in phase
+
+
+# --- 4. a pdata key no name can write is completed in brackets ---------------------------------
+
+SPACED = (
+    "connector: {id: 7, name: x}\nclient: {id: 1001}\npdata:\n  'my key': a\n  plain: b\n"
+    "export:\n  url: https://crm.example/api\n  headers: {Content-Type: application/json}\n"
+    '  body: \'{"r": "$report.encoded.base64", "a": "$pdata.plain", "b": "$pdata."}\'\n'
+)
+
+
+@pytest.mark.parametrize("typed", ["", "m"])
+def test_a_pdata_key_with_a_space_is_completed_in_brackets(typed: str) -> None:
+    text = SPACED.replace('"$pdata."', f'"$pdata.{typed}"')
+    cursor = text.index(f'"$pdata.{typed}"') + len(f'"$pdata.{typed}')
+    items = {item.label: item for item in complete(quick_view(text, "s.yaml"), cursor)}
+    assert items["plain"].insert == "plain"
+    spaced = items["my key"]
+    assert (spaced.insert, spaced.filter) == ("[''my key'']", ".my key")  # in '…': YAML's ''
+    after = text[: spaced.start] + spaced.insert + text[spaced.end :]
+    assert "\"b\": \"$pdata[''my key'']\"" in after
+    assert lint_source(after, "s.yaml", Settings()).report.diagnostics == ()
+
+
+def test_a_pdata_key_with_a_space_is_completed_in_brackets_in_a_block() -> None:
+    text = SPACED.replace("  body: '", "  body: |\n    ").replace("}'\n", "}\n")
+    cursor = text.index('"$pdata."') + len('"$pdata.')
+    items = {item.label: item for item in complete(quick_view(text, "s.yaml"), cursor)}
+    spaced = items["my key"]
+    after = text[: spaced.start] + spaced.insert + text[spaced.end :]
+    assert '"b": "$pdata[\'my key\']"' in after
+    assert lint_source(after, "s.yaml", Settings()).report.diagnostics == ()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exportdsl.compiler.analysis import loop_state
@@ -247,7 +247,8 @@ def _hover(
     else:
         lines.append(f"\n- value: {_value_type(var, path, view)}")
         local = resolver.local(str(path[0])) is not None
-        lines.append(f"- phase: {_PHASE_WORDS[place.phase]}" + _availability(var, local))
+        root = resolver.resolve(path[:1]) or var  # a property is available where its root is
+        lines.append(f"- phase: {_PHASE_WORDS[place.phase]}" + _availability(root, local))
     lines.append(f"- here: {here}")
     origin = place.field.origin
     start, last = origin.file_offset(span[0]), origin.file_offset(span[1] - 1)
@@ -397,6 +398,7 @@ class Completion:
     insert: str
     start: int  # the file's text in [start, end) is what the insertion replaces
     end: int
+    filter: str = ""  # what the editor matches the typed text against (else: insert)
 
 
 def complete(view: View, offset: int) -> list[Completion]:
@@ -446,8 +448,27 @@ def _members(
     else:
         children = dict(var.children)
     return [
-        _item(place, start, name, child.doc, "property", name) for name, child in children.items()
+        _property(place, start, name, child.doc)
+        for name, child in children.items()
+        if _NAME.fullmatch(name) or "'" not in name
     ]
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _property(place: Place, start: int, name: str, doc: str) -> Completion:
+    """``.name``; a key no name can write (``my key``) in brackets, in place of the dot:
+    ``$pdata['my key']`` (each ``'`` doubled in a single-quoted YAML value, as YAML reads it)."""
+    if _NAME.fullmatch(name):
+        return _item(place, start, name, doc, "property", name)
+    dot = place.field.source.rfind(".", 0, start)
+    origin = place.field.origin
+    first = origin.anchors[0]
+    single_quoted = first > 0 and origin.index.text[first - 1] == "'"  # YAML doubles a ' there
+    quote = "''" if single_quoted else "'"
+    item = _item(place, dot, name, doc, "property", f"[{quote}{name}{quote}]")
+    return replace(item, filter=f".{name}")
 
 
 def _lists(resolver: _Resolver, place: Place, start: int) -> list[Completion]:

@@ -341,7 +341,7 @@ def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.Co
                     kind=_COMPLETION_KINDS[found.kind],
                     detail=found.detail,
                     text_edit=edit,
-                    filter_text=found.insert,
+                    filter_text=found.filter or found.insert,
                 )
             )
     return types.CompletionList(is_incomplete=False, items=items)
