@@ -210,3 +210,21 @@ def test_a_pdata_key_with_a_space_is_completed_in_brackets_in_a_block() -> None:
     after = text[: spaced.start] + spaced.insert + text[spaced.end :]
     assert '"b": "$pdata[\'my key\']"' in after
     assert lint_source(after, "s.yaml", Settings()).report.diagnostics == ()
+
+
+# --- 5. did you mean the loop variables and #set names in scope --------------------------------
+
+
+def test_a_mistyped_loop_variable_or_set_name_gets_did_you_mean_and_a_fix() -> None:
+    text = (Path(__file__).parent / "fix" / "loop-variables.yaml").read_text(encoding="utf-8")
+    linted = lint_source(text, "l.yaml", Settings())
+    hints = {d.message: d.hint or "" for d in linted.report.diagnostics if d.code == "XD201"}
+    assert hints["export.body: undefined variable $whoo"].startswith("did you mean $who? ")
+    assert hints["export.body: undefined variable $mm"].startswith("did you mean $m? ")
+    assert "here also: $foreach, $m, " in hints["export.body: undefined variable $mm"]
+    assert {fix.title for fix in fixes(linted)} == {
+        "Replace $whoo with $who",
+        "Replace $mm with $m",
+    }
+    fixed = fix_source(text, "l.yaml", Settings())
+    assert fixed.applied == 2 and '"w": "$who", "q": "$m.content"' in fixed.text
