@@ -228,3 +228,21 @@ def test_a_mistyped_loop_variable_or_set_name_gets_did_you_mean_and_a_fix() -> N
     }
     fixed = fix_source(text, "l.yaml", Settings())
     assert fixed.applied == 2 and '"w": "$who", "q": "$m.content"' in fixed.text
+
+
+# --- 6. no completion where the engine reads no reference --------------------------------------
+
+COMMENTS = (
+    "connector: {id: 7, name: x}\nclient: {id: 1001}\nexport:\n  url: https://crm.example/api\n"
+    "  headers: {Content-Type: text/plain}\n  body: |\n"
+    "    r=$report.encoded.base64 ## c $chat.\n"
+    "    #* $chat. *# \\$chat. #[[ $chat. ]]# #* closed *# $chat.\n"
+)
+
+
+@pytest.mark.parametrize("written", ["## c $chat.", "#* $chat.", "\\$chat.", "#[[ $chat."])
+def test_no_completion_in_a_comment_an_escape_or_unparsed_text(written: str) -> None:
+    cursor = COMMENTS.index(written) + len(written)
+    assert complete(quick_view(COMMENTS, "c.yaml"), cursor) == []
+    after_closed = COMMENTS.rindex("$chat.") + len("$chat.")
+    assert "visitor" in [i.label for i in complete(quick_view(COMMENTS, "c.yaml"), after_closed)]

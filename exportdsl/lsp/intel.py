@@ -406,6 +406,8 @@ def complete(view: View, offset: int) -> list[Completion]:
     if place is None:
         return []
     before = place.field.source[: place.offset]
+    if _not_a_template(before):
+        return []
     resolver = _Resolver(view, place)
     loop_source = _LOOP_SOURCE.search(before)
     if loop_source is not None:
@@ -426,6 +428,22 @@ def complete(view: View, offset: int) -> list[Completion]:
             for name, var in resolver.names().items()
         ]
     return []
+
+
+def _not_a_template(before: str) -> bool:
+    """Whether the end of ``before`` (the cursor) stands where the template is text the engine
+    does not read: in a ``##`` or ``#* … *#`` comment, in ``#[[ … ]]#``, or in a reference escaped
+    with a backslash (``\\$chat.``). `check` reads no reference there; completion offers none."""
+    for match in _DIRECTIVES.finditer(before):
+        comment = match.group("comment")
+        if comment is not None and match.end() == len(before):
+            return not comment.endswith(("*#", "]]#"))
+    dollar = before.rfind("$")
+    return (
+        dollar > 0
+        and before[dollar - 1] == "\\"
+        and re.fullmatch(r"\$!?\{?[\w.]*", before[dollar:]) is not None
+    )
 
 
 def _item(place: Place, start: int, label: str, detail: str, kind: str, insert: str) -> Completion:
