@@ -246,3 +246,20 @@ def test_no_completion_in_a_comment_an_escape_or_unparsed_text(written: str) -> 
     assert complete(quick_view(COMMENTS, "c.yaml"), cursor) == []
     after_closed = COMMENTS.rindex("$chat.") + len("$chat.")
     assert "visitor" in [i.label for i in complete(quick_view(COMMENTS, "c.yaml"), after_closed)]
+
+
+# --- 7. docs/editor.md: Neovim's root from the buffer's folder; zsh needs compinit -------------
+
+EDITOR_MD = (Path(__file__).parent.parent / "docs" / "editor.md").read_text(encoding="utf-8")
+
+
+def test_the_neovim_snippet_finds_the_root_from_the_buffer_not_the_cwd() -> None:
+    neovim = EDITOR_MD.split("### Neovim", 1)[1].split("```lua", 1)[1].split("```", 1)[0]
+    assert "path = vim.fs.dirname(vim.api.nvim_buf_get_name(args.buf))" in neovim
+    assert "vim.fs.root(args.buf" in neovim
+
+
+def test_the_zsh_completion_says_compinit_comes_first() -> None:
+    shell = EDITOR_MD.split("## Shell completion", 1)[1]
+    assert shell.index("compinit") < shell.index("Generate the script again")
+    assert "autoload -Uz compinit && compinit" in shell
