@@ -263,3 +263,31 @@ def test_the_zsh_completion_says_compinit_comes_first() -> None:
     shell = EDITOR_MD.split("## Shell completion", 1)[1]
     assert shell.index("compinit") < shell.index("Generate the script again")
     assert "autoload -Uz compinit && compinit" in shell
+
+
+# --- 8. the review's low items -------------------------------------------------------------------
+
+
+def test_a_thousand_nested_mappings_give_no_recursion_error() -> None:
+    text = "connector: {id: 7, name: x}\nclient: {id: 1001}\nexport:\n  url: https://x.example/a\n"
+    text += "".join(" " * i + f"k{i}:\n" for i in range(2, 2000, 2))
+    view = quick_view(text, "deep.yaml")
+    cursor = text.index("https://") + 3
+    assert complete(view, cursor) == [] and hover(view, cursor) is None
+
+
+def test_an_untitled_json_buffer_is_checked_as_json(tmp_path: Path) -> None:
+    """A trailing comma is fine in YAML's flow mappings and an error in JSON."""
+    text = JSON_CONNECTOR.replace('"acme"}', '"acme",}')
+
+    async def scenario(editor: Editor) -> None:
+        uri = "untitled:Untitled-1"
+        editor.texts[uri] = text
+        item = types.TextDocumentItem(uri, "json", 1, text)
+        editor.client.text_document_did_open(types.DidOpenTextDocumentParams(item))
+        diagnostics = await editor.diagnostics(uri, 1)
+        assert [d.message.split("\n")[0] for d in diagnostics] == [
+            "JSON syntax error: a comma after the last item of an object"
+        ]
+
+    converse(tmp_path, scenario)

@@ -145,16 +145,22 @@ def _from_yaml(index: LineIndex, file: str) -> View:
 
 
 def _templates(node: Node, name: str, file: str, index: LineIndex) -> Iterator[TemplateField]:
-    """Every text scalar below a section (url, headers, body, auth's values; the XML template)."""
-    if isinstance(node, ScalarNode):
-        if isinstance(node.value, str):
-            yield TemplateField(
-                name, node.value, scalar_map(node, file, index), node.start_mark.line + 1
+    """Every text scalar below a section (url, headers, body, auth's values; the XML template), in
+    file order; walked without recursion (a runaway nesting of a thousand mappings is read)."""
+    pending: list[tuple[Node, str]] = [(node, name)]
+    while pending:
+        node, name = pending.pop()
+        if isinstance(node, ScalarNode):
+            if isinstance(node.value, str):
+                yield TemplateField(
+                    name, node.value, scalar_map(node, file, index), node.start_mark.line + 1
+                )
+        elif isinstance(node, MappingNode):
+            pending.extend(
+                (value, f"{name}.{key.value}")
+                for key, value in reversed(node.value)
+                if isinstance(key, ScalarNode) and key.value != "method"
             )
-    elif isinstance(node, MappingNode):
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value != "method":
-                yield from _templates(value, f"{name}.{key.value}", file, index)
 
 
 # --- a text that does not parse, repaired without moving what it keeps ---------------------------
