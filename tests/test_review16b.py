@@ -291,3 +291,16 @@ def test_an_untitled_json_buffer_is_checked_as_json(tmp_path: Path) -> None:
         ]
 
     converse(tmp_path, scenario)
+
+
+def test_github_annotations_of_an_empty_value_end_where_they_start() -> None:
+    from exportdsl.lint.formats import github
+
+    text = (
+        "connector: {id: 7, name: x}\nclient: {id: 1001}\nexport:\n  url: https://x.example/a\n"
+        "  headers:\n    Content-Type: application/json\n    X-A:\n"
+        '  body: \'{"r": "$report.encoded.base64"}\'\n'
+    )
+    report = lint_source(text, "n.yaml", Settings()).report
+    (annotation,) = [line for line in github([report]).splitlines() if "X-A" in line]
+    assert "line=7,col=9,endLine=7,endColumn=9," in annotation
