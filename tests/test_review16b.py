@@ -304,3 +304,18 @@ def test_github_annotations_of_an_empty_value_end_where_they_start() -> None:
     report = lint_source(text, "n.yaml", Settings()).report
     (annotation,) = [line for line in github([report]).splitlines() if "X-A" in line]
     assert "line=7,col=9,endLine=7,endColumn=9," in annotation
+
+
+@pytest.mark.parametrize("phase", ["token", "export"])
+@pytest.mark.parametrize("name", ["Authorization", "authorization"])
+def test_the_schema_refuses_auth_with_an_authorization_header_as_the_loader_does(
+    phase: str, name: str
+) -> None:
+    from test_schema import full, loads, valid
+
+    data = full()
+    assert loads(data) and valid(data)
+    data[phase]["headers"][name] = "Bearer x"
+    assert not loads(data) and not valid(data)
+    del data[phase]["auth"]
+    assert loads(data) and valid(data)
