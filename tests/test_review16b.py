@@ -319,3 +319,14 @@ def test_the_schema_refuses_auth_with_an_authorization_header_as_the_loader_does
     assert not loads(data) and not valid(data)
     del data[phase]["auth"]
     assert loads(data) and valid(data)
+
+
+def test_completion_of_pdata_while_the_quote_of_jtels_literal_is_not_closed() -> None:
+    text = JTEL.replace(
+        "pdata: \"{tenant:'acme', contact:'John Doe', email:'john.doe@example.com'}\"",
+        "pdata: \"{tenant:'acme', contact:'John Doe', email:'john.doe@example.com'}",
+    )
+    assert text != JTEL
+    cursor = text.index('"$pdata.') + len('"$pdata.')
+    labels = [item.label for item in complete(quick_view(text, "j.yaml"), cursor)]
+    assert labels == ["tenant", "contact", "email"]

@@ -26,6 +26,7 @@ from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.connector.pdata import PdataReader
 from exportdsl.connector.reader import parse_connector
+from exportdsl.connector.shape import STR
 from exportdsl.connector.yamlsource import compose, node_location, scalar_map
 from exportdsl.errors import ExportDslError
 from exportdsl.lint.runner import Linted
@@ -140,8 +141,21 @@ def _from_yaml(index: LineIndex, file: str) -> View:
     pdata: Mapping[str, Any] = {}
     locations: Mapping[str, Location] = {}
     if "pdata" in top:
-        pdata, locations = PdataReader(file, index).pdata(top["pdata"])
+        pdata, locations = _pdata(top["pdata"], file, index)
     return View(tuple(fields), pdata, locations, sections)
+
+
+def _pdata(
+    node: Node, file: str, index: LineIndex
+) -> tuple[Mapping[str, Any], Mapping[str, Location]]:
+    """pdata as far as it reads; jtel's literal whose opening quote is not closed yet (read as a
+    mapping of odd keys once the quote is set aside) is read as the literal text it stands for."""
+    pdata, locations = PdataReader(file, index).pdata(node)
+    if pdata or not isinstance(node, MappingNode) or node.start_mark.line != node.end_mark.line:
+        return pdata, locations
+    written = index.text[node.start_mark.index : node.end_mark.index]
+    literal = ScalarNode(STR, written, node.start_mark, node.end_mark)
+    return PdataReader(file, index).pdata(literal)
 
 
 def _templates(node: Node, name: str, file: str, index: LineIndex) -> Iterator[TemplateField]:
