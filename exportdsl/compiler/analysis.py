@@ -406,7 +406,7 @@ class _Compiler:
             known = self.resolved.get((phase, reference.path))
             if known is not None:
                 return known
-            problem = self.check_head(field, reference, phase)
+            problem = self.check_head(field, reference, phase, local)
             if problem:
                 self.diagnose(field, *problem)
                 return None
@@ -441,7 +441,11 @@ class _Compiler:
         }.get(name, True)
 
     def check_head(
-        self, field: TemplateField, reference: Reference, phase: Phase
+        self,
+        field: TemplateField,
+        reference: Reference,
+        phase: Phase,
+        local: Mapping[str, Var] | None = None,
     ) -> tuple[str, str, Span, str | None] | None:
         name, span = reference.name, reference.name_span
         if name not in self.variables:
@@ -450,11 +454,13 @@ class _Compiler:
                 for key, var in self.variables.items()
                 if phase in var.phases and self.exists(key)
             ]
-            close = closest(name, available)
+            here = sorted(local or {})  # the loop variables, $foreach, the #set names in scope
+            close = closest(name, [*here, *available])
             hint = (
                 (f"did you mean ${close}? " if close else "")
                 + f"available in the {phase.value} phase: "
                 + ", ".join(f"${key}" for key in available)
+                + ("; here also: " + ", ".join(f"${key}" for key in here) if here else "")
             )
             return rules.UNDEFINED_VARIABLE.code, f"undefined variable ${name}", span, hint
         if name == "tokenResponse" and self.connector.token is None:

@@ -186,7 +186,12 @@ def _yaml_error(error: yaml.MarkedYAMLError, file: str, text: str) -> LoadError:
             (start, end), indent_hint = indentation
             where = Location(file, mark.line + 1, start + 1, mark.line + 1, end)
             return LoadError(message, location=where, hint=indent_hint)
-        quote_hint = _unquoted_flow_value(lines[mark.line])
+        # a flow collection opened on an earlier line and never closed: the mistake is up there
+        opened = (
+            error.context_mark if (error.context or "").startswith("while parsing a flow") else None
+        )
+        starts_here = opened is None or opened.line == mark.line
+        quote_hint = _unquoted_flow_value(lines, mark.line) if starts_here else None
         if quote_hint is not None:
             return LoadError(message, location=location, hint=quote_hint)
     return LoadError(message, location=location, hint=_QUOTE_HINT)
@@ -280,11 +285,13 @@ def _spaces(count: int) -> str:
     return f"{count} space{'s' if count != 1 else ''}"
 
 
-def _unquoted_flow_value(line: str) -> str | None:
+def _unquoted_flow_value(lines: list[str], number: int) -> str | None:
     """A hint for a value YAML tried to read as a flow mapping (`{...}`) that was meant as text,
-    jtel's pdata literal ``{name:'John Doe'}`` above all: the value quoted as YAML needs it."""
-    key = _key_line(line)
-    if key is None:
+    jtel's pdata literal ``{name:'John Doe'}`` above all: the value quoted as YAML needs it. Only
+    where the value is text (a template, a header's value, pdata): a slip inside a mapping that
+    must stay one (``connector: {…}``, ``headers: {…}``) quoted whole would be a new error."""
+    key = _key_line(lines[number])
+    if key is None or not _meant_as_text(_key_path(lines, number)):
         return None
     value = key.value
     if len(value) > 2 and value[0] in "'\"" and value[1] == "{" and value.endswith("}" + value[0]):
@@ -295,6 +302,44 @@ def _unquoted_flow_value(line: str) -> str | None:
     if key.key == "pdata":
         return f"jtel's pdata literal is text to YAML: quote it whole: {written}"
     return f"to write this value as text, quote it whole: {written}"
+
+
+_REQUESTS = ("token", "export")
+_AUTH_SCHEMES = ("basic", "client_secret_basic")
+
+
+def _meant_as_text(path: list[str] | None) -> bool:
+    """Whether the key at ``path`` (from the top) holds text: pdata (jtel's literal) and its
+    values, the XML template, a request's url and body, a header's value, auth's credentials."""
+    if not path:
+        return False
+    top, rest = path[0], path[1:]
+    if top in ("pdata", "xml_template"):
+        return len(rest) <= (1 if top == "pdata" else 0)
+    if top not in _REQUESTS or not rest:
+        return False
+    if len(rest) == 1:
+        return rest[0] in ("url", "body")
+    if rest[0] == "headers":
+        return len(rest) == 2
+    return rest[0] == "auth" and len(rest) == 3 and rest[1] in _AUTH_SCHEMES
+
+
+def _key_path(lines: list[str], number: int) -> list[str] | None:
+    """The keys from the top down to the block mapping key on line ``number`` (by indentation);
+    None when the line is no key or its parents cannot be told."""
+    key = _key_line(lines[number])
+    if key is None or "\t" in key.indent:
+        return None
+    path, depth = [key.key.strip("'\"")], len(key.indent)
+    for line in reversed(lines[:number]):
+        if depth == 0:
+            break
+        parent = _key_line(line)
+        if parent is not None and "\t" not in parent.indent and len(parent.indent) < depth:
+            path.insert(0, parent.key.strip("'\""))
+            depth = len(parent.indent)
+    return path if depth == 0 else None
 
 
 def yaml_quoted(text: str) -> str:

@@ -23,6 +23,7 @@ loads (where the file did) is not kept.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from exportdsl.compiler import rules as compile_rules
 from exportdsl.connector.model import Connector
 from exportdsl.connector.yamlsource import compose, read_text, text_of, yaml_quoted
-from exportdsl.errors import ConfigError, Diagnostic, ExportDslError, LoadError
+from exportdsl.errors import ConfigError, Diagnostic, ExportDslError, LoadError, Severity
 from exportdsl.lint.runner import FileReport, Linted, lint_source, unreadable
 from exportdsl.lint.settings import Settings
 from exportdsl.source import LineIndex, Location
@@ -45,6 +46,7 @@ __all__ = [
     "apply_fixes",
     "fix_bytes",
     "fix_file",
+    "fix_holds",
     "fix_source",
     "fixes",
 ]
@@ -109,18 +111,89 @@ def apply_fixes(text: str, chosen: Iterable[Fix]) -> tuple[str, int]:
 
 
 def fix_source(text: str, file: str, settings: Settings) -> Fixed:
-    """Every safe fix applied, pass after pass, until none is left or a pass would break loading."""
+    """Every safe fix applied, pass after pass, until none is left. Each pass is re-checked: a
+    fix is kept only when the problem it answers went away and it made no new one on the lines
+    it edited (nor stopped the file loading); when a pass's fixes do not all hold, they are
+    tried one by one and those that fail are refused. ``applied`` counts the problems that went
+    away."""
     linted = lint_source(text, file, settings)
     applied = 0
+    refused: set[tuple[str, str, str]] = set()
     for _ in range(MAX_PASSES):
-        new_text, count = apply_fixes(text, fixes(linted))
-        if count == 0 or new_text == text:
+        offered = [fix for fix in fixes(linted) if _identity(fix) not in refused]
+        taken = _chosen(offered)
+        if not taken:
             break
+        new_text, _ = apply_fixes(text, taken)
         checked = lint_source(new_text, file, settings)
-        if _stops_loading(linted, checked):
-            break
-        text, linted, applied = new_text, checked, applied + count
+        if _holds(linted, checked, taken, text):
+            text, linted, applied = new_text, checked, applied + len(taken)
+            continue
+        for fix in taken:  # one by one: the first that holds is kept, the others wait a pass
+            one_text, _ = apply_fixes(text, [fix])
+            one = lint_source(one_text, file, settings)
+            if _holds(linted, one, [fix], text):
+                text, linted, applied = one_text, one, applied + 1
+                break
+            refused.add(_identity(fix))
     return Fixed(text, applied, linted)
+
+
+def fix_holds(linted: Linted, fix: Fix, settings: Settings) -> bool:
+    """Whether ``fix`` makes its problem go away without making a new one (for the editor, which
+    marks only such a fix as the preferred one, and offers no other)."""
+    index = linted.report.text
+    if index is None:
+        return False
+    new_text, _ = apply_fixes(index.text, [fix])
+    return _holds(linted, lint_source(new_text, linted.report.path, settings), [fix], index.text)
+
+
+def _identity(fix: Fix) -> tuple[str, str, str]:
+    return fix.title, fix.diagnostic.code, fix.diagnostic.message
+
+
+def _chosen(offered: list[Fix]) -> list[Fix]:
+    """The fixes of one pass: the first of any that overlap."""
+    taken: list[Fix] = []
+    for fix in offered:
+        if not any(_overlap(edit, other) for edit in fix.edits for t in taken for other in t.edits):
+            taken.append(fix)
+    return taken
+
+
+def _holds(before: Linted, after: Linted, taken: list[Fix], text: str) -> bool:
+    """Whether the fixes ``taken`` (applied to ``text``) did what they say: each problem they
+    answer is reported fewer times, no error is new on a line they edited, the file still loads
+    where it did."""
+    if _stops_loading(before, after):
+        return False
+    old = Counter(_key(d) for d in before.report.diagnostics)
+    new = Counter(_key(d) for d in after.report.diagnostics)
+    answered = Counter(_key(fix.diagnostic) for fix in taken)
+    if any(new[key] > old[key] - count for key, count in answered.items()):
+        return False
+    edited = _edited_lines(text, [edit for fix in taken for edit in fix.edits])
+    return not any(
+        new[_key(d)] > old[_key(d)] and d.location is not None and d.location.line in edited
+        for d in after.report.diagnostics
+        if d.severity is Severity.ERROR  # a warning there is revealed (pdata now read), not made
+    )
+
+
+def _key(diagnostic: Diagnostic) -> tuple[str, str]:
+    return diagnostic.code, diagnostic.message
+
+
+def _edited_lines(text: str, edits: list[Edit]) -> set[int]:
+    """The 1-based lines, in ``text`` with the edits applied, that the edits wrote."""
+    lines: set[int] = set()
+    newlines = 0
+    for edit in sorted(edits, key=lambda edit: edit.start):
+        first = text.count("\n", 0, edit.start) + 1 + newlines
+        lines.update(range(first, first + edit.text.count("\n") + 1))
+        newlines += edit.text.count("\n") - text.count("\n", edit.start, edit.end)
+    return lines
 
 
 def _keys_by_mapping(text: str, file: str) -> dict[int, set[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -98,13 +98,21 @@ def github(reports: Sequence[FileReport]) -> str:
                     ("line", record["line"]),
                     ("col", record["column"]),
                     ("endLine", record["end_line"]),
-                    ("endColumn", record["end_column"]),
+                    ("endColumn", _end_column(record)),
                     ("title", title),
                 )
             )
             message = d.message + (f"\n{d.hint}" if d.hint else "")
             lines.append(f"::{_GITHUB_LEVEL[d.severity]} {properties}::{_data(message)}")
     return "\n".join(lines)
+
+
+def _end_column(record: Mapping[str, Any]) -> Any:
+    """The annotation's last column: an empty value's range ends before it starts (end inclusive,
+    nothing in it); GitHub wants endColumn >= col on one line, so it marks the column itself."""
+    if record["end_line"] == record["line"]:
+        return max(record["end_column"], record["column"])
+    return record["end_column"]
 
 
 def _data(value: str) -> str:

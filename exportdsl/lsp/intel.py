@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exportdsl.compiler.analysis import loop_state
@@ -247,7 +247,8 @@ def _hover(
     else:
         lines.append(f"\n- value: {_value_type(var, path, view)}")
         local = resolver.local(str(path[0])) is not None
-        lines.append(f"- phase: {_PHASE_WORDS[place.phase]}" + _availability(var, local))
+        root = resolver.resolve(path[:1]) or var  # a property is available where its root is
+        lines.append(f"- phase: {_PHASE_WORDS[place.phase]}" + _availability(root, local))
     lines.append(f"- here: {here}")
     origin = place.field.origin
     start, last = origin.file_offset(span[0]), origin.file_offset(span[1] - 1)
@@ -397,6 +398,7 @@ class Completion:
     insert: str
     start: int  # the file's text in [start, end) is what the insertion replaces
     end: int
+    filter: str = ""  # what the editor matches the typed text against (else: insert)
 
 
 def complete(view: View, offset: int) -> list[Completion]:
@@ -404,6 +406,8 @@ def complete(view: View, offset: int) -> list[Completion]:
     if place is None:
         return []
     before = place.field.source[: place.offset]
+    if _not_a_template(before):
+        return []
     resolver = _Resolver(view, place)
     loop_source = _LOOP_SOURCE.search(before)
     if loop_source is not None:
@@ -426,6 +430,22 @@ def complete(view: View, offset: int) -> list[Completion]:
     return []
 
 
+def _not_a_template(before: str) -> bool:
+    """Whether the end of ``before`` (the cursor) stands where the template is text the engine
+    does not read: in a ``##`` or ``#* … *#`` comment, in ``#[[ … ]]#``, or in a reference escaped
+    with a backslash (``\\$chat.``). `check` reads no reference there; completion offers none."""
+    for match in _DIRECTIVES.finditer(before):
+        comment = match.group("comment")
+        if comment is not None and match.end() == len(before):
+            return not comment.endswith(("*#", "]]#"))
+    dollar = before.rfind("$")
+    return (
+        dollar > 0
+        and before[dollar - 1] == "\\"
+        and re.fullmatch(r"\$!?\{?[\w.]*", before[dollar:]) is not None
+    )
+
+
 def _item(place: Place, start: int, label: str, detail: str, kind: str, insert: str) -> Completion:
     origin = place.field.origin
     return Completion(
@@ -446,8 +466,27 @@ def _members(
     else:
         children = dict(var.children)
     return [
-        _item(place, start, name, child.doc, "property", name) for name, child in children.items()
+        _property(place, start, name, child.doc)
+        for name, child in children.items()
+        if _NAME.fullmatch(name) or "'" not in name
     ]
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _property(place: Place, start: int, name: str, doc: str) -> Completion:
+    """``.name``; a key no name can write (``my key``) in brackets, in place of the dot:
+    ``$pdata['my key']`` (each ``'`` doubled in a single-quoted YAML value, as YAML reads it)."""
+    if _NAME.fullmatch(name):
+        return _item(place, start, name, doc, "property", name)
+    dot = place.field.source.rfind(".", 0, start)
+    origin = place.field.origin
+    first = origin.anchors[0]
+    single_quoted = first > 0 and origin.index.text[first - 1] == "'"  # YAML doubles a ' there
+    quote = "''" if single_quoted else "'"
+    item = _item(place, dot, name, doc, "property", f"[{quote}{name}{quote}]")
+    return replace(item, filter=f".{name}")
 
 
 def _lists(resolver: _Resolver, place: Place, start: int) -> list[Completion]:

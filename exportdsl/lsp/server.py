@@ -26,8 +26,14 @@ from pygls.uris import to_fs_path
 
 from exportdsl import __version__
 from exportdsl.errors import Diagnostic, ExportDslError, LoadError, Severity
-from exportdsl.lint.fixes import Fix, fixes
-from exportdsl.lint.runner import FileReport, Linted, lint_source, unreadable
+from exportdsl.lint.fixes import Fix, fix_holds, fixes
+from exportdsl.lint.runner import (
+    CONNECTOR_SUFFIXES,
+    FileReport,
+    Linted,
+    lint_source,
+    unreadable,
+)
 from exportdsl.lint.settings import Settings, load_settings
 from exportdsl.lsp.intel import complete, definition, hover
 from exportdsl.lsp.positions import Lines
@@ -114,11 +120,13 @@ class Glance(_Positions):
     view: View
 
 
-def check_document(uri: str, text: str, settings: Settings, encoding: str = "utf-16") -> Checked:
+def check_document(
+    uri: str, text: str, settings: Settings, encoding: str = "utf-16", language: str | None = None
+) -> Checked:
     """The check of an editor's text, as `exportdsl check` makes it for the file. A lone UTF-16
     surrogate (which JSON-RPC can carry, and no file can hold) is reported where it stands, and
     the rest is checked as if it were U+FFFD (one for one: every position stays)."""
-    file = _file_name(uri)
+    file = _file_name(uri, language)
     surrogate = _LONE_SURROGATE.search(text)
     if surrogate is None:
         return Checked(uri, lint_source(text, file, settings), Lines(text, encoding))
@@ -164,9 +172,13 @@ def _encoding(kind: types.PositionEncodingKind | str | None) -> str:
     return kind or "utf-16"
 
 
-def _file_name(uri: str) -> str:
-    """The file's path (its suffix says YAML or JSON; per-file ignores match it)."""
-    return to_fs_path(uri) or uri
+def _file_name(uri: str, language: str | None = None) -> str:
+    """The file's path (its suffix says YAML or JSON; per-file ignores match it). A document
+    whose name says neither (an ``untitled:`` buffer) is read as the language the editor says."""
+    name = to_fs_path(uri) or uri
+    if language == "json" and not name.endswith(CONNECTOR_SUFFIXES):
+        return name + ".json"
+    return name
 
 
 class ExportDslServer(LanguageServer):
@@ -186,6 +198,7 @@ class ExportDslServer(LanguageServer):
         self.checked: dict[str, Checked] = {}
         self.latest: dict[str, tuple[str, int | None]] = {}  # text and version not checked yet
         self.took: dict[str, float] = {}  # seconds the document's last check took
+        self.languages: dict[str, str] = {}  # the language id each document was opened with
 
     def configure(self, root: Path | None, check_env: bool = False) -> None:
         """`exportdsl check`'s settings as run in the workspace's root folder (with ``--env``
@@ -216,7 +229,8 @@ class ExportDslServer(LanguageServer):
             encoding = _encoding(self.workspace.position_encoding)
             started = time.perf_counter()
             try:
-                checked = check_document(uri, text, self.settings, encoding)
+                language = self.languages.get(uri)
+                checked = check_document(uri, text, self.settings, encoding, language)
             except Exception as error:  # a bug: say so as `check` does (exit 3), keep serving
                 self.window_show_message(
                     types.ShowMessageParams(
@@ -240,12 +254,14 @@ class ExportDslServer(LanguageServer):
         text = self.latest[uri][0]
         lines = Lines(text, _encoding(self.workspace.position_encoding))
         readable = _LONE_SURROGATE.sub("\ufffd", text)  # as checked: see `check_document`
-        return Glance(uri, lines, LineIndex(text), quick_view(readable, _file_name(uri)))
+        view = quick_view(readable, _file_name(uri, self.languages.get(uri)))
+        return Glance(uri, lines, LineIndex(text), view)
 
     def forget(self, uri: str) -> None:
         self.latest.pop(uri, None)
         self.checked.pop(uri, None)
         self.took.pop(uri, None)
+        self.languages.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, []))
 
 
@@ -298,6 +314,7 @@ def _initialize(ls: ExportDslServer, params: types.InitializeParams) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def _did_open(ls: ExportDslServer, params: types.DidOpenTextDocumentParams) -> None:
     document = params.text_document
+    ls.languages[document.uri] = document.language_id
     ls.received(document.uri, document.text, document.version)
 
 
@@ -341,7 +358,7 @@ def _completion(ls: ExportDslServer, params: types.CompletionParams) -> types.Co
                     kind=_COMPLETION_KINDS[found.kind],
                     detail=found.detail,
                     text_edit=edit,
-                    filter_text=found.insert,
+                    filter_text=found.filter or found.insert,
                 )
             )
     return types.CompletionList(is_incomplete=False, items=items)
@@ -367,10 +384,12 @@ def _code_action(ls: ExportDslServer, params: types.CodeActionParams) -> list[ty
     if checked is None:
         return []
     wanted = (checked.offset(params.range.start), checked.offset(params.range.end))
+    # Each fix is tried on a copy first (as `check --fix` keeps only the fixes that hold): one
+    # that leaves its problem or makes a new one is not offered; the others are certain.
     return [
         _action(checked, fix)
         for fix in fixes(checked.linted)
-        if _touches(checked, fix.diagnostic, wanted)
+        if _touches(checked, fix.diagnostic, wanted) and fix_holds(checked.linted, fix, ls.settings)
     ]
 
 

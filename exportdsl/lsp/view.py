@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from exportdsl.compiler.plan import FieldPlan
 from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.connector.pdata import PdataReader
 from exportdsl.connector.reader import parse_connector
+from exportdsl.connector.shape import STR
 from exportdsl.connector.yamlsource import compose, node_location, scalar_map
 from exportdsl.errors import ExportDslError
 from exportdsl.lint.runner import Linted
@@ -139,47 +141,106 @@ def _from_yaml(index: LineIndex, file: str) -> View:
     pdata: Mapping[str, Any] = {}
     locations: Mapping[str, Location] = {}
     if "pdata" in top:
-        pdata, locations = PdataReader(file, index).pdata(top["pdata"])
+        pdata, locations = _pdata(top["pdata"], file, index)
     return View(tuple(fields), pdata, locations, sections)
 
 
+def _pdata(
+    node: Node, file: str, index: LineIndex
+) -> tuple[Mapping[str, Any], Mapping[str, Location]]:
+    """pdata as far as it reads; jtel's literal whose opening quote is not closed yet (read as a
+    mapping of odd keys once the quote is set aside) is read as the literal text it stands for."""
+    pdata, locations = PdataReader(file, index).pdata(node)
+    if pdata or not isinstance(node, MappingNode) or node.start_mark.line != node.end_mark.line:
+        return pdata, locations
+    written = index.text[node.start_mark.index : node.end_mark.index]
+    literal = ScalarNode(STR, written, node.start_mark, node.end_mark)
+    return PdataReader(file, index).pdata(literal)
+
+
 def _templates(node: Node, name: str, file: str, index: LineIndex) -> Iterator[TemplateField]:
-    """Every text scalar below a section (url, headers, body, auth's values; the XML template)."""
-    if isinstance(node, ScalarNode):
-        if isinstance(node.value, str):
-            yield TemplateField(
-                name, node.value, scalar_map(node, file, index), node.start_mark.line + 1
+    """Every text scalar below a section (url, headers, body, auth's values; the XML template), in
+    file order; walked without recursion (a runaway nesting of a thousand mappings is read)."""
+    pending: list[tuple[Node, str]] = [(node, name)]
+    while pending:
+        node, name = pending.pop()
+        if isinstance(node, ScalarNode):
+            if isinstance(node.value, str):
+                yield TemplateField(
+                    name, node.value, scalar_map(node, file, index), node.start_mark.line + 1
+                )
+        elif isinstance(node, MappingNode):
+            pending.extend(
+                (value, f"{name}.{key.value}")
+                for key, value in reversed(node.value)
+                if isinstance(key, ScalarNode) and key.value != "method"
             )
-    elif isinstance(node, MappingNode):
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value != "method":
-                yield from _templates(value, f"{name}.{key.value}", file, index)
 
 
 # --- a text that does not parse, repaired without moving what it keeps ---------------------------
 
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # as connector.yamlsource reads
-MAX_REPAIRS = 8  # each repair mends one error; a file being typed has one or two
+REPAIR_SECONDS = 0.25  # each repair mends one error: a few suffice, a broken file stops here
 _QUOTES = "\"'"
 _CLOSERS = {"{": "}", "[": "]"}
 _STARTS_AT_CONTEXT = ("while scanning a simple key", "while parsing a flow")
+_BLOCK_HEADER = re.compile(r"(?:^|[\s:-])[|>][-+0-9]*[ \t]*(?:#.*)?\Z")
+_MISSING_COMMA = "did not find expected ','"
 
 
 def _repaired(text: str, json: bool) -> tuple[Node | None, LineIndex] | None:
     """The node tree of a text that does not parse, read from a copy repaired error after error
     (each repair keeps every other character at its offset), and that copy's index; None when
-    it cannot be repaired."""
-    for _ in range(MAX_REPAIRS):
+    it cannot be repaired. First the quotes opened and not closed on their line (the line being
+    typed, wherever it is: a quote left open swallows the lines below it), then error by error,
+    each where YAML says it is, as long as there are lines to mend and time."""
+    deadline = time.monotonic() + REPAIR_SECONDS
+    first = _unclosed_quotes(text, json)
+    for attempt in range(LineIndex(text).lines + 2):
         try:
             return yaml.compose(text, Loader=_LOADER), LineIndex(text)
         except yaml.MarkedYAMLError as error:
-            mended = _repair(text, error, json)
+            mended = first if attempt == 0 and first != text else _repair(text, error, json)
         except (yaml.YAMLError, RecursionError):
             return None
-        if mended is None or mended == text:
+        if mended is None or mended == text or time.monotonic() > deadline:
             return None
         text = mended
     return None
+
+
+def _unclosed_quotes(text: str, json: bool) -> str:
+    """The text with each quote that opens a value and is not closed on its own line made a
+    space (the value reads plain where it stands), and in JSON a key half typed on its own line
+    blanked; a ``|`` or ``>`` block's text is left alone."""
+    lines = text.split("\n")
+    block_owner: int | None = None
+    for number, line in enumerate(lines):
+        content = line.lstrip(" ")
+        depth = len(line) - len(content)
+        if block_owner is not None and (depth > block_owner or not content.strip()):
+            continue
+        block_owner = None
+        if not json and _BLOCK_HEADER.search(line.rstrip("\r")):
+            block_owner = depth
+            continue
+        _, start = _open_brackets(line)
+        if start is None or not (json or _starts_a_value(line, start)):
+            continue
+        if json and not line[:start].strip(" \t,"):  # a key half typed: nothing to keep of it
+            lines[number] = (
+                line[:start] + " " * len(line[start:].rstrip("\r")) + line[len(line.rstrip("\r")) :]
+            )
+        else:
+            lines[number] = line[:start] + " " + line[start + 1 :]
+    return "\n".join(lines)
+
+
+def _starts_a_value(line: str, start: int) -> bool:
+    """Whether the quote at ``start`` opens a YAML value (after ``key:``, ``- ``, ``[``, ``{``
+    or ``,``), not one inside a plain value (``it's``, ``a 'b``)."""
+    before = line[:start].rstrip(" \t")
+    return not before.strip(" -") or before.endswith((":", "[", "{", ","))
 
 
 def _repair(text: str, error: yaml.MarkedYAMLError, json: bool) -> str | None:
@@ -193,11 +254,26 @@ def _repair(text: str, error: yaml.MarkedYAMLError, json: bool) -> str | None:
     quote = _opening_quote(text, error.context_mark) if quoted else None
     if quote is not None and not _open_brackets(text[:quote])[0]:
         return text[:quote] + " " + text[quote + 1 :]
+    if (error.problem or "").startswith(_MISSING_COMMA):
+        comma = _comma_before(text, problem.index)
+        if comma is not None:
+            return comma
     if not text[problem.index :].strip():
         closers = _closers(text)
         if closers:
             return text + closers
     return _blanked(text, _line_at_fault(error, problem.line, json))
+
+
+def _comma_before(text: str, index: int) -> str | None:
+    """The text with the space before the item at ``index`` made the comma left out before it
+    (``{"a": 1}\n "b": 2`` in a JSON object); None when there is no space on that line."""
+    space = index - 1
+    while space >= 0 and text[space] in " \t" and space - 1 >= 0 and text[space - 1] in " \t":
+        space -= 1
+    if space < 0 or text[space] not in " \t":
+        return None
+    return text[:space] + "," + text[space + 1 :]
 
 
 def _line_at_fault(error: yaml.MarkedYAMLError, problem_line: int, json: bool) -> int:
