@@ -62,6 +62,7 @@ from exportdsl.console.security import (
 from exportdsl.delivery.logs import fields
 from exportdsl.delivery.outbox import (
     RETRYABLE,
+    Attempt,
     Delivery,
     DeliveryQuery,
     Outbox,
@@ -210,12 +211,10 @@ class Console:
         self, session: Session, delivery_id: int | None, done: str, status: int = 200
     ) -> Response:
         """A delivery and its history, ``done`` said above them; 404 for an unknown one."""
-        delivery = None
-        if delivery_id is not None:
-            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
-        if delivery is None:
-            return self._missing(session, delivery_id)
-        attempts = await asyncio.to_thread(self.outbox.attempts, delivery.id)
+        found = await self._with_attempts(session, delivery_id)
+        if isinstance(found, Response):
+            return found
+        delivery, attempts = found
         return self._page(
             "delivery.html",
             session,
@@ -246,13 +245,22 @@ class Console:
         return self._page("rendered.html", session, delivery=delivery, shown=shown)
 
     async def _requests_sent(self, session: Session, delivery_id: int | None) -> Response:
+        found = await self._with_attempts(session, delivery_id)
+        if isinstance(found, Response):
+            return found
+        delivery, attempts = found
+        return self._page("request.html", session, delivery=delivery, attempts=attempts)
+
+    async def _with_attempts(
+        self, session: Session, delivery_id: int | None
+    ) -> tuple[Delivery, list[Attempt]] | Response:
+        """A delivery and its attempt history, or the 404 page for an unknown one."""
         delivery = None
         if delivery_id is not None:
             delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
         if delivery is None:
             return self._missing(session, delivery_id)
-        attempts = await asyncio.to_thread(self.outbox.attempts, delivery.id)
-        return self._page("request.html", session, delivery=delivery, attempts=attempts)
+        return delivery, await asyncio.to_thread(self.outbox.attempts, delivery.id)
 
     async def transcript(self, request: Request) -> Response:
         """The chat's PDF transcript as the delivery sends it (``$report``), to download."""
