@@ -307,7 +307,7 @@ class _Compiler:
         for reference, context in zip(references, contexts, strict=True):
             self.check_url_prefix(field, reference, context)
         return tuple(
-            Hole(reference, context, alphabet(reference), field.location(reference.span))
+            Hole(reference, context, alphabet(reference), field.origin)
             for reference, context in zip(references, contexts, strict=True)
         )
 

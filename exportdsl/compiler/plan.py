@@ -26,7 +26,7 @@ from exportdsl.connector.transcript import TranscriptSettings
 from exportdsl.credentials import is_credential_header
 from exportdsl.errors import MissingValue, RenderError
 from exportdsl.language.nodes import Node, Reference, Text
-from exportdsl.source import Location
+from exportdsl.source import Location, SourceMap
 from exportdsl.vocabulary import Alphabet, Context, FieldKind, Phase
 
 __all__ = [
@@ -49,7 +49,13 @@ class Hole:
     reference: Reference
     context: Context  # where it lands: picks the escaper
     alphabet: Alphabet  # the value's characters; ANY when not ours
-    location: Location | None = None
+    origin: SourceMap | None = None  # the field's map to the file, for `location`
+
+    @property
+    def location(self) -> Location | None:
+        """Where the reference was written in the file. Asked only when a render fails: a check
+        of a large template does not pay for a thousand positions nobody reads."""
+        return None if self.origin is None else self.origin.location(self.reference.span)
 
     @property
     def escaped(self) -> bool:
