@@ -20,6 +20,7 @@ from exportdsl.errors import LoadError
 from exportdsl.source import LineIndex, Location, SourceMap
 
 __all__ = [
+    "LOADER",
     "MAX_FILE_BYTES",
     "compose",
     "decode",
@@ -36,9 +37,9 @@ MAX_FILE_BYTES = (
 )  # connector files are hand-written configs; 1 MiB is far beyond any real one
 
 try:
-    _Loader: type = yaml.CSafeLoader  # libyaml: ~10x faster, and tolerant of tab-indented JSON
+    LOADER: type = yaml.CSafeLoader  # libyaml: ~10x faster, and tolerant of tab-indented JSON
 except AttributeError:  # pragma: no cover - PyYAML wheels ship libyaml
-    _Loader = yaml.SafeLoader
+    LOADER = yaml.SafeLoader
 
 
 def read_text(path: Path) -> str:
@@ -96,7 +97,7 @@ def compose(text: str, file: str) -> Node | None:
         _check_json(text, file)
         text = _JSON_SURROGATE_PAIR.sub(_astral_escape, text)
     try:
-        node: Node | None = yaml.compose(text, Loader=_Loader)
+        node: Node | None = yaml.compose(text, Loader=LOADER)
         return node
     except yaml.MarkedYAMLError as error:
         raise _yaml_error(error, file, text) from None

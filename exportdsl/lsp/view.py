@@ -27,7 +27,7 @@ from exportdsl.connector.model import Connector, TemplateField
 from exportdsl.connector.pdata import PdataReader
 from exportdsl.connector.reader import parse_connector
 from exportdsl.connector.shape import STR
-from exportdsl.connector.yamlsource import compose, node_location, scalar_map
+from exportdsl.connector.yamlsource import LOADER, compose, node_location, scalar_map
 from exportdsl.errors import ExportDslError
 from exportdsl.lint.runner import Linted
 from exportdsl.source import LineIndex, Location
@@ -179,7 +179,6 @@ def _templates(node: Node, name: str, file: str, index: LineIndex) -> Iterator[T
 
 # --- a text that does not parse, repaired without moving what it keeps ---------------------------
 
-_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # as connector.yamlsource reads
 REPAIR_SECONDS = 0.25  # each repair mends one error: a few suffice, a broken file stops here
 _QUOTES = "\"'"
 _CLOSERS = {"{": "}", "[": "]"}
@@ -198,7 +197,7 @@ def _repaired(text: str, json: bool) -> tuple[Node | None, LineIndex] | None:
     first = _unclosed_quotes(text, json)
     for attempt in range(LineIndex(text).lines + 2):
         try:
-            return yaml.compose(text, Loader=_LOADER), LineIndex(text)
+            return yaml.compose(text, Loader=LOADER), LineIndex(text)
         except yaml.MarkedYAMLError as error:
             mended = first if attempt == 0 and first != text else _repair(text, error, json)
         except (yaml.YAMLError, RecursionError):
@@ -328,8 +327,9 @@ def _closers(text: str) -> str:
 def _blanked(text: str, line: int) -> str | None:
     """The text with its 0-based ``line`` made spaces (its line break kept); None past the end or
     when the line is blank already."""
-    content = LineIndex(text).line_text(line + 1)
+    index = LineIndex(text)
+    content = index.line_text(line + 1)
     if not content.strip():
         return None
-    start = LineIndex(text).offset(line + 1, 1)
+    start = index.offset(line + 1, 1)
     return text[:start] + " " * len(content) + text[start + len(content) :]
