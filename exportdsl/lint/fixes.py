@@ -22,6 +22,7 @@ loads (where the file did) is not kept.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -253,11 +254,8 @@ def fix_bytes(data: bytes, file: str, settings: Settings) -> tuple[bytes, FileRe
 def _fixed_bytes(original: bytes, text: str) -> bytes:
     """The fixed text as the file's bytes: UTF-8, with the byte order mark the original had (the
     text read from it has none); line breaks are the text's own, as they were."""
-    bom = _UTF8_BOM if original.startswith(_UTF8_BOM) else b""
+    bom = codecs.BOM_UTF8 if original.startswith(codecs.BOM_UTF8) else b""
     return bom + text.encode("utf-8")
-
-
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _overlap(one: Edit, other: Edit) -> bool:
