@@ -251,13 +251,17 @@ class Console:
         delivery, attempts = found
         return self._page("request.html", session, delivery=delivery, attempts=attempts)
 
+    async def _delivery(self, delivery_id: int | None) -> Delivery | None:
+        """The delivery of an id the URL gave; None for one that is not there (or no id)."""
+        if delivery_id is None:
+            return None
+        return await asyncio.to_thread(self.outbox.delivery, delivery_id)
+
     async def _with_attempts(
         self, session: Session, delivery_id: int | None
     ) -> tuple[Delivery, list[Attempt]] | Response:
         """A delivery and its attempt history, or the 404 page for an unknown one."""
-        delivery = None
-        if delivery_id is not None:
-            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        delivery = await self._delivery(delivery_id)
         if delivery is None:
             return self._missing(session, delivery_id)
         return delivery, await asyncio.to_thread(self.outbox.attempts, delivery.id)
@@ -282,9 +286,7 @@ class Console:
         """The delivery asked for, its connector's plan and its chat as stored; or the answer
         saying which of them is missing (404, as text)."""
         delivery_id = _delivery_id(request)
-        delivery = None
-        if delivery_id is not None:
-            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        delivery = await self._delivery(delivery_id)
         if delivery is None:
             shown = request.path_params["delivery_id"]
             return Response(f"no delivery {shown}", 404, media_type="text/plain")
@@ -381,9 +383,7 @@ class Console:
         if form is None or not same_token(form.get("csrf", ""), session.csrf):
             return self._page("refused.html", session, status=403)
         delivery_id = _delivery_id(request)
-        delivery = None
-        if delivery_id is not None:
-            delivery = await asyncio.to_thread(self.outbox.delivery, delivery_id)
+        delivery = await self._delivery(delivery_id)
         if delivery is None:
             return self._missing(session, delivery_id)
         return await action(session, delivery, _client(request))
